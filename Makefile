@@ -1,0 +1,37 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    set up .venv and start smoe-gui on a bundled sample image
+#   make test   set up .venv and run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAMPLE := resources/samples/parrots.png
+
+.PHONY: run test setup lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	# the pinned CPU torch first: a looser requirement pulls gigabytes of CUDA wheels
+	$(BIN)/python -m pip install torch==2.13.0
+	$(BIN)/python -m pip install -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/smoe init $(SAMPLE) --out out/init
+	@echo "smoe init wrote its stages to out/init"
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check smoe_gui tests benchmarks
+	$(BIN)/mypy smoe_gui
+
+bench: $(STAMP)
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) out build dist *.egg-info

@@ -1,0 +1,89 @@
+"""The ``smoe`` command: ``init``, ``fit``, ``render``, ``experiment``.
+
+Each sub-command lives in its own module with a ``register(subparsers)``
+function that adds its parser and sets ``func``.  Errors in the input (files,
+parameters, values) print one line to stderr and exit with status 2; Ctrl-C
+exits with status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..core.params import PARAM_SPECS, Params
+
+__all__ = ["add_param_options", "fail", "main", "params_from_args"]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_COMMAND_MODULES = ("init_cmd", "fit_cmd", "experiment_cmd")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        fail(f"{self.prog}: {message}")
+
+
+def fail(message: str) -> None:
+    """Print ``smoe: error: message`` on stderr and exit with status 2."""
+    line = " ".join(str(message).split())
+    print(f"smoe: error: {line}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def add_param_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--params FILE.json`` and ``--set NAME=VALUE`` to a sub-command."""
+    names = ", ".join(s.name for s in PARAM_SPECS)
+    parser.add_argument("--params", metavar="FILE.json", help="parameter file (JSON)")
+    parser.add_argument(
+        "--set",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help=f"override one parameter (repeatable); names: {names}",
+    )
+
+
+def params_from_args(args: argparse.Namespace) -> Params:
+    """Params from ``--params`` then ``--set`` (raises ValueError on bad input)."""
+    params = Params.from_json(Path(args.params)) if args.params else Params()
+    return params.with_assignments(args.set)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``smoe`` parser with every sub-command registered."""
+    from .. import __version__
+
+    parser = _Parser(
+        prog="smoe",
+        description="Steered Mixture-of-Experts image modelling with edge-aligned initialisation.",
+    )
+    parser.add_argument("--version", action="version", version=f"smoe-gui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``smoe`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.func(args)
+    except ValueError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{getattr(exc, 'filename', '') or ''} {exc.strerror or exc}".strip())
+    except KeyboardInterrupt:
+        print("smoe: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return int(status or 0)

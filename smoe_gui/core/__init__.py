@@ -1,0 +1,60 @@
+"""Qt-free core of smoe-gui: everything that computes.
+
+The public API is importable from here; submodules load on first use, so
+``import smoe_gui.core`` stays cheap (torch and numba load only when needed).
+
+>>> from smoe_gui.core import Params, initialize, load_image, render
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    "Params": "params",
+    "PARAM_SPECS": "params",
+    "ParamSpec": "params",
+    "SmoeModel": "model",
+    "dense_render": "model",
+    "ellipse_axes": "model",
+    "load_image": "image",
+    "check_image": "image",
+    "save_model": "modelio",
+    "load_model": "modelio",
+    "read_model_params": "modelio",
+    "psnr": "metrics",
+    "ssim": "metrics",
+    "FitEvent": "events",
+    "StopToken": "events",
+    "Initialization": "pipeline",
+    "initialize": "pipeline",
+    "render": "render",
+    "fit": "training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .events import FitEvent, StopToken
+    from .image import check_image, load_image
+    from .metrics import psnr, ssim
+    from .model import SmoeModel, dense_render, ellipse_axes
+    from .modelio import load_model, read_model_params, save_model
+    from .params import PARAM_SPECS, Params, ParamSpec
+    from .pipeline import Initialization, initialize
+    from .render import render
+    from .training import fit
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

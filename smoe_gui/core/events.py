@@ -1,0 +1,83 @@
+"""Events streamed by :func:`smoe_gui.core.fit` and the stop token that ends it.
+
+The CLI progress bar, the GUI worker and the experiment runner all consume the
+same :class:`FitEvent` stream.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from .model import SmoeModel
+
+__all__ = ["FitEvent", "PHASES", "StopToken"]
+
+#: Phases of a fit, in order.
+PHASES = ("tiles", "merge", "finetune")
+
+
+@dataclass(frozen=True)
+class FitEvent:
+    """One step (or milestone) of a fit.
+
+    Attributes
+    ----------
+    phase : str
+        ``"tiles"``, ``"merge"`` or ``"finetune"``.
+    step : int
+        Global step count since the fit started (all phases together).
+    loss : float
+        Loss of this step (MSE, plus the penalty during tile training).
+    psnr : float
+        PSNR in dB: of the current tile during ``tiles``, of the whole image
+        from ``merge`` on.
+    n_kernels : int
+        Number of kernels of the whole model now.
+    elapsed_s : float
+        Wall-clock seconds since the fit started.
+    model : SmoeModel or None
+        A snapshot of the whole model (numpy copies), every so often and always
+        on the last event.
+    tile : int or None
+        Index of the tile during ``tiles``.
+    n_tiles : int
+        Number of tiles.
+    message : str or None
+        Something worth telling the user (a diverging step undone, the learning
+        rate lowered, convergence reached, the budget spent).
+    final : bool
+        True on the last event of the fit; its ``model`` is the result.
+    """
+
+    phase: str
+    step: int
+    loss: float
+    psnr: float
+    n_kernels: int
+    elapsed_s: float
+    model: SmoeModel | None = None
+    tile: int | None = None
+    n_tiles: int = 1
+    message: str | None = None
+    final: bool = False
+
+
+@dataclass
+class StopToken:
+    """Cooperative stop request, safe to set from another thread.
+
+    The fit checks it before every step, so stopping takes effect within one
+    step; the fit then yields a final event with the best model so far.
+    """
+
+    _event: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self) -> None:
+        """Ask the fit to stop."""
+        self._event.set()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a stop was asked for."""
+        return self._event.is_set()

@@ -1,0 +1,378 @@
+"""Every parameter of smoe-gui in one table.
+
+The table :data:`PARAM_SPECS` gives each parameter its type, default, allowed
+range, unit, a one-line explanation and the place in the paper (Determann &
+Fleig, "Edge-aligned initialization of kernels for SMoE") it comes from.  The
+GUI builds its sliders and tooltips from it, the CLI its ``--set`` names and the
+JSON file its keys: one table, three faces.
+
+:class:`Params` is a frozen dataclass with one field per row of the table.  A
+value outside its range raises :class:`ValueError` naming the parameter, the
+value and the allowed range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+__all__ = ["PARAM_SPECS", "ParamSpec", "Params", "spec"]
+
+Value = Union[int, float, bool]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One row of the parameter table.
+
+    Attributes
+    ----------
+    name : str
+        Field name in :class:`Params`, key in JSON, name for ``--set``.
+    kind : type
+        ``int``, ``float`` or ``bool``.
+    default : int | float | bool
+        Default value.
+    low, high : float
+        Inclusive range of allowed values (ignored for ``bool``).
+    unit : str
+        Unit of the value ("px", "1", "steps", "s", ...).
+    label : str
+        Short human label (with the paper's symbol).
+    help : str
+        One-line explanation (GUI tooltip, CLI help).
+    ref : str
+        Paper reference: equation or section.
+    group : str
+        "edges", "reduction", "placement", "experts", "training" or "general".
+    log_scale : bool
+        Whether a slider should move on a logarithmic scale.
+    """
+
+    name: str
+    kind: type
+    default: Value
+    low: float
+    high: float
+    unit: str
+    label: str
+    help: str
+    ref: str
+    group: str
+    log_scale: bool = False
+
+    def range_text(self) -> str:
+        """The allowed range as text, e.g. ``[0, 1]``."""
+        if self.kind is bool:
+            return "true or false"
+        fmt = (lambda v: str(int(v))) if self.kind is int else (lambda v: f"{v:g}")
+        return f"[{fmt(self.low)}, {fmt(self.high)}]"
+
+    def tooltip(self) -> str:
+        """Tooltip text: help, range with unit, paper reference."""
+        unit = f" {self.unit}" if self.unit and self.unit != "1" else ""
+        return f"{self.help}\nRange {self.range_text()}{unit}; default {self.default}.\nPaper: {self.ref}"
+
+    def coerce(self, value: Any) -> Value:
+        """Convert ``value`` to this parameter's type and check its range.
+
+        Raises
+        ------
+        ValueError
+            Naming the parameter, the value and the allowed range.
+        """
+        bad = ValueError(
+            f"parameter '{self.name}': {value!r} is not allowed; expected "
+            f"{self.kind.__name__} in {self.range_text()}"
+        )
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+                return True
+            if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
+                return False
+            if isinstance(value, int) and value in (0, 1):
+                return bool(value)
+            raise bad
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise bad from None
+        if not isinstance(value, (int, float)):
+            raise bad
+        number = float(value)
+        if not math.isfinite(number):
+            raise bad
+        if self.kind is int:
+            if number != round(number):
+                raise bad
+            out: Value = int(round(number))
+        else:
+            out = number
+        if not (self.low <= float(out) <= self.high):
+            raise bad
+        return out
+
+
+def _p(
+    name: str,
+    kind: type,
+    default: Value,
+    low: float,
+    high: float,
+    unit: str,
+    label: str,
+    help: str,
+    ref: str,
+    group: str,
+    log_scale: bool = False,
+) -> ParamSpec:
+    return ParamSpec(name, kind, default, low, high, unit, label, help, ref, group, log_scale)
+
+
+#: The parameter table.  Order is the order of the GUI panel and of the JSON file.
+PARAM_SPECS: tuple[ParamSpec, ...] = (
+    # --- 1. Canny edges -------------------------------------------------
+    _p("canny_sigma", float, 1.5, 0.0, 10.0, "px", "Canny σ",
+       "Standard deviation of the Gaussian blur before the gradient; 0 disables the blur.",
+       "Sec. III-A (Canny edge detection)", "edges"),
+    _p("canny_low", float, 0.1, 0.0, 1.0, "1", "Canny low threshold",
+       "Hysteresis low threshold, as a fraction of the maximum gradient magnitude.",
+       "Sec. III-A (Canny hysteresis)", "edges"),
+    _p("canny_high", float, 0.2, 0.0, 1.0, "1", "Canny high threshold",
+       "Hysteresis high threshold, as a fraction of the maximum gradient magnitude.",
+       "Sec. III-A (Canny hysteresis)", "edges"),
+    # --- 2-3. Segments and their reduction ---------------------------------
+    _p("lam", float, 0.1, 0.0, 1.0, "1", "λ",
+       "Weight of the other-direction distance in the importance score (1-λ weighs same-direction).",
+       "Eq. (6)-(8), Sec. III-B", "reduction"),
+    _p("max_pts", int, 500, 1, 100_000, "segments", "max_pts",
+       "Largest number of segments kept after the reduction (each gives a pair of kernels).",
+       "Sec. III-B (DBSCAN reduction)", "reduction", True),
+    _p("salient_fraction", float, 0.2, 0.0, 1.0, "1", "salient fraction",
+       "Fraction of max_pts kept as isolated salient segments, K = round(fraction·max_pts).",
+       "Sec. III-B (salient features)", "reduction"),
+    # --- 4. Placement ---------------------------------------------------------
+    _p("delta_mu", float, 3.0, 0.25, 32.0, "px", "Δμ",
+       "Distance between the two kernels of a pair, across the segment; also sets their width.",
+       "Sec. III-C (kernel placement)", "placement"),
+    _p("background_kernels", bool, True, 0, 1, "", "background kernels",
+       "Add kernels in flat regions that no edge kernel reaches (a documented extension).",
+       "Extension (docs/paper-readings.md)", "placement"),
+    _p("background_spacing", float, 24.0, 4.0, 512.0, "px", "background spacing",
+       "Grid spacing of background kernels, and the distance to the nearest kernel that triggers one.",
+       "Extension (docs/paper-readings.md)", "placement"),
+    # --- 5. Experts ------------------------------------------------------------
+    _p("expert_eta", float, 0.1, 0.0, 2.0, "1", "η",
+       "Step size of the iterative expert refinement.",
+       "Eq. (10)-(12), Sec. III-D", "experts"),
+    _p("expert_iters", int, 10, 0, 500, "iterations", "expert iterations",
+       "Number of expert refinement iterations after sampling the image at the centres.",
+       "Eq. (12), Fig. 3", "experts"),
+    # --- 6. Training ------------------------------------------------------------
+    _p("tile_size", int, 128, 16, 4096, "px", "tile size",
+       "Side of the square tiles trained separately before merging.",
+       "Sec. III-E (tiled training)", "training", True),
+    _p("tile_steps", int, 150, 0, 100_000, "steps", "steps per tile",
+       "Adam steps per tile, with the L2 penalty on the kernel weights.",
+       "Sec. III-E", "training", True),
+    _p("lr_mu", float, 0.05, 0.0, 10.0, "px/step", "learning rate μ",
+       "Adam learning rate for the kernel centres.",
+       "Sec. III-E (gradient descent)", "training", True),
+    _p("lr_A", float, 0.005, 0.0, 1.0, "1/px/step", "learning rate A",
+       "Adam learning rate for the steering matrices A.",
+       "Sec. III-E (gradient descent)", "training", True),
+    _p("lr_m", float, 0.01, 0.0, 1.0, "1/step", "learning rate m",
+       "Adam learning rate for the experts.",
+       "Sec. III-E (gradient descent)", "training", True),
+    _p("lr_alpha", float, 0.01, 0.0, 1.0, "1/step", "learning rate log α",
+       "Adam learning rate for the log kernel weights.",
+       "Sec. III-E (gradient descent)", "training", True),
+    _p("reg_weight", float, 1e-7, 0.0, 1.0, "1", "regularisation weight",
+       "Weight of the penalty (Σ α_i)² on the kernel weights during tile training.",
+       "Sec. III-E (L2 penalty)", "training", True),
+    _p("prune_threshold", float, 1e-3, 0.0, 1.0, "1", "prune threshold",
+       "Kernels whose weight α falls below this value are removed while training.",
+       "Sec. III-E (pruning)", "training", True),
+    _p("max_steps", int, 100_000, 1, 10_000_000, "steps", "fine-tuning steps",
+       "Largest number of full-image fine-tuning steps.",
+       "Sec. III-E (fine-tuning)", "training", True),
+    _p("time_budget", float, 60.0, 0.01, 86_400.0, "s", "time budget",
+       "Wall-clock budget of the whole fit (tiles, merge and fine-tuning).",
+       "Sec. IV (time to converge)", "training", True),
+    _p("tol_db", float, 0.01, 0.0, 10.0, "dB", "convergence tolerance",
+       "Fine-tuning stops when the PSNR gains less than this over `patience` steps.",
+       "Sec. III-E (until converged)", "training"),
+    _p("patience", int, 200, 1, 100_000, "steps", "patience",
+       "Window of steps over which the PSNR gain is measured for convergence.",
+       "Sec. III-E (until converged)", "training", True),
+    # --- general ------------------------------------------------------------------
+    _p("seed", int, 0, 0, 2**31 - 1, "", "seed",
+       "Seed of every random choice (training is deterministic for a seed on the CPU).",
+       "-", "general"),
+)
+
+_SPEC_BY_NAME: dict[str, ParamSpec] = {s.name: s for s in PARAM_SPECS}
+
+
+def spec(name: str) -> ParamSpec:
+    """The table row of parameter ``name``.
+
+    Raises
+    ------
+    ValueError
+        If there is no such parameter.
+    """
+    try:
+        return _SPEC_BY_NAME[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown parameter '{name}'; known parameters: {', '.join(_SPEC_BY_NAME)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Params:
+    """All parameters, validated.  Field docs are in :data:`PARAM_SPECS`."""
+
+    canny_sigma: float = 1.5
+    canny_low: float = 0.1
+    canny_high: float = 0.2
+    lam: float = 0.1
+    max_pts: int = 500
+    salient_fraction: float = 0.2
+    delta_mu: float = 3.0
+    background_kernels: bool = True
+    background_spacing: float = 24.0
+    expert_eta: float = 0.1
+    expert_iters: int = 10
+    tile_size: int = 128
+    tile_steps: int = 150
+    lr_mu: float = 0.05
+    lr_A: float = 0.005
+    lr_m: float = 0.01
+    lr_alpha: float = 0.01
+    reg_weight: float = 1e-7
+    prune_threshold: float = 1e-3
+    max_steps: int = 100_000
+    time_budget: float = 60.0
+    tol_db: float = 0.01
+    patience: int = 200
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for s in PARAM_SPECS:
+            object.__setattr__(self, s.name, s.coerce(getattr(self, s.name)))
+        if self.canny_low > self.canny_high:
+            raise ValueError(
+                f"parameter 'canny_low': {self.canny_low:g} is not allowed; it must not "
+                f"exceed canny_high ({self.canny_high:g})"
+            )
+
+    # -- construction -------------------------------------------------------------
+    def replace(self, **changes: Any) -> Params:
+        """A copy with ``changes`` applied (validated).
+
+        Raises
+        ------
+        ValueError
+            For an unknown name or a bad value.
+        """
+        for name in changes:
+            spec(name)
+        return dataclasses.replace(self, **changes)
+
+    def with_assignments(self, assignments: Iterable[str]) -> Params:
+        """Apply ``NAME=VALUE`` strings, as given to the CLI's ``--set``."""
+        changes: dict[str, Any] = {}
+        for text in assignments:
+            name, sep, value = text.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"--set expects NAME=VALUE, got {text!r}")
+            changes[name.strip()] = spec(name.strip()).coerce(value)
+        return self.replace(**changes)
+
+    def to_dict(self) -> dict[str, Value]:
+        """Plain dict in table order."""
+        return {s.name: getattr(self, s.name) for s in PARAM_SPECS}
+
+    def to_json(self) -> str:
+        """JSON text (indented, table order), readable by :meth:`from_json`."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Params:
+        """Params from a mapping; missing keys take their defaults.
+
+        Raises
+        ------
+        ValueError
+            For an unknown key or a bad value.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError("parameters must be a JSON object of NAME: VALUE pairs")
+        values = {str(k): spec(str(k)).coerce(v) for k, v in data.items()}
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text_or_path: str | os.PathLike[str]) -> Params:
+        """Params from JSON text or from the path of a JSON file.
+
+        A :class:`str` whose first non-blank character is ``{`` is JSON text;
+        any other string or path-like is a file path.
+
+        Raises
+        ------
+        ValueError
+            For a missing or unreadable file, malformed JSON, an unknown key or a
+            bad value.
+        """
+        source = "parameters"
+        if isinstance(text_or_path, str) and text_or_path.lstrip().startswith("{"):
+            text = text_or_path
+        else:
+            path = Path(text_or_path)
+            source = str(path)
+            try:
+                text = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise ValueError(f"{path}: no such parameter file") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{path}: cannot read parameter file ({exc})") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"{source}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+
+    def digest(self) -> str:
+        """A short stable hash of the values (for result tables)."""
+        import hashlib
+
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+
+
+def _check_table() -> None:
+    fields = [f.name for f in dataclasses.fields(Params)]
+    names = [s.name for s in PARAM_SPECS]
+    assert fields == names, (fields, names)
+    for f in dataclasses.fields(Params):
+        assert f.default == _SPEC_BY_NAME[f.name].default, f.name
+
+
+_check_table()

@@ -1,0 +1,39 @@
+"""Shared fixtures.  Qt runs offscreen; numba/torch use few threads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "resources" / "samples"
+
+
+@pytest.fixture(scope="session")
+def sample_path() -> Path:
+    """A bundled sample image (Kodak parrots, 768x512)."""
+    return SAMPLES / "parrots.png"
+
+
+@pytest.fixture(scope="session")
+def sample_image(sample_path: Path) -> np.ndarray:
+    from smoe_gui.core import load_image
+
+    return load_image(sample_path)
+
+
+@pytest.fixture()
+def synthetic_image() -> np.ndarray:
+    """A 96x128 image with a bright disc, a dark bar and a smooth ramp."""
+    h, w = 96, 128
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = 0.2 + 0.3 * xx / w
+    img[(xx - 40) ** 2 + (yy - 48) ** 2 < 20**2] = 0.9
+    img[20:30, 70:120] = 0.05
+    return img.astype(np.float32)
