@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import NDArray
 
 from .model import SmoeModel, dense_render
 
-__all__ = ["output_grid", "render"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["SmoeRenderer", "dense_image_torch", "output_grid", "render"]
 
 
 def output_grid(
@@ -65,3 +70,66 @@ def render(
     """
     xs, ys = output_grid(model, scale, height, width)
     return dense_render(model, xs, ys).astype(np.float32)
+
+
+def dense_image_torch(
+    mu: "torch.Tensor",
+    A: "torch.Tensor",
+    m: "torch.Tensor",
+    log_alpha: "torch.Tensor",
+    xs: "torch.Tensor",
+    ys: "torch.Tensor",
+) -> "torch.Tensor":
+    """Dense evaluation in eager PyTorch: every kernel at every pixel.
+
+    This is how published SMoE code evaluates the model; it is the peer that the
+    fast path is measured against, and the reference for gradients.
+
+    Parameters
+    ----------
+    mu : (K, 2), A : (K, 2, 2), m : (K,), log_alpha : (K,) tensors
+    xs : (W,) tensor, ys : (H,) tensor
+        Pixel-centre coordinates.
+
+    Returns
+    -------
+    (H, W) tensor, differentiable in all four parameters.
+    """
+    import torch
+
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    points = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)  # (P, 2)
+    d = points[:, None, :] - mu[None, :, :]  # (P, K, 2)
+    proj = torch.einsum("pki,kij->pkj", d, A)
+    logits = log_alpha[None, :] - (proj * proj).sum(-1)
+    w = torch.softmax(logits, dim=1)
+    return (w @ m).reshape(ys.shape[0], xs.shape[0])
+
+
+class SmoeRenderer:
+    """Differentiable renderer of a fixed pixel window ``height x width`` whose
+    top-left pixel centre sits at ``(x0, y0)`` in model coordinates.
+
+    ``renderer(mu, A, m, log_alpha)`` returns the ``(height, width)`` image as a
+    torch tensor that back-propagates into all four parameters.
+    """
+
+    def __init__(
+        self, height: int, width: int, x0: float = 0.0, y0: float = 0.0, device: str = "cpu"
+    ) -> None:
+        import torch
+
+        self.height = int(height)
+        self.width = int(width)
+        self.device = torch.device(device)
+        self.xs = torch.arange(self.width, dtype=torch.float32, device=self.device) + float(x0)
+        self.ys = torch.arange(self.height, dtype=torch.float32, device=self.device) + float(y0)
+
+    def __call__(
+        self,
+        mu: "torch.Tensor",
+        A: "torch.Tensor",
+        m: "torch.Tensor",
+        log_alpha: "torch.Tensor",
+    ) -> "torch.Tensor":
+        return dense_image_torch(mu, A, m, log_alpha, self.xs, self.ys)
