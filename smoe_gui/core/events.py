@@ -48,6 +48,11 @@ class FitEvent:
         rate lowered, convergence reached, the budget spent).
     final : bool
         True on the last event of the fit; its ``model`` is the result.
+    lr_scale : float
+        Factor applied to every learning rate of the table now (1 until a
+        diverging step has been undone, then halved each time).
+    phase_times_s : dict of str to float or None
+        Wall-clock seconds spent in each phase; on the final event only.
     """
 
     phase: str
@@ -61,6 +66,8 @@ class FitEvent:
     n_tiles: int = 1
     message: str | None = None
     final: bool = False
+    lr_scale: float = 1.0
+    phase_times_s: dict[str, float] | None = None
 
 
 @dataclass

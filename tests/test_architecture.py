@@ -1,0 +1,27 @@
+"""The core stays Qt-free and cheap to import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+CORE = Path(__file__).resolve().parents[1] / "smoe_gui" / "core"
+
+
+def test_core_sources_do_not_import_qt() -> None:
+    for path in CORE.glob("*.py"):
+        text = path.read_text()
+        for banned in ("PySide6", "pyqtgraph", "PyQt5", "PyQt6", "shiboken"):
+            assert f"import {banned}" not in text and f"from {banned}" not in text, path
+
+
+def test_importing_the_core_api_loads_no_qt() -> None:
+    code = (
+        "import sys\n"
+        "import smoe_gui.core as c\n"
+        "from smoe_gui.core import Params, SmoeModel, load_image, initialize, render, fit\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6')]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
