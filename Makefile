@@ -35,3 +35,25 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) out build dist *.egg-info
+
+# --- desktop bundle (packaging/README.md) -------------------------------------------
+.PHONY: bundle bundle-test icons
+BUNDLE_STAMP := $(VENV)/.bundle-installed
+
+$(BUNDLE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e ".[bundle]"
+	touch $(BUNDLE_STAMP)
+
+# one-folder bundle with the CPU torch: dist/smoe-gui/smoe-gui (and dist/smoe-gui/smoe)
+bundle: $(BUNDLE_STAMP)
+	$(BIN)/pyinstaller --noconfirm --distpath dist --workpath build/pyinstaller packaging/smoe-gui.spec
+	du -sh dist/smoe-gui
+
+# the built bundle loads a sample, initialises and trains 20 steps offscreen
+bundle-test:
+	@test -x dist/smoe-gui/smoe-gui || { echo "no bundle in dist/smoe-gui: run 'make bundle' first"; exit 2; }
+	QT_QPA_PLATFORM=offscreen dist/smoe-gui/smoe-gui --self-test
+
+# re-render resources/icons/*.png, .ico and .icns from resources/icons/smoe-gui.svg
+icons: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python packaging/make_icons.py

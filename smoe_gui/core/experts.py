@@ -1,14 +1,31 @@
-"""Expert initialisation and refinement (paper eq. 10-12)."""
+"""Expert initialisation and refinement (paper eq. 10-12).
+
+With the centres, steering matrices and weights fixed, the gate is fixed, so
+the reconstruction is linear in the experts: ``L̂ = W m`` with ``W`` the
+``(pixels, K)`` gate matrix.  The refinement
+
+``m ← m + η (L[μ] - L̂[μ])``
+
+(the convergent sign; the paper's eq. 12 prints the opposite, see
+``docs/paper-readings.md``) only needs the gate at the ``K`` centres: a sparse
+``K x K`` matrix ``C``, computed once by the culled evaluation of
+:mod:`smoe_gui.core.render`, so each iteration is one sparse product.  The PSNR
+of the whole image after each iteration is then computed in one pass over the
+pixels: the gate of a pixel (its block's culled list, one exponential per
+kernel) is applied to all ``iters + 1`` expert vectors at once.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .metrics import psnr
-from .model import SmoeModel, dense_logits, dense_render
+__all__ = ["EXPERT_BLOCK", "initialize_experts", "sample_bilinear"]
 
-__all__ = ["initialize_experts", "sample_bilinear"]
+#: Block side (pixels) of the culled gate used here.
+EXPERT_BLOCK = 16
 
 
 def sample_bilinear(image: NDArray[np.float32], points: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -29,6 +46,36 @@ def sample_bilinear(image: NDArray[np.float32], points: NDArray[np.float64]) -> 
     return top * (1 - fy) + bottom * fy
 
 
+def _check(
+    image: NDArray[np.float32],
+    mu: NDArray[np.float64],
+    A: NDArray[np.float64],
+    log_alpha: NDArray[np.float64],
+    eta: float,
+    iters: int,
+) -> tuple[NDArray[np.float64], ...]:
+    img = np.asarray(image)
+    if img.ndim != 2 or img.shape[0] < 1 or img.shape[1] < 1:
+        raise ValueError(f"image must be a 2-D (H, W) array, got shape {img.shape}")
+    mu = np.ascontiguousarray(mu, dtype=np.float64)
+    A = np.ascontiguousarray(A, dtype=np.float64)
+    la = np.ascontiguousarray(log_alpha, dtype=np.float64)
+    k = la.shape[0] if la.ndim == 1 else -1
+    if k < 1 or mu.shape != (k, 2) or A.shape != (k, 2, 2):
+        raise ValueError(
+            f"expected mu (K, 2), A (K, 2, 2), log_alpha (K,) with K >= 1; "
+            f"got {mu.shape}, {A.shape}, {la.shape}"
+        )
+    for name, arr in (("image", img), ("mu", mu), ("A", A), ("log_alpha", la)):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+    if not math.isfinite(eta) or eta < 0:
+        raise ValueError(f"eta must be a finite number >= 0, got {eta}")
+    if isinstance(iters, bool) or int(iters) != iters or iters < 0:
+        raise ValueError(f"iters must be an integer >= 0, got {iters!r}")
+    return np.ascontiguousarray(img, dtype=np.float64), mu, A, la
+
+
 def initialize_experts(
     image: NDArray[np.float32],
     mu: NDArray[np.float64],
@@ -41,26 +88,62 @@ def initialize_experts(
 
     The update is ``m ← m + η (L[μ] - L̂[μ])`` (the convergent sign; the paper's
     eq. 12 prints the opposite), where ``L[μ]`` are bilinear samples of the
-    image and ``L̂[μ]`` the current reconstruction at the centres.
+    image and ``L̂[μ]`` the current reconstruction at the centres.  The gate is
+    the culled one of :mod:`smoe_gui.core.render` (left-out weight < 1e-6 per
+    point), so the PSNR figures equal the dense formula's to that tolerance.
+
+    Parameters
+    ----------
+    image : (H, W) float32
+        Target image in [0, 1].
+    mu : (K, 2), A : (K, 2, 2), log_alpha : (K,) float64
+        Fixed kernel centres (px), steering matrices (1/px), log weights.
+    eta : float
+        Step size η (>= 0).
+    iters : int
+        Number of refinement iterations (>= 0).
 
     Returns
     -------
     m : (K,) float64
         Experts.
     psnr_db : list of float
-        PSNR of the whole reconstruction after sampling, then after each
+        PSNR (dB) of the whole reconstruction after sampling, then after each
         iteration (length ``iters + 1``).
+
+    Raises
+    ------
+    ValueError
+        On wrong shapes, non-finite values, ``eta < 0`` or ``iters < 0``.
     """
-    h, w = image.shape
-    target = sample_bilinear(image, mu)
-    m = target.copy()
-    model = SmoeModel(mu, A, m, log_alpha, h, w)
-    logits = dense_logits(model, mu)
-    logits -= logits.max(axis=1, keepdims=True)
-    gate = np.exp(logits)
-    gate /= gate.sum(axis=1, keepdims=True)  # (K, K): weights at the centres
-    history = [psnr(dense_render(model.replace(m=m)), image)]
-    for _ in range(iters):
-        m = m + eta * (target - gate @ m)
-        history.append(psnr(dense_render(model.replace(m=m)), image))
-    return m, history
+    from . import _kernels as kern
+    from .render import SKIP_WEIGHT, cull_tau
+
+    img, mu, A, la = _check(image, mu, A, log_alpha, eta, iters)
+    h, w = img.shape
+    k = la.shape[0]
+    target = sample_bilinear(img, mu)
+    karr = kern.kernel_arrays(mu, A, la)
+    tau = cull_tau(k, SKIP_WEIGHT)
+    bs = EXPERT_BLOCK
+    # boxes widened by half a pixel tile the image area, so the centres can
+    # use the lists of the blocks they fall in
+    off, idx, _, _, _ = kern.build_lists(karr, w, h, 0.0, 0.0, 1.0, 1.0, bs, 0.5, tau)
+    col = np.floor(mu[:, 0] + 0.5)
+    row = np.floor(mu[:, 1] + 0.5)
+    inside = (mu[:, 0] >= -0.5) & (mu[:, 0] <= w - 0.5) & (mu[:, 1] >= -0.5) & (mu[:, 1] <= h - 0.5)
+    col = np.clip(col, 0, w - 1).astype(np.int64) // bs
+    row = np.clip(row, 0, h - 1).astype(np.int64) // bs
+    blk = np.where(inside, row * (-(-w // bs)) + col, -1).astype(np.int64)
+    roff, cols, vals = kern.point_weights(
+        mu[:, 0].copy(), mu[:, 1].copy(), blk, off, idx, *karr[:6], np.arange(k, dtype=np.int32)
+    )
+    experts = np.empty((iters + 1, k))
+    experts[0] = target
+    for t in range(iters):
+        at_centres = kern.csr_matvec(roff, cols, vals, experts[t])
+        experts[t + 1] = experts[t] + eta * (target - at_centres)
+    sse = kern.experts_sse(off, idx, *karr[:6], experts, img, bs)
+    n_px = float(h * w)
+    history = [math.inf if e <= 0.0 else 10.0 * math.log10(n_px / e) for e in sse]
+    return experts[-1].copy(), history

@@ -1,18 +1,79 @@
-"""Rendering a model to an image."""
+"""Rendering a model to an image: fast local evaluation, forward and backward.
+
+The gate is a softmax, so every kernel has *some* weight at every pixel.  The
+fast path evaluates, per block of pixels, only the kernels that can matter
+there, and proves that the rest do not: a kernel is left out of a block only
+when an upper bound of its gate logit over the block lies more than ``τ``
+below the best lower bound of any kernel's logit over the same block.  With
+``τ = ln(K/ε)`` the weight left out at any pixel is below ``ε = 1e-6`` in total
+(``docs/rendering.md`` gives the bounds and the proof).
+
+* :func:`render` — forward only, any output size (numba, CPU).
+* :class:`SmoeRenderer` — a differentiable renderer of a pixel window for
+  training: on the CPU a fused numba forward and backward wrapped in a
+  ``torch.autograd.Function``; on a CUDA device (or with ``backend="torch"``)
+  the same culled lists as padded index tensors, evaluated by torch.
+* :func:`dense_image_torch` — every kernel at every pixel in eager PyTorch, the
+  way published SMoE code evaluates the model: the peer for the benchmarks and
+  the reference for the gradients.
+
+The lists are built with a slack on top of ``τ`` and, at every call, a cheap
+check (``O(K + blocks)``) proves that the parameters have not moved enough to
+let a left-out kernel reach the threshold; otherwise they are rebuilt.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .model import SmoeModel, dense_render
+from .model import SmoeModel
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["SmoeRenderer", "dense_image_torch", "output_grid", "render"]
+__all__ = [
+    "DEFAULT_BLOCK",
+    "DEFAULT_SLACK",
+    "SKIP_WEIGHT",
+    "CullLists",
+    "SmoeRenderer",
+    "cull_tau",
+    "dense_image_torch",
+    "output_grid",
+    "render",
+]
+
+#: Pixels per block side.
+DEFAULT_BLOCK = 16
+#: Bound on the total gate weight that culling may leave out at any pixel.
+SKIP_WEIGHT = 1e-6
+#: Extra logit margin the lists are built with, so that they stay valid while
+#: the parameters move a little (see :meth:`CullLists.still_valid`).
+DEFAULT_SLACK = 6.0
+
+
+def _kern() -> ModuleType:
+    """The numba kernels (imported on first use: numba is slow to import)."""
+    from . import _kernels
+
+    return _kernels
+
+
+def cull_tau(n_kernels: int, eps: float = SKIP_WEIGHT) -> float:
+    """The culling threshold ``τ = ln(K/ε)`` in logit units.
+
+    A left-out kernel has weight ``< exp(-τ) = ε/K`` at every pixel of its
+    block, so the ``< K`` left-out kernels weigh ``< ε`` together.
+    """
+    if not (0.0 < eps < 1.0):
+        raise ValueError(f"eps must lie in (0, 1), got {eps}")
+    return math.log(max(int(n_kernels), 1) / eps)
 
 
 def output_grid(
@@ -48,6 +109,125 @@ def output_grid(
     return xs, ys
 
 
+# --------------------------------------------------------------------------
+# culling lists and their validity check
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class CullLists:
+    """Per-block kernel lists of one output grid, and what proves them valid.
+
+    Attributes
+    ----------
+    off : (B+1,) int64, idx : (P,) int32
+        Block ``b`` evaluates kernels ``idx[off[b]:off[b+1]]`` (CSR).
+    best : (B,) float64
+        ``L_b``: the best lower bound of any kernel's logit over block ``b``.
+    arg : (B,) int64
+        The kernel that gives ``L_b``.
+    qmax : (B,) float64
+        ``la[arg] - L_b``: the bound of its quadratic form over the block.
+    tau, slack : float
+        Kernels more than ``tau + slack`` below ``L_b`` are left out.
+    mu, A, log_alpha : float64 arrays
+        The parameters the lists were built for.
+    A_inv : (K, 2, 2) float64
+        Their inverses (NaN where ``A`` is singular).
+    """
+
+    off: NDArray[np.int64]
+    idx: NDArray[np.int32]
+    best: NDArray[np.float64]
+    arg: NDArray[np.int64]
+    qmax: NDArray[np.float64]
+    tau: float
+    slack: float
+    mu: NDArray[np.float64]
+    A: NDArray[np.float64]
+    log_alpha: NDArray[np.float64]
+    A_inv: NDArray[np.float64]
+
+    @property
+    def n_pairs(self) -> int:
+        """Kernel-block pairs in the lists."""
+        return int(self.idx.shape[0])
+
+    @classmethod
+    def build(
+        cls,
+        mu: NDArray[np.float64],
+        A: NDArray[np.float64],
+        log_alpha: NDArray[np.float64],
+        grid: tuple[int, int, float, float, float, float],
+        block: int = DEFAULT_BLOCK,
+        eps: float = SKIP_WEIGHT,
+        slack: float = DEFAULT_SLACK,
+        pad: float = 0.0,
+    ) -> CullLists:
+        """Build the lists for ``grid = (nx, ny, ox, oy, sx, sy)`` (see
+        :mod:`smoe_gui.core._kernels`)."""
+        k = _kern()
+        tau = cull_tau(mu.shape[0], eps)
+        nx, ny, ox, oy, sx, sy = grid
+        karr = k.kernel_arrays(mu, A, log_alpha)
+        off, idx, best, arg, qmax = k.build_lists(
+            karr, nx, ny, ox, oy, sx, sy, block, pad, tau + slack
+        )
+        det = A[:, 0, 0] * A[:, 1, 1] - A[:, 0, 1] * A[:, 1, 0]
+        scale = np.einsum("kij,kij->k", A, A)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = np.stack(
+                [np.stack([A[:, 1, 1], -A[:, 0, 1]], 1), np.stack([-A[:, 1, 0], A[:, 0, 0]], 1)], 1
+            ) / det[:, None, None]
+        inv[np.abs(det) <= 1e-12 * scale] = np.nan
+        return cls(off, idx, best, arg, qmax, tau, float(slack), mu.copy(), A.copy(),
+                   log_alpha.copy(), inv)
+
+    def still_valid(
+        self, mu: NDArray[np.float64], A: NDArray[np.float64], log_alpha: NDArray[np.float64]
+    ) -> bool:
+        """Whether the lists are still valid for the parameters given.
+
+        Valid means: no left-out kernel can have a logit within ``tau`` of the
+        best one anywhere in its block.  With ``r(x) = ‖A₀ᵀ(x-μ₀)‖`` at build
+        time, ``ρ = ‖A₀⁻¹(A-A₀)‖_F`` and ``c = ‖Aᵀ(μ-μ₀)‖``, the new
+        ``‖Aᵀ(x-μ)‖`` lies in ``[(1-ρ)r - c, (1+ρ)r + c]`` at every ``x``.  This
+        bounds how far each left-out kernel's logit can have risen and how far
+        each block's best lower bound can have fallen (``docs/rendering.md``
+        gives the derivation).  ``O(K + blocks)``.
+        """
+        if mu.shape != self.mu.shape:
+            return False
+        dla = log_alpha - self.log_alpha
+        dA = A - self.A
+        dmu = mu - self.mu
+        # ‖A₀⁻¹ ΔA‖_F >= the spectral norm; NaN where A₀ was singular
+        rho = np.sqrt(np.square(np.einsum("kij,kjl->kil", self.A_inv, dA)).sum(axis=(1, 2)))
+        unchanged = np.all(dA == 0.0, axis=(1, 2))
+        rho = np.where(np.isnan(rho), np.where(unchanged, 0.0, np.inf), rho)
+        c = np.sqrt(np.square(np.einsum("kij,ki->kj", A, dmu)).sum(axis=1))
+        # how far each block's best lower bound can have fallen
+        j = self.arg
+        r_best = np.sqrt(self.qmax)
+        with np.errstate(invalid="ignore", over="ignore"):
+            fall = -dla[j] + ((1.0 + rho[j]) * r_best + c[j]) ** 2 - self.qmax
+        fall_max = float(np.max(np.nan_to_num(fall, nan=np.inf)))
+        # how far each left-out kernel's logit can have risen, at the worst block
+        s = np.maximum(self.log_alpha - float(np.min(self.best)) + self.tau + self.slack, 0.0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            reach = np.maximum(np.maximum(1.0 - rho, 0.0) * np.sqrt(s) - c, 0.0)
+            excess = dla + fall_max - self.slack + s - reach**2
+        return bool(np.all(excess <= 0.0))
+
+
+def _grid_of_output(model: SmoeModel, xs: NDArray[np.float64], ys: NDArray[np.float64]
+                    ) -> tuple[int, int, float, float, float, float]:
+    sx = model.width / xs.shape[0]
+    sy = model.height / ys.shape[0]
+    return xs.shape[0], ys.shape[0], float(xs[0]), float(ys[0]), float(sx), float(sy)
+
+
 def render(
     model: SmoeModel,
     scale: float | None = None,
@@ -56,6 +236,10 @@ def render(
 ) -> NDArray[np.float32]:
     """Render ``model`` to a float32 image (default: its own size).
 
+    Uses the culled local evaluation (numba, all cores); the result differs
+    from the dense formula (:func:`~smoe_gui.core.model.dense_render`) by less
+    than ``2·1e-6·max|m|``.
+
     Parameters
     ----------
     model : SmoeModel
@@ -63,23 +247,57 @@ def render(
         Output size relative to the model's image.
     height, width : int, optional
         Explicit output size (either may be given; the other keeps the model's).
+        The output covers the model's whole image area (:func:`output_grid`).
 
     Returns
     -------
     (H', W') float32
     """
     xs, ys = output_grid(model, scale, height, width)
-    return dense_render(model, xs, ys).astype(np.float32)
+    grid = _grid_of_output(model, xs, ys)
+    lists = CullLists.build(model.mu, model.A, model.log_alpha, grid, slack=0.0)
+    return _forward_numpy(lists, model.mu, model.A, model.m, model.log_alpha, grid,
+                          DEFAULT_BLOCK, np.float32)[0]
+
+
+def _forward_numpy(
+    lists: CullLists,
+    mu: NDArray[np.float64],
+    A: NDArray[np.float64],
+    m: NDArray[np.float64],
+    log_alpha: NDArray[np.float64],
+    grid: tuple[int, int, float, float, float, float],
+    block: int,
+    dtype: type = np.float64,
+    save: bool = False,
+) -> tuple[NDArray[Any], NDArray[np.float64], NDArray[np.float64]]:
+    k = _kern()
+    nx, ny, ox, oy, sx, sy = grid
+    karr = k.kernel_arrays(mu, A, log_alpha)
+    out = np.empty((ny, nx), dtype=dtype)
+    if save:
+        shift = np.empty((ny, nx))
+        invsum = np.empty((ny, nx))
+    else:
+        shift = invsum = np.empty((1, 1))
+    k.forward_blocks(lists.off, lists.idx, *karr[:6], np.ascontiguousarray(m, dtype=np.float64),
+                     nx, ny, ox, oy, sx, sy, block, out, shift, invsum, save)
+    return out, shift, invsum
+
+
+# --------------------------------------------------------------------------
+# dense eager PyTorch: the peer and the reference
+# --------------------------------------------------------------------------
 
 
 def dense_image_torch(
-    mu: "torch.Tensor",
-    A: "torch.Tensor",
-    m: "torch.Tensor",
-    log_alpha: "torch.Tensor",
-    xs: "torch.Tensor",
-    ys: "torch.Tensor",
-) -> "torch.Tensor":
+    mu: torch.Tensor,
+    A: torch.Tensor,
+    m: torch.Tensor,
+    log_alpha: torch.Tensor,
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+) -> torch.Tensor:
     """Dense evaluation in eager PyTorch: every kernel at every pixel.
 
     This is how published SMoE code evaluates the model; it is the peer that the
@@ -106,30 +324,276 @@ def dense_image_torch(
     return (w @ m).reshape(ys.shape[0], xs.shape[0])
 
 
+# --------------------------------------------------------------------------
+# the differentiable renderer
+# --------------------------------------------------------------------------
+
+
+def _as_float64(t: torch.Tensor) -> NDArray[np.float64]:
+    import torch
+
+    return np.ascontiguousarray(t.detach().to("cpu", torch.float64).numpy())
+
+
+def _make_function() -> type:
+    import torch
+
+    class _CulledRender(torch.autograd.Function):
+        """Fused numba forward and backward over the culled block lists."""
+
+        @staticmethod
+        def forward(ctx: Any, mu: torch.Tensor, A: torch.Tensor, m: torch.Tensor,
+                    log_alpha: torch.Tensor, renderer: SmoeRenderer) -> torch.Tensor:
+            mu64, A64, m64, la64 = (_as_float64(t) for t in (mu, A, m, log_alpha))
+            renderer._check_values(mu64, A64, m64, la64)
+            lists = renderer._lists_for(mu64, A64, la64)
+            image, shift, invsum = _forward_numpy(
+                lists, mu64, A64, m64, la64, renderer._grid, renderer.block, np.float64, True
+            )
+            ctx.renderer = renderer
+            ctx.state = (lists, mu64, A64, m64, la64, image, shift, invsum)
+            out_dtype = torch.float64 if mu.dtype == torch.float64 else torch.float32
+            return torch.from_numpy(image).to(device=mu.device, dtype=out_dtype)
+
+        @staticmethod
+        def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+            k = _kern()
+            renderer = ctx.renderer
+            lists, mu64, A64, m64, la64, image, shift, invsum = ctx.state
+            g = _as_float64(grad_out)
+            karr = k.kernel_arrays(mu64, A64, la64)
+            nx, ny, ox, oy, sx, sy = renderer._grid
+            acc = k.backward_blocks(lists.off, lists.idx, *karr[:6], m64, nx, ny, ox, oy,
+                                    sx, sy, renderer.block, image, shift, invsum, g)
+            sums = k.reduce_pairs(lists.idx, acc, mu64.shape[0])
+            _, _, s11, s12, s22, _, _ = karr
+            g_m, g_la, gx, gy, pxx, pxy, pyy = sums
+            g_mu = np.stack([2.0 * (s11 * gx + s12 * gy), 2.0 * (s12 * gx + s22 * gy)], axis=1)
+            p = np.stack([np.stack([pxx, pxy], 1), np.stack([pxy, pyy], 1)], 1)
+            g_A = -2.0 * np.einsum("kij,kjl->kil", p, A64)
+            ctx.state = None
+            dev = grad_out.device
+            return (
+                torch.from_numpy(g_mu).to(dev, grad_out.dtype),
+                torch.from_numpy(g_A).to(dev, grad_out.dtype),
+                torch.from_numpy(g_m).to(dev, grad_out.dtype),
+                torch.from_numpy(g_la).to(dev, grad_out.dtype),
+                None,
+            )
+
+    return _CulledRender
+
+
+_FUNCTION: type | None = None
+
+
+def _culled_function() -> Any:
+    global _FUNCTION
+    if _FUNCTION is None:
+        _FUNCTION = _make_function()
+    return _FUNCTION
+
+
 class SmoeRenderer:
     """Differentiable renderer of a fixed pixel window ``height x width`` whose
     top-left pixel centre sits at ``(x0, y0)`` in model coordinates.
 
     ``renderer(mu, A, m, log_alpha)`` returns the ``(height, width)`` image as a
-    torch tensor that back-propagates into all four parameters.
+    torch tensor (float32; float64 when ``mu`` is float64) that back-propagates
+    into all four parameters.  It evaluates the culled lists (see the module
+    docstring) and keeps them between calls for as long as
+    :meth:`CullLists.still_valid` proves them valid.
+
+    Parameters
+    ----------
+    height, width : int
+        Window size in pixels.
+    x0, y0 : float
+        Model coordinates of the top-left pixel centre.
+    device : str
+        Torch device of the inputs and output.
+    backend : {"auto", "numba", "torch"}
+        ``numba``: the fused CPU kernels (the default on the CPU); ``torch``:
+        the lists as padded index tensors evaluated by torch on ``device`` (the
+        default on CUDA).
+    block : int
+        Block side in pixels.
+    eps : float
+        Bound on the total weight left out per pixel.
+    slack : float
+        Extra logit margin of the lists (larger: more pairs, fewer rebuilds).
+
+    Attributes
+    ----------
+    stats : dict
+        ``calls``, ``rebuilds``, ``pairs`` (kernel-pixel pairs evaluated by
+        the last call), ``list_pairs`` (kernel-block pairs), ``blocks``.
     """
 
     def __init__(
-        self, height: int, width: int, x0: float = 0.0, y0: float = 0.0, device: str = "cpu"
+        self,
+        height: int,
+        width: int,
+        x0: float = 0.0,
+        y0: float = 0.0,
+        device: str = "cpu",
+        *,
+        backend: str = "auto",
+        block: int = DEFAULT_BLOCK,
+        eps: float = SKIP_WEIGHT,
+        slack: float = DEFAULT_SLACK,
     ) -> None:
         import torch
 
+        if int(height) < 1 or int(width) < 1:
+            raise ValueError(f"renderer window {width}x{height} must be at least 1x1")
+        if not (np.isfinite(x0) and np.isfinite(y0)):
+            raise ValueError("renderer origin must be finite")
+        if backend not in ("auto", "numba", "torch"):
+            raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
+        if int(block) < 1:
+            raise ValueError(f"block must be a positive number of pixels, got {block}")
+        if slack < 0 or not np.isfinite(slack):
+            raise ValueError(f"slack must be >= 0, got {slack}")
+        cull_tau(1, eps)  # validates eps
         self.height = int(height)
         self.width = int(width)
+        self.x0 = float(x0)
+        self.y0 = float(y0)
         self.device = torch.device(device)
-        self.xs = torch.arange(self.width, dtype=torch.float32, device=self.device) + float(x0)
-        self.ys = torch.arange(self.height, dtype=torch.float32, device=self.device) + float(y0)
+        if backend == "auto":
+            backend = "numba" if self.device.type == "cpu" else "torch"
+        self.backend = backend
+        self.block = int(block)
+        self.eps = float(eps)
+        self.slack = float(slack)
+        self._grid = (self.width, self.height, self.x0, self.y0, 1.0, 1.0)
+        self.xs = torch.arange(self.width, dtype=torch.float32, device=self.device) + self.x0
+        self.ys = torch.arange(self.height, dtype=torch.float32, device=self.device) + self.y0
+        self._lists: CullLists | None = None
+        self._torch_index: tuple[Any, ...] | None = None
+        self.stats: dict[str, int] = {
+            "calls": 0, "rebuilds": 0, "pairs": 0, "list_pairs": 0, "blocks": 0,
+        }
+
+    # -- lists -----------------------------------------------------------
+
+    @staticmethod
+    def _check_values(mu: NDArray[np.float64], A: NDArray[np.float64],
+                      m: NDArray[np.float64], la: NDArray[np.float64]) -> None:
+        k = m.shape[0] if m.ndim == 1 else -1
+        if k < 1 or mu.shape != (k, 2) or A.shape != (k, 2, 2) or la.shape != (k,):
+            raise ValueError(
+                f"renderer: expected mu (K, 2), A (K, 2, 2), m (K,), log_alpha (K,) with K >= 1; "
+                f"got {mu.shape}, {A.shape}, {m.shape}, {la.shape}"
+            )
+        for name, arr in (("mu", mu), ("A", A), ("m", m), ("log_alpha", la)):
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"renderer: '{name}' contains NaN or infinite values")
+
+    def _lists_for(self, mu: NDArray[np.float64], A: NDArray[np.float64],
+                   la: NDArray[np.float64]) -> CullLists:
+        lists = self._lists
+        if lists is None or not lists.still_valid(mu, A, la):
+            lists = CullLists.build(mu, A, la, self._grid, self.block, self.eps, self.slack)
+            self._lists = lists
+            self._torch_index = None
+            self.stats["rebuilds"] += 1
+        self.stats["calls"] += 1
+        self.stats["list_pairs"] = lists.n_pairs
+        self.stats["blocks"] = int(lists.off.shape[0] - 1)
+        self.stats["pairs"] = int(self._pairs_per_block(lists) @ np.diff(lists.off))
+        return lists
+
+    def _pairs_per_block(self, lists: CullLists) -> NDArray[np.int64]:
+        """Pixels of each block (edge blocks are smaller)."""
+        bs = self.block
+        nbx = -(-self.width // bs)
+        nblk = lists.off.shape[0] - 1
+        b = np.arange(nblk)
+        w = np.minimum((b % nbx) * bs + bs, self.width) - (b % nbx) * bs
+        h = np.minimum((b // nbx) * bs + bs, self.height) - (b // nbx) * bs
+        return (w * h).astype(np.int64)
+
+    @property
+    def lists(self) -> CullLists | None:
+        """The current culling lists (``None`` before the first call)."""
+        return self._lists
+
+    # -- evaluation ------------------------------------------------------
 
     def __call__(
         self,
-        mu: "torch.Tensor",
-        A: "torch.Tensor",
-        m: "torch.Tensor",
-        log_alpha: "torch.Tensor",
-    ) -> "torch.Tensor":
-        return dense_image_torch(mu, A, m, log_alpha, self.xs, self.ys)
+        mu: torch.Tensor,
+        A: torch.Tensor,
+        m: torch.Tensor,
+        log_alpha: torch.Tensor,
+    ) -> torch.Tensor:
+        """Render the window: ``(height, width)`` tensor, differentiable in all four."""
+        if self.backend == "numba":
+            return _culled_function().apply(mu, A, m, log_alpha, self)
+        return self._torch_forward(mu, A, m, log_alpha)
+
+    def _torch_forward(self, mu: torch.Tensor, A: torch.Tensor, m: torch.Tensor,
+                       log_alpha: torch.Tensor) -> torch.Tensor:
+        """The culled lists as padded index tensors, evaluated by torch (autograd
+        does the backward).  Works on any device; the lists are built and checked
+        on the CPU from a float64 copy of the parameters."""
+        import torch
+
+        mu64, A64, m64, la64 = (_as_float64(t) for t in (mu, A, m, log_alpha))
+        self._check_values(mu64, A64, m64, la64)
+        lists = self._lists_for(mu64, A64, la64)
+        dev = mu.device
+        if self._torch_index is None or self._torch_index[0] != dev:
+            self._torch_index = (dev, *self._padded_index(lists, dev))
+        _, kidx, kmask, pix, pvalid, ppos = self._torch_index
+        dtype = mu.dtype
+        out = torch.zeros(self.height * self.width, dtype=dtype, device=dev)
+        # chunks of blocks bound the memory to ~16M logits
+        per_block = kidx.shape[1] * pix.shape[1]
+        chunk = max(1, (1 << 24) // max(per_block, 1))
+        pieces = []
+        for start in range(0, kidx.shape[0], chunk):
+            sl = slice(start, start + chunk)
+            ki = kidx[sl]
+            mu_g = mu[ki]  # (b, n, 2)
+            A_g = A[ki]  # (b, n, 2, 2)
+            d = pix[sl].to(dtype)[:, :, None, :] - mu_g[:, None, :, :]  # (b, p, n, 2)
+            proj = torch.einsum("bpni,bnij->bpnj", d, A_g)
+            logits = log_alpha[ki][:, None, :] - (proj * proj).sum(-1)
+            logits = logits.masked_fill(~kmask[sl][:, None, :], -math.inf)
+            w = torch.softmax(logits, dim=-1)
+            pieces.append((w * m[ki][:, None, :]).sum(-1))  # (b, p)
+        values = torch.cat(pieces, 0).reshape(-1)
+        out = out.scatter(0, ppos, values[pvalid])
+        return out.reshape(self.height, self.width)
+
+    def _padded_index(self, lists: CullLists, dev: Any) -> tuple[Any, ...]:
+        import torch
+
+        bs = self.block
+        nblk = lists.off.shape[0] - 1
+        counts = np.diff(lists.off)
+        nmax = int(counts.max())
+        kidx = np.zeros((nblk, nmax), dtype=np.int64)
+        kmask = np.zeros((nblk, nmax), dtype=bool)
+        for b in range(nblk):
+            n = counts[b]
+            kidx[b, :n] = lists.idx[lists.off[b]:lists.off[b + 1]]
+            kmask[b, :n] = True
+        nbx = -(-self.width // bs)
+        b = np.arange(nblk)
+        li, lj = np.meshgrid(np.arange(bs), np.arange(bs))
+        col = (b % nbx)[:, None] * bs + li.reshape(-1)[None, :]  # (nblk, bs²)
+        row = (b // nbx)[:, None] * bs + lj.reshape(-1)[None, :]
+        valid = (col < self.width) & (row < self.height)
+        pix = np.stack([self.x0 + col, self.y0 + row], axis=-1).astype(np.float64)
+        pos = (row * self.width + col)[valid]
+        return (
+            torch.from_numpy(kidx).to(dev),
+            torch.from_numpy(kmask).to(dev),
+            torch.from_numpy(pix).to(dev),
+            torch.from_numpy(valid.reshape(-1)).to(dev),
+            torch.from_numpy(pos).to(dev),
+        )

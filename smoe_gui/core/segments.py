@@ -11,13 +11,13 @@ their length.
 Every edge pixel takes part in the scan of all four directions, so a pixel can
 belong to up to four segments (one per direction).
 
-The scan is vectorised: along each line of a direction, run starts (pixel on,
-predecessor off) and run ends (pixel on, successor off) alternate, so sorting
-both by (line, position) pairs them one to one.
+The scan is one compiled pass per direction (numba): each run start is walked
+to its end, so the work is proportional to the number of edge pixels.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -69,41 +69,45 @@ def unit_directions(theta: NDArray[np.float64]) -> NDArray[np.float64]:
     return _UNIT[direction_index(theta)]
 
 
-def _runs(edges: NDArray[np.bool_], dx: int, dy: int) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
-    """Start pixels (row-major order) and lengths of the maximal runs of one step.
-
-    Returns
-    -------
-    ys, xs : (R,) intp
-        Start pixel of each run, in row-major order.
-    lengths : (R,) intp
-        Number of pixels in each run (>= 1).
-    """
-    h, w = edges.shape
-    padded = np.zeros((h + 2, w + 2), dtype=bool)
-    padded[1:-1, 1:-1] = edges
-    pred = padded[1 - dy : h + 1 - dy, 1 - dx : w + 1 - dx]
-    succ = padded[1 + dy : h + 1 + dy, 1 + dx : w + 1 + dx]
-    sy, sx = np.nonzero(edges & ~pred)  # row-major order
-    ey, ex = np.nonzero(edges & ~succ)
-    if sy.size == 0:
-        empty = np.zeros(0, dtype=np.intp)
-        return empty, empty, empty
-    # line id and position along the line for this step
-    if dy == 0:  # horizontal: line = row, position = column
-        s_line, s_pos, e_line, e_pos = sy, sx, ey, ex
-    elif dx == 0:  # vertical: line = column, position = row
-        s_line, s_pos, e_line, e_pos = sx, sy, ex, ey
-    elif dy == 1:  # (1, 1): x - y constant, position = x
-        s_line, s_pos, e_line, e_pos = sx - sy, sx, ex - ey, ex
-    else:  # (1, -1): x + y constant, position = x
-        s_line, s_pos, e_line, e_pos = sx + sy, sx, ex + ey, ex
-    s_order = np.lexsort((s_pos, s_line))
-    e_order = np.lexsort((e_pos, e_line))
-    end_pos = np.empty_like(s_pos)
-    end_pos[s_order] = e_pos[e_order]
-    lengths = (end_pos - s_pos + 1).astype(np.intp)
-    return sy.astype(np.intp), sx.astype(np.intp), lengths
+@numba.njit(cache=True, nogil=True)
+def _scan_kernel(mask: NDArray[np.uint8], min_length: int) -> NDArray[np.float64]:  # pragma: no cover - compiled
+    h, w = mask.shape
+    n_on = 0
+    for y in range(h):
+        for x in range(w):
+            if mask[y, x]:
+                n_on += 1
+    steps_x = (1, 0, 1, 1)
+    steps_y = (0, 1, 1, -1)
+    angles = (0.0, 90.0, 45.0, -45.0)
+    out = np.empty((4 * n_on, 4), dtype=np.float64)
+    k = 0
+    for d in range(4):
+        dx = steps_x[d]
+        dy = steps_y[d]
+        for y in range(h):
+            for x in range(w):
+                if not mask[y, x]:
+                    continue
+                px = x - dx
+                py = y - dy
+                if 0 <= px < w and 0 <= py < h and mask[py, px]:
+                    continue  # not a run start
+                length = 0
+                cx = x
+                cy = y
+                while 0 <= cx < w and 0 <= cy < h and mask[cy, cx]:
+                    length += 1
+                    cx += dx
+                    cy += dy
+                if length >= min_length:
+                    half = (length - 1) / 2.0
+                    out[k, 0] = x + dx * half
+                    out[k, 1] = y + dy * half
+                    out[k, 2] = angles[d]
+                    out[k, 3] = length
+                    k += 1
+    return out[:k].copy()
 
 
 def scan_segments(edges: NDArray[np.bool_], min_length: int = MIN_LENGTH) -> NDArray[np.float64]:
@@ -127,17 +131,7 @@ def scan_segments(edges: NDArray[np.bool_], min_length: int = MIN_LENGTH) -> NDA
     mask = np.asarray(edges)
     if mask.ndim != 2:
         raise ValueError(f"edge mask must be 2-D (H, W), got shape {mask.shape}")
-    mask = mask.astype(bool, copy=False)
-    parts = []
-    for theta, dx, dy in DIRECTIONS:
-        ys, xs, lengths = _runs(mask, dx, dy)
-        keep = lengths >= min_length
-        ys, xs, lengths = ys[keep], xs[keep], lengths[keep]
-        half = (lengths - 1).astype(np.float64) / 2.0
-        part = np.empty((lengths.size, 4), dtype=np.float64)
-        part[:, 0] = xs + dx * half
-        part[:, 1] = ys + dy * half
-        part[:, 2] = theta
-        part[:, 3] = lengths
-        parts.append(part)
-    return np.concatenate(parts, axis=0)
+    if min_length < 1:
+        raise ValueError(f"min_length must be at least 1, got {min_length}")
+    u8 = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
+    return _scan_kernel(u8, int(min_length))

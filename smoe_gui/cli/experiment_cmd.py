@@ -1,0 +1,108 @@
+"""``smoe experiment``: the paper's section IV experiments in one command.
+
+``smoe experiment [IMAGES or FOLDERS ...] --out DIR`` runs every (image,
+method, kernel budget) with :func:`smoe_gui.core.experiment.run_experiment` and
+writes ``DIR/results.csv``, ``DIR/results.md``, the figures and one file set
+per run under ``DIR/runs``.  Re-running with the same ``--out`` resumes.
+Ctrl-C keeps every finished run and exits 130.  See ``docs/experiments.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core.experiment import (
+    DEFAULT_BUDGETS,
+    METHODS,
+    PAPER_IMAGES,
+    Progress,
+    parse_budgets,
+    parse_methods,
+    run_experiment,
+)
+from . import EXIT_INTERRUPTED, add_param_options, params_from_args
+
+__all__ = ["register", "run"]
+
+
+def _positive_int(name: str, text: str, low: int = 1) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} expects a whole number, got {text!r}") from None
+    if value < low:
+        raise ValueError(f"{name} must be at least {low}, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``experiment`` sub-command."""
+    parser = subparsers.add_parser(
+        "experiment",
+        help="compare the edge and grid initialisations over images and kernel budgets",
+        description=(
+            "Run every (image, method, kernel budget), fit each for the time budget, and write "
+            "results.csv, results.md and the figures of the paper's section IV into --out. "
+            f"Without images, runs the paper's images ({', '.join(PAPER_IMAGES)}). "
+            "Re-running with the same --out resumes where it stopped."
+        ),
+    )
+    parser.add_argument("inputs", nargs="*", metavar="IMAGE_OR_FOLDER",
+                        help="image files and folders of images (default: the paper's four images)")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help=f"comma-separated methods (default: {','.join(METHODS)})")
+    parser.add_argument("--budgets", default=",".join(str(b) for b in DEFAULT_BUDGETS),
+                        help="comma-separated kernel budgets (default: %(default)s)")
+    parser.add_argument("--time-budget", metavar="S", default=None,
+                        help="seconds of training per run (default: the time_budget parameter, 60)")
+    parser.add_argument("--workers", metavar="N", default="1",
+                        help="local worker processes (default 1: run in this process)")
+    parser.add_argument("--threads", metavar="N", default=None,
+                        help="torch threads per run (default: cores / workers; 1 on Dask)")
+    parser.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
+                        help="run on a Dask distributed cluster (needs smoe-gui[cluster])")
+    parser.add_argument("--max-size", metavar="PX", default=None,
+                        help="downscale images whose longer side exceeds PX pixels")
+    add_param_options(parser)
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created; resumed if it exists)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``smoe experiment``; returns the exit status."""
+    methods = parse_methods(args.methods)
+    budgets = parse_budgets(args.budgets)
+    params = params_from_args(args)
+    if args.time_budget is not None:
+        params = params.with_assignments([f"time_budget={args.time_budget}"])
+    workers = _positive_int("--workers", args.workers)
+    threads = None if args.threads is None else _positive_int("--threads", args.threads)
+    max_size = None if args.max_size is None else _positive_int("--max-size", args.max_size, 8)
+    if args.dask_scheduler is not None and workers > 1:
+        raise ValueError("give either --workers or --dask-scheduler, not both")
+
+    progress = Progress()
+    summary = run_experiment(
+        args.inputs, args.out, methods=methods, budgets=budgets, params=params, workers=workers,
+        dask_scheduler=args.dask_scheduler, threads=threads, max_size=max_size, progress=progress,
+    )
+    ok = summary.total - len(summary.failed) - summary.pending
+    print(
+        f"{summary.ran} run(s) done now, {summary.resumed} resumed; {ok} of {summary.total} ok, "
+        f"{len(summary.failed)} failed, {summary.pending} pending; {summary.elapsed_s:.0f} s"
+    )
+    for line in summary.failed:
+        print(f"  failed: {line}")
+    if summary.skipped_files:
+        print(f"skipped {len(summary.skipped_files)} non-image file(s):")
+        for path in summary.skipped_files:
+            print(f"  {path}")
+    if summary.missing_images:
+        print(f"paper images not found: {', '.join(summary.missing_images)}")
+    if summary.files:
+        print(f"wrote {summary.out / 'results.csv'}, {summary.out / 'results.md'} and {len(summary.files) - 2} figure(s)")
+    if summary.interrupted:
+        print("smoe: interrupted; finished runs are saved, re-run the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0

@@ -1,0 +1,697 @@
+"""Compiled (numba) kernels of the fast SMoE evaluation.
+
+Everything here works on plain float64 arrays in "structure of arrays" form;
+:mod:`smoe_gui.core.render` and :mod:`smoe_gui.core.experts` wrap it.  See
+``docs/rendering.md`` for the mathematics.
+
+Kernel ``k`` is given by its centre ``(mux[k], muy[k])`` (px), the quadratic
+form ``S_k = A_k A_kᵀ = [[s11, s12], [s12, s22]]`` (1/px²) and ``la[k] = log α_k``;
+its gate logit at ``x`` is ``la[k] - (x-μ_k)ᵀ S_k (x-μ_k)``.
+
+An output grid has ``nx x ny`` pixels; pixel ``(i, j)`` (column, row) sits at
+``(ox + i·sx, oy + j·sy)`` in model coordinates.  Pixels are grouped in square
+blocks of ``bs x bs``; block ``b = by·nbx + bx``.  A block's *box* is the
+rectangle spanned by its pixel centres, widened by ``pad`` pixel steps on every
+side (``pad = 0.5`` makes the boxes tile the plane, so that any point of the
+image area lies in the box of the block that holds it).
+
+All kernels are compiled with ``cache=True``: the compile cost (some seconds) is
+paid once per machine.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numba import prange
+
+__all__ = [
+    "backward_blocks",
+    "build_lists",
+    "experts_sse",
+    "forward_blocks",
+    "kernel_arrays",
+    "point_weights",
+    "reduce_pairs",
+]
+
+# Flags that let LLVM vectorise the reductions (sum, max) and contract a*b+c
+# into FMAs.  No "nnan"/"ninf"/"afn": inputs are checked to be finite, and the
+# exponential is our own polynomial (below), so no approximate libm is needed.
+_FM = {"reassoc", "contract", "nsz"}
+_INF = np.inf
+
+#: Relative safety margin applied to every computed quadratic-form bound, so
+#: that floating-point rounding can never turn a bound into a non-bound.
+_REL_SAFETY = 1e-12
+
+
+@nb.njit(inline="always", fastmath=_FM, cache=True)
+def _exp_neg(x: float) -> float:
+    """``exp(x)`` for ``x <= 0``, vectorisable (no libm call).
+
+    ``exp(x) = exp(x/32)^32``: a degree-8 Taylor polynomial of ``exp(x/32)``,
+    then five squarings.  Relative error < 3e-6 for ``x >= -20`` (< 1e-12 for
+    ``x >= -5``); absolute error < 2e-13 everywhere (the largest term of a
+    pixel is ``exp(0) = 1``, so this is the error of a weight).  Arguments
+    below -80 are clamped (result ~1e-33 instead of ``exp(x)``).
+    """
+    y = max(x, -80.0) * 0.03125
+    p = 1.0 + y * (1.0 + y * (0.5 + y * (1.0 / 6.0 + y * (1.0 / 24.0 + y * (
+        1.0 / 120.0 + y * (1.0 / 720.0 + y * (1.0 / 5040.0 + y * (1.0 / 40320.0))))))))
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    return p
+
+
+@nb.njit(cache=True)
+def exp_neg_array(x: np.ndarray) -> np.ndarray:
+    """:func:`_exp_neg` over an array (for tests)."""
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = _exp_neg(x[i])
+    return out
+
+
+def kernel_arrays(
+    mu: np.ndarray, A: np.ndarray, log_alpha: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Structure-of-arrays form of the kernels.
+
+    Parameters
+    ----------
+    mu : (K, 2), A : (K, 2, 2), log_alpha : (K,) float64
+
+    Returns
+    -------
+    mux, muy, s11, s12, s22, la, lmin : (K,) float64, C-contiguous
+        Centres (px), the quadratic form ``S = A Aᵀ`` (1/px²), log α and a
+        lower bound of the smallest eigenvalue of ``S`` (1/px², >= 0).
+    """
+    mu = np.asarray(mu, dtype=np.float64)
+    A = np.asarray(A, dtype=np.float64)
+    a00, a01, a10, a11 = A[:, 0, 0], A[:, 0, 1], A[:, 1, 0], A[:, 1, 1]
+    s11 = a00 * a00 + a01 * a01
+    s12 = a00 * a10 + a01 * a11
+    s22 = a10 * a10 + a11 * a11
+    half_tr = 0.5 * (s11 + s22)
+    rad = np.hypot(0.5 * (s11 - s22), s12)
+    # rounding-safe: shrink by a relative margin and an absolute one of the trace
+    lmin = np.maximum((half_tr - rad) * (1.0 - 1e-9) - 1e-14 * half_tr, 0.0)
+    return (
+        np.ascontiguousarray(mu[:, 0]),
+        np.ascontiguousarray(mu[:, 1]),
+        np.ascontiguousarray(s11),
+        np.ascontiguousarray(s12),
+        np.ascontiguousarray(s22),
+        np.ascontiguousarray(np.asarray(log_alpha, dtype=np.float64)),
+        np.ascontiguousarray(lmin),
+    )
+
+
+# --------------------------------------------------------------------------
+# bounds of the quadratic form over a box
+# --------------------------------------------------------------------------
+
+
+@nb.njit(inline="always", cache=True)
+def _q(s11: float, s12: float, s22: float, dx: float, dy: float) -> float:
+    return s11 * dx * dx + 2.0 * s12 * dx * dy + s22 * dy * dy
+
+
+@nb.njit(inline="always", cache=True)
+def _qscale(s11: float, s22: float, dx: float, dy: float) -> float:
+    # |every term| of q is at most this (|s12| <= sqrt(s11 s22)): the rounding scale
+    return s11 * dx * dx + s22 * dy * dy
+
+
+@nb.njit(inline="always", cache=True)
+def _qmax_box(
+    s11: float, s12: float, s22: float, ax0: float, ax1: float, ay0: float, ay1: float
+) -> float:
+    """An upper bound of ``max q(d)`` over ``d ∈ [ax0, ax1] x [ay0, ay1]``.
+
+    ``q`` is convex, so its maximum over a rectangle is at a corner.
+    """
+    best = 0.0
+    for cx in (ax0, ax1):
+        for cy in (ay0, ay1):
+            v = _q(s11, s12, s22, cx, cy) + _REL_SAFETY * _qscale(s11, s22, cx, cy)
+            if v > best:
+                best = v
+    return best
+
+
+@nb.njit(inline="always", cache=True)
+def _edge_min(a: float, b: float, c: float, fixed: float, lo: float, hi: float) -> float:
+    """Minimum of ``a t² + 2 b t·fixed + c·fixed²`` over ``t ∈ [lo, hi]`` (a >= 0)."""
+    if a > 0.0:
+        t = -b * fixed / a
+        if t < lo:
+            t = lo
+        elif t > hi:
+            t = hi
+    else:
+        t = lo  # then b = 0 too (S is PSD): constant along the edge
+    v = a * t * t + 2.0 * b * t * fixed + c * fixed * fixed
+    v -= _REL_SAFETY * (a * t * t + c * fixed * fixed)
+    return v
+
+
+@nb.njit(inline="always", cache=True)
+def _qmin_box(
+    s11: float, s12: float, s22: float, ax0: float, ax1: float, ay0: float, ay1: float
+) -> float:
+    """A lower bound of ``min q(d)`` over ``d ∈ [ax0, ax1] x [ay0, ay1]``.
+
+    Zero when the box holds ``d = 0`` (the centre); otherwise the minimum of the
+    convex ``q`` lies on the boundary, and each edge is a 1-D quadratic with a
+    closed-form minimum.
+    """
+    if ax0 <= 0.0 and ax1 >= 0.0 and ay0 <= 0.0 and ay1 >= 0.0:
+        return 0.0
+    best = _edge_min(s11, s12, s22, ay0, ax0, ax1)
+    v = _edge_min(s11, s12, s22, ay1, ax0, ax1)
+    if v < best:
+        best = v
+    v = _edge_min(s22, s12, s11, ax0, ay0, ay1)
+    if v < best:
+        best = v
+    v = _edge_min(s22, s12, s11, ax1, ay0, ay1)
+    if v < best:
+        best = v
+    return max(best, 0.0)
+
+
+@nb.njit(inline="always", cache=True)
+def _block_box(
+    b: int, nbx: int, bs: int, nx: int, ny: int, ox: float, oy: float, sx: float, sy: float,
+    pad: float,
+) -> tuple[float, float, float, float]:
+    bx = b % nbx
+    by = b // nbx
+    i0 = bx * bs
+    j0 = by * bs
+    i1 = min(i0 + bs, nx) - 1
+    j1 = min(j0 + bs, ny) - 1
+    return (
+        ox + (i0 - pad) * sx,
+        ox + (i1 + pad) * sx,
+        oy + (j0 - pad) * sy,
+        oy + (j1 + pad) * sy,
+    )
+
+
+@nb.njit(parallel=True, cache=True)
+def _level(
+    mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
+    la: np.ndarray, lmin: np.ndarray,
+    cand_off: np.ndarray, cand_idx: np.ndarray, parent: np.ndarray,
+    nbx: int, nblk: int, bs: int, nx: int, ny: int,
+    ox: float, oy: float, sx: float, sy: float, pad: float, margin: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One level of list building.
+
+    Block ``b`` considers the candidate kernels ``cand_idx[cand_off[p]:cand_off[p+1]]``
+    of its parent ``p = parent[b]`` (a superset of the kernels that can matter,
+    see :func:`build_lists`).  ``L_b`` = the best lower bound of a candidate's
+    logit over the box; kernel ``k`` is kept when its upper bound over the box
+    is at least ``L_b - margin``.
+
+    Returns
+    -------
+    off : (nblk+1,) int64, idx : (pairs,) int32
+        The lists (CSR).
+    best : (nblk,) float64
+        ``L_b``.
+    arg : (nblk,) int64
+        The kernel giving ``L_b``.
+    qmax : (nblk,) float64
+        Upper bound of its quadratic form over the box (``la[arg] - best``).
+    """
+    best_all = np.empty(nblk)
+    arg_all = np.empty(nblk, dtype=np.int64)
+    qmax_all = np.empty(nblk)
+    counts = np.zeros(nblk + 1, dtype=np.int64)
+    # scratch: block b writes the kernels it keeps at tmp[toff[b]:], room for all candidates
+    toff = np.zeros(nblk + 1, dtype=np.int64)
+    for b in range(nblk):
+        toff[b + 1] = toff[b] + cand_off[parent[b] + 1] - cand_off[parent[b]]
+    tmp = np.empty(toff[nblk], dtype=np.int32)
+    for b in prange(nblk):
+        bx0, bx1, by0, by1 = _block_box(b, nbx, bs, nx, ny, ox, oy, sx, sy, pad)
+        p = parent[b]
+        c0 = cand_off[p]
+        n = cand_off[p + 1] - c0
+        cheap = np.empty(n)
+        # cheap upper bound: la - λmin·dist²(μ, box), vectorisable
+        for t in range(n):
+            k = cand_idx[c0 + t]
+            dx = max(max(bx0 - mux[k], mux[k] - bx1), 0.0)
+            dy = max(max(by0 - muy[k], muy[k] - by1), 0.0)
+            cheap[t] = la[k] - lmin[k] * (dx * dx + dy * dy)
+        # L_b: the best lower bound; a kernel whose upper bound is below the
+        # current best cannot improve it
+        best = -_INF
+        barg = -1
+        bq = 0.0
+        for t in range(n):
+            if cheap[t] > best:
+                k = cand_idx[c0 + t]
+                qm = _qmax_box(s11[k], s12[k], s22[k], bx0 - mux[k], bx1 - mux[k],
+                               by0 - muy[k], by1 - muy[k])
+                lb = la[k] - qm
+                if lb > best:
+                    best = lb
+                    barg = k
+                    bq = qm
+        thr = best - margin
+        cnt = 0
+        w = toff[b]
+        for t in range(n):
+            if cheap[t] >= thr:
+                k = cand_idx[c0 + t]
+                qn = _qmin_box(s11[k], s12[k], s22[k], bx0 - mux[k], bx1 - mux[k],
+                               by0 - muy[k], by1 - muy[k])
+                if la[k] - qn >= thr:
+                    tmp[w + cnt] = k
+                    cnt += 1
+        best_all[b] = best
+        arg_all[b] = barg
+        qmax_all[b] = bq
+        counts[b + 1] = cnt
+    off = np.cumsum(counts)
+    idx = np.empty(off[nblk], dtype=np.int32)
+    for b in prange(nblk):
+        o = off[b]
+        w = toff[b]
+        for t in range(off[b + 1] - o):
+            idx[o + t] = tmp[w + t]
+    return off, idx, best_all, arg_all, qmax_all
+
+
+def build_lists(
+    karr: tuple[np.ndarray, ...],
+    nx: int, ny: int, ox: float, oy: float, sx: float, sy: float,
+    bs: int, pad: float, margin: float, coarse: int = 4,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-block lists of the kernels that can matter.
+
+    Kernel ``k`` is left out of block ``b`` only when an upper bound of its logit
+    over the block's box is more than ``margin`` below ``L_b``, the best lower
+    bound of any kernel's logit over the box.  Then at every point of the box
+    its weight is below ``exp(-margin)`` (the largest logit there is at least
+    ``L_b``).
+
+    Two levels: superblocks of ``coarse x coarse`` blocks scan all ``K`` kernels;
+    each block scans only its superblock's list.  That is exact: over a
+    sub-box, upper bounds only fall and ``L_b`` only rises, so whatever a block
+    keeps, its superblock kept too.
+
+    Parameters
+    ----------
+    karr : the output of :func:`kernel_arrays`
+    nx, ny : output size (pixels); ox, oy, sx, sy : grid origin and step (px)
+    bs : block side (pixels); pad : box widening (pixel steps)
+    margin : float
+        ``τ`` (plus any slack), in logit units.
+
+    Returns
+    -------
+    off : (nblk+1,) int64, idx : (pairs,) int32, L : (nblk,), arg : (nblk,) int64,
+    qmax : (nblk,)
+        See :func:`_level`.
+    """
+    mux, muy, s11, s12, s22, la, lmin = karr
+    k = mux.shape[0]
+    nbx = -(-nx // bs)
+    nby = -(-ny // bs)
+    nblk = nbx * nby
+    all_off = np.array([0, k], dtype=np.int64)
+    all_idx = np.arange(k, dtype=np.int32)
+    if coarse > 1 and nblk > 4:
+        cbs = bs * coarse
+        cnbx = -(-nx // cbs)
+        cnby = -(-ny // cbs)
+        coff, cidx, _, _, _ = _level(
+            mux, muy, s11, s12, s22, la, lmin, all_off, all_idx,
+            np.zeros(cnbx * cnby, dtype=np.int64), cnbx, cnbx * cnby, cbs, nx, ny,
+            ox, oy, sx, sy, pad, margin,
+        )
+        bx = np.arange(nblk) % nbx
+        by = np.arange(nblk) // nbx
+        parent = (by // coarse) * cnbx + bx // coarse
+        return _level(
+            mux, muy, s11, s12, s22, la, lmin, coff, cidx, parent.astype(np.int64),
+            nbx, nblk, bs, nx, ny, ox, oy, sx, sy, pad, margin,
+        )
+    return _level(
+        mux, muy, s11, s12, s22, la, lmin, all_off, all_idx,
+        np.zeros(nblk, dtype=np.int64), nbx, nblk, bs, nx, ny, ox, oy, sx, sy, pad, margin,
+    )
+
+
+# --------------------------------------------------------------------------
+# forward and backward over the blocks
+# --------------------------------------------------------------------------
+
+
+@nb.njit(parallel=True, fastmath=_FM, cache=True)
+def forward_blocks(
+    off: np.ndarray, idx: np.ndarray,
+    mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
+    la: np.ndarray, m: np.ndarray,
+    nx: int, ny: int, ox: float, oy: float, sx: float, sy: float, bs: int,
+    out: np.ndarray, shift: np.ndarray, invsum: np.ndarray, save: bool,
+) -> None:
+    """The image over the lists: ``out[j, i] = Σ_k w_k m_k`` (log-domain softmax).
+
+    ``out`` is ``(ny, nx)`` (float32 or float64).  With ``save``, also writes
+    per pixel the largest logit ``shift`` and ``invsum = 1/Σ_k exp(logit - shift)``
+    (both ``(ny, nx)`` float64), which :func:`backward_blocks` needs.
+    """
+    nbx = -(-nx // bs)
+    nblk = off.shape[0] - 1
+    for b in prange(nblk):
+        bx = b % nbx
+        by = b // nbx
+        i0 = bx * bs
+        j0 = by * bs
+        i1 = min(i0 + bs, nx)
+        j1 = min(j0 + bs, ny)
+        px0 = ox + i0 * sx
+        py0 = oy + j0 * sy
+        o = off[b]
+        n = off[b + 1] - o
+        lx = np.empty(n)
+        ly = np.empty(n)
+        a = np.empty(n)
+        b2 = np.empty(n)
+        c = np.empty(n)
+        mm = np.empty(n)
+        rc = np.empty(n)
+        rl = np.empty(n)
+        lg = np.empty(n)
+        l0 = np.empty(n)
+        for t in range(n):
+            k = idx[o + t]
+            lx[t] = mux[k] - px0
+            ly[t] = muy[k] - py0
+            a[t] = s11[k]
+            b2[t] = 2.0 * s12[k]
+            c[t] = s22[k]
+            l0[t] = la[k]
+            mm[t] = m[k]
+        for j in range(j0, j1):
+            v = (j - j0) * sy
+            for t in range(n):
+                dy = v - ly[t]
+                rc[t] = l0[t] - c[t] * dy * dy
+                rl[t] = b2[t] * dy
+            for i in range(i0, i1):
+                u = (i - i0) * sx
+                mx = -_INF
+                for t in range(n):
+                    dx = u - lx[t]
+                    val = rc[t] - dx * (a[t] * dx + rl[t])
+                    lg[t] = val
+                    mx = max(mx, val)
+                s = 0.0
+                sm = 0.0
+                for t in range(n):
+                    e = _exp_neg(lg[t] - mx)
+                    s += e
+                    sm += e * mm[t]
+                if n == 0:
+                    out[j, i] = 0.0
+                    continue
+                out[j, i] = sm / s
+                if save:
+                    shift[j, i] = mx
+                    invsum[j, i] = 1.0 / s
+
+
+@nb.njit(parallel=True, fastmath=_FM, cache=True)
+def backward_blocks(
+    off: np.ndarray, idx: np.ndarray,
+    mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
+    la: np.ndarray, m: np.ndarray,
+    nx: int, ny: int, ox: float, oy: float, sx: float, sy: float, bs: int,
+    image: np.ndarray, shift: np.ndarray, invsum: np.ndarray, grad: np.ndarray,
+) -> np.ndarray:
+    """Per-pair partial sums of the gradient.
+
+    With ``g = dLoss/dimage`` (``(ny, nx)`` float64) and ``gℓ = g w_k (m_k - L)``
+    the derivative of the loss by the logit of kernel ``k`` at a pixel, and
+    ``d = x - μ_k``, returns ``(7, pairs)`` float64, for each (block, listed
+    kernel): ``Σ g w``, ``Σ gℓ``, ``Σ gℓ dx``, ``Σ gℓ dy``, ``Σ gℓ dx²``,
+    ``Σ gℓ dx dy``, ``Σ gℓ dy²`` over the block's pixels.  One slot per pair:
+    no two threads write the same place, and the result does not depend on
+    the number of threads.
+    """
+    nbx = -(-nx // bs)
+    nblk = off.shape[0] - 1
+    acc = np.zeros((7, idx.shape[0]))
+    for b in prange(nblk):
+        bx = b % nbx
+        by = b // nbx
+        i0 = bx * bs
+        j0 = by * bs
+        i1 = min(i0 + bs, nx)
+        j1 = min(j0 + bs, ny)
+        px0 = ox + i0 * sx
+        py0 = oy + j0 * sy
+        o = off[b]
+        n = off[b + 1] - o
+        lx = np.empty(n)
+        ly = np.empty(n)
+        a = np.empty(n)
+        b2 = np.empty(n)
+        c = np.empty(n)
+        mm = np.empty(n)
+        rc = np.empty(n)
+        rl = np.empty(n)
+        rdy = np.empty(n)
+        l0 = np.empty(n)
+        gm = np.zeros(n)
+        gl0 = np.zeros(n)
+        gx = np.zeros(n)
+        gy = np.zeros(n)
+        gxx = np.zeros(n)
+        gxy = np.zeros(n)
+        gyy = np.zeros(n)
+        for t in range(n):
+            k = idx[o + t]
+            lx[t] = mux[k] - px0
+            ly[t] = muy[k] - py0
+            a[t] = s11[k]
+            b2[t] = 2.0 * s12[k]
+            c[t] = s22[k]
+            l0[t] = la[k]
+            mm[t] = m[k]
+        for j in range(j0, j1):
+            v = (j - j0) * sy
+            for t in range(n):
+                dy = v - ly[t]
+                rdy[t] = dy
+                rc[t] = l0[t] - c[t] * dy * dy
+                rl[t] = b2[t] * dy
+            for i in range(i0, i1):
+                g = grad[j, i]
+                if g == 0.0:
+                    continue
+                u = (i - i0) * sx
+                sh = shift[j, i]
+                inv = invsum[j, i]
+                lp = image[j, i]
+                for t in range(n):
+                    dx = u - lx[t]
+                    val = rc[t] - dx * (a[t] * dx + rl[t])
+                    gw = g * inv * _exp_neg(val - sh)
+                    gl = gw * (mm[t] - lp)
+                    dy = rdy[t]
+                    gm[t] += gw
+                    gl0[t] += gl
+                    gx[t] += gl * dx
+                    gy[t] += gl * dy
+                    gxx[t] += gl * dx * dx
+                    gxy[t] += gl * dx * dy
+                    gyy[t] += gl * dy * dy
+        for t in range(n):
+            acc[0, o + t] = gm[t]
+            acc[1, o + t] = gl0[t]
+            acc[2, o + t] = gx[t]
+            acc[3, o + t] = gy[t]
+            acc[4, o + t] = gxx[t]
+            acc[5, o + t] = gxy[t]
+            acc[6, o + t] = gyy[t]
+    return acc
+
+
+@nb.njit(cache=True)
+def reduce_pairs(idx: np.ndarray, acc: np.ndarray, k: int) -> np.ndarray:
+    """Sum the per-pair partial sums of :func:`backward_blocks` per kernel:
+    ``(7, pairs)`` -> ``(7, K)`` (serial, in pair order: deterministic)."""
+    out = np.zeros((7, k))
+    for p in range(idx.shape[0]):
+        kk = idx[p]
+        for r in range(7):
+            out[r, kk] += acc[r, p]
+    return out
+
+
+# --------------------------------------------------------------------------
+# expert initialisation: gate at points, and the error of many expert vectors
+# --------------------------------------------------------------------------
+
+
+@nb.njit(parallel=True, fastmath=_FM, cache=True)
+def point_weights(
+    px: np.ndarray, py: np.ndarray, blk: np.ndarray, off: np.ndarray, idx: np.ndarray,
+    mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
+    la: np.ndarray, all_idx: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gate weights at arbitrary points, as a CSR matrix.
+
+    Point ``p`` uses the list of block ``blk[p]`` (whose box holds it), or all
+    kernels (``all_idx``) when ``blk[p] < 0``.
+
+    Returns
+    -------
+    roff : (P+1,) int64, cols : (nnz,) int32, vals : (nnz,) float64
+        Row ``p`` holds the kernels of its list and their weights (summing to 1).
+    """
+    n_pts = px.shape[0]
+    counts = np.zeros(n_pts + 1, dtype=np.int64)
+    for p in range(n_pts):
+        b = blk[p]
+        counts[p + 1] = (off[b + 1] - off[b]) if b >= 0 else all_idx.shape[0]
+    roff = np.cumsum(counts)
+    cols = np.empty(roff[n_pts], dtype=np.int32)
+    vals = np.empty(roff[n_pts])
+    for p in prange(n_pts):
+        b = blk[p]
+        r0 = roff[p]
+        n = roff[p + 1] - r0
+        mx = -_INF
+        for t in range(n):
+            k = idx[off[b] + t] if b >= 0 else all_idx[t]
+            cols[r0 + t] = k
+            dx = px[p] - mux[k]
+            dy = py[p] - muy[k]
+            val = la[k] - (s11[k] * dx * dx + 2.0 * s12[k] * dx * dy + s22[k] * dy * dy)
+            vals[r0 + t] = val
+            mx = max(mx, val)
+        s = 0.0
+        for t in range(n):
+            e = _exp_neg(vals[r0 + t] - mx)
+            vals[r0 + t] = e
+            s += e
+        for t in range(n):
+            vals[r0 + t] /= s
+    return roff, cols, vals
+
+
+@nb.njit(cache=True)
+def csr_matvec(roff: np.ndarray, cols: np.ndarray, vals: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``y = W x`` for the CSR matrix of :func:`point_weights`."""
+    n = roff.shape[0] - 1
+    y = np.zeros(n)
+    for p in range(n):
+        s = 0.0
+        for t in range(roff[p], roff[p + 1]):
+            s += vals[t] * x[cols[t]]
+        y[p] = s
+    return y
+
+
+@nb.njit(parallel=True, fastmath=_FM, cache=True)
+def experts_sse(
+    off: np.ndarray, idx: np.ndarray,
+    mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
+    la: np.ndarray, experts: np.ndarray, image: np.ndarray, bs: int,
+) -> np.ndarray:
+    """Sum of squared errors of many expert vectors at once.
+
+    The gate does not depend on the experts, so it is computed once per pixel
+    and applied to every column of ``experts`` (``(T, K)``: one expert vector
+    per row).  The grid is the image's own pixel grid (``ox = oy = 0``,
+    ``sx = sy = 1``), ``image`` is ``(H, W)``.
+
+    Returns
+    -------
+    (T,) float64
+        ``Σ_x (Σ_k w_k(x) experts[t, k] - image[x])²``.
+    """
+    ny, nx = image.shape
+    nt = experts.shape[0]
+    nbx = -(-nx // bs)
+    nblk = off.shape[0] - 1
+    part = np.zeros((nblk, nt))
+    for b in prange(nblk):
+        bx = b % nbx
+        by = b // nbx
+        i0 = bx * bs
+        j0 = by * bs
+        i1 = min(i0 + bs, nx)
+        j1 = min(j0 + bs, ny)
+        o = off[b]
+        n = off[b + 1] - o
+        lx = np.empty(n)
+        ly = np.empty(n)
+        a = np.empty(n)
+        b2 = np.empty(n)
+        c = np.empty(n)
+        rc = np.empty(n)
+        rl = np.empty(n)
+        lg = np.empty(n)
+        l0 = np.empty(n)
+        em = np.empty((nt, n))
+        for t in range(n):
+            k = idx[o + t]
+            lx[t] = mux[k] - i0
+            ly[t] = muy[k] - j0
+            a[t] = s11[k]
+            b2[t] = 2.0 * s12[k]
+            c[t] = s22[k]
+            l0[t] = la[k]
+            for r in range(nt):
+                em[r, t] = experts[r, k]
+        sse = np.zeros(nt)
+        for j in range(j0, j1):
+            v = float(j - j0)
+            for t in range(n):
+                dy = v - ly[t]
+                rc[t] = l0[t] - c[t] * dy * dy
+                rl[t] = b2[t] * dy
+            for i in range(i0, i1):
+                u = float(i - i0)
+                mx = -_INF
+                for t in range(n):
+                    dx = u - lx[t]
+                    val = rc[t] - dx * (a[t] * dx + rl[t])
+                    lg[t] = val
+                    mx = max(mx, val)
+                s = 0.0
+                for t in range(n):
+                    e = _exp_neg(lg[t] - mx)
+                    lg[t] = e
+                    s += e
+                inv = 1.0 / s
+                target = image[j, i]
+                for r in range(nt):
+                    acc = 0.0
+                    for t in range(n):
+                        acc += lg[t] * em[r, t]
+                    d = acc * inv - target
+                    sse[r] += d * d
+        for r in range(nt):
+            part[b, r] = sse[r]
+    out = np.zeros(nt)
+    for b in range(nblk):
+        for r in range(nt):
+            out[r] += part[b, r]
+    return out

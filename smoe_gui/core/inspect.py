@@ -1,0 +1,174 @@
+"""Looking at single kernels of a model: the nearest kernel to a point, its
+numbers, and its gating weight map ``w_i`` over the image.
+
+Qt-free; the desktop application's Inspect tool calls these (the weight map
+from a worker thread).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .model import SmoeModel, dense_logits, ellipse_axes
+
+__all__ = ["KernelInfo", "gate_weight_map", "kernel_info", "nearest_kernel"]
+
+
+@dataclass(frozen=True)
+class KernelInfo:
+    """The numbers of one kernel.
+
+    Attributes
+    ----------
+    index : int
+        Kernel index in the model.
+    x, y : float
+        Centre μ in pixels (x = column, y = row).
+    major, minor : float
+        Semi-axes of the kernel's 1-σ ellipse in pixels.
+    angle_deg : float
+        Angle of the major axis in degrees from +x (image coordinates, y down).
+    alpha : float
+        Kernel weight α.
+    expert : float
+        Expert value m (gray level).
+    sigma : (2, 2) float64
+        ``Σ = A Aᵀ`` (1/px²).
+    """
+
+    index: int
+    x: float
+    y: float
+    major: float
+    minor: float
+    angle_deg: float
+    alpha: float
+    expert: float
+    sigma: NDArray[np.float64]
+
+    def text(self) -> str:
+        """Multi-line human-readable description."""
+        s = self.sigma
+        return (
+            f"kernel {self.index}\n"
+            f"μ = ({self.x:.2f}, {self.y:.2f}) px\n"
+            f"Σ axes {self.major:.2f} × {self.minor:.2f} px at {self.angle_deg:.1f}°\n"
+            f"Σ = [[{s[0, 0]:.4g}, {s[0, 1]:.4g}], [{s[1, 0]:.4g}, {s[1, 1]:.4g}]] 1/px²\n"
+            f"α = {self.alpha:.4g}, m = {self.expert:.4f}"
+        )
+
+
+def nearest_kernel(
+    model: SmoeModel, x: float, y: float, max_distance: float | None = None
+) -> int | None:
+    """Index of the kernel whose centre is nearest to ``(x, y)``.
+
+    Parameters
+    ----------
+    model : SmoeModel
+    x, y : float
+        Position in pixels.
+    max_distance : float, optional
+        Return None when the nearest centre is farther than this (px).
+
+    Returns
+    -------
+    int or None
+    """
+    d2 = (model.mu[:, 0] - float(x)) ** 2 + (model.mu[:, 1] - float(y)) ** 2
+    k = int(np.argmin(d2))
+    if max_distance is not None and d2[k] > float(max_distance) ** 2:
+        return None
+    return k
+
+
+def kernel_info(model: SmoeModel, index: int) -> KernelInfo:
+    """The numbers of kernel ``index``.
+
+    Raises
+    ------
+    ValueError
+        If ``index`` is not a kernel of the model.
+    """
+    k = int(index)
+    if not 0 <= k < model.n_kernels:
+        raise ValueError(f"kernel {index} does not exist; the model has {model.n_kernels} kernels")
+    sub = model.subset(np.array([k]))
+    major, minor, angle = ellipse_axes(sub)[0]
+    return KernelInfo(
+        index=k,
+        x=float(model.mu[k, 0]),
+        y=float(model.mu[k, 1]),
+        major=float(major),
+        minor=float(minor),
+        angle_deg=float(angle),
+        alpha=float(np.exp(model.log_alpha[k])),
+        expert=float(model.m[k]),
+        sigma=sub.quadratic_form()[0],
+    )
+
+
+def _weights_in_window(
+    model: SmoeModel, k: int, x0: int, x1: int, y0: int, y1: int, chunk: int = 8192
+) -> NDArray[np.float64]:
+    xs = np.arange(x0, x1, dtype=np.float64)
+    ys = np.arange(y0, y1, dtype=np.float64)
+    xx, yy = np.meshgrid(xs, ys)
+    points = np.stack([xx.ravel(), yy.ravel()], axis=1)
+    out = np.empty(points.shape[0], dtype=np.float64)
+    for start in range(0, points.shape[0], chunk):
+        logits = dense_logits(model, points[start : start + chunk])
+        logits -= logits.max(axis=1, keepdims=True)
+        w = np.exp(logits)
+        out[start : start + chunk] = w[:, k] / w.sum(axis=1)
+    return out.reshape(len(ys), len(xs))
+
+
+def gate_weight_map(model: SmoeModel, index: int, tol: float = 1e-3) -> NDArray[np.float32]:
+    """The gating weight ``w_i(x) = K_i(x) / Σ_j K_j(x)`` of kernel ``index`` at
+    every pixel of the model's image.
+
+    The weights are evaluated exactly (log-domain softmax over all kernels) in a
+    window around the kernel that grows until ``w_i`` on the window's border is
+    below ``tol`` (or the window is the whole image); outside the window the map
+    is 0.
+
+    Returns
+    -------
+    (H, W) float32 in [0, 1]
+
+    Raises
+    ------
+    ValueError
+        If ``index`` is not a kernel of the model.
+    """
+    info = kernel_info(model, index)
+    h, w = model.height, model.width
+    radius = max(4.0, 3.0 * min(info.major, float(h + w)))
+    out = np.zeros((h, w), dtype=np.float32)
+    while True:
+        x0 = max(0, int(np.floor(info.x - radius)))
+        x1 = min(w, int(np.ceil(info.x + radius)) + 1)
+        y0 = max(0, int(np.floor(info.y - radius)))
+        y1 = min(h, int(np.ceil(info.y + radius)) + 1)
+        if x1 <= x0 or y1 <= y0:  # centre far outside the image: grow
+            radius *= 2.0
+            continue
+        window = _weights_in_window(model, info.index, x0, x1, y0, y1)
+        whole = x0 == 0 and y0 == 0 and x1 == w and y1 == h
+        border = []
+        if x0 > 0:
+            border.append(window[:, 0])
+        if x1 < w:
+            border.append(window[:, -1])
+        if y0 > 0:
+            border.append(window[0, :])
+        if y1 < h:
+            border.append(window[-1, :])
+        if whole or not border or max(float(b.max()) for b in border) < tol:
+            out[y0:y1, x0:x1] = window
+            return out
+        radius *= 2.0

@@ -1,0 +1,127 @@
+"""The jobs that the application's worker threads run (no Qt here).
+
+Each job calls :mod:`smoe_gui.core` and packs what the views need (images,
+drawing geometry) into an immutable result, so the GUI thread only hands arrays
+to pyqtgraph.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.metrics import psnr
+from ..core.model import SmoeModel
+from ..core.params import Params
+from .geometry import (
+    KernelGeometry,
+    ReducedGeometry,
+    kernel_geometry,
+    reduced_geometry,
+    segment_strokes,
+)
+
+__all__ = [
+    "SnapshotResult",
+    "StageResult",
+    "compute_gate_map",
+    "compute_snapshot",
+    "compute_stages",
+]
+
+F32 = NDArray[np.float32]
+F64 = NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class SnapshotResult:
+    """A model made visible: its reconstruction, residual and kernel geometry.
+
+    Attributes
+    ----------
+    model : SmoeModel
+    reconstruction : (H, W) float32
+    residual : (H, W) float32
+        ``|original - reconstruction|``.
+    psnr : float
+        dB.
+    kernels : KernelGeometry
+    render_ms : float
+    """
+
+    model: SmoeModel
+    reconstruction: F32
+    residual: F32
+    psnr: float
+    kernels: KernelGeometry
+    render_ms: float
+
+
+@dataclass(frozen=True, eq=False)
+class StageResult:
+    """Every stage of an initialisation, ready to draw.
+
+    Attributes
+    ----------
+    init : smoe_gui.core.pipeline.Initialization
+    snapshot : SnapshotResult
+        The initial model's reconstruction and kernels.
+    segment_strokes : dict θ -> (2n, 2) float64
+    reduced : ReducedGeometry
+    compute_ms : float
+        Wall-clock of the whole job.
+    """
+
+    init: object
+    snapshot: SnapshotResult
+    segment_strokes: dict[int, F64]
+    reduced: ReducedGeometry
+    compute_ms: float
+
+
+def compute_snapshot(
+    image: F32, model: SmoeModel, method: str | None = None, n_pairs: int = 0, n_background: int = 0
+) -> SnapshotResult:
+    """Render ``model`` and compare it with ``image`` (H, W)."""
+    from ..core.render import render
+
+    t0 = time.perf_counter()
+    recon = np.ascontiguousarray(np.clip(render(model), 0.0, 1.0), dtype=np.float32)
+    ms = (time.perf_counter() - t0) * 1e3
+    residual = np.ascontiguousarray(np.abs(image - recon), dtype=np.float32)
+    return SnapshotResult(
+        model=model,
+        reconstruction=recon,
+        residual=residual,
+        psnr=psnr(recon, image),
+        kernels=kernel_geometry(model, method, n_pairs, n_background),
+        render_ms=ms,
+    )
+
+
+def compute_stages(image: F32, params: Params, method: str) -> StageResult:
+    """Run :func:`smoe_gui.core.pipeline.initialize` and prepare every view."""
+    from ..core.pipeline import initialize
+
+    t0 = time.perf_counter()
+    init = initialize(image, params, method=method)
+    n_pairs = len(init.reduced) if method == "edge" else 0
+    snap = compute_snapshot(image, init.model, method, n_pairs, int(init.n_background))
+    result = StageResult(
+        init=init,
+        snapshot=snap,
+        segment_strokes=segment_strokes(init.segments),
+        reduced=reduced_geometry(init.reduced, init.salient, max(2.0, float(params.delta_mu))),
+        compute_ms=(time.perf_counter() - t0) * 1e3,
+    )
+    return result
+
+
+def compute_gate_map(model: SmoeModel, index: int) -> tuple[int, F32]:
+    """``(index, w_index (H, W) float32)``: the gating weight map of one kernel."""
+    from ..core.inspect import gate_weight_map
+
+    return index, gate_weight_map(model, index)

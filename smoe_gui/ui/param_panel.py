@@ -1,0 +1,381 @@
+"""The parameter panel, generated from :data:`smoe_gui.core.params.PARAM_SPECS`.
+
+Each numeric parameter gets a slider (logarithmic where the table says so) and
+a spin box that holds the value (``objectName`` ``param-<name>``); each boolean
+a check box.  Tooltips are :meth:`ParamSpec.tooltip` (help, range, paper ref).
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.params import PARAM_SPECS, Params, ParamSpec
+
+__all__ = ["GROUP_TITLES", "INIT_GROUPS", "ParamPanel", "SliderScale"]
+
+#: Panel group titles, in the pipeline's order.
+GROUP_TITLES: dict[str, str] = {
+    "edges": "1  Canny edges",
+    "reduction": "2-3  Segments and reduction",
+    "placement": "4  Kernel placement",
+    "experts": "5  Experts",
+    "training": "6  Training",
+    "general": "General",
+}
+
+#: Groups whose parameters change the initialisation (the stage views).
+INIT_GROUPS = frozenset({"edges", "reduction", "placement", "experts", "general"})
+
+SLIDER_STEPS = 1000
+
+
+class SliderScale:
+    """Maps a parameter's value to an integer slider position ``0..SLIDER_STEPS``.
+
+    Linear, or logarithmic when ``spec.log_scale``.  A logarithmic range that
+    starts at 0 keeps position 0 for the value 0 and spreads positions
+    ``1..N`` logarithmically from a small positive value to ``high``.
+    """
+
+    def __init__(self, spec: ParamSpec, steps: int = SLIDER_STEPS) -> None:
+        self.spec = spec
+        self.steps = steps
+        self.low = float(spec.low)
+        self.high = float(spec.high)
+        self.log = bool(spec.log_scale) and self.high > 0
+        if self.log:
+            if self.low > 0:
+                self.log_low = self.low
+                self.zero_slot = False
+            else:
+                d = float(spec.default)
+                self.log_low = d / 1000.0 if d > 0 else self.high * 1e-6
+                self.zero_slot = True
+
+    def to_position(self, value: float) -> int:
+        v = float(value)
+        if not self.log:
+            span = self.high - self.low
+            return int(round((v - self.low) / span * self.steps)) if span > 0 else 0
+        if self.zero_slot:
+            if v <= 0:
+                return 0
+            first, n = 1, self.steps - 1
+        else:
+            first, n = 0, self.steps
+        v = min(max(v, self.log_low), self.high)
+        frac = (math.log(v) - math.log(self.log_low)) / (math.log(self.high) - math.log(self.log_low))
+        return int(round(first + frac * n))
+
+    def to_value(self, position: int) -> float:
+        p = int(position)
+        if not self.log:
+            v = self.low + (self.high - self.low) * p / self.steps
+        elif self.zero_slot and p <= 0:
+            v = 0.0
+        else:
+            first, n = (1, self.steps - 1) if self.zero_slot else (0, self.steps)
+            frac = (p - first) / n
+            v = math.exp(math.log(self.log_low) + frac * (math.log(self.high) - math.log(self.log_low)))
+            v = float(f"{v:.3g}")  # round to 3 significant digits: readable values
+        if self.spec.kind is int:
+            v = float(round(v))
+        return min(max(v, self.low), self.high)
+
+
+class FloatSpinBox(QDoubleSpinBox):
+    """A double spin box that shows values with ``%g`` (so 1e-07 is readable)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDecimals(12)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt override)
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 (Qt override)
+        try:
+            return float(text.strip())
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int) -> object:
+        stripped = text.strip()
+        try:
+            value = float(stripped)
+        except ValueError:
+            ok = stripped in ("", "-", "+", ".") or stripped.lower().endswith(("e", "e-", "e+"))
+            state = QValidator.State.Intermediate if ok else QValidator.State.Invalid
+            return (state, text, pos)
+        if self.minimum() <= value <= self.maximum():
+            return (QValidator.State.Acceptable, text, pos)
+        return (QValidator.State.Intermediate, text, pos)
+
+
+def _linear_step(spec: ParamSpec) -> float:
+    span = float(spec.high) - float(spec.low)
+    return 10.0 ** math.floor(math.log10(span / 100.0)) if span > 0 else 1.0
+
+
+class ParamPanel(QWidget):
+    """Sliders, spin boxes and check boxes for every parameter, plus the method.
+
+    Signals
+    -------
+    params_changed(object, str, bool)
+        The new :class:`Params`, the name of the parameter that changed, and
+        whether a slider is still being dragged.
+    method_changed(str)
+        ``"edge"`` or ``"grid"``.
+    """
+
+    params_changed = Signal(object, str, bool)
+    method_changed = Signal(str)
+
+    def __init__(self, params: Params | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("param-panel")
+        self._params = params if params is not None else Params()
+        self._widgets: dict[str, QWidget] = {}
+        self._sliders: dict[str, QSlider] = {}
+        self._scales: dict[str, SliderScale] = {}
+        self._syncing = False
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Initialisation"))
+        self.method_combo = QComboBox()
+        self.method_combo.setObjectName("param-method")
+        self.method_combo.addItem("edge-aligned (paper)", "edge")
+        self.method_combo.addItem("regular grid (baseline)", "grid")
+        self.method_combo.setToolTip(
+            "How the kernels are placed: edge-aligned pairs (the paper, Sec. III) or a\n"
+            "regular grid with the same kernel budget (the baseline it is compared with)."
+        )
+        self.method_combo.currentIndexChanged.connect(self._on_method)
+        top.addWidget(self.method_combo, 1)
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setObjectName("param-reset")
+        self.reset_button.setToolTip("Set every parameter to its default value")
+        self.reset_button.clicked.connect(self.reset_to_defaults)
+        top.addWidget(self.reset_button)
+        outer.addLayout(top)
+
+        groups: dict[str, list[ParamSpec]] = {}
+        for s in PARAM_SPECS:
+            groups.setdefault(s.group, []).append(s)
+        for group, title in GROUP_TITLES.items():
+            if group not in groups:
+                continue
+            box = QGroupBox(title)
+            box.setObjectName(f"param-group-{group}")
+            grid = QGridLayout(box)
+            grid.setContentsMargins(6, 4, 6, 4)
+            grid.setVerticalSpacing(2)
+            grid.setColumnStretch(1, 1)
+            for row, s in enumerate(groups[group]):
+                self._add_row(grid, row, s)
+            outer.addWidget(box)
+        for name, title in (
+            (g, GROUP_TITLES.get(g, g)) for g in groups if g not in GROUP_TITLES
+        ):  # groups the table may add later
+            box = QGroupBox(title)
+            grid = QGridLayout(box)
+            for row, s in enumerate(groups[name]):
+                self._add_row(grid, row, s)
+            outer.addWidget(box)
+        outer.addStretch(1)
+        self.set_params(self._params, emit=False)
+
+    # -- building ----------------------------------------------------------------
+    def _add_row(self, grid: QGridLayout, row: int, s: ParamSpec) -> None:
+        tip = s.tooltip()
+        unit = f" ({s.unit})" if s.unit and s.unit != "1" else ""
+        if s.kind is bool:
+            box = QCheckBox(s.label)
+            box.setObjectName(f"param-{s.name}")
+            box.setToolTip(tip)
+            box.toggled.connect(lambda _checked, n=s.name: self._on_value(n))
+            grid.addWidget(box, row, 0, 1, 3)
+            self._widgets[s.name] = box
+            return
+        label = QLabel(s.label + unit)
+        label.setToolTip(tip)
+        slider = QSlider(Qt.Orientation.Horizontal)
+        slider.setObjectName(f"slider-{s.name}")
+        slider.setRange(0, SLIDER_STEPS)
+        slider.setToolTip(tip)
+        slider.setMinimumWidth(70)
+        spin: QAbstractSpinBox
+        if s.kind is int:
+            ispin = QSpinBox()
+            ispin.setRange(int(s.low), int(s.high))
+            if s.log_scale:
+                ispin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+            ispin.valueChanged.connect(lambda _v, n=s.name: self._on_value(n))
+            spin = ispin
+        else:
+            fspin = FloatSpinBox()
+            fspin.setRange(float(s.low), float(s.high))
+            if s.log_scale:
+                fspin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+                fspin.setSingleStep(0.1)
+            else:
+                fspin.setSingleStep(_linear_step(s))
+            fspin.valueChanged.connect(lambda _v, n=s.name: self._on_value(n))
+            spin = fspin
+        spin.setObjectName(f"param-{s.name}")
+        spin.setToolTip(tip)
+        spin.setKeyboardTracking(False)
+        spin.setFixedWidth(92)
+        spin.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        slider.valueChanged.connect(lambda pos, n=s.name: self._on_slider(n, pos))
+        slider.sliderReleased.connect(lambda n=s.name: self._emit(n, dragging=False))
+        grid.addWidget(label, row, 0)
+        grid.addWidget(slider, row, 1)
+        grid.addWidget(spin, row, 2)
+        self._widgets[s.name] = spin
+        self._sliders[s.name] = slider
+        self._scales[s.name] = SliderScale(s)
+
+    # -- access ----------------------------------------------------------------------
+    def params(self) -> Params:
+        """The parameters the panel shows."""
+        return self._params
+
+    def method(self) -> str:
+        """``"edge"`` or ``"grid"``."""
+        return str(self.method_combo.currentData())
+
+    def widget(self, name: str) -> QWidget:
+        """The widget holding the value of parameter ``name``."""
+        return self._widgets[name]
+
+    def slider(self, name: str) -> QSlider:
+        """The slider of numeric parameter ``name``."""
+        return self._sliders[name]
+
+    def set_method(self, method: str, emit: bool = True) -> None:
+        """Select ``"edge"`` or ``"grid"``."""
+        index = self.method_combo.findData(method)
+        if index < 0:
+            raise ValueError(f"unknown initialisation method {method!r}; expected 'edge' or 'grid'")
+        if not emit:
+            self.method_combo.blockSignals(True)
+        self.method_combo.setCurrentIndex(index)
+        self.method_combo.blockSignals(False)
+
+    def set_params(self, params: Params, emit: bool = True) -> None:
+        """Show ``params``; emit one ``params_changed`` (name ``"*"``) when asked."""
+        self._syncing = True
+        try:
+            for s in PARAM_SPECS:
+                if s.name in self._widgets:
+                    self._show_value(s, getattr(params, s.name))
+        finally:
+            self._syncing = False
+        self._params = params
+        if emit:
+            self.params_changed.emit(params, "*", False)
+
+    def reset_to_defaults(self) -> None:
+        """Set every parameter to its default (one recompute)."""
+        self.set_params(Params(), emit=True)
+
+    # -- syncing ---------------------------------------------------------------------------
+    def _show_value(self, s: ParamSpec, value: object) -> None:
+        w = self._widgets[s.name]
+        w.blockSignals(True)
+        if isinstance(w, QCheckBox):
+            w.setChecked(bool(value))
+        elif isinstance(w, QSpinBox):
+            w.setValue(int(value))  # type: ignore[call-overload]
+        elif isinstance(w, QDoubleSpinBox):
+            w.setValue(float(value))  # type: ignore[arg-type]
+        w.blockSignals(False)
+        if s.name in self._sliders:
+            sl = self._sliders[s.name]
+            sl.blockSignals(True)
+            sl.setValue(self._scales[s.name].to_position(float(value)))  # type: ignore[arg-type]
+            sl.blockSignals(False)
+
+    def _read(self, name: str) -> object:
+        w = self._widgets[name]
+        if isinstance(w, QCheckBox):
+            return w.isChecked()
+        if isinstance(w, QSpinBox):
+            return int(w.value())
+        assert isinstance(w, QDoubleSpinBox)
+        return float(w.value())
+
+    def _on_slider(self, name: str, position: int) -> None:
+        if self._syncing:
+            return
+        value = self._scales[name].to_value(position)
+        w = self._widgets[name]
+        w.blockSignals(True)
+        if isinstance(w, QSpinBox):
+            w.setValue(int(value))
+        elif isinstance(w, QDoubleSpinBox):
+            w.setValue(value)
+        w.blockSignals(False)
+        self._commit(name, dragging=self._sliders[name].isSliderDown())
+
+    def _on_value(self, name: str) -> None:
+        if self._syncing:
+            return
+        if name in self._sliders:
+            sl = self._sliders[name]
+            sl.blockSignals(True)
+            sl.setValue(self._scales[name].to_position(float(self._read(name))))  # type: ignore[arg-type]
+            sl.blockSignals(False)
+        self._commit(name, dragging=False)
+
+    def _commit(self, name: str, dragging: bool) -> None:
+        changes = {name: self._read(name)}
+        # Keep Canny's hysteresis thresholds ordered: move the other one along.
+        if name == "canny_low" and float(changes[name]) > self._params.canny_high:  # type: ignore[arg-type]
+            changes["canny_high"] = changes[name]
+        elif name == "canny_high" and float(changes[name]) < self._params.canny_low:  # type: ignore[arg-type]
+            changes["canny_low"] = changes[name]
+        try:
+            params = self._params.replace(**changes)
+        except ValueError:
+            self._show_value(next(s for s in PARAM_SPECS if s.name == name), getattr(self._params, name))
+            return
+        for other in changes:
+            if other != name:
+                self._syncing = True
+                self._show_value(next(s for s in PARAM_SPECS if s.name == other), changes[other])
+                self._syncing = False
+        if params == self._params:
+            return
+        self._params = params
+        self.params_changed.emit(params, name, dragging)
+
+    def _emit(self, name: str, dragging: bool) -> None:
+        self.params_changed.emit(self._params, name, dragging)
+
+    def _on_method(self, _index: int) -> None:
+        self.method_changed.emit(self.method())

@@ -1,0 +1,232 @@
+"""Training plots: the PSNR curve (``psnr-plot``), the kernel count
+(``kernel-plot``) and the expert-initialisation PSNR per iteration
+(``expert-plot``, the paper's Fig. 3).
+
+Curves are created once per label and updated with ``setData``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from numpy.typing import NDArray
+from PySide6.QtWidgets import QWidget
+
+from .theme import Theme
+from .workers import ProgressBatch
+
+__all__ = ["CURVE_LABELS", "CurveData", "ExpertPlot", "TrainingPlots"]
+
+#: Curve labels: a normal run, and the two runs of Compare.
+CURVE_LABELS = ("train", "edge", "grid")
+_CURVE_NAMES = {"train": "training", "edge": "edge-aligned init", "grid": "grid init"}
+
+
+class CurveData:
+    """The points of one run's curves, appended batch by batch."""
+
+    def __init__(self) -> None:
+        self._chunks: list[ProgressBatch] = []
+        self._cache: dict[str, NDArray[np.float64]] | None = None
+        self.phase_starts: dict[str, tuple[int, float]] = {}
+
+    def append(self, batch: ProgressBatch) -> None:
+        if len(batch.steps) == 0:
+            return
+        self._chunks.append(batch)
+        self._cache = None
+        for i, phase in enumerate(batch.phases):
+            if phase not in self.phase_starts:
+                self.phase_starts[phase] = (int(batch.steps[i]), float(batch.elapsed_s[i]))
+
+    def arrays(self) -> dict[str, NDArray[np.float64]]:
+        """``steps, seconds, psnr, kernels`` as float64 arrays."""
+        if self._cache is None:
+            if not self._chunks:
+                z = np.zeros(0)
+                self._cache = {"steps": z, "seconds": z, "psnr": z, "kernels": z}
+            else:
+                c = self._chunks
+                self._cache = {
+                    "steps": np.concatenate([b.steps for b in c]).astype(np.float64),
+                    "seconds": np.concatenate([b.elapsed_s for b in c]),
+                    "psnr": np.concatenate([b.psnr for b in c]),
+                    "kernels": np.concatenate([b.n_kernels for b in c]).astype(np.float64),
+                }
+                self._chunks = [self._as_batch(self._cache, c)]
+        return self._cache
+
+    @staticmethod
+    def _as_batch(arrays: dict[str, NDArray[np.float64]], chunks: list[ProgressBatch]) -> ProgressBatch:
+        phases = [p for b in chunks for p in b.phases]
+        return ProgressBatch(
+            chunks[-1].label,
+            arrays["steps"].astype(np.int64),
+            arrays["seconds"],
+            arrays["psnr"],
+            arrays["kernels"].astype(np.int64),
+            phases,
+        )
+
+    def phases(self) -> list[str]:
+        return [p for b in self._chunks for p in b.phases]
+
+    def __len__(self) -> int:
+        return int(sum(len(b.steps) for b in self._chunks))
+
+
+class TrainingPlots:
+    """The PSNR plot and the kernel-count plot beside it.
+
+    Attributes
+    ----------
+    psnr_plot, kernel_plot : pg.PlotWidget
+    data : dict label -> CurveData
+    x_axis : str
+        ``"steps"`` or ``"seconds"``.
+    """
+
+    def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
+        self.x_axis = "steps"
+        self.psnr_plot = pg.PlotWidget(parent=parent)
+        self.psnr_plot.setObjectName("psnr-plot")
+        self.kernel_plot = pg.PlotWidget(parent=parent)
+        self.kernel_plot.setObjectName("kernel-plot")
+        self.psnr_plot.setLabel("left", "PSNR", units="dB")
+        self.kernel_plot.setLabel("left", "kernels")
+        self.legend = self.psnr_plot.addLegend(offset=(-10, 10))
+        self.data: dict[str, CurveData] = {label: CurveData() for label in CURVE_LABELS}
+        self.psnr_curves: dict[str, pg.PlotDataItem] = {}
+        self.kernel_curves: dict[str, pg.PlotDataItem] = {}
+        for label in CURVE_LABELS:
+            self.psnr_curves[label] = self.psnr_plot.plot(name=_CURVE_NAMES[label])
+            self.kernel_curves[label] = self.kernel_plot.plot()
+        self.phase_lines: dict[str, pg.InfiniteLine] = {}
+        for phase in ("tiles", "merge", "finetune"):
+            line = pg.InfiniteLine(angle=90, movable=False, label=phase,
+                                   labelOpts={"position": 0.08, "rotateAxis": (1, 0)})
+            line.setVisible(False)
+            self.psnr_plot.addItem(line, ignoreBounds=True)
+            self.phase_lines[phase] = line
+        self.psnr_plot.setXLink(self.kernel_plot)
+        self.apply_theme(theme)
+        self._update_axis_labels()
+        self.show_labels(("train",))
+
+    def apply_theme(self, theme: Theme) -> None:
+        for plot in (self.psnr_plot, self.kernel_plot):
+            plot.setBackground(theme.background)
+            for name in ("left", "bottom"):
+                axis = plot.getAxis(name)
+                axis.setPen(theme.foreground)
+                axis.setTextPen(theme.foreground)
+            plot.showGrid(x=True, y=True, alpha=0.25)
+        for label in CURVE_LABELS:
+            pen = pg.mkPen(theme.color(f"curve-{label}"), width=2)
+            self.psnr_curves[label].setPen(pen)
+            self.kernel_curves[label].setPen(pen)
+        for line in self.phase_lines.values():
+            c = theme.grid
+            line.setPen(pg.mkPen(c, style=pg.QtCore.Qt.PenStyle.DashLine))
+            line.label.setColor(theme.foreground)
+        self.legend.setLabelTextColor(theme.foreground)
+
+    def show_labels(self, labels: tuple[str, ...]) -> None:
+        """Show only the curves of ``labels`` (and their legend entries)."""
+        for label in CURVE_LABELS:
+            visible = label in labels
+            self.psnr_curves[label].setVisible(visible)
+            self.kernel_curves[label].setVisible(visible)
+        self.legend.clear()
+        if len(labels) > 1:
+            for label in labels:
+                self.legend.addItem(self.psnr_curves[label], _CURVE_NAMES[label])
+
+    def clear(self, labels: tuple[str, ...]) -> None:
+        """Forget the data of ``labels`` (a new run)."""
+        for label in labels:
+            self.data[label] = CurveData()
+            self.psnr_curves[label].setData([], [])
+            self.kernel_curves[label].setData([], [])
+        for line in self.phase_lines.values():
+            line.setVisible(False)
+
+    def append(self, batch: ProgressBatch) -> None:
+        """Add a batch of fit events to its run's curves."""
+        self.data[batch.label].append(batch)
+        self._redraw(batch.label)
+
+    def set_x_axis(self, axis: str) -> None:
+        """Plot against ``"steps"`` or ``"seconds"``."""
+        if axis not in ("steps", "seconds"):
+            raise ValueError(f"x axis must be 'steps' or 'seconds', got {axis!r}")
+        self.x_axis = axis
+        self._update_axis_labels()
+        for label in CURVE_LABELS:
+            self._redraw(label)
+
+    def _update_axis_labels(self) -> None:
+        text, units = ("step", None) if self.x_axis == "steps" else ("time", "s")
+        self.psnr_plot.setLabel("bottom", text, units=units)
+        self.kernel_plot.setLabel("bottom", text, units=units)
+
+    def _redraw(self, label: str) -> None:
+        arrays = self.data[label].arrays()
+        x = arrays[self.x_axis]
+        self.psnr_curves[label].setData(x, arrays["psnr"])
+        self.kernel_curves[label].setData(x, arrays["kernels"])
+        starts = self.data[label].phase_starts
+        for phase, line in self.phase_lines.items():
+            if phase in starts:
+                step, seconds = starts[phase]
+                line.setValue(step if self.x_axis == "steps" else seconds)
+                line.setVisible(True)
+
+    def csv_text(self) -> str:
+        """All runs' points as CSV: run, step, elapsed_s, phase, psnr_db, n_kernels."""
+        lines = ["run,step,elapsed_s,phase,psnr_db,n_kernels"]
+        for label in CURVE_LABELS:
+            data = self.data[label]
+            arrays = data.arrays()
+            phases = data.phases()
+            for i in range(len(arrays["steps"])):
+                lines.append(
+                    f"{label},{int(arrays['steps'][i])},{arrays['seconds'][i]:.4f},"
+                    f"{phases[i]},{arrays['psnr'][i]:.4f},{int(arrays['kernels'][i])}"
+                )
+        return "\n".join(lines) + "\n"
+
+
+class ExpertPlot(pg.PlotWidget):
+    """PSNR of the initial reconstruction per expert-refinement iteration (Fig. 3)."""
+
+    def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent)
+        self.setObjectName("expert-plot")
+        self.setTitle("Expert initialisation (Fig. 3)")
+        self.setLabel("left", "PSNR", units="dB")
+        self.setLabel("bottom", "iteration (0 = sampled)")
+        self.curve = self.plot(symbol="o", symbolSize=5)
+        self.apply_theme(theme)
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.setBackground(theme.background)
+        for name in ("left", "bottom"):
+            self.getAxis(name).setPen(theme.foreground)
+            self.getAxis(name).setTextPen(theme.foreground)
+        self.getPlotItem().titleLabel.setText("Expert initialisation (Fig. 3)", color=theme.foreground.name())
+        color = theme.color("curve-edge")
+        self.curve.setPen(pg.mkPen(color, width=2))
+        self.curve.setSymbolBrush(pg.mkBrush(color))
+        self.curve.setSymbolPen(None)
+        self.showGrid(x=True, y=True, alpha=0.25)
+
+    def set_history(self, psnr_db: list[float]) -> None:
+        """Show ``psnr_db[i]`` after iteration ``i`` (0: sampled experts)."""
+        y = np.asarray(psnr_db, dtype=np.float64)
+        y = np.where(np.isfinite(y), y, np.nan)
+        self.curve.setData(np.arange(len(y), dtype=np.float64), y, connect="finite")
+
+    def history(self) -> NDArray[np.float64]:
+        _x, y = self.curve.getData()
+        return np.zeros(0) if y is None else np.asarray(y)

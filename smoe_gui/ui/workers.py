@@ -1,0 +1,344 @@
+"""Worker objects that keep computation off the GUI thread.
+
+Two patterns (see DESIGN.md section 3):
+
+* :class:`JobRunner`: a long-lived QThread with a :class:`JobWorker` that runs
+  the *latest* submitted job only.  Submitting while a job runs replaces the
+  pending one; the GUI drops any result whose id is older than its newest
+  request.  Used for stage recomputation, snapshot rendering and weight maps.
+* :class:`TrainWorker`: the worker object of one training (or Compare) run,
+  moved to its own QThread; it pulls :class:`~smoe_gui.core.events.FitEvent`
+  from :func:`smoe_gui.core.training.fit`, batches them to at most
+  ``1 / emit_interval_s`` signals per second, and honours pause and stop
+  between steps.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from ..core.events import StopToken
+from ..core.model import SmoeModel
+from ..core.params import Params
+
+__all__ = ["JobRunner", "JobWorker", "ProgressBatch", "TrainRun", "TrainWorker", "TrainingThread"]
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"
+
+
+class JobWorker(QObject):
+    """Runs the most recently submitted job; older pending jobs are replaced.
+
+    Signals
+    -------
+    done(int, object)
+        Job id and result.
+    failed(int, str)
+        Job id and a one-line message.
+    """
+
+    done = Signal(int, object)
+    failed = Signal(int, str)
+    _wake = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._pending: tuple[int, Callable[..., Any], tuple[Any, ...]] | None = None
+        self._wake.connect(self._run_pending)
+
+    def submit(self, job_id: int, fn: Callable[..., Any], *args: Any) -> None:
+        """Queue ``fn(*args)`` as job ``job_id`` (thread-safe; replaces a pending job)."""
+        with self._lock:
+            self._pending = (job_id, fn, args)
+        self._wake.emit()
+
+    @Slot()
+    def _run_pending(self) -> None:
+        with self._lock:
+            job, self._pending = self._pending, None
+        if job is None:
+            return
+        job_id, fn, args = job
+        try:
+            result = fn(*args)
+        except Exception as exc:  # reported to the GUI, never raised in a thread
+            self.failed.emit(job_id, _error_text(exc))
+        else:
+            self.done.emit(job_id, result)
+
+
+class JobRunner:
+    """A :class:`JobWorker` living in its own QThread for the window's lifetime."""
+
+    def __init__(self, name: str) -> None:
+        self.thread = QThread()
+        self.thread.setObjectName(name)
+        self.worker = JobWorker()
+        self.worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def submit(self, job_id: int, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` in the thread as job ``job_id`` (latest wins)."""
+        self.worker.submit(job_id, fn, *args)
+
+    def shutdown(self, timeout_ms: int = 60_000) -> None:
+        """Drop the pending job, let a running one finish, stop the thread."""
+        with self.worker._lock:
+            self.worker._pending = None
+        self.thread.quit()
+        self.thread.wait(timeout_ms)
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """One fit to run: a label for the curves and the fit's arguments."""
+
+    label: str
+    params: Params
+    method: str
+    init: object | None = None
+
+
+@dataclass
+class ProgressBatch:
+    """Fit events batched for the GUI (numpy copies).
+
+    Attributes
+    ----------
+    label : str
+        The run's label ("train", "edge", "grid").
+    steps, elapsed_s, psnr, n_kernels : (n,) arrays
+    phases : list of str
+        Phase of each event.
+    messages : list of str
+    tile, n_tiles : int or None, int
+        Of the last event.
+    """
+
+    label: str
+    steps: NDArray[np.int64]
+    elapsed_s: NDArray[np.float64]
+    psnr: NDArray[np.float64]
+    n_kernels: NDArray[np.int64]
+    phases: list[str]
+    messages: list[str] = field(default_factory=list)
+    tile: int | None = None
+    n_tiles: int = 1
+
+
+class TrainWorker(QObject):
+    """Runs :func:`smoe_gui.core.training.fit` for each of ``runs`` in turn.
+
+    Signals
+    -------
+    run_started(str)
+        Label of the run that starts.
+    progress(object)
+        A :class:`ProgressBatch`.
+    snapshot(str, object)
+        Label and a :class:`~smoe_gui.core.model.SmoeModel` snapshot.
+    run_finished(str, object)
+        Label and the final model.
+    failed(str)
+        One-line error message; the remaining runs are skipped.
+    finished()
+        Always emitted last.
+    """
+
+    run_started = Signal(str)
+    progress = Signal(object)
+    snapshot = Signal(str, object)
+    run_finished = Signal(str, object)
+    failed = Signal(str)
+    finished = Signal()
+
+    def __init__(
+        self,
+        image: NDArray[np.float32],
+        runs: list[TrainRun],
+        emit_interval_s: float = 0.05,
+        snapshot_interval_s: float = 0.1,
+        fit: Callable[..., Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self._image = image
+        self._runs = list(runs)
+        self._emit_interval_s = float(emit_interval_s)
+        self._snapshot_interval_s = float(snapshot_interval_s)
+        self._fit = fit
+        self._cond = threading.Condition()
+        self._paused = False
+        self._stopped = False
+        self._token: StopToken | None = None
+        #: Events pulled from fit, for the benchmark.
+        self.steps_done = 0
+
+    # -- control (any thread) ------------------------------------------------
+    def pause(self) -> None:
+        """Stop pulling events after the current step."""
+        with self._cond:
+            self._paused = True
+
+    def resume(self) -> None:
+        """Continue pulling events."""
+        with self._cond:
+            self._paused = False
+            self._cond.notify_all()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def stop(self) -> None:
+        """End the current fit within one step and skip the remaining runs."""
+        with self._cond:
+            self._stopped = True
+            if self._token is not None:
+                self._token.stop()
+            self._paused = False
+            self._cond.notify_all()
+
+    # -- the loop (worker thread) ------------------------------------------------
+    def _wait_if_paused(self) -> None:
+        with self._cond:
+            while self._paused and not self._stopped:
+                self._cond.wait(0.1)
+
+    @Slot()
+    def run(self) -> None:
+        fit = self._fit
+        try:
+            if fit is None:
+                from ..core.training import fit as core_fit
+
+                fit = core_fit
+            for run in self._runs:
+                with self._cond:
+                    if self._stopped:
+                        break
+                    self._token = StopToken()
+                self.run_started.emit(run.label)
+                final = self._run_one(fit, run)
+                if final is not None:
+                    self.run_finished.emit(run.label, final)
+        except Exception as exc:  # reported to the GUI, never raised in a thread
+            self.failed.emit(_error_text(exc))
+        finally:
+            self.finished.emit()
+
+    def _run_one(self, fit: Callable[..., Any], run: TrainRun) -> SmoeModel | None:
+        steps: list[int] = []
+        elapsed: list[float] = []
+        psnrs: list[float] = []
+        kernels: list[int] = []
+        phases: list[str] = []
+        messages: list[str] = []
+        last_emit = time.perf_counter()
+        final: SmoeModel | None = None
+        tile: int | None = None
+        n_tiles = 1
+
+        def flush() -> None:
+            nonlocal last_emit
+            if steps or messages:
+                self.progress.emit(
+                    ProgressBatch(
+                        run.label,
+                        np.array(steps, dtype=np.int64),
+                        np.array(elapsed, dtype=np.float64),
+                        np.array(psnrs, dtype=np.float64),
+                        np.array(kernels, dtype=np.int64),
+                        list(phases),
+                        list(messages),
+                        tile,
+                        n_tiles,
+                    )
+                )
+            for lst in (steps, elapsed, psnrs, kernels, phases, messages):
+                lst.clear()
+            last_emit = time.perf_counter()
+
+        events = fit(
+            self._image,
+            run.params,
+            init=run.init,
+            method=run.method,
+            stop=self._token,
+            snapshot_interval_s=self._snapshot_interval_s,
+        )
+        try:
+            for ev in events:
+                self.steps_done += 1
+                steps.append(int(ev.step))
+                elapsed.append(float(ev.elapsed_s))
+                psnrs.append(float(ev.psnr))
+                kernels.append(int(ev.n_kernels))
+                phases.append(str(ev.phase))
+                tile, n_tiles = ev.tile, int(ev.n_tiles)
+                if ev.message:
+                    messages.append(str(ev.message))
+                if ev.model is not None:
+                    final = ev.model
+                    if not ev.final:
+                        flush()
+                        self.snapshot.emit(run.label, ev.model)
+                if ev.final or time.perf_counter() - last_emit >= self._emit_interval_s:
+                    flush()
+                if ev.final:
+                    break
+                self._wait_if_paused()
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+        flush()
+        return final
+
+
+class TrainingThread:
+    """Owns a :class:`TrainWorker` and its QThread (worker-object pattern).
+
+    ``thread.started -> worker.run``; ``worker.finished -> thread.quit``;
+    ``deleteLater`` on both once the thread has finished.  References are kept
+    until then.
+    """
+
+    def __init__(self, worker: TrainWorker) -> None:
+        self.worker = worker
+        self.thread = QThread()
+        self.thread.setObjectName("smoe-training")
+        worker.moveToThread(self.thread)
+        self.thread.started.connect(worker.run)
+        worker.finished.connect(self.thread.quit)
+        self.thread.finished.connect(worker.deleteLater)
+        self.thread.finished.connect(self.thread.deleteLater)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def is_running(self) -> bool:
+        try:
+            return bool(self.thread.isRunning())
+        except RuntimeError:  # C++ object already deleted: it has finished
+            return False
+
+    def stop_and_wait(self, timeout_ms: int = 60_000) -> bool:
+        """Stop the fit, quit the thread and wait for it; True when it ended."""
+        self.worker.stop()
+        try:
+            self.thread.quit()
+            return bool(self.thread.wait(timeout_ms))
+        except RuntimeError:
+            return True
