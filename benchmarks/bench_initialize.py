@@ -8,18 +8,26 @@ Prints
 2. The reduction of a noise image's ~100,000 raw segments to ``max_pts=500``:
    median of scores and of the reduction (exact EMST radius).  Target <= 1 s.
 
-Usage: ``python benchmarks/bench_initialize.py [--runs 20] [--image PATH]``
+Usage: ``python benchmarks/bench_initialize.py [--runs 20] [--image PATH] [--grid]``
+
+``OMP_WAIT_POLICY`` defaults to ``PASSIVE`` here: with the default (active)
+policy, numba's OpenMP workers spin after each parallel expert pass and, on a
+busy 2-core machine, slow the following single-threaded stages by an order of
+magnitude.  Set it explicitly to measure the other behaviour.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before numba starts its threads
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -58,7 +66,7 @@ def bench_initialize(path: Path, runs: int, method: str) -> None:
           f"PSNR {result.expert_psnr[0]:.2f} -> {result.expert_psnr[-1]:.2f} dB")
     for s in STAGES:
         print(f"  {s:<10} {statistics.median(stages[s]):8.2f} ms")
-    non_expert = [sum(result_t) for result_t in zip(*(stages[s] for s in STAGES if s != "experts"))]
+    non_expert = [sum(result_t) for result_t in zip(*(stages[s] for s in STAGES if s != "experts"), strict=True)]
     print(f"  {'(no experts)':<10} {statistics.median(non_expert):8.2f} ms")
     print(f"  {'TOTAL':<10} {statistics.median(totals):8.2f} ms   (target <= 30 ms)")
 
@@ -86,7 +94,7 @@ def bench_noise_reduction(runs: int) -> None:
           f"{red.reduced.shape[0]} reduced (eps {red.eps:.3f} px), median of {runs} runs")
     print(f"  scores     {statistics.median(score_t):8.1f} ms")
     print(f"  reduction  {statistics.median(reduce_t):8.1f} ms")
-    total = statistics.median([a + b for a, b in zip(score_t, reduce_t)])
+    total = statistics.median([a + b for a, b in zip(score_t, reduce_t, strict=True)])
     print(f"  TOTAL      {total:8.1f} ms   (target <= 1000 ms)")
 
 
@@ -98,6 +106,8 @@ def main() -> None:
     parser.add_argument("--noise-only", action="store_true", help="only the 100k-segment reduction")
     args = parser.parse_args()
     path = args.image or parrots_path()
+    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, load average "
+          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())} (figures are noisy on a shared machine)")
     if not args.noise_only:
         bench_initialize(path, args.runs, "edge")
         if args.grid:

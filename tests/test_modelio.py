@@ -79,3 +79,16 @@ def test_save_replaces_atomically(tmp_path: Path) -> None:
     path = tmp_path / "m.npz"
     save_model(_model(), path)
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temporary file left
+
+
+def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    save_model(_model(), tmp_path / "m.npz")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "m.npz").stat().st_mode) == 0o666 & ~umask
+    os.chmod(tmp_path / "m.npz", 0o640)
+    save_model(_model(), tmp_path / "m.npz")
+    assert stat.S_IMODE((tmp_path / "m.npz").stat().st_mode) == 0o640

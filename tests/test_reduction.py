@@ -29,7 +29,7 @@ def _seg(rows: list[tuple[float, float, float]]) -> np.ndarray:
 
 
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    pairs = set(zip(a.tolist(), b.tolist()))
+    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
     return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
 
 
@@ -215,3 +215,57 @@ def test_bad_reduction_arguments() -> None:
         reduce_segments(seg, np.zeros(3), 2)
     with pytest.raises(ValueError, match="max_pts"):
         reduce_segments(seg, np.zeros(len(seg)), 0)
+
+
+def _score_oracle(seg: np.ndarray, lam: float, h: int, w: int) -> np.ndarray:
+    diag = math.hypot(w, h)
+    dist = squareform(pdist(seg[:, :2]))
+    out = np.empty(len(seg))
+    for i in range(len(seg)):
+        same = seg[:, 2] == seg[i, 2]
+        same[i] = False
+        parts = []
+        for mask in (same, seg[:, 2] != seg[i, 2]):
+            d = np.sort(dist[i, mask])[:2]
+            parts.append(d.mean() if d.size else diag)
+        out[i] = (1 - lam) * parts[0] + lam * parts[1]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 120), st.integers(0, 80), st.sampled_from([0.0, 90.0, 45.0, -45.0])),
+        min_size=1, max_size=60, unique=True,
+    ),
+    st.floats(0.0, 1.0),
+)
+def test_scores_match_brute_force(rows: list[tuple[int, int, float]], lam: float) -> None:
+    seg = _seg([(x / 2.0, y / 2.0, t) for x, y, t in rows])
+    np.testing.assert_allclose(importance_scores(seg, lam, 41, 61), _score_oracle(seg, lam, 41, 61),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_scores_with_a_far_sparse_direction() -> None:
+    rng = np.random.default_rng(11)
+    dense = np.column_stack([rng.integers(0, 40, 300) / 2.0, rng.integers(0, 40, 300) / 2.0,
+                             np.zeros(300)])
+    seg = np.unique(dense, axis=0)
+    seg = np.vstack([seg, [[400.0, 300.0, 90.0], [0.5, 350.0, 45.0]]])
+    seg = np.column_stack([seg, np.full(len(seg), 2.0)])
+    np.testing.assert_allclose(importance_scores(seg, 0.4, 400, 500), _score_oracle(seg, 0.4, 400, 500),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_grown_forest_agrees_with_the_complete_tree(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    # clustered lattice points: a few dense blobs far apart, as edges give
+    blobs = [rng.normal(c, 4.0, (400, 2)) for c in ([50, 50], [300, 80], [120, 400])]
+    pts = np.round(np.vstack(blobs) * 2) / 2
+    for c in (3, 50, 600):
+        grown = LinkageTree.build(pts, c)
+        full = LinkageTree.build(pts)
+        eps = grown.minimal_radius(c)
+        assert eps == full.minimal_radius(c)
+        np.testing.assert_array_equal(grown.labels(eps), full.labels(eps))

@@ -4,7 +4,8 @@
 method, kernel budget) with :func:`smoe_gui.core.experiment.run_experiment` and
 writes ``DIR/results.csv``, ``DIR/results.md``, the figures and one file set
 per run under ``DIR/runs``.  Re-running with the same ``--out`` resumes.
-Ctrl-C keeps every finished run and exits 130.  See ``docs/experiments.md``.
+Ctrl-C keeps every finished run and exits 130; a sweep in which some runs
+failed (recorded with their error) exits 1; bad arguments exit 2.  See ``docs/experiments.md``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from ..core.experiment import (
 )
 from . import EXIT_INTERRUPTED, add_param_options, params_from_args
 
-__all__ = ["register", "run"]
+__all__ = ["EXIT_RUNS_FAILED", "register", "run"]
+
+#: Exit status when the sweep completed but some runs failed (they are in the report).
+EXIT_RUNS_FAILED = 1
 
 
 def _positive_int(name: str, text: str, low: int = 1) -> int:
@@ -105,4 +109,4 @@ def run(args: argparse.Namespace) -> int:
     if summary.interrupted:
         print("smoe: interrupted; finished runs are saved, re-run the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return 0
+    return EXIT_RUNS_FAILED if summary.failed else 0

@@ -27,6 +27,9 @@ from numba import prange
 
 __all__ = [
     "backward_blocks",
+    "box_bounds",
+    "csr_matvec",
+    "exp_neg_array",
     "build_lists",
     "experts_sse",
     "forward_blocks",
@@ -617,9 +620,10 @@ def experts_sse(
     """Sum of squared errors of many expert vectors at once.
 
     The gate does not depend on the experts, so it is computed once per pixel
-    and applied to every column of ``experts`` (``(T, K)``: one expert vector
-    per row).  The grid is the image's own pixel grid (``ox = oy = 0``,
-    ``sx = sy = 1``), ``image`` is ``(H, W)``.
+    and applied to every row of ``experts`` (``(T, K)``: one expert vector per
+    row).  The grid is the image's own pixel grid (``ox = oy = 0``,
+    ``sx = sy = 1``), ``image`` is ``(H, W)``.  The loops run over the pixels
+    of a block row innermost, so they vectorise without horizontal sums.
 
     Returns
     -------
@@ -636,7 +640,7 @@ def experts_sse(
         by = b // nbx
         i0 = bx * bs
         j0 = by * bs
-        i1 = min(i0 + bs, nx)
+        wd = min(i0 + bs, nx) - i0
         j1 = min(j0 + bs, ny)
         o = off[b]
         n = off[b + 1] - o
@@ -645,11 +649,8 @@ def experts_sse(
         a = np.empty(n)
         b2 = np.empty(n)
         c = np.empty(n)
-        rc = np.empty(n)
-        rl = np.empty(n)
-        lg = np.empty(n)
         l0 = np.empty(n)
-        em = np.empty((nt, n))
+        em = np.empty((n, nt), dtype=np.float32)
         for t in range(n):
             k = idx[o + t]
             lx[t] = mux[k] - i0
@@ -659,35 +660,47 @@ def experts_sse(
             c[t] = s22[k]
             l0[t] = la[k]
             for r in range(nt):
-                em[r, t] = experts[r, k]
+                em[t, r] = np.float32(experts[r, k])
+        u = np.empty(bs)
+        for p in range(bs):
+            u[p] = float(p)
+        lg = np.empty((n, bs))
+        wt = np.empty(bs, dtype=np.float32)
+        mx = np.empty(bs)
+        ssum = np.empty(bs)
+        acc = np.empty((nt, bs), dtype=np.float32)
         sse = np.zeros(nt)
         for j in range(j0, j1):
             v = float(j - j0)
+            mx[:] = -_INF
             for t in range(n):
                 dy = v - ly[t]
-                rc[t] = l0[t] - c[t] * dy * dy
-                rl[t] = b2[t] * dy
-            for i in range(i0, i1):
-                u = float(i - i0)
-                mx = -_INF
-                for t in range(n):
-                    dx = u - lx[t]
-                    val = rc[t] - dx * (a[t] * dx + rl[t])
-                    lg[t] = val
-                    mx = max(mx, val)
-                s = 0.0
-                for t in range(n):
-                    e = _exp_neg(lg[t] - mx)
-                    lg[t] = e
-                    s += e
-                inv = 1.0 / s
-                target = image[j, i]
+                rc = l0[t] - c[t] * dy * dy
+                rl = b2[t] * dy
+                at = a[t]
+                xt = lx[t]
+                for p in range(wd):
+                    dx = u[p] - xt
+                    val = rc - dx * (at * dx + rl)
+                    lg[t, p] = val
+                    mx[p] = max(mx[p], val)
+            ssum[:] = 0.0
+            acc[:, :] = 0.0
+            for t in range(n):
+                for p in range(wd):
+                    e = _exp_neg(lg[t, p] - mx[p])
+                    wt[p] = np.float32(e)
+                    ssum[p] += e
                 for r in range(nt):
-                    acc = 0.0
-                    for t in range(n):
-                        acc += lg[t] * em[r, t]
-                    d = acc * inv - target
-                    sse[r] += d * d
+                    emr = em[t, r]
+                    for p in range(wd):
+                        acc[r, p] += wt[p] * emr
+            for r in range(nt):
+                tot = 0.0
+                for p in range(wd):
+                    d = acc[r, p] / ssum[p] - image[j, i0 + p]
+                    tot += d * d
+                sse[r] += tot
         for r in range(nt):
             part[b, r] = sse[r]
     out = np.zeros(nt)
@@ -695,3 +708,13 @@ def experts_sse(
         for r in range(nt):
             out[r] += part[b, r]
     return out
+
+
+@nb.njit(cache=True)
+def box_bounds(
+    s11: float, s12: float, s22: float, ax0: float, ax1: float, ay0: float, ay1: float
+) -> tuple[float, float]:
+    """``(lower bound of min q, upper bound of max q)`` over the box of ``d``
+    (for tests of the bounds)."""
+    return (_qmin_box(s11, s12, s22, ax0, ax1, ay0, ay1),
+            _qmax_box(s11, s12, s22, ax0, ax1, ay0, ay1))

@@ -110,7 +110,7 @@ def canny_edges(
         return np.zeros(img.shape, dtype=bool)
     factor = GRADIENT_SCALE / peak
     # saturating, rounding conversion to int16 in one pass each
-    dx16 = cv2.multiply(dx, factor, dtype=cv2.CV_16S)
-    dy16 = cv2.multiply(dy, factor, dtype=cv2.CV_16S)
+    dx16 = cv2.multiply(dx, factor, dtype=cv2.CV_16S)  # type: ignore[call-overload]
+    dy16 = cv2.multiply(dy, factor, dtype=cv2.CV_16S)  # type: ignore[call-overload]
     mask = cv2.Canny(dx16, dy16, low * GRADIENT_SCALE, high * GRADIENT_SCALE, L2gradient=True)
     return np.asarray(mask) > 0

@@ -101,12 +101,17 @@ CONVERGE_TOL_DB = 0.1
 COLUMNS = (
     "image", "method", "budget", "init_kernels", "final_kernels", "psnr_db", "ssim",
     "converge_s", "init_s", "fit_s", "wall_s", "steps", "time_budget_s", "max_pts",
-    "params_hash", "image_sha", "status", "error", "run_id",
+    "background_spacing", "params_hash", "image_sha", "status", "error", "run_id",
 )
 #: Columns that hold wall-clock measurements (differ between identical runs).
 TIMING_COLUMNS = ("converge_s", "init_s", "fit_s", "wall_s")
 #: Largest number of PSNR history points stored per run.
 HISTORY_POINTS = 1500
+#: Largest share of a kernel budget that a full grid of background kernels may take.
+BACKGROUND_SHARE = 0.25
+#: Most initialisations the kernel-budget search of one (image, budget) makes
+#: once a fitting ``max_pts`` is found.
+PLAN_TRIES = 8
 #: Snapshot interval passed to ``fit``: the experiment only needs the final model.
 _NO_SNAPSHOTS_S = 1e9
 
@@ -312,6 +317,8 @@ class BudgetPlan:
         Background kernels among them.
     tries : int
         Initialisations the search took.
+    background_spacing : float
+        Background-kernel spacing used (px), see :func:`background_spacing_for`.
     """
 
     budget: int
@@ -319,15 +326,26 @@ class BudgetPlan:
     n_kernels: int
     n_background: int
     tries: int
+    background_spacing: float
 
 
-def plan_edge_budget(image: NDArray[np.float32], params: Params, budget: int) -> BudgetPlan:
+def plan_edge_budget(
+    image: NDArray[np.float32], params: Params, budget: int, max_tries: int = PLAN_TRIES
+) -> BudgetPlan:
     """Choose ``max_pts`` so that the edge initialisation has at most ``budget`` kernels.
 
-    Starts at ``max_pts = budget // 2``; while the initial model has more
-    kernels than the budget, lowers ``max_pts`` by half the excess (at least
-    1) and to at most ``(budget - n_background) // 2``.  The expert refinement
-    is skipped during the search (it does not change the count).
+    The kernel count is ``2·M + n_background`` (``M <= max_pts`` reduced
+    segments).  The search starts at ``max_pts = budget // 2``; while the model
+    is too big it lowers ``max_pts`` by half the excess (at least 1) and to at
+    most ``(budget - n_background) // 2``.  If the first ``max_pts`` fits with
+    room to spare (the reduction may return fewer than ``max_pts`` segments),
+    it raises ``max_pts`` by half the room until one does not fit.  Then it
+    bisects between the largest that fits and the smallest that does not (the
+    count moves in steps: the reduction's radius merges tied distances at
+    once).  At most ``max_tries`` initialisations once a fitting ``max_pts`` is
+    known; the fitting ``max_pts`` with the most kernels wins (ties: the
+    smallest).  The expert refinement is skipped during
+    the search (it does not change the count).
 
     Raises
     ------
@@ -337,24 +355,65 @@ def plan_edge_budget(image: NDArray[np.float32], params: Params, budget: int) ->
     """
     from .pipeline import initialize
 
-    search = params.replace(expert_iters=0)
+    spacing = background_spacing_for(image.shape, params, budget)
+    search = params.replace(expert_iters=0, background_spacing=spacing)
+    counts: dict[int, tuple[int, int]] = {}
+
+    def count(max_pts: int) -> tuple[int, int]:
+        if max_pts not in counts:
+            init = initialize(image, search.replace(max_pts=max_pts), method="edge")
+            counts[max_pts] = (init.model.n_kernels, init.n_background)
+        return counts[max_pts]
+
     max_pts = max(1, budget // 2)
-    tries = 0
+    too_big: int | None = None
     while True:
-        tries += 1
-        init = initialize(image, search.replace(max_pts=max_pts), method="edge")
-        n = init.model.n_kernels
+        n, n_background = count(max_pts)
         if n <= budget:
-            return BudgetPlan(budget, max_pts, n, init.n_background, tries)
-        excess = n - budget
-        lower = min(max_pts - max(1, math.ceil(excess / 2)), (budget - init.n_background) // 2)
+            break
+        too_big = max_pts
+        lower = min(max_pts - max(1, math.ceil((n - budget) / 2)), (budget - n_background) // 2)
         if max_pts <= 1 or lower < 1:
             raise ValueError(
                 f"a budget of {budget} kernels is too small for this image: the edge "
-                f"initialisation needs {n} with max_pts={max_pts} ({init.n_background} "
+                f"initialisation needs {n} with max_pts={max_pts} ({n_background} "
                 f"background kernels); raise the budget or background_spacing"
             )
         max_pts = lower
+    fits = max_pts
+    while too_big is None and len(counts) < max_tries and counts[fits][0] < budget:
+        # the reduction may give fewer than max_pts segments: probe upwards
+        up = fits + max(1, (budget - counts[fits][0]) // 2)
+        if count(up)[0] <= budget:
+            fits = up
+        else:
+            too_big = up
+    while too_big is not None and too_big - fits > 1 and len(counts) < max_tries:
+        middle = (fits + too_big) // 2
+        if count(middle)[0] <= budget:
+            fits = middle
+        else:
+            too_big = middle
+    best = max((mp for mp, (n, _) in counts.items() if n <= budget), key=lambda mp: (counts[mp][0], -mp))
+    n, n_background = counts[best]
+    return BudgetPlan(budget, best, n, n_background, len(counts), spacing)
+
+
+def background_spacing_for(shape: tuple[int, ...], params: Params, budget: int) -> float:
+    """Background-kernel spacing (px) for a kernel budget on an image of ``shape``.
+
+    The parameter's spacing, raised where needed so that a full grid of
+    background kernels would hold at most :data:`BACKGROUND_SHARE` of the
+    budget: ``max(background_spacing, sqrt(H·W / (share·budget)))``, capped at
+    the parameter's upper limit.  Without it the background kernels of a small
+    budget on a large image would leave almost nothing to the edge pairs.
+    """
+    from .params import spec
+
+    height, width = int(shape[0]), int(shape[1])
+    needed = math.sqrt(height * width / (BACKGROUND_SHARE * budget))
+    limit = spec("background_spacing").high
+    return float(min(limit, max(params.background_spacing, math.ceil(needed * 10) / 10)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -413,6 +472,7 @@ class Job:
         row.update(
             image=self.image_name, method=self.method, budget=self.budget,
             time_budget_s=self.params.time_budget, max_pts=self.params.max_pts,
+            background_spacing=self.params.background_spacing,
             params_hash=self.params_hash, image_sha=self.image_sha, run_id=self.run_id,
             status="failed", error="",
         )
@@ -435,15 +495,21 @@ def plan_jobs(
     params: Params,
     threads: int = 0,
     skip: Callable[[tuple[str, str, int, str]], bool] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> list[Job]:
     """Every (image, budget, method) job, with the edge budget planned.
 
     ``skip(key)`` true marks a finished run: its budget is not planned again
     unless another method of the same (image, budget) still has to run.
+    ``log`` receives a line per image whose budgets are planned.
     """
     digest = params.digest()
     jobs: list[Job] = []
     for src in sources:
+        if log is not None and src.image is not None and any(
+            skip is None or not skip((src.sha, m, b, digest)) for m in methods for b in budgets
+        ):
+            log(f"planning the kernel budgets of {src.name} ...")
         for budget in budgets:
             keys = {m: (src.sha, m, budget, digest) for m in methods}
             todo = [m for m in methods if skip is None or not skip(keys[m])]
@@ -461,7 +527,9 @@ def plan_jobs(
                     # the grid baseline places as many kernels as the edge method
                     # gives for the same parameters, so both get the planned max_pts
                     target = plan.n_kernels
-                    run_params = params.replace(max_pts=plan.max_pts)
+                    run_params = params.replace(
+                        max_pts=plan.max_pts, background_spacing=plan.background_spacing
+                    )
                 jobs.append(
                     Job(
                         run_id=make_run_id(src.name, method, budget, digest),
@@ -1079,7 +1147,9 @@ def run_experiment(
     sources = load_sources(paths, max_size=max_size)
     payloads = load_records(out_dir)
     done_keys = finished_keys(payloads.values())
-    jobs = plan_jobs(sources, methods, budgets, params, threads=threads, skip=done_keys.__contains__)
+    jobs = plan_jobs(
+        sources, methods, budgets, params, threads=threads, skip=done_keys.__contains__, log=say
+    )
     todo = [job for job in jobs if job.key not in done_keys]
     summary.total = len(jobs)
     summary.resumed = len(jobs) - len(todo)

@@ -19,6 +19,15 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
+def _read_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+#: The process umask, read once at import (reading it means setting it, which is not thread-safe).
+_UMASK = _read_umask()
+
 __all__ = [
     "atomic_write",
     "write_bytes",
@@ -50,6 +59,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         raise ValueError(f"{target}: cannot write ({exc.strerror or exc})") from None
     tmp = Path(tmp_name)
     try:
+        os.chmod(tmp, _final_mode(target))
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -59,6 +69,14 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _final_mode(target: Path) -> int:
+    """Mode for the new file: the old file's mode, else 0o666 minus the umask."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_UMASK
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

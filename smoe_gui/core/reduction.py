@@ -41,8 +41,6 @@ from typing import Any
 import numba
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from scipy.spatial import cKDTree
 
 from .segments import DIRECTIONS, direction_index
@@ -150,8 +148,9 @@ class _PointGrid:
         self.y0 = float(self.py.min())
         w = max(float(self.px.max()) - self.x0, 1.0)
         h = max(float(self.py.max()) - self.y0, 1.0)
-        # about one point per cell, at most 4096 cells a side
-        self.cell = max(math.sqrt(w * h / n), w / 4096.0, h / 4096.0, 0.25)
+        # half the uniform spacing (segment centres crowd along edges),
+        # at most 4096 cells a side
+        self.cell = max(math.sqrt(w * h / n) / 2.0, w / 4096.0, h / 4096.0, 0.5)
         self.nx = int(w / self.cell) + 1
         self.ny = int(h / self.cell) + 1
         self.start, self.order = _grid_build(self.px, self.py, self.cell, self.x0, self.y0, self.nx, self.ny)
@@ -302,7 +301,7 @@ def _opencv_delaunay_edges(
     ids = order[pos].reshape(-1, 2)
     real = found.all(axis=1)  # edges to the virtual outer vertices are dropped
     a, b = ids[real, 0], ids[real, 1]
-    if np.unique(np.concatenate([a, b])).size != n:
+    if not np.all(np.bincount(np.concatenate([a, b]), minlength=n) > 0):
         return None
     return a.astype(np.intp), b.astype(np.intp)
 
@@ -331,6 +330,138 @@ def _qhull_delaunay_edges(pts: F64) -> tuple[NDArray[np.intp], NDArray[np.intp]]
     return a.astype(np.intp), b.astype(np.intp)
 
 
+@numba.njit(cache=True, nogil=True)
+def _find(parent: NDArray[np.int64], i: int) -> int:  # pragma: no cover - compiled
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+@numba.njit(cache=True, nogil=True)
+def _edge_order(sq: F64, lattice: bool) -> NDArray[np.int64]:  # pragma: no cover - compiled
+    """Stable ascending order of ``sq``; a counting sort when every value is a
+    multiple of 1/4 (squared distances between half-pixel lattice points)."""
+    m = sq.size
+    if not lattice or m == 0:
+        return np.argsort(sq, kind="mergesort")
+    top = 0
+    for e in range(m):
+        top = max(top, int(sq[e] * 4.0))
+    if top > 4 * m + 1024:
+        return np.argsort(sq, kind="mergesort")
+    start = np.zeros(top + 2, dtype=np.int64)
+    for e in range(m):
+        start[int(sq[e] * 4.0) + 1] += 1
+    for v in range(top + 1):
+        start[v + 1] += start[v]
+    order = np.empty(m, dtype=np.int64)
+    for e in range(m):
+        v = int(sq[e] * 4.0)
+        order[start[v]] = e
+        start[v] += 1
+    return order
+
+
+@numba.njit(cache=True, nogil=True)
+def _kruskal(
+    n: int, a: NDArray[np.int64], b: NDArray[np.int64], sq: F64, lattice: bool
+) -> tuple[NDArray[np.int64], NDArray[np.int64], F64]:  # pragma: no cover - compiled
+    """Minimum spanning forest of the candidate edges, edges in ascending order."""
+    order = _edge_order(sq, lattice)
+    parent = np.arange(n)
+    ti = np.empty(max(n - 1, 0), dtype=np.int64)
+    tj = np.empty(max(n - 1, 0), dtype=np.int64)
+    tsq = np.empty(max(n - 1, 0), dtype=np.float64)
+    k = 0
+    for e in order:
+        if k == n - 1:
+            break
+        ra = _find(parent, a[e])
+        rb = _find(parent, b[e])
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+            ti[k] = a[e]
+            tj[k] = b[e]
+            tsq[k] = sq[e]
+            k += 1
+    return ti[:k].copy(), tj[:k].copy(), tsq[:k].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def _labels_at(
+    n: int, ti: NDArray[np.int64], tj: NDArray[np.int64], tsq: F64, limit: float
+) -> NDArray[np.int64]:  # pragma: no cover - compiled
+    """Components of the forest edges with ``tsq <= limit``, numbered by first point."""
+    parent = np.arange(n)
+    for e in range(ti.size):
+        if tsq[e] <= limit:
+            ra = _find(parent, ti[e])
+            rb = _find(parent, tj[e])
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    label = np.full(n, -1, dtype=np.int64)
+    out = np.empty(n, dtype=np.int64)
+    nxt = 0
+    for i in range(n):
+        r = _find(parent, i)
+        if label[r] < 0:
+            label[r] = nxt
+            nxt += 1
+        out[i] = label[r]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairs_within(
+    px: F64, py: F64, start: NDArray[np.int64], order: NDArray[np.int64],
+    cell: float, x0: float, y0: float, nx: int, ny: int, limit: float, budget: int,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], F64, bool]:  # pragma: no cover - compiled
+    """All pairs ``i < j`` with squared distance ``<= limit`` (grid cell >= radius).
+
+    Returns ``ok = False`` (and partial arrays) when there are more than ``budget``.
+    """
+    a = np.empty(budget, dtype=np.int64)
+    b = np.empty(budget, dtype=np.int64)
+    sq = np.empty(budget, dtype=np.float64)
+    k = 0
+    for i in range(px.size):
+        cx = min(max(int(math.floor((px[i] - x0) / cell)), 0), nx - 1)
+        cy = min(max(int(math.floor((py[i] - y0) / cell)), 0), ny - 1)
+        for gy in range(max(cy - 1, 0), min(cy + 2, ny)):
+            for gx in range(max(cx - 1, 0), min(cx + 2, nx)):
+                c = gy * nx + gx
+                for m in range(start[c], start[c + 1]):
+                    j = order[m]
+                    if j <= i:
+                        continue
+                    ddx = px[j] - px[i]
+                    ddy = py[j] - py[i]
+                    d = ddx * ddx + ddy * ddy
+                    if d <= limit:
+                        if k == budget:
+                            return a[:k], b[:k], sq[:k], False
+                        a[k] = i
+                        b[k] = j
+                        sq[k] = d
+                        k += 1
+    return a[:k].copy(), b[:k].copy(), sq[:k].copy(), True
+
+
+def _spanning_forest(
+    pts: F64, a: NDArray[np.intp], b: NDArray[np.intp]
+) -> tuple[NDArray[np.intp], NDArray[np.intp], F64]:
+    """Minimum spanning forest of candidate edges ``(a, b)`` of ``pts``, ascending."""
+    n = pts.shape[0]
+    lo = np.minimum(a, b).astype(np.int64)
+    hi = np.maximum(a, b).astype(np.int64)
+    keep = lo != hi
+    lo, hi = lo[keep], hi[keep]
+    ti, tj, tsq = _kruskal(n, lo, hi, _squared_distances(pts, lo, hi),
+                           _lattice_keys(pts) is not None)
+    return ti.astype(np.intp), tj.astype(np.intp), tsq
+
+
 def emst_edges(points: F64) -> tuple[NDArray[np.intp], NDArray[np.intp], F64]:
     """Euclidean minimum spanning tree of distinct 2-D points.
 
@@ -342,19 +473,19 @@ def emst_edges(points: F64) -> tuple[NDArray[np.intp], NDArray[np.intp], F64]:
     Returns
     -------
     i, j : (n - 1,) intp
-        Endpoints of the tree edges.
+        Endpoints of the tree edges, in ascending order of length.
     squared : (n - 1,) float64
-        Squared edge lengths ``dx² + dy²`` (px²).
+        Squared edge lengths ``dx² + dy²`` (px²), ascending.
 
     Notes
     -----
     Every EMST edge is an edge of every Delaunay triangulation (its closed
     diametral disc holds no other point, or a shorter cycle would replace it),
-    so the tree is the minimum spanning tree of the Delaunay graph.  Points on
-    the half-pixel lattice (segment centres) are triangulated by OpenCV's
-    ``Subdiv2D``, others by Qhull.  Fewer than three points, or all points on
-    one line (where no triangulation exists), are chained in order along the
-    line, which is their exact EMST.
+    so the tree is the minimum spanning tree (Kruskal) of the Delaunay graph.
+    Points on the half-pixel lattice (segment centres) are triangulated by
+    OpenCV's ``Subdiv2D``, others by Qhull.  Fewer than three points, or all
+    points on one line (where no triangulation exists), are chained in order
+    along the line, which is their exact EMST.
     """
     pts = np.ascontiguousarray(points, dtype=np.float64)
     n = pts.shape[0]
@@ -368,54 +499,52 @@ def emst_edges(points: F64) -> tuple[NDArray[np.intp], NDArray[np.intp], F64]:
     if n < 3 or np.all(np.abs(cross) <= 1e-12 * scale * scale):
         direction = rel[far]
         order = np.argsort(rel @ direction, kind="stable")
-        i = order[:-1].astype(np.intp)
-        j = order[1:].astype(np.intp)
-        return i, j, _squared_distances(pts, i, j)
+        return _spanning_forest(pts, order[:-1], order[1:])
     keys = _lattice_keys(pts)
     edges = _opencv_delaunay_edges(pts, keys) if keys is not None else None
     if edges is not None:
-        i, j, squared = emst_from_candidates(pts, *edges)
+        i, j, squared = _spanning_forest(pts, *edges)
         if i.size == n - 1:
             return i, j, squared
     # off the lattice, or (safety net) OpenCV's triangulation came out incomplete
-    return emst_from_candidates(pts, *_qhull_delaunay_edges(pts))
-
-
-def emst_from_candidates(
-    pts: F64, a: NDArray[np.intp], b: NDArray[np.intp]
-) -> tuple[NDArray[np.intp], NDArray[np.intp], F64]:
-    """Minimum spanning tree (forest) of the candidate edges ``(a, b)`` of ``pts``."""
-    n = pts.shape[0]
-    lo = np.minimum(a, b)
-    hi = np.maximum(a, b)
-    keep = lo != hi
-    key = np.unique(lo[keep].astype(np.int64) * n + hi[keep])
-    lo = (key // n).astype(np.intp)
-    hi = (key % n).astype(np.intp)
-    graph = sparse.csr_matrix((_squared_distances(pts, lo, hi), (lo, hi)), shape=(n, n))
-    tree_graph = minimum_spanning_tree(graph).tocoo()
-    i = tree_graph.row.astype(np.intp)
-    j = tree_graph.col.astype(np.intp)
-    return i, j, _squared_distances(pts, i, j)
+    return _spanning_forest(pts, *_qhull_delaunay_edges(pts))
 
 
 def _unique_points(points: F64) -> tuple[F64, NDArray[np.intp]]:
-    """Distinct points (first-occurrence order) and the inverse map (n,)."""
+    """Distinct points (sorted) and the inverse map (n,) into them."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     keys = _lattice_keys(pts)
-    if keys is not None:
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    else:
-        _, first, inverse = np.unique(pts, axis=0, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    return pts[first[order]], rank[np.asarray(inverse).ravel()].astype(np.intp)
+    if keys is None:
+        uniq, inverse = np.unique(pts, axis=0, return_inverse=True)
+        return uniq, np.asarray(inverse).ravel().astype(np.intp)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    group = np.cumsum(first) - 1
+    inverse = np.empty(order.size, dtype=np.intp)
+    inverse[order] = group
+    return pts[order[first]], inverse
 
 
-@dataclass(frozen=True, eq=False)
 class LinkageTree:
-    """The EMST of a point set with duplicates folded, for single linkage.
+    """Single linkage (= DBSCAN with ``min_samples=1``) of a point set, exactly.
+
+    Holds the Euclidean minimum spanning forest of the distinct points, either
+    complete (``reach = inf``) or all its edges up to length ``reach``, which
+    is all that single linkage needs at any radius ``<= reach``.
+
+    Parameters
+    ----------
+    points : (n, 2) float64
+    max_clusters : int, optional
+        When given, the forest is grown only as far as needed to reach at most
+        this many clusters: all point pairs within a radius ``R`` (bucket grid)
+        feed Kruskal's algorithm, ``R`` growing by 1.5 from ``min(3 px, mean
+        spacing)`` until the forest has at most ``max_clusters`` components.  Forest edges
+        up to ``R`` are exactly the EMST edges up to ``R``.  When the pairs
+        would exceed ``16·n``, the complete EMST from a Delaunay triangulation
+        is used instead.  Either way the result is exact.
 
     Attributes
     ----------
@@ -423,30 +552,69 @@ class LinkageTree:
         Number of points.
     inverse : (n,) intp
         Index of each point's distinct representative.
-    i, j : (u - 1,) intp
-        Tree edges between distinct representatives.
-    squared : (u - 1,) float64
-        Squared edge lengths (px²).
+    i, j : (e,) intp
+        Forest edges between distinct representatives, ascending length.
+    squared : (e,) float64
+        Squared edge lengths (px²), ascending.
+    reach : float
+        Every EMST edge not longer than ``reach`` (px) is in the forest.
     """
 
-    n: int
-    inverse: NDArray[np.intp]
-    i: NDArray[np.intp]
-    j: NDArray[np.intp]
-    squared: F64
+    def __init__(self, points: F64, max_clusters: int | None = None) -> None:
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        self.n = int(pts.shape[0])
+        self._uniq, self.inverse = _unique_points(pts)
+        self._lattice = _lattice_keys(self._uniq) is not None
+        self.reach = math.inf
+        forest = None
+        u = self._uniq.shape[0]
+        if max_clusters is not None and u > max(max_clusters, 2):
+            forest = self._grow(max_clusters)
+        if forest is None:
+            forest = emst_edges(self._uniq)
+            self.reach = math.inf
+        self.i, self.j, self.squared = forest
 
     @classmethod
-    def build(cls, points: F64) -> LinkageTree:
-        """EMST of ``points`` (n, 2)."""
-        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        uniq, inverse = _unique_points(pts)
-        i, j, squared = emst_edges(uniq)
-        return cls(pts.shape[0], inverse, i, j, squared)
+    def build(cls, points: F64, max_clusters: int | None = None) -> LinkageTree:
+        """The linkage of ``points`` (n, 2); see the class doc."""
+        return cls(points, max_clusters)
+
+    def _grow(self, max_clusters: int) -> tuple[NDArray[np.intp], NDArray[np.intp], F64] | None:
+        pts = self._uniq
+        u = pts.shape[0]
+        px = np.ascontiguousarray(pts[:, 0])
+        py = np.ascontiguousarray(pts[:, 1])
+        x0, y0 = float(px.min()), float(py.min())
+        w = max(float(px.max()) - x0, 1.0)
+        h = max(float(py.max()) - y0, 1.0)
+        # start near the typical spacing of edge-segment centres; grow by 1.5
+        radius = min(math.sqrt(w * h / u), 3.0)
+        budget = 16 * u + 64
+        while True:
+            cell = max(radius, w / 2048.0, h / 2048.0)
+            nx, ny = int(w / cell) + 1, int(h / cell) + 1
+            start, order = _grid_build(px, py, cell, x0, y0, nx, ny)
+            a, b, sq, ok = _pairs_within(px, py, start, order, cell, x0, y0, nx, ny,
+                                         radius * radius, budget)
+            if not ok:
+                return None
+            ti, tj, tsq = _kruskal(u, a, b, sq, self._lattice)
+            if u - ti.size <= max_clusters:
+                self.reach = radius
+                return ti.astype(np.intp), tj.astype(np.intp), tsq
+            radius *= 1.5
+
+    def _complete(self) -> None:
+        if self.reach != math.inf:
+            self.i, self.j, self.squared = emst_edges(self._uniq)
+            self.reach = math.inf
 
     def sorted_squared(self) -> F64:
         """All ``n - 1`` squared merge heights ascending (duplicates merge at 0)."""
-        duplicates = self.n - (int(self.inverse.max()) + 1) if self.n else 0
-        return np.concatenate([np.zeros(duplicates), np.sort(self.squared)])
+        self._complete()
+        duplicates = self.n - self._uniq.shape[0]
+        return np.concatenate([np.zeros(duplicates), self.squared])
 
     def minimal_radius(self, max_clusters: int) -> float:
         """Smallest ε giving at most ``max_clusters`` clusters (0 if ``n <= max_clusters``)."""
@@ -454,24 +622,31 @@ class LinkageTree:
             raise ValueError(f"max_clusters must be at least 1, got {max_clusters}")
         if self.n <= max_clusters:
             return 0.0
-        return radius_for(float(self.sorted_squared()[self.n - max_clusters - 1]))
+        duplicates = self.n - self._uniq.shape[0]
+        index = self.n - max_clusters - 1 - duplicates  # into the forest edges
+        if index < 0:
+            return 0.0
+        if index >= self.squared.size:
+            self._complete()
+        return radius_for(float(self.squared[index]))
 
     def labels(self, eps: float) -> NDArray[np.intp]:
         """Cluster labels at radius ``eps``, numbered by first appearance."""
         if self.n == 0:
             return np.zeros(0, dtype=np.intp)
-        u = int(self.inverse.max()) + 1
-        keep = self.squared <= eps * eps
-        graph = sparse.csr_matrix(
-            (np.ones(int(keep.sum())), (self.i[keep], self.j[keep])), shape=(u, u)
-        )
-        _, comp = connected_components(graph, directed=False)
-        labels = comp[self.inverse]
-        _, first, inv = np.unique(labels, return_index=True, return_inverse=True)
-        order = np.argsort(first, kind="stable")
-        rank = np.empty_like(order)
-        rank[order] = np.arange(order.size)
-        return rank[np.asarray(inv).ravel()].astype(np.intp)
+        if eps > self.reach:
+            self._complete()
+        u = self._uniq.shape[0]
+        limit = eps * eps
+        rep = _labels_at(u, self.i.astype(np.int64), self.j.astype(np.int64), self.squared, limit)
+        raw = rep[self.inverse]
+        # renumber by first appearance in the original point order
+        first = np.full(u, self.n, dtype=np.int64)
+        np.minimum.at(first, raw, np.arange(self.n))
+        used = first < self.n
+        rank = np.full(u, -1, dtype=np.int64)
+        rank[np.flatnonzero(used)[np.argsort(first[used], kind="stable")]] = np.arange(int(used.sum()))
+        return rank[raw].astype(np.intp)
 
 
 def minimal_radius(points: F64, max_clusters: int) -> float:
@@ -587,7 +762,7 @@ def reduce_segments(
         return Reduction(np.ascontiguousarray(seg[top, :3]), salient, source, 0.0)
 
     centres = seg[rest, :2]
-    tree = LinkageTree.build(centres)
+    tree = LinkageTree.build(centres, n_clusters_max)
     eps = tree.minimal_radius(n_clusters_max)
     labels = tree.labels(eps)
     c = int(labels.max()) + 1

@@ -187,7 +187,8 @@ class MainWindow(QMainWindow):
         scroll.setObjectName("param-scroll")
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.panel)
-        scroll.setMinimumWidth(300)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.panel.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
 
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -754,9 +755,9 @@ class MainWindow(QMainWindow):
     def _stop_training_and_wait(self) -> None:
         if self._training is not None:
             self._restart_after_stop = False
-            self._training.stop_and_wait()
-            self._training = None
-            self._update_buttons()
+            current, self._training = self._training, None
+            current.stop_and_wait()
+            self._training_ended()
 
     def _on_run_started(self, label: str) -> None:
         self.train_label.setText(f"{label}: starting…")
@@ -812,7 +813,16 @@ class MainWindow(QMainWindow):
         self.messenger.error("Training failed", message)
 
     def _on_training_thread_finished(self) -> None:
+        current = self._training
+        if current is None or self.sender() is not current.thread:
+            return  # a run already stopped and waited for (new image, closing)
         self._training = None
+        # ``finished`` is emitted just before the thread ends: wait for the end
+        # before the last reference goes (never destroy a running QThread).
+        current.wait()
+        self._training_ended()
+
+    def _training_ended(self) -> None:
         self._update_buttons()
         summary = []
         for label in self._train_labels:

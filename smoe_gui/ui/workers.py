@@ -29,7 +29,35 @@ from ..core.events import StopToken
 from ..core.model import SmoeModel
 from ..core.params import Params
 
-__all__ = ["JobRunner", "JobWorker", "ProgressBatch", "TrainRun", "TrainWorker", "TrainingThread"]
+__all__ = [
+    "JobRunner",
+    "JobWorker",
+    "ProgressBatch",
+    "TrainRun",
+    "TrainWorker",
+    "TrainingThread",
+    "running_threads",
+]
+
+#: Every QThread this module started (checked by the tests: none may outlive a window).
+_STARTED: list[QThread] = []
+
+
+def _track(thread: QThread) -> None:
+    _STARTED[:] = [t for t in _STARTED if _alive(t)]
+    _STARTED.append(thread)
+
+
+def _alive(thread: QThread) -> bool:
+    try:
+        return bool(thread.isRunning())
+    except RuntimeError:  # C++ object deleted: the thread has finished
+        return False
+
+
+def running_threads() -> list[str]:
+    """Names of the worker threads started here that are still running."""
+    return [t.objectName() for t in _STARTED if _alive(t)]
 
 
 def _error_text(exc: BaseException) -> str:
@@ -88,6 +116,7 @@ class JobRunner:
         self.worker = JobWorker()
         self.worker.moveToThread(self.thread)
         self.thread.start()
+        _track(self.thread)
 
     def submit(self, job_id: int, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` in the thread as job ``job_id`` (latest wins)."""
@@ -327,12 +356,17 @@ class TrainingThread:
 
     def start(self) -> None:
         self.thread.start()
+        _track(self.thread)
 
     def is_running(self) -> bool:
+        return _alive(self.thread)
+
+    def wait(self, timeout_ms: int = 60_000) -> bool:
+        """Wait for the thread to end; True when it has."""
         try:
-            return bool(self.thread.isRunning())
+            return bool(self.thread.wait(timeout_ms))
         except RuntimeError:  # C++ object already deleted: it has finished
-            return False
+            return True
 
     def stop_and_wait(self, timeout_ms: int = 60_000) -> bool:
         """Stop the fit, quit the thread and wait for it; True when it ended."""

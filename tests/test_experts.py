@@ -1,0 +1,112 @@
+"""Fast expert initialisation against the plain dense computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smoe_gui.core.experts import initialize_experts, sample_bilinear
+from smoe_gui.core.metrics import psnr
+from smoe_gui.core.model import SmoeModel, dense_logits, dense_render
+
+
+def dense_reference(image: np.ndarray, mu: np.ndarray, A: np.ndarray, la: np.ndarray,
+                    eta: float, iters: int) -> tuple[np.ndarray, list[float]]:
+    """Every kernel at every pixel and at every centre, float64."""
+    h, w = image.shape
+    target = sample_bilinear(image, mu)
+    m = target.copy()
+    model = SmoeModel(mu, A, m, la, h, w)
+    logits = dense_logits(model, mu)
+    gate = np.exp(logits - logits.max(axis=1, keepdims=True))
+    gate /= gate.sum(axis=1, keepdims=True)
+    history = [psnr(dense_render(model.replace(m=m)), image)]
+    for _ in range(iters):
+        m = m + eta * (target - gate @ m)
+        history.append(psnr(dense_render(model.replace(m=m)), image))
+    return m, history
+
+
+def pair_like_model(h: int, w: int, spacing: float, delta: float, seed: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Isotropic kernels as the edge initialisation places them (A = I/(√2Δμ), α = 1)."""
+    rng = np.random.default_rng(seed)
+    g = np.stack(np.meshgrid(np.arange(spacing / 2, w, spacing),
+                             np.arange(spacing / 2, h, spacing)), -1).reshape(-1, 2)
+    mu = g + rng.uniform(-spacing / 3, spacing / 3, g.shape)
+    A = np.tile(np.eye(2) / (np.sqrt(2) * delta), (len(mu), 1, 1))
+    return mu, A, np.zeros(len(mu))
+
+
+def test_matches_dense_on_random_anisotropic_kernels(synthetic_image: np.ndarray) -> None:
+    rng = np.random.default_rng(0)
+    h, w = synthetic_image.shape
+    k = 90
+    mu = rng.uniform([-3, -3], [w + 2, h + 2], (k, 2))  # some centres outside the image
+    A = rng.normal(0, 0.3, (k, 2, 2))
+    la = rng.normal(0, 1, k)
+    m, hist = initialize_experts(synthetic_image, mu, A, la, 0.5, 6)
+    m_ref, hist_ref = dense_reference(synthetic_image, mu, A, la, 0.5, 6)
+    assert len(hist) == 7
+    assert np.max(np.abs(m - m_ref)) < 1e-6
+    assert np.max(np.abs(np.array(hist) - hist_ref)) < 1e-4
+
+
+def test_matches_dense_on_an_edge_like_model(synthetic_image: np.ndarray) -> None:
+    h, w = synthetic_image.shape
+    mu, A, la = pair_like_model(h, w, 9.0, 3.0, 1)
+    m, hist = initialize_experts(synthetic_image, mu, A, la, 0.1, 10)
+    m_ref, hist_ref = dense_reference(synthetic_image, mu, A, la, 0.1, 10)
+    assert np.max(np.abs(m - m_ref)) < 1e-6
+    assert np.max(np.abs(np.array(hist) - hist_ref)) < 1e-4
+
+
+def test_update_converges_at_the_kernel_centres(synthetic_image: np.ndarray) -> None:
+    # L̂[μ] -> L[μ]: the convergent sign of eq. (12)
+    h, w = synthetic_image.shape
+    mu, A, la = pair_like_model(h, w, 8.0, 3.0, 2)
+    target = sample_bilinear(synthetic_image, mu)
+
+    def centre_error(m: np.ndarray) -> float:
+        model = SmoeModel(mu, A, m, la, h, w)
+        logits = dense_logits(model, mu)
+        gate = np.exp(logits - logits.max(axis=1, keepdims=True))
+        gate /= gate.sum(axis=1, keepdims=True)
+        return float(np.max(np.abs(gate @ m - target)))
+
+    errors = [centre_error(initialize_experts(synthetic_image, mu, A, la, 0.5, n)[0])
+              for n in (0, 5, 50)]
+    assert errors[0] > 0.02
+    assert errors[1] < errors[0] and errors[2] < 0.1 * errors[0]
+
+
+def test_zero_iterations_give_the_samples(synthetic_image: np.ndarray) -> None:
+    h, w = synthetic_image.shape
+    mu, A, la = pair_like_model(h, w, 10.0, 3.0, 4)
+    m, hist = initialize_experts(synthetic_image, mu, A, la, 0.1, 0)
+    assert len(hist) == 1
+    np.testing.assert_array_equal(m, sample_bilinear(synthetic_image, mu))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"eta": -0.1}, "eta"),
+        ({"iters": -1}, "iters"),
+        ({"mu": np.zeros((3, 3))}, "expected"),
+        ({"log_alpha": np.array([np.nan, 0.0, 0.0])}, "NaN"),
+        ({"image": np.zeros(5, dtype=np.float32)}, "2-D"),
+    ],
+)
+def test_bad_input_is_refused(change: dict, message: str) -> None:
+    args = {
+        "image": np.full((8, 8), 0.5, dtype=np.float32),
+        "mu": np.array([[1.0, 1.0], [4.0, 4.0], [6.0, 2.0]]),
+        "A": np.tile(np.eye(2) * 0.3, (3, 1, 1)),
+        "log_alpha": np.zeros(3),
+        "eta": 0.1,
+        "iters": 2,
+    }
+    args.update(change)
+    with pytest.raises(ValueError, match=message):
+        initialize_experts(**args)

@@ -1,0 +1,308 @@
+"""The fast culled renderer against the dense formula: images, gradients, lists."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from smoe_gui.core import _kernels as kern
+from smoe_gui.core.model import SmoeModel, dense_render
+from smoe_gui.core.render import (
+    CullLists,
+    SmoeRenderer,
+    cull_tau,
+    dense_image_torch,
+    output_grid,
+    render,
+)
+
+IMAGE_TOL = 1e-5
+GRAD_TOL = 1e-4
+
+
+def random_model(seed: int, k: int = 60, h: int = 40, w: int = 56, spread: float = 0.3) -> SmoeModel:
+    """Random anisotropic kernels, some centred outside the image."""
+    rng = np.random.default_rng(seed)
+    mu = rng.uniform([-6, -6], [w + 6, h + 6], (k, 2))
+    A = rng.normal(0, spread, (k, 2, 2))
+    return SmoeModel(mu, A, rng.uniform(0, 1, k), rng.normal(0, 1.0, k), h, w)
+
+
+def tensors(model: SmoeModel, dtype: torch.dtype = torch.float64) -> list[torch.Tensor]:
+    return [
+        torch.tensor(v, dtype=dtype, requires_grad=True)
+        for v in (model.mu, model.A, model.m, model.log_alpha)
+    ]
+
+
+def dense_grads(model: SmoeModel, xs: np.ndarray, ys: np.ndarray, g: torch.Tensor
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    ts = tensors(model)
+    img = dense_image_torch(*ts, torch.tensor(xs), torch.tensor(ys))
+    return img.detach(), list(torch.autograd.grad((img * g).sum(), ts))
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+
+
+# -- bounds ------------------------------------------------------------------
+
+
+def test_box_bounds_are_true_bounds_and_tight() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        A = rng.normal(0, 1, (2, 2)) * rng.choice([0.01, 0.3, 3.0])
+        S = A @ A.T
+        x0, y0 = rng.uniform(-30, 30, 2)
+        x1, y1 = x0 + rng.uniform(0, 20), y0 + rng.uniform(0, 20)
+        lo, hi = kern.box_bounds(S[0, 0], S[0, 1], S[1, 1], x0, x1, y0, y1)
+        gx, gy = np.meshgrid(np.linspace(x0, x1, 201), np.linspace(y0, y1, 201))
+        q = S[0, 0] * gx**2 + 2 * S[0, 1] * gx * gy + S[1, 1] * gy**2
+        scale = 1e-9 * (1 + q.max())
+        assert lo <= q.min() + scale and hi >= q.max() - scale
+        # tight: the grid gets within its own spacing of the true extremes
+        assert q.min() - lo <= 0.02 * (1 + q.max()) and hi - q.max() <= scale
+
+
+def test_exp_approximation_is_accurate() -> None:
+    x = -np.linspace(0.0, 900.0, 90001)
+    approx = kern.exp_neg_array(x)
+    exact = np.exp(x)
+    assert np.max(np.abs(approx - exact)) < 1e-12
+    near = x > -5
+    assert np.max(np.abs(approx[near] / exact[near] - 1)) < 1e-11
+    assert np.all(approx >= 0) and np.all(np.isfinite(approx))
+
+
+# -- forward -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_render_matches_dense_on_random_anisotropic_models(seed: int) -> None:
+    model = random_model(seed)
+    fast = render(model)
+    assert fast.dtype == np.float32 and fast.shape == (40, 56)
+    assert np.max(np.abs(fast - dense_render(model))) <= IMAGE_TOL
+
+
+@pytest.mark.parametrize("kwargs", [{"scale": 0.37}, {"scale": 2.5}, {"height": 13, "width": 101}])
+def test_render_at_any_size_matches_dense_on_the_same_grid(kwargs: dict) -> None:
+    model = random_model(3)
+    fast = render(model, **kwargs)
+    xs, ys = output_grid(model, **kwargs)
+    assert fast.shape == (len(ys), len(xs))
+    assert np.max(np.abs(fast - dense_render(model, xs, ys))) <= IMAGE_TOL
+
+
+def test_wide_heavy_kernel_takes_over_far_pixels() -> None:
+    # narrow kernels everywhere, one very wide kernel with a large weight in a
+    # corner: with a softmax gate it wins wherever the narrow ones have faded;
+    # a footprint-based list (k nearest, 3σ) would drop it there
+    h, w = 64, 96
+    g = np.stack(np.meshgrid(np.arange(4, w, 16.0), np.arange(4, h, 16.0)), -1).reshape(-1, 2)
+    k = len(g)
+    mu = np.vstack([g, [[0.0, 0.0]]])
+    A = np.vstack([np.tile(np.eye(2) * 0.5, (k, 1, 1)), [np.eye(2) * 0.01]])
+    m = np.concatenate([np.zeros(k), [1.0]])
+    la = np.concatenate([np.zeros(k), [6.0]])
+    model = SmoeModel(mu, A, m, la, h, w)
+    ref = dense_render(model)
+    assert ref.max() > 0.9  # the wide kernel really does own some pixels
+    assert np.max(np.abs(render(model) - ref)) <= IMAGE_TOL
+
+
+def test_culling_evaluates_far_fewer_pairs_than_dense() -> None:
+    h, w = 128, 128
+    g = np.stack(np.meshgrid(np.arange(4, w, 8.0), np.arange(4, h, 8.0)), -1).reshape(-1, 2)
+    model = SmoeModel(g, np.tile(np.eye(2) / (np.sqrt(2) * 2.5), (len(g), 1, 1)),
+                      np.linspace(0, 1, len(g)), np.zeros(len(g)), h, w)
+    r = SmoeRenderer(h, w)
+    img = r(*tensors(model))
+    assert r.stats["pairs"] < 0.2 * h * w * len(g)
+    assert np.max(np.abs(img.detach().numpy() - dense_render(model))) <= IMAGE_TOL
+
+
+def test_cull_tau_bounds_the_skipped_weight() -> None:
+    assert np.exp(-cull_tau(1000)) * 1000 == pytest.approx(1e-6)
+    with pytest.raises(ValueError):
+        cull_tau(10, eps=0.0)
+
+
+# -- renderer: forward and backward ------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+@pytest.mark.parametrize("seed", [0, 5])
+def test_renderer_image_and_gradients_match_dense_autograd(backend: str, seed: int) -> None:
+    model = random_model(seed, k=50, h=36, w=44)
+    x0, y0 = 3.0, -2.0  # a window that is not the whole image
+    r = SmoeRenderer(30, 34, x0=x0, y0=y0, backend=backend)
+    xs = np.arange(34, dtype=np.float64) + x0
+    ys = np.arange(30, dtype=np.float64) + y0
+    g = torch.randn(30, 34, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    ts = tensors(model)
+    img = r(*ts)
+    grads = torch.autograd.grad((img * g).sum(), ts)
+    ref, ref_grads = dense_grads(model, xs, ys, g)
+    assert img.shape == (30, 34) and img.dtype == torch.float64
+    assert float((img.detach() - ref).abs().max()) <= IMAGE_TOL
+    for name, a, b in zip(("mu", "A", "m", "log_alpha"), grads, ref_grads):
+        assert rel_err(a, b) <= GRAD_TOL, name
+
+
+def test_renderer_float32_contract_for_training() -> None:
+    model = random_model(7, k=40, h=32, w=32)
+    r = SmoeRenderer(32, 32)
+    ts = tensors(model, torch.float32)
+    img = r(*ts)
+    assert img.dtype == torch.float32 and img.shape == (32, 32)
+    loss = ((img - 0.5) ** 2).mean()
+    loss.backward()
+    for t in ts:
+        assert t.grad is not None and t.grad.dtype == torch.float32
+        assert torch.all(torch.isfinite(t.grad))
+    assert np.max(np.abs(img.detach().numpy() - dense_render(model))) <= IMAGE_TOL
+
+
+def test_optimizer_step_through_the_renderer_lowers_the_loss() -> None:
+    model = random_model(8, k=40, h=32, w=32)
+    target = torch.tensor(dense_render(random_model(9, k=40, h=32, w=32)), dtype=torch.float32)
+    ts = tensors(model, torch.float32)
+    opt = torch.optim.Adam(ts, lr=0.01)
+    r = SmoeRenderer(32, 32)
+    losses = []
+    for _ in range(15):
+        opt.zero_grad()
+        loss = ((r(*ts) - target) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_gradients_are_deterministic() -> None:
+    model = random_model(4)
+    out = []
+    for _ in range(2):
+        ts = tensors(model)
+        img = SmoeRenderer(40, 56)(*ts)
+        out.append(torch.autograd.grad(img.square().sum(), ts))
+    for a, b in zip(*out):
+        assert torch.equal(a, b)
+
+
+# -- list validity ------------------------------------------------------------
+
+
+def test_small_moves_keep_the_lists_and_stay_exact() -> None:
+    model = random_model(10)
+    r = SmoeRenderer(40, 56)
+    r(*tensors(model))
+    assert r.stats["rebuilds"] == 1
+    rng = np.random.default_rng(0)
+    moved = model.replace(mu=model.mu + rng.normal(0, 0.01, model.mu.shape),
+                          A=model.A * (1 + rng.normal(0, 1e-4, model.A.shape)),
+                          log_alpha=model.log_alpha + 0.01)
+    img = r(*tensors(moved))
+    assert r.stats["rebuilds"] == 1 and r.stats["calls"] == 2
+    assert np.max(np.abs(img.detach().numpy() - dense_render(moved))) <= IMAGE_TOL
+
+
+def test_moved_model_triggers_a_rebuild_and_stays_exact() -> None:
+    # a far, left-out kernel gains a large weight: it now matters far away,
+    # and the check must notice without being told
+    h, w = 48, 64
+    g = np.stack(np.meshgrid(np.arange(4, w, 8.0), np.arange(4, h, 8.0)), -1).reshape(-1, 2)
+    k = len(g)
+    model = SmoeModel(g, np.tile(np.eye(2) * 0.4, (k, 1, 1)), np.linspace(0, 1, k),
+                      np.zeros(k), h, w)
+    r = SmoeRenderer(h, w)
+    r(*tensors(model))
+    lists = r.lists
+    assert lists is not None
+    # kernel 0 sits in the top-left corner and is left out of the far blocks
+    assert 0 not in set(lists.idx[lists.off[-2]:lists.off[-1]].tolist())
+    la = model.log_alpha.copy()
+    la[0] = 30.0
+    moved = model.replace(log_alpha=la)
+    assert not lists.still_valid(moved.mu, moved.A, moved.log_alpha)
+    img = r(*tensors(moved))
+    assert r.stats["rebuilds"] == 2
+    assert np.max(np.abs(img.detach().numpy() - dense_render(moved))) <= IMAGE_TOL
+    # widening a kernel (A shrinks) and moving it are caught as well
+    A = model.A.copy()
+    A[0] *= 0.05
+    assert not CullLists.build(model.mu, model.A, model.log_alpha, (w, h, 0.0, 0.0, 1.0, 1.0),
+                               slack=2.0).still_valid(model.mu, A, model.log_alpha)
+    mu = model.mu.copy()
+    mu[0] += 40.0
+    assert not lists.still_valid(mu, model.A, model.log_alpha)
+
+
+def test_many_random_moves_never_break_exactness() -> None:
+    # whatever the check decides, the image must stay exact
+    rng = np.random.default_rng(1)
+    model = random_model(11, k=40, h=32, w=40)
+    r = SmoeRenderer(32, 40, slack=3.0)
+    current = model
+    for _ in range(12):
+        current = current.replace(
+            mu=current.mu + rng.normal(0, 0.5, current.mu.shape),
+            A=current.A * (1 + rng.normal(0, 0.05, current.A.shape)),
+            log_alpha=current.log_alpha + rng.normal(0, 0.3, current.log_alpha.shape),
+        )
+        img = r(*tensors(current))
+        assert np.max(np.abs(img.detach().numpy() - dense_render(current))) <= IMAGE_TOL
+    assert 1 < r.stats["rebuilds"] <= 13
+
+
+def test_changing_the_kernel_count_rebuilds() -> None:
+    model = random_model(12)
+    r = SmoeRenderer(40, 56)
+    r(*tensors(model))
+    smaller = model.subset(np.arange(30))
+    img = r(*tensors(smaller))
+    assert r.stats["rebuilds"] == 2
+    assert np.max(np.abs(img.detach().numpy() - dense_render(smaller))) <= IMAGE_TOL
+
+
+# -- bad input ------------------------------------------------------------------
+
+
+def test_renderer_rejects_bad_input() -> None:
+    model = random_model(13)
+    mu, A, m, la = tensors(model)
+    r = SmoeRenderer(40, 56)
+    with pytest.raises(ValueError, match="NaN"):
+        r(mu.detach().clone().fill_(float("nan")), A, m, la)
+    with pytest.raises(ValueError, match="expected"):
+        r(mu[:, :1], A, m, la)
+    with pytest.raises(ValueError, match="expected"):
+        r(mu[:0], A[:0], m[:0], la[:0])
+    with pytest.raises(ValueError):
+        SmoeRenderer(0, 10)
+    with pytest.raises(ValueError):
+        SmoeRenderer(10, 10, backend="opencl")
+    with pytest.raises(ValueError):
+        render(model, scale=-1.0)
+
+
+# -- CUDA ------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_renderer_matches_dense() -> None:
+    model = random_model(14, k=80, h=64, w=72)
+    r = SmoeRenderer(64, 72, device="cuda")
+    assert r.backend == "torch"
+    ts = [t.detach().cuda().requires_grad_() for t in tensors(model)]
+    g = torch.randn(64, 72, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    img = r(*ts)
+    grads = torch.autograd.grad((img * g.cuda()).sum(), ts)
+    ref, ref_grads = dense_grads(model, np.arange(72.0), np.arange(64.0), g)
+    assert float((img.detach().cpu() - ref).abs().max()) <= IMAGE_TOL
+    for a, b in zip(grads, ref_grads):
+        assert rel_err(a.cpu(), b) <= GRAD_TOL

@@ -1,0 +1,577 @@
+"""The desktop window, driven offscreen with pytest-qt.
+
+Small synthetic images and tiny training budgets keep this file fast.  Every
+test must leave no worker thread running (autouse fixture).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from smoe_gui.core.fileio import write_png  # noqa: E402
+from smoe_gui.core.modelio import load_model, save_model  # noqa: E402
+from smoe_gui.core.params import Params  # noqa: E402
+from smoe_gui.ui import create_main_window  # noqa: E402
+from smoe_gui.ui.messages import RecordingMessenger  # noqa: E402
+from smoe_gui.ui.workers import running_threads  # noqa: E402
+
+#: Parameters that keep every stage and every fit small and quick.
+FAST = Params(max_pts=20, tile_size=64, tile_steps=15, time_budget=1.5, expert_iters=5, patience=50)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled_core():
+    """Run the core once in the main thread so that numba's first compilation
+    (slow on a busy machine) does not count against the GUI timeouts."""
+    from smoe_gui.core import initialize
+    from smoe_gui.core.render import render
+
+    render(initialize(make_image(), FAST).model)
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_running():
+    """Fail the test if a worker QThread outlives it."""
+    yield
+    app = QApplication.instance()
+    deadline = time.perf_counter() + 5.0
+    while running_threads() and time.perf_counter() < deadline:  # finished signals still queued
+        if app is not None:
+            app.processEvents()
+        time.sleep(0.01)
+    assert running_threads() == [], f"QThread left running: {running_threads()}"
+
+
+def make_image(h: int = 96, w: int = 128) -> np.ndarray:
+    """A disc, a dark bar, a ramp, and a square whose contrast grows to the right
+    (so Canny's hysteresis thresholds matter)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = 0.2 + 0.3 * xx / w
+    img[(xx - 40) ** 2 + (yy - 48) ** 2 < 20**2] = 0.9
+    img[20:30, 70:120] = 0.05
+    square = (xx >= 76) & (xx < 120) & (yy >= 50) & (yy < 86)
+    img[square] += 0.45 * (xx[square] - 76) / 44
+    return np.clip(img, 0.0, 1.0).astype(np.float32)
+
+
+@pytest.fixture()
+def image_path(tmp_path: Path) -> Path:
+    path = tmp_path / "synthetic.png"
+    write_png(path, make_image())
+    return path
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> QSettings:
+    s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    s.setValue("params", FAST.to_json())
+    return s
+
+
+def wait_stages(qtbot, window, timeout: int = 30_000) -> None:
+    qtbot.waitUntil(lambda: window.stages.views["edges"].shown_id == window.latest_request
+                    and window.latest_request > 0, timeout=timeout)
+
+
+@pytest.fixture()
+def window(qtbot, image_path: Path, settings: QSettings):
+    win = create_main_window(image_path, settings=settings)
+    win.messenger = RecordingMessenger()
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    wait_stages(qtbot, win)
+    yield win
+    win.close()
+
+
+def views_state(window) -> dict[str, object]:
+    """What the five views show, as comparable arrays."""
+    v = window.stages.views
+    return {
+        "edges": np.asarray(window.stages._edges).copy(),
+        "segments": np.concatenate([v["segments"].line_data(f"dir{a}") for a in (0, 90, 45, -45)]),
+        "reduced": np.concatenate([v["reduced"].line_data("cluster"), v["reduced"].line_data("salient")]),
+        "salient": v["reduced"].line_data("salient"),
+        "kernels": np.concatenate([v["kernels"].line_data(c) for c in ("pair", "background", "grid", "trained")]),
+        "reconstruction": np.asarray(v["reconstruction"].base.image).copy(),
+    }
+
+
+def same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.allclose(np.nan_to_num(a), np.nan_to_num(b)))
+
+
+# --------------------------------------------------------------------------- names and start-up
+def test_required_object_names_exist(window) -> None:
+    from PySide6.QtWidgets import QWidget
+
+    for name in ("stage-edges", "stage-segments", "stage-reduced", "stage-kernels", "stage-reconstruction",
+                 "param-canny_sigma", "param-canny_low", "param-canny_high", "param-lam", "param-max_pts",
+                 "param-delta_mu", "psnr-plot", "train-start", "train-pause", "train-stop"):
+        assert window.findChild(QWidget, name) is not None, name
+    counts = window.findChild(QWidget, "status-counts").text()
+    assert "edge pixels" in counts and "segments" in counts and "kernels" in counts
+    times = window.findChild(QWidget, "status-times").text()
+    assert "edges" in times and "experts" in times and "render" in times
+    assert len(window.expert_plot.history()) == FAST.expert_iters + 1
+
+
+def test_views_are_linked(window) -> None:
+    first = window.stages.views["edges"].getViewBox()
+    first.setRange(xRange=(10, 40), yRange=(10, 30), padding=0)
+    QApplication.processEvents()
+    other = window.stages.views["reconstruction"].getViewBox().viewRange()
+    assert other[0][0] == pytest.approx(first.viewRange()[0][0], abs=1.0)
+    assert other[0][1] == pytest.approx(first.viewRange()[0][1], abs=1.0)
+
+
+# --------------------------------------------------------------------------- parameters
+@pytest.mark.parametrize(
+    ("name", "value", "changes"),
+    [
+        ("canny_sigma", 3.0, ("edges", "segments")),
+        ("canny_low", 0.02, ("edges", "segments")),
+        ("canny_high", 0.05, ("edges", "segments")),
+        ("lam", 0.9, ("salient",)),
+        ("max_pts", 10, ("reduced", "kernels")),
+        ("delta_mu", 6.0, ("kernels", "reconstruction")),
+    ],
+)
+def test_each_parameter_widget_changes_the_views(qtbot, window, name, value, changes) -> None:
+    from PySide6.QtWidgets import QWidget
+
+    before = views_state(window)
+    widget = window.findChild(QWidget, f"param-{name}")
+    with qtbot.waitSignal(window.stages_shown, timeout=30_000):
+        widget.setValue(value)
+    assert getattr(window.panel.params(), name) == pytest.approx(value)
+    after = views_state(window)
+    for key in changes:
+        assert not same(before[key], after[key]), f"{name} did not change the {key} view"
+
+
+def test_tooltips_come_from_the_parameter_table(window) -> None:
+    from smoe_gui.core.params import PARAM_SPECS
+
+    for s in PARAM_SPECS:
+        widget = window.panel.widget(s.name)
+        assert widget.toolTip() == s.tooltip()
+        assert s.ref in widget.toolTip()
+
+
+def test_method_selector_and_reset(qtbot, window) -> None:
+    with qtbot.waitSignal(window.stages_shown, timeout=30_000):
+        window.panel.set_method("grid")
+    v = window.stages.views["kernels"]
+    assert v.line_data("grid").shape[0] > 0 and v.line_data("pair").shape[0] == 0
+    assert v.line_data("link").shape[0] == 0
+    with qtbot.waitSignal(window.stages_shown, timeout=30_000):
+        window.panel.widget("delta_mu").setValue(7.0)
+    with qtbot.waitSignal(window.stages_shown, timeout=30_000):
+        window.panel.reset_button.click()
+    assert window.panel.params() == Params()
+    assert window.panel.widget("delta_mu").value() == pytest.approx(Params().delta_mu)
+
+
+def test_stale_results_are_dropped(qtbot, window) -> None:
+    shown: list[int] = []
+    window.stages_shown.connect(shown.append)
+    window.panel.set_params(FAST.replace(canny_sigma=2.5), emit=False)
+    first = window.recompute()
+    window.panel.set_params(FAST.replace(canny_sigma=0.8), emit=False)
+    second = window.recompute()
+    qtbot.waitUntil(lambda: second in shown, timeout=30_000)
+    qtbot.wait(300)  # let any late result of the first request arrive
+    assert first not in shown
+    assert all(v.shown_id == second for v in window.stages.views.values())
+    assert window._stage_result.init.params.canny_sigma == pytest.approx(0.8)
+
+
+def test_slider_drag_is_debounced(qtbot, window) -> None:
+    slider = window.panel.slider("delta_mu")
+    before = window.latest_request
+    slider.setSliderDown(True)
+    for pos in range(slider.value() + 5, slider.value() + 60, 5):
+        slider.setValue(pos)
+    assert window.latest_request == before  # nothing computed while dragging fast
+    qtbot.waitUntil(lambda: window.latest_request == before + 1, timeout=5_000)
+    slider.setSliderDown(False)
+    wait_stages(qtbot, window)
+    assert window._stage_result.init.params.delta_mu == pytest.approx(window.panel.params().delta_mu)
+
+
+def test_canny_thresholds_stay_ordered(window) -> None:
+    window.panel.widget("canny_low").setValue(0.5)
+    p = window.panel.params()
+    assert p.canny_low == pytest.approx(0.5) and p.canny_high >= p.canny_low
+    assert window.panel.widget("canny_high").value() == pytest.approx(p.canny_high)
+
+
+def test_original_and_residual_one_click_away(qtbot, window) -> None:
+    from PySide6.QtWidgets import QPushButton
+
+    qtbot.mouseClick(window.findChild(QPushButton, "view-original"), Qt.MouseButton.LeftButton)
+    assert all(window.stages.background_of(n) == "original" for n in window.stages.views)
+    np.testing.assert_allclose(window.stages.views["reconstruction"].base.image, window.image)
+    assert window.stages.views["edges"].mask.isVisible()  # edge pixels over the original
+    qtbot.mouseClick(window.findChild(QPushButton, "view-residual"), Qt.MouseButton.LeftButton)
+    residual = window.stages.views["kernels"].base.image
+    np.testing.assert_allclose(residual, np.abs(window.image - window.reconstruction()), atol=1e-6)
+    qtbot.mouseClick(window.findChild(QPushButton, "view-stage"), Qt.MouseButton.LeftButton)
+    assert window.stages.background_of("edges") == "edges"
+    assert window.stages.background_of("reconstruction") == "reconstruction"
+
+
+# --------------------------------------------------------------------------- training
+def _steps(window, label: str = "train") -> int:
+    return len(window.plots.data[label])
+
+
+def test_start_pause_resume_stop(qtbot, window) -> None:
+    window.panel.set_params(FAST.replace(time_budget=60.0, tile_steps=100_000 // 1000), emit=False)
+    window._matching_init = lambda *a: None  # noqa: ARG005 (fit initialises itself here)
+    qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
+    assert window.is_training() and not window.start_button.isEnabled()
+    qtbot.waitUntil(lambda: _steps(window) > 5, timeout=30_000)
+    qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=10_000)
+    qtbot.mouseClick(window.pause_button, Qt.MouseButton.LeftButton)
+    assert window.pause_button.text() == "Resume"
+    qtbot.wait(300)
+    paused_at = _steps(window)
+    qtbot.wait(400)
+    assert _steps(window) <= paused_at + 1  # at most the step in flight
+    qtbot.mouseClick(window.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _steps(window) > paused_at + 3, timeout=10_000)
+    with qtbot.waitSignal(window.training_finished, timeout=10_000):
+        qtbot.mouseClick(window.stop_button, Qt.MouseButton.LeftButton)
+    assert not window.is_training() and window.start_button.isEnabled()
+    final = window.final_model("train")
+    assert final is not None and (final.height, final.width) == window.image.shape
+    x, y = window.plots.psnr_curves["train"].getData()
+    assert len(x) == _steps(window) and np.all(np.isfinite(y))
+    window.x_axis_combo.setCurrentIndex(1)  # seconds
+    xs, _ = window.plots.psnr_curves["train"].getData()
+    assert xs[-1] < 60 and not np.allclose(xs, x)
+    assert window.stages.views["kernels"].line_data("trained").shape[0] > 0
+
+
+def test_training_finishes_and_draws_live(qtbot, window) -> None:
+    window.panel.set_params(FAST.replace(time_budget=1.0), emit=False)
+    with qtbot.waitSignal(window.training_finished, timeout=30_000):
+        window.start_training()
+    assert window.frames_shown >= 1
+    phases = set(window.plots.data["train"].phases())
+    assert "tiles" in phases
+    visible = [p for p, line in window.plots.phase_lines.items() if line.isVisible()]
+    assert "tiles" in visible
+    assert window.plots.kernel_curves["train"].getData()[1][-1] >= 1
+
+
+@pytest.mark.parametrize("answer", [False, True])
+def test_parameter_change_during_training_asks(qtbot, window, answer) -> None:
+    window.messenger.answer = answer
+    window.panel.set_params(FAST.replace(time_budget=30.0), emit=False)
+    window.start_training()
+    qtbot.waitUntil(lambda: _steps(window) > 2, timeout=30_000)
+    old = window.panel.params()
+    window.panel.widget("delta_mu").setValue(5.0)
+    assert window.messenger.levels() == ["ask"]
+    if not answer:
+        assert window.panel.params() == old  # put back; the run goes on
+        assert window.panel.widget("delta_mu").value() == pytest.approx(old.delta_mu)
+        assert window.is_training()
+        with qtbot.waitSignal(window.training_finished, timeout=10_000):
+            window.stop_training()
+    else:
+        # the run stops, then a new run starts with the new parameters
+        qtbot.waitUntil(lambda: window.is_training() and window._train_params[0].delta_mu == 5.0,
+                        timeout=30_000)
+        with qtbot.waitSignal(window.training_finished, timeout=10_000):
+            window.stop_training()
+        assert window.panel.params().delta_mu == 5.0
+
+
+def test_compare_overlays_edge_and_grid(qtbot, window) -> None:
+    window.panel.set_params(FAST.replace(time_budget=0.8), emit=False)
+    with qtbot.waitSignal(window.training_finished, timeout=60_000):
+        qtbot.mouseClick(window.compare_button, Qt.MouseButton.LeftButton)
+    assert _steps(window, "edge") > 0 and _steps(window, "grid") > 0
+    assert window.plots.psnr_curves["edge"].isVisible() and window.plots.psnr_curves["grid"].isVisible()
+    assert not window.plots.psnr_curves["train"].isVisible()
+    edge, grid = window.final_model("edge"), window.final_model("grid")
+    assert edge is not None and grid is not None
+    assert "edge" in window.train_label.text() and "grid" in window.train_label.text()
+
+
+def test_closing_during_training_stops_cleanly(qtbot, image_path, settings, capfd) -> None:
+    win = create_main_window(image_path, settings=settings)
+    win.messenger = RecordingMessenger()
+    win.show()
+    wait_stages(qtbot, win)
+    win.panel.set_params(FAST.replace(time_budget=60.0), emit=False)
+    win.start_training()
+    qtbot.waitUntil(lambda: _steps(win) > 2, timeout=30_000)
+    win.toggle_pause()  # closing while paused must not hang either
+    t0 = time.perf_counter()
+    win.close()
+    assert time.perf_counter() - t0 < 10
+    assert running_threads() == []
+    assert "Destroyed while thread" not in capfd.readouterr().err
+
+
+# --------------------------------------------------------------------------- inspect
+def test_hover_shows_kernel_and_click_highlights_weight_map(qtbot, window) -> None:
+    model = window.current_model()
+    k = 0
+    x, y = model.mu[k]
+    found = window.inspect_at("kernels", x + 0.2, y - 0.2)
+    assert found == k
+    text = window.inspect_label.text()
+    assert "μ = (" in text and "α =" in text and "m =" in text and "axes" in text
+    assert window.stages.views["kernels"].hover_text.isVisible()
+    # through the mouse: move over the kernel in the view
+    view = window.stages.views["kernels"]
+    scene_pos = view.getViewBox().mapViewToScene(QPointF(float(x), float(y)))
+    window.inspect_label.setText("")
+    view.scene().sigMouseMoved.emit(scene_pos)
+    assert "μ = (" in window.inspect_label.text()
+    with qtbot.waitSignal(window.gate_map_shown, timeout=30_000) as blocker:
+        window.select_kernel_at("kernels", float(x), float(y))
+    assert blocker.args == [k]
+    wmap = window.stages.highlight
+    assert wmap is not None and wmap.shape == window.image.shape
+    assert 0.0 <= wmap.min() and wmap.max() <= 1.0 + 1e-6
+    iy, ix = int(round(y)), int(round(x))
+    assert wmap[np.clip(iy, 0, wmap.shape[0] - 1), np.clip(ix, 0, wmap.shape[1] - 1)] > 0.2
+    assert window.stages.views["kernels"].mask.isVisible()
+    # a click far from every kernel clears the highlight
+    window.stages.views["kernels"].getViewBox().setRange(xRange=(0, 20), yRange=(0, 15), padding=0)
+    far = model.mu[:, 0].max() + 500.0
+    assert window.select_kernel_at("kernels", far, far) is None
+    assert window.stages.highlight is None and not window.stages.views["kernels"].mask.isVisible()
+
+
+# --------------------------------------------------------------------------- files
+def test_save_and_load_model_round_trip(qtbot, window, tmp_path) -> None:
+    path = tmp_path / "model.npz"
+    window._ask_save_path = lambda *a: str(path)
+    window.save_model_dialog()
+    saved = load_model(path)
+    assert saved.n_kernels == window.current_model().n_kernels
+    # change the view, then load the file back: its kernels are shown again
+    with qtbot.waitSignal(window.stages_shown, timeout=30_000):
+        window.panel.widget("max_pts").setValue(8)
+    assert window.current_model().n_kernels != saved.n_kernels
+    window._ask_open_path = lambda *a: str(path)
+    with qtbot.waitSignal(window.snapshot_shown, timeout=30_000):
+        window.load_model_dialog()
+    wait_stages(qtbot, window)  # the stored parameters were applied
+    qtbot.waitUntil(lambda: window.current_model() is not None
+                    and window.current_model().n_kernels == saved.n_kernels, timeout=10_000)
+    np.testing.assert_array_equal(window.current_model().mu, saved.mu)
+    assert window.panel.params() == FAST
+    assert window.messenger.messages == []
+
+
+def test_model_of_another_size_is_refused(qtbot, window, tmp_path) -> None:
+    from smoe_gui.core import initialize
+
+    other = initialize(make_image(64, 64), FAST).model
+    path = tmp_path / "other.npz"
+    save_model(other, path)
+    shown = window.current_model()
+    assert not window.load_model_file(path)
+    level, _title, text = window.messenger.messages[-1]
+    assert level == "error" and "64×64" in text and "128×96" in text
+    assert window.current_model() is shown
+
+
+def test_bad_model_file_says_so(window, tmp_path) -> None:
+    path = tmp_path / "broken.npz"
+    path.write_bytes(b"not a zip file")
+    assert not window.load_model_file(path)
+    assert window.messenger.messages[-1][0] == "error"
+    assert "broken.npz" in window.messenger.messages[-1][2]
+
+
+def test_save_and_load_params_round_trip(qtbot, window, tmp_path) -> None:
+    path = tmp_path / "p.json"
+    wanted = FAST.replace(lam=0.7, delta_mu=4.5)
+    window.panel.set_params(wanted, emit=False)
+    assert window.save_params_file(path)
+    assert json.loads(path.read_text())["lam"] == 0.7
+    window.panel.set_params(Params(), emit=False)
+    with qtbot.waitSignal(window.stages_shown, timeout=30_000):
+        assert window.load_params_file(path)
+    assert window.panel.params() == wanted
+    assert window.panel.widget("lam").value() == pytest.approx(0.7)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"lam": 7}')
+    assert not window.load_params_file(bad)
+    assert "lam" in window.messenger.messages[-1][2]
+    assert window.panel.params() == wanted
+
+
+def test_exports(qtbot, window, tmp_path) -> None:
+    from PIL import Image
+
+    written = window.export_all_stages(tmp_path)
+    assert [p.name for p in written] == [f"stage-{n}.png" for n in
+                                        ("edges", "segments", "reduced", "kernels", "reconstruction")]
+    for p in written:
+        with Image.open(p) as im:
+            assert im.size[0] > 50 and im.size[1] > 50
+    recon = tmp_path / "recon.png"
+    assert window.export_reconstruction(recon)
+    with Image.open(recon) as im:
+        assert im.size == (128, 96)
+        np.testing.assert_allclose(np.asarray(im) / 255.0, window.reconstruction(), atol=1 / 255 + 1e-6)
+    window.panel.set_params(FAST.replace(time_budget=0.5), emit=False)
+    with qtbot.waitSignal(window.training_finished, timeout=30_000):
+        window.start_training()
+    assert window.export_psnr_png(tmp_path / "psnr.png")
+    assert window.export_psnr_csv(tmp_path / "psnr.csv")
+    rows = list(csv.DictReader((tmp_path / "psnr.csv").open()))
+    assert len(rows) == _steps(window) and rows[0]["run"] == "train"
+    assert {"step", "elapsed_s", "phase", "psnr_db", "n_kernels"} <= set(rows[0])
+
+
+def test_settings_keep_params_recent_files_and_splitters(qtbot, window, image_path, settings) -> None:
+    window.panel.set_params(FAST.replace(lam=0.33), emit=False)
+    window.main_splitter.setSizes([420, 980])
+    sizes = window.main_splitter.sizes()
+    window.close()
+    again = create_main_window(image_path, settings=settings)
+    again.messenger = RecordingMessenger()
+    qtbot.addWidget(again)
+    try:
+        assert again.panel.params().lam == pytest.approx(0.33)
+        assert again.recent_files()[0] == str(image_path.resolve())
+        assert again.main_splitter.sizes() == sizes
+        recent = [a.text() for a in again.recent_menu.actions()]
+        assert str(image_path.resolve()) in recent
+        wait_stages(qtbot, again)
+    finally:
+        again.close()
+
+
+def test_samples_menu_lists_bundled_images(window) -> None:
+    names = [a.text() for a in window.samples_menu.actions()]
+    assert "parrots" in names and "flowers" in names
+
+
+# --------------------------------------------------------------------------- bad input
+def test_unreadable_file_keeps_current_image(window, tmp_path) -> None:
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not a picture")
+    image, result = window.image, window._stage_result
+    window._ask_open_path = lambda *a: str(bad)
+    window.open_image_dialog()
+    assert window.messenger.levels() == ["error"]
+    assert "notes.png" in window.messenger.messages[0][2]
+    assert window.image is image and window._stage_result is result
+    assert not window.open_image(tmp_path / "missing.png")
+    assert "no such file" in window.messenger.messages[-1][2]
+
+
+def _drop(window, paths: list[Path]) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+
+
+def test_drop_several_files_opens_first_image_and_says_what_was_ignored(qtbot, window, tmp_path) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG broken")
+    second = tmp_path / "second.png"
+    write_png(second, make_image(64, 80))
+    third = tmp_path / "third.png"
+    write_png(third, make_image(48, 48))
+    _drop(window, [bad, second, third])
+    qtbot.waitUntil(lambda: window.image_path == second, timeout=5_000)
+    wait_stages(qtbot, window)
+    assert window.image.shape == (64, 80)
+    level, _title, text = window.messenger.messages[-1]
+    assert level == "info" and "second.png" in text and "third.png" in text and "bad.png" in text
+
+
+def test_drop_folder_opens_its_first_image(qtbot, window, tmp_path) -> None:
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    write_png(folder / "b.png", make_image(40, 40))
+    write_png(folder / "a.png", make_image(32, 48))
+    _drop(window, [folder])
+    qtbot.waitUntil(lambda: window.image_path == folder / "a.png", timeout=5_000)
+    assert window.image.shape == (32, 48)
+    assert "b.png" in window.messenger.texts()
+    wait_stages(qtbot, window)
+
+
+def test_drop_nothing_usable_keeps_everything(qtbot, window, tmp_path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    text = tmp_path / "readme.txt"
+    text.write_text("hello")
+    image = window.image
+    _drop(window, [empty, text])
+    qtbot.waitUntil(lambda: bool(window.messenger.messages), timeout=5_000)
+    assert window.messenger.levels() == ["error"]
+    assert "readme.txt" in window.messenger.messages[0][2]
+    assert window.image is image
+
+
+def test_drop_json_loads_parameters(qtbot, window, tmp_path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(FAST.replace(lam=0.55).to_json())
+    _drop(window, [path])
+    qtbot.waitUntil(lambda: window.panel.params().lam == pytest.approx(0.55), timeout=5_000)
+    wait_stages(qtbot, window)
+
+
+# --------------------------------------------------------------------------- entry points
+def test_main_self_test_flag_runs_selftest(monkeypatch) -> None:
+    from smoe_gui.ui import app
+
+    fake = types.ModuleType("smoe_gui.ui.selftest")
+    fake.run = lambda: 7  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "smoe_gui.ui.selftest", fake)
+    import smoe_gui.ui as ui_pkg
+
+    monkeypatch.setattr(ui_pkg, "selftest", fake, raising=False)
+    assert app.main(["--self-test"]) == 7
+
+
+def test_main_refuses_a_missing_image(capsys) -> None:
+    from smoe_gui.ui import app
+
+    assert app.main(["/no/such/image.png"]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_default_window_opens_bundled_sample(qtbot, settings, monkeypatch) -> None:
+    import smoe_gui.ui.main_window as mw
+
+    opened: list[Path] = []
+    monkeypatch.setattr(mw.MainWindow, "set_image", lambda self, image, path=None: opened.append(path))
+    win = create_main_window(settings=settings)
+    qtbot.addWidget(win)
+    try:
+        assert opened and opened[0].name == "parrots.png"
+    finally:
+        win.close()
