@@ -43,7 +43,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--cycles must be at least 1")
 
     soak = _soak_module()
-    from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, Qt, QThread, QtMsgType, qInstallMessageHandler
+    from PySide6.QtCore import (
+        QCoreApplication,
+        QEventLoop,
+        QSettings,
+        Qt,
+        QThread,
+        QtMsgType,
+        qInstallMessageHandler,
+    )
     from PySide6.QtTest import QTest
 
     from smoe_gui.ui import create_main_window

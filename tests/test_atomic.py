@@ -357,24 +357,28 @@ def _cli_available(*commands: str) -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(not _cli_available("init", "fit"), reason="smoe init/fit not built yet")
 def test_cli_writes_every_output_through_temp_files(tmp_path: Path, sample_path: Path) -> None:
-    """``smoe init`` and ``smoe fit`` open output files for writing only as atomic temp files."""
+    """``smoe init``, ``fit`` and ``experiment`` open output files for writing only as
+    atomic temporary files (models, parameters, PNG exports, reports, results, figures)."""
     out = tmp_path / "out"
     out.mkdir()
     small = tmp_path / "small.png"
     from smoe_gui.core.image import load_image
 
-    img = load_image(sample_path)[::8, ::8]
+    img = load_image(sample_path)[::6, ::6]
     fileio.write_png(small, img)
     sets = "\x1f".join(
         ["--set", "max_steps=5", "--set", "tile_steps=2", "--set", "time_budget=10",
-         "--set", "max_pts=40", "--set", "expert_iters=2"]
+         "--set", "max_pts=40", "--set", "expert_iters=2", "--set", "tile_size=64"]
     )
     runs = [
         "\x1f".join(["init", str(small), "--out", str(out / "init")]) + "\x1f" + sets,
         "\x1f".join(["fit", str(small), "--out", str(out / "fit")]) + "\x1f" + sets,
     ]
-    (out / "init").mkdir()
-    (out / "fit").mkdir()
+    if _cli_available("experiment"):
+        runs.append("\x1f".join(["experiment", str(small), "--methods", "edge", "--budgets", "30",
+                                  "--time-budget", "1", "--out", str(out / "experiment")]) + "\x1f" + sets)
+    for name in ("init", "fit", "experiment"):
+        (out / name).mkdir()
     result = subprocess.run(
         [sys.executable, "-c", AUDIT_CHILD, str(out), *runs],
         capture_output=True,

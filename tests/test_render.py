@@ -148,7 +148,7 @@ def test_renderer_image_and_gradients_match_dense_autograd(backend: str, seed: i
     ref, ref_grads = dense_grads(model, xs, ys, g)
     assert img.shape == (30, 34) and img.dtype == torch.float64
     assert float((img.detach() - ref).abs().max()) <= IMAGE_TOL
-    for name, a, b in zip(("mu", "A", "m", "log_alpha"), grads, ref_grads):
+    for name, a, b in zip(("mu", "A", "m", "log_alpha"), grads, ref_grads, strict=True):
         assert rel_err(a, b) <= GRAD_TOL, name
 
 
@@ -189,7 +189,7 @@ def test_gradients_are_deterministic() -> None:
         ts = tensors(model)
         img = SmoeRenderer(40, 56)(*ts)
         out.append(torch.autograd.grad(img.square().sum(), ts))
-    for a, b in zip(*out):
+    for a, b in zip(*out, strict=True):
         assert torch.equal(a, b)
 
 
@@ -304,5 +304,5 @@ def test_cuda_renderer_matches_dense() -> None:
     grads = torch.autograd.grad((img * g.cuda()).sum(), ts)
     ref, ref_grads = dense_grads(model, np.arange(72.0), np.arange(64.0), g)
     assert float((img.detach().cpu() - ref).abs().max()) <= IMAGE_TOL
-    for a, b in zip(grads, ref_grads):
+    for a, b in zip(grads, ref_grads, strict=True):
         assert rel_err(a.cpu(), b) <= GRAD_TOL

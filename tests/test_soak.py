@@ -169,7 +169,7 @@ def run_soak(
         widget.setValue(value)
         figures.param_changes += 1
         if recompute:
-            wait_until(lambda: window.latest_request > before
+            wait_until(lambda before=before: window.latest_request > before
                        and window.stages.views["edges"].shown_id == window.latest_request, 60.0)
         # --- start
         done.clear()
@@ -261,3 +261,12 @@ def test_start_stop_soak(qtbot, qtlog, tmp_path) -> None:
     )
     assert warnings == [], warnings
     assert figures.growth_mb < MAX_GROWTH_MB, figures.lines()
+
+
+def test_qt_binding_keeps_reference_counts(qtbot) -> None:
+    """PySide6 6.12.0 on Python 3.11 loses a reference to None per Python
+    override call, which ends a long session in "Fatal Python error:
+    none_dealloc" (pyproject.toml pins PySide6-Essentials below 6.12)."""
+    from smoe_gui.ui.selftest import binding_refcounts_ok
+
+    assert binding_refcounts_ok(), "this PySide6 corrupts reference counts: the app would crash"

@@ -90,7 +90,7 @@ def test_prune_removes_exactly_the_kernels_under_the_threshold() -> None:
         torch.linspace(0, 1, k).requires_grad_(True),
         torch.tensor(np.log(alpha), dtype=torch.float32).requires_grad_(True),
     ]
-    opt = torch.optim.Adam([{"params": [t], "lr": lr} for t, lr in zip(tensors, (1, 2, 3, 4))])
+    opt = torch.optim.Adam([{"params": [t], "lr": lr} for t, lr in zip(tensors, (1, 2, 3, 4), strict=True)])
     # one step with zero learning rate to fill the Adam state without moving anything
     for g in opt.param_groups:
         g["lr"], g["_lr"] = 0.0, g["lr"]
@@ -109,7 +109,7 @@ def test_prune_removes_exactly_the_kernels_under_the_threshold() -> None:
         tensors[2].detach().numpy()[keep].tolist()
     )
     assert [g["lr"] for g in new_opt.param_groups] == [1, 2, 3, 4]
-    for t_new, st_old in zip(new, old_states):
+    for t_new, st_old in zip(new, old_states, strict=True):
         st = new_opt.state[t_new]
         assert torch.equal(st["exp_avg"], st_old["exp_avg"][torch.from_numpy(keep)])
         assert torch.equal(st["exp_avg_sq"], st_old["exp_avg_sq"][torch.from_numpy(keep)])

@@ -208,7 +208,7 @@ def _block_box(
     )
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, cache=True, nogil=True)
 def _level(
     mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
     la: np.ndarray, lmin: np.ndarray,
@@ -362,7 +362,7 @@ def build_lists(
 # --------------------------------------------------------------------------
 
 
-@nb.njit(parallel=True, fastmath=_FM, cache=True)
+@nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
 def forward_blocks(
     off: np.ndarray, idx: np.ndarray,
     mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
@@ -437,7 +437,7 @@ def forward_blocks(
                     invsum[j, i] = 1.0 / s
 
 
-@nb.njit(parallel=True, fastmath=_FM, cache=True)
+@nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
 def backward_blocks(
     off: np.ndarray, idx: np.ndarray,
     mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
@@ -551,7 +551,7 @@ def reduce_pairs(idx: np.ndarray, acc: np.ndarray, k: int) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
-@nb.njit(parallel=True, fastmath=_FM, cache=True)
+@nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
 def point_weights(
     px: np.ndarray, py: np.ndarray, blk: np.ndarray, off: np.ndarray, idx: np.ndarray,
     mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
@@ -611,7 +611,7 @@ def csr_matvec(roff: np.ndarray, cols: np.ndarray, vals: np.ndarray, x: np.ndarr
     return y
 
 
-@nb.njit(parallel=True, fastmath=_FM, cache=True)
+@nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
 def experts_sse(
     off: np.ndarray, idx: np.ndarray,
     mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,

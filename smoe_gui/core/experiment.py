@@ -112,6 +112,8 @@ BACKGROUND_SHARE = 0.25
 #: Most initialisations the kernel-budget search of one (image, budget) makes
 #: once a fitting ``max_pts`` is found.
 PLAN_TRIES = 8
+#: Seconds to wait for a Dask scheduler to answer.
+DASK_CONNECT_TIMEOUT_S = 15.0
 #: Snapshot interval passed to ``fit``: the experiment only needs the final model.
 _NO_SNAPSHOTS_S = 1e9
 
@@ -622,6 +624,19 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether a Ctrl-C hides in the exception's chain (compiled code such as
+    numba's turns a KeyboardInterrupt into a SystemError caused by it)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _set_threads(threads: int) -> None:
     if threads > 0:
         import torch
@@ -711,6 +726,8 @@ def run_job(job: Job, on_event: Callable[[FitEvent], None] | None = None) -> Run
             status="ok",
         )
     except Exception as exc:  # a failing run is a result, not the end of the sweep
+        if _interrupted(exc):
+            raise KeyboardInterrupt from exc
         out.record.update(status="failed", error=_one_line(exc))
     out.record["wall_s"] = round(time.perf_counter() - start, 3)
     return out
@@ -978,14 +995,14 @@ def _run_dask(jobs: Sequence[Job], scheduler: Any, on_done: Callable[[RunOutput]
             "--dask-scheduler needs Dask distributed: pip install 'smoe-gui[cluster]'"
         ) from None
     try:
-        client = Client(scheduler, timeout="15s", set_as_default=False)
+        client = Client(scheduler, timeout=f"{DASK_CONNECT_TIMEOUT_S}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {_one_line(exc)}") from None
     try:
         futures = client.map(run_job, list(jobs), pure=False, key=[f"smoe-{j.run_id}" for j in jobs])
         by_key = {f.key: job for f, job in zip(futures, jobs, strict=True)}
         try:
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=client.loop):
                 try:
                     output = future.result()
                 except Exception as exc:  # a lost worker

@@ -18,6 +18,7 @@ kernel) is applied to all ``iters + 1`` expert vectors at once.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,7 +29,7 @@ __all__ = ["EXPERT_BLOCK", "initialize_experts", "sample_bilinear"]
 EXPERT_BLOCK = 16
 
 
-def sample_bilinear(image: NDArray[np.float32], points: NDArray[np.float64]) -> NDArray[np.float64]:
+def sample_bilinear(image: NDArray[np.floating[Any]], points: NDArray[np.float64]) -> NDArray[np.float64]:
     """Bilinear samples of ``image`` (H, W) at ``points`` (K, 2) = (x, y) px,
     clamped to the image; returns (K,) float64."""
     h, w = image.shape
@@ -116,8 +117,9 @@ def initialize_experts(
     ValueError
         On wrong shapes, non-finite values, ``eta < 0`` or ``iters < 0``.
     """
-    from . import _kernels as kern
-    from .render import SKIP_WEIGHT, cull_tau
+    from .render import SKIP_WEIGHT, _kern, cull_tau
+
+    kern = _kern()
 
     img, mu, A, la = _check(image, mu, A, log_alpha, eta, iters)
     h, w = img.shape

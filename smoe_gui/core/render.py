@@ -274,7 +274,7 @@ def _forward_numpy(
     k = _kern()
     nx, ny, ox, oy, sx, sy = grid
     karr = k.kernel_arrays(mu, A, log_alpha)
-    out = np.empty((ny, nx), dtype=dtype)
+    out: NDArray[Any] = np.empty((ny, nx), dtype=dtype)
     if save:
         shift = np.empty((ny, nx))
         invsum = np.empty((ny, nx))
@@ -583,10 +583,10 @@ class SmoeRenderer:
             kidx[b, :n] = lists.idx[lists.off[b]:lists.off[b + 1]]
             kmask[b, :n] = True
         nbx = -(-self.width // bs)
-        b = np.arange(nblk)
+        blocks = np.arange(nblk)
         li, lj = np.meshgrid(np.arange(bs), np.arange(bs))
-        col = (b % nbx)[:, None] * bs + li.reshape(-1)[None, :]  # (nblk, bs²)
-        row = (b // nbx)[:, None] * bs + lj.reshape(-1)[None, :]
+        col = (blocks % nbx)[:, None] * bs + li.reshape(-1)[None, :]  # (nblk, bs²)
+        row = (blocks // nbx)[:, None] * bs + lj.reshape(-1)[None, :]
         valid = (col < self.width) & (row < self.height)
         pix = np.stack([self.x0 + col, self.y0 + row], axis=-1).astype(np.float64)
         pos = (row * self.width + col)[valid]

@@ -8,7 +8,9 @@ to pyqtgraph.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,8 +32,11 @@ __all__ = [
     "compute_gate_map",
     "compute_snapshot",
     "compute_stages",
+    "preview_size",
+    "with_numba_threads",
 ]
 
+T = TypeVar("T")
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 
@@ -82,16 +87,41 @@ class StageResult:
     compute_ms: float
 
 
+def preview_size(height: int, width: int, max_pixels: int | None) -> tuple[int, int]:
+    """Output size ``(h, w)`` with at most ``max_pixels`` pixels and the same aspect."""
+    if max_pixels is None or height * width <= max_pixels:
+        return height, width
+    factor = float(np.sqrt(max_pixels / (height * width)))
+    return max(1, round(height * factor)), max(1, round(width * factor))
+
+
 def compute_snapshot(
-    image: F32, model: SmoeModel, method: str | None = None, n_pairs: int = 0, n_background: int = 0
+    image: F32,
+    model: SmoeModel,
+    method: str | None = None,
+    n_pairs: int = 0,
+    n_background: int = 0,
+    max_pixels: int | None = None,
 ) -> SnapshotResult:
-    """Render ``model`` and compare it with ``image`` (H, W)."""
+    """Render ``model`` and compare it with ``image`` (H, W).
+
+    With ``max_pixels``, a larger image is rendered as a preview of at most that
+    many pixels covering the whole image (live training views); the residual
+    is then taken against the area-downscaled image.  The PSNR is the
+    preview's.
+    """
+    import cv2
+
     from ..core.render import render
 
+    h, w = image.shape
+    ph, pw = preview_size(h, w, max_pixels)
     t0 = time.perf_counter()
-    recon = np.ascontiguousarray(np.clip(render(model), 0.0, 1.0), dtype=np.float32)
+    raw = render(model) if (ph, pw) == (h, w) else render(model, height=ph, width=pw)
+    recon = np.ascontiguousarray(np.clip(raw, 0.0, 1.0), dtype=np.float32)
     ms = (time.perf_counter() - t0) * 1e3
-    residual = np.ascontiguousarray(np.abs(image - recon), dtype=np.float32)
+    target = image if (ph, pw) == (h, w) else cv2.resize(image, (pw, ph), interpolation=cv2.INTER_AREA)
+    residual = np.ascontiguousarray(np.abs(target - recon), dtype=np.float32)
     return SnapshotResult(
         model=model,
         reconstruction=recon,
@@ -118,6 +148,15 @@ def compute_stages(image: F32, params: Params, method: str) -> StageResult:
         compute_ms=(time.perf_counter() - t0) * 1e3,
     )
     return result
+
+
+def with_numba_threads(threads: int, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(*args)`` with numba's thread count for the calling thread set to
+    ``threads`` (numba's setting is per thread, so the training keeps its own)."""
+    import numba
+
+    numba.set_num_threads(max(1, min(int(threads), int(numba.config.NUMBA_NUM_THREADS))))
+    return fn(*args)
 
 
 def compute_gate_map(model: SmoeModel, index: int) -> tuple[int, F32]:

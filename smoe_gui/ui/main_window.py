@@ -45,7 +45,14 @@ from ..core.inspect import kernel_info, nearest_kernel
 from ..core.model import SmoeModel
 from ..core.modelio import load_model, read_model_params, save_model
 from ..core.params import Params, spec
-from .jobs import SnapshotResult, StageResult, compute_gate_map, compute_snapshot, compute_stages
+from .jobs import (
+    SnapshotResult,
+    StageResult,
+    compute_gate_map,
+    compute_snapshot,
+    compute_stages,
+    with_numba_threads,
+)
 from .messages import Messenger
 from .param_panel import INIT_GROUPS, ParamPanel
 from .plots import ExpertPlot, TrainingPlots
@@ -71,6 +78,10 @@ DEBOUNCE_MS = 60
 SNAPSHOT_INTERVAL_S = 0.1
 #: Seconds between batched progress signals from the training worker.
 PROGRESS_INTERVAL_S = 0.05
+#: Live training previews are rendered with at most this many pixels.
+PREVIEW_PIXELS = 160_000
+#: Numba threads of the preview renderer (the training keeps the other cores).
+RENDER_THREADS = 1
 #: Hover radius around a kernel centre, in screen pixels.
 HOVER_RADIUS_PX = 12
 MAX_RECENT = 8
@@ -613,8 +624,9 @@ class MainWindow(QMainWindow):
         """Id of the newest stage request."""
         return self._latest_stage
 
-    def _on_stage_done(self, rid: int, result: StageResult) -> None:
-        if rid != self._latest_stage or self._closing:
+    def _on_stage_done(self, rid: int) -> None:
+        result: StageResult | None = self._stage_runner.worker.take(rid)
+        if rid != self._latest_stage or self._closing or result is None:
             self.dropped_results += 1
             return
         t0 = time.perf_counter()
@@ -719,11 +731,7 @@ class MainWindow(QMainWindow):
         self._train_labels = labels
         self._train_params = (runs[0].params, self.panel.method())
         worker = TrainWorker(self.image, runs, PROGRESS_INTERVAL_S, SNAPSHOT_INTERVAL_S)
-        worker.run_started.connect(self._on_run_started)
-        worker.progress.connect(self._on_progress)
-        worker.snapshot.connect(self._on_train_snapshot)
-        worker.run_finished.connect(self._on_run_finished)
-        worker.failed.connect(self._on_train_failed)
+        worker.posted.connect(self._drain_training)
         self._training = TrainingThread(worker)
         self._training.thread.finished.connect(self._on_training_thread_finished)
         self._training.start()
@@ -755,8 +763,10 @@ class MainWindow(QMainWindow):
     def _stop_training_and_wait(self) -> None:
         if self._training is not None:
             self._restart_after_stop = False
-            current, self._training = self._training, None
+            current = self._training
             current.stop_and_wait()
+            self._drain_training()
+            self._training = None
             self._training_ended()
 
     def _on_run_started(self, label: str) -> None:
@@ -786,10 +796,14 @@ class MainWindow(QMainWindow):
             return
         self._next_id += 1
         self._latest_snapshot = self._next_id
-        self._render_runner.submit(self._next_id, compute_snapshot, self.image, model, None)
+        self._render_runner.submit(
+            self._next_id, with_numba_threads, RENDER_THREADS,
+            compute_snapshot, self.image, model, None, 0, 0, PREVIEW_PIXELS,
+        )
 
-    def _on_snapshot_done(self, rid: int, snap: SnapshotResult) -> None:
-        if rid != self._latest_snapshot or self._closing:
+    def _on_snapshot_done(self, rid: int) -> None:
+        snap: SnapshotResult | None = self._render_runner.worker.take(rid)
+        if rid != self._latest_snapshot or self._closing or snap is None:
             self.dropped_results += 1
             return
         self.stages.show_snapshot(rid, snap)
@@ -816,11 +830,26 @@ class MainWindow(QMainWindow):
         current = self._training
         if current is None or self.sender() is not current.thread:
             return  # a run already stopped and waited for (new image, closing)
+        self._drain_training()
         self._training = None
         # ``finished`` is emitted just before the thread ends: wait for the end
         # before the last reference goes (never destroy a running QThread).
         current.wait()
         self._training_ended()
+
+    def _drain_training(self) -> None:
+        """Handle every message the training worker has posted."""
+        if self._training is None:
+            return
+        handlers = {
+            "run_started": self._on_run_started,
+            "progress": self._on_progress,
+            "snapshot": self._on_train_snapshot,
+            "run_finished": self._on_run_finished,
+            "failed": self._on_train_failed,
+        }
+        for kind, *payload in self._training.worker.drain():
+            handlers[kind](*payload)
 
     def _training_ended(self) -> None:
         self._update_buttons()
@@ -905,8 +934,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"computing the weight map of kernel {k}…", 3000)
         return k
 
-    def _on_gate_done(self, rid: int, result: tuple[int, NDArray[np.float32]]) -> None:
-        if rid != self._latest_gate or self._closing:
+    def _on_gate_done(self, rid: int) -> None:
+        result: tuple[int, NDArray[np.float32]] | None = self._inspect_runner.worker.take(rid)
+        if rid != self._latest_gate or self._closing or result is None:
             return
         k, weights = result
         if self.image is None or weights.shape != self.image.shape:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SELFTEST_MAX_SIDE", "SELFTEST_PARAMS", "SelfTestError", "run"]
+__all__ = ["SELFTEST_MAX_SIDE", "SELFTEST_PARAMS", "SelfTestError", "binding_refcounts_ok", "run"]
 
 #: The sample is downscaled so that its longer side has this many pixels, which
 #: keeps the check to seconds on a laptop CPU.
@@ -33,6 +33,36 @@ SELFTEST_MAX_SIDE = 256
 SELFTEST_PARAMS: dict[str, Any] = {"tile_steps": 0, "max_steps": 20, "time_budget": 300.0}
 #: Seconds allowed for the initialisation and for the training.
 TIMEOUT_S = 300.0
+
+
+def binding_refcounts_ok(calls: int = 200) -> bool:
+    """Whether the Qt binding keeps Python's reference counts intact.
+
+    PySide6 6.12.0 on Python 3.11 drops one reference to ``None`` (or
+    ``False``) each time C++ calls a Python override such as ``paintEvent``
+    or ``eventFilter``; ``None`` is not immortal before Python 3.12, so the
+    application ends in "Fatal Python error: none_dealloc" after a few minutes
+    of use.  This repaints a small widget with a Python ``paintEvent``
+    ``calls`` times and checks that ``None`` kept its references.  Needs a
+    ``QApplication``.
+    """
+    from PySide6.QtWidgets import QWidget
+
+    class Probe(QWidget):
+        def paintEvent(self, _event: object) -> None:  # noqa: N802 (Qt override)
+            return None
+
+    probe = Probe()
+    probe.resize(8, 8)
+    probe.show()
+    probe.repaint()
+    before = sys.getrefcount(None)
+    for _ in range(calls):
+        probe.repaint()
+    lost = before - sys.getrefcount(None)
+    probe.close()
+    probe.deleteLater()
+    return lost < calls // 2
 
 
 class SelfTestError(RuntimeError):
@@ -101,11 +131,11 @@ def _self_test(report: Callable[[str], None]) -> None:
 
     previous_handler = qInstallMessageHandler(on_qt_message)
     try:
+        import torch
+
         from . import create_main_window
         from .messages import RecordingMessenger
         from .workers import running_threads
-
-        import torch
 
         report(f"smoe-gui {__version__} self-test")
         with tempfile.TemporaryDirectory(prefix="smoe-gui-selftest-") as tmp:
@@ -119,6 +149,12 @@ def _self_test(report: Callable[[str], None]) -> None:
                 f"({torch.get_num_threads()} threads)"
             )
             report(f"  resources: {resource_root()}")
+            if not binding_refcounts_ok():
+                raise SelfTestError(
+                    f"PySide6 {pyside_version} loses references to None on Python "
+                    f"{sys.version.split()[0]} and would crash the application; "
+                    "install PySide6-Essentials<6.12 or use Python 3.12 or newer"
+                )
             messenger = RecordingMessenger()
             window.messenger = messenger
             params = Params().replace(**SELFTEST_PARAMS)
@@ -182,7 +218,6 @@ def _self_test(report: Callable[[str], None]) -> None:
             window.close()
             _wait_until(lambda: not running_threads(), 30.0, "stopping the worker threads")
             settings.sync()
-            del window
         bad = [m for m in qt_messages if "QThread" in m or "Destroyed" in m]
         if bad:
             raise SelfTestError(f"Qt warned: {bad[0]}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
@@ -93,9 +93,7 @@ class StageView(pg.PlotWidget):
         vb.setAspectLocked(True)
         vb.invertY(True)
         self.base = pg.ImageItem(axisOrder="row-major")
-        self.base.setPos(-0.5, -0.5)
         self.mask = pg.ImageItem(axisOrder="row-major")
-        self.mask.setPos(-0.5, -0.5)
         self.mask.setZValue(5)
         self.mask.setVisible(False)
         self.addItem(self.base)
@@ -315,6 +313,7 @@ class StageViews(QWidget):
                 mask.setVisible(False)
             else:
                 mask.setImage(weight_map, levels=(0.0, 1.0), autoLevels=False)
+                self._fit_item(mask)
                 mask.setVisible(True)
 
     @property
@@ -346,6 +345,13 @@ class StageViews(QWidget):
             return "reconstruction" if self._reconstruction is not None else "dimmed"
         return "dimmed"
 
+    def _fit_item(self, item: pg.ImageItem) -> None:
+        """Stretch ``item`` over the whole image (previews have fewer pixels)."""
+        if self._original is None or item.image is None:
+            return
+        h, w = self._original.shape
+        item.setRect(QRectF(-0.5, -0.5, float(w), float(h)))
+
     def _refresh_backgrounds(self, only: tuple[str, ...] | None = None) -> None:
         t = self.theme
         bg, fg, edge = t.background, t.foreground, t.color("edge")
@@ -374,10 +380,12 @@ class StageViews(QWidget):
             else:  # dimmed original under the overlays, towards the plot background
                 levels = (-0.1, 2.4) if t.dark else (-1.6, 1.0)
                 base.setImage(self._original, levels=levels, autoLevels=False)
+            self._fit_item(base)
             if name == "edges":
                 show_mask = choice in ("original", "residual") and self._edges is not None
                 if show_mask:
                     view.mask.setImage(self._edges, levels=(0, 1), autoLevels=False)
+                    self._fit_item(view.mask)
                     view.mask.setLookupTable(_lut((0, 0, 0, 0), (edge.red(), edge.green(), edge.blue(), 255)))
                 view.mask.setVisible(show_mask)
 

@@ -15,6 +15,7 @@ Two patterns (see DESIGN.md section 3):
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -68,15 +69,18 @@ def _error_text(exc: BaseException) -> str:
 class JobWorker(QObject):
     """Runs the most recently submitted job; older pending jobs are replaced.
 
+    Signals carry only ids and text: the result itself is handed over through
+    :meth:`take` (no Python object crosses threads inside a queued signal).
+
     Signals
     -------
-    done(int, object)
-        Job id and result.
+    done(int)
+        Job id whose result :meth:`take` returns.
     failed(int, str)
         Job id and a one-line message.
     """
 
-    done = Signal(int, object)
+    done = Signal(int)
     failed = Signal(int, str)
     _wake = Signal()
 
@@ -84,7 +88,13 @@ class JobWorker(QObject):
         super().__init__()
         self._lock = threading.Lock()
         self._pending: tuple[int, Callable[..., Any], tuple[Any, ...]] | None = None
+        self._results: dict[int, Any] = {}
         self._wake.connect(self._run_pending)
+
+    def take(self, job_id: int) -> Any:
+        """The result of job ``job_id`` (once; None when there is none)."""
+        with self._lock:
+            return self._results.pop(job_id, None)
 
     def submit(self, job_id: int, fn: Callable[..., Any], *args: Any) -> None:
         """Queue ``fn(*args)`` as job ``job_id`` (thread-safe; replaces a pending job)."""
@@ -104,7 +114,10 @@ class JobWorker(QObject):
         except Exception as exc:  # reported to the GUI, never raised in a thread
             self.failed.emit(job_id, _error_text(exc))
         else:
-            self.done.emit(job_id, result)
+            with self._lock:
+                self._results.clear()  # results nobody took are stale by now
+                self._results[job_id] = result
+            self.done.emit(job_id)
 
 
 class JobRunner:
@@ -170,27 +183,23 @@ class ProgressBatch:
 class TrainWorker(QObject):
     """Runs :func:`smoe_gui.core.training.fit` for each of ``runs`` in turn.
 
+    Messages go into :attr:`outbox` (a thread-safe queue) and ``posted`` tells
+    the GUI to drain it with :meth:`drain`; no Python object crosses threads
+    inside a queued signal.  Messages (tuples):
+
+    ``("run_started", label)``, ``("progress", ProgressBatch)``,
+    ``("snapshot", label, SmoeModel)``, ``("run_finished", label, SmoeModel)``,
+    ``("failed", message)`` (the remaining runs are skipped).
+
     Signals
     -------
-    run_started(str)
-        Label of the run that starts.
-    progress(object)
-        A :class:`ProgressBatch`.
-    snapshot(str, object)
-        Label and a :class:`~smoe_gui.core.model.SmoeModel` snapshot.
-    run_finished(str, object)
-        Label and the final model.
-    failed(str)
-        One-line error message; the remaining runs are skipped.
+    posted()
+        Something was put into the outbox.
     finished()
         Always emitted last.
     """
 
-    run_started = Signal(str)
-    progress = Signal(object)
-    snapshot = Signal(str, object)
-    run_finished = Signal(str, object)
-    failed = Signal(str)
+    posted = Signal()
     finished = Signal()
 
     def __init__(
@@ -211,8 +220,22 @@ class TrainWorker(QObject):
         self._paused = False
         self._stopped = False
         self._token: StopToken | None = None
+        self.outbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         #: Events pulled from fit, for the benchmark.
         self.steps_done = 0
+
+    def _post(self, *message: Any) -> None:
+        self.outbox.put(message)
+        self.posted.emit()
+
+    def drain(self) -> list[tuple[Any, ...]]:
+        """Every message posted so far, in order (call from the GUI thread)."""
+        out = []
+        while True:
+            try:
+                out.append(self.outbox.get_nowait())
+            except queue.Empty:
+                return out
 
     # -- control (any thread) ------------------------------------------------
     def pause(self) -> None:
@@ -258,12 +281,12 @@ class TrainWorker(QObject):
                     if self._stopped:
                         break
                     self._token = StopToken()
-                self.run_started.emit(run.label)
+                self._post("run_started", run.label)
                 final = self._run_one(fit, run)
                 if final is not None:
-                    self.run_finished.emit(run.label, final)
+                    self._post("run_finished", run.label, final)
         except Exception as exc:  # reported to the GUI, never raised in a thread
-            self.failed.emit(_error_text(exc))
+            self._post("failed", _error_text(exc))
         finally:
             self.finished.emit()
 
@@ -282,7 +305,8 @@ class TrainWorker(QObject):
         def flush() -> None:
             nonlocal last_emit
             if steps or messages:
-                self.progress.emit(
+                self._post(
+                    "progress",
                     ProgressBatch(
                         run.label,
                         np.array(steps, dtype=np.int64),
@@ -322,7 +346,7 @@ class TrainWorker(QObject):
                     final = ev.model
                     if not ev.final:
                         flush()
-                        self.snapshot.emit(run.label, ev.model)
+                        self._post("snapshot", run.label, ev.model)
                 if ev.final or time.perf_counter() - last_emit >= self._emit_interval_s:
                     flush()
                 if ev.final:

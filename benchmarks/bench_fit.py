@@ -1,0 +1,157 @@
+"""Quality in seconds: `smoe fit` on the paper's test images, edge vs grid.
+
+For each image, the edge-aligned initialisation is made with at most
+``--max-kernels`` kernels (``max_pts`` is lowered until pairs + background fit),
+the grid baseline gets exactly as many kernels, and both are trained by the
+code path of ``smoe fit`` (:func:`smoe_gui.cli.fit_cmd.fit_image` and
+:func:`~smoe_gui.cli.fit_cmd.fit_report`) for each time budget.  The PSNR and
+SSIM are of the final model rendered with the exact formula.  Then the peak
+resident memory of fitting a 768x512 image with 4,000 kernels is measured in a
+child process.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_fit.py                 # everything (~10 min)
+    .venv/bin/python benchmarks/bench_fit.py --images peppers --budgets 15
+    .venv/bin/python benchmarks/bench_fit.py --no-memory --methods edge
+
+Timings depend on the load of the machine; the figures are wall-clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from smoe_gui.cli.fit_cmd import fit_image, fit_report  # noqa: E402
+from smoe_gui.core.image import load_image  # noqa: E402
+from smoe_gui.core.params import Params  # noqa: E402
+from smoe_gui.core.pipeline import Initialization, initialize  # noqa: E402
+
+IMAGES = ("peppers", "barbara", "parrots", "flowers")
+IMAGE_DIR = Path("/work/shared/images")
+TARGETS = {("peppers", 15.0): 30.0, ("peppers", 60.0): 33.5}
+MEMORY_TARGET_MB = 1536.0
+
+
+def edge_init_within(image, params: Params, max_kernels: int) -> tuple[Params, Initialization]:
+    """The edge initialisation with the largest ``max_pts`` (from ``params``'s
+    down) whose kernels, pairs and background, number at most ``max_kernels``."""
+    p = params
+    while True:
+        init = initialize(image, p, "edge")
+        k = init.model.n_kernels
+        if k <= max_kernels:
+            return p, init
+        pairs = k - init.n_background
+        # remove the excess in pairs (2 kernels per reduced segment)
+        new_pts = max(1, min(p.max_pts - 1, (pairs - (k - max_kernels)) // 2))
+        p = p.replace(max_pts=new_pts)
+
+
+def memory_child(max_kernels: int, budget: float) -> None:
+    """Fit a 768x512 image with ``max_kernels`` kernels; print the peak RSS in MB."""
+    path = IMAGE_DIR / "parrots.png"
+    image = load_image(path if path.exists() else ROOT / "resources" / "samples" / "parrots.png")
+    if image.shape != (512, 768):
+        import cv2
+        import numpy as np
+
+        image = np.ascontiguousarray(cv2.resize(image, (768, 512), interpolation=cv2.INTER_AREA))
+    params, init = edge_init_within(image, Params(max_pts=2000, time_budget=budget), max_kernels)
+    run = fit_image(image, params, "edge", init_model=init.model)
+    fit_report(run, image, params, "edge")
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"{image.shape[1]}x{image.shape[0]} {init.model.n_kernels} {run.final.step} "
+          f"{peak_kb / 1024.0:.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", nargs="+", default=list(IMAGES), choices=IMAGES)
+    parser.add_argument("--budgets", nargs="+", type=float, default=[15.0, 60.0])
+    parser.add_argument("--methods", nargs="+", default=["edge", "grid"], choices=("edge", "grid"))
+    parser.add_argument("--max-kernels", type=int, default=2000)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="parameter override for every run")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
+    parser.add_argument("--memory-kernels", type=int, default=4000)
+    parser.add_argument("--memory-budget", type=float, default=20.0)
+    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child(args.memory_kernels, args.memory_budget)
+        return 0
+
+    import torch
+
+    print(f"torch threads {torch.get_num_threads()}; budgets {args.budgets} s; "
+          f"at most {args.max_kernels} kernels")
+    base = Params(max_pts=1000).with_assignments(args.set)
+    rows = []
+    header = (f"{'image':8} {'size':>8} {'method':6} {'K':>5} {'budget':>6} {'PSNR':>7} "
+              f"{'SSIM':>6} {'init':>5} {'steps':>6} {'K end':>5} {'target':>8}")
+    print(header)
+    for name in args.images:
+        image = load_image(IMAGE_DIR / f"{name}.png")
+        params, edge_init = edge_init_within(image, base, args.max_kernels)
+        inits = {"edge": edge_init}
+        if "grid" in args.methods:
+            inits["grid"] = initialize(image, params, "grid")
+        for budget in args.budgets:
+            p = params.replace(time_budget=budget)
+            for method in args.methods:
+                init = inits[method]
+                run = fit_image(image, p, method, init_model=init.model)
+                report, _ = fit_report(run, image, p, method, str(IMAGE_DIR / f"{name}.png"))
+                target = TARGETS.get((name, budget))
+                verdict = ""
+                if target is not None and method == "edge":
+                    ok = report["psnr_db"] >= target
+                    verdict = f">={target:g} {'ok' if ok else 'MISS'}"
+                init_s = sum(init.timings_ms.values()) / 1000.0
+                rows.append((name, method, budget, report["psnr_db"]))
+                print(f"{name:8} {image.shape[1]:>4}x{image.shape[0]:<3} {method:6} "
+                      f"{init.model.n_kernels:5d} {budget:6g} {report['psnr_db']:7.2f} "
+                      f"{report['ssim']:6.4f} {init_s:5.1f} {report['steps']:6d} "
+                      f"{report['n_kernels']:5d} {verdict:>8}", flush=True)
+    if set(args.methods) == {"edge", "grid"}:
+        print("\nedge - grid (dB), equal kernels and time:")
+        for budget in args.budgets:
+            wins = 0
+            parts = []
+            for name in args.images:
+                e = next(r[3] for r in rows if r[0] == name and r[1] == "edge" and r[2] == budget)
+                g = next(r[3] for r in rows if r[0] == name and r[1] == "grid" and r[2] == budget)
+                wins += e > g
+                parts.append(f"{name} {e - g:+.2f}")
+            print(f"  {budget:g} s: " + ", ".join(parts) + f"  -> edge wins {wins}/{len(args.images)}")
+
+    if not args.no_memory:
+        t0 = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-child",
+             "--memory-kernels", str(args.memory_kernels),
+             "--memory-budget", str(args.memory_budget)],
+            capture_output=True, text=True, check=False,
+        )
+        if out.returncode != 0:
+            print(f"\nmemory run failed:\n{out.stderr}")
+            return 1
+        size, k, steps, peak = out.stdout.split()[-4:]
+        verdict = "ok" if float(peak) <= MEMORY_TARGET_MB else "MISS"
+        print(f"\npeak RSS fitting {size} with {k} kernels ({steps} steps, "
+              f"{args.memory_budget:g} s budget, {time.perf_counter() - t0:.0f} s wall): "
+              f"{float(peak):.0f} MB (target <= {MEMORY_TARGET_MB:.0f} MB) {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,315 @@
+"""`smoe experiment`: the sweep engine, its files, resume, failures, executors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smoe_gui.cli import main
+from smoe_gui.core import fileio
+from smoe_gui.core.experiment import (
+    COLUMNS,
+    PAPER_IMAGES,
+    TIMING_COLUMNS,
+    background_spacing_for,
+    collect_images,
+    default_images,
+    parse_budgets,
+    parse_methods,
+    plan_edge_budget,
+    run_experiment,
+    time_to_converge,
+)
+from smoe_gui.core.params import Params
+
+# Tiny and step-bounded: every run is deterministic on the CPU and takes well under a second.
+FAST = {
+    "tile_size": 48, "tile_steps": 4, "max_steps": 6, "time_budget": 120, "expert_iters": 2,
+    "background_spacing": 12, "patience": 50,
+}
+FAST_SET = [f"--set={k}={v}" for k, v in FAST.items()]
+FIGURES = (
+    "fig5_psnr_vs_kernels.png", "fig5_ssim_vs_kernels.png", "fig6_time_to_converge.png",
+    "fig3_expert_psnr.png", "psnr_vs_time.png", "fig7_kernel_placement.png",
+)
+
+
+def _disc_image(h: int = 48, w: int = 60, shift: float = 0.0) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = 0.2 + 0.3 * xx / w + shift
+    img[(xx - 22) ** 2 + (yy - 24) ** 2 < 11**2] = 0.9
+    img[6:13, 34:56] = 0.05
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("images")
+    fileio.write_png(folder / "disc.png", _disc_image())
+    fileio.write_png(folder / "bars.png", np.ascontiguousarray(_disc_image(shift=0.05)[:, ::-1]))
+    fileio.write_text(folder / "notes.txt", "not an image\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sweep(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
+    """One small sweep through the CLI: 2 images x 2 methods x 2 budgets."""
+    out = tmp_path_factory.mktemp("sweep") / "out"
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status = main(["experiment", str(image_folder), "--budgets", "40,20", *FAST_SET, "--out", str(out)])
+    return out, status, buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------
+# Parsing and planning
+# --------------------------------------------------------------------------------------
+def test_budgets_are_parsed_sorted_and_checked() -> None:
+    assert parse_budgets("2000, 500,1000,500") == (500, 1000, 2000)
+    for bad in ("", "a", "500,,1000", "1.5", "-5", "1", "500;1000"):
+        with pytest.raises(ValueError, match="--budgets"):
+            parse_budgets(bad)
+
+
+def test_methods_are_parsed_and_checked() -> None:
+    assert parse_methods("grid, edge,grid") == ("grid", "edge")
+    for bad in ("", "edge,foo", "edges"):
+        with pytest.raises(ValueError, match="--methods"):
+            parse_methods(bad)
+
+
+def test_folders_are_scanned_and_non_images_skipped(image_folder: Path, tmp_path: Path) -> None:
+    images, skipped = collect_images([image_folder, image_folder / "disc.png"])
+    assert [p.name for p in images] == ["bars.png", "disc.png"]  # sorted, no duplicate
+    assert [p.name for p in skipped] == ["notes.txt"]
+    with pytest.raises(ValueError, match="no such file or folder"):
+        collect_images([tmp_path / "missing"])
+
+
+def test_default_images_are_the_paper_images() -> None:
+    found, missing = default_images()
+    assert sorted([p.stem for p in found] + missing) == sorted(PAPER_IMAGES)
+    assert all(p.is_file() for p in found)
+    # the bundled Kodak samples are always there
+    assert {"parrots", "flowers"} <= {p.stem for p in found}
+
+
+def test_time_to_converge_is_first_time_within_tolerance() -> None:
+    t = [0.0, 1.0, 2.0, 3.0, 4.0]
+    p = [20.0, 25.0, 29.85, 29.95, 30.0]
+    assert time_to_converge(t, p, 30.0, tol_db=0.1) == 3.0
+    assert time_to_converge(t, p, 30.0, tol_db=0.2) == 2.0
+    assert time_to_converge(t, p, 31.0, tol_db=0.1) == 4.0  # never that close: the last time
+    assert time_to_converge([], [], 30.0) == 0.0
+
+
+def test_budget_plan_meets_the_budget_and_grid_gets_the_same_count() -> None:
+    from smoe_gui.core.pipeline import initialize
+
+    image = _disc_image()
+    params = Params(**FAST)
+    for budget in (20, 40):
+        plan = plan_edge_budget(image, params, budget)
+        assert 0 < plan.n_kernels <= budget
+        run_params = params.replace(max_pts=plan.max_pts, background_spacing=plan.background_spacing)
+        edge = initialize(image, run_params, method="edge")
+        grid = initialize(image, run_params, method="grid")
+        assert edge.model.n_kernels == grid.model.n_kernels == plan.n_kernels
+        # background kernels would take a large share of a small budget: the spacing grows
+        assert plan.background_spacing == background_spacing_for(image.shape, params, budget)
+        assert plan.background_spacing >= params.background_spacing
+    # even a single pair fits: the background spacing grows with a small budget
+    assert plan_edge_budget(image, params.replace(background_spacing=4.0), 2).n_kernels <= 2
+
+
+# --------------------------------------------------------------------------------------
+# The sweep
+# --------------------------------------------------------------------------------------
+def test_small_sweep_writes_every_file_with_sane_content(sweep: tuple[Path, int, str]) -> None:
+    out, status, stdout = sweep
+    assert status == 0
+    rows = _read_csv(out / "results.csv")
+    assert list(rows[0]) == list(COLUMNS)
+    assert len(rows) == 8
+    assert {(r["image"], r["method"], r["budget"]) for r in rows} == {
+        (i, m, b) for i in ("bars", "disc") for m in ("edge", "grid") for b in ("20", "40")
+    }
+    for r in rows:
+        assert r["status"] == "ok", r
+        assert 10.0 < float(r["psnr_db"]) < 60.0
+        assert 0.0 < float(r["ssim"]) <= 1.0
+        assert 0 < int(r["final_kernels"]) <= int(r["init_kernels"]) <= int(r["budget"])
+        assert int(r["steps"]) > 0
+        assert 0.0 <= float(r["converge_s"]) <= float(r["fit_s"])
+        assert float(r["init_s"]) > 0.0
+        assert r["params_hash"] == Params(**FAST).digest()
+        assert float(r["time_budget_s"]) == 120.0
+    for image in ("bars", "disc"):
+        for budget in ("20", "40"):
+            pair = [r for r in rows if r["image"] == image and r["budget"] == budget]
+            assert pair[0]["init_kernels"] == pair[1]["init_kernels"]  # equal start
+    for name in FIGURES:
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
+    for r in rows:
+        payload = json.loads((out / "runs" / f"{r['run_id']}.json").read_text())
+        hist = payload["history"]
+        assert len(hist["t"]) == len(hist["psnr"]) >= 2
+        assert hist["t"] == sorted(hist["t"])
+        assert len(payload["expert_psnr"]) == FAST["expert_iters"] + 1
+        for suffix in (".init.npz", ".model.npz", ".png"):
+            assert (out / "runs" / f"{r['run_id']}{suffix}").is_file()
+    md = (out / "results.md").read_text()
+    assert "## Machine" in md and "torch" in md and "cpu_count" in md
+    assert md.count("| disc | edge |") == 2 and md.count("| bars | grid |") == 2
+    assert "budget 20: edge beats grid in PSNR on" in md and "budget 40:" in md
+    for name in FIGURES:
+        assert f"]({name})" in md
+    assert "notes.txt" in md and "notes.txt" in stdout  # skipped file listed
+
+
+def test_rerun_resumes_and_reruns_only_missing_runs(sweep: tuple[Path, int, str], image_folder: Path, tmp_path: Path) -> None:
+    out, _, _ = sweep
+    work = tmp_path / "out"
+    import shutil
+
+    shutil.copytree(out, work)
+    before = _read_csv(work / "results.csv")
+    params = Params(**FAST)
+    summary = run_experiment([image_folder], work, budgets=(20, 40), params=params)
+    assert (summary.total, summary.resumed, summary.ran) == (8, 8, 0)
+    assert _read_csv(work / "results.csv") == before
+
+    # a lost run is run again, alone
+    lost = before[3]
+    (work / "runs" / f"{lost['run_id']}.json").unlink()
+    summary = run_experiment([image_folder], work, budgets=(20, 40), params=params)
+    assert (summary.resumed, summary.ran) == (7, 1)
+    after = _read_csv(work / "results.csv")
+    assert [r["run_id"] for r in after] == [r["run_id"] for r in before]
+    strip = [c for c in COLUMNS if c not in TIMING_COLUMNS]
+    assert [r[c] for c in strip for r in after] == [r[c] for c in strip for r in before]
+
+    # other parameters are other runs
+    summary = run_experiment([image_folder / "disc.png"], work, methods=("grid",), budgets=(20,),
+                             params=params.replace(max_steps=5))
+    assert (summary.resumed, summary.ran) == (0, 1)
+
+
+def test_failing_image_is_recorded_and_the_sweep_continues(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    fileio.write_png(folder / "good.png", _disc_image())
+    fileio.write_bytes(folder / "broken.png", b"\x89PNG\r\n\x1a\nthis is not really a png")
+    fileio.write_png(folder / "tiny.png", _disc_image()[:16, :16])  # smaller than the tile size
+    out = tmp_path / "out"
+    status = main(["experiment", str(folder), "--budgets", "20", "--methods", "edge", *FAST_SET, "--out", str(out)])
+    assert status == 1
+    rows = {r["image"]: r for r in _read_csv(out / "results.csv")}
+    assert rows["good"]["status"] == "ok"
+    assert rows["broken"]["status"] == "failed" and "broken.png" in rows["broken"]["error"]
+    assert rows["tiny"]["status"] == "failed" and "tile_size" in rows["tiny"]["error"]
+    printed = capsys.readouterr().out
+    assert "failed: broken edge 20" in printed and "failed: tiny edge 20" in printed
+    assert "failed: " in (out / "results.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--budgets", "500,abc"], "--budgets"),
+        (["--budgets", "0"], "--budgets"),
+        (["--methods", "edge,spiral"], "unknown method 'spiral'"),
+        (["--workers", "two"], "--workers"),
+        (["--set", "nonsense=1"], "unknown parameter"),
+        (["--time-budget", "0"], "time_budget"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["experiment", *args, "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("smoe: error:") and message in err and "\n" not in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_finished_runs_and_exits_130(image_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    settings = {**FAST, "max_steps": 1_000_000, "time_budget": 1.0, "tol_db": 0.0}
+    cmd = [sys.executable, "-m", "smoe_gui.cli", "experiment", str(image_folder / "disc.png"),
+           "--budgets", "20", *[f"--set={k}={v}" for k, v in settings.items()], "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list((out / "runs").glob("*.json")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        time.sleep(0.5)  # inside the second run
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    rows = _read_csv(out / "results.csv")
+    assert len(rows) == 1 and rows[0]["status"] == "ok"
+    assert "re-run the same command to resume" in err
+    assert "Incomplete" in (out / "results.md").read_text()
+
+
+# --------------------------------------------------------------------------------------
+# Executors
+# --------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_dask_cluster_gives_the_same_rows_as_local_processes(image_folder: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    import torch
+
+    params = Params(**FAST)
+    image = [image_folder / "disc.png"]
+    local = run_experiment(image, tmp_path / "local", budgets=(20,), params=params, workers=2, threads=1)
+    assert local.ran == 2 and not local.failed
+    threads = torch.get_num_threads()
+    try:
+        with distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster:
+            remote = run_experiment(
+                image, tmp_path / "dask", budgets=(20,), params=params, dask_scheduler=cluster.scheduler_address
+            )
+    finally:
+        torch.set_num_threads(threads)
+    assert remote.ran == 2 and not remote.failed
+    keep = [c for c in COLUMNS if c not in TIMING_COLUMNS]
+    a = [[r[c] for c in keep] for r in _read_csv(tmp_path / "local" / "results.csv")]
+    b = [[r[c] for c in keep] for r in _read_csv(tmp_path / "dask" / "results.csv")]
+    assert a == b
+    assert "Dask scheduler" in (tmp_path / "dask" / "results.md").read_text()
+
+
+def test_unreachable_dask_scheduler_is_a_clear_error(image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("distributed")
+    from smoe_gui.core import experiment
+
+    monkeypatch.setattr(experiment, "DASK_CONNECT_TIMEOUT_S", 1.0)
+    with pytest.raises(ValueError, match="cannot reach the Dask scheduler"):
+        run_experiment([image_folder / "disc.png"], tmp_path / "o", budgets=(20,), params=Params(**FAST),
+                       dask_scheduler="tcp://127.0.0.1:1")
