@@ -49,10 +49,12 @@ bundle: $(BUNDLE_STAMP)
 	$(BIN)/pyinstaller --noconfirm --distpath dist --workpath build/pyinstaller packaging/smoe-gui.spec
 	du -sh dist/smoe-gui
 
-# the built bundle loads a sample, initialises and trains 20 steps offscreen
+# the built bundle loads a sample, initialises and trains 20 steps offscreen; it runs
+# outside the checkout, as a user's would (numba then caches in ~/.cache/numba, not in
+# the source tree's __pycache__, which the bundle's relative module paths would hit)
 bundle-test:
 	@test -x dist/smoe-gui/smoe-gui || { echo "no bundle in dist/smoe-gui: run 'make bundle' first"; exit 2; }
-	QT_QPA_PLATFORM=offscreen dist/smoe-gui/smoe-gui --self-test
+	cd "$$(mktemp -d)" && QT_QPA_PLATFORM=offscreen "$(CURDIR)/dist/smoe-gui/smoe-gui" --self-test
 
 # re-render resources/icons/*.png, .ico and .icns from resources/icons/smoe-gui.svg
 icons: $(STAMP)

@@ -65,7 +65,9 @@ def memory_child(max_kernels: int, budget: float) -> None:
         import numpy as np
 
         image = np.ascontiguousarray(cv2.resize(image, (768, 512), interpolation=cv2.INTER_AREA))
-    params, init = edge_init_within(image, Params(max_pts=2000, time_budget=budget), max_kernels)
+    params, init = edge_init_within(
+        image, Params(max_pts=max_kernels, background_spacing=10.0, time_budget=budget), max_kernels
+    )
     run = fit_image(image, params, "edge", init_model=init.model)
     fit_report(run, image, params, "edge")
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -374,7 +374,9 @@ def forward_blocks(
 
     ``out`` is ``(ny, nx)`` (float32 or float64).  With ``save``, also writes
     per pixel the largest logit ``shift`` and ``invsum = 1/Σ_k exp(logit - shift)``
-    (both ``(ny, nx)`` float64), which :func:`backward_blocks` needs.
+    (both ``(ny, nx)`` float64), which :func:`backward_blocks` needs.  The
+    innermost loops run over the pixels of a block row, so they vectorise
+    without horizontal sums.
     """
     nbx = -(-nx // bs)
     nblk = off.shape[0] - 1
@@ -383,7 +385,7 @@ def forward_blocks(
         by = b // nbx
         i0 = bx * bs
         j0 = by * bs
-        i1 = min(i0 + bs, nx)
+        wd = min(i0 + bs, nx) - i0
         j1 = min(j0 + bs, ny)
         px0 = ox + i0 * sx
         py0 = oy + j0 * sy
@@ -395,9 +397,6 @@ def forward_blocks(
         b2 = np.empty(n)
         c = np.empty(n)
         mm = np.empty(n)
-        rc = np.empty(n)
-        rl = np.empty(n)
-        lg = np.empty(n)
         l0 = np.empty(n)
         for t in range(n):
             k = idx[o + t]
@@ -408,33 +407,43 @@ def forward_blocks(
             c[t] = s22[k]
             l0[t] = la[k]
             mm[t] = m[k]
+        u = np.empty(bs)
+        for p in range(bs):
+            u[p] = p * sx
+        lg = np.empty((n, bs))
+        mx = np.empty(bs)
+        ss = np.empty(bs)
+        sm = np.empty(bs)
         for j in range(j0, j1):
             v = (j - j0) * sy
+            mx[:] = -_INF
             for t in range(n):
                 dy = v - ly[t]
-                rc[t] = l0[t] - c[t] * dy * dy
-                rl[t] = b2[t] * dy
-            for i in range(i0, i1):
-                u = (i - i0) * sx
-                mx = -_INF
-                for t in range(n):
-                    dx = u - lx[t]
-                    val = rc[t] - dx * (a[t] * dx + rl[t])
-                    lg[t] = val
-                    mx = max(mx, val)
-                s = 0.0
-                sm = 0.0
-                for t in range(n):
-                    e = _exp_neg(lg[t] - mx)
-                    s += e
-                    sm += e * mm[t]
+                rc = l0[t] - c[t] * dy * dy
+                rl = b2[t] * dy
+                at = a[t]
+                xt = lx[t]
+                for p in range(wd):
+                    dx = u[p] - xt
+                    val = rc - dx * (at * dx + rl)
+                    lg[t, p] = val
+                    mx[p] = max(mx[p], val)
+            ss[:] = 0.0
+            sm[:] = 0.0
+            for t in range(n):
+                mt = mm[t]
+                for p in range(wd):
+                    e = _exp_neg(lg[t, p] - mx[p])
+                    ss[p] += e
+                    sm[p] += e * mt
+            for p in range(wd):
                 if n == 0:
-                    out[j, i] = 0.0
+                    out[j, i0 + p] = 0.0
                     continue
-                out[j, i] = sm / s
+                out[j, i0 + p] = sm[p] / ss[p]
                 if save:
-                    shift[j, i] = mx
-                    invsum[j, i] = 1.0 / s
+                    shift[j, i0 + p] = mx[p]
+                    invsum[j, i0 + p] = 1.0 / ss[p]
 
 
 @nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)

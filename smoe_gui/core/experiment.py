@@ -918,11 +918,12 @@ class Progress:
             line += f"  | {self._current}"
             if self._current_fit is not None:
                 line += f" {self._current_fit[0]:.0f}s {self._current_fit[1]:.2f} dB"
-        columns = 120
+        columns = 0
         try:
             columns = os.get_terminal_size(self.stream.fileno()).columns
         except (OSError, ValueError, AttributeError):
             pass
+        columns = columns if columns >= 40 else 120
         self.stream.write("\r\x1b[2K" + line[: max(20, columns - 1)])
         self.stream.flush()
 
@@ -1180,19 +1181,16 @@ def run_experiment(
         summary.ran += 1
         progress.job_finished(output.record)
 
-    # runs that cannot start (unreadable image, impossible budget) are recorded at once
-    runnable = []
-    for job in todo:
-        if job.error is not None:
-            on_done(run_job(job))
-        else:
-            runnable.append(job)
-
     fileio.write_text(out_dir / "results.csv", csv_text(_rows_for(jobs, payloads)))
-    n_workers = workers if dask_scheduler is None else max(1, workers)
-    progress.start(len(todo), n_workers, params.time_budget + 2.0)
-    progress.done = len(todo) - len(runnable)
+    progress.start(len(todo), workers, params.time_budget + 2.0)
     try:
+        # runs that cannot start (unreadable image, impossible budget) are recorded at once
+        runnable = []
+        for job in todo:
+            if job.error is not None:
+                on_done(run_job(job))
+            else:
+                runnable.append(job)
         if runnable:
             if dask_scheduler is not None:
                 _run_dask(runnable, dask_scheduler, on_done)
@@ -1404,13 +1402,18 @@ def _history_figure(ok_payloads: list[dict[str, Any]], images: list[str], budget
             b = int(r["budget"])
             style = styles[list(budgets).index(b) % len(styles)] if b in budgets else "-"
             t = np.asarray(payload["history"]["t"], dtype=float) + float(r["init_s"])
-            ax.plot(t, payload["history"]["psnr"], style, color=_STYLE[r["method"]]["color"], label=f"{r['method']} {b}")
+            p = np.asarray(payload["history"]["psnr"], dtype=float)
+            color = _STYLE[r["method"]]["color"]
+            # the initial model (hollow marker), then the whole-image PSNR from the merge
+            # on; the tile phase in between reports per-tile PSNR only and is left blank
+            ax.plot(t[:1], p[:1], _STYLE[r["method"]]["marker"], color=color, fillstyle="none")
+            ax.plot(t[1:], p[1:], style, color=color, label=f"{r['method']} {b}")
         ax.set_title(image)
         ax.set_xlabel("time since start of run (s, initialisation included)")
         ax.set_ylabel("PSNR (dB)")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
-    fig.suptitle("Whole-image PSNR during training (tile phase omitted)")
+    fig.suptitle("Whole-image PSNR during training (marker: initial model; the tile phase is not shown)")
     _save_figure(fig, path)
 
 

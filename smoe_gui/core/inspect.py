@@ -49,6 +49,14 @@ class KernelInfo:
     expert: float
     sigma: NDArray[np.float64]
 
+    def short_text(self) -> str:
+        """Three short lines (for a tooltip next to the kernel)."""
+        return (
+            f"kernel {self.index}: μ = ({self.x:.1f}, {self.y:.1f})\n"
+            f"Σ axes {self.major:.2f} × {self.minor:.2f} px, {self.angle_deg:.0f}°\n"
+            f"α = {self.alpha:.3g}, m = {self.expert:.3f}"
+        )
+
     def text(self) -> str:
         """Multi-line human-readable description."""
         s = self.sigma

@@ -183,19 +183,19 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     _p("tile_size", int, 128, 16, 4096, "px", "tile size",
        "Side of the square tiles trained separately before merging.",
        "Sec. III-E (tiled training)", "training", True),
-    _p("tile_steps", int, 150, 0, 100_000, "steps", "steps per tile",
+    _p("tile_steps", int, 40, 0, 100_000, "steps", "steps per tile",
        "Adam steps per tile, with the L2 penalty on the kernel weights.",
        "Sec. III-E", "training", True),
-    _p("lr_mu", float, 0.05, 0.0, 10.0, "px/step", "learning rate μ",
+    _p("lr_mu", float, 0.2, 0.0, 10.0, "px/step", "learning rate μ",
        "Adam learning rate for the kernel centres.",
        "Sec. III-E (gradient descent)", "training", True),
-    _p("lr_A", float, 0.005, 0.0, 1.0, "1/px/step", "learning rate A",
+    _p("lr_A", float, 0.02, 0.0, 1.0, "1/px/step", "learning rate A",
        "Adam learning rate for the steering matrices A.",
        "Sec. III-E (gradient descent)", "training", True),
-    _p("lr_m", float, 0.01, 0.0, 1.0, "1/step", "learning rate m",
+    _p("lr_m", float, 0.03, 0.0, 1.0, "1/step", "learning rate m",
        "Adam learning rate for the experts.",
        "Sec. III-E (gradient descent)", "training", True),
-    _p("lr_alpha", float, 0.01, 0.0, 1.0, "1/step", "learning rate log α",
+    _p("lr_alpha", float, 0.1, 0.0, 1.0, "1/step", "learning rate log α",
        "Adam learning rate for the log kernel weights.",
        "Sec. III-E (gradient descent)", "training", True),
     _p("reg_weight", float, 1e-7, 0.0, 1.0, "1", "regularisation weight",
@@ -257,11 +257,11 @@ class Params:
     expert_eta: float = 0.1
     expert_iters: int = 10
     tile_size: int = 128
-    tile_steps: int = 150
-    lr_mu: float = 0.05
-    lr_A: float = 0.005
-    lr_m: float = 0.01
-    lr_alpha: float = 0.01
+    tile_steps: int = 40
+    lr_mu: float = 0.2
+    lr_A: float = 0.02
+    lr_m: float = 0.03
+    lr_alpha: float = 0.1
     reg_weight: float = 1e-7
     prune_threshold: float = 1e-3
     max_steps: int = 100_000

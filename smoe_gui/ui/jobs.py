@@ -126,7 +126,7 @@ def compute_snapshot(
         model=model,
         reconstruction=recon,
         residual=residual,
-        psnr=psnr(recon, image),
+        psnr=psnr(recon, target),
         kernels=kernel_geometry(model, method, n_pairs, n_background),
         render_ms=ms,
     )
@@ -155,7 +155,8 @@ def with_numba_threads(threads: int, fn: Callable[..., T], *args: Any) -> T:
     ``threads`` (numba's setting is per thread, so the training keeps its own)."""
     import numba
 
-    numba.set_num_threads(max(1, min(int(threads), int(numba.config.NUMBA_NUM_THREADS))))
+    available = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    numba.set_num_threads(max(1, min(int(threads), available)))
     return fn(*args)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -77,7 +79,7 @@ DEBOUNCE_MS = 60
 #: Seconds between model snapshots asked of fit() (reconstruction refresh rate).
 SNAPSHOT_INTERVAL_S = 0.1
 #: Seconds between batched progress signals from the training worker.
-PROGRESS_INTERVAL_S = 0.05
+PROGRESS_INTERVAL_S = 0.1
 #: Live training previews are rendered with at most this many pixels.
 PREVIEW_PIXELS = 160_000
 #: Numba threads of the preview renderer (the training keeps the other cores).
@@ -226,6 +228,7 @@ class MainWindow(QMainWindow):
         self.inspect_label = QLabel("Hover over a kernel (views 4-5) to inspect it; click to show its weight map.")
         self.inspect_label.setObjectName("inspect-info")
         self.inspect_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.inspect_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         mode_row.addWidget(self.inspect_label, 1)
         top_layout.addLayout(mode_row)
         top_layout.addWidget(self.stages, 1)
@@ -293,7 +296,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.main_splitter)
         self.resize(1600, 1000)
 
-    def _action(self, menu: QMenu, text: str, slot: object, shortcut: str | QKeySequence | None = None,
+    def _action(self, menu: QMenu, text: str, slot: object,
+                shortcut: str | QKeySequence | QKeySequence.StandardKey | None = None,
                 name: str | None = None) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
@@ -427,7 +431,9 @@ class MainWindow(QMainWindow):
         value = self.settings.value("recent_files", [])
         if isinstance(value, str):
             value = [value]
-        return [str(v) for v in (value or [])][:MAX_RECENT]
+        if not isinstance(value, (list, tuple)):
+            return []
+        return [str(v) for v in value][:MAX_RECENT]
 
     def _add_recent(self, path: Path) -> None:
         text = str(path.resolve())
@@ -730,7 +736,10 @@ class MainWindow(QMainWindow):
         self._final_models = {}
         self._train_labels = labels
         self._train_params = (runs[0].params, self.panel.method())
-        worker = TrainWorker(self.image, runs, PROGRESS_INTERVAL_S, SNAPSHOT_INTERVAL_S)
+        from .app import training_threads
+
+        worker = TrainWorker(self.image, runs, PROGRESS_INTERVAL_S, SNAPSHOT_INTERVAL_S,
+                             numba_threads=training_threads())
         worker.posted.connect(self._drain_training)
         self._training = TrainingThread(worker)
         self._training.thread.finished.connect(self._on_training_thread_finished)
@@ -841,7 +850,7 @@ class MainWindow(QMainWindow):
         """Handle every message the training worker has posted."""
         if self._training is None:
             return
-        handlers = {
+        handlers: dict[str, Callable[..., None]] = {
             "run_started": self._on_run_started,
             "progress": self._on_progress,
             "snapshot": self._on_train_snapshot,
@@ -902,7 +911,9 @@ class MainWindow(QMainWindow):
             target.hover_text.setVisible(False)
             return None
         info = kernel_info(model, k)
-        target.hover_text.setText(info.text())
+        target.hover_text.setText(info.short_text())
+        (x0, x1), _ = target.getViewBox().viewRange()
+        target.hover_text.setAnchor((1, 0) if info.x > (x0 + x1) / 2 else (0, 0))  # stay inside the view
         target.hover_text.setPos(info.x, info.y)
         target.hover_text.setVisible(True)
         self.inspect_label.setText(info.text().replace("\n", " · "))

@@ -100,7 +100,7 @@ class StageView(pg.PlotWidget):
         self.addItem(self.mask)
         self.lines: dict[str, pg.PlotCurveItem] = {}
         self.points: dict[str, pg.ScatterPlotItem] = {}
-        self.hover_text = pg.TextItem(anchor=(0, 1))
+        self.hover_text = pg.TextItem(anchor=(0, 0))
         self.hover_text.setZValue(30)
         self.hover_text.setVisible(False)
         self.addItem(self.hover_text)

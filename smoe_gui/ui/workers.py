@@ -209,8 +209,10 @@ class TrainWorker(QObject):
         emit_interval_s: float = 0.05,
         snapshot_interval_s: float = 0.1,
         fit: Callable[..., Any] | None = None,
+        numba_threads: int | None = None,
     ) -> None:
         super().__init__()
+        self._numba_threads = numba_threads
         self._image = image
         self._runs = list(runs)
         self._emit_interval_s = float(emit_interval_s)
@@ -272,6 +274,11 @@ class TrainWorker(QObject):
     def run(self) -> None:
         fit = self._fit
         try:
+            if self._numba_threads is not None:  # numba's thread count is per thread
+                import numba
+
+                available = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+                numba.set_num_threads(max(1, min(self._numba_threads, available)))
             if fit is None:
                 from ..core.training import fit as core_fit
 

@@ -1,0 +1,156 @@
+"""Qt-free and small parts of the desktop application: slider scales, drawing
+geometry, the Inspect helpers of smoe_gui.core.inspect, the panel alone."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from smoe_gui.core.inspect import gate_weight_map, kernel_info, nearest_kernel
+from smoe_gui.core.model import SmoeModel, dense_logits, ellipse_axes
+from smoe_gui.core.params import PARAM_SPECS, Params, spec
+from smoe_gui.ui.geometry import (
+    ellipse_polylines,
+    kernel_geometry,
+    reduced_geometry,
+    segment_strokes,
+)
+from smoe_gui.ui.jobs import preview_size
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_running():
+    """Fail the test if a worker QThread outlives it."""
+    yield
+    from smoe_gui.ui.workers import running_threads
+
+    deadline = time.perf_counter() + 5.0
+    while running_threads() and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    assert running_threads() == []
+
+
+def small_model() -> SmoeModel:
+    mu = np.array([[10.0, 8.0], [30.0, 20.0], [50.0, 10.0]])
+    A = np.stack([np.eye(2) / 4.0, np.array([[0.3, 0.1], [0.0, 0.2]]), np.eye(2) / 6.0])
+    return SmoeModel(mu, A, np.array([0.2, 0.8, 0.5]), np.log([1.0, 0.5, 2.0]), 32, 64)
+
+
+# --------------------------------------------------------------------------- slider scales
+@pytest.mark.parametrize("s", [s for s in PARAM_SPECS if s.kind is not bool], ids=lambda s: s.name)
+def test_slider_scale_round_trips_and_covers_the_range(s) -> None:
+    from smoe_gui.ui.param_panel import SLIDER_STEPS, SliderScale
+
+    scale = SliderScale(s)
+    assert scale.to_value(0) == pytest.approx(s.low)
+    assert scale.to_value(SLIDER_STEPS) == pytest.approx(s.high, rel=1e-2)
+    pos = scale.to_position(float(s.default))
+    assert abs(scale.to_value(pos) - float(s.default)) <= max(0.02 * abs(float(s.default)),
+                                                               (s.high - s.low) / SLIDER_STEPS + 1e-12)
+    values = [scale.to_value(p) for p in range(0, SLIDER_STEPS + 1, 50)]
+    assert values == sorted(values)  # monotonic
+
+
+def test_log_slider_reaches_tiny_values_and_zero() -> None:
+    from smoe_gui.ui.param_panel import SliderScale
+
+    scale = SliderScale(spec("reg_weight"))  # low 0, default 1e-7, log scale
+    assert scale.to_value(0) == 0.0
+    assert 0 < scale.to_value(1) < 1e-9
+    assert scale.to_position(1e-7) not in (0, 1000)
+
+
+# --------------------------------------------------------------------------- geometry
+def test_segment_strokes_follow_the_run_directions() -> None:
+    segs = np.array([[5.0, 5.0, 0.0, 3.0], [5.0, 5.0, 90.0, 5.0], [5.0, 5.0, 45.0, 3.0], [5.0, 5.0, -45.0, 3.0]])
+    strokes = segment_strokes(segs)
+    np.testing.assert_allclose(strokes[0], [[4, 5], [6, 5]])
+    np.testing.assert_allclose(strokes[90], [[5, 3], [5, 7]])
+    np.testing.assert_allclose(strokes[45], [[4, 4], [6, 6]])  # y down: 45° is the step (1, 1)
+    np.testing.assert_allclose(strokes[-45], [[4, 6], [6, 4]])
+
+
+def test_reduced_geometry_splits_clusters_and_salient() -> None:
+    red = np.array([[10.0, 10.0, 0.0], [20.0, 5.0, 90.0], [30.0, 30.0, 45.0]])
+    geo = reduced_geometry(red, np.array([False, True, False]), half_length=2.0)
+    assert geo.cluster_centres.shape == (2, 2) and geo.salient_centres.shape == (1, 2)
+    np.testing.assert_allclose(geo.salient_strokes, [[20, 3], [20, 7]], atol=1e-12)
+
+
+def test_ellipses_have_the_kernel_axes() -> None:
+    model = small_model()
+    poly = ellipse_polylines(model).reshape(3, -1, 2)[:, :-1]  # drop the NaN break
+    axes = ellipse_axes(model)
+    for k in range(3):
+        r = np.linalg.norm(poly[k] - model.mu[k], axis=1)
+        assert r.max() == pytest.approx(axes[k, 0], rel=1e-2)
+        assert r.min() == pytest.approx(axes[k, 1], rel=2e-2)
+
+
+def test_kernel_geometry_categories_and_pair_links() -> None:
+    model = small_model()
+    edge = kernel_geometry(model, "edge", n_pairs=1, n_background=1)
+    assert edge.centres["pair"].shape == (2, 2) and edge.centres["background"].shape == (1, 2)
+    np.testing.assert_allclose(edge.pair_links, model.mu[:2])
+    grid = kernel_geometry(model, "grid")
+    assert grid.centres["grid"].shape == (3, 2) and grid.pair_links.shape == (0, 2)
+    trained = kernel_geometry(model, None)
+    assert trained.centres["trained"].shape == (3, 2)
+
+
+def test_preview_size_keeps_aspect_and_budget() -> None:
+    assert preview_size(512, 768, None) == (512, 768)
+    h, w = preview_size(512, 768, 100_000)
+    assert h * w <= 100_500 and abs(w / h - 1.5) < 0.02
+
+
+# --------------------------------------------------------------------------- core.inspect
+def test_nearest_kernel_and_info() -> None:
+    model = small_model()
+    assert nearest_kernel(model, 29.0, 21.0) == 1
+    assert nearest_kernel(model, 200.0, 200.0, max_distance=5.0) is None
+    info = kernel_info(model, 2)
+    assert (info.x, info.y) == (50.0, 10.0)
+    assert info.alpha == pytest.approx(2.0) and info.expert == pytest.approx(0.5)
+    assert info.major == pytest.approx(ellipse_axes(model)[2, 0])
+    assert "α = 2" in info.text()
+    with pytest.raises(ValueError, match="kernel 3 does not exist"):
+        kernel_info(model, 3)
+
+
+def test_gate_weight_map_matches_the_dense_softmax() -> None:
+    model = small_model()
+    ys, xs = np.mgrid[0:32, 0:64].astype(np.float64)
+    logits = dense_logits(model, np.stack([xs.ravel(), ys.ravel()], axis=1))
+    w = np.exp(logits - logits.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    for k in range(3):
+        got = gate_weight_map(model, k, tol=1e-4)
+        assert got.shape == (32, 64) and got.dtype == np.float32
+        np.testing.assert_allclose(got, w[:, k].reshape(32, 64), atol=2e-4)
+
+
+# --------------------------------------------------------------------------- the panel alone
+def test_panel_builds_every_parameter_and_emits_changes(qtbot) -> None:
+    from smoe_gui.ui.param_panel import ParamPanel
+
+    panel = ParamPanel()
+    qtbot.addWidget(panel)
+    for s in PARAM_SPECS:
+        assert panel.widget(s.name).objectName() == f"param-{s.name}"
+    with qtbot.waitSignal(panel.params_changed) as blocker:
+        panel.widget("max_pts").setValue(123)
+    params, name, dragging = blocker.args
+    assert params.max_pts == 123 and name == "max_pts" and dragging is False
+    with qtbot.waitSignal(panel.params_changed) as blocker:
+        panel.widget("background_kernels").setChecked(False)
+    assert blocker.args[0].background_kernels is False
+    slider = panel.slider("lr_m")
+    with qtbot.waitSignal(panel.params_changed) as blocker:
+        slider.setValue(slider.value() + 100)
+    assert blocker.args[0].lr_m > Params().lr_m
+    assert panel.widget("lr_m").value() == pytest.approx(blocker.args[0].lr_m)
+    panel.reset_to_defaults()
+    assert panel.params() == Params()
