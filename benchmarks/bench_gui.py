@@ -39,6 +39,7 @@ def main() -> int:
     parser.add_argument("--train-seconds", type=float, default=8.0, help="training time budget")
     args = parser.parse_args()
 
+    import numpy as np
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -115,9 +116,12 @@ def main() -> int:
     gaps: list[float] = []
     last = [time.perf_counter()]
 
+    stamps: list[tuple[float, float]] = []
+
     def tick() -> None:
         now = time.perf_counter()
         gaps.append((now - last[0]) * 1e3)
+        stamps.append((now, gaps[-1]))
         last[0] = now
 
     probe = QTimer()
@@ -132,6 +136,7 @@ def main() -> int:
     print(f"idle event loop (machine load baseline): max timer gap {idle[-1]:.0f} ms, "
           f"p99 {idle[int(0.99 * (len(idle) - 1))]:.0f} ms over {len(idle)} ticks")
     gaps.clear()
+    stamps.clear()
     window.start_training()
     training = window._training
     t_start = time.perf_counter()
@@ -155,6 +160,13 @@ def main() -> int:
     print(f"GUI event loop during training: max stall {stall:.0f} ms (target <= 50 ms), "
           f"p99 timer gap {gaps[int(0.99 * (len(gaps) - 1))]:.0f} ms over {len(gaps)} ticks")
     del training
+    # where the longest stalls happened: training phase at that moment
+    phases = window.plots.data["train"].phases()
+    for when, gap in sorted(stamps, key=lambda sg: -sg[1])[:3]:
+        t_rel = when - t_start
+        idx = int(np.searchsorted(data["seconds"], t_rel)) if len(data["seconds"]) else 0
+        phase = phases[min(idx, len(phases) - 1)] if phases else "?"
+        print(f"  stall {gap:.0f} ms at t = {t_rel:.2f} s (phase {phase})")
 
     # -- 3. the same fit() in a plain loop -------------------------------------------
     steps_plain, secs_plain = 0.0, 1.0

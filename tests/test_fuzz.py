@@ -17,7 +17,9 @@ Which ``ValueError`` is expected is decided from the input before the call:
 
 * a side below :data:`~smoe_gui.core.image.MIN_SIDE` -> ``initialize`` and
   ``fit`` refuse the image, naming the minimum size;
-* ``tile_size`` larger than the image -> ``fit`` refuses, naming ``tile_size``.
+* ``tile_size`` larger than the image -> ``fit`` refuses, naming ``tile_size``;
+* a ``prune_threshold`` so high that the tile phase prunes every kernel ->
+  ``fit`` stops with "every kernel was pruned", naming ``prune_threshold``.
 
 Anything else must succeed.  The number of cases run is printed in the pytest
 summary ("fuzz cases run: N").
@@ -218,12 +220,20 @@ def run_case(image: np.ndarray, params: Params, method: str = "edge") -> str:
         return "tile_size refused"
 
     events = []
-    for event in fit(image, params, init, snapshot_interval_s=0.0):
-        assert not math.isnan(event.loss), f"NaN loss at step {event.step} ({event.phase})"
-        assert not math.isnan(event.psnr), f"NaN PSNR at step {event.step} ({event.phase})"
-        if event.model is not None:
-            _assert_finite_model(event.model, f"fit step {event.step}")
-        events.append(event)
+    try:
+        for event in fit(image, params, init, snapshot_interval_s=0.0):
+            assert not math.isnan(event.loss), f"NaN loss at step {event.step} ({event.phase})"
+            assert not math.isnan(event.psnr), f"NaN PSNR at step {event.step} ({event.phase})"
+            if event.model is not None:
+                _assert_finite_model(event.model, f"fit step {event.step}")
+            events.append(event)
+    except ValueError as exc:
+        # a prune threshold near its top can remove every kernel: a clear refusal
+        if "every kernel was pruned" not in str(exc):
+            raise
+        _assert_clear(exc, "prune_threshold")
+        assert all(e.phase == "tiles" for e in events)
+        return "all kernels pruned"
     assert events and events[-1].final, "fit ended without its final event"
     finetune = [e for e in events if e.phase == "finetune" and not e.final]
     assert len(finetune) <= params.max_steps

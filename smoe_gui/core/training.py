@@ -563,12 +563,15 @@ class _FitState:
     def merged(self) -> KernelSet:
         return self.kernels.subset(self.alive)
 
-    def model_with(self, index: NDArray[np.intp], own: NDArray[np.intp], values: KernelSet) -> SmoeModel:
-        """The whole model with the kernels ``own`` replaced by ``values`` (labels ``index``)."""
+    def model_with(self, index: NDArray[np.intp], own: NDArray[np.intp], values: KernelSet) -> SmoeModel | None:
+        """The whole model with the kernels ``own`` replaced by ``values`` (labels ``index``);
+        None when every kernel is pruned so far (the merge then says so)."""
         arrays = [a.copy() for a in self.kernels.arrays()]
         alive = self.alive.copy()
         alive[own] = False
         alive[index] = True
+        if not alive.any():
+            return None
         for a, v in zip(arrays, values.arrays(), strict=True):
             a[index] = v
         return KernelSet(*arrays).subset(alive).to_model(self.height, self.width)
@@ -606,7 +609,7 @@ def _tile_phase(state: _FitState, deadline: float) -> Iterator[FitEvent]:
         window = _Window(
             state.kernels.subset(own), state.kernels.subset(near), image[ly0:ly1, lx0:lx1],
             lx0, ly0, params, params.reg_weight, state.lr_scale, state.device,
-            keep_one=not bool((state.alive & (owner != t)).any()), index=own,  # never an empty model
+            keep_one=False, index=own,
         )
         tile_deadline = state.clock.now() + max(0.0, deadline - state.clock.now()) / (n_tiles - t)
         steps = 0
