@@ -20,8 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/smoe init $(SAMPLE) --out out/init
-	@echo "smoe init wrote its stages to out/init"
+	$(BIN)/smoe-gui $(SAMPLE)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q

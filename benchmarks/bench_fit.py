@@ -42,18 +42,23 @@ MEMORY_TARGET_MB = 1536.0
 
 
 def edge_init_within(image, params: Params, max_kernels: int) -> tuple[Params, Initialization]:
-    """The edge initialisation with the largest ``max_pts`` (from ``params``'s
-    down) whose kernels, pairs and background, number at most ``max_kernels``."""
-    p = params
+    """The edge initialisation with nearly the largest ``max_pts`` (at most
+    ``params``'s) whose kernels, pairs and background, number at most
+    ``max_kernels``: from a proportional estimate down in 1 % steps (the count
+    is not monotone in ``max_pts``, so no bisection)."""
+    init = initialize(image, params, "edge")
+    k = init.model.n_kernels
+    if k <= max_kernels:
+        return params, init
+    pairs = max(k - init.n_background, 1)
+    pts = min(params.max_pts - 1,
+              int(params.max_pts * (max_kernels - init.n_background) / pairs))
     while True:
+        p = params.replace(max_pts=max(1, pts))
         init = initialize(image, p, "edge")
-        k = init.model.n_kernels
-        if k <= max_kernels:
+        if init.model.n_kernels <= max_kernels or pts <= 1:
             return p, init
-        pairs = k - init.n_background
-        # remove the excess in pairs (2 kernels per reduced segment)
-        new_pts = max(1, min(p.max_pts - 1, (pairs - (k - max_kernels)) // 2))
-        p = p.replace(max_pts=new_pts)
+        pts = min(pts - 1, int(pts * 0.99))
 
 
 def memory_child(max_kernels: int, budget: float) -> None:
@@ -96,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"torch threads {torch.get_num_threads()}; budgets {args.budgets} s; "
           f"at most {args.max_kernels} kernels")
-    base = Params(max_pts=1000).with_assignments(args.set)
+    base = Params(max_pts=1200).with_assignments(args.set)
     rows = []
     header = (f"{'image':8} {'size':>8} {'method':6} {'K':>5} {'budget':>6} {'PSNR':>7} "
               f"{'SSIM':>6} {'init':>5} {'steps':>6} {'K end':>5} {'target':>8}")

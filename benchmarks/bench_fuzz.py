@@ -62,15 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import seed as hypothesis_seed
 
-    for index, (label, strategy, count) in enumerate(plans):
-        if count <= 0:
-            continue
-
-        @hypothesis_seed(seed + index)
+    def make_runner(label: str, strategy: Any, count: int, run_seed: int) -> Any:
+        @hypothesis_seed(run_seed)
         @settings(max_examples=count, deadline=None, database=None, derandomize=False,
                   suppress_health_check=list(HealthCheck))
         @given(drawn=strategy)
-        def one(drawn: tuple[Any, Any, str], label: str = label) -> None:
+        def one(drawn: tuple[Any, Any, str]) -> None:
             case, params, method = drawn
             try:
                 outcomes[fuzz.run_case(case.make(), params, method)] += 1
@@ -84,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
                     failures[key] = (f"{label} case {case}, method {method}, params changed: {changed}\n"
                                      + "".join(traceback.format_exception(exc)[-6:]))
 
-        one()
+        return one
+
+    for index, (label, strategy, count) in enumerate(plans):
+        if count > 0:
+            make_runner(label, strategy, count, seed + index)()
 
     total = sum(outcomes.values())
     elapsed = time.perf_counter() - started

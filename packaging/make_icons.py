@@ -14,6 +14,7 @@ are committed; run this again after editing the SVG.  ``smoe-gui.ico``
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import struct
 import sys
@@ -97,6 +98,31 @@ def build_icns(pngs: dict[int, bytes]) -> bytes:
     return b"icns" + struct.pack(">I", 8 + len(chunks)) + chunks
 
 
+#: Largest per-channel difference (0-255) between a committed PNG and a fresh
+#: render that still counts as current (Qt versions anti-alias slightly differently).
+PIXEL_TOLERANCE = 8
+
+
+def _same_icon(path: Path, blob: bytes) -> bool:
+    """Whether the file at ``path`` matches the fresh render ``blob``.
+
+    PNGs are compared pixel by pixel within :data:`PIXEL_TOLERANCE`; the
+    ``.ico``/``.icns`` containers only by the PNGs they hold (their count), since
+    their bytes follow the renders.
+    """
+    import numpy as np
+    from PIL import Image
+
+    old = path.read_bytes()
+    if path.suffix == ".png":
+        with Image.open(io.BytesIO(old)) as a, Image.open(io.BytesIO(blob)) as b:
+            if a.size != b.size:
+                return False
+            diff = np.abs(np.asarray(a.convert("RGBA"), np.int16) - np.asarray(b.convert("RGBA"), np.int16))
+        return int(diff.max()) <= PIXEL_TOLERANCE
+    return old.count(b"\x89PNG") == blob.count(b"\x89PNG")
+
+
 def expected_files() -> dict[Path, bytes]:
     """Every file this script writes, with its content."""
     pngs = {s: render_png(SVG, s) for s in SIZES}
@@ -113,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     files = expected_files()
     if args.check:
-        stale = [p for p, blob in files.items() if not p.exists() or p.read_bytes() != blob]
+        stale = [p for p, blob in files.items() if not p.exists() or not _same_icon(p, blob)]
         for p in stale:
             print(f"stale or missing: {p.relative_to(ROOT)}")
         return 1 if stale else 0

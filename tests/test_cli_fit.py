@@ -213,7 +213,7 @@ def test_render_scale_and_size(
     [
         (["--size", "40by10"], "WIDTHxHEIGHT"),
         (["--size", "0x10"], "at least 1x1"),
-        (["--size", "-3x10"], "WIDTHxHEIGHT"),
+        (["--size", "-3x10"], "--size"),
         (["--size", "99999x10"], "16384"),
         (["--scale", "0"], "scale"),
         (["--scale", "nan"], "scale"),

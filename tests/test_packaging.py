@@ -81,6 +81,16 @@ def test_desktop_exec_matches_the_installed_gui_script() -> None:
     assert project["optional-dependencies"]["bundle"], "make bundle needs the 'bundle' extra"
 
 
+def test_app_accepts_the_files_the_desktop_passes(tmp_path: Path) -> None:
+    """``%F`` may pass several files: the app starts (the first opens) or, for a
+    missing file, says so in one line with status 2 instead of an argparse usage error."""
+    from smoe_gui.ui.app import _parser, main
+
+    assert "%F" in _desktop_entry()["Exec"]
+    assert _parser().parse_args(["a.png", "b.png"]).image == ["a.png", "b.png"]
+    assert main([str(tmp_path / "missing.png"), str(tmp_path / "other.png")]) == 2
+
+
 @pytest.mark.skipif(shutil.which("desktop-file-validate") is None, reason="desktop-file-utils not installed")
 def test_desktop_file_validates() -> None:
     result = subprocess.run(["desktop-file-validate", str(DESKTOP)], capture_output=True, text=True)

@@ -384,16 +384,12 @@ def test_a_bad_image_is_refused() -> None:
         fit(bad, quick_params(), init=grid_model(image))
 
 
-def test_pruning_never_leaves_an_empty_model() -> None:
+def test_pruning_every_kernel_gives_a_clear_message() -> None:
     image = small_image()
     model = grid_model(image)
     model = model.replace(log_alpha=np.full(model.n_kernels, -20.0))  # every α under 1e-3
-    events = run(image, quick_params(prune_threshold=1e-3), model)
-    final = events[-1].model
-    assert final is not None and final.n_kernels == 1
-    assert sum(int(e.message.split("pruned ")[1].split()[0])
-               for e in events if e.message and "pruned" in e.message) == model.n_kernels - 1
-    assert np.all(np.isfinite(render(final)))
+    with pytest.raises(ValueError, match="every kernel was pruned.*prune_threshold"):
+        run(image, quick_params(prune_threshold=1e-3), model, snapshot_interval_s=0.0)
 
 
 def test_kernel_set_round_trip() -> None:

@@ -22,10 +22,9 @@ objects while it runs:
 ``finetune``
     Adam on the plain MSE of the whole image, until the PSNR gains less than
     ``tol_db`` over ``patience`` steps, or ``max_steps`` steps were made, or the
-    time budget of the whole fit is spent.  The learning rates follow a cosine
-    from the table's values down to :data:`FINAL_LR_FRACTION` of them over the
-    budget left, and are halved whenever the best PSNR has gained less than
-    ``tol_db`` over ``patience / 4`` steps (a plateau).
+    time budget of the whole fit is spent.  The learning rates are halved
+    whenever the best PSNR has gained less than ``tol_db`` over
+    ``patience / 4`` steps (a plateau).
 
 A step whose loss, gradients or new parameters are not finite is undone (the
 parameters and the Adam state return to where they were before it, or before
@@ -80,9 +79,6 @@ MIN_LR_SCALE = 1e-6
 DIVERGENCE_LR_FACTOR = 0.5
 #: Factor applied to the fine-tuning learning rates on a PSNR plateau.
 PLATEAU_LR_FACTOR = 0.5
-#: Fine-tuning learning rates follow a cosine from the table's values down to
-#: this fraction of them, over the time (or step) budget left to fine-tuning.
-FINAL_LR_FRACTION = 0.1
 #: Lowest learning-rate scale the plateau schedule goes to.
 MIN_PLATEAU_SCALE = 1.0 / 64.0
 
@@ -221,10 +217,10 @@ class _StepOutcome:
 
 def prune_kernels(
     tensors: list[torch.Tensor],
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Adam,
     threshold: float,
     keep_one: bool = False,
-) -> tuple[list[torch.Tensor], torch.optim.Optimizer, NDArray[np.bool_]]:
+) -> tuple[list[torch.Tensor], torch.optim.Adam, NDArray[np.bool_]]:
     """Remove the kernels whose weight ``α = exp(log α)`` is below ``threshold``.
 
     Parameters
@@ -326,7 +322,6 @@ class _Window:
         self.params = params
         self.reg_weight = float(reg_weight)
         self.lr_scale = float(lr_scale)
-        self.schedule = 1.0
         self.keep_one = keep_one
         self.height, self.width = target.shape
         self.x0, self.y0 = float(x0), float(y0)
@@ -376,23 +371,13 @@ class _Window:
                     self.optimizer.state.pop(t, None)
 
     def set_lr_scale(self, scale: float) -> None:
-        """Set the divergence / plateau factor on the table's learning rates."""
+        """Set the factor (divergence, plateau) on the table's learning rates."""
         self.lr_scale = float(scale)
         self._apply_lrs()
 
-    def set_schedule(self, factor: float) -> None:
-        """Set the schedule factor (cosine decay) on the table's learning rates."""
-        self.schedule = float(factor)
-        self._apply_lrs()
-
-    @property
-    def effective_scale(self) -> float:
-        """Factor on the table's learning rates now."""
-        return self.lr_scale * self.schedule
-
     def _apply_lrs(self) -> None:
         for group, lr in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
-            group["lr"] = lr * self.lr_scale * self.schedule
+            group["lr"] = lr * self.lr_scale
 
     def render(self) -> torch.Tensor:
         import torch
@@ -703,8 +688,6 @@ def _finetune_phase(
     last_drop = 0
     plateau_scale = 1.0
     steps = 0
-    start = state.clock.now()
-    span = max(deadline - start, 1e-9)
     while True:
         if state.stopped():
             outcome.append("stopped")
@@ -715,10 +698,6 @@ def _finetune_phase(
         if steps > 0 and state.clock.now() >= deadline:
             outcome.append("time")
             return
-        progress = min(1.0, max((state.clock.now() - start) / span, steps / params.max_steps))
-        window.set_schedule(
-            FINAL_LR_FRACTION + (1.0 - FINAL_LR_FRACTION) * 0.5 * (1.0 + math.cos(math.pi * progress))
-        )
         result = window.step()
         steps += 1
         state.step += 1
@@ -752,7 +731,7 @@ def _finetune_phase(
         yield FitEvent(
             phase="finetune", step=state.step, loss=result.loss, psnr=_psnr_from_mse(result.mse),
             n_kernels=window.n_kernels(), elapsed_s=state.clock.now(), model=snapshot,
-            message=message, lr_scale=window.effective_scale,
+            message=message, lr_scale=window.lr_scale,
         )
         if converged:
             outcome.append("converged")

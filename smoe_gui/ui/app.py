@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="smoe-gui",
         description="Steered Mixture-of-Experts with edge-aligned kernels: see every stage, train, compare.",
     )
-    parser.add_argument("image", nargs="?", help="image to open (default: a bundled sample)")
+    parser.add_argument("image", nargs="*",  # the .desktop file's %F may pass several: the first opens
+                        help="image to open (default: a bundled sample)")
     parser.add_argument("--self-test", action="store_true",
                         help="check that the installed application works, print the result, exit")
     return parser
@@ -66,13 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import selftest  # type: ignore[attr-defined]
 
         return int(selftest.run())
-    if args.image is not None and not os.path.isfile(args.image):
-        print(f"smoe-gui: error: {args.image}: no such file", file=sys.stderr)
+    image = args.image[0] if args.image else None
+    if image is not None and not os.path.isfile(image):
+        print(f"smoe-gui: error: {image}: no such file", file=sys.stderr)
         return 2
     app = ensure_application([sys.argv[0]])
     from . import create_main_window
 
-    window = create_main_window(args.image)
+    window = create_main_window(image)
     window.show()
     return int(app.exec())  # type: ignore[attr-defined]
 
