@@ -40,7 +40,7 @@ from smoe_gui.core.segments import scan_segments  # noqa: E402
 
 
 def parrots_path() -> Path:
-    shared = Path("/work/shared/images/parrots.png")
+    shared = Path(__file__).resolve().parents[2] / "shared" / "images" / "parrots.png"
     return shared if shared.exists() else ROOT / "resources" / "samples" / "parrots.png"
 
 

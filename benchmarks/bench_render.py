@@ -28,17 +28,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import smoe_gui  # noqa: E402,F401  (first: it sets OMP_WAIT_POLICY before torch starts OpenMP)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from smoe_gui.core import Params, initialize, load_image  # noqa: E402
 from smoe_gui.core.model import SmoeModel, dense_render  # noqa: E402
 from smoe_gui.core.render import SmoeRenderer, dense_image_torch, render  # noqa: E402
 
-PEPPERS = Path("/work/shared/images/peppers.png")
+PEPPERS = ROOT.parent / "shared" / "images" / "peppers.png"
 PARROTS = ROOT / "resources" / "samples" / "parrots.png"
 
 
