@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     base = Params(max_pts=1200).with_assignments(args.set)
     rows = []
     header = (f"{'image':8} {'size':>8} {'method':6} {'K':>5} {'budget':>6} {'PSNR':>7} "
-              f"{'SSIM':>6} {'init':>5} {'steps':>6} {'K end':>5} {'target':>8}")
+              f"{'SSIM':>6} {'init':>5} {'steps':>6} {'K end':>5} {'target':>8}  stop")
     print(header)
     for name in args.images:
         image = load_image(IMAGE_DIR / f"{name}.png")
@@ -141,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append((name, method, budget, report["psnr_db"]))
                 print(f"{name:8} {image.shape[1]:>4}x{image.shape[0]:<3} {method:6} "
                       f"{init.model.n_kernels:5d} {budget:6g} {report['psnr_db']:7.2f} "
-                      f"{report['ssim']:6.4f} {init_s:5.1f} {report['steps']:6d} "
-                      f"{report['n_kernels']:5d} {verdict:>8}", flush=True)
+                      f"{report['ssim']:6.4f} {init_s:5.2f} {report['steps']:6d} "
+                      f"{report['n_kernels']:5d} {verdict:>8}  "
+                      f"{(report['stop_reason'] or '').split(':')[0]}", flush=True)
     if set(args.methods) == {"edge", "grid"}:
         print("\nedge - grid (dB), equal kernels and time:")
         for budget in args.budgets:
