@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .model import SmoeModel, dense_logits, ellipse_axes
+from .model import SmoeModel, dense_gate, ellipse_axes, grid_points
 
 __all__ = ["KernelInfo", "gate_weight_map", "kernel_info", "nearest_kernel"]
 
@@ -124,14 +124,10 @@ def _weights_in_window(
 ) -> NDArray[np.float64]:
     xs = np.arange(x0, x1, dtype=np.float64)
     ys = np.arange(y0, y1, dtype=np.float64)
-    xx, yy = np.meshgrid(xs, ys)
-    points = np.stack([xx.ravel(), yy.ravel()], axis=1)
+    points = grid_points(xs, ys)
     out = np.empty(points.shape[0], dtype=np.float64)
     for start in range(0, points.shape[0], chunk):
-        logits = dense_logits(model, points[start : start + chunk])
-        logits -= logits.max(axis=1, keepdims=True)
-        w = np.exp(logits)
-        out[start : start + chunk] = w[:, k] / w.sum(axis=1)
+        out[start : start + chunk] = dense_gate(model, points[start : start + chunk])[:, k]
     return out.reshape(len(ys), len(xs))
 
 

@@ -23,8 +23,10 @@ from numpy.typing import NDArray
 
 __all__ = [
     "SmoeModel",
+    "dense_gate",
     "dense_logits",
     "dense_render",
+    "grid_points",
     "ellipse_axes",
     "pixel_grid",
 ]
@@ -146,6 +148,33 @@ def dense_logits(model: SmoeModel, points: F64) -> F64:
     return model.log_alpha[None, :] - np.einsum("pkj,pkj->pk", proj, proj)
 
 
+def grid_points(xs: F64, ys: F64) -> F64:
+    """(H·W, 2) ``(x, y)`` points of the grid ``xs × ys``, row-major."""
+    xx, yy = np.meshgrid(xs, ys)
+    return np.stack([xx.ravel(), yy.ravel()], axis=1)
+
+
+def dense_gate(model: SmoeModel, points: F64) -> F64:
+    """Gating weights ``w_k`` of every kernel at every point (log-domain softmax).
+
+    Parameters
+    ----------
+    model : SmoeModel
+    points : (P, 2) float64
+        ``(x, y)`` positions in pixels.
+
+    Returns
+    -------
+    (P, K) float64
+        Rows sum to 1.
+    """
+    logits = dense_logits(model, points)
+    logits -= logits.max(axis=1, keepdims=True)
+    w = np.exp(logits)
+    w /= w.sum(axis=1, keepdims=True)
+    return w
+
+
 def dense_render(
     model: SmoeModel,
     xs: F64 | None = None,
@@ -175,14 +204,10 @@ def dense_render(
         gx, gy = pixel_grid(model.height, model.width)
         xs = gx if xs is None else xs
         ys = gy if ys is None else ys
-    xx, yy = np.meshgrid(xs, ys)
-    points = np.stack([xx.ravel(), yy.ravel()], axis=1)
+    points = grid_points(xs, ys)
     out = np.empty(points.shape[0], dtype=np.float64)
     for start in range(0, points.shape[0], chunk):
-        logits = dense_logits(model, points[start : start + chunk])
-        logits -= logits.max(axis=1, keepdims=True)
-        w = np.exp(logits)
-        out[start : start + chunk] = (w @ model.m) / w.sum(axis=1)
+        out[start : start + chunk] = dense_gate(model, points[start : start + chunk]) @ model.m
     return out.reshape(len(ys), len(xs))
 
 
