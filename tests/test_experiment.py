@@ -253,7 +253,8 @@ def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str, tmp_p
 @pytest.mark.slow
 def test_ctrl_c_keeps_finished_runs_and_exits_130(image_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    settings = {**FAST, "max_steps": 1_000_000, "time_budget": 1.0, "tol_db": 0.0}
+    # 4 s per run: the interrupt lands 0.5 s into the second run with a wide margin
+    settings = {**FAST, "max_steps": 1_000_000, "time_budget": 4.0, "tol_db": 0.0}
     cmd = [sys.executable, "-m", "smoe_gui.cli", "experiment", str(image_folder / "disc.png"),
            "--budgets", "20", *[f"--set={k}={v}" for k, v in settings.items()], "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
