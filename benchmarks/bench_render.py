@@ -31,7 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import smoe_gui  # noqa: E402,F401  (first: it sets OMP_WAIT_POLICY before torch starts OpenMP)
+# first: importing smoe_gui sets OMP_WAIT_POLICY before torch starts OpenMP
+import smoe_gui  # noqa: E402,F401
+
+# isort: split
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 

@@ -250,6 +250,10 @@ def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str, tmp_p
     assert not (tmp_path / "out").exists()
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_keeps_finished_runs_and_exits_130(image_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
@@ -257,7 +261,10 @@ def test_ctrl_c_keeps_finished_runs_and_exits_130(image_folder: Path, tmp_path: 
     settings = {**FAST, "max_steps": 1_000_000, "time_budget": 4.0, "tol_db": 0.0}
     cmd = [sys.executable, "-m", "smoe_gui.cli", "experiment", str(image_folder / "disc.png"),
            "--budgets", "20", *[f"--set={k}={v}" for k, v in settings.items()], "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # the child must see Ctrl-C even when this test runs in a background job, which
+    # starts with SIGINT ignored (and Python then installs no KeyboardInterrupt)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + 60
         while not list((out / "runs").glob("*.json")) and time.monotonic() < deadline:

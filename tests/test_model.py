@@ -23,7 +23,7 @@ def _model(k: int = 3) -> SmoeModel:
 def test_formula_matches_hand_computation() -> None:
     model = _model()
     x = np.array([3.0, 4.0])
-    k = model.alpha * np.exp(-np.array([np.sum((a.T @ (x - mu)) ** 2) for a, mu in zip(model.A, model.mu)]))
+    k = model.alpha * np.exp(-np.array([np.sum((a.T @ (x - mu)) ** 2) for a, mu in zip(model.A, model.mu, strict=True)]))
     expected = float(np.sum(k / k.sum() * model.m))
     assert dense_render(model)[4, 3] == pytest.approx(expected, rel=1e-12)
     assert dense_render(model).shape == (12, 10)

@@ -33,7 +33,28 @@ _EXPORTS: dict[str, str] = {
     "fit": "training",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "FitEvent",
+    "Initialization",
+    "PARAM_SPECS",
+    "ParamSpec",
+    "Params",
+    "SmoeModel",
+    "StopToken",
+    "check_image",
+    "dense_render",
+    "ellipse_axes",
+    "fit",
+    "initialize",
+    "load_image",
+    "load_model",
+    "psnr",
+    "read_model_params",
+    "render",
+    "save_model",
+    "ssim",
+]
+assert sorted(__all__) == sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from .events import FitEvent, StopToken

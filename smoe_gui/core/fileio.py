@@ -19,6 +19,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
+
 def _read_umask() -> int:
     umask = os.umask(0)
     os.umask(umask)

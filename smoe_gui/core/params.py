@@ -20,11 +20,11 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 __all__ = ["PARAM_SPECS", "ParamSpec", "Params", "spec"]
 
-Value = Union[int, float, bool]
+Value = int | float | bool
 
 
 @dataclass(frozen=True)
