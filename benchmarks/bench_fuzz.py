@@ -13,7 +13,6 @@ where it was raised, and the input) once.  Exits 1 when a case failed.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
@@ -25,14 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def _fuzz_module() -> Any:
-    spec = importlib.util.spec_from_file_location("fuzz", ROOT / "tests" / "test_fuzz.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fuzz"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+from _testmodule import load_test_module  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hypothesis import strategies as st
 
-    fuzz = _fuzz_module()
+    fuzz = load_test_module("fuzz", "test_fuzz.py")
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
 
     @st.composite

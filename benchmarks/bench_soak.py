@@ -12,7 +12,6 @@ growth of 50 MiB or more).  The cycles are those of ``tests/test_soak.py``
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import tempfile
@@ -25,14 +24,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def _soak_module() -> Any:
-    spec = importlib.util.spec_from_file_location("soak", ROOT / "tests" / "test_soak.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["soak"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+from _testmodule import load_test_module  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cycles < 1:
         parser.error("--cycles must be at least 1")
 
-    soak = _soak_module()
+    soak = load_test_module("soak", "test_soak.py")
     from PySide6.QtCore import (
         QCoreApplication,
         QEventLoop,
