@@ -26,7 +26,7 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check smoe_gui tests benchmarks
+	$(BIN)/ruff check smoe_gui tests benchmarks packaging
 	$(BIN)/mypy smoe_gui
 
 bench: $(STAMP)

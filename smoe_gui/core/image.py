@@ -40,7 +40,9 @@ def to_gray(pixels: NDArray[np.generic], scale: float) -> F32:
         if arr.shape[2] in (1, 2):  # gray or gray + alpha
             arr = arr[:, :, 0]
         elif arr.shape[2] in (3, 4):
-            arr = cv2.cvtColor(np.ascontiguousarray(arr[:, :, :3]), cv2.COLOR_RGB2GRAY)
+            arr = np.asarray(
+                cv2.cvtColor(np.ascontiguousarray(arr[:, :, :3]), cv2.COLOR_RGB2GRAY), np.float32
+            )
         else:
             raise ValueError(f"unsupported number of channels: {arr.shape[2]}")
     if arr.ndim != 2:
@@ -129,14 +131,15 @@ def load_image(path: str | os.PathLike[str], max_size: int | None = None) -> F32
         raise ValueError(f"{p}: file is empty")
     Image.MAX_IMAGE_PIXELS = None  # our own size check below gives the message
     try:
-        with Image.open(p) as img:
-            img.load()
-            mode = img.mode
+        with Image.open(p) as opened:
+            opened.load()
+            mode = opened.mode
+            img: Image.Image = opened
             if mode == "P" or mode == "PA":
-                img = img.convert("RGBA")
+                img = opened.convert("RGBA")
                 mode = "RGBA"
             elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "1", "La", "RGBa", "RGBX"):
-                img = img.convert("RGB")
+                img = opened.convert("RGB")
                 mode = "RGB"
             pixels = np.asarray(img)
     except UnidentifiedImageError:

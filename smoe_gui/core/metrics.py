@@ -38,7 +38,8 @@ def ssim(a: NDArray[np.generic], b: NDArray[np.generic]) -> float:
     c1, c2 = 0.01**2, 0.03**2
 
     def blur(img: NDArray[np.float64]) -> NDArray[np.float64]:
-        return cv2.GaussianBlur(img, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
+        blurred = cv2.GaussianBlur(img, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
+        return np.asarray(blurred, dtype=np.float64)
 
     mx, my = blur(x), blur(y)
     sxx = blur(x * x) - mx * mx

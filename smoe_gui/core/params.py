@@ -321,7 +321,7 @@ class Params:
         """
         if not isinstance(data, Mapping):
             raise ValueError("parameters must be a JSON object of NAME: VALUE pairs")
-        values = {str(k): spec(str(k)).coerce(v) for k, v in data.items()}
+        values: dict[str, Any] = {str(k): spec(str(k)).coerce(v) for k, v in data.items()}
         return cls(**values)
 
     @classmethod
