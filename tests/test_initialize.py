@@ -122,3 +122,14 @@ def test_bad_method_and_params_raise(small_image: np.ndarray) -> None:
         initialize(small_image, FAST, method="random")
     with pytest.raises(ValueError, match="Params"):
         initialize(small_image, {"max_pts": 3})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", ["edge", "grid"])
+def test_reconstruction_is_the_initial_model_rendered(synthetic_image: np.ndarray, method: str) -> None:
+    from smoe_gui.core.metrics import psnr
+    from smoe_gui.core.render import render
+
+    init = initialize(synthetic_image, Params(max_pts=40), method=method)
+    assert init.reconstruction is not None and init.reconstruction.shape == synthetic_image.shape
+    np.testing.assert_allclose(init.reconstruction, render(init.model), atol=1e-5)
+    assert psnr(init.reconstruction, synthetic_image) == pytest.approx(init.expert_psnr[-1], abs=1e-3)

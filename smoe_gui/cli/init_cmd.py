@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         "segments.png": draw_segments(image, result.segments, scale),
         "reduced.png": draw_reduced(image, result.reduced, result.salient, scale),
         "kernels.png": draw_kernels(image, model, result.n_background, scale),
-        "reconstruction.png": draw_reconstruction(model),
+        "reconstruction.png": draw_reconstruction(model, reconstruction=result.reconstruction),
     }
 
     # -- write ------------------------------------------------------------------

@@ -624,7 +624,7 @@ def csr_matvec(roff: np.ndarray, cols: np.ndarray, vals: np.ndarray, x: np.ndarr
 def experts_sse(
     off: np.ndarray, idx: np.ndarray,
     mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
-    la: np.ndarray, experts: np.ndarray, image: np.ndarray, bs: int,
+    la: np.ndarray, experts: np.ndarray, image: np.ndarray, bs: int, recon: np.ndarray,
 ) -> np.ndarray:
     """Sum of squared errors of many expert vectors at once.
 
@@ -633,6 +633,9 @@ def experts_sse(
     row).  The grid is the image's own pixel grid (``ox = oy = 0``,
     ``sx = sy = 1``), ``image`` is ``(H, W)``.  The loops run over the pixels
     of a block row innermost, so they vectorise without horizontal sums.
+
+    The reconstruction of the last expert vector is written to ``recon``
+    (``(H, W)`` float32), so the caller needs no separate render.
 
     Returns
     -------
@@ -710,6 +713,8 @@ def experts_sse(
                     d = acc[r, p] / ssum[p] - image[j, i0 + p]
                     tot += d * d
                 sse[r] += tot
+            for p in range(wd):
+                recon[j, i0 + p] = np.float32(acc[nt - 1, p] / ssum[p])
         for r in range(nt):
             part[b, r] = sse[r]
     out = np.zeros(nt)

@@ -195,8 +195,15 @@ def draw_kernels(
     return out
 
 
-def draw_reconstruction(model: SmoeModel, scale: int = 1) -> U8:
-    """The model rendered at its own size, as RGB uint8 (upscaled by nearest)."""
-    from .render import render
+def draw_reconstruction(
+    model: SmoeModel, scale: int = 1, reconstruction: NDArray[np.float32] | None = None
+) -> U8:
+    """The model rendered at its own size, as RGB uint8 (upscaled by nearest).
 
-    return gray_rgb(render(model), scale)
+    ``reconstruction`` is the model's image when it is already at hand (the
+    initialisation computes it), saving the render."""
+    if reconstruction is None:
+        from .render import render
+
+        reconstruction = render(model)
+    return gray_rgb(reconstruction, scale)

@@ -18,12 +18,12 @@ kernel) is applied to all ``iters + 1`` expert vectors at once.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["EXPERT_BLOCK", "initialize_experts", "sample_bilinear"]
+__all__ = ["EXPERT_BLOCK", "ExpertResult", "initialize_experts", "refine_experts", "sample_bilinear"]
 
 #: Block side (pixels) of the culled gate used here.
 EXPERT_BLOCK = 16
@@ -77,6 +77,26 @@ def _check(
     return np.ascontiguousarray(img, dtype=np.float64), mu, A, la
 
 
+class ExpertResult(NamedTuple):
+    """Result of :func:`refine_experts`.
+
+    Attributes
+    ----------
+    m : (K,) float64
+        Experts after the last iteration.
+    psnr_db : list of float
+        PSNR (dB) of the whole reconstruction after sampling, then after each
+        iteration (length ``iters + 1``).
+    reconstruction : (H, W) float32
+        The reconstruction with the final experts (what ``render`` of the model
+        gives, to float32 rounding).
+    """
+
+    m: NDArray[np.float64]
+    psnr_db: list[float]
+    reconstruction: NDArray[np.float32]
+
+
 def initialize_experts(
     image: NDArray[np.float32],
     mu: NDArray[np.float64],
@@ -117,6 +137,20 @@ def initialize_experts(
     ValueError
         On wrong shapes, non-finite values, ``eta < 0`` or ``iters < 0``.
     """
+    result = refine_experts(image, mu, A, log_alpha, eta, iters)
+    return result.m, result.psnr_db
+
+
+def refine_experts(
+    image: NDArray[np.float32],
+    mu: NDArray[np.float64],
+    A: NDArray[np.float64],
+    log_alpha: NDArray[np.float64],
+    eta: float,
+    iters: int,
+) -> ExpertResult:
+    """:func:`initialize_experts`, also returning the final reconstruction
+    (computed in the same pass over the pixels as the PSNR figures)."""
     from .render import SKIP_WEIGHT, _kern, cull_tau
 
     kern = _kern()
@@ -145,7 +179,8 @@ def initialize_experts(
     for t in range(iters):
         at_centres = kern.csr_matvec(roff, cols, vals, experts[t])
         experts[t + 1] = experts[t] + eta * (target - at_centres)
-    sse = kern.experts_sse(off, idx, *karr[:6], experts, img, bs)
+    recon = np.empty((h, w), dtype=np.float32)
+    sse = kern.experts_sse(off, idx, *karr[:6], experts, img, bs, recon)
     n_px = float(h * w)
     history = [math.inf if e <= 0.0 else 10.0 * math.log10(n_px / e) for e in sse]
-    return experts[-1].copy(), history
+    return ExpertResult(experts[-1].copy(), history, recon)

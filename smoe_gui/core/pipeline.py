@@ -67,6 +67,10 @@ class Initialization:
         DBSCAN radius ε (px) of the reduction; 0 when nothing was clustered.
     segment_owner : (N,) intp
         For each raw segment, the row of ``reduced`` it went into (-1: dropped).
+    reconstruction : (H, W) float32 or None
+        The initial model rendered at the image's size (computed by the expert
+        stage in the same pass as ``expert_psnr``; equals ``render(model)`` to
+        float32 rounding).
     """
 
     method: str
@@ -84,6 +88,7 @@ class Initialization:
     notes: tuple[str, ...] = ()
     reduction_eps: float = 0.0
     segment_owner: NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    reconstruction: NDArray[np.float32] | None = None
 
     @property
     def n_kernels(self) -> int:
@@ -206,7 +211,7 @@ def initialize(
         For a bad image (shape, size, values), a bad ``params`` or an unknown
         ``method``.
     """
-    from .experts import initialize_experts
+    from .experts import refine_experts
     from .image import check_image
     from .placement import grid_kernels
 
@@ -240,7 +245,7 @@ def initialize(
         owner = np.zeros(0, dtype=np.intp)
         n_background, eps = 0, 0.0
     start = time.perf_counter()
-    m, history = initialize_experts(
+    m, history, reconstruction = refine_experts(
         img, mu, A, log_alpha, params.expert_eta, params.expert_iters
     )
     timings["experts"] = (time.perf_counter() - start) * 1000.0
@@ -261,4 +266,5 @@ def initialize(
         notes=tuple(notes),
         reduction_eps=float(eps),
         segment_owner=owner,
+        reconstruction=reconstruction,
     )

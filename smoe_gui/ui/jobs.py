@@ -102,13 +102,15 @@ def compute_snapshot(
     n_pairs: int = 0,
     n_background: int = 0,
     max_pixels: int | None = None,
+    reconstruction: F32 | None = None,
 ) -> SnapshotResult:
     """Render ``model`` and compare it with ``image`` (H, W).
 
     With ``max_pixels``, a larger image is rendered as a preview of at most that
     many pixels covering the whole image (live training views); the residual
     is then taken against the area-downscaled image.  The PSNR is the
-    preview's.
+    preview's.  A full-size ``reconstruction`` already at hand (the
+    initialisation's) is used instead of rendering again.
     """
     import cv2
 
@@ -117,7 +119,10 @@ def compute_snapshot(
     h, w = image.shape
     ph, pw = preview_size(h, w, max_pixels)
     t0 = time.perf_counter()
-    raw = render(model) if (ph, pw) == (h, w) else render(model, height=ph, width=pw)
+    if (ph, pw) == (h, w):
+        raw = render(model) if reconstruction is None else reconstruction
+    else:
+        raw = render(model, height=ph, width=pw)
     recon = np.ascontiguousarray(np.clip(raw, 0.0, 1.0), dtype=np.float32)
     ms = (time.perf_counter() - t0) * 1e3
     target = image if (ph, pw) == (h, w) else cv2.resize(image, (pw, ph), interpolation=cv2.INTER_AREA)
@@ -139,7 +144,8 @@ def compute_stages(image: F32, params: Params, method: str) -> StageResult:
     t0 = time.perf_counter()
     init = initialize(image, params, method=method)
     n_pairs = len(init.reduced) if method == "edge" else 0
-    snap = compute_snapshot(image, init.model, method, n_pairs, int(init.n_background))
+    snap = compute_snapshot(image, init.model, method, n_pairs, int(init.n_background),
+                            reconstruction=init.reconstruction)
     result = StageResult(
         init=init,
         snapshot=snap,
