@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["EXPERT_BLOCK", "ExpertResult", "initialize_experts", "refine_experts", "sample_bilinear"]
+__all__ = ["EXPERT_BLOCK", "ExpertResult", "initialize_experts", "sample_bilinear"]
 
 #: Block side (pixels) of the culled gate used here.
 EXPERT_BLOCK = 16
@@ -78,7 +78,7 @@ def _check(
 
 
 class ExpertResult(NamedTuple):
-    """Result of :func:`refine_experts`.
+    """Result of :func:`initialize_experts`.
 
     Attributes
     ----------
@@ -104,7 +104,7 @@ def initialize_experts(
     log_alpha: NDArray[np.float64],
     eta: float,
     iters: int,
-) -> tuple[NDArray[np.float64], list[float]]:
+) -> ExpertResult:
     """Sample the image at the centres, then refine ``iters`` times.
 
     The update is ``m ← m + η (L[μ] - L̂[μ])`` (the convergent sign; the paper's
@@ -126,31 +126,17 @@ def initialize_experts(
 
     Returns
     -------
-    m : (K,) float64
-        Experts.
-    psnr_db : list of float
-        PSNR (dB) of the whole reconstruction after sampling, then after each
-        iteration (length ``iters + 1``).
+    ExpertResult
+        ``(m, psnr_db, reconstruction)``: the experts, the PSNR (dB) of the
+        whole reconstruction after sampling and after each iteration (length
+        ``iters + 1``), and the final reconstruction, computed in the same pass
+        over the pixels as the PSNR figures.
 
     Raises
     ------
     ValueError
         On wrong shapes, non-finite values, ``eta < 0`` or ``iters < 0``.
     """
-    result = refine_experts(image, mu, A, log_alpha, eta, iters)
-    return result.m, result.psnr_db
-
-
-def refine_experts(
-    image: NDArray[np.float32],
-    mu: NDArray[np.float64],
-    A: NDArray[np.float64],
-    log_alpha: NDArray[np.float64],
-    eta: float,
-    iters: int,
-) -> ExpertResult:
-    """:func:`initialize_experts`, also returning the final reconstruction
-    (computed in the same pass over the pixels as the PSNR figures)."""
     from .render import SKIP_WEIGHT, _kern, cull_tau
 
     kern = _kern()

@@ -211,7 +211,7 @@ def initialize(
         For a bad image (shape, size, values), a bad ``params`` or an unknown
         ``method``.
     """
-    from .experts import refine_experts
+    from .experts import initialize_experts
     from .image import check_image
     from .placement import grid_kernels
 
@@ -245,7 +245,7 @@ def initialize(
         owner = np.zeros(0, dtype=np.intp)
         n_background, eps = 0, 0.0
     start = time.perf_counter()
-    m, history, reconstruction = refine_experts(
+    m, history, reconstruction = initialize_experts(
         img, mu, A, log_alpha, params.expert_eta, params.expert_iters
     )
     timings["experts"] = (time.perf_counter() - start) * 1000.0
