@@ -110,3 +110,61 @@ def test_bad_input_is_refused(change: dict, message: str) -> None:
     args.update(change)
     with pytest.raises(ValueError, match=message):
         initialize_experts(**args)
+
+
+def mixed_scale_model(h: int, w: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Isotropic kernels from the narrowest Δμ (0.25 px) to background width (12 px),
+    with random weights: rows where a narrow kernel's row factor dwarfs every
+    term at some pixel take the exact fallback of the separable evaluation."""
+    rng = np.random.default_rng(seed)
+    k = 60
+    mu = rng.uniform([0, 0], [w, h], (k, 2))
+    sigma = np.exp(rng.uniform(np.log(0.25), np.log(12.0), k))
+    A = np.eye(2)[None] / (np.sqrt(2) * sigma)[:, None, None]
+    return mu, A, rng.normal(0, 2, k)
+
+
+@pytest.mark.parametrize(("seed", "crop"), [(0, (96, 128)), (1, (90, 121)), (2, (37, 100))])
+def test_reconstruction_of_mixed_scale_isotropic_kernels_matches_dense(
+    synthetic_image: np.ndarray, seed: int, crop: tuple[int, int]
+) -> None:
+    # crops that are not whole 16-pixel blocks exercise the partial blocks
+    synthetic_image = np.ascontiguousarray(synthetic_image[: crop[0], : crop[1]])
+    h, w = synthetic_image.shape
+    mu, A, la = mixed_scale_model(h, w, seed)
+    m, hist, recon = initialize_experts(synthetic_image, mu, A, la, 0.2, 4)
+    m_ref, hist_ref = dense_reference(synthetic_image, mu, A, la, 0.2, 4)
+    expected = dense_render(SmoeModel(mu, A, m_ref, la, h, w))
+    assert recon.shape == (h, w) and recon.dtype == np.float32
+    assert np.max(np.abs(recon - expected)) < 2e-6
+    assert np.max(np.abs(np.array(hist) - hist_ref)) < 1e-4
+
+
+def test_reconstruction_of_rotated_kernels_matches_dense(synthetic_image: np.ndarray) -> None:
+    # anisotropic kernels (s12 != 0) take the full quadratic form in every block
+    h, w = synthetic_image.shape
+    mu, A, la = mixed_scale_model(h, w, 3)
+    rot = np.array([[np.cos(0.4), -np.sin(0.4)], [np.sin(0.4), np.cos(0.4)]])
+    A = A @ np.diag([1.0, 0.4]) @ rot
+    _, _, recon = initialize_experts(synthetic_image, mu, A, la, 0.2, 3)
+    m_ref, _ = dense_reference(synthetic_image, mu, A, la, 0.2, 3)
+    expected = dense_render(SmoeModel(mu, A, m_ref, la, h, w))
+    assert np.max(np.abs(recon - expected)) < 2e-6
+
+
+def test_pixels_far_below_their_rows_best_logit_are_exact() -> None:
+    # a narrow kernel with a large weight dominates every row of the first block
+    # in the row factor, while at the block's right side two faint wide kernels
+    # share the gate: their terms there are e^-90 of the row's best, beyond
+    # the range where the separable factors keep their precision
+    h, w = 32, 40
+    yy, xx = np.mgrid[0:h, 0:w]
+    image = (0.1 + 0.8 * yy / h + 0.05 * xx / w).astype(np.float32)
+    sig = np.array([0.5, 6.0, 6.0])
+    mu = np.array([[2.0, 8.0], [20.0, 5.0], [20.0, 12.0]])
+    A = np.eye(2)[None] / (np.sqrt(2) * sig)[:, None, None]
+    la = np.array([0.0, -90.0, -90.0])
+    m, _, recon = initialize_experts(image, mu, A, la, 0.1, 0)
+    expected = dense_render(SmoeModel(mu, A, m, la, h, w))
+    assert abs(expected[8, 15] - 0.5 * (m[1] + m[2])) > 1e-3  # B and C do not share evenly
+    assert np.max(np.abs(recon - expected)) < 2e-6

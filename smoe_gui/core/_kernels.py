@@ -620,6 +620,45 @@ def csr_matvec(roff: np.ndarray, cols: np.ndarray, vals: np.ndarray, x: np.ndarr
     return y
 
 
+#: Lanes of a block row in :func:`experts_sse` (its block side must equal this).
+EXPERT_LANES = 16
+
+#: A separable row is recomputed exactly where a pixel's sum of terms, relative
+#: to the row's largest logit, is below this (see :func:`experts_sse`).
+_SEP_FLOOR = 1e-3
+
+
+@nb.njit(inline="always", fastmath=_FM, cache=True)
+def _row_exact(
+    n: int, v: float, q0: int, lx: np.ndarray, ly: np.ndarray, a: np.ndarray, b2: np.ndarray,
+    c: np.ndarray, l0: np.ndarray, u: np.ndarray, lg: np.ndarray, mx: np.ndarray,
+    ssum: np.ndarray, wt: np.ndarray,
+) -> None:
+    """Gate terms of one block row (``v`` = row within the block, lanes
+    ``q0 .. q0+15`` of ``wt`` and ``ssum``) from the full quadratic form:
+    ``wt[t, q] = exp(logit_t - max_t logit_t)`` (float32) and their sums."""
+    for p in range(EXPERT_LANES):
+        mx[p] = -_INF
+    for t in range(n):
+        dy = v - ly[t]
+        rc = l0[t] - c[t] * dy * dy
+        rl = b2[t] * dy
+        at = a[t]
+        xt = lx[t]
+        for p in range(EXPERT_LANES):
+            dx = u[p] - xt
+            val = rc - dx * (at * dx + rl)
+            lg[t, p] = val
+            mx[p] = max(mx[p], val)
+    for p in range(EXPERT_LANES):
+        ssum[q0 + p] = 0.0
+    for t in range(n):
+        for p in range(EXPERT_LANES):
+            e = _exp_neg(lg[t, p] - mx[p])
+            wt[t, q0 + p] = np.float32(e)
+            ssum[q0 + p] += e
+
+
 @nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
 def experts_sse(
     off: np.ndarray, idx: np.ndarray,
@@ -631,8 +670,25 @@ def experts_sse(
     The gate does not depend on the experts, so it is computed once per pixel
     and applied to every row of ``experts`` (``(T, K)``: one expert vector per
     row).  The grid is the image's own pixel grid (``ox = oy = 0``,
-    ``sx = sy = 1``), ``image`` is ``(H, W)``.  The loops run over the pixels
-    of a block row innermost, so they vectorise without horizontal sums.
+    ``sx = sy = 1``), ``image`` is ``(H, W)``; ``bs`` must be
+    :data:`EXPERT_LANES`.
+
+    Per block, the gate terms of all its pixels are computed first (``(n,
+    256)``: rows of 16 lanes; lanes past the image's right edge are computed
+    and ignored), then applied to the ``T`` expert vectors in one
+    matrix-product-like loop whose inner loop runs over all the block's
+    pixels.
+
+    Separable blocks.  In a block where every listed kernel has ``s12 = 0``
+    (all kernels of an initialisation are isotropic), the logit splits:
+    ``logit_t(p, j) = [l_t - c_t·dy² - a_t·d_t²] + [-a_t·(dx² - d_t²)]``, with
+    ``d_t`` the distance of the kernel's centre column to the nearest lane.
+    The second factor's exponential is computed once per block (16 per
+    kernel), the first's once per row (one per kernel), relative to the row's
+    largest logit ``R``; a term is then one product.  A pixel whose sum of
+    terms is below ``_SEP_FLOOR`` (its largest logit is far below ``R``, so
+    the rounding of the factors could matter) has its row recomputed from the
+    full quadratic form, as in non-separable blocks.
 
     The reconstruction of the last expert vector is written to ``recon``
     (``(H, W)`` float32), so the caller needs no separate render.
@@ -650,10 +706,11 @@ def experts_sse(
     for b in prange(nblk):
         bx = b % nbx
         by = b // nbx
-        i0 = bx * bs
-        j0 = by * bs
-        wd = min(i0 + bs, nx) - i0
-        j1 = min(j0 + bs, ny)
+        i0 = bx * EXPERT_LANES
+        j0 = by * EXPERT_LANES
+        wd = min(i0 + EXPERT_LANES, nx) - i0
+        rows = min(j0 + EXPERT_LANES, ny) - j0
+        npix = rows * EXPERT_LANES
         o = off[b]
         n = off[b + 1] - o
         lx = np.empty(n)
@@ -663,6 +720,7 @@ def experts_sse(
         c = np.empty(n)
         l0 = np.empty(n)
         em = np.empty((n, nt), dtype=np.float32)
+        separable = True
         for t in range(n):
             k = idx[o + t]
             lx[t] = mux[k] - i0
@@ -671,52 +729,78 @@ def experts_sse(
             b2[t] = 2.0 * s12[k]
             c[t] = s22[k]
             l0[t] = la[k]
+            if s12[k] != 0.0:
+                separable = False
             for r in range(nt):
                 em[t, r] = np.float32(experts[r, k])
-        u = np.empty(bs)
-        for p in range(bs):
+        u = np.empty(EXPERT_LANES)
+        for p in range(EXPERT_LANES):
             u[p] = float(p)
-        lg = np.empty((n, bs))
-        wt = np.empty(bs, dtype=np.float32)
-        mx = np.empty(bs)
-        ssum = np.empty(bs)
-        acc = np.empty((nt, bs), dtype=np.float32)
-        sse = np.zeros(nt)
-        for j in range(j0, j1):
-            v = float(j - j0)
-            mx[:] = -_INF
+        wt = np.empty((n, npix), dtype=np.float32)
+        ssum = np.empty(npix)
+        lg = np.empty((n, EXPERT_LANES))
+        mx = np.empty(EXPERT_LANES)
+        # separable blocks: the column factors, and each kernel's row offset
+        gx = np.empty((n, EXPERT_LANES))
+        dmin = np.empty(n)
+        fr = np.empty(n)
+        if separable:
             for t in range(n):
-                dy = v - ly[t]
-                rc = l0[t] - c[t] * dy * dy
-                rl = b2[t] * dy
-                at = a[t]
-                xt = lx[t]
+                d = max(-lx[t], lx[t] - (wd - 1.0), 0.0)
+                dmin[t] = a[t] * d * d
+                for p in range(EXPERT_LANES):
+                    dx = u[p] - lx[t]
+                    gx[t, p] = _exp_neg(min(dmin[t] - a[t] * dx * dx, 0.0))
+        for jj in range(rows):
+            v = float(jj)
+            q0 = jj * EXPERT_LANES
+            exact = not separable
+            if separable:
+                rmax = -_INF
+                for t in range(n):
+                    dy = v - ly[t]
+                    fr[t] = l0[t] - c[t] * dy * dy - dmin[t]
+                    rmax = max(rmax, fr[t])
+                for t in range(n):
+                    fr[t] = _exp_neg(fr[t] - rmax)
+                for p in range(EXPERT_LANES):
+                    ssum[q0 + p] = 0.0
+                for t in range(n):
+                    f = fr[t]
+                    for p in range(bs):
+                        e = f * gx[t, p]
+                        wt[t, q0 + p] = np.float32(e)
+                        ssum[q0 + p] += e
+                low = False
                 for p in range(wd):
-                    dx = u[p] - xt
-                    val = rc - dx * (at * dx + rl)
-                    lg[t, p] = val
-                    mx[p] = max(mx[p], val)
-            ssum[:] = 0.0
-            acc[:, :] = 0.0
-            for t in range(n):
-                for p in range(wd):
-                    e = _exp_neg(lg[t, p] - mx[p])
-                    wt[p] = np.float32(e)
-                    ssum[p] += e
-                for r in range(nt):
-                    emr = em[t, r]
-                    for p in range(wd):
-                        acc[r, p] += wt[p] * emr
+                    low |= ssum[q0 + p] < _SEP_FLOOR
+                exact = low
+            if exact:
+                _row_exact(n, v, q0, lx, ly, a, b2, c, l0, u, lg, mx, ssum, wt)
+        acc = np.zeros((nt, npix), dtype=np.float32)
+        for t in range(n):
             for r in range(nt):
-                tot = 0.0
-                for p in range(wd):
-                    d = acc[r, p] / ssum[p] - image[j, i0 + p]
-                    tot += d * d
-                sse[r] += tot
+                emr = em[t, r]
+                for q in range(npix):
+                    acc[r, q] += wt[t, q] * emr
+        # lanes past the right edge get inv = tgt = 0 and add nothing
+        inv = np.zeros(npix)
+        tgt = np.zeros(npix)
+        for jj in range(rows):
             for p in range(wd):
-                recon[j, i0 + p] = np.float32(acc[nt - 1, p] / ssum[p])
+                q = jj * EXPERT_LANES + p
+                inv[q] = 1.0 / ssum[q]
+                tgt[q] = image[j0 + jj, i0 + p]
         for r in range(nt):
-            part[b, r] = sse[r]
+            tot = 0.0
+            for q in range(npix):
+                d = acc[r, q] * inv[q] - tgt[q]
+                tot += d * d
+            part[b, r] = tot
+        for jj in range(rows):
+            for p in range(wd):
+                q = jj * EXPERT_LANES + p
+                recon[j0 + jj, i0 + p] = np.float32(acc[nt - 1, q] * inv[q])
     out = np.zeros(nt)
     for b in range(nblk):
         for r in range(nt):

@@ -11,8 +11,10 @@ the reconstruction is linear in the experts: ``L̂ = W m`` with ``W`` the
 ``K x K`` matrix ``C``, computed once by the culled evaluation of
 :mod:`smoe_gui.core.render`, so each iteration is one sparse product.  The PSNR
 of the whole image after each iteration is then computed in one pass over the
-pixels: the gate of a pixel (its block's culled list, one exponential per
-kernel) is applied to all ``iters + 1`` expert vectors at once.
+pixels: the gate of a pixel (its block's culled list) is computed once and
+applied to all ``iters + 1`` expert vectors at once.  The initial kernels are
+isotropic, so the gate's exponentials separate into a row and a column factor
+per kernel (see :func:`smoe_gui.core._kernels.experts_sse`).
 """
 
 from __future__ import annotations
