@@ -87,7 +87,7 @@ def _grid_build(
     return start, order
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _nearest_two(
     qx: F64, qy: F64, qself: NDArray[np.int64],
     px: F64, py: F64, start: NDArray[np.int64], order: NDArray[np.int64],
@@ -95,7 +95,7 @@ def _nearest_two(
 ) -> None:  # pragma: no cover - compiled
     """Exact two smallest squared distances from each query to the grid's points
     (skipping point ``qself[q]``), merged into ``best`` (nq, 2) in place."""
-    for q in range(qx.size):
+    for q in numba.prange(qx.size):
         b1 = best[q, 0]
         b2 = best[q, 1]
         x = qx[q]
