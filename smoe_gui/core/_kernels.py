@@ -543,7 +543,7 @@ def backward_blocks(
     return acc
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def reduce_pairs(idx: np.ndarray, acc: np.ndarray, k: int) -> np.ndarray:
     """Sum the per-pair partial sums of :func:`backward_blocks` per kernel:
     ``(7, pairs)`` -> ``(7, K)`` (serial, in pair order: deterministic)."""
@@ -607,7 +607,7 @@ def point_weights(
     return roff, cols, vals
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def csr_matvec(roff: np.ndarray, cols: np.ndarray, vals: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``y = W x`` for the CSR matrix of :func:`point_weights`."""
     n = roff.shape[0] - 1

@@ -13,12 +13,19 @@ _threads_configured = False
 
 
 def training_threads() -> int:
-    """Threads for torch: every core but one, so the GUI thread keeps a core."""
+    """Threads for training: every core.
+
+    The training thread runs at a lower CPU priority than the GUI thread
+    (:func:`smoe_gui.ui.workers.lower_thread_priority`), so the GUI still gets
+    a core whenever it needs one, without idling a core the rest of the time
+    (on 2 cores, keeping one free for the GUI held training to ~60 % of the
+    CLI's speed).
+    """
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+    return max(1, cores)
 
 
 def configure_threads() -> None:

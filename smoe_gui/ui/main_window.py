@@ -80,8 +80,13 @@ DEBOUNCE_MS = 60
 SNAPSHOT_INTERVAL_S = 0.1
 #: Seconds between batched progress signals from the training worker.
 PROGRESS_INTERVAL_S = 0.1
-#: Live training previews are rendered with at most this many pixels.
+#: Live training previews are rendered at the reconstruction view's size on
+#: screen (device pixels), within these bounds.
 PREVIEW_PIXELS = 160_000
+PREVIEW_MIN_PIXELS = 40_000
+#: While training, the kernel overlay (thousands of ellipses) is redrawn at
+#: most this often; the reconstruction under it at every snapshot.
+OVERLAY_INTERVAL_S = 0.3
 #: Numba threads of the preview renderer (the training keeps the other cores).
 RENDER_THREADS = 1
 #: Hover radius around a kernel centre, in screen pixels.
@@ -134,6 +139,8 @@ class MainWindow(QMainWindow):
         self._next_id = 0
         self._latest_stage = -1
         self._latest_snapshot = -1
+        self._final_snapshot = -1
+        self._overlay_drawn_at = 0.0
         self._latest_gate = -1
         self._stage_result: StageResult | None = None
         self._result_model: SmoeModel | None = None  # trained or loaded: shown in views 4-5
@@ -746,6 +753,7 @@ class MainWindow(QMainWindow):
         self._training.start()
         self._train_started = time.perf_counter()
         self.frames_shown = 0
+        self._overlay_drawn_at = 0.0
         self._update_buttons()
         return True
 
@@ -807,15 +815,28 @@ class MainWindow(QMainWindow):
         self._latest_snapshot = self._next_id
         self._render_runner.submit(
             self._next_id, with_numba_threads, RENDER_THREADS,
-            compute_snapshot, self.image, model, None, 0, 0, PREVIEW_PIXELS,
+            compute_snapshot, self.image, model, None, 0, 0, self.preview_pixels(),
         )
+
+    def preview_pixels(self) -> int:
+        """Pixels of a live training preview: the reconstruction view's size on
+        screen, within ``PREVIEW_MIN_PIXELS .. PREVIEW_PIXELS``."""
+        view = self.stages.views["reconstruction"]
+        dpr = float(view.devicePixelRatioF())
+        shown = view.width() * view.height() * dpr * dpr
+        return int(min(PREVIEW_PIXELS, max(PREVIEW_MIN_PIXELS, shown)))
 
     def _on_snapshot_done(self, rid: int) -> None:
         snap: SnapshotResult | None = self._render_runner.worker.take(rid)
         if rid != self._latest_snapshot or self._closing or snap is None:
             self.dropped_results += 1
             return
-        self.stages.show_snapshot(rid, snap)
+        now = time.perf_counter()
+        overlay = (rid == self._final_snapshot or not self.is_training()
+                   or now - self._overlay_drawn_at >= OVERLAY_INTERVAL_S)
+        if overlay:
+            self._overlay_drawn_at = now
+        self.stages.show_snapshot(rid, snap, kernels=overlay)
         self._shown_model = snap.model
         if self._result_model is snap.model:
             self._result_snapshot = snap
@@ -829,6 +850,7 @@ class MainWindow(QMainWindow):
         if self.image is not None and (model.height, model.width) == self.image.shape:
             self._next_id += 1
             self._latest_snapshot = self._next_id
+            self._final_snapshot = self._next_id
             self._render_runner.submit(self._next_id, compute_snapshot, self.image, model, None)
 
     def _on_train_failed(self, message: str) -> None:
@@ -861,6 +883,7 @@ class MainWindow(QMainWindow):
             handlers[kind](*payload)
 
     def _training_ended(self) -> None:
+        self.plots.flush()
         self._update_buttons()
         summary = []
         for label in self._train_labels:

@@ -2,7 +2,15 @@
 (``kernel-plot``) and the expert-initialisation PSNR per iteration
 (``expert-plot``, the paper's Fig. 3).
 
-Curves are created once per label and updated with ``setData``.
+Curves are created once per label and updated with ``setData``, at most
+:data:`PLOT_REFRESH_MS` apart while training streams batches in: a repaint of
+a plot costs a few milliseconds of the GUI thread (and of the GIL the training
+thread needs), and the eye gains nothing from more than a few per second.
+
+The grid is a :class:`pyqtgraph.GridItem` behind the curves rather than the
+axes' ``showGrid``: the axes' grid lines are replayed from a picture that
+spans the whole plot on every repaint, ~7 ms per plot offscreen, against
+~0.5 ms for the grid item.
 """
 
 from __future__ import annotations
@@ -10,12 +18,30 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
 from .theme import Theme
 from .workers import ProgressBatch
 
-__all__ = ["CURVE_LABELS", "CurveData", "ExpertPlot", "TrainingPlots"]
+__all__ = ["CURVE_LABELS", "PLOT_REFRESH_MS", "CurveData", "ExpertPlot", "TrainingPlots", "add_grid"]
+
+#: Shortest time between two redraws of the training curves while batches arrive.
+PLOT_REFRESH_MS = 250
+
+
+def add_grid(plot: pg.PlotWidget) -> pg.GridItem:
+    """A light grid behind the curves of ``plot`` (its pen is set by the theme)."""
+    grid = pg.GridItem(textPen=None)
+    grid.setZValue(-100)
+    plot.addItem(grid, ignoreBounds=True)
+    return grid
+
+
+def _grid_pen(theme: Theme) -> object:
+    color = pg.mkColor(theme.foreground)
+    color.setAlpha(40)
+    return pg.mkPen(color, width=1)
 
 #: Curve labels: a normal run, and the two runs of Compare.
 CURVE_LABELS = ("train", "edge", "grid")
@@ -109,6 +135,12 @@ class TrainingPlots:
             self.psnr_plot.addItem(line, ignoreBounds=True)
             self.phase_lines[phase] = line
         self.psnr_plot.setXLink(self.kernel_plot)
+        self.grids = [add_grid(self.psnr_plot), add_grid(self.kernel_plot)]
+        self._dirty: set[str] = set()
+        self._refresh = QTimer(self.psnr_plot)
+        self._refresh.setSingleShot(True)
+        self._refresh.setInterval(PLOT_REFRESH_MS)
+        self._refresh.timeout.connect(self.flush)
         self.apply_theme(theme)
         self._update_axis_labels()
         self.show_labels(("train",))
@@ -120,7 +152,8 @@ class TrainingPlots:
                 axis = plot.getAxis(name)
                 axis.setPen(theme.foreground)
                 axis.setTextPen(theme.foreground)
-            plot.showGrid(x=True, y=True, alpha=0.25)
+        for grid in self.grids:
+            grid.setPen(_grid_pen(theme))
         for label in CURVE_LABELS:
             pen = pg.mkPen(theme.color(f"curve-{label}"), width=2)
             self.psnr_curves[label].setPen(pen)
@@ -145,6 +178,7 @@ class TrainingPlots:
     def clear(self, labels: tuple[str, ...]) -> None:
         """Forget the data of ``labels`` (a new run)."""
         for label in labels:
+            self._dirty.discard(label)
             self.data[label] = CurveData()
             self.psnr_curves[label].setData([], [])
             self.kernel_curves[label].setData([], [])
@@ -152,9 +186,19 @@ class TrainingPlots:
             line.setVisible(False)
 
     def append(self, batch: ProgressBatch) -> None:
-        """Add a batch of fit events to its run's curves."""
+        """Add a batch of fit events to its run's curves; they are drawn within
+        :data:`PLOT_REFRESH_MS` (or at once by :meth:`flush`)."""
         self.data[batch.label].append(batch)
-        self._redraw(batch.label)
+        self._dirty.add(batch.label)
+        if not self._refresh.isActive():
+            self._refresh.start()
+
+    def flush(self) -> None:
+        """Draw every run whose curves have new points."""
+        self._refresh.stop()
+        for label in sorted(self._dirty):
+            self._redraw(label)
+        self._dirty.clear()
 
     def set_x_axis(self, axis: str) -> None:
         """Plot against ``"steps"`` or ``"seconds"``."""
@@ -207,6 +251,7 @@ class ExpertPlot(pg.PlotWidget):
         self.setLabel("left", "PSNR", units="dB")
         self.setLabel("bottom", "iteration (0 = sampled)")
         self.curve = self.plot(symbol="o", symbolSize=5)
+        self.grid = add_grid(self)
         self.apply_theme(theme)
 
     def apply_theme(self, theme: Theme) -> None:
@@ -219,7 +264,7 @@ class ExpertPlot(pg.PlotWidget):
         self.curve.setPen(pg.mkPen(color, width=2))
         self.curve.setSymbolBrush(pg.mkBrush(color))
         self.curve.setSymbolPen(None)
-        self.showGrid(x=True, y=True, alpha=0.25)
+        self.grid.setPen(_grid_pen(theme))
 
     def set_history(self, psnr_db: list[float]) -> None:
         """Show ``psnr_db[i]`` after iteration ``i`` (0: sampled experts)."""

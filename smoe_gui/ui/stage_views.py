@@ -285,17 +285,19 @@ class StageViews(QWidget):
             view.shown_id = request_id
         self._refresh_backgrounds()
 
-    def show_snapshot(self, request_id: int, snap: SnapshotResult) -> None:
-        """Draw a model (training snapshot or loaded model) in views 4 and 5."""
-        self._set_snapshot(snap)
+    def show_snapshot(self, request_id: int, snap: SnapshotResult, kernels: bool = True) -> None:
+        """Draw a model (training snapshot or loaded model) in views 4 and 5;
+        with ``kernels=False`` the kernel overlay keeps its previous drawing."""
+        self._set_snapshot(snap, kernels)
         self.views["kernels"].shown_id = request_id
         self.views["reconstruction"].shown_id = request_id
         self._refresh_backgrounds(only=("kernels", "reconstruction"))
 
-    def _set_snapshot(self, snap: SnapshotResult) -> None:
+    def _set_snapshot(self, snap: SnapshotResult, kernels: bool = True) -> None:
         self._reconstruction = snap.reconstruction
         self._residual = snap.residual
-        self.show_kernels(snap.kernels)
+        if kernels:
+            self.show_kernels(snap.kernels)
 
     def show_kernels(self, geo: KernelGeometry) -> None:
         view = self.views["kernels"]
