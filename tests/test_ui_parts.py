@@ -3,6 +3,9 @@ geometry, the Inspect helpers of smoe_gui.core.inspect, the panel alone."""
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 
 import numpy as np
@@ -154,3 +157,54 @@ def test_panel_builds_every_parameter_and_emits_changes(qtbot) -> None:
     assert panel.widget("lr_m").value() == pytest.approx(blocker.args[0].lr_m)
     panel.reset_to_defaults()
     assert panel.params() == Params()
+
+
+# --------------------------------------------------------------------------- training load on the GUI
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_lower_thread_priority_lowers_only_the_calling_thread() -> None:
+    from smoe_gui.ui.workers import lower_thread_priority
+
+    seen: dict[str, int] = {}
+
+    def worker() -> None:
+        tid = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        seen["lowered"] = int(lower_thread_priority(3))
+        seen["delta"] = os.getpriority(os.PRIO_PROCESS, tid) - before
+
+    main_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen["lowered"] == 1
+    assert seen["delta"] == min(3, 19 - main_before)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before
+
+
+def test_training_curves_are_drawn_in_batches_and_on_flush(qtbot) -> None:
+    from smoe_gui.ui.plots import PLOT_REFRESH_MS, TrainingPlots
+    from smoe_gui.ui.theme import current_theme
+    from smoe_gui.ui.workers import ProgressBatch
+
+    plots = TrainingPlots(current_theme())
+    qtbot.addWidget(plots.psnr_plot)
+    qtbot.addWidget(plots.kernel_plot)
+
+    def batch(first: int, n: int) -> ProgressBatch:
+        steps = np.arange(first, first + n, dtype=np.int64)
+        return ProgressBatch("train", steps, steps * 0.01, 20.0 + steps * 0.1,
+                             np.full(n, 100, dtype=np.int64), ["tiles"] * n)
+
+    def drawn() -> int:
+        x, _ = plots.psnr_curves["train"].getData()
+        return 0 if x is None else len(x)
+
+    plots.append(batch(1, 5))
+    plots.append(batch(6, 5))
+    assert drawn() == 0  # not one repaint per batch
+    qtbot.waitUntil(lambda: drawn() == 10, timeout=PLOT_REFRESH_MS + 2000)
+    plots.append(batch(11, 3))
+    plots.flush()
+    assert drawn() == 13
+    _, kernels = plots.kernel_curves["train"].getData()
+    assert kernels[-1] == 100

@@ -281,6 +281,39 @@ def test_training_finishes_and_draws_live(qtbot, window) -> None:
     assert window.plots.kernel_curves["train"].getData()[1][-1] >= 1
 
 
+def test_training_runs_below_the_gui_and_ends_with_the_final_overlay(qtbot, window) -> None:
+    from smoe_gui.ui.geometry import KERNEL_CATEGORIES
+
+    window.panel.set_params(FAST.replace(time_budget=1.0), emit=False)
+    with qtbot.waitSignal(window.training_finished, timeout=30_000):
+        window.start_training()
+        worker = window._training.worker
+    if sys.platform.startswith("linux"):
+        assert worker.priority_lowered  # the GUI thread wins the CPU when it needs it
+    final = window.final_model("train")
+    qtbot.waitUntil(lambda: window.current_model() is final, timeout=10_000)
+    view = window.stages.views["kernels"]
+    # the overlay, redrawn at most every OVERLAY_INTERVAL_S during the run, shows
+    # the final model's kernels once the run is over
+    assert view.point_count("trained") == final.n_kernels
+    assert sum(view.point_count(cat) for cat in KERNEL_CATEGORIES) == final.n_kernels
+    drawn = np.asarray(view.points["trained"].getData()).T
+    np.testing.assert_allclose(np.sort(drawn, axis=0), np.sort(final.mu, axis=0), atol=1e-9)
+
+
+def test_live_previews_follow_the_view_size(window) -> None:
+    from smoe_gui.ui.main_window import PREVIEW_MIN_PIXELS, PREVIEW_PIXELS
+
+    view = window.stages.views["reconstruction"]
+    view.resize(120, 80)
+    assert window.preview_pixels() == PREVIEW_MIN_PIXELS
+    view.resize(300, 200)
+    dpr = view.devicePixelRatioF()
+    assert window.preview_pixels() == min(PREVIEW_PIXELS, max(PREVIEW_MIN_PIXELS, int(60_000 * dpr * dpr)))
+    view.resize(3000, 2000)
+    assert window.preview_pixels() == PREVIEW_PIXELS
+
+
 @pytest.mark.parametrize("answer", [False, True])
 def test_parameter_change_during_training_asks(qtbot, window, answer) -> None:
     window.messenger.answer = answer

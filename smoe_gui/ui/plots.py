@@ -38,10 +38,6 @@ def add_grid(plot: pg.PlotWidget) -> pg.GridItem:
     return grid
 
 
-def _grid_pen(theme: Theme) -> object:
-    color = pg.mkColor(theme.foreground)
-    color.setAlpha(40)
-    return pg.mkPen(color, width=1)
 
 #: Curve labels: a normal run, and the two runs of Compare.
 CURVE_LABELS = ("train", "edge", "grid")
@@ -153,7 +149,7 @@ class TrainingPlots:
                 axis.setPen(theme.foreground)
                 axis.setTextPen(theme.foreground)
         for grid in self.grids:
-            grid.setPen(_grid_pen(theme))
+            grid.setPen(pg.mkPen(theme.grid))
         for label in CURVE_LABELS:
             pen = pg.mkPen(theme.color(f"curve-{label}"), width=2)
             self.psnr_curves[label].setPen(pen)
@@ -264,7 +260,7 @@ class ExpertPlot(pg.PlotWidget):
         self.curve.setPen(pg.mkPen(color, width=2))
         self.curve.setSymbolBrush(pg.mkBrush(color))
         self.curve.setSymbolPen(None)
-        self.grid.setPen(_grid_pen(theme))
+        self.grid.setPen(pg.mkPen(theme.grid))
 
     def set_history(self, psnr_db: list[float]) -> None:
         """Show ``psnr_db[i]`` after iteration ``i`` (0: sampled experts)."""

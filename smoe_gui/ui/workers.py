@@ -251,6 +251,8 @@ class TrainWorker(QObject):
         self.outbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         #: Events pulled from fit, for the benchmark.
         self.steps_done = 0
+        #: Whether the training thread runs below the GUI thread's CPU priority.
+        self.priority_lowered = False
 
     def _post(self, *message: Any) -> None:
         self.outbox.put(message)
@@ -299,7 +301,7 @@ class TrainWorker(QObject):
     @Slot()
     def run(self) -> None:
         fit = self._fit
-        lower_thread_priority(TRAINING_NICE)
+        self.priority_lowered = lower_thread_priority(TRAINING_NICE)
         try:
             if self._numba_threads is not None:  # numba's thread count is per thread
                 import numba
