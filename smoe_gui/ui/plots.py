@@ -33,6 +33,7 @@ PLOT_REFRESH_MS = 250
 def add_grid(plot: pg.PlotWidget) -> pg.GridItem:
     """A light grid behind the curves of ``plot`` (its pen is set by the theme)."""
     grid = pg.GridItem(textPen=None)
+    grid.setTickSpacing(x=[None, None], y=[None, None])  # the two coarsest levels, like the axes' ticks
     grid.setZValue(-100)
     plot.addItem(grid, ignoreBounds=True)
     return grid
