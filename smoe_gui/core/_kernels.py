@@ -362,6 +362,31 @@ def build_lists(
 # --------------------------------------------------------------------------
 
 
+@nb.njit(inline="always", fastmath=_FM, cache=True)
+def _row_logits(
+    n: int, v: float, lanes: int, lx: np.ndarray, ly: np.ndarray, a: np.ndarray,
+    b2: np.ndarray, c: np.ndarray, l0: np.ndarray, u: np.ndarray, lg: np.ndarray,
+    mx: np.ndarray,
+) -> None:
+    """Logits of the ``n`` listed kernels at the first ``lanes`` pixels of one
+    block row (``v``: the row's offset, ``u``: the pixels' offsets, both
+    relative to the block origin like ``lx, ly``) into ``lg[t, p]``, and their
+    largest value per pixel into ``mx``."""
+    for p in range(lanes):
+        mx[p] = -_INF
+    for t in range(n):
+        dy = v - ly[t]
+        rc = l0[t] - c[t] * dy * dy
+        rl = b2[t] * dy
+        at = a[t]
+        xt = lx[t]
+        for p in range(lanes):
+            dx = u[p] - xt
+            val = rc - dx * (at * dx + rl)
+            lg[t, p] = val
+            mx[p] = max(mx[p], val)
+
+
 @nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
 def forward_blocks(
     off: np.ndarray, idx: np.ndarray,
@@ -416,18 +441,7 @@ def forward_blocks(
         sm = np.empty(bs)
         for j in range(j0, j1):
             v = (j - j0) * sy
-            mx[:] = -_INF
-            for t in range(n):
-                dy = v - ly[t]
-                rc = l0[t] - c[t] * dy * dy
-                rl = b2[t] * dy
-                at = a[t]
-                xt = lx[t]
-                for p in range(wd):
-                    dx = u[p] - xt
-                    val = rc - dx * (at * dx + rl)
-                    lg[t, p] = val
-                    mx[p] = max(mx[p], val)
+            _row_logits(n, v, wd, lx, ly, a, b2, c, l0, u, lg, mx)
             ss[:] = 0.0
             sm[:] = 0.0
             for t in range(n):
@@ -637,19 +651,7 @@ def _row_exact(
     """Gate terms of one block row (``v`` = row within the block, lanes
     ``q0 .. q0+15`` of ``wt`` and ``ssum``) from the full quadratic form:
     ``wt[t, q] = exp(logit_t - max_t logit_t)`` (float32) and their sums."""
-    for p in range(EXPERT_LANES):
-        mx[p] = -_INF
-    for t in range(n):
-        dy = v - ly[t]
-        rc = l0[t] - c[t] * dy * dy
-        rl = b2[t] * dy
-        at = a[t]
-        xt = lx[t]
-        for p in range(EXPERT_LANES):
-            dx = u[p] - xt
-            val = rc - dx * (at * dx + rl)
-            lg[t, p] = val
-            mx[p] = max(mx[p], val)
+    _row_logits(n, v, EXPERT_LANES, lx, ly, a, b2, c, l0, u, lg, mx)
     for p in range(EXPERT_LANES):
         ssum[q0 + p] = 0.0
     for t in range(n):
