@@ -362,6 +362,32 @@ def build_lists(
 # --------------------------------------------------------------------------
 
 
+@nb.njit(inline="always", cache=True)
+def _gather_block(
+    idx: np.ndarray, o: int, n: int, px0: float, py0: float,
+    mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
+    la: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ``n`` kernels listed at ``idx[o:o+n]`` as contiguous arrays for one
+    block: centres relative to the block origin ``(px0, py0)``, ``s11``,
+    ``2·s12``, ``s22`` and ``log α``."""
+    lx = np.empty(n)
+    ly = np.empty(n)
+    a = np.empty(n)
+    b2 = np.empty(n)
+    c = np.empty(n)
+    l0 = np.empty(n)
+    for t in range(n):
+        k = idx[o + t]
+        lx[t] = mux[k] - px0
+        ly[t] = muy[k] - py0
+        a[t] = s11[k]
+        b2[t] = 2.0 * s12[k]
+        c[t] = s22[k]
+        l0[t] = la[k]
+    return lx, ly, a, b2, c, l0
+
+
 @nb.njit(inline="always", fastmath=_FM, cache=True)
 def _row_logits(
     n: int, v: float, lanes: int, lx: np.ndarray, ly: np.ndarray, a: np.ndarray,
@@ -416,22 +442,10 @@ def forward_blocks(
         py0 = oy + j0 * sy
         o = off[b]
         n = off[b + 1] - o
-        lx = np.empty(n)
-        ly = np.empty(n)
-        a = np.empty(n)
-        b2 = np.empty(n)
-        c = np.empty(n)
+        lx, ly, a, b2, c, l0 = _gather_block(idx, o, n, px0, py0, mux, muy, s11, s12, s22, la)
         mm = np.empty(n)
-        l0 = np.empty(n)
         for t in range(n):
-            k = idx[o + t]
-            lx[t] = mux[k] - px0
-            ly[t] = muy[k] - py0
-            a[t] = s11[k]
-            b2[t] = 2.0 * s12[k]
-            c[t] = s22[k]
-            l0[t] = la[k]
-            mm[t] = m[k]
+            mm[t] = m[idx[o + t]]
         u = np.empty(bs)
         for p in range(bs):
             u[p] = p * sx
@@ -492,16 +506,11 @@ def backward_blocks(
         py0 = oy + j0 * sy
         o = off[b]
         n = off[b + 1] - o
-        lx = np.empty(n)
-        ly = np.empty(n)
-        a = np.empty(n)
-        b2 = np.empty(n)
-        c = np.empty(n)
+        lx, ly, a, b2, c, l0 = _gather_block(idx, o, n, px0, py0, mux, muy, s11, s12, s22, la)
         mm = np.empty(n)
         rc = np.empty(n)
         rl = np.empty(n)
         rdy = np.empty(n)
-        l0 = np.empty(n)
         gm = np.zeros(n)
         gl0 = np.zeros(n)
         gx = np.zeros(n)
@@ -510,14 +519,7 @@ def backward_blocks(
         gxy = np.zeros(n)
         gyy = np.zeros(n)
         for t in range(n):
-            k = idx[o + t]
-            lx[t] = mux[k] - px0
-            ly[t] = muy[k] - py0
-            a[t] = s11[k]
-            b2[t] = 2.0 * s12[k]
-            c[t] = s22[k]
-            l0[t] = la[k]
-            mm[t] = m[k]
+            mm[t] = m[idx[o + t]]
         for j in range(j0, j1):
             v = (j - j0) * sy
             for t in range(n):
@@ -715,23 +717,12 @@ def experts_sse(
         npix = rows * EXPERT_LANES
         o = off[b]
         n = off[b + 1] - o
-        lx = np.empty(n)
-        ly = np.empty(n)
-        a = np.empty(n)
-        b2 = np.empty(n)
-        c = np.empty(n)
-        l0 = np.empty(n)
+        lx, ly, a, b2, c, l0 = _gather_block(idx, o, n, float(i0), float(j0), mux, muy, s11, s12, s22, la)
         em = np.empty((n, nt), dtype=np.float32)
         separable = True
         for t in range(n):
             k = idx[o + t]
-            lx[t] = mux[k] - i0
-            ly[t] = muy[k] - j0
-            a[t] = s11[k]
-            b2[t] = 2.0 * s12[k]
-            c[t] = s22[k]
-            l0[t] = la[k]
-            if s12[k] != 0.0:
+            if b2[t] != 0.0:
                 separable = False
             for r in range(nt):
                 em[t, r] = np.float32(experts[r, k])

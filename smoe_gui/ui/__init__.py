@@ -26,7 +26,8 @@ def create_main_window(
     """Create the main window without running the event loop.
 
     A ``QApplication`` is created if none exists, and torch's thread count is
-    set once (so the GUI thread keeps a core).
+    set once (every core; the training thread runs at a lower priority than
+    the GUI thread, see :func:`smoe_gui.ui.workers.lower_thread_priority`).
 
     Parameters
     ----------
