@@ -319,7 +319,7 @@ def run_fit(
     from .image import check_image
     from .metrics import psnr, ssim
     from .pipeline import Initialization, initialize
-    from .render import render
+    from .rendering import render
     from .training import check_fit_inputs, fit
 
     check_method(method)
