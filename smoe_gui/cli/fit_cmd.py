@@ -146,7 +146,7 @@ def parse_size(text: str) -> tuple[int, int]:
 def _cmd_render(args: argparse.Namespace) -> int:
     from ..core.fileio import check_output_dir, write_png
     from ..core.modelio import load_model
-    from ..core.render import output_grid, render
+    from ..core.rendering import output_grid, render
 
     out = Path(args.out)
     if out.suffix.lower() != ".png":

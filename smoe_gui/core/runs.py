@@ -246,7 +246,7 @@ class FitResult:
     n_initial : int
         Number of kernels of the initial model.
     reconstruction : (H, W) float32
-        ``model`` rendered with the exact formula (:func:`smoe_gui.core.render.render`).
+        ``model`` rendered with the exact formula (:func:`smoe_gui.core.rendering.render`).
     psnr_db : float
         PSNR (dB) of ``reconstruction`` against the image; ``inf`` when exact.
     ssim : float
@@ -319,7 +319,7 @@ def run_fit(
     from .image import check_image
     from .metrics import psnr, ssim
     from .pipeline import Initialization, initialize
-    from .render import render
+    from .rendering import render
     from .training import check_fit_inputs, fit
 
     check_method(method)

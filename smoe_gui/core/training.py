@@ -51,7 +51,7 @@ from .image import check_image
 from .metrics import psnr_from_mse
 from .model import SmoeModel
 from .params import Params, check_method
-from .render import SmoeRenderer
+from .rendering import SmoeRenderer
 
 if TYPE_CHECKING:
     import torch
