@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..core.params import PARAM_SPECS, Params
 
-__all__ = ["add_param_options", "fail", "main", "params_from_args"]
+__all__ = ["add_param_options", "fail", "main", "note", "params_from_args"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -36,6 +36,12 @@ def fail(message: str) -> None:
     line = " ".join(str(message).split())
     print(f"smoe: error: {line}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
+
+
+def note(message: str) -> None:
+    """Print ``smoe: note: message`` on stderr (how an input was mapped, a downscale)."""
+    line = " ".join(str(message).split())
+    print(f"smoe: note: {line}", file=sys.stderr)
 
 
 def add_param_options(parser: argparse.ArgumentParser) -> None:

@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 from ..core.events import FitEvent, StopToken
 from ..core.model import SmoeModel
 from ..core.params import Params
-from . import EXIT_INTERRUPTED, add_param_options, params_from_args
+from . import EXIT_INTERRUPTED, add_param_options, note, params_from_args
 
 __all__ = ["FitRun", "fit_image", "fit_report", "parse_size", "register", "write_fit_outputs"]
 
@@ -110,9 +110,9 @@ def fit_image(
     -------
     FitRun
     """
-    from ..core.training import check_fit_inputs, fit
+    from ..core.metrics import psnr_json
+    from ..core.training import fit
 
-    check_fit_inputs(image.shape, params)
     t0 = time.perf_counter()
     if init_model is None:
         from ..core.pipeline import initialize
@@ -128,7 +128,7 @@ def fit_image(
                 "step": event.step,
                 "elapsed_s": round(event.elapsed_s, 4),
                 "phase": event.phase,
-                "psnr_db": _finite_or_none(round(event.psnr, 4)),
+                "psnr_db": psnr_json(round(event.psnr, 4)),
                 "n_kernels": event.n_kernels,
             }
         )
@@ -169,7 +169,7 @@ def fit_report(
         JSON-ready.
     reconstruction : (H, W) float32
     """
-    from ..core.metrics import psnr, ssim
+    from ..core.metrics import psnr, psnr_json, ssim
     from ..core.rendering import render
 
     reconstruction = render(run.model)
@@ -184,7 +184,7 @@ def fit_report(
             "height": int(image.shape[0]),
         },
         "method": method,
-        "psnr_db": _finite_or_none(psnr(reconstruction, image)),
+        "psnr_db": psnr_json(psnr(reconstruction, image)),
         "ssim": _finite_or_none(ssim(reconstruction, image)),
         "n_kernels": run.model.n_kernels,
         "n_kernels_initial": run.n_initial,
@@ -332,14 +332,13 @@ def _check_out_dir(out: Path) -> None:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     from ..core.image import MIN_SIDE, load_image
-    from ..core.training import check_fit_inputs
+    from ..core.metrics import format_psnr
 
     # -- validate everything before touching --out ----------------------------------
     params = _fit_params(args)
     if args.max_size is not None and args.max_size < MIN_SIDE:
         raise ValueError(f"--max-size must be at least {MIN_SIDE}, got {args.max_size}")
-    image = load_image(args.image, max_size=args.max_size)
-    check_fit_inputs(image.shape, params)
+    image = load_image(args.image, max_size=args.max_size, on_message=note)
     out = Path(args.out)
     _check_out_dir(out)
 
@@ -366,7 +365,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if not args.quiet:
         state = "interrupted" if run.interrupted else "done"
         print(
-            f"smoe fit: {state}: PSNR {report['psnr_db']:.2f} dB, SSIM {report['ssim']:.4f}, "
+            f"smoe fit: {state}: PSNR {format_psnr(float(report['psnr_db']))}, SSIM {report['ssim']:.4f}, "
             f"{run.model.n_kernels} kernels, {report['phase_times_s']['total']:.1f} s; "
             f"wrote {out}/model.npz, reconstruction.png, params.json, report.json",
             file=sys.stderr,

@@ -8,7 +8,18 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["mse", "psnr", "ssim"]
+__all__ = [
+    "PSNR_PLOT_MAX_DB",
+    "format_psnr",
+    "mse",
+    "psnr",
+    "psnr_from_mse",
+    "psnr_json",
+    "ssim",
+]
+
+#: Plot axes clip PSNR at this value (an exact reconstruction's PSNR is infinite).
+PSNR_PLOT_MAX_DB = 100.0
 
 
 def _pair(a: NDArray[np.generic], b: NDArray[np.generic]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -25,10 +36,33 @@ def mse(a: NDArray[np.generic], b: NDArray[np.generic]) -> float:
     return float(np.mean((x - y) ** 2))
 
 
+def psnr_from_mse(mse: float, peak: float = 1.0) -> float:
+    """PSNR in dB from a mean squared error: ``10 log10(peak² / mse)``.
+
+    ``math.inf`` for ``mse == 0`` (an exact reconstruction: the one documented value,
+    "inf"), NaN for a NaN or infinite ``mse``.
+    """
+    if not math.isfinite(mse):
+        return math.nan
+    return math.inf if mse <= 0.0 else 10.0 * math.log10(peak * peak / mse)
+
+
+def psnr_json(value: float) -> float | str | None:
+    """A PSNR for JSON: the number, ``"inf"`` for an exact reconstruction (``float("inf")``
+    parses it back), None for NaN."""
+    if math.isnan(value):
+        return None
+    return "inf" if math.isinf(value) and value > 0 else float(value)
+
+
+def format_psnr(value: float) -> str:
+    """A PSNR for people: ``"31.42 dB"``, ``"inf dB"`` for an exact reconstruction."""
+    return "inf dB" if math.isinf(value) and value > 0 else f"{value:.2f} dB"
+
+
 def psnr(a: NDArray[np.generic], b: NDArray[np.generic]) -> float:
     """Peak signal-to-noise ratio in dB for a data range of 1 (``inf`` if equal)."""
-    err = mse(a, b)
-    return math.inf if err == 0.0 else 10.0 * math.log10(1.0 / err)
+    return psnr_from_mse(mse(a, b))
 
 
 def ssim(a: NDArray[np.generic], b: NDArray[np.generic]) -> float:
