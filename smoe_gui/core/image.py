@@ -13,6 +13,7 @@ header before decoding.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -218,6 +219,17 @@ def _data_range_to_unit(arr: NDArray[np.generic], kind: str) -> tuple[F32, str |
 _EXIF_ORIENTATION = 0x0112
 
 
+def _stored_16_bit(opened: Image.Image) -> bool:
+    """Whether the file stores 16-bit unsigned gray that Pillow opens as 32-bit mode ``I``
+    (16-bit PGM, for one): its decoder's raw mode is ``I;16*``."""
+    for tile in getattr(opened, "tile", None) or ():
+        args = tile.args if hasattr(tile, "args") else tile[3]
+        raw = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args else "")
+        if isinstance(raw, str) and raw.startswith("I;16") and not raw.startswith("I;16S"):
+            return True
+    return False
+
+
 def _decode(opened: Image.Image, label: str) -> tuple[NDArray[np.generic], float, str | None]:
     """Decode an opened file to an array, the divisor that maps it to [0, 1], and a message.
 
@@ -231,6 +243,7 @@ def _decode(opened: Image.Image, label: str) -> tuple[NDArray[np.generic], float
     from PIL import ImageOps
 
     orientation = opened.getexif().get(_EXIF_ORIENTATION, 1)
+    stored_16_bit = _stored_16_bit(opened)
     opened.load()
     mode = opened.mode
     img: Image.Image = opened
@@ -243,7 +256,7 @@ def _decode(opened: Image.Image, label: str) -> tuple[NDArray[np.generic], float
     pixels = np.asarray(img)
     if mode == "1":
         return pixels.astype(np.uint8), 1.0, None
-    if mode.startswith("I;16"):
+    if mode.startswith("I;16") or (mode == "I" and stored_16_bit):
         return pixels, 65535.0, None
     if mode == "I" or mode.startswith("I;32") or mode == "F" or mode.startswith("F;"):
         kind = "32-bit integer" if mode.startswith("I") else "floating-point"
@@ -343,10 +356,13 @@ def read_image(path: str | os.PathLike[str], max_size: int | None = None) -> Loa
             messages.append(f"downscaled from {w0}x{h0} to {gray.shape[1]}x{gray.shape[0]} pixels")
     except ValueError:
         raise
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError as exc:
+        # Pillow's own header check (above twice its MAX_IMAGE_PIXELS) came first
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        amount = f"{int(declared.group(1)) / 1e6:.0f} megapixels" if declared else "more pixels"
         raise ValueError(
-            f"{label}: image declares more pixels than Pillow's decompression-bomb limit; "
-            "refused before decoding"
+            f"{label}: image declares {amount}, more than the {MAX_PIXELS / 1e6:.0f} megapixels "
+            "that are decoded; refused before decoding"
         ) from None
     except UnidentifiedImageError:
         raise ValueError(f"{label}: not an image file (format not recognised)") from None
