@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..core.params import PARAM_SPECS, Params
 
-__all__ = ["add_param_options", "fail", "main", "note", "params_from_args"]
+__all__ = ["add_param_options", "fail", "main", "params_from_args", "print_note"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -38,7 +38,7 @@ def fail(message: str) -> None:
     raise SystemExit(EXIT_USAGE)
 
 
-def note(message: str) -> None:
+def print_note(message: str) -> None:
     """Print ``smoe: note: message`` on stderr (how an input was mapped, a downscale)."""
     line = " ".join(str(message).split())
     print(f"smoe: note: {line}", file=sys.stderr)

@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 from ..core.events import FitEvent, StopToken
 from ..core.model import SmoeModel
 from ..core.params import Params
-from . import EXIT_INTERRUPTED, add_param_options, note, params_from_args
+from . import EXIT_INTERRUPTED, add_param_options, params_from_args, print_note
 
 __all__ = ["FitRun", "fit_image", "fit_report", "parse_size", "register", "write_fit_outputs"]
 
@@ -338,7 +338,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     params = _fit_params(args)
     if args.max_size is not None and args.max_size < MIN_SIDE:
         raise ValueError(f"--max-size must be at least {MIN_SIDE}, got {args.max_size}")
-    image = load_image(args.image, max_size=args.max_size, on_message=note)
+    image = load_image(args.image, max_size=args.max_size, on_message=print_note)
     out = Path(args.out)
     _check_out_dir(out)
 

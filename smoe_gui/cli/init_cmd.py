@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import add_param_options, note, params_from_args
+from . import add_param_options, params_from_args, print_note
 
 __all__ = ["OUTPUT_FILES", "register", "run"]
 
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     _check_out(out)
     if args.max_size is not None and args.max_size < 8:
         raise ValueError(f"--max-size must be at least 8, got {args.max_size}")
-    image = load_image(args.image, max_size=args.max_size, on_message=note)
+    image = load_image(args.image, max_size=args.max_size, on_message=print_note)
     result = initialize(image, params, method=args.method)
     model = result.model
     h, w = image.shape
