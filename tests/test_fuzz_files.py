@@ -214,11 +214,14 @@ def test_init_accepts_then_fit_succeeds(
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _report_outcomes(request: pytest.FixtureRequest) -> Any:
-    yield
-    total = sum(OUTCOMES.values())
-    if total:
-        detail = ", ".join(f"{k}: {v}" for k, v in sorted(OUTCOMES.items()))
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"file fuzz cases run: {total} ({detail})")
+def _report_outcomes(request: pytest.FixtureRequest) -> None:
+    """Print the number of file cases and their outcomes in the terminal summary."""
+
+    class _Summary:
+        def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+            total = sum(OUTCOMES.values())
+            detail = ", ".join(f"{k}: {v}" for k, v in sorted(OUTCOMES.items()))
+            terminalreporter.write_line(f"file fuzz cases run: {total} ({detail})")
+
+    if not request.config.pluginmanager.has_plugin("smoe-file-fuzz-summary"):
+        request.config.pluginmanager.register(_Summary(), "smoe-file-fuzz-summary")
