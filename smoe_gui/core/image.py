@@ -91,7 +91,8 @@ def to_gray(pixels: NDArray[np.generic], scale: float) -> F32:
         band = arr[y0 : y0 + step].astype(np.float32)
         band *= inv
         if band.ndim == 3:
-            band = cv2.cvtColor(np.ascontiguousarray(band[:, :, :3]), cv2.COLOR_RGB2GRAY)
+            colour = np.ascontiguousarray(band[:, :, :3])
+            band = np.asarray(cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY), np.float32)
         np.clip(band, 0.0, 1.0, out=out[y0 : y0 + step])
     return out
 
