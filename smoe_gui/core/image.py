@@ -28,13 +28,16 @@ if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "MAX_PIXELS",
     "MAX_SIDE",
     "MIN_SIDE",
     "InputWarning",
     "LoadedImage",
     "check_image",
+    "check_max_size",
     "downscale_to",
+    "is_image_file",
     "load_image",
     "read_image",
     "to_gray",
@@ -48,7 +51,55 @@ MAX_SIDE = 4096
 #: checked from the header, so a decompression bomb is refused before decoding.
 MAX_PIXELS = 100_000_000
 
+#: File name suffixes (lower case, with the dot) of the image files that
+#: :func:`load_image` reads (through Pillow); the one list that folder scans,
+#: file dialogs and experiments use.
+IMAGE_SUFFIXES: tuple[str, ...] = (
+    ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".pgm", ".ppm", ".pnm",
+)
+
 F32 = NDArray[np.float32]
+
+
+def is_image_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names a file whose suffix is in :data:`IMAGE_SUFFIXES`."""
+    p = Path(path)
+    return p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+
+
+def check_max_size(value: object) -> int | None:
+    """Validate a ``--max-size`` (longest side after downscaling, in pixels).
+
+    Parameters
+    ----------
+    value : int, str or None
+        None means no downscaling; a string is parsed as a whole number.
+
+    Returns
+    -------
+    int or None
+
+    Raises
+    ------
+    ValueError
+        One line, when it is not a whole number of at least :data:`MIN_SIDE`.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"--max-size must be a whole number of pixels, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ValueError(f"--max-size must be a whole number of pixels, got {value!r}") from None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, (int, np.integer)):
+        raise ValueError(f"--max-size must be a whole number of pixels, got {value!r}")
+    if int(value) < MIN_SIDE:
+        raise ValueError(f"--max-size must be at least {MIN_SIDE}, got {int(value)}")
+    return int(value)
 
 
 def _chunk_rows(width: int, channels: int) -> int:
@@ -318,6 +369,7 @@ def read_image(path: str | os.PathLike[str], max_size: int | None = None) -> Loa
     """
     from PIL import Image, UnidentifiedImageError
 
+    max_size = check_max_size(max_size)
     p = Path(path)
     label = str(p)
     if not p.exists():
@@ -330,8 +382,6 @@ def read_image(path: str | os.PathLike[str], max_size: int | None = None) -> Loa
         raise ValueError(f"{label}: cannot read ({exc.strerror or exc})") from None
     if size == 0:
         raise ValueError(f"{label}: file is empty")
-    if max_size is not None and max_size < MIN_SIDE:
-        raise ValueError(f"--max-size must be at least {MIN_SIDE}, got {max_size}")
     messages: list[str] = []
     try:
         with warnings.catch_warnings():

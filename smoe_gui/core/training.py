@@ -50,7 +50,7 @@ from .events import FitEvent, StopToken
 from .image import check_image
 from .metrics import format_psnr, psnr_from_mse
 from .model import SmoeModel
-from .params import Params
+from .params import Params, check_method
 from .rendering import SmoeRenderer
 
 if TYPE_CHECKING:
@@ -828,7 +828,8 @@ def fit(
     init : Initialization or SmoeModel, optional
         The initial model; when None, ``initialize(image, params, method)``
         makes it (its time does not count against ``time_budget``).
-    method : {"edge", "grid"}
+    method : str
+        One of :data:`smoe_gui.core.params.METHODS`.
         Initialisation method when ``init`` is None.
     stop : StopToken, optional
         Checked before every step; once set, the fit yields its final event
@@ -853,8 +854,7 @@ def fit(
     """
     if not isinstance(params, Params):
         raise ValueError(f"params must be a Params, got {type(params).__name__}")
-    if method not in ("edge", "grid"):
-        raise ValueError(f"method must be 'edge' or 'grid', got {method!r}")
+    check_method(method)
     if not (isinstance(snapshot_interval_s, (int, float)) and snapshot_interval_s >= 0):
         raise ValueError(f"snapshot_interval_s must be >= 0, got {snapshot_interval_s!r}")
     img = check_image(image)
