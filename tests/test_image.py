@@ -285,3 +285,14 @@ def test_a_downscale_below_the_minimum_is_explained(tmp_path: Path) -> None:
     assert loaded.image.shape == (8, 1600)
     assert loaded.messages == ("downscaled from 2000x10 to 1600x8 pixels",)
     assert loaded.source_size == (2000, 10) and loaded.mode == "L"
+
+
+def test_signed_and_big_endian_16_bit(tmp_path: Path) -> None:
+    signed = (np.arange(20 * 30).reshape(20, 30) - 300).astype(np.int16)
+    loaded = read_image(_tiff(tmp_path / "s.tif", signed))
+    np.testing.assert_allclose(loaded.image, (signed + 300) / 599.0, atol=1e-6)
+    assert "values span [-300, 299]" in loaded.messages[0]
+    big = (np.arange(20 * 30).reshape(20, 30) * 100).astype(">u2")
+    loaded = read_image(_tiff(tmp_path / "b.tif", big))
+    np.testing.assert_allclose(loaded.image, big.astype(np.float64) / 65535.0, atol=1e-6)
+    assert loaded.messages == ()

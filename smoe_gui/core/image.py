@@ -289,8 +289,9 @@ def _decode(opened: Image.Image, label: str) -> tuple[NDArray[np.generic], float
     image viewers do.
 
     The rules (documented in docs/inputs.md): 1-bit as 0/1; 8-bit modes (L, LA, RGB,
-    RGBA, palette, CMYK, ...) by 255; 16-bit (``I;16*``) by 65535; 32-bit integer
-    (``I``) and float (``F``) by the data's own range (:func:`_data_range_to_unit`).
+    RGBA, palette, CMYK, ...) by 255; unsigned 16-bit by 65535; 32-bit integer
+    (``I``), signed 16-bit and float (``F``) by the data's own range
+    (:func:`_data_range_to_unit`).
     """
     from PIL import ImageOps
 
@@ -306,17 +307,18 @@ def _decode(opened: Image.Image, label: str) -> tuple[NDArray[np.generic], float
     elif mode in _TO_RGB_MODES:
         img = img.convert("RGB")
     pixels = np.asarray(img)
+    dtype = pixels.dtype
     if mode == "1":
         return pixels.astype(np.uint8), 1.0, None
-    if mode.startswith("I;16") or (mode == "I" and stored_16_bit):
+    if dtype.kind == "u" and dtype.itemsize == 1:
+        return pixels, 255.0, None
+    if (dtype.kind == "u" and dtype.itemsize == 2) or (mode == "I" and stored_16_bit):
         return pixels, 65535.0, None
-    if mode == "I" or mode.startswith("I;32") or mode == "F" or mode.startswith("F;"):
-        kind = "32-bit integer" if mode.startswith("I") else "floating-point"
+    if dtype.kind in "iuf":  # 32-bit integer, signed 16-bit, float: the data's own range
+        kind = "floating-point" if dtype.kind == "f" else f"{8 * dtype.itemsize}-bit integer"
         mapped, message = _data_range_to_unit(pixels, kind)
         return mapped, 1.0, message
-    if pixels.dtype != np.uint8:
-        raise ValueError(f"{label}: unsupported pixel format (Pillow mode {mode})")
-    return pixels, 255.0, None
+    raise ValueError(f"{label}: unsupported pixel format (Pillow mode {mode})")
 
 
 def _check_declared_size(width: int, height: int, max_size: int | None) -> None:
