@@ -217,14 +217,14 @@ def test_failing_image_is_recorded_and_the_sweep_continues(tmp_path: Path, capsy
     folder.mkdir()
     fileio.write_png(folder / "good.png", _disc_image())
     fileio.write_bytes(folder / "broken.png", b"\x89PNG\r\n\x1a\nthis is not really a png")
-    fileio.write_png(folder / "tiny.png", _disc_image()[:16, :16])  # smaller than the tile size
+    fileio.write_png(folder / "tiny.png", _disc_image()[:6, :6])  # smaller than 8x8
     out = tmp_path / "out"
     status = main(["experiment", str(folder), "--budgets", "20", "--methods", "edge", *FAST_SET, "--out", str(out)])
     assert status == 1
     rows = {r["image"]: r for r in _read_csv(out / "results.csv")}
     assert rows["good"]["status"] == "ok"
     assert rows["broken"]["status"] == "failed" and "broken.png" in rows["broken"]["error"]
-    assert rows["tiny"]["status"] == "failed" and "tile_size" in rows["tiny"]["error"]
+    assert rows["tiny"]["status"] == "failed" and "at least 8x8" in rows["tiny"]["error"]
     printed = capsys.readouterr().out
     assert "failed: broken edge 20" in printed and "failed: tiny edge 20" in printed
     assert "failed: " in (out / "results.md").read_text()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..core.params import PARAM_SPECS, Params
 
-__all__ = ["add_param_options", "fail", "main", "params_from_args"]
+__all__ = ["add_param_options", "fail", "main", "params_from_args", "print_note"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -39,6 +39,15 @@ def fail(message: str) -> None:
     line = " ".join(show_text(str(message)).split())
     print(f"smoe: error: {line}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
+
+
+def print_note(message: str) -> None:
+    """Print ``smoe: note: message`` on stderr (how an input was mapped, a downscale;
+    paths shown safely)."""
+    from ..core.errors import show_text
+
+    line = " ".join(show_text(str(message)).split())
+    print(f"smoe: note: {line}", file=sys.stderr)
 
 
 def add_param_options(parser: argparse.ArgumentParser) -> None:

@@ -283,8 +283,16 @@ def _unique_names(paths: Sequence[Path]) -> list[str]:
     return out
 
 
-def load_sources(paths: Sequence[Path], max_size: int | None = None) -> list[ImageSource]:
-    """Load every image; a file that fails is kept with its error."""
+def load_sources(
+    paths: Sequence[Path],
+    max_size: int | None = None,
+    on_message: Callable[[str], None] | None = None,
+) -> list[ImageSource]:
+    """Load every image; a file that fails is kept with its error.
+
+    ``on_message`` receives the loader's one-line messages (a data range mapped to
+    [0, 1], a downscale); see :func:`smoe_gui.core.image.load_image`.
+    """
     from .image import load_image
 
     sources = []
@@ -295,7 +303,7 @@ def load_sources(paths: Sequence[Path], max_size: int | None = None) -> list[Ima
             sources.append(ImageSource(name, path, "-", None, f"{path}: cannot read ({exc.strerror or exc})"))
             continue
         try:
-            image = load_image(path, max_size=max_size)
+            image = load_image(path, max_size=max_size, on_message=on_message)
         except ValueError as exc:
             sources.append(ImageSource(name, path, sha, None, str(exc)))
             continue
@@ -1162,7 +1170,7 @@ def run_experiment(
             threads = max(1, cores // workers)
         else:
             threads = 0
-    sources = load_sources(paths, max_size=max_size)
+    sources = load_sources(paths, max_size=max_size, on_message=say)
     payloads = load_records(out_dir)
     done_keys = finished_keys(payloads.values())
     jobs = plan_jobs(

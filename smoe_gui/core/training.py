@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 
 from .events import FitEvent, StopToken
 from .image import check_image
-from .metrics import psnr_from_mse
+from .metrics import format_psnr, psnr_from_mse
 from .model import SmoeModel
 from .params import Params, check_method
 from .rendering import SmoeRenderer
@@ -62,7 +62,7 @@ __all__ = [
     "TILE_TIME_SHARE",
     "KernelSet",
     "TileOutcome",
-    "check_fit_inputs",
+    "fit_tile_size",
     "context_margin",
     "loss_band",
     "fit",
@@ -154,21 +154,14 @@ def loss_band(tile_size: int) -> int:
     return context_margin(tile_size) // 2
 
 
-def check_fit_inputs(image_shape: tuple[int, int], params: Params) -> None:
-    """Refuse a tile size larger than the image.
+def fit_tile_size(image_shape: tuple[int, int], params: Params) -> int:
+    """The tile side used for an image: ``tile_size``, clamped to the image's longer side.
 
-    Raises
-    ------
-    ValueError
-        When ``tile_size`` exceeds both sides of the image (a single tile
-        would hold more than the whole image).
+    A tile larger than the image would be one tile holding the whole image, so any image
+    that :func:`~smoe_gui.core.pipeline.initialize` accepts is fitted with any
+    ``tile_size``; :func:`fit` says so in its ``merge`` event when it clamps.
     """
-    height, width = image_shape
-    if params.tile_size > max(height, width):
-        raise ValueError(
-            f"parameter 'tile_size': {params.tile_size} px is larger than the image "
-            f"({width}x{height} px); use a tile size of at most {max(height, width)}"
-        )
+    return max(1, min(int(params.tile_size), max(int(image_shape[0]), int(image_shape[1]))))
 
 
 # --------------------------------------------------------------------------------------
@@ -516,6 +509,7 @@ class _FitState:
     snapshot_interval_s: float
     kernels: KernelSet
     alive: NDArray[np.bool_]
+    tile_size: int
     step: int = 0
     last_snapshot: float = 0.0
     lr_scale: float = 1.0
@@ -563,10 +557,10 @@ def _tile_phase(state: _FitState, deadline: float) -> Iterator[FitEvent]:
 
     params = state.params
     image = state.image
-    windows = tile_windows(state.height, state.width, params.tile_size)
-    owner = tile_index(state.kernels.mu, state.height, state.width, params.tile_size)
-    margin = context_margin(params.tile_size)
-    band = loss_band(params.tile_size)
+    windows = tile_windows(state.height, state.width, state.tile_size)
+    owner = tile_index(state.kernels.mu, state.height, state.width, state.tile_size)
+    margin = context_margin(state.tile_size)
+    band = loss_band(state.tile_size)
     n_tiles = len(windows)
     for t, (y0, y1, x0, x1) in enumerate(windows):
         if state.stopped():
@@ -675,7 +669,7 @@ def _finetune_phase(
     """Fine-tune the whole model without the penalty; yields one event per step.
 
     ``outcome`` receives why it ended ("converged", "time", "steps", "stopped",
-    "diverged").
+    "diverged", "exact").
     """
     params = state.params
     history: list[float] = []  # best PSNR after each step
@@ -686,6 +680,9 @@ def _finetune_phase(
     while True:
         if state.stopped():
             outcome.append("stopped")
+            return
+        if best.mse <= 0.0:
+            outcome.append("exact")
             return
         if steps >= params.max_steps:
             outcome.append("steps")
@@ -764,13 +761,12 @@ def train_tiles(
     import torch
 
     img = check_image(image)
-    check_fit_inputs(img.shape, params)
     model = _initial_model(img, params, model, "edge")
     torch.manual_seed(params.seed)
     state = _FitState(
         image=img, params=params, device=_resolve_device(device), clock=_Clock(), stop=None,
         snapshot_interval_s=math.inf, kernels=KernelSet.from_model(model),
-        alive=np.ones(model.n_kernels, dtype=bool),
+        alive=np.ones(model.n_kernels, dtype=bool), tile_size=fit_tile_size(img.shape, params),
     )
     for _ in _tile_phase(state, deadline=math.inf):
         pass
@@ -853,8 +849,7 @@ def fit(
     Raises
     ------
     ValueError
-        For a bad image, a tile size larger than the image, an initial model of
-        another size or without kernels, an unknown method or device, or a
+        For a bad image, an initial model of another size or without kernels, an unknown method or device, or a
         negative snapshot interval.
     """
     if not isinstance(params, Params):
@@ -863,7 +858,6 @@ def fit(
     if not (isinstance(snapshot_interval_s, (int, float)) and snapshot_interval_s >= 0):
         raise ValueError(f"snapshot_interval_s must be >= 0, got {snapshot_interval_s!r}")
     img = check_image(image)
-    check_fit_inputs(img.shape, params)
     dev = _resolve_device(device)
     model = _initial_model(img, params, init, method)
     return _fit(img, params, model, stop, float(snapshot_interval_s), dev)
@@ -880,17 +874,29 @@ def _fit(
     import torch
 
     torch.manual_seed(params.seed)
-    clock = _Clock()
+    tile_size = fit_tile_size(image.shape, params)
+    start = KernelSet.from_model(model)
     state = _FitState(
-        image=image, params=params, device=device, clock=clock, stop=stop,
-        snapshot_interval_s=snapshot_interval_s, kernels=KernelSet.from_model(model),
-        alive=np.ones(model.n_kernels, dtype=bool),
+        image=image, params=params, device=device, clock=_Clock(), stop=stop,
+        snapshot_interval_s=snapshot_interval_s, kernels=KernelSet(*(a.copy() for a in start.arrays())),
+        alive=np.ones(model.n_kernels, dtype=bool), tile_size=tile_size,
     )
+    # the starting point is a candidate for the best model (its evaluation is not training time)
+    with torch.no_grad():
+        start_window = _full_window(state, start)
+        start_mse = float(torch.mean((start_window.render() - start_window.target) ** 2))
+    del start_window
+    best = _Best()
+    if math.isfinite(start_mse):
+        best.mse = start_mse
+        best.kernels = start
+    clock = state.clock = _Clock()
     budget = params.time_budget
-    n_tiles = len(tile_windows(state.height, state.width, params.tile_size))
+    n_tiles = len(tile_windows(state.height, state.width, tile_size))
 
     # -- tiles ------------------------------------------------------------------------
-    yield from _tile_phase(state, deadline=TILE_TIME_SHARE * budget)
+    if best.mse > 0.0:  # an exact start (e.g. a constant image) has nothing to train
+        yield from _tile_phase(state, deadline=TILE_TIME_SHARE * budget)
     state.phase_times["tiles"] = clock.now()
 
     # -- merge ------------------------------------------------------------------------
@@ -904,18 +910,22 @@ def _fit(
     window = _full_window(state, merged)
     with torch.no_grad():
         merged_mse = float(torch.mean((window.render() - window.target) ** 2))
-    best = _Best()
-    if math.isfinite(merged_mse):
+    if math.isfinite(merged_mse) and merged_mse < best.mse:
         best.mse = merged_mse
         best.kernels = merged
     state.phase_times["merge"] = clock.now() - state.phase_times["tiles"]
     pruned_tiles = model.n_kernels - len(merged)
+    merge_message = f"merged {n_tiles} tile(s): {len(merged)} kernels ({pruned_tiles} pruned)"
+    if tile_size < params.tile_size:
+        merge_message = (
+            f"tile size {params.tile_size} px clamped to the image's longer side "
+            f"({tile_size} px); " + merge_message
+        )
     yield FitEvent(
         phase="merge", step=state.step, loss=merged_mse, psnr=psnr_from_mse(merged_mse),
         n_kernels=len(merged), elapsed_s=clock.now(),
         model=merged.to_model(state.height, state.width), n_tiles=n_tiles,
-        message=f"merged {n_tiles} tile(s): {len(merged)} kernels ({pruned_tiles} pruned)",
-        lr_scale=state.lr_scale,
+        message=merge_message, lr_scale=state.lr_scale,
     )
     state.last_snapshot = clock.now()
 
@@ -929,7 +939,7 @@ def _fit(
     last_phase = "finetune" if state.step > step_before_ft else "merge"
 
     result = best.result()
-    if result is None:  # the merged model itself was not finite: cannot happen with a valid init
+    if result is None:  # the initial model itself was not finite: cannot happen with a valid init
         raise ValueError("training produced no finite model")
     final_model = result.to_model(state.height, state.width)
     messages = {
@@ -937,13 +947,26 @@ def _fit(
         "time": f"time budget of {budget:g} s spent",
         "steps": f"step budget of {params.max_steps} fine-tuning steps spent",
         "stopped": "stopped on request",
+        "exact": "the reconstruction is exact (PSNR inf dB): nothing left to train",
         "diverged": "stopped: the learning rate fell below "
         f"{MIN_LR_SCALE:g} of the table after repeated divergence",
     }
+    message = messages[reason]
+    if result is start and reason != "exact":
+        start_db = format_psnr(psnr_from_mse(start_mse))
+        if reason == "time":
+            message = (
+                f"the time budget of {budget:g} s was too short to train: no step improved on "
+                f"the initial model ({start_db}), which is kept"
+            )
+        else:
+            message += (
+                f"; no step improved on the initial model ({start_db}), which is kept"
+            )
     yield FitEvent(
         phase=last_phase,
         step=state.step, loss=best.mse, psnr=psnr_from_mse(best.mse),
         n_kernels=final_model.n_kernels, elapsed_s=clock.now(), model=final_model,
-        n_tiles=n_tiles, message=messages[reason], final=True, lr_scale=state.lr_scale,
+        n_tiles=n_tiles, message=message, final=True, lr_scale=state.lr_scale,
         phase_times_s=dict(state.phase_times),
     )
