@@ -19,12 +19,13 @@ from smoe_gui.core.experiment import (
     COLUMNS,
     PAPER_IMAGES,
     TIMING_COLUMNS,
-    background_spacing_for,
+    ImageSource,
+    SweepObserver,
     collect_images,
     default_images,
     parse_budgets,
     parse_methods,
-    plan_edge_budget,
+    plan_jobs,
     run_experiment,
     time_to_converge,
 )
@@ -83,15 +84,17 @@ def sweep(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
 def test_budgets_are_parsed_sorted_and_checked() -> None:
     assert parse_budgets("2000, 500,1000,500") == (500, 1000, 2000)
     for bad in ("", "a", "500,,1000", "1.5", "-5", "1", "500;1000"):
-        with pytest.raises(ValueError, match="--budgets"):
+        with pytest.raises(ValueError, match="budget") as info:
             parse_budgets(bad)
+        assert "--" not in str(info.value)  # core does not word its errors as CLI flags
 
 
 def test_methods_are_parsed_and_checked() -> None:
     assert parse_methods("grid, edge,grid") == ("grid", "edge")
     for bad in ("", "edge,foo", "edges"):
-        with pytest.raises(ValueError, match="--methods"):
+        with pytest.raises(ValueError, match="unknown method") as info:
             parse_methods(bad)
+        assert "--" not in str(info.value)
 
 
 def test_folders_are_scanned_and_non_images_skipped(image_folder: Path, tmp_path: Path) -> None:
@@ -119,23 +122,63 @@ def test_time_to_converge_is_first_time_within_tolerance() -> None:
     assert time_to_converge([], [], 30.0) == 0.0
 
 
-def test_budget_plan_meets_the_budget_and_grid_gets_the_same_count() -> None:
+def test_jobs_are_planned_by_the_budget_planner_and_grid_gets_the_edge_count() -> None:
+    from smoe_gui.core.budget import plan_budget
     from smoe_gui.core.pipeline import initialize
 
     image = _disc_image()
     params = Params(**FAST)
-    for budget in (20, 40):
-        plan = plan_edge_budget(image, params, budget)
-        assert 0 < plan.n_kernels <= budget
-        run_params = params.replace(max_pts=plan.max_pts, background_spacing=plan.background_spacing)
-        edge = initialize(image, run_params, method="edge")
-        grid = initialize(image, run_params, method="grid")
-        assert edge.model.n_kernels == grid.model.n_kernels == plan.n_kernels
-        # background kernels would take a large share of a small budget: the spacing grows
-        assert plan.background_spacing == background_spacing_for(image.shape, params, budget)
-        assert plan.background_spacing >= params.background_spacing
-    # even a single pair fits: the background spacing grows with a small budget
-    assert plan_edge_budget(image, params.replace(background_spacing=4.0), 2).n_kernels <= 2
+    source = ImageSource("disc", Path("disc.png"), "abc", image)
+    jobs = plan_jobs([source], ("edge", "grid"), (20, 40), params)
+    assert [(j.method, j.budget) for j in jobs] == [("edge", 20), ("grid", 20), ("edge", 40), ("grid", 40)]
+    for edge, grid in (jobs[0:2], jobs[2:4]):
+        plan = plan_budget(image, params, "edge", edge.budget)
+        assert edge.params == grid.params == plan.params
+        assert edge.target_kernels == grid.target_kernels == plan.n_kernels <= edge.budget
+        assert initialize(image, grid.params, method="grid").model.n_kernels == plan.n_kernels
+        assert edge.params_hash == params.digest() and edge.error is None
+    # a finished run is not planned again; an unloadable image gives failing jobs
+    done = {jobs[0].key}
+    again = plan_jobs([source], ("edge", "grid"), (20,), params, skip=done.__contains__)
+    assert again[0].params == params and again[1].params == jobs[1].params
+    broken = ImageSource("broken", Path("broken.png"), "-", None, "broken.png: cannot read")
+    assert all(j.error == "broken.png: cannot read" for j in plan_jobs([broken], ("edge",), (20,), params))
+
+
+def test_observer_receives_the_sweep(image_folder: Path, tmp_path: Path) -> None:
+    seen: list[tuple[str, object]] = []
+
+    class Recorder(SweepObserver):
+        def start(self, total: int, workers: int, expected_s: float) -> None:
+            seen.append(("start", total))
+
+        def job_started(self, label: str) -> None:
+            seen.append(("job", label))
+
+        def event(self, event: object) -> None:
+            seen.append(("event", None))
+
+        def job_finished(self, record: dict[str, object]) -> None:
+            seen.append(("done", record["status"]))
+
+        def close(self) -> None:
+            seen.append(("close", None))
+
+    summary = run_experiment([image_folder / "disc.png"], tmp_path / "o", methods=("edge",), budgets=(20,),
+                             params=Params(**FAST), observer=Recorder())
+    assert summary.ran == 1 and not summary.failed
+    kinds = [k for k, _ in seen]
+    assert seen[0] == ("start", 1) and seen[1] == ("job", "disc edge 20")
+    assert "event" in kinds and ("done", "ok") in seen and seen[-1] == ("close", None)
+    assert kinds.index("done") > kinds.index("event")
+
+
+def test_core_argument_errors_are_not_worded_as_flags(image_folder: Path, tmp_path: Path) -> None:
+    for kwargs in ({"workers": 0}, {"workers": 2, "dask_scheduler": "tcp://127.0.0.1:1"}, {"budgets": (1,)}, {"methods": ("spiral",)}):
+        with pytest.raises(ValueError) as info:
+            run_experiment([image_folder / "disc.png"], tmp_path / "o", params=Params(**FAST), **kwargs)  # type: ignore[arg-type]
+        assert "--" not in str(info.value), str(info.value)
+    assert not (tmp_path / "o").exists()
 
 
 # --------------------------------------------------------------------------------------
@@ -235,7 +278,8 @@ def test_failing_image_is_recorded_and_the_sweep_continues(tmp_path: Path, capsy
     [
         (["--budgets", "500,abc"], "--budgets"),
         (["--budgets", "0"], "--budgets"),
-        (["--methods", "edge,spiral"], "unknown method 'spiral'"),
+        (["--methods", "edge,spiral"], "--methods: unknown method 'spiral'"),
+        (["--workers", "2", "--dask-scheduler", "tcp://127.0.0.1:1"], "--dask-scheduler"),
         (["--workers", "two"], "--workers"),
         (["--set", "nonsense=1"], "unknown parameter"),
         (["--time-budget", "0"], "time_budget"),
@@ -315,9 +359,9 @@ def test_dask_cluster_gives_the_same_rows_as_local_processes(image_folder: Path,
 
 def test_unreachable_dask_scheduler_is_a_clear_error(image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("distributed")
-    from smoe_gui.core import experiment
+    from smoe_gui.core.experiment import run
 
-    monkeypatch.setattr(experiment, "DASK_CONNECT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(run, "DASK_CONNECT_TIMEOUT_S", 1.0)
     with pytest.raises(ValueError, match="cannot reach the Dask scheduler"):
         run_experiment([image_folder / "disc.png"], tmp_path / "o", budgets=(20,), params=Params(**FAST),
                        dask_scheduler="tcp://127.0.0.1:1")

@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 from ..core.experiment import (
     DEFAULT_BUDGETS,
     METHODS,
     PAPER_IMAGES,
-    Progress,
     parse_budgets,
     parse_methods,
     run_experiment,
 )
 from . import EXIT_INTERRUPTED, add_param_options, params_from_args
+from .sweep_progress import Progress
 
 __all__ = ["EXIT_RUNS_FAILED", "register", "run"]
+
+T = TypeVar("T")
 
 #: Exit status when the sweep completed but some runs failed (they are in the report).
 EXIT_RUNS_FAILED = 1
@@ -73,10 +77,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=run)
 
 
+def _option(name: str, parse: Callable[[str], T], text: str) -> T:
+    """``parse(text)``; a ValueError's message is prefixed with the option's name."""
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``smoe experiment``; returns the exit status."""
-    methods = parse_methods(args.methods)
-    budgets = parse_budgets(args.budgets)
+    methods = _option("--methods", parse_methods, args.methods)
+    budgets = _option("--budgets", parse_budgets, args.budgets)
     params = params_from_args(args)
     if args.time_budget is not None:
         params = params.with_assignments([f"time_budget={args.time_budget}"])
@@ -89,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress()
     summary = run_experiment(
         args.inputs, args.out, methods=methods, budgets=budgets, params=params, workers=workers,
-        dask_scheduler=args.dask_scheduler, threads=threads, max_size=max_size, progress=progress,
+        dask_scheduler=args.dask_scheduler, threads=threads, max_size=max_size, observer=progress,
     )
     ok = summary.total - len(summary.failed) - summary.pending
     print(
