@@ -22,8 +22,9 @@ The rule (also in ``docs/experiments.md``), for the edge method and a budget of
    pixel distances at once), so the best ``max_pts`` may stop well short of
    ``N``.  If the model has fewer than :data:`FILL_TARGET` ``· N`` kernels and
    background kernels are on, bisect the background spacing between the
-   parameter's lower limit and ``s0`` for the smallest spacing whose model
-   still fits: finer background cells fill the flat regions the edge pairs left.
+   parameter's lower limit and ``s0`` (to 0.1 px) for the finest spacing whose
+   model still fits: finer background cells fill the flat regions the edge
+   pairs left, up to nearly ``N``.
 
 The largest count that fits wins (ties: the smaller ``max_pts``, then the
 larger spacing).  The expert refinement is switched off during the search (it
@@ -185,7 +186,7 @@ def _fill_background(count: _Counter, budget: int, max_pts: int, spacing: float)
     low = float(spec("background_spacing").low)
     fits, too_fine = spacing, low  # too_fine is assumed, never initialised: it may be costly
     for _ in range(FILL_TRIES):
-        if fits - too_fine <= SPACING_STEP or count(max_pts, fits)[0] >= FILL_TARGET * budget:
+        if fits - too_fine <= SPACING_STEP or count(max_pts, fits)[0] == budget:
             return
         middle = round((fits + too_fine) / 2, 1)
         if middle in (fits, too_fine):
