@@ -20,6 +20,8 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from smoe_gui.core.image import IMAGE_SUFFIXES
+
 ROOT = Path(__file__).resolve().parents[1]
 #: The paper's test images, next to the checkout.
 SHARED_IMAGES = ROOT.parent / "shared" / "images"
@@ -27,14 +29,11 @@ SHARED_IMAGES = ROOT.parent / "shared" / "images"
 SAMPLE_IMAGES = ROOT / "resources" / "samples"
 #: The paper's four test images (section IV).
 PAPER_IMAGES = ("peppers", "barbara", "parrots", "flowers")
-#: File suffixes taken as images in a folder.
-SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".pgm", ".ppm")
-
 PathArg = str | os.PathLike[str]
 
 
 def _in_folder(folder: Path, name: str) -> Path | None:
-    for suffix in SUFFIXES:
+    for suffix in IMAGE_SUFFIXES:
         candidate = folder / f"{name}{suffix}"
         if candidate.is_file():
             return candidate
@@ -42,7 +41,7 @@ def _in_folder(folder: Path, name: str) -> Path | None:
 
 
 def _all_in_folder(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def find_images(

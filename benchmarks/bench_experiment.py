@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _images import PAPER_IMAGES, find_images, missing  # noqa: E402
 
-from smoe_gui.cli.sweep_progress import Progress  # noqa: E402
+from smoe_gui.cli.experiment_cmd import SweepProgress  # noqa: E402
 from smoe_gui.core.experiment import DEFAULT_BUDGETS, run_experiment  # noqa: E402
 from smoe_gui.core.params import Params  # noqa: E402
 
@@ -55,7 +55,7 @@ def main() -> int:
         out = args.keep or Path(tmp) / "out"
         params = Params(time_budget=args.time_budget)
         start = time.perf_counter()
-        summary = run_experiment(images, out, params=params, observer=Progress(live=False, stream=sys.stderr))
+        summary = run_experiment(images, out, params=params, observer=SweepProgress(stream=sys.stderr, tty=False))
         total = time.perf_counter() - start
         with (out / "results.csv").open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))

@@ -3,8 +3,8 @@
 For each image, the kernel-budget planner (:func:`smoe_gui.core.budget.plan_kernels`)
 chooses ``max_pts`` and the background spacing for between 95 % and 100 % of
 ``--max-kernels`` kernels, the grid baseline gets exactly as many kernels, and both are trained by the
-code path of ``smoe fit`` (:func:`smoe_gui.cli.fit_cmd.fit_image` and
-:func:`~smoe_gui.cli.fit_cmd.fit_report`) for each time budget.  The PSNR and
+code path of ``smoe fit`` (:func:`smoe_gui.core.runs.run_fit` and
+:func:`~smoe_gui.core.runs.fit_report`) for each time budget.  The PSNR and
 SSIM are of the final model rendered with the exact formula.  Then the peak
 resident memory of fitting a 768x512 image with 4,000 kernels is measured in a
 child process.
@@ -36,11 +36,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _images import PAPER_IMAGES, find_images, missing  # noqa: E402
 
-from smoe_gui.cli.fit_cmd import fit_image, fit_report  # noqa: E402
 from smoe_gui.core.budget import plan_kernels  # noqa: E402
 from smoe_gui.core.image import load_image  # noqa: E402
-from smoe_gui.core.params import Params  # noqa: E402
+from smoe_gui.core.params import METHODS, Params  # noqa: E402
 from smoe_gui.core.pipeline import Initialization, initialize  # noqa: E402
+from smoe_gui.core.runs import fit_report, run_fit  # noqa: E402
 
 TARGETS = {("peppers", 15.0): 30.0, ("peppers", 60.0): 33.5}
 MEMORY_TARGET_MB = 1536.0
@@ -56,7 +56,7 @@ def memory_child(max_kernels: int, budget: float) -> None:
         image = np.ascontiguousarray(cv2.resize(image, (768, 512), interpolation=cv2.INTER_AREA))
     params = plan_kernels(image, Params(background_spacing=10.0, time_budget=budget), "edge", max_kernels)
     init = initialize(image, params, "edge")
-    run = fit_image(image, params, "edge", init_model=init.model)
+    run = run_fit(image, params, "edge", init=init.model)
     fit_report(run, image, params, "edge")
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"{image.shape[1]}x{image.shape[0]} {init.model.n_kernels} {run.final.step} "
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--names", nargs="+", default=None, metavar="STEM",
                         help="image names to run (default: the paper's four, or every image given)")
     parser.add_argument("--budgets", nargs="+", type=float, default=[15.0, 60.0])
-    parser.add_argument("--methods", nargs="+", default=["edge", "grid"], choices=("edge", "grid"))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--max-kernels", type=int, default=2000)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="parameter override for every run")
@@ -102,32 +102,32 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         name = path.stem
         image = load_image(path)
-        params = plan_kernels(image, base, "edge", args.max_kernels)
+        planned = {m: plan_kernels(image, base, m, args.max_kernels) for m in args.methods}
         inits: dict[str, Initialization] = {}
         init_time: dict[str, float] = {}
         for method in args.methods:
             t0 = time.perf_counter()
-            inits[method] = initialize(image, params, method)
+            inits[method] = initialize(image, planned[method], method)
             init_time[method] = time.perf_counter() - t0
         for budget in args.budgets:
-            p = params.replace(time_budget=budget)
             for method in args.methods:
+                p = planned[method].replace(time_budget=budget)
                 init = inits[method]
-                run = fit_image(image, p, method, init_model=init.model)
-                report, _ = fit_report(run, image, p, method, str(path))
+                run = run_fit(image, p, method, init=init.model)
+                report = fit_report(run, image, p, method, str(path))
                 target = TARGETS.get((name, budget))
                 verdict = ""
                 if target is not None and method == "edge":
-                    ok = report["psnr_db"] >= target
+                    ok = run.psnr_db >= target
                     verdict = f">={target:g} {'ok' if ok else 'MISS'}"
                 init_s = init_time[method]
-                rows.append((name, method, budget, report["psnr_db"]))
+                rows.append((name, method, budget, run.psnr_db))
                 print(f"{name:8} {image.shape[1]:>4}x{image.shape[0]:<3} {method:6} "
-                      f"{init.model.n_kernels:5d} {budget:6g} {report['psnr_db']:7.2f} "
+                      f"{init.model.n_kernels:5d} {budget:6g} {run.psnr_db:7.2f} "
                       f"{report['ssim']:6.4f} {init_s:5.2f} {report['steps']:6d} "
                       f"{report['n_kernels']:5d} {verdict:>8}  "
                       f"{(report['stop_reason'] or '').split(':')[0]}", flush=True)
-    if set(args.methods) == {"edge", "grid"}:
+    if set(args.methods) == set(METHODS):
         print("\nedge - grid (dB), equal kernels and time:")
         for budget in args.budgets:
             wins = 0

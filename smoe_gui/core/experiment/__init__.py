@@ -24,8 +24,6 @@ from __future__ import annotations
 
 from .plan import (
     DEFAULT_BUDGETS,
-    IMAGE_SUFFIXES,
-    METHODS,
     PAPER_IMAGES,
     ImageSource,
     Job,
@@ -64,8 +62,6 @@ __all__ = [
     "CONVERGE_TOL_DB",
     "DASK_CONNECT_TIMEOUT_S",
     "DEFAULT_BUDGETS",
-    "IMAGE_SUFFIXES",
-    "METHODS",
     "PAPER_IMAGES",
     "TIMING_COLUMNS",
     "Comparison",

@@ -19,14 +19,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..budget import KernelPlan, plan_budget
-from ..params import Params
-from ..pipeline import METHODS
+from ..image import IMAGE_SUFFIXES
+from ..params import METHODS, Params
 from .store import COLUMNS
 
 __all__ = [
     "DEFAULT_BUDGETS",
-    "IMAGE_SUFFIXES",
-    "METHODS",
     "PAPER_IMAGES",
     "ImageSource",
     "Job",
@@ -44,10 +42,6 @@ __all__ = [
 DEFAULT_BUDGETS = (500, 1000, 2000)
 #: The paper's four test images (section IV), looked up by file stem.
 PAPER_IMAGES = ("peppers", "barbara", "parrots", "flowers")
-#: File name suffixes taken as images when a folder is scanned.
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".pgm", ".ppm", ".pnm"}
-)
 
 
 # --------------------------------------------------------------------------------------
@@ -111,7 +105,7 @@ def default_image_folders() -> tuple[Path, Path]:
 def _find_stem(folder: Path, stem: str) -> Path | None:
     if not folder.is_dir():
         return None
-    for suffix in sorted(IMAGE_SUFFIXES):
+    for suffix in IMAGE_SUFFIXES:
         candidate = folder / f"{stem}{suffix}"
         if candidate.is_file():
             return candidate

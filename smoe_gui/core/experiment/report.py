@@ -20,10 +20,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import fileio
+from ..metrics import PSNR_PLOT_MAX_DB
 from ..params import Params
+from ..threads import default_threads
 from .plan import Job
-from .run import CONVERGE_TOL_DB, cpu_count, first_time_reaching
-from .store import csv_text, rows_for, runs_dir
+from .run import CONVERGE_TOL_DB, first_time_reaching, whole_image_curve
+from .store import csv_text, rows_for, runs_dir, stored_history
 
 __all__ = ["Comparison", "clock", "compare_runs", "machine_info", "write_report"]
 
@@ -43,7 +45,7 @@ def machine_info() -> dict[str, str]:
     info = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
-        "cpu_count": str(cpu_count()),
+        "cpu_count": str(default_threads()),
         "python": platform.python_version(),
         "numpy": numpy.__version__,
     }
@@ -94,14 +96,26 @@ class Comparison:
         return self.edge_time_s is not None and self.edge_time_s < self.grid_time_s
 
 
+def _curve(payload: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """A stored run's whole-image ``(seconds since the fit started, PSNR dB)``."""
+    history, initial = stored_history(payload)
+    return whole_image_curve(history, initial)
+
+
+def _plot_psnr(values: Any) -> NDArray[np.float64]:
+    """PSNRs for a plot axis: ``inf`` (exact) clipped to :data:`PSNR_PLOT_MAX_DB`, None as NaN."""
+    out = np.asarray([math.nan if v is None else float(v) for v in values], dtype=np.float64)
+    return np.minimum(out, PSNR_PLOT_MAX_DB)
+
+
 def compare_runs(edge: dict[str, Any], grid: dict[str, Any], tol_db: float = CONVERGE_TOL_DB) -> Comparison:
     """Compare two stored runs (payloads with ``record`` and ``history``)."""
     er, gr = edge["record"], grid["record"]
     target = float(gr["psnr_db"]) - tol_db
 
     def reach(payload: dict[str, Any]) -> float | None:
-        hist = payload.get("history", {})
-        t = first_time_reaching(hist.get("t", []), hist.get("psnr", []), target)
+        times, psnrs = _curve(payload)
+        t = first_time_reaching(times, psnrs, target)
         return None if t is None else t + float(payload["record"]["init_s"])
 
     grid_time = reach(grid)
@@ -145,7 +159,7 @@ def _metric_figure(ok: list[dict[str, Any]], images: list[str], methods: Sequenc
     for ax, image in zip(axes, images, strict=True):
         for method in methods:
             pts = sorted(
-                (int(r["final_kernels"]), float(r[column]), int(r["budget"]))
+                (int(r["final_kernels"]), min(float(r[column]), PSNR_PLOT_MAX_DB), int(r["budget"]))
                 for r in ok if r["image"] == image and r["method"] == method
             )
             if pts:
@@ -194,7 +208,7 @@ def _expert_figure(ok_payloads: list[dict[str, Any]], images: list[str], methods
                 continue
             b = int(r["budget"])
             style = styles[list(budgets).index(b) % len(styles)] if b in budgets else "-"
-            values = payload["expert_psnr"]
+            values = _plot_psnr(payload["expert_psnr"])
             ax.plot(range(len(values)), values, style, color=_style(r["method"])["color"], label=f"{r['method']} {b}")
         ax.set_title(image)
         ax.set_xlabel("refinement iteration (0: sampled)")
@@ -215,8 +229,9 @@ def _history_figure(ok_payloads: list[dict[str, Any]], images: list[str], budget
                 continue
             b = int(r["budget"])
             style = styles[list(budgets).index(b) % len(styles)] if b in budgets else "-"
-            t = np.asarray(payload["history"]["t"], dtype=float) + float(r["init_s"])
-            p = np.asarray(payload["history"]["psnr"], dtype=float)
+            times, psnrs = _curve(payload)
+            t = np.asarray(times, dtype=float) + float(r["init_s"])
+            p = _plot_psnr(psnrs)
             color = _style(r["method"])["color"]
             # the initial model (hollow marker), then the whole-image PSNR from the merge
             # on; the tile phase in between reports per-tile PSNR only and is left blank
@@ -415,7 +430,7 @@ def _markdown(rows: list[dict[str, Any]], comparisons: list[Comparison], figures
             lines += [f"### {caption}", "", f"![{caption}]({name})", ""]
     if meta.get("skipped_files"):
         lines += ["## Skipped files (not images)", ""] + [f"- {p}" for p in meta["skipped_files"]] + [""]
-    lines += ["Per-run data: `runs/<run_id>.json` (row, PSNR history, expert PSNR, notes), "
+    lines += ["Per-run data: `runs/<run_id>.json` (row, fit history, expert PSNR, notes), "
               "`runs/<run_id>.init.npz` / `.model.npz` (initial / final model), `runs/<run_id>.png` (reconstruction).", ""]
     return "\n".join(lines)
 

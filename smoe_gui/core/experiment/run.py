@@ -27,11 +27,13 @@ from typing import Any
 import numpy as np
 
 from .. import fileio
+from ..errors import one_line
 from ..events import FitEvent
-from ..params import Params
+from ..params import METHODS, Params
+from ..runs import FitHistory
+from ..threads import default_threads, set_threads
 from .plan import (
     DEFAULT_BUDGETS,
-    METHODS,
     Job,
     collect_images,
     default_image_folders,
@@ -46,7 +48,6 @@ from .store import (
     load_records,
     rows_for,
     save_run,
-    thin_history,
 )
 
 __all__ = [
@@ -54,19 +55,17 @@ __all__ = [
     "DASK_CONNECT_TIMEOUT_S",
     "ExperimentSummary",
     "SweepObserver",
-    "cpu_count",
     "first_time_reaching",
     "run_experiment",
     "run_job",
     "time_to_converge",
+    "whole_image_curve",
 ]
 
 #: Tolerance (dB) of "time to converge" and of "reaches the grid's final PSNR".
 CONVERGE_TOL_DB = 0.1
 #: Seconds to wait for a Dask scheduler to answer.
 DASK_CONNECT_TIMEOUT_S = 15.0
-#: Snapshot interval passed to ``fit``: the experiment only needs the final model.
-_NO_SNAPSHOTS_S = 1e9
 
 
 class SweepObserver:
@@ -127,11 +126,6 @@ def time_to_converge(
     return float(times[-1]) if t is None else t
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _interrupted(exc: BaseException) -> bool:
     """Whether a Ctrl-C hides in the exception's chain (compiled code such as
     numba's turns a KeyboardInterrupt into a SystemError caused by it)."""
@@ -146,11 +140,9 @@ def _interrupted(exc: BaseException) -> bool:
 
 
 def _set_threads(threads: int) -> None:
+    """Torch and numba threads for the runs (0: leave them as they are)."""
     if threads > 0:
-        import torch
-
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
+        set_threads(threads)
 
 
 def _initialize(job: Job) -> Any:
@@ -169,9 +161,10 @@ def _initialize(job: Job) -> Any:
 
 
 def run_job(job: Job, on_event: Callable[[FitEvent], None] | None = None) -> RunOutput:
-    """Run one job: initialise, fit, evaluate.  Never raises for a failing run
-    (the output's record says ``status = failed`` with the error), except
-    :class:`KeyboardInterrupt`.
+    """Run one job: initialise, fit and evaluate with :func:`smoe_gui.core.runs.run_fit`.
+
+    Never raises for a failing run (the output's record says ``status =
+    failed`` with the error), except :class:`KeyboardInterrupt`.
 
     Parameters
     ----------
@@ -187,58 +180,56 @@ def run_job(job: Job, on_event: Callable[[FitEvent], None] | None = None) -> Run
         if job.image is None:
             raise ValueError("no image")
         _set_threads(job.threads)
-        from ..metrics import psnr, ssim
-        from ..rendering import render
-        from ..training import fit
+        from ..metrics import psnr_json
+        from ..runs import run_fit
 
         t0 = time.perf_counter()
         init = _initialize(job)
         init_s = time.perf_counter() - t0
         out.init_model = init.model
         out.expert_psnr = [float(p) for p in init.expert_psnr]
+        out.initial_psnr = out.expert_psnr[-1] if out.expert_psnr else math.nan
         out.notes.extend(init.notes)
         out.record.update(init_kernels=init.model.n_kernels, init_s=round(init_s, 4))
 
-        init_psnr = out.expert_psnr[-1] if out.expert_psnr else psnr(render(init.model), job.image)
-        hist: dict[str, list[float]] = {"t": [0.0], "psnr": [float(init_psnr)], "step": [0]}
-        final: FitEvent | None = None
-        for event in fit(job.image, job.params, init=init, method=job.method,
-                         snapshot_interval_s=_NO_SNAPSHOTS_S):
-            if event.phase != "tiles" and math.isfinite(event.psnr):
-                hist["t"].append(float(event.elapsed_s))
-                hist["psnr"].append(float(event.psnr))
-                hist["step"].append(int(event.step))
-            if event.message and event.message not in out.notes and len(out.notes) < 50:
-                out.notes.append(event.message)
-            if on_event is not None:
-                on_event(event)
-            if event.final:
-                final = event
-        if final is None or final.model is None:
-            raise RuntimeError("the fit ended without a final model")
-        model = final.model
-
-        recon = render(model)
-        final_psnr = psnr(recon, job.image)
-        final_ssim = ssim(recon, job.image)
-        out.final_model = model
-        out.reconstruction = np.round(np.clip(recon, 0.0, 1.0) * 255.0).astype(np.uint8)
-        out.history = thin_history(hist)
+        result = run_fit(job.image, job.params, job.method, init=init, on_event=on_event)
+        for message in result.messages:
+            if message not in out.notes and len(out.notes) < 50:
+                out.notes.append(message)
+        out.final_model = result.model
+        out.reconstruction = np.round(np.clip(result.reconstruction, 0.0, 1.0) * 255.0).astype(np.uint8)
+        out.history = result.history
+        times, psnrs = whole_image_curve(result.history, out.initial_psnr)
         out.record.update(
-            final_kernels=model.n_kernels,
-            psnr_db=round(final_psnr, 4),
-            ssim=round(final_ssim, 5),
-            converge_s=round(time_to_converge(hist["t"], hist["psnr"], final_psnr), 3),
-            fit_s=round(float(final.elapsed_s), 3),
-            steps=int(final.step),
+            final_kernels=result.model.n_kernels,
+            psnr_db=psnr_json(round(result.psnr_db, 4) if math.isfinite(result.psnr_db) else result.psnr_db),
+            ssim=round(result.ssim, 5),
+            converge_s=round(time_to_converge(times, psnrs, result.psnr_db), 3),
+            fit_s=round(float(result.final.elapsed_s), 3),
+            steps=int(result.final.step),
             status="ok",
         )
     except Exception as exc:  # a failing run is a result, not the end of the sweep
         if _interrupted(exc):
             raise KeyboardInterrupt from exc
-        out.record.update(status="failed", error=_one_line(exc))
+        out.record.update(status="failed", error=one_line(exc))
     out.record["wall_s"] = round(time.perf_counter() - start, 3)
     return out
+
+
+def whole_image_curve(history: FitHistory, initial_psnr: float) -> tuple[list[float], list[float]]:
+    """``(seconds, PSNR dB)`` of the whole image over a fit: the initial model's
+    PSNR at 0 s (when finite), then every event from the merge on (the tile
+    phase reports per-tile PSNR only).  Non-finite PSNRs of diverged steps are
+    left out; an exact reconstruction's ``inf`` stays."""
+    rows = history.whole_image().arrays()
+    times = [0.0] if math.isfinite(initial_psnr) else []
+    psnrs = [float(initial_psnr)] if math.isfinite(initial_psnr) else []
+    for t, p in zip(rows["elapsed_s"].tolist(), rows["psnr_db"].tolist(), strict=True):
+        if not math.isnan(p):
+            times.append(float(t))
+            psnrs.append(float(p))
+    return times, psnrs
 
 
 def _init_pool_worker(threads: int) -> None:
@@ -249,7 +240,7 @@ def _init_pool_worker(threads: int) -> None:
 
 def _failed_output(job: Job, exc: BaseException) -> RunOutput:
     out = RunOutput(record=job.base_record())
-    out.record.update(status="failed", error=_one_line(exc))
+    out.record.update(status="failed", error=one_line(exc))
     return out
 
 
@@ -302,7 +293,7 @@ def _run_dask(jobs: Sequence[Job], scheduler: Any, on_done: Callable[[RunOutput]
     try:
         client = Client(scheduler, timeout=f"{DASK_CONNECT_TIMEOUT_S}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {_one_line(exc)}") from None
+        raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {one_line(exc)}") from None
     try:
         futures = client.map(run_job, list(jobs), pure=False, key=[f"smoe-{j.run_id}" for j in jobs])
         by_key = {f.key: job for f, job in zip(futures, jobs, strict=True)}
@@ -363,14 +354,6 @@ class ExperimentSummary:
     interrupted: bool = False
     elapsed_s: float = 0.0
     files: list[Path] = field(default_factory=list)
-
-
-def cpu_count() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def run_experiment(
@@ -463,7 +446,7 @@ def run_experiment(
             raise ValueError("none of the paper's images were found; give images or folders")
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    cores = cpu_count()
+    cores = default_threads()
     if threads is None:
         if dask_scheduler is not None:
             threads = 1

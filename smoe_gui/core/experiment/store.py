@@ -1,7 +1,8 @@
 """Storing a sweep: one file set per finished run, resumable records, ``results.csv``.
 
 Qt-free.  Files under the output folder ``out``: ``runs/<run_id>.json`` (the
-CSV row, the PSNR history, the expert-initialisation PSNR per iteration, notes),
+CSV row, the fit's history as :class:`~smoe_gui.core.runs.FitHistory` records,
+the initial model's PSNR, the expert-initialisation PSNR per iteration, notes),
 ``runs/<run_id>.init.npz`` / ``.model.npz`` (initial and final model),
 ``runs/<run_id>.png`` (the reconstruction) and ``results.csv``.  A run is
 finished once its JSON exists (written last); a re-run with the same ``out``
@@ -14,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +26,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import fileio
+from ..metrics import psnr_json
 from ..model import SmoeModel
+from ..runs import FitHistory
 
 if TYPE_CHECKING:
     from .plan import Job
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "HISTORY_POINTS",
+    "STORE_FORMAT",
     "TIMING_COLUMNS",
     "RunOutput",
     "csv_text",
@@ -41,7 +46,7 @@ __all__ = [
     "rows_for",
     "runs_dir",
     "save_run",
-    "thin_history",
+    "stored_history",
 ]
 
 #: Columns of ``results.csv`` in order.
@@ -52,8 +57,11 @@ COLUMNS = (
 )
 #: Columns that hold wall-clock measurements (differ between identical runs).
 TIMING_COLUMNS = ("converge_s", "init_s", "fit_s", "wall_s")
-#: Largest number of PSNR history points stored per run.
+#: Largest number of history rows stored per run.
 HISTORY_POINTS = 1500
+#: Version of the per-run JSON layout; runs stored in another are run again.
+#: 2: ``history`` is a :class:`~smoe_gui.core.runs.FitHistory`'s records.
+STORE_FORMAT = 2
 
 
 @dataclass(eq=False)
@@ -63,10 +71,12 @@ class RunOutput:
     Attributes
     ----------
     record : dict
-        The CSV row (keys :data:`COLUMNS`).
-    history : dict
-        ``t`` (s since the fit started), ``psnr`` (dB, whole image), ``step``:
-        lists of equal length; starts with the initial model at ``t = 0``.
+        The CSV row (keys :data:`COLUMNS`); ``psnr_db`` is ``"inf"`` for an
+        exact reconstruction.
+    history : FitHistory or None
+        Every event of the fit (:class:`smoe_gui.core.runs.FitHistory`).
+    initial_psnr : float
+        PSNR (dB) of the initial model (NaN when unknown).
     expert_psnr : list of float
         PSNR after sampling the experts, then after each refinement iteration.
     notes : list of str
@@ -78,7 +88,8 @@ class RunOutput:
     """
 
     record: dict[str, Any]
-    history: dict[str, list[float]] = field(default_factory=lambda: {"t": [], "psnr": [], "step": []})
+    history: FitHistory | None = None
+    initial_psnr: float = math.nan
     expert_psnr: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     init_model: SmoeModel | None = None
@@ -87,13 +98,24 @@ class RunOutput:
     host: str = ""
 
 
-def thin_history(history: dict[str, list[float]], points: int = HISTORY_POINTS) -> dict[str, list[float]]:
-    """At most ``points`` evenly spaced entries of each list (first and last kept)."""
-    n = len(history["t"])
-    if n <= points:
-        return history
-    index = np.unique(np.round(np.linspace(0, n - 1, points)).astype(int))
-    return {k: [v[i] for i in index] for k, v in history.items()}
+def _json_psnr(value: float) -> float | str | None:
+    """A PSNR for JSON: ``"inf"`` when exact, None for NaN, else rounded to 4 decimals."""
+    if math.isnan(value):
+        return None
+    return psnr_json(round(value, 4) if math.isfinite(value) else value)
+
+
+def stored_history(payload: dict[str, Any]) -> tuple[FitHistory, float]:
+    """The fit history and initial-model PSNR (dB, NaN if unknown) of a stored run.
+
+    Raises
+    ------
+    ValueError
+        When the payload holds no readable history.
+    """
+    history = FitHistory.from_records(payload.get("history") or [])
+    initial = payload.get("initial_psnr_db")
+    return history, math.nan if initial is None else float(initial)
 
 
 def runs_dir(out: Path) -> Path:
@@ -114,15 +136,18 @@ def save_run(out: Path, output: RunOutput) -> None:
         save_model(output.final_model, runs / f"{run_id}.model.npz")
     if output.reconstruction is not None:
         fileio.write_png(runs / f"{run_id}.png", output.reconstruction)
+    history = output.history.thinned(HISTORY_POINTS) if output.history is not None else None
     payload = {
+        "format": STORE_FORMAT,
         "record": output.record,
-        "history": output.history,
-        "expert_psnr": output.expert_psnr,
+        "history": history.records() if history is not None else [],
+        "initial_psnr_db": _json_psnr(output.initial_psnr),
+        "expert_psnr": [_json_psnr(p) for p in output.expert_psnr],
         "notes": output.notes,
         "host": output.host,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    fileio.write_text(runs / f"{run_id}.json", json.dumps(payload, indent=1) + "\n")
+    fileio.write_text(runs / f"{run_id}.json", json.dumps(payload, indent=1, allow_nan=False) + "\n")
 
 
 def load_records(out: Path) -> dict[str, dict[str, Any]]:
@@ -147,12 +172,13 @@ def record_key(record: dict[str, Any]) -> tuple[str, str, int, str]:
 
 
 def finished_keys(payloads: Iterable[dict[str, Any]]) -> set[tuple[str, str, int, str]]:
-    """Keys of the runs that finished with status ``ok``."""
+    """Keys of the runs that finished with status ``ok`` in this version's format
+    (:data:`STORE_FORMAT`; older runs are run again)."""
     keys = set()
     for payload in payloads:
         record = payload.get("record", {})
         try:
-            if record.get("status") == "ok":
+            if record.get("status") == "ok" and payload.get("format") == STORE_FORMAT:
                 keys.add(record_key(record))
         except (KeyError, TypeError, ValueError):
             continue
