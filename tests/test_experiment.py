@@ -29,7 +29,9 @@ from smoe_gui.core.experiment import (
     run_experiment,
     time_to_converge,
 )
+from smoe_gui.core.experiment.store import STORE_FORMAT
 from smoe_gui.core.params import Params
+from smoe_gui.core.runs import HISTORY_COLUMNS, FitHistory
 
 # Tiny and step-bounded: every run is deterministic on the CPU and takes well under a second.
 FAST = {
@@ -212,9 +214,13 @@ def test_small_sweep_writes_every_file_with_sane_content(sweep: tuple[Path, int,
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
     for r in rows:
         payload = json.loads((out / "runs" / f"{r['run_id']}.json").read_text())
-        hist = payload["history"]
-        assert len(hist["t"]) == len(hist["psnr"]) >= 2
-        assert hist["t"] == sorted(hist["t"])
+        # the one history format: FitHistory records, read back by FitHistory.from_records
+        history = FitHistory.from_records(payload["history"])
+        assert payload["format"] == STORE_FORMAT and len(history) >= int(r["steps"]) >= 2
+        assert set(payload["history"][0]) == set(HISTORY_COLUMNS)
+        elapsed = history.arrays()["elapsed_s"]
+        assert (np.diff(elapsed) >= 0).all() and history.arrays()["step"][-1] == int(r["steps"])
+        assert len(history.whole_image()) >= 1 and 10.0 < float(payload["initial_psnr_db"]) < 60.0
         assert len(payload["expert_psnr"]) == FAST["expert_iters"] + 1
         for suffix in (".init.npz", ".model.npz", ".png"):
             assert (out / "runs" / f"{r['run_id']}{suffix}").is_file()
@@ -365,3 +371,58 @@ def test_unreachable_dask_scheduler_is_a_clear_error(image_folder: Path, tmp_pat
     with pytest.raises(ValueError, match="cannot reach the Dask scheduler"):
         run_experiment([image_folder / "disc.png"], tmp_path / "o", budgets=(20,), params=Params(**FAST),
                        dask_scheduler="tcp://127.0.0.1:1")
+
+
+# --------------------------------------------------------------------------------------
+# Formats: stored history, infinite PSNR, the terminal display
+# --------------------------------------------------------------------------------------
+def test_runs_of_an_older_store_format_are_run_again(image_folder: Path, tmp_path: Path) -> None:
+    params = Params(**FAST)
+    first = run_experiment([image_folder / "disc.png"], tmp_path / "o", methods=("grid",), budgets=(20,), params=params)
+    assert first.ran == 1 and not first.failed
+    (stored,) = (tmp_path / "o" / "runs").glob("*.json")
+    payload = json.loads(stored.read_text())
+    payload["format"] = 1
+    payload["history"] = {"t": [0.0], "psnr": [20.0], "step": [0]}  # the former layout
+    stored.write_text(json.dumps(payload))
+    again = run_experiment([image_folder / "disc.png"], tmp_path / "o", methods=("grid",), budgets=(20,), params=params)
+    assert (again.resumed, again.ran) == (0, 1)
+    assert json.loads(stored.read_text())["format"] == STORE_FORMAT
+
+
+def test_exact_reconstruction_is_inf_in_csv_json_and_report(tmp_path: Path) -> None:
+    fileio.write_png(tmp_path / "flat.png", np.full((48, 60), 0.4, dtype=np.float32))
+    summary = run_experiment([tmp_path / "flat.png"], tmp_path / "o", methods=("grid",), budgets=(20,),
+                             params=Params(**FAST))
+    assert not summary.failed, summary.failed
+    (row,) = _read_csv(tmp_path / "o" / "results.csv")
+    assert row["psnr_db"] == "inf" and float(row["psnr_db"]) == float("inf")
+    payload = json.loads((tmp_path / "o" / "runs" / f"{row['run_id']}.json").read_text())
+    assert payload["record"]["psnr_db"] == "inf"
+    assert "| inf |" in (tmp_path / "o" / "results.md").read_text()
+    assert (tmp_path / "o" / "psnr_vs_time.png").is_file()
+
+
+def test_sweep_progress_prints_plain_lines_off_a_terminal() -> None:
+    import io
+
+    from smoe_gui.cli.experiment_cmd import SweepProgress
+
+    stream = io.StringIO()
+    progress = SweepProgress(stream=stream, tty=False)
+    progress.note("planning the kernel budgets of disc ...")
+    progress.start(2, 1, 5.0)
+    progress.job_started("disc edge 20")
+    ok = {"image": "disc", "method": "edge", "budget": 20, "status": "ok", "psnr_db": "inf",
+          "ssim": 1.0, "final_kernels": 19, "wall_s": 0.5}
+    progress.job_finished(ok)
+    progress.job_started("disc grid 20")
+    progress.job_finished({**ok, "method": "grid", "status": "failed", "error": "broken", "wall_s": ""})
+    assert 0.0 <= progress.eta_s() <= 0.5
+    progress.close()
+    text = stream.getvalue()
+    assert "\x1b[" not in text and "\r" not in text
+    lines = text.splitlines()
+    assert lines[0] == "planning the kernel budgets of disc ..."
+    assert "  [1/2] disc edge 20: inf dB, SSIM 1.0000, 19 kernels, 0.5 s" in lines
+    assert "  [2/2] disc grid 20: FAILED (broken)" in lines

@@ -110,7 +110,8 @@ class SweepProgress(SweepObserver):
         status = f"{self.done}/{self.total} runs, ETA {clock(self.eta_s())}"
         if self._current:
             status += f" | {self._current}" + (f": {self._fit}" if self._fit else "")
-        self._bar.update(self.done, status, force=force)
+        # plain lines (not a terminal): the finished-run notes, and the status every few seconds
+        self._bar.update(self.done, status, force=force and self._bar.tty)
 
     def note(self, text: str) -> None:
         if self._bar is not None:
