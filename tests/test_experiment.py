@@ -426,3 +426,14 @@ def test_sweep_progress_prints_plain_lines_off_a_terminal() -> None:
     assert lines[0] == "planning the kernel budgets of disc ..."
     assert "  [1/2] disc edge 20: inf dB, SSIM 1.0000, 19 kernels, 0.5 s" in lines
     assert "  [2/2] disc grid 20: FAILED (broken)" in lines
+
+
+def test_a_malformed_assignment_is_named_by_the_cli_not_by_core(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ValueError, match="NAME=VALUE") as info:
+        Params().with_assignments(["max_pts"])
+    assert "--" not in str(info.value)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["experiment", "--set", "max_pts", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert "--set: a parameter assignment must read NAME=VALUE" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
