@@ -16,7 +16,7 @@ from smoe_gui.core.model import SmoeModel
 from smoe_gui.core.params import Params
 from smoe_gui.core.rendering import render
 from smoe_gui.core.training import (
-    KernelSet,
+    KernelArrays,
     context_margin,
     fit,
     loss_band,
@@ -452,9 +452,9 @@ def test_pruning_every_kernel_gives_a_clear_message() -> None:
         run(image, quick_params(prune_threshold=1e-3), model, snapshot_interval_s=0.0)
 
 
-def test_kernel_set_round_trip() -> None:
+def test_kernel_arrays_round_trip() -> None:
     model = grid_model(small_image())
-    ks = KernelSet.from_model(model)
+    ks = KernelArrays.from_model(model)
     assert len(ks) == model.n_kernels
     back = ks.to_model(model.height, model.width)
     assert np.array_equal(back.A, model.A)

@@ -66,7 +66,10 @@ def add_param_options(parser: argparse.ArgumentParser) -> None:
 def params_from_args(args: argparse.Namespace) -> Params:
     """Params from ``--params`` then ``--set`` (raises ValueError on bad input)."""
     params = Params.from_json(Path(args.params)) if args.params else Params()
-    return params.with_assignments(args.set)
+    try:
+        return params.with_assignments(args.set)
+    except ValueError as exc:
+        raise ValueError(f"--set: {exc}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TILE_TIME_SHARE",
-    "KernelSet",
+    "KernelArrays",
     "TileOutcome",
     "fit_tile_size",
     "context_margin",
@@ -168,8 +168,9 @@ def fit_tile_size(image_shape: tuple[int, int], params: Params) -> int:
 # Kernel sets and the optimisation of one window
 # --------------------------------------------------------------------------------------
 @dataclass
-class KernelSet:
-    """Kernels as float64 numpy arrays: ``mu (K, 2)``, ``A (K, 2, 2)``,
+class KernelArrays:
+    """Every parameter of ``K`` kernels (gates and experts) as float64 numpy
+    arrays, as training copies them in and out: ``mu (K, 2)``, ``A (K, 2, 2)``,
     ``m (K,)``, ``log_alpha (K,)``."""
 
     mu: NDArray[np.float64]
@@ -178,14 +179,14 @@ class KernelSet:
     log_alpha: NDArray[np.float64]
 
     @classmethod
-    def from_model(cls, model: SmoeModel) -> KernelSet:
+    def from_model(cls, model: SmoeModel) -> KernelArrays:
         return cls(model.mu.copy(), model.A.copy(), model.m.copy(), model.log_alpha.copy())
 
     def arrays(self) -> tuple[NDArray[np.float64], ...]:
         return (self.mu, self.A, self.m, self.log_alpha)
 
-    def subset(self, index: NDArray[np.intp] | NDArray[np.bool_]) -> KernelSet:
-        return KernelSet(*(a[index].copy() for a in self.arrays()))
+    def subset(self, index: NDArray[np.intp] | NDArray[np.bool_]) -> KernelArrays:
+        return KernelArrays(*(a[index].copy() for a in self.arrays()))
 
     def __len__(self) -> int:
         return int(self.m.shape[0])
@@ -273,9 +274,9 @@ class _Window:
 
     Parameters
     ----------
-    trainable : KernelSet
+    trainable : KernelArrays
         Kernels optimised.
-    context : KernelSet or None
+    context : KernelArrays or None
         Frozen kernels rendered with them.
     target : (h, w) float32
         Pixels of the window.
@@ -296,8 +297,8 @@ class _Window:
 
     def __init__(
         self,
-        trainable: KernelSet,
-        context: KernelSet | None,
+        trainable: KernelArrays,
+        context: KernelArrays | None,
         target: NDArray[np.float32],
         x0: float,
         y0: float,
@@ -341,10 +342,10 @@ class _Window:
     def n_kernels(self) -> int:
         return int(self.tensors[2].shape[0])
 
-    def kernels(self, checkpoint: _Checkpoint | None = None) -> KernelSet:
+    def kernels(self, checkpoint: _Checkpoint | None = None) -> KernelArrays:
         """The trainable kernels now (or at ``checkpoint``) as float64 numpy copies."""
         source = self.tensors if checkpoint is None else checkpoint.params
-        return KernelSet(*(t.detach().cpu().numpy().astype(np.float64) for t in source))
+        return KernelArrays(*(t.detach().cpu().numpy().astype(np.float64) for t in source))
 
     def _checkpoint(self) -> _Checkpoint:
         states = []
@@ -507,7 +508,7 @@ class _FitState:
     clock: _Clock
     stop: StopToken | None
     snapshot_interval_s: float
-    kernels: KernelSet
+    kernels: KernelArrays
     alive: NDArray[np.bool_]
     tile_size: int
     step: int = 0
@@ -534,10 +535,10 @@ class _FitState:
             return True
         return False
 
-    def merged(self) -> KernelSet:
+    def merged(self) -> KernelArrays:
         return self.kernels.subset(self.alive)
 
-    def model_with(self, index: NDArray[np.intp], own: NDArray[np.intp], values: KernelSet) -> SmoeModel | None:
+    def model_with(self, index: NDArray[np.intp], own: NDArray[np.intp], values: KernelArrays) -> SmoeModel | None:
         """The whole model with the kernels ``own`` replaced by ``values`` (labels ``index``);
         None when every kernel is pruned so far (the merge then says so)."""
         arrays = [a.copy() for a in self.kernels.arrays()]
@@ -548,7 +549,7 @@ class _FitState:
             return None
         for a, v in zip(arrays, values.arrays(), strict=True):
             a[index] = v
-        return KernelSet(*arrays).subset(alive).to_model(self.height, self.width)
+        return KernelArrays(*arrays).subset(alive).to_model(self.height, self.width)
 
 
 def _tile_phase(state: _FitState, deadline: float) -> Iterator[FitEvent]:
@@ -640,7 +641,7 @@ def _tile_phase(state: _FitState, deadline: float) -> Iterator[FitEvent]:
 class _Best:
     mse: float = math.inf
     checkpoint: _Checkpoint | None = None
-    kernels: KernelSet | None = None
+    kernels: KernelArrays | None = None
 
     def offer(self, mse: float, checkpoint: _Checkpoint | None) -> None:
         if checkpoint is not None and math.isfinite(mse) and mse < self.mse:
@@ -648,15 +649,15 @@ class _Best:
             self.checkpoint = checkpoint
             self.kernels = None
 
-    def result(self) -> KernelSet | None:
+    def result(self) -> KernelArrays | None:
         if self.kernels is None and self.checkpoint is not None:
-            self.kernels = KernelSet(
+            self.kernels = KernelArrays(
                 *(t.detach().cpu().numpy().astype(np.float64) for t in self.checkpoint.params)
             )
         return self.kernels
 
 
-def _full_window(state: _FitState, kernels: KernelSet) -> _Window:
+def _full_window(state: _FitState, kernels: KernelArrays) -> _Window:
     return _Window(
         kernels, None, state.image, 0.0, 0.0, state.params, 0.0, state.lr_scale,
         state.device, keep_one=True,
@@ -765,7 +766,7 @@ def train_tiles(
     torch.manual_seed(params.seed)
     state = _FitState(
         image=img, params=params, device=_resolve_device(device), clock=_Clock(), stop=None,
-        snapshot_interval_s=math.inf, kernels=KernelSet.from_model(model),
+        snapshot_interval_s=math.inf, kernels=KernelArrays.from_model(model),
         alive=np.ones(model.n_kernels, dtype=bool), tile_size=fit_tile_size(img.shape, params),
     )
     for _ in _tile_phase(state, deadline=math.inf):
@@ -875,10 +876,10 @@ def _fit(
 
     torch.manual_seed(params.seed)
     tile_size = fit_tile_size(image.shape, params)
-    start = KernelSet.from_model(model)
+    start = KernelArrays.from_model(model)
     state = _FitState(
         image=image, params=params, device=device, clock=_Clock(), stop=stop,
-        snapshot_interval_s=snapshot_interval_s, kernels=KernelSet(*(a.copy() for a in start.arrays())),
+        snapshot_interval_s=snapshot_interval_s, kernels=KernelArrays(*(a.copy() for a in start.arrays())),
         alive=np.ones(model.n_kernels, dtype=bool), tile_size=tile_size,
     )
     # the starting point is a candidate for the best model (its evaluation is not training time)

@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 
 from ..core.fileio import write_png, write_text
 from ..core.image import load_image
-from ..core.inspect import kernel_info, nearest_kernel
+from ..core.inspection import kernel_info, nearest_kernel
 from ..core.model import SmoeModel
 from ..core.modelio import load_model, read_model_params, save_model
 from ..core.params import Params, spec
