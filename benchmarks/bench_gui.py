@@ -121,7 +121,7 @@ def main() -> int:
             return 1
         if i >= 2:  # the first two warm up
             latencies.append((time.perf_counter() - t0) * 1e3)
-            compute.append(window._stage_result.compute_ms)
+            compute.append(window.session.stage_result.compute_ms)
     latencies.sort()
     p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))]
     print(f"parameter change -> all 5 stage views: median {statistics.median(latencies):.0f} ms, "
@@ -135,7 +135,7 @@ def main() -> int:
                  snapshot_interval_s=0.5):
         pass
     window.panel.set_params(params, emit=False)
-    init = window._matching_init(params, "edge")
+    init = window.session.matching_init(params, "edge")
     gaps: list[float] = []
     last = [time.perf_counter()]
 
@@ -161,7 +161,7 @@ def main() -> int:
     gaps.clear()
     stamps.clear()
     window.start_training()
-    training = window._training
+    training = window.session.trainer
     t_start = time.perf_counter()
     last[0] = t_start
     probe.start()

@@ -474,13 +474,16 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
 # The phases
 # --------------------------------------------------------------------------------------
 class _Clock:
-    """Seconds since the fit started."""
+    """Seconds of training since the fit started: the time the ``stop``
+    token was paused is left out."""
 
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
+    def __init__(self, stop: StopToken | None = None) -> None:
+        self.stop = stop
+        self.start = time.perf_counter() - (stop.paused_s() if stop is not None else 0.0)
 
     def now(self) -> float:
-        return time.perf_counter() - self.start
+        paused = self.stop.paused_s() if self.stop is not None else 0.0
+        return time.perf_counter() - self.start - paused
 
 
 @dataclass
@@ -536,7 +539,11 @@ class _FitState:
         return int(self.image.shape[1])
 
     def stopped(self) -> bool:
-        return self.stop is not None and self.stop.stopped
+        """Whether to stop now; while the token is paused, wait first."""
+        if self.stop is None:
+            return False
+        self.stop.wait_while_paused()
+        return self.stop.stopped
 
     def snapshot_due(self) -> bool:
         now = self.clock.now()
@@ -841,7 +848,9 @@ def fit(
         Initialisation method when ``init`` is None.
     stop : StopToken, optional
         Checked before every step; once set, the fit yields its final event
-        with the best model so far.
+        with the best model so far.  While it is paused the fit waits before
+        its next step, and the time paused counts neither against
+        ``time_budget`` nor in ``elapsed_s``.
     snapshot_interval_s : float
         Seconds between model snapshots in the events (0: every step).
     device : str or torch.device, optional
@@ -885,7 +894,7 @@ def _fit(
     import torch
 
     torch.manual_seed(params.seed)
-    clock = _Clock()
+    clock = _Clock(stop)
     state = _FitState(
         image=image, params=params, device=device, clock=clock, stop=stop,
         snapshot_interval_s=snapshot_interval_s, kernels=KernelSet.from_model(model),

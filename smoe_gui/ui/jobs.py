@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from ..core.metrics import psnr
 from ..core.model import SmoeModel
 from ..core.params import Params
+from ..core.pipeline import Initialization
 from .geometry import (
     KernelGeometry,
     ReducedGeometry,
@@ -27,8 +28,10 @@ from .geometry import (
 )
 
 __all__ = [
+    "ProgressBatch",
     "SnapshotResult",
     "StageResult",
+    "TrainRun",
     "compute_gate_map",
     "compute_snapshot",
     "compute_stages",
@@ -71,7 +74,7 @@ class StageResult:
 
     Attributes
     ----------
-    init : smoe_gui.core.pipeline.Initialization
+    init : Initialization
     snapshot : SnapshotResult
         The initial model's reconstruction and kernels.
     segment_strokes : dict θ -> (2n, 2) float64
@@ -80,11 +83,59 @@ class StageResult:
         Wall-clock of the whole job.
     """
 
-    init: object
+    init: Initialization
     snapshot: SnapshotResult
     segment_strokes: dict[int, F64]
     reduced: ReducedGeometry
     compute_ms: float
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """One fit to run: a label for the curves and the fit's arguments.
+
+    Attributes
+    ----------
+    label : str
+        ``"train"``, or ``"edge"`` / ``"grid"`` in a Compare.
+    params : Params
+    method : str
+    init : Initialization or None
+        The initialisation drawn in the views when it matches ``params`` and
+        ``method`` (the fit then starts from it); None: the fit initialises.
+    """
+
+    label: str
+    params: Params
+    method: str
+    init: Initialization | None = None
+
+
+@dataclass
+class ProgressBatch:
+    """Fit events batched for the GUI (numpy copies).
+
+    Attributes
+    ----------
+    label : str
+        The run's label ("train", "edge", "grid").
+    steps, elapsed_s, psnr, n_kernels : (n,) arrays
+    phases : list of str
+        Phase of each event.
+    messages : list of str
+    tile, n_tiles : int or None, int
+        Of the last event.
+    """
+
+    label: str
+    steps: NDArray[np.int64]
+    elapsed_s: NDArray[np.float64]
+    psnr: NDArray[np.float64]
+    n_kernels: NDArray[np.int64]
+    phases: list[str]
+    messages: list[str] = field(default_factory=list)
+    tile: int | None = None
+    n_tiles: int = 1
 
 
 def preview_size(height: int, width: int, max_pixels: int | None) -> tuple[int, int]:

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.params import PARAM_SPECS, Params, ParamSpec
+from ..core.params import PARAM_SPECS, Params, ParamSpec, Value
 
 __all__ = ["GROUP_TITLES", "INIT_GROUPS", "ParamPanel", "SliderScale"]
 
@@ -304,23 +304,23 @@ class ParamPanel(QWidget):
         self.set_params(Params(), emit=True)
 
     # -- syncing ---------------------------------------------------------------------------
-    def _show_value(self, s: ParamSpec, value: object) -> None:
+    def _show_value(self, s: ParamSpec, value: Value) -> None:
         w = self._widgets[s.name]
         w.blockSignals(True)
         if isinstance(w, QCheckBox):
             w.setChecked(bool(value))
         elif isinstance(w, QSpinBox):
-            w.setValue(int(value))  # type: ignore[call-overload]
+            w.setValue(int(value))
         elif isinstance(w, QDoubleSpinBox):
-            w.setValue(float(value))  # type: ignore[arg-type]
+            w.setValue(float(value))
         w.blockSignals(False)
         if s.name in self._sliders:
             sl = self._sliders[s.name]
             sl.blockSignals(True)
-            sl.setValue(self._scales[s.name].to_position(float(value)))  # type: ignore[arg-type]
+            sl.setValue(self._scales[s.name].to_position(float(value)))
             sl.blockSignals(False)
 
-    def _read(self, name: str) -> object:
+    def _read(self, name: str) -> Value:
         w = self._widgets[name]
         if isinstance(w, QCheckBox):
             return w.isChecked()
@@ -348,16 +348,16 @@ class ParamPanel(QWidget):
         if name in self._sliders:
             sl = self._sliders[name]
             sl.blockSignals(True)
-            sl.setValue(self._scales[name].to_position(float(self._read(name))))  # type: ignore[arg-type]
+            sl.setValue(self._scales[name].to_position(float(self._read(name))))
             sl.blockSignals(False)
         self._commit(name, dragging=False)
 
     def _commit(self, name: str, dragging: bool) -> None:
-        changes = {name: self._read(name)}
+        changes: dict[str, Value] = {name: self._read(name)}
         # Keep Canny's hysteresis thresholds ordered: move the other one along.
-        if name == "canny_low" and float(changes[name]) > self._params.canny_high:  # type: ignore[arg-type]
+        if name == "canny_low" and float(changes[name]) > self._params.canny_high:
             changes["canny_high"] = changes[name]
-        elif name == "canny_high" and float(changes[name]) < self._params.canny_low:  # type: ignore[arg-type]
+        elif name == "canny_high" and float(changes[name]) < self._params.canny_low:
             changes["canny_low"] = changes[name]
         try:
             params = self._params.replace(**changes)

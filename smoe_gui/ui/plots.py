@@ -21,8 +21,8 @@ from numpy.typing import NDArray
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
+from .jobs import ProgressBatch
 from .theme import Theme
-from .workers import ProgressBatch
 
 __all__ = ["CURVE_LABELS", "PLOT_REFRESH_MS", "CurveData", "ExpertPlot", "TrainingPlots", "add_grid"]
 

@@ -21,7 +21,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,7 +29,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ..core.events import StopToken
 from ..core.model import SmoeModel
-from ..core.params import Params
+from .jobs import ProgressBatch, TrainRun
 
 __all__ = [
     "JobRunner",
@@ -128,6 +127,11 @@ class JobWorker(QObject):
             self._pending = (job_id, fn, args)
         self._wake.emit()
 
+    def cancel_pending(self) -> None:
+        """Drop the job waiting to run, if any (thread-safe)."""
+        with self._lock:
+            self._pending = None
+
     @Slot()
     def _run_pending(self) -> None:
         with self._lock:
@@ -161,49 +165,15 @@ class JobRunner:
         """Run ``fn(*args)`` in the thread as job ``job_id`` (latest wins)."""
         self.worker.submit(job_id, fn, *args)
 
+    def take(self, job_id: int) -> Any:
+        """The result of job ``job_id`` (once; None when there is none)."""
+        return self.worker.take(job_id)
+
     def shutdown(self, timeout_ms: int = 60_000) -> None:
         """Drop the pending job, let a running one finish, stop the thread."""
-        with self.worker._lock:
-            self.worker._pending = None
+        self.worker.cancel_pending()
         self.thread.quit()
         self.thread.wait(timeout_ms)
-
-
-@dataclass(frozen=True)
-class TrainRun:
-    """One fit to run: a label for the curves and the fit's arguments."""
-
-    label: str
-    params: Params
-    method: str
-    init: object | None = None
-
-
-@dataclass
-class ProgressBatch:
-    """Fit events batched for the GUI (numpy copies).
-
-    Attributes
-    ----------
-    label : str
-        The run's label ("train", "edge", "grid").
-    steps, elapsed_s, psnr, n_kernels : (n,) arrays
-    phases : list of str
-        Phase of each event.
-    messages : list of str
-    tile, n_tiles : int or None, int
-        Of the last event.
-    """
-
-    label: str
-    steps: NDArray[np.int64]
-    elapsed_s: NDArray[np.float64]
-    psnr: NDArray[np.float64]
-    n_kernels: NDArray[np.int64]
-    phases: list[str]
-    messages: list[str] = field(default_factory=list)
-    tile: int | None = None
-    n_tiles: int = 1
 
 
 class TrainWorker(QObject):
@@ -269,14 +239,19 @@ class TrainWorker(QObject):
 
     # -- control (any thread) ------------------------------------------------
     def pause(self) -> None:
-        """Stop pulling events after the current step."""
+        """Hold the fit before its next step (the time paused does not count
+        against its time budget)."""
         with self._cond:
             self._paused = True
+            if self._token is not None:
+                self._token.pause()
 
     def resume(self) -> None:
-        """Continue pulling events."""
+        """Let the fit go on."""
         with self._cond:
             self._paused = False
+            if self._token is not None:
+                self._token.resume()
             self._cond.notify_all()
 
     @property
@@ -317,6 +292,8 @@ class TrainWorker(QObject):
                     if self._stopped:
                         break
                     self._token = StopToken()
+                    if self._paused:
+                        self._token.pause()
                 self._post("run_started", run.label)
                 final = self._run_one(fit, run)
                 if final is not None:
@@ -396,21 +373,37 @@ class TrainWorker(QObject):
         return final
 
 
+class _FinishedRelay(QObject):
+    """Lives in the thread that made it (the GUI thread): the thread's
+    ``finished`` is queued here, and ``ended`` is emitted in that thread."""
+
+    ended = Signal()
+
+    @Slot()
+    def relay(self) -> None:
+        self.ended.emit()
+
+
 class TrainingThread:
     """Owns a :class:`TrainWorker` and its QThread (worker-object pattern).
 
     ``thread.started -> worker.run``; ``worker.finished -> thread.quit``;
     ``deleteLater`` on both once the thread has finished.  References are kept
-    until then.
+    until then.  ``ended`` (a signal of an object living in the creating
+    thread) tells that thread that this training's QThread has finished.
     """
 
     def __init__(self, worker: TrainWorker) -> None:
         self.worker = worker
+        self._relay = _FinishedRelay()
+        #: Emitted in the creating (GUI) thread once the QThread has finished.
+        self.ended = self._relay.ended
         self.thread = QThread()
         self.thread.setObjectName("smoe-training")
         worker.moveToThread(self.thread)
         self.thread.started.connect(worker.run)
         worker.finished.connect(self.thread.quit)
+        self.thread.finished.connect(self._relay.relay)
         self.thread.finished.connect(worker.deleteLater)
         self.thread.finished.connect(self.thread.deleteLater)
 
@@ -420,6 +413,25 @@ class TrainingThread:
 
     def is_running(self) -> bool:
         return _alive(self.thread)
+
+    @property
+    def paused(self) -> bool:
+        """Whether the training is paused."""
+        return self.worker.paused
+
+    def pause(self) -> None:
+        self.worker.pause()
+
+    def resume(self) -> None:
+        self.worker.resume()
+
+    def stop(self) -> None:
+        """Ask the fit to stop within one step."""
+        self.worker.stop()
+
+    def drain(self) -> list[tuple[Any, ...]]:
+        """Every message the worker has posted so far, in order."""
+        return self.worker.drain()
 
     def wait(self, timeout_ms: int = 60_000) -> bool:
         """Wait for the thread to end; True when it has."""
