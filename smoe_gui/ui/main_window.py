@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
+from PySide6.QtCore import QByteArray, QEvent, QRect, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QScreen, QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -47,6 +47,7 @@ from .resources import default_sample, icon_path, sample_paths
 from .session import Session, stage_summary
 from .stage_views import BACKGROUND_MODES, StageViews
 from .theme import current_theme
+from .widgets import ElidedLabel, StatusLine
 from .workers import JobRunner, TrainingThread, TrainWorker
 
 __all__ = ["IMAGE_SUFFIXES", "MainWindow", "default_settings"]
@@ -68,6 +69,21 @@ PREVIEW_PIXELS = 160_000
 PREVIEW_MIN_PIXELS = 40_000
 #: Hover radius around a kernel centre, in screen pixels.
 HOVER_RADIUS_PX = 12
+
+
+def initial_geometry(available: QRect) -> QRect:
+    """The window's first geometry on a screen whose available area is
+    ``available``: up to 1600x1000, at most 96 % of the area, centred."""
+    w = min(1600, int(available.width() * 0.96))
+    h = min(1000, int(available.height() * 0.96))
+    x = available.x() + (available.width() - w) // 2
+    y = available.y() + (available.height() - h) // 2
+    return QRect(x, y, w, h)
+
+
+def fits(rect: QRect, available: QRect) -> bool:
+    """Whether ``rect`` lies within ``available``."""
+    return available.contains(rect)
 
 
 def default_settings() -> QSettings:
@@ -125,6 +141,7 @@ class MainWindow(QMainWindow):
         self.frames_shown = 0
         self.stage_draw_ms = 0.0
         self.last_error: str | None = None
+        self._placed = False
 
         theme = current_theme()
         self.panel = ParamPanel(self._stored_params())
@@ -185,8 +202,11 @@ class MainWindow(QMainWindow):
         scroll.setObjectName("param-scroll")
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.panel)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(self.panel.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
+        # The panel scrolls (both ways on a small screen) rather than setting
+        # the window's minimum size.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        scroll.setMinimumWidth(200)
+        self.param_scroll = scroll
 
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -232,7 +252,7 @@ class MainWindow(QMainWindow):
         self.stop_button = QPushButton("Stop")
         self.stop_button.setObjectName("train-stop")
         self.stop_button.setToolTip("Stop training and keep the best model so far (Esc)")
-        self.compare_button = QPushButton("Compare edge vs grid")
+        self.compare_button = QPushButton("Compare")
         self.compare_button.setObjectName("train-compare")
         self.compare_button.setToolTip(
             "Train the edge-aligned and the grid initialisation with the same parameters\n"
@@ -254,7 +274,7 @@ class MainWindow(QMainWindow):
             lambda _i: self.plots.set_x_axis(str(self.x_axis_combo.currentData()))
         )
         controls.addWidget(self.x_axis_combo)
-        self.train_label = QLabel("")
+        self.train_label = ElidedLabel("")
         self.train_label.setObjectName("train-status")
         controls.addWidget(self.train_label, 1)
         bottom_layout.addLayout(controls)
@@ -277,18 +297,31 @@ class MainWindow(QMainWindow):
         self.main_splitter.addWidget(scroll)
         self.main_splitter.addWidget(self.right_splitter)
         self.main_splitter.setStretchFactor(1, 1)
-        self.main_splitter.setSizes([340, 1260])
+        panel_width = self.panel.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
+        self.main_splitter.setSizes([panel_width, max(400, 1600 - panel_width)])
         self.setCentralWidget(self.main_splitter)
-        self.resize(1600, 1000)
+        self.setGeometry(initial_geometry(self.screen().availableGeometry()))
 
     def _build_status_bar(self) -> None:
+        # Three elided lines side by side: a long message never widens the
+        # window nor overlaps the counts (QStatusBar's own message would).
         bar = self.statusBar()
-        self.counts_label = QLabel("")
+        self.status_line = StatusLine()
+        self.counts_label = ElidedLabel("")
         self.counts_label.setObjectName("status-counts")
-        self.times_label = QLabel("")
+        self.times_label = ElidedLabel("")
         self.times_label.setObjectName("status-times")
-        bar.addPermanentWidget(self.counts_label)
-        bar.addPermanentWidget(self.times_label)
+        bar.addWidget(self.status_line, 3)
+        bar.addWidget(self.counts_label, 4)
+        bar.addWidget(self.times_label, 2)
+
+    def fit_to_screen(self, screen: QScreen | None = None) -> None:
+        """Place the window on ``screen`` (default: its own) at :func:`initial_geometry`."""
+        screen = screen if screen is not None else self.screen()
+        handle = self.windowHandle()
+        if handle is not None:
+            handle.setScreen(screen)
+        self.setGeometry(initial_geometry(screen.availableGeometry()))
 
     def about(self) -> None:
         """Help -> About."""
@@ -301,8 +334,8 @@ class MainWindow(QMainWindow):
         )
 
     def show_status(self, text: str, timeout_ms: int = 0) -> None:
-        """A transient status-bar message (SessionView)."""
-        self.statusBar().showMessage(text, timeout_ms)
+        """A status-bar message, cleared after ``timeout_ms`` (SessionView)."""
+        self.status_line.show_message(text, timeout_ms)
 
     # ------------------------------------------------------------------ settings
     def _stored_params(self) -> Params:
@@ -318,7 +351,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         geometry = s.value("geometry")
         if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
+            self.restoreGeometry(geometry)  # checked against the screen once shown (showEvent)
         state = s.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
@@ -372,7 +405,7 @@ class MainWindow(QMainWindow):
         """Show ``image`` (H, W) float32 and recompute every stage."""
         self._debounce.stop()
         self.session.set_image(image, path)
-        self.statusBar().showMessage("computing the stages…")
+        self.show_status("computing the stages…")
 
     def show_image(self, image: NDArray[np.float32], path: Path | None) -> None:
         """SessionView: a new image."""
@@ -415,7 +448,7 @@ class MainWindow(QMainWindow):
         affects = name in ("*", "method") or spec(name).group in INIT_GROUPS
         if not session.set_params(params, method, affects_stages=affects):
             if not affects:
-                self.statusBar().showMessage(
+                self.show_status(
                     f"{spec(name).label} = {getattr(params, name)} (used by the next training)", 4000)
             return
         if dragging:
@@ -433,7 +466,7 @@ class MainWindow(QMainWindow):
         self._adopt_panel_params()
         rid = self.session.recompute()
         if rid >= 0:
-            self.statusBar().showMessage("computing the stages…")
+            self.show_status("computing the stages…")
         return rid
 
     def _adopt_panel_params(self) -> None:
@@ -460,9 +493,9 @@ class MainWindow(QMainWindow):
         self.times_label.setText(times)
         notes = "; ".join(result.init.notes)
         if notes:
-            self.statusBar().showMessage(notes, 8000)
+            self.show_status(notes, 8000)
         else:
-            self.statusBar().clearMessage()
+            self.show_status("")
         self.stages_shown.emit(request_id)
 
     def _on_stage_done(self, rid: int) -> None:
@@ -480,7 +513,7 @@ class MainWindow(QMainWindow):
 
     def _on_job_failed(self, _rid: int, message: str) -> None:
         self.last_error = message
-        self.statusBar().showMessage(message, 8000)
+        self.show_status(message, 8000)
 
     def show_error(self, title: str, text: str) -> None:
         """SessionView: an error dialog."""
@@ -569,7 +602,7 @@ class MainWindow(QMainWindow):
         if batch is not None:
             self.plots.append(batch)
             if batch.messages:
-                self.statusBar().showMessage(f"{label}: {batch.messages[-1]}", 6000)
+                self.show_status(f"{label}: {batch.messages[-1]}", 6000)
         if text:
             self.train_label.setText(text)
 
@@ -639,7 +672,7 @@ class MainWindow(QMainWindow):
         k = None if found is None else found[0]
         self.session.select_kernel(k)
         if k is not None:
-            self.statusBar().showMessage(f"computing the weight map of kernel {k}…", 3000)
+            self.show_status(f"computing the weight map of kernel {k}…", 3000)
         return k
 
     def show_gate(self, kernel: int, weights: NDArray[np.float32] | None) -> None:
@@ -649,6 +682,20 @@ class MainWindow(QMainWindow):
             self.gate_map_shown.emit(kernel)
 
     # ------------------------------------------------------------------ Qt events
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if not self._placed:
+            self._placed = True
+            QTimer.singleShot(0, self._keep_on_screen)  # the frame is known once shown
+
+    def _keep_on_screen(self) -> None:
+        """A geometry restored from a larger screen (or a window that does not
+        fit) is replaced by :func:`initial_geometry` of this screen."""
+        if not fits(self.frameGeometry(), self.screen().availableGeometry()):
+            margins = self.frameGeometry().size() - self.geometry().size()
+            target = initial_geometry(self.screen().availableGeometry())
+            self.setGeometry(target.adjusted(0, 0, -margins.width(), -margins.height()))
+
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             theme = current_theme()
