@@ -25,6 +25,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from .metrics import psnr_from_mse
+
 __all__ = ["EXPERT_BLOCK", "ExpertResult", "initialize_experts", "sample_bilinear"]
 
 #: Block side (pixels) of the culled gate used here.
@@ -170,5 +172,5 @@ def initialize_experts(
     recon = np.empty((h, w), dtype=np.float32)
     sse = kern.experts_sse(off, idx, *karr[:6], experts, img, bs, recon)
     n_px = float(h * w)
-    history = [math.inf if e <= 0.0 else 10.0 * math.log10(n_px / e) for e in sse]
+    history = [psnr_from_mse(float(e) / n_px) for e in sse]
     return ExpertResult(experts[-1].copy(), history, recon)
