@@ -4,6 +4,7 @@ the job queues and the trainer)."""
 from __future__ import annotations
 
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from smoe_gui.core.model import SmoeModel
 from smoe_gui.core.params import Params
+from smoe_gui.core.runs import FitHistory
 from smoe_gui.ui.jobs import ProgressBatch, compute_snapshot, compute_stages
 from smoe_gui.ui.session import Session, TrainRun
 
@@ -155,13 +157,17 @@ def test_training_messages_reach_the_view_and_restart_after_stop(parts) -> None:
     assert not trainer.paused
 
     model: SmoeModel = result.snapshot.model
-    batch = ProgressBatch("train", np.array([1, 2]), np.array([0.1, 0.2]), np.array([20.0, 21.5]),
-                          np.array([30, 30]), ["tiles", "tiles"], ["lr halved"], 0, 2)
+    history = FitHistory()
+    history.add_row(1, 0.1, "tiles", 20.0, 30, 0)
+    history.add_row(2, 0.2, "tiles", 21.5, 30, 0)
+    batch = ProgressBatch("train", history, ["lr halved"], 2)
+    done = types.SimpleNamespace(model=model, reconstruction=result.snapshot.reconstruction)
     trainer.outbox += [("run_started", "train"), ("progress", batch), ("snapshot", "train", model),
-                       ("run_finished", "train", model)]
+                       ("run_finished", "train", done)]
     session.drain_training()
     label, text, shown = view.last("show_progress")
     assert label == "train" and shown is batch and "step 2" in text and "21.50 dB" in text
+    assert "tile 1/2" in text
     final_rid = max(render.jobs)
     assert len(render.jobs) == 2  # the live preview and the final model
     assert session.final_model("train") is model

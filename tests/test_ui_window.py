@@ -274,7 +274,7 @@ def test_training_finishes_and_draws_live(qtbot, window) -> None:
     with qtbot.waitSignal(window.training_finished, timeout=30_000):
         window.start_training()
     assert window.frames_shown >= 1
-    phases = set(window.plots.data["train"].phases())
+    phases = set(window.plots.data["train"].arrays()["phase"].tolist())
     assert "tiles" in phases
     visible = [p for p, line in window.plots.phase_lines.items() if line.isVisible()]
     assert "tiles" in visible

@@ -17,8 +17,9 @@ from numpy.typing import NDArray
 from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtWidgets import QFileDialog, QMenu
 
+from ..core.errors import one_line
 from ..core.fileio import write_png, write_text
-from ..core.image import load_image
+from ..core.image import IMAGE_SUFFIXES, is_image_file, load_image
 from ..core.modelio import load_model, read_model_params, save_model
 from ..core.params import Params
 from .stage_views import STAGES, widget_rgb
@@ -26,10 +27,9 @@ from .stage_views import STAGES, widget_rgb
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
-__all__ = ["IMAGE_FILTER", "IMAGE_SUFFIXES", "MAX_RECENT", "FileOps", "default_folder"]
+__all__ = ["IMAGE_FILTER", "MAX_RECENT", "FileOps", "default_folder"]
 
-#: File name endings offered and accepted as images.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".pgm", ".ppm")
+#: The open dialog's filter: every suffix of :data:`smoe_gui.core.image.IMAGE_SUFFIXES`.
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All files (*)"
 MAX_RECENT = 8
 
@@ -130,7 +130,7 @@ class FileOps:
         try:
             image = load_image(p)
         except ValueError as exc:
-            self.window.messenger.error("Cannot open image", str(exc))
+            self.window.messenger.error("Cannot open image", one_line(exc))
             return False
         self.window.set_image(image, p)
         self.add_recent(p)
@@ -145,7 +145,7 @@ class FileOps:
         for text in paths:
             p = Path(text)
             if p.is_dir():
-                inside = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+                inside = sorted(q for q in p.iterdir() if is_image_file(q))
                 if not inside:
                     notes.append(f"{p}: folder without images")
                 files.extend(inside)
@@ -171,7 +171,7 @@ class FileOps:
             try:
                 image = load_image(p)
             except ValueError as exc:
-                notes.append(str(exc))
+                notes.append(one_line(exc))
                 continue
             self.window.set_image(image, p)
             self.add_recent(p)
@@ -197,7 +197,7 @@ class FileOps:
         try:
             save_model(model, path, params=window.panel.params())
         except (ValueError, OSError) as exc:
-            window.messenger.error("Cannot save model", str(exc))
+            window.messenger.error("Cannot save model", one_line(exc))
             return False
         window.show_status(f"saved {model.n_kernels} kernels to {path}", 5000)
         return True
@@ -213,19 +213,19 @@ class FileOps:
         try:
             model = load_model(path)
         except ValueError as exc:
-            window.messenger.error("Cannot load model", str(exc))
+            window.messenger.error("Cannot load model", one_line(exc))
             return False
         try:
             window.session.check_model_fits(model, Path(path).name)
         except ValueError as exc:
             title = "Cannot load model" if window.session.image is None else "Model does not fit the image"
-            window.messenger.error(title, str(exc))
+            window.messenger.error(title, one_line(exc))
             return False
         try:
             stored = read_model_params(path)
         except ValueError as exc:
             stored = None
-            window.show_status(f"ignoring the stored parameters: {exc}", 6000)
+            window.show_status(f"ignoring the stored parameters: {one_line(exc)}", 6000)
         window.session.show_model(model)
         if stored is not None and stored != window.panel.params():
             window.panel.set_params(stored, emit=False)
@@ -243,7 +243,7 @@ class FileOps:
         try:
             write_text(path, self.window.panel.params().to_json())
         except (ValueError, OSError) as exc:
-            self.window.messenger.error("Cannot save parameters", str(exc))
+            self.window.messenger.error("Cannot save parameters", one_line(exc))
             return False
         self.window.show_status(f"saved parameters to {path}", 5000)
         return True
@@ -257,7 +257,7 @@ class FileOps:
         try:
             params = Params.from_json(Path(path))
         except ValueError as exc:
-            self.window.messenger.error("Cannot load parameters", str(exc))
+            self.window.messenger.error("Cannot load parameters", one_line(exc))
             return False
         self.window.panel.set_params(params, emit=True)
         return True
@@ -267,7 +267,7 @@ class FileOps:
         try:
             write_png(path, rgb)
         except (ValueError, OSError) as exc:
-            self.window.messenger.error("Cannot export", str(exc))
+            self.window.messenger.error("Cannot export", one_line(exc))
             return False
         return True
 
@@ -320,7 +320,7 @@ class FileOps:
         try:
             write_text(path, self.window.plots.csv_text())
         except (ValueError, OSError) as exc:
-            self.window.messenger.error("Cannot export", str(exc))
+            self.window.messenger.error("Cannot export", one_line(exc))
             return False
         return True
 

@@ -19,6 +19,8 @@ from ..core.metrics import psnr
 from ..core.model import SmoeModel
 from ..core.params import Params
 from ..core.pipeline import Initialization
+from ..core.runs import FitHistory
+from ..core.threads import set_numba_threads
 from .geometry import (
     KernelGeometry,
     ReducedGeometry,
@@ -113,28 +115,24 @@ class TrainRun:
 
 @dataclass
 class ProgressBatch:
-    """Fit events batched for the GUI (numpy copies).
+    """Fit events of one run, batched for the GUI.
 
     Attributes
     ----------
     label : str
-        The run's label ("train", "edge", "grid").
-    steps, elapsed_s, psnr, n_kernels : (n,) arrays
-    phases : list of str
-        Phase of each event.
+        The run's label ("train", or the method in a Compare).
+    history : FitHistory
+        The batch's events (numpy-ready rows: step, elapsed_s, phase, psnr_db,
+        n_kernels, tile).
     messages : list of str
-    tile, n_tiles : int or None, int
-        Of the last event.
+        The events' messages.
+    n_tiles : int
+        Number of tiles of the fit.
     """
 
     label: str
-    steps: NDArray[np.int64]
-    elapsed_s: NDArray[np.float64]
-    psnr: NDArray[np.float64]
-    n_kernels: NDArray[np.int64]
-    phases: list[str]
+    history: FitHistory
     messages: list[str] = field(default_factory=list)
-    tile: int | None = None
     n_tiles: int = 1
 
 
@@ -210,9 +208,7 @@ def compute_stages(image: F32, params: Params, method: str) -> StageResult:
 def with_numba_threads(threads: int, fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn(*args)`` with numba's thread count for the calling thread set to
     ``threads`` (numba's setting is per thread, so the training keeps its own)."""
-    from ..core.threads import set_numba_threads
-
-    set_numba_threads(max(1, int(threads)))
+    set_numba_threads(threads)
     return fn(*args)
 
 

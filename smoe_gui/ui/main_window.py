@@ -36,9 +36,9 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.model import SmoeModel
-from ..core.params import Params, spec
+from ..core.params import METHODS, Params, spec
 from .actions import build_menus
-from .file_ops import IMAGE_SUFFIXES, FileOps
+from .file_ops import FileOps
 from .jobs import ProgressBatch, SnapshotResult, StageResult, TrainRun
 from .messages import Messenger
 from .param_panel import INIT_GROUPS, ParamPanel
@@ -50,7 +50,7 @@ from .theme import current_theme
 from .widgets import ElidedLabel, StatusLine
 from .workers import JobRunner, TrainingThread, TrainWorker
 
-__all__ = ["IMAGE_SUFFIXES", "MainWindow", "default_settings"]
+__all__ = ["MainWindow", "default_settings", "fits", "initial_geometry"]
 
 ORGANIZATION = "smoe-gui"
 APPLICATION = "smoe-gui"
@@ -146,7 +146,7 @@ class MainWindow(QMainWindow):
         theme = current_theme()
         self.panel = ParamPanel(self._stored_params())
         stored_method = str(self.settings.value("method", "edge"))
-        if stored_method in ("edge", "grid"):
+        if stored_method in METHODS:
             self.panel.set_method(stored_method, emit=False)
         self.stages = StageViews(theme)
         self.expert_plot = ExpertPlot(theme)
@@ -581,7 +581,7 @@ class MainWindow(QMainWindow):
         self.session.stop_training()
 
     def final_model(self, label: str) -> SmoeModel | None:
-        """The final model of the last run called ``label`` ("train", "edge", "grid")."""
+        """The final model of the last run called ``label`` ("train", or a method in a Compare)."""
         return self.session.final_model(label)
 
     def show_training_state(self, text: str) -> None:

@@ -24,9 +24,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.inspect import KernelInfo, kernel_info, nearest_kernel
+from ..core.metrics import format_psnr
 from ..core.model import SmoeModel
-from ..core.params import Params
+from ..core.params import METHODS, Params
 from ..core.pipeline import Initialization
+from ..core.runs import FitResult
 from .jobs import (
     ProgressBatch,
     SnapshotResult,
@@ -39,6 +41,7 @@ from .jobs import (
 )
 
 __all__ = [
+    "COMPARE_METHODS",
     "OVERLAY_INTERVAL_S",
     "RENDER_THREADS",
     "JobQueue",
@@ -55,6 +58,9 @@ __all__ = [
 OVERLAY_INTERVAL_S = 0.3
 #: Numba threads of the live preview renderer (the training keeps the other cores).
 RENDER_THREADS = 1
+#: What Compare trains, one after the other: the edge-aligned initialisation
+#: (first in METHODS) and the grid baseline it is compared with in the paper.
+COMPARE_METHODS: tuple[str, ...] = METHODS[:2]
 
 
 class JobQueue(Protocol):
@@ -141,7 +147,7 @@ class TrainingPoint:
     n_kernels: int
 
     def text(self, label: str) -> str:
-        return f"{label}: {self.psnr_db:.2f} dB, {self.n_kernels} kernels, {self.step} steps"
+        return f"{label}: {format_psnr(self.psnr_db)}, {self.n_kernels} kernels, {self.step} steps"
 
 
 def stage_summary(result: StageResult, draw_ms: float) -> tuple[str, str]:
@@ -347,13 +353,14 @@ class Session:
         self._result_snapshot = None
         return self._request_render(model)
 
-    def _request_render(self, model: SmoeModel, final: bool = False) -> int:
+    def _request_render(self, model: SmoeModel, final: bool = False,
+                        reconstruction: NDArray[np.float32] | None = None) -> int:
         assert self.image is not None
         rid = self._new_id()
         self._latest_snapshot = rid
         if final:
             self._final_snapshot = rid
-        self._render_jobs.submit(rid, compute_snapshot, self.image, model, None)
+        self._render_jobs.submit(rid, compute_snapshot, self.image, model, None, 0, 0, None, reconstruction)
         return rid
 
     def snapshot_done(self, rid: int, snap: SnapshotResult | None) -> bool:
@@ -420,7 +427,7 @@ class Session:
         return self._trainer is not None and self._trainer.paused
 
     def final_model(self, label: str) -> SmoeModel | None:
-        """The final model of the last run called ``label`` ("train", "edge", "grid")."""
+        """The final model of the last run called ``label`` ("train", or a method in a Compare)."""
         return self._final_models.get(label)
 
     def last_point(self, label: str) -> TrainingPoint | None:
@@ -437,7 +444,7 @@ class Session:
             raise ValueError("Open an image first.")
         params = self.params
         if compare:
-            runs = [TrainRun(m, params, m, self.matching_init(params, m)) for m in ("edge", "grid")]
+            runs = [TrainRun(m, params, m, self.matching_init(params, m)) for m in COMPARE_METHODS]
         else:
             runs = [TrainRun("train", params, self.method, self.matching_init(params, self.method))]
         self._final_models = {}
@@ -498,21 +505,23 @@ class Session:
     def _on_progress(self, batch: ProgressBatch) -> None:
         if self._trainer is None or batch.label not in self.train_labels:
             return
-        if len(batch.steps):
+        if len(batch.history):
+            a = batch.history.arrays()
             self._last_points[batch.label] = TrainingPoint(
-                int(batch.steps[-1]), float(batch.psnr[-1]), int(batch.n_kernels[-1]))
+                int(a["step"][-1]), float(a["psnr_db"][-1]), int(a["n_kernels"][-1]))
         self.view.show_progress(batch.label, self.progress_text(batch), batch)
 
     def progress_text(self, batch: ProgressBatch) -> str:
-        """The training status line for the last point of ``batch``."""
-        if not len(batch.steps):
+        """The training status line for the last event of ``batch``."""
+        if not len(batch.history):
             return ""
-        phase = batch.phases[-1]
-        tile = f" tile {batch.tile + 1}/{batch.n_tiles}" if phase == "tiles" and batch.tile is not None else ""
-        elapsed = float(batch.elapsed_s[-1])
-        rate = float(batch.steps[-1]) / elapsed if elapsed > 0 else 0.0
-        return (f"{batch.label}: {phase}{tile} · step {int(batch.steps[-1])} · "
-                f"PSNR {float(batch.psnr[-1]):.2f} dB · {int(batch.n_kernels[-1])} kernels · "
+        a = batch.history.arrays()
+        phase, tile_index, step = str(a["phase"][-1]), int(a["tile"][-1]), int(a["step"][-1])
+        tile = f" tile {tile_index + 1}/{batch.n_tiles}" if phase == "tiles" and tile_index >= 0 else ""
+        elapsed = float(a["elapsed_s"][-1])
+        rate = step / elapsed if elapsed > 0 else 0.0
+        return (f"{batch.label}: {phase}{tile} · step {step} · "
+                f"PSNR {format_psnr(float(a['psnr_db'][-1]))} · {int(a['n_kernels'][-1])} kernels · "
                 f"{elapsed:.1f} s · {rate:.0f} steps/s" + (" · paused" if self.is_paused() else ""))
 
     def _on_snapshot(self, label: str, model: SmoeModel) -> None:
@@ -523,12 +532,13 @@ class Session:
         self._render_jobs.submit(rid, with_numba_threads, RENDER_THREADS, compute_snapshot,
                                  self.image, model, None, 0, 0, self.view.preview_pixels())
 
-    def _on_run_finished(self, label: str, model: SmoeModel) -> None:
+    def _on_run_finished(self, label: str, result: FitResult) -> None:
+        model = result.model
         self._final_models[label] = model
         self._result_model = model
         self._result_snapshot = None
         if self.image is not None and (model.height, model.width) == self.image.shape:
-            self._request_render(model, final=True)
+            self._request_render(model, final=True, reconstruction=result.reconstruction)
 
     def _on_failed(self, message: str) -> None:
         self.view.show_error("Training failed", message)
