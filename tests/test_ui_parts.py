@@ -182,18 +182,20 @@ def test_lower_thread_priority_lowers_only_the_calling_thread() -> None:
 
 
 def test_training_curves_are_drawn_in_batches_and_on_flush(qtbot) -> None:
+    from smoe_gui.core.runs import FitHistory
+    from smoe_gui.ui.jobs import ProgressBatch
     from smoe_gui.ui.plots import PLOT_REFRESH_MS, TrainingPlots
     from smoe_gui.ui.theme import current_theme
-    from smoe_gui.ui.workers import ProgressBatch
 
     plots = TrainingPlots(current_theme())
     qtbot.addWidget(plots.psnr_plot)
     qtbot.addWidget(plots.kernel_plot)
 
     def batch(first: int, n: int) -> ProgressBatch:
-        steps = np.arange(first, first + n, dtype=np.int64)
-        return ProgressBatch("train", steps, steps * 0.01, 20.0 + steps * 0.1,
-                             np.full(n, 100, dtype=np.int64), ["tiles"] * n)
+        history = FitHistory()
+        for step in range(first, first + n):
+            history.add_row(step, step * 0.01, "tiles", 20.0 + step * 0.1, 100, 0)
+        return ProgressBatch("train", history)
 
     def drawn() -> int:
         x, _ = plots.psnr_curves["train"].getData()

@@ -463,13 +463,16 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
 # The phases
 # --------------------------------------------------------------------------------------
 class _Clock:
-    """Seconds since the fit started."""
+    """Seconds of training since the fit started: the time the ``stop``
+    token was paused is left out."""
 
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
+    def __init__(self, stop: StopToken | None = None) -> None:
+        self.stop = stop
+        self.start = time.perf_counter() - (stop.paused_s() if stop is not None else 0.0)
 
     def now(self) -> float:
-        return time.perf_counter() - self.start
+        paused = self.stop.paused_s() if self.stop is not None else 0.0
+        return time.perf_counter() - self.start - paused
 
 
 @dataclass
@@ -526,7 +529,11 @@ class _FitState:
         return int(self.image.shape[1])
 
     def stopped(self) -> bool:
-        return self.stop is not None and self.stop.stopped
+        """Whether to stop now; while the token is paused, wait first."""
+        if self.stop is None:
+            return False
+        self.stop.wait_while_paused()
+        return self.stop.stopped
 
     def snapshot_due(self) -> bool:
         now = self.clock.now()
@@ -834,7 +841,9 @@ def fit(
         Initialisation method when ``init`` is None.
     stop : StopToken, optional
         Checked before every step; once set, the fit yields its final event
-        with the best model so far.
+        with the best model so far.  While it is paused the fit waits before
+        its next step, and the time paused counts neither against
+        ``time_budget`` nor in ``elapsed_s``.
     snapshot_interval_s : float
         Seconds between model snapshots in the events (0: every step).
     device : str or torch.device, optional
@@ -878,7 +887,7 @@ def _fit(
     tile_size = fit_tile_size(image.shape, params)
     start = KernelArrays.from_model(model)
     state = _FitState(
-        image=image, params=params, device=device, clock=_Clock(), stop=stop,
+        image=image, params=params, device=device, clock=_Clock(stop), stop=stop,
         snapshot_interval_s=snapshot_interval_s, kernels=KernelArrays(*(a.copy() for a in start.arrays())),
         alive=np.ones(model.n_kernels, dtype=bool), tile_size=tile_size,
     )
@@ -891,7 +900,7 @@ def _fit(
     if math.isfinite(start_mse):
         best.mse = start_mse
         best.kernels = start
-    clock = state.clock = _Clock()
+    clock = state.clock = _Clock(stop)
     budget = params.time_budget
     n_tiles = len(tile_windows(state.height, state.width, tile_size))
 
