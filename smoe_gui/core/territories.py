@@ -30,6 +30,7 @@ the size a view shows it.  Qt-free.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -205,6 +206,12 @@ def _weight_blocks(
                 out[j, i0 + p] = np.exp(own[p] - mx[p]) / s
 
 
+# the dispatchers, typed loosely (numba's stubs do not know the signatures)
+_ARGMAX: Any = _argmax_blocks
+_SHARES: Any = _share_pairs
+_WEIGHTS: Any = _weight_blocks
+
+
 # --------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------
@@ -313,7 +320,7 @@ def gate_territories(
         karr, nx, ny, ox, oy, sx, sy, DEFAULT_BLOCK, 0.0, 1e-6
     )
     label = np.empty((ny, nx), dtype=np.int32)
-    _argmax_blocks(off, idx, *karr[:6], nx, ny, ox, oy, sx, sy, DEFAULT_BLOCK, label)
+    _ARGMAX(off, idx, *karr[:6], nx, ny, ox, oy, sx, sy, DEFAULT_BLOCK, label)
     return Territories(
         label=label, xs=xs, ys=ys,
         pixel_area=float(model.width * model.height) / float(nx * ny),
@@ -376,7 +383,7 @@ def gate_shares(model: SmoeModel, height: int | None = None, width: int | None =
     nx, ny, ox, oy, sx, sy = grid
     lists = CullLists.build(model.mu, model.A, model.log_alpha, grid, slack=0.0)
     karr = _kernels.kernel_arrays(model.mu, model.A, model.log_alpha)
-    acc = _share_pairs(lists.off, lists.idx, *karr[:6], nx, ny, ox, oy, sx, sy, DEFAULT_BLOCK)
+    acc = _SHARES(lists.off, lists.idx, *karr[:6], nx, ny, ox, oy, sx, sy, DEFAULT_BLOCK)
     sums = np.bincount(lists.idx, weights=acc, minlength=model.n_kernels)
     return sums / float(nx * ny)
 
@@ -415,6 +422,6 @@ def kernel_weight_map(
     blocks = np.ascontiguousarray(pair_block[lists.idx == k], dtype=np.int64)
     out = np.zeros((ny, nx), dtype=np.float32)
     if blocks.size:
-        _weight_blocks(lists.off, lists.idx, blocks, k, *karr[:6], nx, ny, ox, oy, sx, sy,
+        _WEIGHTS(lists.off, lists.idx, blocks, k, *karr[:6], nx, ny, ox, oy, sx, sy,
                        DEFAULT_BLOCK, out)
     return out
