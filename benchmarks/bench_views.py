@@ -115,8 +115,8 @@ def bench_weight_map(images: str | None, repeat: int) -> None:
     for label, model in (("edge init", base), ("trained-like", trained_like(base, 1))):
         kernel_weight_map(model, 0)
         ks = np.linspace(0, model.n_kernels - 1, 25).astype(int)
-        times = [median_ms(lambda k=k: kernel_weight_map(model, int(k)), 1) for k in ks]
-        old = [median_ms(lambda k=k: dense_window_map(model, int(k)), 1) for k in ks[:3]]
+        times = [median_ms(lambda k=k, m=model: kernel_weight_map(m, int(k)), 1) for k in ks]
+        old = [median_ms(lambda k=k, m=model: dense_window_map(m, int(k)), 1) for k in ks[:3]]
         print(f"{label:14s} K={model.n_kernels:5d}  weight map median {statistics.median(times):6.1f} ms, "
               f"max {max(times):6.1f} ms  (dense window, as before: median "
               f"{statistics.median(old):7.0f} ms)")
