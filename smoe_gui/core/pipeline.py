@@ -18,14 +18,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .model import SmoeModel
-from .params import Params
+from .params import Params, check_method
 
 #: Stage names, in order, as keys of :attr:`Initialization.timings_ms`.
 STAGES: tuple[str, ...] = ("edges", "segments", "scores", "reduction", "placement", "experts")
-#: Accepted values of ``method``.
-METHODS: tuple[str, ...] = ("edge", "grid")
-
-__all__ = ["METHODS", "STAGES", "Initialization", "initialize"]
+__all__ = ["STAGES", "Initialization", "initialize"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,7 +189,8 @@ def initialize(
         Gray image in [0, 1], at least 8x8 and at most 4096x4096 pixels.
     params : Params, optional
         Parameters (default: ``Params()``).
-    method : {"edge", "grid"}
+    method : str
+        One of :data:`smoe_gui.core.params.METHODS`.
         ``"edge"``: the edge-aligned initialisation (Canny, segments, scores,
         reduction, kernel pairs, background kernels, experts).  ``"grid"``:
         the baseline, a regular grid with as many kernels as the edge method
@@ -219,8 +217,7 @@ def initialize(
         params = Params()
     if not isinstance(params, Params):
         raise ValueError(f"params must be a Params, got {type(params).__name__}")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of: {', '.join(METHODS)}")
+    check_method(method)
     img = check_image(image)
     h, w = img.shape
     timings: dict[str, float] = {}
