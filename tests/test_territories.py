@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from smoe_gui.core.model import SmoeModel, dense_gate, dense_logits, grid_points
-from smoe_gui.core.render import output_grid
+from smoe_gui.core.rendering import output_grid
 from smoe_gui.core.territories import (
     gate_shares,
     gate_territories,

@@ -9,7 +9,7 @@ monotone, so the largest weight has the largest logit).
 
 Everything here evaluates only the kernels that can matter per block of
 pixels, with the fast renderer's per-block lists
-(:func:`smoe_gui.core._kernels.build_lists`, :class:`smoe_gui.core.render.CullLists`):
+(:func:`smoe_gui.core._kernels.build_lists`, :class:`smoe_gui.core.rendering.CullLists`):
 
 * :func:`gate_territories` builds the lists with margin 0: a kernel is left out
   of a block only when an upper bound of its logit over the block is below
@@ -22,7 +22,7 @@ pixels, with the fast renderer's per-block lists
   less than ``ε``.  The weight map evaluates only the blocks whose list holds
   the kernel; everywhere else its weight is below ``ε/K``.
 
-Output grids follow :func:`smoe_gui.core.render.output_grid`: ``height x width``
+Output grids follow :func:`smoe_gui.core.rendering.output_grid`: ``height x width``
 pixels covering the model's whole image, so the partition can be computed at
 the size a view shows it.  Qt-free.
 """
@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 
 from . import _kernels
 from .model import SmoeModel
-from .render import DEFAULT_BLOCK, CullLists, output_grid
+from .rendering import DEFAULT_BLOCK, CullLists, output_grid
 
 __all__ = [
     "Territories",
@@ -295,7 +295,7 @@ def gate_territories(
     model : SmoeModel
     height, width : int, optional
         Output grid (default: the model's image); it covers the whole image
-        area (:func:`smoe_gui.core.render.output_grid`).
+        area (:func:`smoe_gui.core.rendering.output_grid`).
 
     Returns
     -------

@@ -625,7 +625,7 @@ class _FitState:
         so that measuring takes at most :data:`IMAGE_PSNR_MAX_SHARE` of the time."""
         if model is None:
             return None
-        from .render import render
+        from .rendering import render
 
         t0 = time.perf_counter()
         recon = render(model)
@@ -633,7 +633,7 @@ class _FitState:
         cost = time.perf_counter() - t0
         self.image_psnr_s += cost
         self.next_image_psnr = self.clock.now() + max(IMAGE_PSNR_INTERVAL_S, cost / IMAGE_PSNR_MAX_SHARE)
-        return _psnr_from_mse(err)
+        return psnr_from_mse(err)
 
     @property
     def height(self) -> int:
@@ -843,7 +843,7 @@ def _finetune_phase(
         yield FitEvent(
             phase="finetune", step=state.step, loss=result.loss, psnr=psnr_from_mse(result.mse),
             n_kernels=window.n_kernels(), elapsed_s=state.clock.now(), model=snapshot,
-            message=message, lr_scale=window.lr_scale, image_psnr=_psnr_from_mse(result.mse),
+            message=message, lr_scale=window.lr_scale, image_psnr=psnr_from_mse(result.mse),
         )
         if converged:
             outcome.append("converged")
@@ -1032,7 +1032,7 @@ def _fit(
         n_kernels=len(merged), elapsed_s=clock.now(),
         model=merged.to_model(state.height, state.width), n_tiles=n_tiles,
         message=f"merged {n_tiles} tile(s): {len(merged)} kernels ({pruned_tiles} pruned)",
-        lr_scale=state.lr_scale, image_psnr=_psnr_from_mse(merged_mse),
+        lr_scale=state.lr_scale, image_psnr=psnr_from_mse(merged_mse),
     )
     state.last_snapshot = clock.now()
 
@@ -1062,5 +1062,5 @@ def _fit(
         step=state.step, loss=best.mse, psnr=psnr_from_mse(best.mse),
         n_kernels=final_model.n_kernels, elapsed_s=clock.now(), model=final_model,
         n_tiles=n_tiles, message=messages[reason], final=True, lr_scale=state.lr_scale,
-        phase_times_s=dict(state.phase_times), image_psnr=_psnr_from_mse(best.mse),
+        phase_times_s=dict(state.phase_times), image_psnr=psnr_from_mse(best.mse),
     )
