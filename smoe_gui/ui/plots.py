@@ -21,10 +21,20 @@ from numpy.typing import NDArray
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
+from ..core.metrics import PSNR_PLOT_MAX_DB
 from .theme import Theme
 from .workers import ProgressBatch
 
-__all__ = ["CURVE_LABELS", "PLOT_REFRESH_MS", "CurveData", "ExpertPlot", "TrainingPlots", "add_grid"]
+__all__ = [
+    "CURVE_LABELS",
+    "PHASE_LABEL_POSITIONS",
+    "PLOT_REFRESH_MS",
+    "CurveData",
+    "ExpertPlot",
+    "IntegerAxis",
+    "TrainingPlots",
+    "add_grid",
+]
 
 #: Shortest time between two redraws of the training curves while batches arrive.
 PLOT_REFRESH_MS = 250
@@ -39,6 +49,29 @@ def add_grid(plot: pg.PlotWidget) -> pg.GridItem:
     return grid
 
 
+
+class IntegerAxis(pg.AxisItem):
+    """An axis whose ticks are whole numbers only (a kernel count)."""
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:  # noqa: N802,N803
+        levels = super().tickValues(minVal, maxVal, size)
+        out = []
+        for spacing, values in levels:
+            if spacing < 1.0:
+                continue
+            ints = sorted({float(round(v)) for v in values if abs(v - round(v)) < 1e-9})
+            if ints:
+                out.append((spacing, ints))
+        if not out:
+            lo, hi = int(np.ceil(minVal)), int(np.floor(maxVal))
+            out = [(1.0, [float(v) for v in range(lo, hi + 1)][:10])]
+        return out
+
+
+#: Height of each phase's label along its dashed line (0 = bottom, 1 = top):
+#: distinct, so that labels of phases that start at (almost) the same step
+#: never print on top of each other.
+PHASE_LABEL_POSITIONS = {"tiles": 0.93, "merge": 0.78, "finetune": 0.63}
 
 #: Curve labels: a normal run, and the two runs of Compare.
 CURVE_LABELS = ("train", "edge", "grid")
@@ -63,17 +96,24 @@ class CurveData:
                 self.phase_starts[phase] = (int(batch.steps[i]), float(batch.elapsed_s[i]))
 
     def arrays(self) -> dict[str, NDArray[np.float64]]:
-        """``steps, seconds, psnr, kernels`` as float64 arrays."""
+        """``steps, seconds, psnr, image_psnr, kernels`` as float64 arrays.
+
+        ``psnr`` is each event's (the tile's during ``tiles``); ``image_psnr``
+        the whole image's where measured, NaN elsewhere (a batch without it,
+        from an older worker, counts its PSNR as whole-image)."""
         if self._cache is None:
             if not self._chunks:
                 z = np.zeros(0)
-                self._cache = {"steps": z, "seconds": z, "psnr": z, "kernels": z}
+                self._cache = {"steps": z, "seconds": z, "psnr": z, "image_psnr": z, "kernels": z}
             else:
                 c = self._chunks
                 self._cache = {
                     "steps": np.concatenate([b.steps for b in c]).astype(np.float64),
                     "seconds": np.concatenate([b.elapsed_s for b in c]),
                     "psnr": np.concatenate([b.psnr for b in c]),
+                    "image_psnr": np.concatenate(
+                        [b.psnr if b.image_psnr is None else b.image_psnr for b in c]
+                    ),
                     "kernels": np.concatenate([b.n_kernels for b in c]).astype(np.float64),
                 }
                 self._chunks = [self._as_batch(self._cache, c)]
@@ -89,6 +129,7 @@ class CurveData:
             arrays["psnr"],
             arrays["kernels"].astype(np.int64),
             phases,
+            image_psnr=arrays["image_psnr"],
         )
 
     def phases(self) -> list[str]:
@@ -111,23 +152,30 @@ class TrainingPlots:
 
     def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
         self.x_axis = "steps"
+        self.show_tile_psnr = False
+        self.theme = theme
         self.psnr_plot = pg.PlotWidget(parent=parent)
         self.psnr_plot.setObjectName("psnr-plot")
-        self.kernel_plot = pg.PlotWidget(parent=parent)
+        self.kernel_plot = pg.PlotWidget(parent=parent, axisItems={"left": IntegerAxis("left")})
         self.kernel_plot.setObjectName("kernel-plot")
         self.psnr_plot.setLabel("left", "PSNR", units="dB")
         self.kernel_plot.setLabel("left", "kernels")
-        self.legend = self.psnr_plot.addLegend(offset=(-10, 10))
+        self.labels_shown: tuple[str, ...] = ("train",)
         self.data: dict[str, CurveData] = {label: CurveData() for label in CURVE_LABELS}
         self.psnr_curves: dict[str, pg.PlotDataItem] = {}
+        self.tile_curves: dict[str, pg.PlotDataItem] = {}
         self.kernel_curves: dict[str, pg.PlotDataItem] = {}
         for label in CURVE_LABELS:
             self.psnr_curves[label] = self.psnr_plot.plot(name=_CURVE_NAMES[label])
+            self.tile_curves[label] = self.psnr_plot.plot()
+            self.tile_curves[label].setZValue(-1)
+            self.tile_curves[label].setVisible(False)
             self.kernel_curves[label] = self.kernel_plot.plot()
         self.phase_lines: dict[str, pg.InfiniteLine] = {}
         for phase in ("tiles", "merge", "finetune"):
             line = pg.InfiniteLine(angle=90, movable=False, label=phase,
-                                   labelOpts={"position": 0.08, "rotateAxis": (1, 0)})
+                                   labelOpts={"position": PHASE_LABEL_POSITIONS[phase],
+                                              "anchors": [(0, 0.5), (0, 0.5)]})
             line.setVisible(False)
             self.psnr_plot.addItem(line, ignoreBounds=True)
             self.phase_lines[phase] = line
@@ -155,22 +203,51 @@ class TrainingPlots:
             pen = pg.mkPen(theme.color(f"curve-{label}"), width=2)
             self.psnr_curves[label].setPen(pen)
             self.kernel_curves[label].setPen(pen)
+            tile = theme.color(f"curve-{label}", 90)
+            self.tile_curves[label].setPen(pg.mkPen(tile, width=1))
         for line in self.phase_lines.values():
             c = theme.grid
             line.setPen(pg.mkPen(c, style=pg.QtCore.Qt.PenStyle.DashLine))
             line.label.setColor(theme.foreground)
-        self.legend.setLabelTextColor(theme.foreground)
+        self.theme = theme
+        self._set_title()
 
     def show_labels(self, labels: tuple[str, ...]) -> None:
-        """Show only the curves of ``labels`` (and their legend entries)."""
+        """Show only the curves of ``labels``; with several, the title names
+        them in their colours (a legend outside the data)."""
+        self.labels_shown = tuple(labels)
         for label in CURVE_LABELS:
             visible = label in labels
             self.psnr_curves[label].setVisible(visible)
+            self.tile_curves[label].setVisible(visible and self.show_tile_psnr)
             self.kernel_curves[label].setVisible(visible)
-        self.legend.clear()
-        if len(labels) > 1:
-            for label in labels:
-                self.legend.addItem(self.psnr_curves[label], _CURVE_NAMES[label])
+        self._set_title()
+
+    def set_show_tile_psnr(self, show: bool) -> None:
+        """Also draw, thin and faded, each tile's own PSNR during ``tiles``."""
+        self.show_tile_psnr = bool(show)
+        self.show_labels(self.labels_shown)
+
+    def legend_text(self) -> str:
+        """What the title says about the curves (plain text)."""
+        parts = ["whole-image PSNR"]
+        if len(self.labels_shown) > 1:
+            parts.append(" vs ".join(_CURVE_NAMES[label] for label in self.labels_shown))
+        if self.show_tile_psnr:
+            parts.append("faded: the current tile's PSNR")
+        return " · ".join(parts)
+
+    def _set_title(self) -> None:
+        fg = self.theme.foreground.name()
+        html = f"<span style='color:{fg}'>whole-image PSNR</span>"
+        if len(self.labels_shown) > 1:
+            html += " &nbsp;" + " ".join(
+                f"<span style='color:{self.theme.hex(f'curve-{label}')}'>━ {_CURVE_NAMES[label]}</span>"
+                for label in self.labels_shown
+            )
+        if self.show_tile_psnr:
+            html += f" &nbsp;<span style='color:{fg}'>(faded: current tile)</span>"
+        self.psnr_plot.getPlotItem().setTitle(html, size="9pt")
 
     def clear(self, labels: tuple[str, ...]) -> None:
         """Forget the data of ``labels`` (a new run)."""
@@ -178,6 +255,7 @@ class TrainingPlots:
             self._dirty.discard(label)
             self.data[label] = CurveData()
             self.psnr_curves[label].setData([], [])
+            self.tile_curves[label].setData([], [])
             self.kernel_curves[label].setData([], [])
         for line in self.phase_lines.values():
             line.setVisible(False)
@@ -212,10 +290,25 @@ class TrainingPlots:
         self.kernel_plot.setLabel("bottom", text, units=units)
 
     def _redraw(self, label: str) -> None:
-        arrays = self.data[label].arrays()
+        data = self.data[label]
+        arrays = data.arrays()
         x = arrays[self.x_axis]
-        self.psnr_curves[label].setData(x, arrays["psnr"])
+        whole = arrays["image_psnr"]
+        measured = np.isfinite(whole) | (whole == np.inf)
+        self.psnr_curves[label].setData(x[measured], np.minimum(whole[measured], PSNR_PLOT_MAX_DB))
+        tiles = np.array([p == "tiles" for p in data.phases()], dtype=bool)
+        if tiles.shape == x.shape and tiles.any():
+            self.tile_curves[label].setData(x[tiles], np.minimum(arrays["psnr"][tiles], PSNR_PLOT_MAX_DB))
+        else:
+            self.tile_curves[label].setData([], [])
         self.kernel_curves[label].setData(x, arrays["kernels"])
+        k = arrays["kernels"]
+        if len(k):  # a constant count gets a range of whole numbers around it
+            lo, hi = float(np.min(k)), float(np.max(k))
+            if hi - lo < 4:
+                self.kernel_plot.setYRange(lo - 2, hi + 2, padding=0)
+            else:
+                self.kernel_plot.enableAutoRange(axis="y")
         starts = self.data[label].phase_starts
         for phase, line in self.phase_lines.items():
             if phase in starts:

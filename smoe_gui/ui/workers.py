@@ -193,6 +193,8 @@ class ProgressBatch:
     messages : list of str
     tile, n_tiles : int or None, int
         Of the last event.
+    image_psnr : (n,) float64 or None
+        Whole-image PSNR where measured (NaN elsewhere; ``FitEvent.image_psnr``).
     """
 
     label: str
@@ -204,6 +206,7 @@ class ProgressBatch:
     messages: list[str] = field(default_factory=list)
     tile: int | None = None
     n_tiles: int = 1
+    image_psnr: NDArray[np.float64] | None = None
 
 
 class TrainWorker(QObject):
@@ -330,6 +333,7 @@ class TrainWorker(QObject):
         steps: list[int] = []
         elapsed: list[float] = []
         psnrs: list[float] = []
+        image_psnrs: list[float] = []
         kernels: list[int] = []
         phases: list[str] = []
         messages: list[str] = []
@@ -353,9 +357,10 @@ class TrainWorker(QObject):
                         list(messages),
                         tile,
                         n_tiles,
+                        np.array(image_psnrs, dtype=np.float64),
                     )
                 )
-            for lst in (steps, elapsed, psnrs, kernels, phases, messages):
+            for lst in (steps, elapsed, psnrs, image_psnrs, kernels, phases, messages):
                 lst.clear()
             last_emit = time.perf_counter()
 
@@ -373,6 +378,8 @@ class TrainWorker(QObject):
                 steps.append(int(ev.step))
                 elapsed.append(float(ev.elapsed_s))
                 psnrs.append(float(ev.psnr))
+                whole = getattr(ev, "image_psnr", None)
+                image_psnrs.append(float("nan") if whole is None else float(whole))
                 kernels.append(int(ev.n_kernels))
                 phases.append(str(ev.phase))
                 tile, n_tiles = ev.tile, int(ev.n_tiles)
