@@ -207,22 +207,23 @@ def test_captions_say_which_model(views) -> None:
 
 
 def test_curves_whole_image_psnr_tiles_labels_and_integer_axis(qtbot) -> None:
+    from smoe_gui.core.runs import FitHistory
+    from smoe_gui.ui.jobs import ProgressBatch
     from smoe_gui.ui.plots import PHASE_LABEL_POSITIONS, IntegerAxis, TrainingPlots
     from smoe_gui.ui.theme import current_theme
-    from smoe_gui.ui.workers import ProgressBatch
 
     plots = TrainingPlots(current_theme())
     qtbot.addWidget(plots.psnr_plot)
     qtbot.addWidget(plots.kernel_plot)
     n = 12
-    steps = np.arange(1, n + 1, dtype=np.int64)
     phases = ["tiles"] * 8 + ["merge"] + ["finetune"] * 3
-    tile_psnr = np.array([30, 35, 22, 40, 25, 33, 21, 38, 27, 27.5, 28, 28.2])
-    whole = np.full(n, np.nan)
-    whole[[0, 3, 6]] = [20.0, 22.0, 24.0]
-    whole[8:] = tile_psnr[8:]
-    plots.append(ProgressBatch("train", steps, steps * 0.1, tile_psnr,
-                               np.full(n, 1373, dtype=np.int64), phases, image_psnr=whole))
+    tile_psnr = [30, 35, 22, 40, 25, 33, 21, 38, 27, 27.5, 28, 28.2]
+    whole: dict[int, float] = {0: 20.0, 3: 22.0, 6: 24.0}
+    history = FitHistory()
+    for i in range(n):
+        history.add_row(i + 1, 0.1 * (i + 1), phases[i], tile_psnr[i], 1373,
+                        i if phases[i] == "tiles" else None, whole.get(i))
+    plots.append(ProgressBatch("train", history))
     plots.flush()
     x, y = plots.psnr_curves["train"].getData()
     np.testing.assert_array_equal(x, [1, 4, 7, 9, 10, 11, 12])  # no per-tile sawtooth

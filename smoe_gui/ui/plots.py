@@ -22,18 +22,20 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
 from ..core.metrics import PSNR_PLOT_MAX_DB
+from ..core.params import METHODS
+from ..core.runs import FitHistory
+from .jobs import ProgressBatch
 from .theme import Theme
-from .workers import ProgressBatch
 
 __all__ = [
     "CURVE_LABELS",
     "PHASE_LABEL_POSITIONS",
     "PLOT_REFRESH_MS",
-    "CurveData",
     "ExpertPlot",
     "IntegerAxis",
     "TrainingPlots",
     "add_grid",
+    "curve_name",
 ]
 
 #: Shortest time between two redraws of the training curves while batches arrive.
@@ -73,70 +75,14 @@ class IntegerAxis(pg.AxisItem):
 #: never print on top of each other.
 PHASE_LABEL_POSITIONS = {"tiles": 0.93, "merge": 0.78, "finetune": 0.63}
 
-#: Curve labels: a normal run, and the two runs of Compare.
-CURVE_LABELS = ("train", "edge", "grid")
+#: Curve labels: a normal run, and one run per method in a Compare.
+CURVE_LABELS: tuple[str, ...] = ("train", *METHODS)
 _CURVE_NAMES = {"train": "training", "edge": "edge-aligned init", "grid": "grid init"}
 
 
-class CurveData:
-    """The points of one run's curves, appended batch by batch."""
-
-    def __init__(self) -> None:
-        self._chunks: list[ProgressBatch] = []
-        self._cache: dict[str, NDArray[np.float64]] | None = None
-        self.phase_starts: dict[str, tuple[int, float]] = {}
-
-    def append(self, batch: ProgressBatch) -> None:
-        if len(batch.steps) == 0:
-            return
-        self._chunks.append(batch)
-        self._cache = None
-        for i, phase in enumerate(batch.phases):
-            if phase not in self.phase_starts:
-                self.phase_starts[phase] = (int(batch.steps[i]), float(batch.elapsed_s[i]))
-
-    def arrays(self) -> dict[str, NDArray[np.float64]]:
-        """``steps, seconds, psnr, image_psnr, kernels`` as float64 arrays.
-
-        ``psnr`` is each event's (the tile's during ``tiles``); ``image_psnr``
-        the whole image's where measured, NaN elsewhere (a batch without it,
-        from an older worker, counts its PSNR as whole-image)."""
-        if self._cache is None:
-            if not self._chunks:
-                z = np.zeros(0)
-                self._cache = {"steps": z, "seconds": z, "psnr": z, "image_psnr": z, "kernels": z}
-            else:
-                c = self._chunks
-                self._cache = {
-                    "steps": np.concatenate([b.steps for b in c]).astype(np.float64),
-                    "seconds": np.concatenate([b.elapsed_s for b in c]),
-                    "psnr": np.concatenate([b.psnr for b in c]),
-                    "image_psnr": np.concatenate(
-                        [b.psnr if b.image_psnr is None else b.image_psnr for b in c]
-                    ),
-                    "kernels": np.concatenate([b.n_kernels for b in c]).astype(np.float64),
-                }
-                self._chunks = [self._as_batch(self._cache, c)]
-        return self._cache
-
-    @staticmethod
-    def _as_batch(arrays: dict[str, NDArray[np.float64]], chunks: list[ProgressBatch]) -> ProgressBatch:
-        phases = [p for b in chunks for p in b.phases]
-        return ProgressBatch(
-            chunks[-1].label,
-            arrays["steps"].astype(np.int64),
-            arrays["seconds"],
-            arrays["psnr"],
-            arrays["kernels"].astype(np.int64),
-            phases,
-            image_psnr=arrays["image_psnr"],
-        )
-
-    def phases(self) -> list[str]:
-        return [p for b in self._chunks for p in b.phases]
-
-    def __len__(self) -> int:
-        return int(sum(len(b.steps) for b in self._chunks))
+def curve_name(label: str) -> str:
+    """The legend text of run ``label``."""
+    return _CURVE_NAMES.get(label, f"{label} init")
 
 
 class TrainingPlots:
@@ -145,28 +91,37 @@ class TrainingPlots:
     Attributes
     ----------
     psnr_plot, kernel_plot : pg.PlotWidget
-    data : dict label -> CurveData
+    data : dict label -> FitHistory
+        Every event of each run (the one history type of the CLI and the experiments).
     x_axis : str
         ``"steps"`` or ``"seconds"``.
+    show_tile_psnr : bool
+        Whether each tile's own PSNR is drawn (thin, faded) besides the
+        whole-image curve during ``tiles``.
+
+    The main curve is the whole-image PSNR (``FitHistory.whole_image()``):
+    during ``tiles`` the measurements of the tiles trained so far with the
+    initial model elsewhere, then every step.  With several runs (Compare)
+    their names are written in the title, in their colours, outside the data.
     """
 
     def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
         self.x_axis = "steps"
         self.show_tile_psnr = False
         self.theme = theme
+        self.labels_shown: tuple[str, ...] = ("train",)
         self.psnr_plot = pg.PlotWidget(parent=parent)
         self.psnr_plot.setObjectName("psnr-plot")
         self.kernel_plot = pg.PlotWidget(parent=parent, axisItems={"left": IntegerAxis("left")})
         self.kernel_plot.setObjectName("kernel-plot")
         self.psnr_plot.setLabel("left", "PSNR", units="dB")
         self.kernel_plot.setLabel("left", "kernels")
-        self.labels_shown: tuple[str, ...] = ("train",)
-        self.data: dict[str, CurveData] = {label: CurveData() for label in CURVE_LABELS}
+        self.data: dict[str, FitHistory] = {label: FitHistory() for label in CURVE_LABELS}
         self.psnr_curves: dict[str, pg.PlotDataItem] = {}
         self.tile_curves: dict[str, pg.PlotDataItem] = {}
         self.kernel_curves: dict[str, pg.PlotDataItem] = {}
         for label in CURVE_LABELS:
-            self.psnr_curves[label] = self.psnr_plot.plot(name=_CURVE_NAMES[label])
+            self.psnr_curves[label] = self.psnr_plot.plot(name=curve_name(label))
             self.tile_curves[label] = self.psnr_plot.plot()
             self.tile_curves[label].setZValue(-1)
             self.tile_curves[label].setVisible(False)
@@ -203,8 +158,7 @@ class TrainingPlots:
             pen = pg.mkPen(theme.color(f"curve-{label}"), width=2)
             self.psnr_curves[label].setPen(pen)
             self.kernel_curves[label].setPen(pen)
-            tile = theme.color(f"curve-{label}", 90)
-            self.tile_curves[label].setPen(pg.mkPen(tile, width=1))
+            self.tile_curves[label].setPen(pg.mkPen(theme.color(f"curve-{label}", 90), width=1))
         for line in self.phase_lines.values():
             c = theme.grid
             line.setPen(pg.mkPen(c, style=pg.QtCore.Qt.PenStyle.DashLine))
@@ -232,7 +186,7 @@ class TrainingPlots:
         """What the title says about the curves (plain text)."""
         parts = ["whole-image PSNR"]
         if len(self.labels_shown) > 1:
-            parts.append(" vs ".join(_CURVE_NAMES[label] for label in self.labels_shown))
+            parts.append(" vs ".join(curve_name(label) for label in self.labels_shown))
         if self.show_tile_psnr:
             parts.append("faded: the current tile's PSNR")
         return " · ".join(parts)
@@ -242,18 +196,18 @@ class TrainingPlots:
         html = f"<span style='color:{fg}'>whole-image PSNR</span>"
         if len(self.labels_shown) > 1:
             html += " &nbsp;" + " ".join(
-                f"<span style='color:{self.theme.hex(f'curve-{label}')}'>━ {_CURVE_NAMES[label]}</span>"
+                f"<span style='color:{self.theme.hex(f'curve-{label}')}'>━ {curve_name(label)}</span>"
                 for label in self.labels_shown
             )
         if self.show_tile_psnr:
-            html += f" &nbsp;<span style='color:{fg}'>(faded: current tile)</span>"
+            html += f" &nbsp;<span style='color:{fg}'>(faded: the current tile's PSNR)</span>"
         self.psnr_plot.getPlotItem().setTitle(html, size="9pt")
 
     def clear(self, labels: tuple[str, ...]) -> None:
         """Forget the data of ``labels`` (a new run)."""
         for label in labels:
             self._dirty.discard(label)
-            self.data[label] = CurveData()
+            self.data[label] = FitHistory()
             self.psnr_curves[label].setData([], [])
             self.tile_curves[label].setData([], [])
             self.kernel_curves[label].setData([], [])
@@ -263,7 +217,7 @@ class TrainingPlots:
     def append(self, batch: ProgressBatch) -> None:
         """Add a batch of fit events to its run's curves; they are drawn within
         :data:`PLOT_REFRESH_MS` (or at once by :meth:`flush`)."""
-        self.data[batch.label].append(batch)
+        self.data[batch.label].extend(batch.history)
         self._dirty.add(batch.label)
         if not self._refresh.isActive():
             self._refresh.start()
@@ -290,26 +244,29 @@ class TrainingPlots:
         self.kernel_plot.setLabel("bottom", text, units=units)
 
     def _redraw(self, label: str) -> None:
-        data = self.data[label]
-        arrays = data.arrays()
-        x = arrays[self.x_axis]
-        whole = arrays["image_psnr"]
-        measured = np.isfinite(whole) | (whole == np.inf)
-        self.psnr_curves[label].setData(x[measured], np.minimum(whole[measured], PSNR_PLOT_MAX_DB))
-        tiles = np.array([p == "tiles" for p in data.phases()], dtype=bool)
-        if tiles.shape == x.shape and tiles.any():
-            self.tile_curves[label].setData(x[tiles], np.minimum(arrays["psnr"][tiles], PSNR_PLOT_MAX_DB))
+        history = self.data[label]
+        arrays = history.arrays()
+        xkey = "step" if self.x_axis == "steps" else "elapsed_s"
+        x = arrays[xkey].astype(np.float64)
+        # the whole image's PSNR (an exact reconstruction's inf at the axis' ceiling)
+        whole = history.whole_image().arrays()
+        self.psnr_curves[label].setData(whole[xkey].astype(np.float64),
+                                        np.minimum(whole["psnr_db"], PSNR_PLOT_MAX_DB), connect="finite")
+        tiles = arrays["phase"] == "tiles"
+        if tiles.any():
+            self.tile_curves[label].setData(x[tiles], np.minimum(arrays["psnr_db"][tiles], PSNR_PLOT_MAX_DB),
+                                            connect="finite")
         else:
             self.tile_curves[label].setData([], [])
-        self.kernel_curves[label].setData(x, arrays["kernels"])
-        k = arrays["kernels"]
+        k = arrays["n_kernels"].astype(np.float64)
+        self.kernel_curves[label].setData(x, k)
         if len(k):  # a constant count gets a range of whole numbers around it
             lo, hi = float(np.min(k)), float(np.max(k))
             if hi - lo < 4:
                 self.kernel_plot.setYRange(lo - 2, hi + 2, padding=0)
             else:
                 self.kernel_plot.enableAutoRange(axis="y")
-        starts = self.data[label].phase_starts
+        starts = self.data[label].phase_starts()
         for phase, line in self.phase_lines.items():
             if phase in starts:
                 step, seconds = starts[phase]
@@ -317,18 +274,12 @@ class TrainingPlots:
                 line.setVisible(True)
 
     def csv_text(self) -> str:
-        """All runs' points as CSV: run, step, elapsed_s, phase, psnr_db, n_kernels."""
-        lines = ["run,step,elapsed_s,phase,psnr_db,n_kernels"]
-        for label in CURVE_LABELS:
-            data = self.data[label]
-            arrays = data.arrays()
-            phases = data.phases()
-            for i in range(len(arrays["steps"])):
-                lines.append(
-                    f"{label},{int(arrays['steps'][i])},{arrays['seconds'][i]:.4f},"
-                    f"{phases[i]},{arrays['psnr'][i]:.4f},{int(arrays['kernels'][i])}"
-                )
-        return "\n".join(lines) + "\n"
+        """Every run's points as CSV: a ``run`` column, then
+        :data:`smoe_gui.core.runs.HISTORY_COLUMNS`."""
+        parts = [self.data[label].csv_text(label) for label in CURVE_LABELS if len(self.data[label])]
+        if not parts:
+            return FitHistory().csv_text("train")
+        return parts[0] + "".join(p.split("\n", 1)[1] for p in parts[1:])
 
 
 class ExpertPlot(pg.PlotWidget):
@@ -358,8 +309,7 @@ class ExpertPlot(pg.PlotWidget):
 
     def set_history(self, psnr_db: list[float]) -> None:
         """Show ``psnr_db[i]`` after iteration ``i`` (0: sampled experts)."""
-        y = np.asarray(psnr_db, dtype=np.float64)
-        y = np.where(np.isfinite(y), y, np.nan)
+        y = np.minimum(np.asarray(psnr_db, dtype=np.float64), PSNR_PLOT_MAX_DB)  # inf: at the ceiling
         self.curve.setData(np.arange(len(y), dtype=np.float64), y, connect="finite")
 
     def history(self) -> NDArray[np.float64]:
