@@ -279,8 +279,8 @@ class Session:
         self._latest_snapshot = -1
         self._latest_gate = -1
         self.selected_kernel = None
+        self.stages_caption = self.model_caption = ""  # the view clears its titles with the image
         self.view.show_image(self.image, path)
-        self._set_captions("", "")
         return self.recompute()
 
     def conflicts_with_training(self, params: Params, method: str) -> bool:
@@ -513,9 +513,11 @@ class Session:
         return self.train_params[1] if self.train_params is not None else self.method
 
     def _trained_caption(self, label: str, result: FitResult) -> str:
-        steps = int(result.history.arrays()["step"][-1]) if len(result.history) else 0
-        return (f"{self._run_name(label)} · trained · {steps} steps · "
-                f"{result.model.n_kernels} kernels · {format_psnr(result.psnr_db)}")
+        point = self._last_points.get(label)
+        steps = f" · {point.step} steps" if point is not None else ""
+        psnr = getattr(result, "psnr_db", None)
+        quality = f" · {format_psnr(psnr)}" if psnr is not None else ""
+        return f"{self._run_name(label)} · trained{steps} · {result.model.n_kernels} kernels{quality}"
 
     # ------------------------------------------------------------------ training
     @property

@@ -547,6 +547,8 @@ class StageViews(QWidget):
         self._geometry = None
         h, w = image.shape
         self._clip.setRect(QRectF(-0.5, -0.5, float(w), float(h)))
+        self.captions = {n: "" for n in STAGES}
+        self._set_titles()
         self.clear_inspection()
         for view in self.views.values():
             view.shown_id = -1
