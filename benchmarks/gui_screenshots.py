@@ -110,13 +110,16 @@ def main() -> None:
     k = int(np.argmin(np.hypot(*(model.mu[:40] - centre).T))) if model.n_kernels else 0
     x, y = (float(v) for v in model.mu[k])
     mode("ellipses")
+    # zoomed in on it (the linked views follow), so that its weight map reads
+    stages.views["edges"].getViewBox().setRange(xRange=(x - 60, x + 60), yRange=(y - 40, y + 40), padding=0)
     shown: list[int] = []
     window.gate_map_shown.connect(shown.append)
     window.select_kernel_at("kernels", x, y)
     spin(app, lambda: bool(shown), 30)
-    window._on_mouse_moved("kernels", x + 6, y + 4)
+    window._on_mouse_moved("kernels", x + 1, y + 1)
     shot("inspect")
     window.session.select_kernel(None)
+    window.fit_views()
 
     # training: the tile phase (whole-image PSNR curve) and the end
     if not want or {"training", "trained"} & want:

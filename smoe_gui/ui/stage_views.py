@@ -82,7 +82,14 @@ RESIDUAL_LEVELS = (0.0, 0.25)
 MIN_ELLIPSE_PX = 2.5
 
 #: Marker sizes (screen pixels) of kernel centres per mode.
-_CENTRE_SIZE = {"centres": 7.0, "ellipses": 4.0, "territories": 4.0}
+_CENTRE_SIZE = {"centres": 5.0, "ellipses": 4.0, "territories": 4.0}
+
+
+def _centre_size(mode: str, category: str) -> float:
+    """Marker diameter (screen px): background and grid kernels smaller, so
+    that the edge pairs stand out."""
+    size = _CENTRE_SIZE[mode]
+    return size - 1.5 if category in ("background", "grid") else size
 
 _EMPTY = np.zeros((0,), dtype=np.float64)
 
@@ -419,7 +426,7 @@ class StageViews(QWidget):
         for cat in KERNEL_CATEGORIES:
             for level in range(len(SHARE_LEVELS)):
                 kv.add_lines(f"{cat}@{level}", "finite")
-            kv.add_points(cat, size=_CENTRE_SIZE[self.kernel_mode])
+            kv.add_points(cat, size=_centre_size(self.kernel_mode, cat))
         for key, item in kv.lines.items():
             item.setParentItem(self._clip)
             item.setZValue(9 if key == "link" else 10)
@@ -511,7 +518,7 @@ class StageViews(QWidget):
             self.kernel_mode_box.blockSignals(False)
         self.fill_box.setEnabled(mode == "territories")
         for cat in KERNEL_CATEGORIES:
-            self.views["kernels"].points[cat].setSize(_CENTRE_SIZE[mode])
+            self.views["kernels"].points[cat].setSize(_centre_size(mode, cat))
         self._min_axis = -1.0
         self._apply_kernel_visibility()
         self._draw_ellipses()
