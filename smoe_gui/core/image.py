@@ -1,9 +1,11 @@
-"""Image loading: any common file to a float32 gray image in [0, 1].
+"""Image loading: any common file to a float32 image in [0, 1].
 
 8- and 16-bit, gray, gray+alpha, RGB, RGBA and palette images are accepted.
-Colour goes to gray with ITU-R BT.601 luma (``0.299 R + 0.587 G + 0.114 B``,
-as OpenCV's ``cvtColor(..., COLOR_RGB2GRAY)``); alpha is dropped.  Values are
-divided by the largest value of the bit depth (255 or 65535).
+By default colour goes to gray with ITU-R BT.601 luma (``0.299 R + 0.587 G +
+0.114 B``, as OpenCV's ``cvtColor(..., COLOR_RGB2GRAY)``); with
+``channels="rgb"`` the colour is kept as an ``(H, W, 3)`` array (a gray file
+gives three equal channels).  Alpha is dropped.  Values are divided by the
+largest value of the bit depth (255 or 65535).
 """
 
 from __future__ import annotations
@@ -15,7 +17,22 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["MAX_SIDE", "MIN_SIDE", "check_image", "load_image", "to_gray", "downscale_to"]
+__all__ = [
+    "CHANNELS",
+    "MAX_SIDE",
+    "MIN_SIDE",
+    "as_channels",
+    "check_image",
+    "downscale_to",
+    "image_channels",
+    "load_image",
+    "luma",
+    "to_gray",
+    "to_rgb",
+]
+
+#: Accepted values of the ``channels`` parameter: gray (H, W) or colour (H, W, 3).
+CHANNELS: tuple[str, ...] = ("gray", "rgb")
 
 #: Smallest accepted side in pixels: below this there are no meaningful edges.
 MIN_SIDE = 8
@@ -50,9 +67,66 @@ def to_gray(pixels: NDArray[np.generic], scale: float) -> F32:
     return np.ascontiguousarray(np.clip(arr, 0.0, 1.0), dtype=np.float32)
 
 
+def to_rgb(pixels: NDArray[np.generic], scale: float) -> F32:
+    """RGB float32 image ``(H, W, 3)`` in [0, 1] from a (H, W), (H, W, 1|2|3|4) array.
+
+    Gray (and gray + alpha) input gives three equal channels; alpha is dropped.
+    """
+    arr = np.asarray(pixels).astype(np.float32) / np.float32(scale)
+    if arr.ndim == 3 and arr.shape[2] in (1, 2):
+        arr = arr[:, :, 0]
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise ValueError(f"unsupported image shape {arr.shape}")
+    return np.ascontiguousarray(np.clip(arr[:, :, :3], 0.0, 1.0), dtype=np.float32)
+
+
+def image_channels(image: NDArray[np.generic]) -> int:
+    """Number of channels of an image: 1 for ``(H, W)``, ``C`` for ``(H, W, C)``."""
+    return 1 if np.ndim(image) == 2 else int(np.shape(image)[2])
+
+
+def luma(image: NDArray[np.generic]) -> F32:
+    """The BT.601 luma ``(H, W)`` float32 of an ``(H, W, 3)`` image (OpenCV's
+    ``COLOR_RGB2GRAY``); a gray ``(H, W)`` image is returned as float32."""
+    arr = np.asarray(image, dtype=np.float32)
+    if arr.ndim == 2:
+        return np.ascontiguousarray(arr)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"image must be (H, W) or (H, W, 3), got shape {arr.shape}")
+    return np.ascontiguousarray(cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2GRAY),
+                                dtype=np.float32)
+
+
+def as_channels(image: NDArray[np.generic], channels: str) -> F32:
+    """The image in the form a ``channels`` model needs.
+
+    ``"gray"``: ``(H, W)`` (a colour image goes to its BT.601 luma);
+    ``"rgb"``: ``(H, W, 3)`` (a gray image gives three equal channels).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``channels`` or an image that is neither ``(H, W)`` nor
+        ``(H, W, 3)``.
+    """
+    if channels not in CHANNELS:
+        raise ValueError(f"channels must be one of {', '.join(CHANNELS)}, got {channels!r}")
+    arr = np.asarray(image, dtype=np.float32)
+    if arr.ndim == 3 and arr.shape[2] != 3 or arr.ndim not in (2, 3):
+        raise ValueError(f"image must be (H, W) gray or (H, W, 3) RGB, got shape {arr.shape}")
+    if channels == "gray":
+        return luma(arr)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(arr)
+
+
 def downscale_to(image: F32, max_side: int) -> F32:
-    """Downscale (area interpolation) so that the longer side is at most ``max_side``."""
-    h, w = image.shape
+    """Downscale (area interpolation) so that the longer side is at most ``max_side``
+    (gray ``(H, W)`` or colour ``(H, W, C)``)."""
+    h, w = image.shape[:2]
     factor = max_side / max(h, w)
     if factor >= 1.0:
         return image
@@ -60,19 +134,33 @@ def downscale_to(image: F32, max_side: int) -> F32:
     return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.float32)
 
 
-def check_image(image: NDArray[np.generic], max_side: int = MAX_SIDE) -> F32:
+def check_image(
+    image: NDArray[np.generic], max_side: int = MAX_SIDE, *, colour: bool = False
+) -> F32:
     """Validate an in-memory image and return it as C-contiguous float32.
+
+    Parameters
+    ----------
+    image : (H, W) array, or (H, W, 3) when ``colour``
+    max_side : int
+        Largest side in pixels.
+    colour : bool
+        Accept RGB ``(H, W, 3)`` images as well as gray ones.
 
     Raises
     ------
     ValueError
-        If it is not 2-D, is smaller than :data:`MIN_SIDE` or larger than
-        ``max_side`` on a side, or holds NaN/inf or values outside [0, 1].
+        If it is not 2-D (or, with ``colour``, ``(H, W, 3)``), is smaller than
+        :data:`MIN_SIDE` or larger than ``max_side`` on a side, or holds NaN/inf
+        or values outside [0, 1].
     """
     arr = np.asarray(image)
-    if arr.ndim != 2:
-        raise ValueError(f"image must be 2-D (H, W) gray, got shape {arr.shape}")
-    h, w = arr.shape
+    if colour and arr.ndim == 3 and arr.shape[2] == 3:
+        pass
+    elif arr.ndim != 2:
+        want = "(H, W) gray or (H, W, 3) RGB" if colour else "2-D (H, W) gray"
+        raise ValueError(f"image must be {want}, got shape {arr.shape}")
+    h, w = arr.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise ValueError(
             f"image is {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed"
@@ -94,8 +182,11 @@ def check_image(image: NDArray[np.generic], max_side: int = MAX_SIDE) -> F32:
     return out
 
 
-def load_image(path: str | os.PathLike[str], max_size: int | None = None) -> F32:
-    """Load an image file as a gray float32 array in [0, 1].
+def load_image(
+    path: str | os.PathLike[str], max_size: int | None = None, channels: str = "gray"
+) -> F32:
+    """Load an image file as a float32 array in [0, 1]: gray ``(H, W)`` by
+    default, ``(H, W, 3)`` RGB with ``channels="rgb"``.
 
     Parameters
     ----------
@@ -105,10 +196,13 @@ def load_image(path: str | os.PathLike[str], max_size: int | None = None) -> F32
         If given, an image whose longer side exceeds it is downscaled to it
         (area interpolation).  Without it, an image larger than
         :data:`MAX_SIDE` on a side is refused.
+    channels : {"gray", "rgb"}
+        ``gray``: BT.601 luma; ``rgb``: the colour channels (a gray file gives
+        three equal channels).
 
     Returns
     -------
-    (H, W) float32
+    (H, W) or (H, W, 3) float32
 
     Raises
     ------
@@ -118,6 +212,8 @@ def load_image(path: str | os.PathLike[str], max_size: int | None = None) -> F32
     """
     from PIL import Image, UnidentifiedImageError
 
+    if channels not in CHANNELS:
+        raise ValueError(f"channels must be one of {', '.join(CHANNELS)}, got {channels!r}")
     p = Path(path)
     if not p.exists():
         raise ValueError(f"{p}: no such file")
@@ -161,15 +257,15 @@ def load_image(path: str | os.PathLike[str], max_size: int | None = None) -> F32
     if pixels.dtype == np.bool_:
         pixels = pixels.astype(np.uint8)
         scale = 1.0
-    gray = to_gray(pixels, scale)
+    loaded = to_gray(pixels, scale) if channels == "gray" else to_rgb(pixels, scale)
     if max_size is not None:
         if max_size < MIN_SIDE:
             raise ValueError(f"--max-size must be at least {MIN_SIDE}, got {max_size}")
-        gray = downscale_to(gray, max_size)
+        loaded = downscale_to(loaded, max_size)
         limit = max(max_size, MAX_SIDE)
     else:
         limit = MAX_SIDE
     try:
-        return check_image(gray, max_side=limit)
+        return check_image(loaded, max_side=limit, colour=channels == "rgb")
     except ValueError as exc:
         raise ValueError(f"{p}: {exc}") from None
