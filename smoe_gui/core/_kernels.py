@@ -421,16 +421,20 @@ def forward_blocks(
     nx: int, ny: int, ox: float, oy: float, sx: float, sy: float, bs: int,
     out: np.ndarray, shift: np.ndarray, invsum: np.ndarray, save: bool,
 ) -> None:
-    """The image over the lists: ``out[j, i] = Σ_k w_k m_k`` (log-domain softmax).
+    """The image over the lists: ``out[j, i, c] = Σ_k w_k m_kc`` (log-domain softmax).
 
-    ``out`` is ``(ny, nx)`` (float32 or float64).  With ``save``, also writes
-    per pixel the largest logit ``shift`` and ``invsum = 1/Σ_k exp(logit - shift)``
-    (both ``(ny, nx)`` float64), which :func:`backward_blocks` needs.  The
-    innermost loops run over the pixels of a block row, so they vectorise
-    without horizontal sums.
+    ``m`` is ``(K, C)`` (a gray model passes ``C = 1``) and ``out`` is
+    ``(ny, nx, C)`` (float32 or float64).  The gate is computed once per pixel
+    and shared by the ``C`` channels: each extra channel costs one
+    multiply-add per kernel and pixel, not an exponential.  With ``save``, also
+    writes per pixel the largest logit ``shift`` and ``invsum = 1/Σ_k
+    exp(logit - shift)`` (both ``(ny, nx)`` float64), which
+    :func:`backward_blocks` needs.  The innermost loops run over the pixels of
+    a block row, so they vectorise without horizontal sums.
     """
     nbx = -(-nx // bs)
     nblk = off.shape[0] - 1
+    nc = m.shape[1]
     for b in prange(nblk):
         bx = b % nbx
         by = b // nbx
@@ -443,35 +447,43 @@ def forward_blocks(
         o = off[b]
         n = off[b + 1] - o
         lx, ly, a, b2, c, l0 = _gather_block(idx, o, n, px0, py0, mux, muy, s11, s12, s22, la)
-        mm = np.empty(n)
+        mm = np.empty((n, nc))
         for t in range(n):
-            mm[t] = m[idx[o + t]]
+            for ch in range(nc):
+                mm[t, ch] = m[idx[o + t], ch]
         u = np.empty(bs)
         for p in range(bs):
             u[p] = p * sx
         lg = np.empty((n, bs))
         mx = np.empty(bs)
         ss = np.empty(bs)
-        sm = np.empty(bs)
+        ev = np.empty(bs)
+        sm = np.empty((nc, bs))
         for j in range(j0, j1):
             v = (j - j0) * sy
             _row_logits(n, v, wd, lx, ly, a, b2, c, l0, u, lg, mx)
             ss[:] = 0.0
-            sm[:] = 0.0
+            sm[:, :] = 0.0
             for t in range(n):
-                mt = mm[t]
                 for p in range(wd):
                     e = _exp_neg(lg[t, p] - mx[p])
+                    ev[p] = e
                     ss[p] += e
-                    sm[p] += e * mt
+                for ch in range(nc):
+                    mt = mm[t, ch]
+                    for p in range(wd):
+                        sm[ch, p] += ev[p] * mt
             for p in range(wd):
                 if n == 0:
-                    out[j, i0 + p] = 0.0
+                    for ch in range(nc):
+                        out[j, i0 + p, ch] = 0.0
                     continue
-                out[j, i0 + p] = sm[p] / ss[p]
+                inv = 1.0 / ss[p]
+                for ch in range(nc):
+                    out[j, i0 + p, ch] = sm[ch, p] * inv
                 if save:
                     shift[j, i0 + p] = mx[p]
-                    invsum[j, i0 + p] = 1.0 / ss[p]
+                    invsum[j, i0 + p] = inv
 
 
 @nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
@@ -484,17 +496,20 @@ def backward_blocks(
 ) -> np.ndarray:
     """Per-pair partial sums of the gradient.
 
-    With ``g = dLoss/dimage`` (``(ny, nx)`` float64) and ``gℓ = g w_k (m_k - L)``
-    the derivative of the loss by the logit of kernel ``k`` at a pixel, and
-    ``d = x - μ_k``, returns ``(7, pairs)`` float64, for each (block, listed
-    kernel): ``Σ g w``, ``Σ gℓ``, ``Σ gℓ dx``, ``Σ gℓ dy``, ``Σ gℓ dx²``,
-    ``Σ gℓ dx dy``, ``Σ gℓ dy²`` over the block's pixels.  One slot per pair:
-    no two threads write the same place, and the result does not depend on
-    the number of threads.
+    ``m`` is ``(K, C)``, ``image`` and ``grad = dLoss/dimage`` are ``(ny, nx,
+    C)`` float64.  With ``w_k`` the (shared) gate weight, the derivative of the
+    loss by the logit of kernel ``k`` at a pixel is ``gℓ = w_k Σ_c g_c (m_kc -
+    L_c)``; with ``d = x - μ_k`` this returns ``(C + 6, pairs)`` float64, for
+    each (block, listed kernel): ``Σ g_c w`` (rows ``0..C-1``), then ``Σ gℓ``,
+    ``Σ gℓ dx``, ``Σ gℓ dy``, ``Σ gℓ dx²``, ``Σ gℓ dx dy``, ``Σ gℓ dy²`` over
+    the block's pixels.  The gate (one exponential per kernel and pixel) is
+    shared by the channels.  One slot per pair: no two threads write the same
+    place, and the result does not depend on the number of threads.
     """
     nbx = -(-nx // bs)
     nblk = off.shape[0] - 1
-    acc = np.zeros((7, idx.shape[0]))
+    nc = m.shape[1]
+    acc = np.zeros((nc + 6, idx.shape[0]))
     for b in prange(nblk):
         bx = b % nbx
         by = b // nbx
@@ -507,19 +522,23 @@ def backward_blocks(
         o = off[b]
         n = off[b + 1] - o
         lx, ly, a, b2, c, l0 = _gather_block(idx, o, n, px0, py0, mux, muy, s11, s12, s22, la)
-        mm = np.empty(n)
+        mm = np.empty((nc, n))
         rc = np.empty(n)
         rl = np.empty(n)
         rdy = np.empty(n)
-        gm = np.zeros(n)
+        dot = np.empty(n)
+        ww = np.empty(n)
+        gm = np.zeros((nc, n))
         gl0 = np.zeros(n)
         gx = np.zeros(n)
         gy = np.zeros(n)
         gxx = np.zeros(n)
         gxy = np.zeros(n)
         gyy = np.zeros(n)
+        gc = np.empty(nc)
         for t in range(n):
-            mm[t] = m[idx[o + t]]
+            for ch in range(nc):
+                mm[ch, t] = m[idx[o + t], ch]
         for j in range(j0, j1):
             v = (j - j0) * sy
             for t in range(n):
@@ -528,45 +547,64 @@ def backward_blocks(
                 rc[t] = l0[t] - c[t] * dy * dy
                 rl[t] = b2[t] * dy
             for i in range(i0, i1):
-                g = grad[j, i]
-                if g == 0.0:
+                inv = invsum[j, i]
+                nonzero = False
+                gsum = 0.0
+                for ch in range(nc):
+                    g = grad[j, i, ch]
+                    nonzero |= g != 0.0
+                    gc[ch] = g * inv
+                    gsum += g * inv * image[j, i, ch]
+                if not nonzero:
                     continue
                 u = (i - i0) * sx
                 sh = shift[j, i]
-                inv = invsum[j, i]
-                lp = image[j, i]
+                # Σ_c g_c m_kc per kernel (C multiply-adds), then the shared gate
+                g0 = gc[0]
+                for t in range(n):
+                    dot[t] = g0 * mm[0, t]
+                for ch in range(1, nc):
+                    gch = gc[ch]
+                    for t in range(n):
+                        dot[t] += gch * mm[ch, t]
                 for t in range(n):
                     dx = u - lx[t]
                     val = rc[t] - dx * (a[t] * dx + rl[t])
-                    gw = g * inv * _exp_neg(val - sh)
-                    gl = gw * (mm[t] - lp)
+                    e = _exp_neg(val - sh)
+                    ww[t] = e
+                    gl = e * (dot[t] - gsum)
                     dy = rdy[t]
-                    gm[t] += gw
                     gl0[t] += gl
                     gx[t] += gl * dx
                     gy[t] += gl * dy
                     gxx[t] += gl * dx * dx
                     gxy[t] += gl * dx * dy
                     gyy[t] += gl * dy * dy
+                for ch in range(nc):
+                    gch = gc[ch]
+                    for t in range(n):
+                        gm[ch, t] += gch * ww[t]
         for t in range(n):
-            acc[0, o + t] = gm[t]
-            acc[1, o + t] = gl0[t]
-            acc[2, o + t] = gx[t]
-            acc[3, o + t] = gy[t]
-            acc[4, o + t] = gxx[t]
-            acc[5, o + t] = gxy[t]
-            acc[6, o + t] = gyy[t]
+            for ch in range(nc):
+                acc[ch, o + t] = gm[ch, t]
+            acc[nc, o + t] = gl0[t]
+            acc[nc + 1, o + t] = gx[t]
+            acc[nc + 2, o + t] = gy[t]
+            acc[nc + 3, o + t] = gxx[t]
+            acc[nc + 4, o + t] = gxy[t]
+            acc[nc + 5, o + t] = gyy[t]
     return acc
 
 
 @nb.njit(cache=True, nogil=True)
 def reduce_pairs(idx: np.ndarray, acc: np.ndarray, k: int) -> np.ndarray:
     """Sum the per-pair partial sums of :func:`backward_blocks` per kernel:
-    ``(7, pairs)`` -> ``(7, K)`` (serial, in pair order: deterministic)."""
-    out = np.zeros((7, k))
+    ``(R, pairs)`` -> ``(R, K)`` (serial, in pair order: deterministic)."""
+    nr = acc.shape[0]
+    out = np.zeros((nr, k))
     for p in range(idx.shape[0]):
         kk = idx[p]
-        for r in range(7):
+        for r in range(nr):
             out[r, kk] += acc[r, p]
     return out
 
