@@ -33,6 +33,7 @@ __all__ = [
     "build_lists",
     "experts_sse",
     "forward_blocks",
+    "gate_normal_equations",
     "kernel_arrays",
     "point_weights",
     "reduce_pairs",
@@ -705,15 +706,17 @@ def _row_exact(
 def experts_sse(
     off: np.ndarray, idx: np.ndarray,
     mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
-    la: np.ndarray, experts: np.ndarray, image: np.ndarray, bs: int, recon: np.ndarray,
+    la: np.ndarray, experts: np.ndarray, chan: np.ndarray, image: np.ndarray, bs: int,
+    recon: np.ndarray, rec0: int,
 ) -> np.ndarray:
     """Sum of squared errors of many expert vectors at once.
 
     The gate does not depend on the experts, so it is computed once per pixel
     and applied to every row of ``experts`` (``(T, K)``: one expert vector per
-    row).  The grid is the image's own pixel grid (``ox = oy = 0``,
-    ``sx = sy = 1``), ``image`` is ``(H, W)``; ``bs`` must be
-    :data:`EXPERT_LANES`.
+    row; row ``r`` is compared with channel ``chan[r]`` of ``image``, so a
+    colour iterate is ``C`` rows).  The grid is the image's own pixel grid
+    (``ox = oy = 0``, ``sx = sy = 1``), ``image`` is ``(H, W, C)``; ``bs`` must
+    be :data:`EXPERT_LANES`.
 
     Per block, the gate terms of all its pixels are computed first (``(n,
     256)``: rows of 16 lanes; lanes past the image's right edge are computed
@@ -732,15 +735,16 @@ def experts_sse(
     the rounding of the factors could matter) has its row recomputed from the
     full quadratic form, as in non-separable blocks.
 
-    The reconstruction of the last expert vector is written to ``recon``
-    (``(H, W)`` float32), so the caller needs no separate render.
+    The reconstruction of rows ``rec0 .. rec0 + C - 1`` (one per channel) is
+    written to ``recon`` (``(H, W, C)`` float32), so the caller needs no
+    separate render; ``rec0 < 0`` writes none.
 
     Returns
     -------
     (T,) float64
-        ``Σ_x (Σ_k w_k(x) experts[t, k] - image[x])²``.
+        ``Σ_x (Σ_k w_k(x) experts[t, k] - image[x, chan[t]])²``.
     """
-    ny, nx = image.shape
+    ny, nx, nc = image.shape
     nt = experts.shape[0]
     nbx = -(-nx // bs)
     nblk = off.shape[0] - 1
@@ -816,27 +820,120 @@ def experts_sse(
                     acc[r, q] += wt[t, q] * emr
         # lanes past the right edge get inv = tgt = 0 and add nothing
         inv = np.zeros(npix)
-        tgt = np.zeros(npix)
+        tgt = np.zeros((nc, npix))
         for jj in range(rows):
             for p in range(wd):
                 q = jj * EXPERT_LANES + p
                 inv[q] = 1.0 / ssum[q]
-                tgt[q] = image[j0 + jj, i0 + p]
+                for ch in range(nc):
+                    tgt[ch, q] = image[j0 + jj, i0 + p, ch]
         for r in range(nt):
+            ch = chan[r]
             tot = 0.0
             for q in range(npix):
-                d = acc[r, q] * inv[q] - tgt[q]
+                d = acc[r, q] * inv[q] - tgt[ch, q]
                 tot += d * d
             part[b, r] = tot
-        for jj in range(rows):
-            for p in range(wd):
-                q = jj * EXPERT_LANES + p
-                recon[j0 + jj, i0 + p] = np.float32(acc[nt - 1, q] * inv[q])
+        if rec0 >= 0:
+            for jj in range(rows):
+                for p in range(wd):
+                    q = jj * EXPERT_LANES + p
+                    for ch in range(nc):
+                        recon[j0 + jj, i0 + p, ch] = np.float32(acc[rec0 + ch, q] * inv[q])
     out = np.zeros(nt)
     for b in range(nblk):
         for r in range(nt):
             out[r] += part[b, r]
     return out
+
+
+@nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
+def gate_normal_equations(
+    off: np.ndarray, idx: np.ndarray,
+    mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
+    la: np.ndarray, image: np.ndarray, bs: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The normal equations of the experts for a fixed gate, over the culled lists.
+
+    With ``W`` the ``(pixels, K)`` gate matrix of the image's pixel grid
+    (``image`` is ``(H, W, C)``), returns the entries of ``G = WᵀW`` as
+    coordinates and the per-pair partial sums of ``Wᵀy``:
+
+    Returns
+    -------
+    rows, cols : (Σ_b n_b²,) int32, vals : (Σ_b n_b²,) float64
+        Block ``b`` with ``n_b`` listed kernels contributes its ``n_b x n_b``
+        block ``Σ_x w_t(x) w_u(x)`` over its pixels (duplicates are summed by
+        the caller, e.g. a scipy COO -> CSR conversion).
+    rhs : (C, pairs) float64
+        ``Σ_x w_t(x) y_c(x)`` per (block, listed kernel) pair (sum per kernel
+        with :func:`reduce_pairs`).
+
+    The gate is evaluated from the full quadratic form in float64.
+    """
+    ny, nx, nc = image.shape
+    nbx = -(-nx // bs)
+    nblk = off.shape[0] - 1
+    goff = np.zeros(nblk + 1, dtype=np.int64)
+    for b in range(nblk):
+        n = off[b + 1] - off[b]
+        goff[b + 1] = goff[b] + n * n
+    rows = np.empty(goff[nblk], dtype=np.int32)
+    cols = np.empty(goff[nblk], dtype=np.int32)
+    vals = np.empty(goff[nblk])
+    rhs = np.zeros((nc, idx.shape[0]))
+    for b in prange(nblk):
+        bx = b % nbx
+        by = b // nbx
+        i0 = bx * bs
+        j0 = by * bs
+        wd = min(i0 + bs, nx) - i0
+        nrow = min(j0 + bs, ny) - j0
+        o = off[b]
+        n = off[b + 1] - o
+        lx, ly, a, b2, c, l0 = _gather_block(idx, o, n, float(i0), float(j0), mux, muy, s11, s12,
+                                             s22, la)
+        npix = nrow * bs
+        wt = np.zeros((n, npix))
+        u = np.empty(bs)
+        for p in range(bs):
+            u[p] = float(p)
+        lg = np.empty((n, bs))
+        mx = np.empty(bs)
+        ss = np.empty(bs)
+        for jj in range(nrow):
+            _row_logits(n, float(jj), wd, lx, ly, a, b2, c, l0, u, lg, mx)
+            for p in range(wd):
+                ss[p] = 0.0
+            for t in range(n):
+                for p in range(wd):
+                    e = _exp_neg(lg[t, p] - mx[p])
+                    lg[t, p] = e
+                    ss[p] += e
+            for t in range(n):
+                for p in range(wd):
+                    wt[t, jj * bs + p] = lg[t, p] / ss[p]
+        g0 = goff[b]
+        for t in range(n):
+            kt = idx[o + t]
+            for v in range(t, n):
+                tot = 0.0
+                for q in range(npix):
+                    tot += wt[t, q] * wt[v, q]
+                kv = idx[o + v]
+                rows[g0 + t * n + v] = kt
+                cols[g0 + t * n + v] = kv
+                vals[g0 + t * n + v] = tot
+                rows[g0 + v * n + t] = kv
+                cols[g0 + v * n + t] = kt
+                vals[g0 + v * n + t] = tot
+            for ch in range(nc):
+                tot = 0.0
+                for jj in range(nrow):
+                    for p in range(wd):
+                        tot += wt[t, jj * bs + p] * image[j0 + jj, i0 + p, ch]
+                rhs[ch, o + t] = tot
+    return rows, cols, vals, rhs
 
 
 @nb.njit(cache=True)
