@@ -192,7 +192,7 @@ def run_case(image: np.ndarray, params: Params, method: str = "edge") -> str:
         other exception propagates as it is.
     """
     from smoe_gui.core import fit, initialize
-    from smoe_gui.core.render import render
+    from smoe_gui.core.rendering import render
 
     h, w = image.shape
     if min(h, w) < MIN_SIDE:

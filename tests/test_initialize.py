@@ -131,7 +131,7 @@ def test_bad_method_and_params_raise(small_image: np.ndarray) -> None:
 @pytest.mark.parametrize("method", ["edge", "grid"])
 def test_reconstruction_is_the_initial_model_rendered(synthetic_image: np.ndarray, method: str) -> None:
     from smoe_gui.core.metrics import psnr
-    from smoe_gui.core.render import render
+    from smoe_gui.core.rendering import render
 
     init = initialize(synthetic_image, Params(max_pts=40), method=method)
     assert init.reconstruction is not None and init.reconstruction.shape == synthetic_image.shape
@@ -146,7 +146,7 @@ def test_colour_initialisation_shares_the_gray_stages(small_image: np.ndarray) -
     colour = np.stack([small_image, 0.3 + 0.4 * xx / w, 1.0 - small_image], axis=2).astype(np.float32)
     from smoe_gui.core.image import luma
     from smoe_gui.core.metrics import psnr
-    from smoe_gui.core.render import render
+    from smoe_gui.core.rendering import render
 
     rgb = initialize(colour, FAST.replace(channels="rgb"))
     gray = initialize(luma(colour), FAST)

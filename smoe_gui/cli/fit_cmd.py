@@ -161,7 +161,7 @@ def fit_report(
     """The report of a fit and the reconstruction it judges.
 
     The PSNR and SSIM are of the final model rendered with the exact formula
-    (:func:`smoe_gui.core.render.render`) against ``image``.
+    (:func:`smoe_gui.core.rendering.render`) against ``image``.
 
     Returns
     -------
@@ -170,7 +170,7 @@ def fit_report(
     reconstruction : (H, W) float32
     """
     from ..core.metrics import psnr, ssim
-    from ..core.render import render
+    from ..core.rendering import render
 
     reconstruction = render(run.model)
     times = dict(run.final.phase_times_s or {})
@@ -400,7 +400,7 @@ def parse_size(text: str) -> tuple[int, int]:
 def _cmd_render(args: argparse.Namespace) -> int:
     from ..core.fileio import write_png
     from ..core.modelio import load_model
-    from ..core.render import output_grid, render
+    from ..core.rendering import output_grid, render
 
     out = Path(args.out)
     if out.suffix.lower() != ".png":

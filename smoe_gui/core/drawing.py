@@ -203,7 +203,7 @@ def draw_reconstruction(
     ``reconstruction`` is the model's image when it is already at hand (the
     initialisation computes it), saving the render."""
     if reconstruction is None:
-        from .render import render
+        from .rendering import render
 
         reconstruction = render(model)
     return gray_rgb(reconstruction, scale)

@@ -50,7 +50,7 @@ from .events import FitEvent, StopToken
 from .image import check_image
 from .model import SmoeModel
 from .params import Params
-from .render import SmoeRenderer
+from .rendering import SmoeRenderer
 
 if TYPE_CHECKING:
     import torch

@@ -114,7 +114,7 @@ def compute_snapshot(
     """
     import cv2
 
-    from ..core.render import render
+    from ..core.rendering import render
 
     h, w = image.shape
     ph, pw = preview_size(h, w, max_pixels)
