@@ -290,3 +290,14 @@ def test_least_squares_experts_are_optimal_for_the_gate(synthetic_image: np.ndar
         for eta in (0.1, 1.0):
             _, hist_r, _ = initialize_experts(image, mu, A, la, eta, 20, stop=stop)
             assert hist[1] >= max(hist_r) - 1e-6
+
+
+def test_given_targets_replace_the_samples(synthetic_image: np.ndarray) -> None:
+    image = colour_image(synthetic_image)
+    h, w = synthetic_image.shape
+    mu, A, la = pair_like_model(h, w, 10.0, 3.0, 5)
+    targets = np.random.default_rng(0).uniform(0, 1, (len(mu), 3))
+    m, hist, _ = initialize_experts(image, mu, A, la, 0.1, 0, targets=targets)
+    np.testing.assert_array_equal(m, targets)
+    with pytest.raises(ValueError, match="targets"):
+        initialize_experts(image, mu, A, la, 0.1, 0, targets=targets[:, 0])

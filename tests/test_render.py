@@ -308,7 +308,7 @@ def test_colour_render_matches_dense(seed: int) -> None:
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
-@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("channels", [1, 2, 3])
 def test_colour_renderer_image_and_gradients_match_dense_autograd(backend: str, channels: int) -> None:
     model = random_model(11, k=50, h=36, w=44, channels=channels)
     x0, y0 = 2.0, 3.0

@@ -503,9 +503,16 @@ def backward_blocks(
     L_c)``; with ``d = x - μ_k`` this returns ``(C + 6, pairs)`` float64, for
     each (block, listed kernel): ``Σ g_c w`` (rows ``0..C-1``), then ``Σ gℓ``,
     ``Σ gℓ dx``, ``Σ gℓ dy``, ``Σ gℓ dx²``, ``Σ gℓ dx dy``, ``Σ gℓ dy²`` over
-    the block's pixels.  The gate (one exponential per kernel and pixel) is
-    shared by the channels.  One slot per pair: no two threads write the same
+    the block's pixels.  One slot per pair: no two threads write the same
     place, and the result does not depend on the number of threads.
+
+    Loop order: per block row, the pixels' values (``g_c/Σ``, ``Σ_c g_c L_c/Σ``,
+    the largest logit) go into lane arrays; then per listed kernel one loop over
+    the row's pixels accumulates its sums in registers (a vectorised reduction,
+    no stores).  ``dy`` is constant along a row, so only ``Σ gℓ``, ``Σ gℓ dx``
+    and ``Σ gℓ dx²`` are accumulated and the ``dy`` terms follow from them.  The
+    gate (one exponential per kernel and pixel) is shared by the channels: a
+    channel adds two multiply-adds per pair.
     """
     nbx = -(-nx // bs)
     nblk = off.shape[0] - 1
@@ -516,19 +523,17 @@ def backward_blocks(
         by = b // nbx
         i0 = bx * bs
         j0 = by * bs
-        i1 = min(i0 + bs, nx)
+        wd = min(i0 + bs, nx) - i0
         j1 = min(j0 + bs, ny)
         px0 = ox + i0 * sx
         py0 = oy + j0 * sy
         o = off[b]
         n = off[b + 1] - o
         lx, ly, a, b2, c, l0 = _gather_block(idx, o, n, px0, py0, mux, muy, s11, s12, s22, la)
-        mm = np.empty((nc, n))
-        rc = np.empty(n)
-        rl = np.empty(n)
-        rdy = np.empty(n)
-        dot = np.empty(n)
-        ww = np.empty(n)
+        mm = np.empty((n, nc))
+        for t in range(n):
+            for ch in range(nc):
+                mm[t, ch] = m[idx[o + t], ch]
         gm = np.zeros((nc, n))
         gl0 = np.zeros(n)
         gx = np.zeros(n)
@@ -536,55 +541,91 @@ def backward_blocks(
         gxx = np.zeros(n)
         gxy = np.zeros(n)
         gyy = np.zeros(n)
-        gc = np.empty(nc)
-        for t in range(n):
-            for ch in range(nc):
-                mm[ch, t] = m[idx[o + t], ch]
+        u = np.empty(bs)
+        for p in range(bs):
+            u[p] = p * sx
+        sh = np.empty(bs)
+        gs = np.empty(bs)
+        gcl = np.empty((nc, bs))
+        sgm = np.empty(nc)
         for j in range(j0, j1):
             v = (j - j0) * sy
+            for p in range(wd):
+                inv = invsum[j, i0 + p]
+                sh[p] = shift[j, i0 + p]
+                tot = 0.0
+                for ch in range(nc):
+                    g = grad[j, i0 + p, ch] * inv
+                    gcl[ch, p] = g
+                    tot += g * image[j, i0 + p, ch]
+                gs[p] = tot
             for t in range(n):
                 dy = v - ly[t]
-                rdy[t] = dy
-                rc[t] = l0[t] - c[t] * dy * dy
-                rl[t] = b2[t] * dy
-            for i in range(i0, i1):
-                inv = invsum[j, i]
-                nonzero = False
-                gsum = 0.0
-                for ch in range(nc):
-                    g = grad[j, i, ch]
-                    nonzero |= g != 0.0
-                    gc[ch] = g * inv
-                    gsum += g * inv * image[j, i, ch]
-                if not nonzero:
-                    continue
-                u = (i - i0) * sx
-                sh = shift[j, i]
-                # Σ_c g_c m_kc per kernel (C multiply-adds), then the shared gate
-                g0 = gc[0]
-                for t in range(n):
-                    dot[t] = g0 * mm[0, t]
-                for ch in range(1, nc):
-                    gch = gc[ch]
-                    for t in range(n):
-                        dot[t] += gch * mm[ch, t]
-                for t in range(n):
-                    dx = u - lx[t]
-                    val = rc[t] - dx * (a[t] * dx + rl[t])
-                    e = _exp_neg(val - sh)
-                    ww[t] = e
-                    gl = e * (dot[t] - gsum)
-                    dy = rdy[t]
-                    gl0[t] += gl
-                    gx[t] += gl * dx
-                    gy[t] += gl * dy
-                    gxx[t] += gl * dx * dx
-                    gxy[t] += gl * dx * dy
-                    gyy[t] += gl * dy * dy
-                for ch in range(nc):
-                    gch = gc[ch]
-                    for t in range(n):
-                        gm[ch, t] += gch * ww[t]
+                rc = l0[t] - c[t] * dy * dy
+                rl = b2[t] * dy
+                at = a[t]
+                xt = lx[t]
+                s_l = 0.0
+                s_x = 0.0
+                s_xx = 0.0
+                if nc == 1:
+                    m0 = mm[t, 0]
+                    s_m0 = 0.0
+                    for p in range(wd):
+                        dx = u[p] - xt
+                        e = _exp_neg(rc - dx * (at * dx + rl) - sh[p])
+                        g0 = gcl[0, p]
+                        gl = e * (g0 * m0 - gs[p])
+                        s_m0 += g0 * e
+                        s_l += gl
+                        s_x += gl * dx
+                        s_xx += gl * dx * dx
+                    gm[0, t] += s_m0
+                elif nc == 3:
+                    m0 = mm[t, 0]
+                    m1 = mm[t, 1]
+                    m2 = mm[t, 2]
+                    s_m0 = 0.0
+                    s_m1 = 0.0
+                    s_m2 = 0.0
+                    for p in range(wd):
+                        dx = u[p] - xt
+                        e = _exp_neg(rc - dx * (at * dx + rl) - sh[p])
+                        g0 = gcl[0, p]
+                        g1 = gcl[1, p]
+                        g2 = gcl[2, p]
+                        gl = e * (g0 * m0 + g1 * m1 + g2 * m2 - gs[p])
+                        s_m0 += g0 * e
+                        s_m1 += g1 * e
+                        s_m2 += g2 * e
+                        s_l += gl
+                        s_x += gl * dx
+                        s_xx += gl * dx * dx
+                    gm[0, t] += s_m0
+                    gm[1, t] += s_m1
+                    gm[2, t] += s_m2
+                else:
+                    sgm[:] = 0.0
+                    for p in range(wd):
+                        dx = u[p] - xt
+                        e = _exp_neg(rc - dx * (at * dx + rl) - sh[p])
+                        dot = -gs[p]
+                        for ch in range(nc):
+                            g = gcl[ch, p]
+                            dot += g * mm[t, ch]
+                            sgm[ch] += g * e
+                        gl = e * dot
+                        s_l += gl
+                        s_x += gl * dx
+                        s_xx += gl * dx * dx
+                    for ch in range(nc):
+                        gm[ch, t] += sgm[ch]
+                gl0[t] += s_l
+                gx[t] += s_x
+                gy[t] += dy * s_l
+                gxx[t] += s_xx
+                gxy[t] += dy * s_x
+                gyy[t] += dy * dy * s_l
         for t in range(n):
             for ch in range(nc):
                 acc[ch, o + t] = gm[ch, t]

@@ -235,8 +235,10 @@ def initialize_experts(
     log_alpha: NDArray[np.float64],
     eta: float,
     iters: int,
+    *,
     stop: str = "mse",
     method: str = "refine",
+    targets: NDArray[np.float64] | None = None,
 ) -> ExpertResult:
     """Experts for fixed kernels: sampling and refinement, or least squares.
 
@@ -267,6 +269,10 @@ def initialize_experts(
         When the refinement ends (the ``expert_stop`` parameter).
     method : {"refine", "lstsq"}
         How the experts are found (the ``experts`` parameter).
+    targets : (K,) or (K, C) float64, optional
+        The values ``L[μ]`` to start from and refine towards (and the ridge
+        anchor of ``lstsq``), instead of the bilinear samples at the centres;
+        one column per channel of a colour image.
 
     Returns
     -------
@@ -287,7 +293,17 @@ def initialize_experts(
     img3 = _as_channels_last(img)
     h, w, nc = img3.shape
     n_values = float(h * w * nc)
-    target = sample_bilinear(img3, mu)  # (K, C)
+    k = la.shape[0]
+    if targets is None:
+        target = sample_bilinear(img3, mu)  # (K, C)
+    else:
+        target = np.asarray(targets, dtype=np.float64)
+        if target.shape not in ((k, nc),) + (((k,),) if nc == 1 else ()):
+            want = f"({k},)" if nc == 1 else f"({k}, {nc})"
+            raise ValueError(f"targets must have shape {want}, got {target.shape}")
+        if not np.all(np.isfinite(target)):
+            raise ValueError("targets contain NaN or infinite values")
+        target = np.ascontiguousarray(target.reshape(k, nc))
     gate = _Gate(img3, mu, A, la)
 
     def result(m: NDArray[np.float64], sse: list[float], recon: NDArray[np.float32] | None
