@@ -1,9 +1,16 @@
-"""Image quality metrics for images in [0, 1], gray ``(H, W)`` or colour ``(H, W, C)``.
+"""Image quality metrics for images in [0, 1], gray ``(H, W)`` or colour
+``(H, W, C)``, and the one PSNR formula.
 
-One PSNR definition everywhere: ``10·log10(peak² / MSE)`` with the MSE averaged
-over all pixels *and* channels (so an RGB image's PSNR is that of its pooled
-error, not a mean of per-channel PSNRs), unclipped, ``inf`` for an exact
-reconstruction.  SSIM of a colour image is the mean of the per-channel SSIMs.
+PSNR (peak signal-to-noise ratio) is ``10 log10(peak² / MSE)`` dB with
+``peak = 1`` for images in [0, 1] and the MSE averaged over all pixels *and*
+channels (an RGB image's PSNR is that of its pooled error, not a mean of
+per-channel PSNRs), never clipped; SSIM of a colour image is the mean of the
+per-channel SSIMs; :func:`psnr_from_mse` is its only
+implementation.  An exact reconstruction (MSE 0) has an infinite PSNR, and
+that is one documented value everywhere: ``math.inf`` in Python, the string
+``"inf"`` in JSON (``float("inf")`` parses it; see :func:`psnr_json`), ``inf``
+in CSV, ``"inf dB"`` on screen (:func:`format_psnr`); plot axes clip at
+:data:`PSNR_PLOT_MAX_DB`.
 """
 
 from __future__ import annotations
@@ -14,7 +21,67 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["mse", "psnr", "psnr_from_mse", "ssim"]
+__all__ = [
+    "PSNR_PLOT_MAX_DB",
+    "format_psnr",
+    "mse",
+    "psnr",
+    "psnr_from_mse",
+    "psnr_json",
+    "ssim",
+]
+
+#: Largest PSNR (dB) a plot axis shows; an infinite PSNR is drawn at this value.
+PSNR_PLOT_MAX_DB = 100.0
+
+
+def psnr_from_mse(mse: float, peak: float = 1.0) -> float:
+    """PSNR in dB from a mean squared error: ``10 log10(peak² / mse)``.
+
+    Parameters
+    ----------
+    mse : float
+        Mean squared error (units of the image values squared).
+    peak : float
+        Largest possible value (1 for images in [0, 1]).
+
+    Returns
+    -------
+    float
+        ``math.inf`` for ``mse <= 0`` (an exact reconstruction); NaN for a
+        non-finite ``mse`` (a diverged step).
+    """
+    mse = float(mse)
+    if not math.isfinite(mse):
+        return math.nan
+    if mse <= 0.0:
+        return math.inf
+    return 10.0 * math.log10(float(peak) ** 2 / mse)
+
+
+def psnr_json(value: float | None) -> float | str | None:
+    """A PSNR as a JSON value: a finite float as is, ``inf`` as the string
+    ``"inf"`` (JSON has no infinity; ``float("inf")`` reads it back), NaN and
+    None as None (null: no value)."""
+    if value is None:
+        return None
+    v = float(value)
+    if math.isnan(v):
+        return None
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
+def format_psnr(value: float | None, digits: int = 2) -> str:
+    """A PSNR for people: ``"31.42 dB"``, ``"inf dB"`` for an exact
+    reconstruction, ``"n/a"`` for NaN or None."""
+    if value is None or math.isnan(float(value)):
+        return "n/a"
+    v = float(value)
+    if math.isinf(v):
+        return "inf dB" if v > 0 else "-inf dB"
+    return f"{v:.{digits}f} dB"
 
 
 def _pair(a: NDArray[np.generic], b: NDArray[np.generic]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -29,21 +96,6 @@ def mse(a: NDArray[np.generic], b: NDArray[np.generic]) -> float:
     """Mean squared error over all pixels and channels."""
     x, y = _pair(a, b)
     return float(np.mean((x - y) ** 2))
-
-
-def psnr_from_mse(mse: float, peak: float = 1.0) -> float:
-    """PSNR in dB from a mean squared error: ``10·log10(peak² / mse)``.
-
-    ``inf`` for ``mse == 0``, ``nan`` for a NaN error, ``-inf`` for an
-    infinite one.  Never clipped.
-    """
-    if math.isnan(mse):
-        return math.nan
-    if mse == 0.0:
-        return math.inf
-    if math.isinf(mse):
-        return -math.inf
-    return 10.0 * math.log10(peak * peak / mse)
 
 
 def psnr(a: NDArray[np.generic], b: NDArray[np.generic]) -> float:

@@ -18,14 +18,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .model import SmoeModel
-from .params import Params
+from .params import Params, check_method
 
 #: Stage names, in order, as keys of :attr:`Initialization.timings_ms`.
 STAGES: tuple[str, ...] = ("edges", "segments", "scores", "reduction", "placement", "experts")
-#: Accepted values of ``method``.
-METHODS: tuple[str, ...] = ("edge", "grid")
-
-__all__ = ["METHODS", "STAGES", "Initialization", "initialize"]
+__all__ = ["STAGES", "Initialization", "initialize"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,7 +206,8 @@ def initialize(
         segments always run on the luma.
     params : Params, optional
         Parameters (default: ``Params()``).
-    method : {"edge", "grid"}
+    method : str
+        One of :data:`smoe_gui.core.params.METHODS`.
         ``"edge"``: the edge-aligned initialisation (Canny, segments, scores,
         reduction, kernel pairs, background kernels, experts).  ``"grid"``:
         the baseline, a regular grid with as many kernels as the edge method
@@ -236,8 +234,7 @@ def initialize(
         params = Params()
     if not isinstance(params, Params):
         raise ValueError(f"params must be a Params, got {type(params).__name__}")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of: {', '.join(METHODS)}")
+    check_method(method)
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[2] == 3:
         check_image(arr, colour=True)  # the message names the input, not a converted copy
