@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from smoe_gui.core.image import load_image, luma  # noqa: E402
 from smoe_gui.core.metrics import psnr, ssim  # noqa: E402
-from smoe_gui.core.model import SmoeModel  # noqa: E402
+from smoe_gui.core.model import SmoeModel, model_in_channels  # noqa: E402
 from smoe_gui.core.params import Params  # noqa: E402
 from smoe_gui.core.pipeline import Initialization, initialize  # noqa: E402
 from smoe_gui.core.rendering import render  # noqa: E402
@@ -102,7 +102,7 @@ def step_cost(image: np.ndarray, model: SmoeModel, steps: int, rounds: int) -> d
     from smoe_gui.core.training import KernelSet, _Window
 
     params = Params(prune_threshold=0.0)
-    gray_model = model.replace(m=model.m @ np.array([0.299, 0.587, 0.114]))
+    gray_model = model_in_channels(model, "gray")
     windows = {}
     for name, mdl, target in (("gray", gray_model, luma(image)), ("rgb", model, image)):
         windows[name] = _Window(KernelSet.from_model(mdl), None, target, 0.0, 0.0, params, 0.0,

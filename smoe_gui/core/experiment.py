@@ -283,8 +283,11 @@ def _unique_names(paths: Sequence[Path]) -> list[str]:
     return out
 
 
-def load_sources(paths: Sequence[Path], max_size: int | None = None) -> list[ImageSource]:
-    """Load every image; a file that fails is kept with its error."""
+def load_sources(
+    paths: Sequence[Path], max_size: int | None = None, channels: str = "gray"
+) -> list[ImageSource]:
+    """Load every image (gray, or RGB for ``channels="rgb"``); a file that fails
+    is kept with its error."""
     from .image import load_image
 
     sources = []
@@ -295,7 +298,7 @@ def load_sources(paths: Sequence[Path], max_size: int | None = None) -> list[Ima
             sources.append(ImageSource(name, path, "-", None, f"{path}: cannot read ({exc.strerror or exc})"))
             continue
         try:
-            image = load_image(path, max_size=max_size)
+            image = load_image(path, max_size=max_size, channels=channels)
         except ValueError as exc:
             sources.append(ImageSource(name, path, sha, None, str(exc)))
             continue
@@ -691,7 +694,7 @@ def run_job(job: Job, on_event: Callable[[FitEvent], None] | None = None) -> Run
         out.notes.extend(init.notes)
         out.record.update(init_kernels=init.model.n_kernels, init_s=round(init_s, 4))
 
-        init_psnr = out.expert_psnr[-1] if out.expert_psnr else psnr(render(init.model), job.image)
+        init_psnr = max(out.expert_psnr) if out.expert_psnr else psnr(render(init.model), job.image)
         hist: dict[str, list[float]] = {"t": [0.0], "psnr": [float(init_psnr)], "step": [0]}
         final: FitEvent | None = None
         for event in fit(job.image, job.params, init=init, method=job.method,
@@ -1162,7 +1165,7 @@ def run_experiment(
             threads = max(1, cores // workers)
         else:
             threads = 0
-    sources = load_sources(paths, max_size=max_size)
+    sources = load_sources(paths, max_size=max_size, channels=params.channels)
     payloads = load_records(out_dir)
     done_keys = finished_keys(payloads.values())
     jobs = plan_jobs(

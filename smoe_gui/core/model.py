@@ -31,6 +31,7 @@ __all__ = [
     "dense_logits",
     "dense_render",
     "grid_points",
+    "model_in_channels",
     "ellipse_axes",
     "pixel_grid",
 ]
@@ -234,6 +235,32 @@ def dense_render(
     for start in range(0, points.shape[0], chunk):
         out[start : start + chunk] = dense_gate(model, points[start : start + chunk]) @ model.m
     return out.reshape((len(ys), len(xs)) + model.m.shape[1:])
+
+
+#: ITU-R BT.601 luma weights of R, G, B (as OpenCV's ``COLOR_RGB2GRAY``).
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
+
+
+def model_in_channels(model: SmoeModel, channels: str) -> SmoeModel:
+    """The model with gray (``"gray"``) or RGB (``"rgb"``) experts.
+
+    The gate is shared by the channels and the model is linear in the experts,
+    so a gray copy of an RGB model (experts mixed by the BT.601 luma weights)
+    renders exactly the luma of the colour rendering, and an RGB copy of a gray
+    model (experts repeated) renders three equal channels.
+
+    Raises
+    ------
+    ValueError
+        For another ``channels``, or a colour model that does not have 3 channels.
+    """
+    if channels not in ("gray", "rgb"):
+        raise ValueError(f"channels must be 'gray' or 'rgb', got {channels!r}")
+    if model.is_colour and model.n_channels != 3:
+        raise ValueError(f"model: {model.n_channels} expert channels, not RGB")
+    if channels == "gray":
+        return model.replace(m=model.m @ LUMA_WEIGHTS) if model.is_colour else model
+    return model if model.is_colour else model.replace(m=np.repeat(model.m[:, None], 3, axis=1))
 
 
 def ellipse_axes(model: SmoeModel) -> F64:

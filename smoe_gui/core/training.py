@@ -66,6 +66,7 @@ __all__ = [
     "context_margin",
     "loss_band",
     "fit",
+    "fit_input_image",
     "prune_kernels",
     "tile_index",
     "tile_windows",
@@ -764,7 +765,7 @@ def train_tiles(
     """
     import torch
 
-    img = _fit_image(image, params, model)
+    img = fit_input_image(image, params, model)
     check_fit_inputs(img.shape[:2], params)
     model = _initial_model(img, params, model, "edge")
     torch.manual_seed(params.seed)
@@ -784,7 +785,7 @@ def train_tiles(
 # --------------------------------------------------------------------------------------
 # fit
 # --------------------------------------------------------------------------------------
-def _fit_image(
+def fit_input_image(
     image: NDArray[np.floating], params: Params, init: Initialization | SmoeModel | None
 ) -> NDArray[np.float32]:
     """The image as the fit models it: gray ``(H, W)`` or RGB ``(H, W, 3)``.
@@ -899,7 +900,7 @@ def fit(
     check_method(method)
     if not (isinstance(snapshot_interval_s, (int, float)) and snapshot_interval_s >= 0):
         raise ValueError(f"snapshot_interval_s must be >= 0, got {snapshot_interval_s!r}")
-    img = _fit_image(image, params, init)
+    img = fit_input_image(image, params, init)
     check_fit_inputs(img.shape[:2], params)
     dev = _resolve_device(device)
     model = _initial_model(img, params, init, method)
