@@ -321,11 +321,10 @@ def run_fit(
     from .metrics import psnr, ssim
     from .pipeline import Initialization, initialize
     from .rendering import render
-    from .training import check_fit_inputs, fit, fit_input_image
+    from .training import fit, fit_input_image
 
     check_method(method)
     img = fit_input_image(image, params, init)  # gray (H, W) or RGB (H, W, 3)
-    check_fit_inputs(img.shape[:2], params)
     t0 = time.perf_counter()
     initialization: Initialization | None = None
     if init is None:
