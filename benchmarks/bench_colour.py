@@ -10,7 +10,7 @@ Two figures, printed side by side in one run:
    so that the load of the machine hits both alike; the medians are printed.
 2. **Kodak in colour.** Each image is initialised with the edge method in
    colour (``channels = "rgb"``) with at most ``--max-kernels`` kernels
-   (``max_pts`` lowered until pairs plus background fit), then trained for
+   (the budget planner), then trained for
    ``--budget`` seconds.  Per-image PSNR (10·log10(1/MSE), the MSE averaged
    over all pixels and channels) and SSIM (mean over channels) of the final
    model rendered with the exact renderer, and the mean.  The anchor is
@@ -22,8 +22,9 @@ Usage::
     .venv/bin/python benchmarks/bench_colour.py --limit 3 --budget 15  # a quick check
     .venv/bin/python benchmarks/bench_colour.py --images path/to/kodak --no-kodak
 
-Images: ``--images`` (files or folders), else ``../shared/images/kodak``
-relative to the checkout, else the bundled samples.  Wall-clock figures depend
+Images (``benchmarks/_images.py``): ``--images`` (files or folders), else
+``../shared/images/kodak`` relative to the checkout, else the bundled samples.
+The kernel budget is met by :func:`smoe_gui.core.budget.plan_kernels`.  Wall-clock figures depend
 on the load of the machine.
 """
 
@@ -40,7 +41,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _images import SAMPLE_IMAGES, SHARED_IMAGES, find_images  # noqa: E402
+
+from smoe_gui.core.budget import plan_kernels  # noqa: E402
 from smoe_gui.core.image import load_image, luma  # noqa: E402
 from smoe_gui.core.metrics import psnr, ssim  # noqa: E402
 from smoe_gui.core.model import SmoeModel, model_in_channels  # noqa: E402
@@ -48,47 +53,17 @@ from smoe_gui.core.params import Params  # noqa: E402
 from smoe_gui.core.pipeline import Initialization, initialize  # noqa: E402
 from smoe_gui.core.rendering import render  # noqa: E402
 
-KODAK = ROOT.parent / "shared" / "images" / "kodak"
-SAMPLES = ROOT / "resources" / "samples"
 ANCHOR_DB = 26.5
 STEP_RATIO_TARGET = 1.3
 
 
-def find_images(option: list[str] | None) -> list[Path]:
-    """``--images`` files and folders, else the Kodak folder next to the
-    checkout, else the bundled samples."""
-    sources = [Path(p) for p in option] if option else [KODAK if KODAK.is_dir() else SAMPLES]
-    from PIL import Image
-
-    readable = {s.lower() for s in Image.registered_extensions()}
-    found: list[Path] = []
-    for src in sources:
-        if src.is_dir():
-            found += sorted(p for p in src.iterdir() if p.suffix.lower() in readable)
-        elif src.is_file():
-            found.append(src)
-        else:
-            raise SystemExit(f"bench_colour: {src}: no such file or folder")
-    return found
-
-
 def init_within(image: np.ndarray, params: Params, max_kernels: int) -> tuple[Params, Initialization]:
-    """The edge initialisation with nearly the largest ``max_pts`` (at most
-    ``params``'s) whose kernels number at most ``max_kernels`` (the kernels
-    come from the luma, so the search runs in gray, then once in colour)."""
+    """The colour edge initialisation with at most ``max_kernels`` kernels, planned by
+    the one kernel-budget planner (:func:`smoe_gui.core.budget.plan_kernels`).  The
+    kernels come from the luma, so the plan is made in gray and used in colour."""
     gray = luma(image) if image.ndim == 3 else image
-    gp = params.replace(channels="gray", expert_iters=0)
-    init = initialize(gray, gp)
-    pts = params.max_pts
-    if init.model.n_kernels > max_kernels:
-        pairs = max(init.model.n_kernels - init.n_background, 1)
-        pts = min(pts - 1, int(pts * (max_kernels - init.n_background) / pairs))
-        while True:
-            init = initialize(gray, gp.replace(max_pts=max(1, pts)))
-            if init.model.n_kernels <= max_kernels or pts <= 1:
-                break
-            pts = min(pts - 1, int(pts * 0.98))
-    chosen = params.replace(max_pts=max(1, pts))
+    planned = plan_kernels(gray, params.replace(channels="gray"), "edge", max_kernels)
+    chosen = planned.replace(channels=params.channels)
     return chosen, initialize(image, chosen)
 
 
@@ -161,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-step", action="store_true", help="skip the step-cost figure")
     ap.add_argument("--no-kodak", action="store_true", help="skip the Kodak run")
     args = ap.parse_args(argv)
-    images = find_images(args.images)
+    try:
+        images = find_images(None, args.images, folders=[SHARED_IMAGES / "kodak", SAMPLE_IMAGES])
+    except ValueError as exc:
+        raise SystemExit(f"bench_colour: {exc}") from None
     if args.limit:
         images = images[: args.limit]
     if not images:
