@@ -178,7 +178,8 @@ def test_ctrl_c_keeps_the_best_model_and_exits_130(image_file: Path, tmp_path: P
     assert "interrupted" in rest
     report = json.loads((out / "report.json").read_text())
     assert report["interrupted"] is True
-    assert report["stop_reason"] == "stopped on request"
+    # (when the signal lands before a step beats the initial model, the reason says so too)
+    assert report["stop_reason"].startswith("stopped on request")
     model = load_model(out / "model.npz")  # validates: finite, right shapes
     image = load_image(image_file)
     assert report["psnr_db"] == pytest.approx(psnr(render(model), image), abs=1e-6)

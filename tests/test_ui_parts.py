@@ -42,7 +42,7 @@ def small_model() -> SmoeModel:
 
 
 # --------------------------------------------------------------------------- slider scales
-@pytest.mark.parametrize("s", [s for s in PARAM_SPECS if s.kind is not bool], ids=lambda s: s.name)
+@pytest.mark.parametrize("s", [s for s in PARAM_SPECS if s.kind not in (bool, str)], ids=lambda s: s.name)
 def test_slider_scale_round_trips_and_covers_the_range(s) -> None:
     from smoe_gui.ui.param_panel import SLIDER_STEPS, SliderScale
 
@@ -155,8 +155,17 @@ def test_panel_builds_every_parameter_and_emits_changes(qtbot) -> None:
         slider.setValue(slider.value() + 100)
     assert blocker.args[0].lr_m > Params().lr_m
     assert panel.widget("lr_m").value() == pytest.approx(blocker.args[0].lr_m)
+    # choice parameters (channels, experts, expert_stop) are combo boxes of the table's values
+    combo = panel.widget("channels")
+    assert [combo.itemData(i) for i in range(combo.count())] == ["gray", "rgb"]
+    with qtbot.waitSignal(panel.params_changed) as blocker:
+        combo.setCurrentIndex(combo.findData("rgb"))
+    assert blocker.args[0].channels == "rgb" and blocker.args[1] == "channels"
+    panel.set_params(Params(experts="lstsq"), emit=False)
+    assert panel.widget("experts").currentData() == "lstsq"
     panel.reset_to_defaults()
     assert panel.params() == Params()
+    assert combo.currentData() == "gray"
 
 
 # --------------------------------------------------------------------------- training load on the GUI
