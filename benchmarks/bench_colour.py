@@ -71,25 +71,29 @@ def init_within(image: np.ndarray, params: Params, max_kernels: int) -> tuple[Pa
 # 1. step cost
 # --------------------------------------------------------------------------------------
 def step_cost(image: np.ndarray, model: SmoeModel, steps: int, rounds: int) -> dict[str, float]:
-    """Median seconds per full-image training step, gray and colour, interleaved."""
+    """Median seconds per full-image training step, gray and colour, interleaved:
+    wall clock (``gray``, ``rgb``) and CPU time of the process (``gray_cpu``,
+    ``rgb_cpu``; all threads, so it counts the work, not the waiting on a loaded
+    machine)."""
     import torch
 
-    from smoe_gui.core.training import KernelSet, _Window
+    from smoe_gui.core.training import KernelArrays, _Window
 
     params = Params(prune_threshold=0.0)
     gray_model = model_in_channels(model, "gray")
     windows = {}
     for name, mdl, target in (("gray", gray_model, luma(image)), ("rgb", model, image)):
-        windows[name] = _Window(KernelSet.from_model(mdl), None, target, 0.0, 0.0, params, 0.0,
+        windows[name] = _Window(KernelArrays.from_model(mdl), None, target, 0.0, 0.0, params, 0.0,
                                 1.0, torch.device("cpu"), keep_one=True)
         windows[name].step()  # warm-up: compile, lists
-    times: dict[str, list[float]] = {"gray": [], "rgb": []}
+    times: dict[str, list[float]] = {"gray": [], "rgb": [], "gray_cpu": [], "rgb_cpu": []}
     for _ in range(rounds):
         for name, window in windows.items():
             for _ in range(steps):
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 window.step()
                 times[name].append(time.perf_counter() - start)
+                times[name + "_cpu"].append(time.process_time() - cpu)
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -151,11 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         _, init = init_within(image, Params(channels="rgb"), args.max_kernels)
         cost = step_cost(image, init.model, args.steps, args.rounds)
         ratio = cost["rgb"] / cost["gray"]
+        cpu_ratio = cost["rgb_cpu"] / cost["gray_cpu"]
+        worst = max(ratio, cpu_ratio)
         step_line = (
             f"{images[0].stem} {image.shape[1]}x{image.shape[0]}, K = {init.model.n_kernels}: "
-            f"step C=1 {cost['gray'] * 1e3:.1f} ms, C=3 {cost['rgb'] * 1e3:.1f} ms, "
-            f"ratio {ratio:.2f} (target <= {STEP_RATIO_TARGET}): "
-            f"{'PASS' if ratio <= STEP_RATIO_TARGET else 'FAIL'}"
+            f"step C=1 {cost['gray'] * 1e3:.1f} ms, C=3 {cost['rgb'] * 1e3:.1f} ms wall "
+            f"(ratio {ratio:.2f}); CPU {cost['gray_cpu'] * 1e3:.1f} / {cost['rgb_cpu'] * 1e3:.1f} "
+            f"ms (ratio {cpu_ratio:.2f}); target <= {STEP_RATIO_TARGET}: "
+            f"{'PASS' if worst <= STEP_RATIO_TARGET else 'FAIL'}"
         )
         print("Training step, full image, same kernels (median, interleaved):")
         print("  " + step_line, flush=True)
