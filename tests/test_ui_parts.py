@@ -219,3 +219,19 @@ def test_training_curves_are_drawn_in_batches_and_on_flush(qtbot) -> None:
     assert drawn() == 13
     _, kernels = plots.kernel_curves["train"].getData()
     assert kernels[-1] == 100
+
+
+def test_snapshot_of_a_colour_model() -> None:
+    from smoe_gui.core.model import model_in_channels
+    from smoe_gui.ui.jobs import compute_snapshot
+
+    gray_model = small_model()
+    colour = model_in_channels(gray_model, "rgb").replace(
+        m=np.array([[0.2, 0.5, 0.9], [0.8, 0.1, 0.3], [0.5, 0.5, 0.5]]))
+    image = np.full((32, 64), 0.4, np.float32)
+    snap = compute_snapshot(image, colour)
+    assert snap.reconstruction.shape == (32, 64, 3) and snap.residual.shape == (32, 64, 3)
+    rgb = np.stack([image, image * 0.5, image * 1.5], axis=2)
+    snap = compute_snapshot(rgb, colour, max_pixels=512)
+    assert snap.reconstruction.ndim == 3 and np.isfinite(snap.psnr)
+    assert compute_snapshot(rgb, gray_model).residual.shape == (32, 64)
