@@ -67,6 +67,11 @@ def add_param_options(parser: argparse.ArgumentParser) -> None:
     names = ", ".join(s.name for s in PARAM_SPECS)
     parser.add_argument("--params", metavar="FILE.json", help="parameter file (JSON)")
     parser.add_argument(
+        "--channels", choices=("gray", "rgb"), default=None,
+        help="gray: model the luma (the paper); rgb: colour, one gate and three experts per "
+        "kernel (sets the parameter channels)",
+    )
+    parser.add_argument(
         "--set",
         metavar="NAME=VALUE",
         action="append",
@@ -79,9 +84,12 @@ def params_from_args(args: argparse.Namespace) -> Params:
     """Params from ``--params`` then ``--set`` (raises ValueError on bad input)."""
     params = Params.from_json(Path(args.params)) if args.params else Params()
     try:
-        return params.with_assignments(args.set)
+        params = params.with_assignments(args.set)
     except ValueError as exc:
         raise ValueError(f"--set: {exc}") from None
+    if getattr(args, "channels", None) is not None:
+        params = params.replace(channels=args.channels)
+    return params
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -87,10 +87,11 @@ def run(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     out = check_output_dir(args.out)
     max_size = max_size_option(args.max_size)
-    image = load_image(args.image, max_size=max_size, on_message=print_note)
+    image = load_image(args.image, max_size=max_size, channels=params.channels,
+                       on_message=print_note)
     result = initialize(image, params, method=args.method)
     model = result.model
-    h, w = image.shape
+    h, w = image.shape[:2]
     scale = auto_scale(h, w)
     pictures = {
         "edges.png": draw_edges(result.edges, image, scale),
@@ -130,8 +131,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"reduced      {s['reduced']} ({s['salient']} salient, DBSCAN eps {result.reduction_eps:.3f} px)")
     print(f"kernels      {s['kernels']} ({s['background_kernels']} background)")
     psnr = result.expert_psnr
-    print(f"PSNR         {format_psnr(psnr[0])} after sampling, {format_psnr(psnr[-1])} after "
-          f"{len(psnr) - 1} refinement iterations")
+    if params.experts == "lstsq":
+        print(f"PSNR         {format_psnr(psnr[0])} after sampling, {format_psnr(psnr[-1])} with "
+              "least-squares experts")
+    else:
+        print(f"PSNR         {format_psnr(psnr[0])} after sampling, {format_psnr(max(psnr))} "
+              f"kept after {len(psnr) - 1} refinement iterations ({params.expert_stop} stop)")
     timing = ", ".join(f"{k} {v:.1f}" for k, v in result.timings_ms.items())
     print(f"time (ms)    {timing}; total {sum(result.timings_ms.values()):.1f}")
     for note in result.notes:
