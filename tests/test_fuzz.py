@@ -99,6 +99,8 @@ def value_strategy(s: ParamSpec) -> st.SearchStrategy[Any]:
     low, high = BOUNDED.get(s.name, (s.low, s.high))
     if s.kind is bool:
         return st.booleans()
+    if s.kind is str:
+        return st.sampled_from(s.choices)
     ends = st.sampled_from(sorted({low, high, min(max(s.default, low), high)}))
     if s.kind is int:
         inner = st.integers(int(low), int(high))
@@ -235,15 +237,15 @@ def run_case(image: np.ndarray, params: Params, method: str = "edge") -> str:
     final = events[-1].model
     _assert_finite_model(final, "fit result")
     recon = render(final)
-    assert recon.shape == (h, w)
+    assert recon.shape == ((h, w) if params.channels == "gray" else (h, w, 3))
     assert np.all(np.isfinite(recon)), "NaN/inf in the reconstruction"
     return "fitted"
 
 
 # --- the tests ------------------------------------------------------------------------------
 
-_LOW = {s.name: BOUNDED.get(s.name, (s.low, s.high))[0] for s in PARAM_SPECS if s.kind is not bool}
-_HIGH = {s.name: BOUNDED.get(s.name, (s.low, s.high))[1] for s in PARAM_SPECS if s.kind is not bool}
+_LOW = {s.name: BOUNDED.get(s.name, (s.low, s.high))[0] for s in PARAM_SPECS if s.kind in (int, float)}
+_HIGH = {s.name: BOUNDED.get(s.name, (s.low, s.high))[1] for s in PARAM_SPECS if s.kind in (int, float)}
 _HIGH["canny_low"] = 1.0
 
 
@@ -304,8 +306,8 @@ def test_too_small_image_is_a_clear_value_error(shape: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [np.full((16, 16), np.nan, np.float32), np.full((16, 16), 2.0), np.zeros((16, 16, 3)), np.zeros(16)],
-    ids=["nan", "out-of-range", "colour", "1-d"],
+    [np.full((16, 16), np.nan, np.float32), np.full((16, 16), 2.0), np.zeros((16, 16, 4)), np.zeros(16)],
+    ids=["nan", "out-of-range", "four-channels", "1-d"],
 )
 def test_bad_arrays_are_clear_value_errors(bad: np.ndarray) -> None:
     from smoe_gui.core import fit, initialize
