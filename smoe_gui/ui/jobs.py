@@ -166,9 +166,8 @@ def compute_snapshot(
     """
     import cv2
 
-    from ..core.rendering import render
-
     from ..core.image import as_channels
+    from ..core.rendering import render
 
     h, w = image.shape[:2]
     ph, pw = preview_size(h, w, max_pixels)
