@@ -203,7 +203,7 @@ def test_training_curves_are_drawn_in_batches_and_on_flush(qtbot) -> None:
     def batch(first: int, n: int) -> ProgressBatch:
         history = FitHistory()
         for step in range(first, first + n):
-            history.add_row(step, step * 0.01, "tiles", 20.0 + step * 0.1, 100, 0)
+            history.add_row(step, step * 0.01, "finetune", 20.0 + step * 0.1, 100)
         return ProgressBatch("train", history)
 
     def drawn() -> int:

@@ -41,6 +41,18 @@ def fail(message: str) -> None:
     raise SystemExit(EXIT_USAGE)
 
 
+def max_size_option(value: object) -> int | None:
+    """``--max-size`` checked by the one rule (:func:`smoe_gui.core.image.check_max_size`);
+    a bad value exits with a one-line error naming the option."""
+    from ..core.image import check_max_size
+
+    try:
+        return check_max_size(value)
+    except ValueError as exc:
+        fail(f"--max-size: {exc}")
+        raise  # unreachable: fail() exits
+
+
 def print_note(message: str) -> None:
     """Print ``smoe: note: message`` on stderr (how an input was mapped, a downscale;
     paths shown safely)."""

@@ -29,7 +29,7 @@ from typing import Any
 from ..core.errors import show_path
 from ..core.events import StopToken
 from ..core.params import METHODS, Params
-from . import EXIT_INTERRUPTED, add_param_options, params_from_args, print_note
+from . import EXIT_INTERRUPTED, add_param_options, max_size_option, params_from_args, print_note
 
 __all__ = ["FIT_OUTPUT_FILES", "parse_size", "register"]
 
@@ -72,7 +72,7 @@ def _fit_params(args: argparse.Namespace) -> Params:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     from ..core.fileio import check_output_dir, output_group, write_png, write_text
-    from ..core.image import check_max_size, load_image
+    from ..core.image import load_image
     from ..core.metrics import format_psnr
     from ..core.modelio import save_model
     from ..core.runs import fit_report, run_fit
@@ -80,7 +80,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
     # -- validate everything before any work ----------------------------------------
     params = _fit_params(args)
-    max_size = check_max_size(args.max_size)
+    max_size = max_size_option(args.max_size)
     out = check_output_dir(args.out)
     image = load_image(args.image, max_size=max_size, channels=params.channels,
                        on_message=print_note)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.errors import show_path
 from ..core.params import METHODS
-from . import add_param_options, params_from_args, print_note
+from . import add_param_options, max_size_option, params_from_args, print_note
 
 __all__ = ["OUTPUT_FILES", "register", "run"]
 
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         draw_segments,
     )
     from ..core.fileio import check_output_dir, output_group, write_npz, write_png, write_text
-    from ..core.image import check_max_size, load_image
+    from ..core.image import load_image
     from ..core.metrics import format_psnr
     from ..core.modelio import save_model
     from ..core.pipeline import initialize
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     # -- validate everything first ------------------------------------------
     params = params_from_args(args)
     out = check_output_dir(args.out)
-    max_size = check_max_size(args.max_size)
+    max_size = max_size_option(args.max_size)
     image = load_image(args.image, max_size=max_size, channels=params.channels,
                        on_message=print_note)
     result = initialize(image, params, method=args.method)

@@ -97,18 +97,18 @@ def check_max_size(value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ValueError(f"--max-size must be a whole number of pixels, got {value!r}")
+        raise ValueError(f"the maximum size must be a whole number of pixels, got {value!r}")
     if isinstance(value, str):
         try:
             value = int(value.strip())
         except ValueError:
-            raise ValueError(f"--max-size must be a whole number of pixels, got {value!r}") from None
+            raise ValueError(f"the maximum size must be a whole number of pixels, got {value!r}") from None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, (int, np.integer)):
-        raise ValueError(f"--max-size must be a whole number of pixels, got {value!r}")
+        raise ValueError(f"the maximum size must be a whole number of pixels, got {value!r}")
     if int(value) < MIN_SIDE:
-        raise ValueError(f"--max-size must be at least {MIN_SIDE}, got {int(value)}")
+        raise ValueError(f"the maximum size must be at least {MIN_SIDE}, got {int(value)}")
     return int(value)
 
 
@@ -278,7 +278,7 @@ def check_image(
     if max(h, w) > max_side:
         raise ValueError(
             f"image is {w}x{h} pixels, larger than {max_side} on a side; "
-            f"ask for a downscale (CLI: --max-size {max_side})"
+            f"ask for a downscale to a maximum size of {max_side}"
         )
     if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
         raise ValueError(f"image must be numeric, got dtype {arr.dtype}")
@@ -437,7 +437,7 @@ def _check_declared_size(width: int, height: int, max_size: int | None) -> None:
     if max_size is None and max(width, height) > MAX_SIDE:
         raise ValueError(
             f"image is {width}x{height} pixels, larger than {MAX_SIDE} on a side; "
-            f"ask for a downscale (CLI: --max-size {MAX_SIDE})"
+            f"ask for a downscale to a maximum size of {MAX_SIDE}"
         )
 
 
@@ -539,7 +539,7 @@ def read_image(
     if max_size is not None and min(h, w) < MIN_SIDE:
         raise ValueError(
             f"{label}: downscaled to {w}x{h} pixels, below {MIN_SIDE}x{MIN_SIDE}; "
-            "ask for a larger --max-size"
+            "ask for a larger maximum size"
         )
     try:
         image = check_image(gray, max_side=limit, colour=channels == "rgb")
