@@ -54,7 +54,7 @@ def test_init_writes_every_stage(small_png: Path, tmp_path: Path, capsys: pytest
                     "mu", "A", "m", "log_alpha", "expert_psnr"}
     assert stages["image"].shape == (48, 64) and stages["edges"].dtype == bool
     assert stages["segments"].shape[1] == 4 and stages["reduced"].shape[0] <= 30
-    assert stages["expert_psnr"].shape == (3,)
+    assert 1 <= stages["expert_psnr"].shape[0] <= 3  # expert_stop = "mse" may end early
     model = load_model(out / "model.npz")
     np.testing.assert_array_equal(model.mu, stages["mu"])
     assert read_model_params(out / "model.npz") == Params.from_json(out / "params.json")

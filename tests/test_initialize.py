@@ -139,6 +139,8 @@ def test_reconstruction_is_the_initial_model_rendered(synthetic_image: np.ndarra
     np.testing.assert_allclose(init.reconstruction, render(init.model), atol=1e-5)
     # the model holds the best iterate (expert_stop = "mse"): one PSNR definition
     assert psnr(init.reconstruction, synthetic_image) == pytest.approx(max(init.expert_psnr), abs=1e-3)
+    assert init.expert_psnr[init.expert_kept] == max(init.expert_psnr)
+    assert init.summary()["psnr_db"] == max(init.expert_psnr)
 
 
 def test_colour_initialisation_shares_the_gray_stages(small_image: np.ndarray) -> None:

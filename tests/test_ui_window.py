@@ -127,7 +127,8 @@ def test_required_object_names_exist(window) -> None:
     assert "edge pixels" in counts and "segments" in counts and "kernels" in counts
     times = window.findChild(QWidget, "status-times").text()
     assert "edges" in times and "experts" in times and "render" in times
-    assert len(window.expert_plot.history()) == FAST.expert_iters + 1
+    # expert_stop = "mse": the refinement may stop before expert_iters (it keeps the best)
+    assert 1 <= len(window.expert_plot.history()) <= FAST.expert_iters + 1
 
 
 def test_views_are_linked(window) -> None:

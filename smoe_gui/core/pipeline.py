@@ -93,6 +93,16 @@ class Initialization:
     reconstruction: NDArray[np.float32] | None = None
 
     @property
+    def expert_kept(self) -> int:
+        """Index into :attr:`expert_psnr` of the experts the model holds: the best
+        entry (``expert_stop = "mse"``), else the last (``fixed``, ``lstsq``)."""
+        if not self.expert_psnr:
+            return 0
+        if self.params.experts == "refine" and self.params.expert_stop == "mse":
+            return int(np.argmax(self.expert_psnr))
+        return len(self.expert_psnr) - 1
+
+    @property
     def luma(self) -> NDArray[np.float32]:
         """(H, W) float32: the image's BT.601 luma (the image itself when gray),
         what the edge stages saw."""
@@ -121,7 +131,7 @@ class Initialization:
             "kernels": self.n_kernels,
             "background_kernels": self.n_background,
             "reduction_eps_px": self.reduction_eps,
-            "psnr_db": self.expert_psnr[-1] if self.expert_psnr else float("nan"),
+            "psnr_db": self.expert_psnr[self.expert_kept] if self.expert_psnr else float("nan"),
             "timings_ms": dict(self.timings_ms),
         }
 
