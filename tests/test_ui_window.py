@@ -322,7 +322,7 @@ def test_parameter_change_during_training_asks(qtbot, window, answer) -> None:
     qtbot.waitUntil(lambda: _steps(window) > 2, timeout=30_000)
     old = window.panel.params()
     window.panel.widget("delta_mu").setValue(5.0)
-    assert window.messenger.levels() == ["ask"]
+    qtbot.waitUntil(lambda: window.messenger.levels() == ["ask"], timeout=5_000)  # asked once the editor is done
     if not answer:
         assert window.panel.params() == old  # put back; the run goes on
         assert window.panel.widget("delta_mu").value() == pytest.approx(old.delta_mu)
@@ -616,3 +616,74 @@ def test_default_window_opens_bundled_sample(qtbot, settings, monkeypatch) -> No
         assert opened and opened[0].name == "parrots.png"
     finally:
         win.close()
+
+
+# --------------------------------------------------------------------------- keys
+def _focus(qtbot, window, widget) -> None:
+    window.activateWindow()
+    widget.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is widget, timeout=5_000)
+
+
+def test_training_keys_work_from_a_field_without_stealing_typing(qtbot, window) -> None:
+    window.panel.set_params(FAST.replace(time_budget=60.0), emit=False)
+    window.start_training()
+    qtbot.waitUntil(lambda: _steps(window) > 2, timeout=30_000)
+    spin = window.panel.widget("max_pts")
+    _focus(qtbot, window, spin)
+    qtbot.keyClick(spin, Qt.Key.Key_Space)  # a spin box with the focus, nothing typed: the shortcut
+    assert window.is_paused() and window.pause_button.text() == "Resume"
+    qtbot.keyClick(spin, Qt.Key.Key_Space)
+    assert not window.is_paused()
+    # typing: the keys are the field's; Esc puts back the value the app holds
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin, "3")
+    assert spin.text() == "3"
+    qtbot.keyClick(spin, Qt.Key.Key_Escape)
+    assert spin.text() == str(FAST.max_pts) and window.is_training()
+    # the same key again, nothing typed: stop
+    with qtbot.waitSignal(window.training_finished, timeout=15_000):
+        qtbot.keyClick(spin, Qt.Key.Key_Escape)
+    # a focused push button does not swallow Space either
+    window.start_training()
+    qtbot.waitUntil(lambda: _steps(window) > 2, timeout=30_000)
+    _focus(qtbot, window, window.panel.reset_button)
+    qtbot.keyClick(window.panel.reset_button, Qt.Key.Key_Space)
+    assert window.is_paused() and window.messenger.levels() == []  # paused, not reset
+    with qtbot.waitSignal(window.training_finished, timeout=15_000):
+        window.stop_training()
+
+
+def test_declined_restart_puts_the_typed_value_back(qtbot, window) -> None:
+    window.messenger.answer = False
+    window.panel.set_params(FAST.replace(time_budget=60.0), emit=False)
+    window.start_training()
+    qtbot.waitUntil(lambda: _steps(window) > 2, timeout=30_000)
+    spin = window.panel.widget("max_pts")
+    _focus(qtbot, window, spin)
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin, "30")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.messenger.levels() == ["ask"], timeout=5_000)
+    qtbot.wait(50)
+    assert window.panel.params().max_pts == FAST.max_pts
+    assert spin.value() == FAST.max_pts and spin.text() == str(FAST.max_pts)  # never blank
+    assert window.session.params.max_pts == FAST.max_pts and window.is_training()
+    with qtbot.waitSignal(window.training_finished, timeout=15_000):
+        window.stop_training()
+
+
+def test_pausing_does_not_spend_the_time_budget(qtbot, window) -> None:
+    window.panel.set_params(FAST.replace(time_budget=1.5, tile_steps=100_000 // 1000, patience=10_000,
+                                         tol_db=0.0), emit=False)
+    window.start_training()
+    qtbot.waitUntil(lambda: _steps(window) > 2, timeout=30_000)
+    window.toggle_pause()
+    qtbot.wait(2_500)  # longer than the whole budget
+    paused_at = _steps(window)
+    window.toggle_pause()
+    with qtbot.waitSignal(window.training_finished, timeout=30_000):
+        pass
+    assert _steps(window) > paused_at + 3  # it went on training after the pause
+    elapsed = window.plots.data["train"].arrays()["elapsed_s"]
+    assert elapsed[-1] < 2.4  # training time: the pause is not in it

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from PySide6.QtCore import QByteArray, QEvent, QRect, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QScreen, QShowEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QButtonGroup,
     QComboBox,
     QHBoxLayout,
@@ -37,9 +38,10 @@ from PySide6.QtWidgets import (
 
 from ..core.model import SmoeModel
 from ..core.params import METHODS, Params, spec
-from .actions import build_menus
+from .actions import ACTIONS, build_menus
 from .file_ops import FileOps
 from .jobs import ProgressBatch, SnapshotResult, StageResult, TrainRun
+from .keys import TrainingKeys
 from .messages import Messenger
 from .param_panel import INIT_GROUPS, ParamPanel
 from .plots import ExpertPlot, TrainingPlots
@@ -142,6 +144,7 @@ class MainWindow(QMainWindow):
         self.stage_draw_ms = 0.0
         self.last_error: str | None = None
         self._placed = False
+        self._pending_change: tuple[Params, str, bool] | None = None
 
         theme = current_theme()
         self.panel = ParamPanel(self._stored_params())
@@ -161,6 +164,11 @@ class MainWindow(QMainWindow):
             action.setData(str(path))
             action.triggered.connect(lambda _c=False, p=path: self.open_image(p))
         self.actions_by_id["view-stage"].setChecked(True)
+        self.training_keys = TrainingKeys(self, [self.actions_by_id[a.id].shortcut() for a in ACTIONS
+                                                 if a.training and a.id in self.actions_by_id])
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self.training_keys)
         self._build_status_bar()
 
         self._stage_runner = JobRunner("smoe-stages")
@@ -434,19 +442,39 @@ class MainWindow(QMainWindow):
     def _on_params_changed(self, params: Params, name: str, dragging: bool) -> None:
         session = self.session
         method = self.panel.method()
+        if session.is_training() and session.conflicts_with_training(params, method):
+            # Ask once the editor that changed has finished its own key or focus
+            # handling: a modal question inside it leaves the field blank.
+            self._pending_change = (params, name, dragging)
+            QTimer.singleShot(0, self._ask_about_pending_change)
+            return
         if session.is_training():
-            if not session.conflicts_with_training(params, method):
-                return
-            if self.ask_restart():
-                session.restart_training_with(params, method)
-            else:
-                assert session.train_params is not None
-                old_params, old_method = session.train_params
-                self.panel.set_params(old_params, emit=False)
-                self.panel.set_method(old_method, emit=False)
-                return
+            return
+        self._apply_params(params, name, dragging)
+
+    def _ask_about_pending_change(self) -> None:
+        pending, self._pending_change = self._pending_change, None
+        if pending is None:
+            return
+        params, name, dragging = pending
+        session = self.session
+        method = self.panel.method()
+        if not session.conflicts_with_training(params, method):
+            if not session.is_training():
+                self._apply_params(params, name, dragging)
+            return
+        if self.ask_restart():
+            session.restart_training_with(params, method)
+            self._apply_params(params, name, dragging)
+        else:
+            assert session.train_params is not None
+            old_params, old_method = session.train_params
+            self.panel.set_params(old_params, emit=False)  # every editor shows what the app holds
+            self.panel.set_method(old_method, emit=False)
+
+    def _apply_params(self, params: Params, name: str, dragging: bool) -> None:
         affects = name in ("*", "method") or spec(name).group in INIT_GROUPS
-        if not session.set_params(params, method, affects_stages=affects):
+        if not self.session.set_params(params, self.panel.method(), affects_stages=affects):
             if not affects:
                 self.show_status(
                     f"{spec(name).label} = {getattr(params, name)} (used by the next training)", 4000)
@@ -715,6 +743,9 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop every thread (what closing the window does), without closing."""
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self.training_keys)
         self.session.close()
         for runner in (self._stage_runner, self._render_runner, self._inspect_runner):
             runner.shutdown()
