@@ -687,3 +687,21 @@ def test_pausing_does_not_spend_the_time_budget(qtbot, window) -> None:
     assert _steps(window) > paused_at + 3  # it went on training after the pause
     elapsed = window.plots.data["train"].arrays()["elapsed_s"]
     assert elapsed[-1] < 2.4  # training time: the pause is not in it
+
+
+# --------------------------------------------------------------------------- large images
+def test_large_image_is_offered_downscaled(qtbot, window, tmp_path) -> None:
+    from smoe_gui.core.image import MAX_SIDE
+
+    big = tmp_path / "wide.png"
+    yy, xx = np.mgrid[0:40, 0:MAX_SIDE + 200].astype(np.float32)
+    write_png(big, 0.3 + 0.4 * (np.sin(xx / 50.0) > 0) + 0.1 * yy / 40)
+    before = window.image
+    window.messenger.answer = False
+    assert not window.open_image(big)
+    assert window.messenger.levels() == ["ask"] and "--max-size" in window.messenger.texts()
+    assert window.image is before
+    window.messenger.answer = True
+    assert window.open_image(big)
+    assert window.image.shape[1] == MAX_SIDE and window.image.shape[0] == round(40 * MAX_SIDE / (MAX_SIDE + 200))
+    wait_stages(qtbot, window)

@@ -13,13 +13,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from numpy.typing import NDArray
 from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtWidgets import QFileDialog, QMenu
 
 from ..core.errors import one_line
 from ..core.fileio import write_png, write_text
-from ..core.image import IMAGE_SUFFIXES, is_image_file, load_image
+from ..core.image import IMAGE_SUFFIXES, MAX_SIDE, is_image_file, load_image
 from ..core.modelio import load_model, read_model_params, save_model
 from ..core.params import Params
 from .stage_views import STAGES, widget_rgb
@@ -32,6 +33,18 @@ __all__ = ["IMAGE_FILTER", "MAX_RECENT", "FileOps", "default_folder"]
 #: The open dialog's filter: every suffix of :data:`smoe_gui.core.image.IMAGE_SUFFIXES`.
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All files (*)"
 MAX_RECENT = 8
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """``(width, height)`` from the file's header (Pillow, nothing decoded), or
+    None when it cannot be read (the loader then says why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as opened:
+            return int(opened.size[0]), int(opened.size[1])
+    except Exception:  # any unreadable file: load_image gives the one-line reason
+        return None
 
 
 def default_folder() -> str:
@@ -123,14 +136,39 @@ class FileOps:
         if path:
             self.open_image(path)
 
+    def load(self, path: Path) -> NDArray[np.float32] | None:
+        """Read ``path`` for the window: an image larger than
+        :data:`~smoe_gui.core.image.MAX_SIDE` on a side is offered downscaled
+        to it (the CLI's ``--max-size`` rule); None when the user declines.
+
+        Raises
+        ------
+        ValueError
+            One line, for a file that cannot be read as an image.
+        """
+        size = image_size(path)
+        if size is not None and max(size) > MAX_SIDE:
+            w, h = size
+            if not self.window.messenger.ask(
+                "Large image",
+                f"{path.name} is {w}×{h} px; the window works on images of at most {MAX_SIDE} px a side.\n"
+                f"Open it downscaled so that its longer side is {MAX_SIDE} px "
+                f"(what `smoe fit --max-size {MAX_SIDE}` does)?",
+            ):
+                return None
+            return load_image(path, max_size=MAX_SIDE)
+        return load_image(path)
+
     def open_image(self, path: str | os.PathLike[str]) -> bool:
         """Load ``path`` and recompute every stage; on failure say why and keep
         the current image and results.  Returns whether it opened."""
         p = Path(path)
         try:
-            image = load_image(p)
+            image = self.load(p)
         except ValueError as exc:
             self.window.messenger.error("Cannot open image", one_line(exc))
+            return False
+        if image is None:
             return False
         self.window.set_image(image, p)
         self.add_recent(p)
@@ -169,9 +207,12 @@ class FileOps:
                     opened = p
                 continue
             try:
-                image = load_image(p)
+                image = self.load(p)
             except ValueError as exc:
                 notes.append(one_line(exc))
+                continue
+            if image is None:
+                notes.append(f"{p.name}: not opened (too large, not downscaled)")
                 continue
             self.window.set_image(image, p)
             self.add_recent(p)
