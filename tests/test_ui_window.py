@@ -705,3 +705,28 @@ def test_large_image_is_offered_downscaled(qtbot, window, tmp_path) -> None:
     assert window.open_image(big)
     assert window.image.shape[1] == MAX_SIDE and window.image.shape[0] == round(40 * MAX_SIDE / (MAX_SIDE + 200))
     wait_stages(qtbot, window)
+
+
+def test_stage_exports_are_at_the_image_resolution_with_overlays_without_hover(qtbot, window, tmp_path) -> None:
+    from PIL import Image
+
+    h, w = window.image.shape
+    window.stages.views["kernels"].getViewBox().setRange(xRange=(0, 20), yRange=(0, 15), padding=0)  # zoomed in
+    zoomed = window.stages.views["kernels"].getViewBox().viewRange()
+    plain = window.files.stage_image("kernels", 1)
+    assert plain.shape == (h, w, 3)
+    assert np.any(plain.astype(int).std(axis=2) > 20)  # the coloured kernel overlay is in it
+    np.testing.assert_allclose(window.stages.views["kernels"].getViewBox().viewRange(), zoomed)  # zoom kept
+    model = window.current_model()
+    x, y = model.mu[0]
+    assert window.inspect_at("kernels", float(x), float(y)) == 0  # hover text shown on screen
+    assert window.stages.views["kernels"].hover_text.isVisible()
+    np.testing.assert_array_equal(window.files.stage_image("kernels", 1), plain)  # never exported
+    assert window.stages.views["kernels"].hover_text.isVisible()
+    window.files.set_export_scale(2)
+    path = tmp_path / "k2.png"
+    assert window.files.export_stage("kernels", path)
+    with Image.open(path) as im:
+        assert im.size == (2 * w, 2 * h)
+    with pytest.raises(ValueError):
+        window.files.set_export_scale(3)

@@ -96,6 +96,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
       for name in STAGES),
     ActionSpec("export-stages", "All stage views to a folder…", _EXPORT, "files.export_all_stages_dialog",
                tooltip="Every stage view as stage-<name>.png at the image's resolution"),
+    *(ActionSpec(f"export-scale-{k}", f"Stage views at {k}× the image's resolution", _EXPORT,
+                 "files.set_export_scale", arg=str(k), checkable=True, group="export-scale",
+                 tooltip="1×: one pixel per image pixel; 2× and 4× for slides")
+      for k in (1, 2, 4)),
     _separator(_EXPORT, 1),
     ActionSpec("export-reconstruction", "Reconstruction as PNG…", _EXPORT, "files.export_reconstruction_dialog",
                "Ctrl+E", "The reconstruction alone, one pixel per image pixel"),

@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
             action.setData(str(path))
             action.triggered.connect(lambda _c=False, p=path: self.open_image(p))
         self.actions_by_id["view-stage"].setChecked(True)
+        self.actions_by_id[f"export-scale-{self.files.export_scale}"].setChecked(True)
         self.training_keys = TrainingKeys(self, [self.actions_by_id[a.id].shortcut() for a in ACTIONS
                                                  if a.training and a.id in self.actions_by_id])
         app = QApplication.instance()
