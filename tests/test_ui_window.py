@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from smoe_gui.core.fileio import write_png  # noqa: E402
 from smoe_gui.core.modelio import load_model, save_model  # noqa: E402
@@ -730,3 +730,45 @@ def test_stage_exports_are_at_the_image_resolution_with_overlays_without_hover(q
         assert im.size == (2 * w, 2 * h)
     with pytest.raises(ValueError):
         window.files.set_export_scale(3)
+
+
+# --------------------------------------------------------------------------- help and lecture
+def test_guide_explains_views_sliders_equations_and_shortcuts(qtbot, window) -> None:
+    from smoe_gui.core.params import PARAM_SPECS
+
+    window.actions_by_id["guide"].trigger()
+    guide = window.findChild(QWidget, "guide")
+    assert guide is not None and guide.isVisible()
+    text = guide.browser.toPlainText()
+    for s in PARAM_SPECS:
+        assert s.label in text and s.effect in text, s.name
+    for needle in ("Canny edges", "Reduced segments", "Reconstruction", "softmax", "Eq. 12", "PSNR",
+                   "F1", "Space", "Esc", "F5", "Lecture mode"):
+        assert needle in text, needle
+    assert window.actions_by_id["guide"].shortcut().toString() == "F1"
+    guide.close()
+
+
+def test_lecture_mode_reveals_the_stages_one_at_a_time(qtbot, window) -> None:
+    from smoe_gui.ui.lecture import LECTURE_STEPS
+
+    def shown() -> list[str]:
+        return [n for n, v in window.stages.views.items() if v.isVisible()]
+
+    window.actions_by_id["lecture"].trigger()
+    assert shown() == ["edges"] and not window.training_panel.isVisible()
+    assert window.lecture_caption.isVisible() and "Canny" in window.lecture_caption.text()
+    window.activateWindow()
+    window.stages.views["edges"].setFocus()
+    for n in range(2, 6):
+        qtbot.keyClick(window.stages.views["edges"], Qt.Key.Key_PageDown)
+        assert len(shown()) == n
+    qtbot.keyClick(window.stages.views["edges"], Qt.Key.Key_N)
+    assert window.training_panel.isVisible() and window.lecture.current() is LECTURE_STEPS[-1]
+    window.lecture.next()  # past the end: stays
+    assert window.lecture.current() is LECTURE_STEPS[-1]
+    qtbot.keyClick(window.stages.views["edges"], Qt.Key.Key_PageUp)
+    assert not window.training_panel.isVisible() and len(shown()) == 5
+    window.actions_by_id["lecture"].trigger()  # leave: everything again
+    assert len(shown()) == 5 and window.training_panel.isVisible() and not window.lecture_caption.isVisible()
+    assert not window.actions_by_id["lecture-next"].isEnabled()

@@ -40,7 +40,8 @@ class ActionSpec:
         (``"files.open_image_dialog"``); empty for a separator or a submenu.
     shortcut : str
         A ``QKeySequence`` string (``"Ctrl+L"``) or the name of a
-        ``QKeySequence.StandardKey`` (``"Open"``); empty for none.
+        ``QKeySequence.StandardKey`` (``"Open"``); several separated by ``;``
+        (the first is shown in the menu); empty for none.
     tooltip : str
     arg : str or None
         Argument passed to the handler.
@@ -112,6 +113,15 @@ ACTIONS: tuple[ActionSpec, ...] = (
       for i, mode in enumerate(BACKGROUND_MODES)),
     _separator("&View", 1),
     ActionSpec("fit", "Fit views to image", "&View", "fit_views", "Ctrl+0", "Zoom every view to the whole image"),
+    _separator("&View", 2),
+    ActionSpec("lecture", "&Lecture mode", "&View", "toggle_lecture", "F9",
+               "Reveal the stages one at a time with a caption (1 → 5, then training)", checkable=True),
+    ActionSpec("lecture-next", "Lecture: next step", "&View", "lecture.next", "PgDown;N",
+               "Reveal the next stage"),
+    ActionSpec("lecture-back", "Lecture: previous step", "&View", "lecture.back", "PgUp;B",
+               "Hide the last stage shown"),
+    ActionSpec("full-screen", "&Full screen", "&View", "toggle_full_screen", "F11",
+               "Use the whole screen (a projector)", checkable=True),
     ActionSpec("start", "&Start", "&Train", "start_training", "F5",
                "Train the model from the current initialisation", training=True),
     ActionSpec("pause", "&Pause / resume", "&Train", "toggle_pause", "Space",
@@ -123,6 +133,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _separator("&Train", 1),
     ActionSpec("reset", "&Reset parameters", "&Train", "panel.reset_to_defaults", "Ctrl+R",
                "Set every parameter to its default"),
+    ActionSpec("guide", "&Guide", "&Help", "show_guide", "F1",
+               "What each view shows and its colours, what each slider changes, the equations, the shortcuts"),
     ActionSpec("about", "&About smoe-gui", "&Help", "about"),
 )
 
@@ -133,10 +145,10 @@ def _key(shortcut: str) -> QKeySequence:
 
 
 def shortcut_text(spec: ActionSpec) -> str:
-    """The shortcut of ``spec`` as the user reads it (``"Ctrl+O"``), or ``""``."""
-    if not spec.shortcut:
-        return ""
-    return _key(spec.shortcut).toString(QKeySequence.SequenceFormat.NativeText)
+    """The shortcuts of ``spec`` as the user reads them (``"Ctrl+O"``,
+    ``"PgDown, N"``), or ``""``."""
+    return ", ".join(_key(k).toString(QKeySequence.SequenceFormat.NativeText)
+                     for k in spec.shortcut.split(";") if k)
 
 
 def _resolve(owner: object, dotted: str) -> Callable[..., Any]:
@@ -183,7 +195,7 @@ def build_menus(window: QMainWindow, specs: tuple[ActionSpec, ...] = ACTIONS
         action = QAction(spec.text, window)
         action.setObjectName(f"action-{spec.id}")
         if spec.shortcut:
-            action.setShortcut(_key(spec.shortcut))
+            action.setShortcuts([_key(k) for k in spec.shortcut.split(";") if k])
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         if spec.tooltip:
             action.setToolTip(spec.tooltip)

@@ -40,8 +40,10 @@ from ..core.model import SmoeModel
 from ..core.params import METHODS, Params, spec
 from .actions import ACTIONS, build_menus
 from .file_ops import FileOps
+from .guide import GuideDialog, guide_html
 from .jobs import ProgressBatch, SnapshotResult, StageResult, TrainRun
 from .keys import TrainingKeys
+from .lecture import LectureMode
 from .messages import Messenger
 from .param_panel import INIT_GROUPS, ParamPanel
 from .plots import ExpertPlot, TrainingPlots
@@ -139,6 +141,8 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else default_settings()
         self.messenger = Messenger(self)
         self.files = FileOps(self, self.settings)
+        self.lecture = LectureMode(self)
+        self._guide: GuideDialog | None = None
         #: Frames drawn in views 4-5, stage drawing time (ms), last error: for tests and benchmarks.
         self.frames_shown = 0
         self.stage_draw_ms = 0.0
@@ -165,6 +169,8 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _c=False, p=path: self.open_image(p))
         self.actions_by_id["view-stage"].setChecked(True)
         self.actions_by_id[f"export-scale-{self.files.export_scale}"].setChecked(True)
+        for key in ("lecture-next", "lecture-back"):
+            self.actions_by_id[key].setEnabled(False)
         self.training_keys = TrainingKeys(self, [self.actions_by_id[a.id].shortcut() for a in ACTIONS
                                                  if a.training and a.id in self.actions_by_id])
         app = QApplication.instance()
@@ -244,11 +250,22 @@ class MainWindow(QMainWindow):
         self.inspect_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.inspect_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         mode_row.addWidget(self.inspect_label, 1)
+        self.lecture_caption = QLabel("")
+        self.lecture_caption.setObjectName("lecture-caption")
+        self.lecture_caption.setWordWrap(True)
+        self.lecture_caption.setTextFormat(Qt.TextFormat.RichText)
+        font = self.lecture_caption.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        self.lecture_caption.setFont(font)
+        self.lecture_caption.setVisible(False)
+        top_layout.addWidget(self.lecture_caption)
         top_layout.addLayout(mode_row)
         top_layout.addWidget(self.stages, 1)
         top_layout.addWidget(self.stages.legend)
 
         bottom = QWidget()
+        bottom.setObjectName("training-panel")
+        self.training_panel = bottom
         bottom_layout = QVBoxLayout(bottom)
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         controls = QHBoxLayout()
@@ -331,6 +348,25 @@ class MainWindow(QMainWindow):
         if handle is not None:
             handle.setScreen(screen)
         self.setGeometry(initial_geometry(screen.availableGeometry()))
+
+    def show_guide(self) -> GuideDialog:
+        """Help -> Guide (F1): a non-modal dialog."""
+        if self._guide is None:
+            self._guide = GuideDialog(current_theme(), self)
+        self._guide.show()
+        self._guide.raise_()
+        return self._guide
+
+    def toggle_lecture(self) -> None:
+        """View -> Lecture mode: enter at stage 1, or leave."""
+        self.lecture.set_active(not self.lecture.active)
+
+    def toggle_full_screen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
+        self.actions_by_id["full-screen"].setChecked(self.isFullScreen())
 
     def about(self) -> None:
         """Help -> About."""
@@ -728,6 +764,8 @@ class MainWindow(QMainWindow):
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             theme = current_theme()
+            if self._guide is not None:
+                self._guide.browser.setHtml(guide_html(theme))
             self.stages.apply_theme(theme)
             self.plots.apply_theme(theme)
             self.expert_plot.apply_theme(theme)
