@@ -772,3 +772,38 @@ def test_lecture_mode_reveals_the_stages_one_at_a_time(qtbot, window) -> None:
     window.actions_by_id["lecture"].trigger()  # leave: everything again
     assert len(shown()) == 5 and window.training_panel.isVisible() and not window.lecture_caption.isVisible()
     assert not window.actions_by_id["lecture-next"].isEnabled()
+
+
+# --------------------------------------------------------------------------- themes and screenshots
+def test_light_and_dark_themes_recolour_the_views(qtbot, window) -> None:
+    from smoe_gui.ui.theme import current_theme
+
+    try:
+        window.actions_by_id["theme-dark"].trigger()
+        QApplication.processEvents()
+        assert current_theme().dark and window.settings.value("theme") == "dark"
+        assert window.plots.psnr_plot.backgroundBrush().color().lightness() < 80
+        window.actions_by_id["theme-light"].trigger()
+        QApplication.processEvents()
+        assert not current_theme().dark
+        assert window.plots.psnr_plot.backgroundBrush().color().lightness() > 200
+    finally:
+        window.set_color_scheme("system")
+    assert window.settings.value("theme") == "system"
+
+
+def test_screenshot_option_writes_the_window(qtbot, image_path, tmp_path, monkeypatch) -> None:
+    from PIL import Image
+
+    from smoe_gui.ui.app import main
+
+    settings = tmp_path / "shot.ini"
+    s = QSettings(str(settings), QSettings.Format.IniFormat)
+    s.setValue("params", FAST.to_json())
+    s.sync()
+    monkeypatch.setenv("SMOE_GUI_SETTINGS", str(settings))
+    out = tmp_path / "shot.png"
+    assert main([str(image_path), "--screenshot", str(out), "--lecture", "2"]) == 0
+    with Image.open(out) as im:
+        assert im.size[0] > 300 and im.size[1] > 200
+    assert running_threads() == []

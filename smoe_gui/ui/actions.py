@@ -19,6 +19,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
 
 from .stage_views import BACKGROUND_MODES, STAGES
+from .theme import COLOR_SCHEMES
 
 __all__ = ["ACTIONS", "ActionSpec", "build_menus", "shortcut_text"]
 
@@ -122,6 +123,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Hide the last stage shown"),
     ActionSpec("full-screen", "&Full screen", "&View", "toggle_full_screen", "F11",
                "Use the whole screen (a projector)", checkable=True),
+    *(ActionSpec(f"theme-{scheme}", f"{scheme.capitalize()} colours", "&View/&Theme", "set_color_scheme",
+                 arg=scheme, checkable=True, group="theme",
+                 tooltip="The desktop's colours" if scheme == "system" else f"A {scheme} palette")
+      for scheme in COLOR_SCHEMES),
     ActionSpec("start", "&Start", "&Train", "start_training", "F5",
                "Train the model from the current initialisation", training=True),
     ActionSpec("pause", "&Pause / resume", "&Train", "toggle_pause", "Space",

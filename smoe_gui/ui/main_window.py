@@ -50,7 +50,7 @@ from .plots import ExpertPlot, TrainingPlots
 from .resources import default_sample, icon_path, sample_paths
 from .session import Session, stage_summary
 from .stage_views import BACKGROUND_MODES, StageViews
-from .theme import current_theme
+from .theme import COLOR_SCHEMES, apply_color_scheme, current_theme
 from .widgets import ElidedLabel, StatusLine
 from .workers import JobRunner, TrainingThread, TrainWorker
 
@@ -171,6 +171,8 @@ class MainWindow(QMainWindow):
         self.actions_by_id[f"export-scale-{self.files.export_scale}"].setChecked(True)
         for key in ("lecture-next", "lecture-back"):
             self.actions_by_id[key].setEnabled(False)
+        scheme = str(self.settings.value("theme", "system"))
+        self.set_color_scheme(scheme if scheme in COLOR_SCHEMES else "system")
         self.training_keys = TrainingKeys(self, [self.actions_by_id[a.id].shortcut() for a in ACTIONS
                                                  if a.training and a.id in self.actions_by_id])
         app = QApplication.instance()
@@ -360,6 +362,13 @@ class MainWindow(QMainWindow):
     def toggle_lecture(self) -> None:
         """View -> Lecture mode: enter at stage 1, or leave."""
         self.lecture.set_active(not self.lecture.active)
+
+    def set_color_scheme(self, scheme: str) -> None:
+        """View -> Theme: the desktop's, a light or a dark palette (kept in the settings)."""
+        if scheme != "system" or self.settings.value("theme", "system") != "system":
+            apply_color_scheme(scheme)
+        self.settings.setValue("theme", scheme)
+        self.actions_by_id[f"theme-{scheme}"].setChecked(True)
 
     def toggle_full_screen(self) -> None:
         if self.isFullScreen():
