@@ -753,10 +753,11 @@ def test_lecture_mode_reveals_the_stages_one_at_a_time(qtbot, window) -> None:
     from smoe_gui.ui.lecture import LECTURE_STEPS
 
     def shown() -> list[str]:
-        return [n for n, v in window.stages.views.items() if v.isVisible()]
+        return window.lecture.revealed()
 
     window.actions_by_id["lecture"].trigger()
     assert shown() == ["edges"] and not window.training_panel.isVisible()
+    assert all(v.isVisible() for v in window.stages.views.values())  # frames keep their places
     assert window.lecture_caption.isVisible() and "Canny" in window.lecture_caption.text()
     window.activateWindow()
     window.stages.views["edges"].setFocus()

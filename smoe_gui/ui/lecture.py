@@ -89,6 +89,10 @@ class LectureMode:
             self.step -= 1
             self._apply()
 
+    def revealed(self) -> list[str]:
+        """Names of the stage views whose content is shown."""
+        return [n for n, v in self.window.stages.views.items() if v.getPlotItem().isVisible()]
+
     def current(self) -> LectureStep | None:
         """The step shown, or None outside lecture mode."""
         return LECTURE_STEPS[self.step] if self.active else None
@@ -97,9 +101,11 @@ class LectureMode:
         w = self.window
         step = self.current()
         views = step.views if step is not None else _ALL
+        # the views keep their places and sizes (and their linked zoom); a stage
+        # not yet revealed is an empty frame
         for name, view in w.stages.views.items():
-            view.setVisible(name in views)
-        w.expert_plot.setVisible(step is None or "reconstruction" in views)
+            view.getPlotItem().setVisible(name in views)
+        w.expert_plot.getPlotItem().setVisible(step is None or "reconstruction" in views)
         w.training_panel.setVisible(step is None or step.training)
         w.lecture_caption.setVisible(step is not None)
         if step is not None:
