@@ -115,6 +115,8 @@ def take_screenshot(window: MainWindow, out: str, train_s: float | None = None,
         for _ in range(max(0, lecture_step - 1)):
             window.lecture.next()
     _spin(lambda: False, 0.5)  # let the layout and the plots settle
+    window.fit_views()
+    _spin(lambda: False, 0.3)
     write_png(out, qimage_rgb(window.grab().toImage()))
     window.close()
     return 0

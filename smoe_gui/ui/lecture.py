@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QTimer
+
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
@@ -114,4 +116,5 @@ class LectureMode:
                                       "  <small>[Page Down / N: next · Page Up / B: back]</small>")
         for key in ("lecture-next", "lecture-back"):
             w.actions_by_id[key].setEnabled(step is not None)
+        QTimer.singleShot(0, w.fit_views)  # the views' sizes changed with the training panel
         w.actions_by_id["lecture"].setChecked(step is not None)
