@@ -118,7 +118,6 @@ def test_fit_grid_method_and_quiet(
         (["--time-budget", "nan"], "--time-budget"),
         (["--steps", "0"], "--steps"),
         (["--set", "time_budget=0"], "time_budget"),
-        (["--set", "tile_size=512"], "larger than the image"),
         (["--set", "no_such=1"], "unknown parameter"),
         (["--max-size", "4"], "--max-size"),
         (["--method", "random"], "--method"),

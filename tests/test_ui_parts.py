@@ -1,5 +1,5 @@
 """Qt-free and small parts of the desktop application: slider scales, drawing
-geometry, the Inspect helpers of smoe_gui.core.inspect, the panel alone."""
+geometry, the Inspect helpers of smoe_gui.core.inspection, the panel alone."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from smoe_gui.core.inspect import gate_weight_map, kernel_info, nearest_kernel
+from smoe_gui.core.inspection import gate_weight_map, kernel_info, nearest_kernel
 from smoe_gui.core.model import SmoeModel, dense_logits, ellipse_axes
 from smoe_gui.core.params import PARAM_SPECS, Params, spec
 from smoe_gui.ui.geometry import (
@@ -109,7 +109,7 @@ def test_preview_size_keeps_aspect_and_budget() -> None:
     assert h * w <= 100_500 and abs(w / h - 1.5) < 0.02
 
 
-# --------------------------------------------------------------------------- core.inspect
+# --------------------------------------------------------------------------- core.inspection
 def test_nearest_kernel_and_info() -> None:
     model = small_model()
     assert nearest_kernel(model, 29.0, 21.0) == 1

@@ -214,6 +214,6 @@ def with_numba_threads(threads: int, fn: Callable[..., T], *args: Any) -> T:
 
 def compute_gate_map(model: SmoeModel, index: int) -> tuple[int, F32]:
     """``(index, w_index (H, W) float32)``: the gating weight map of one kernel."""
-    from ..core.inspect import gate_weight_map
+    from ..core.inspection import gate_weight_map
 
     return index, gate_weight_map(model, index)

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.inspect import KernelInfo, kernel_info, nearest_kernel
+from ..core.inspection import KernelInfo, kernel_info, nearest_kernel
 from ..core.metrics import format_psnr
 from ..core.model import SmoeModel
 from ..core.params import METHODS, Params

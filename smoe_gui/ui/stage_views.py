@@ -3,7 +3,7 @@
 Views (``objectName``): ``stage-edges``, ``stage-segments``, ``stage-reduced``,
 ``stage-kernels``, ``stage-reconstruction``.  Each is a pyqtgraph plot whose
 items are created once; new results only call ``setData``/``setImage``
-(DESIGN.md section 4).  Image coordinates: pixel centres at integers, x right,
+(re-plotting every frame would rebuild the items; see docs/gui.md).  Image coordinates: pixel centres at integers, x right,
 y down.
 """
 
