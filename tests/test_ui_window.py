@@ -609,7 +609,7 @@ def test_default_window_opens_bundled_sample(qtbot, settings, monkeypatch) -> No
     import smoe_gui.ui.main_window as mw
 
     opened: list[Path] = []
-    monkeypatch.setattr(mw.MainWindow, "set_image", lambda self, image, path=None: opened.append(path))
+    monkeypatch.setattr(mw.MainWindow, "set_image", lambda self, image, path=None, notes=(): opened.append(path))
     win = create_main_window(settings=settings)
     qtbot.addWidget(win)
     try:
@@ -705,6 +705,7 @@ def test_large_image_is_offered_downscaled(qtbot, window, tmp_path) -> None:
     assert window.open_image(big)
     assert window.image.shape[1] == MAX_SIDE and window.image.shape[0] == round(40 * MAX_SIDE / (MAX_SIDE + 200))
     wait_stages(qtbot, window)
+    assert "downscaled from" in window.status_line.text()  # what loading did is said
 
 
 def test_stage_exports_are_at_the_image_resolution_with_overlays_without_hover(qtbot, window, tmp_path) -> None:

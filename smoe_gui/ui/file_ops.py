@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu
 
 from ..core.errors import one_line
 from ..core.fileio import write_png, write_text
-from ..core.image import IMAGE_SUFFIXES, MAX_SIDE, is_image_file, load_image
+from ..core.image import IMAGE_SUFFIXES, MAX_SIDE, LoadedImage, is_image_file, read_image
 from ..core.modelio import load_model, read_model_params, save_model
 from ..core.params import Params
 from .stage_views import STAGES, StageView, widget_rgb
@@ -44,7 +44,7 @@ def image_size(path: Path) -> tuple[int, int] | None:
     try:
         with Image.open(path) as opened:
             return int(opened.size[0]), int(opened.size[1])
-    except Exception:  # any unreadable file: load_image gives the one-line reason
+    except Exception:  # any unreadable file: read_image gives the one-line reason
         return None
 
 
@@ -182,7 +182,7 @@ class FileOps:
         if path:
             self.open_image(path)
 
-    def load(self, path: Path) -> NDArray[np.float32] | None:
+    def load(self, path: Path) -> LoadedImage | None:
         """Read ``path`` for the window: an image larger than
         :data:`~smoe_gui.core.image.MAX_SIDE` on a side is offered downscaled
         to it (the CLI's ``--max-size`` rule); None when the user declines.
@@ -202,21 +202,26 @@ class FileOps:
                 f"(what `smoe fit --max-size {MAX_SIDE}` does)?",
             ):
                 return None
-            return load_image(path, max_size=MAX_SIDE)
-        return load_image(path)
+            return read_image(path, max_size=MAX_SIDE)
+        return read_image(path)
+
+    def _show(self, loaded: LoadedImage, path: Path) -> None:
+        # what was done to the values (a range stretched, a downscale) is shown
+        # with the stages' notes once they are drawn
+        self.window.set_image(loaded.image, path, tuple(f"{path.name}: {m}" for m in loaded.messages))
 
     def open_image(self, path: str | os.PathLike[str]) -> bool:
         """Load ``path`` and recompute every stage; on failure say why and keep
         the current image and results.  Returns whether it opened."""
         p = Path(path)
         try:
-            image = self.load(p)
+            loaded = self.load(p)
         except ValueError as exc:
             self.window.messenger.error("Cannot open image", one_line(exc))
             return False
-        if image is None:
+        if loaded is None:
             return False
-        self.window.set_image(image, p)
+        self._show(loaded, p)
         self.add_recent(p)
         return True
 
@@ -253,14 +258,14 @@ class FileOps:
                     opened = p
                 continue
             try:
-                image = self.load(p)
+                loaded = self.load(p)
             except ValueError as exc:
                 notes.append(one_line(exc))
                 continue
-            if image is None:
+            if loaded is None:
                 notes.append(f"{p.name}: not opened (too large, not downscaled)")
                 continue
-            self.window.set_image(image, p)
+            self._show(loaded, p)
             self.add_recent(p)
             opened = p
         if opened is None:

@@ -149,6 +149,8 @@ class MainWindow(QMainWindow):
         self.last_error: str | None = None
         self._placed = False
         self._pending_change: tuple[Params, str, bool] | None = None
+        #: What loading did to the open image's values (C's read_image messages).
+        self.image_notes: tuple[str, ...] = ()
 
         theme = current_theme()
         self.panel = ParamPanel(self._stored_params())
@@ -455,9 +457,12 @@ class MainWindow(QMainWindow):
         """Load ``path`` and recompute every stage (see :meth:`FileOps.open_image`)."""
         return self.files.open_image(path)
 
-    def set_image(self, image: NDArray[np.float32], path: Path | None = None) -> None:
-        """Show ``image`` (H, W) float32 and recompute every stage."""
+    def set_image(self, image: NDArray[np.float32], path: Path | None = None,
+                  notes: tuple[str, ...] = ()) -> None:
+        """Show ``image`` (H, W) float32 and recompute every stage; ``notes``
+        say what loading did to its values (shown with the stages' notes)."""
         self._debounce.stop()
+        self.image_notes = tuple(notes)
         self.session.set_image(image, path)
         self.show_status("computing the stages…")
 
@@ -565,9 +570,9 @@ class MainWindow(QMainWindow):
         counts, times = stage_summary(result, self.stage_draw_ms)
         self.counts_label.setText(counts)
         self.times_label.setText(times)
-        notes = "; ".join(result.init.notes)
+        notes = "; ".join((*self.image_notes, *result.init.notes))
         if notes:
-            self.show_status(notes, 8000)
+            self.show_status(notes, 10_000)
         else:
             self.show_status("")
         self.stages_shown.emit(request_id)
