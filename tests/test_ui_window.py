@@ -809,3 +809,26 @@ def test_screenshot_option_writes_the_window(qtbot, image_path, tmp_path, monkey
     with Image.open(out) as im:
         assert im.size[0] > 300 and im.size[1] > 200
     assert running_threads() == []
+
+
+def test_file_dialogs_start_in_the_last_folder_else_pictures_or_home(window, tmp_path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    from smoe_gui.ui.file_ops import default_folder
+
+    window.settings.remove("last_folder")
+    assert window.files.dialog_folder() == default_folder()
+    assert Path(default_folder()).is_dir()
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    seen: list[str] = []
+
+    def fake_save(parent, title, start, file_filter):
+        seen.append(start)
+        return str(folder / "model.npz"), file_filter
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(fake_save))
+    window.files.save_model_dialog()
+    assert (folder / "model.npz").is_file()
+    window.files.save_model_dialog()  # the next dialog starts where the last one ended
+    assert Path(seen[-1]).parent == folder
