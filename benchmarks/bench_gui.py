@@ -103,6 +103,11 @@ def main() -> int:
     if not spin(all_shown, 300):
         print("the first stages never arrived:", window.last_error)
         return 1
+    from smoe_gui.ui.jobs import training_warmed
+
+    t_warm = time.perf_counter()
+    spin(training_warmed, 300)  # the window's once-per-process training warm-up (a worker thread)
+    print(f"training warm-up done {time.perf_counter() - t_warm:.1f} s after the first stages")
     h, w = window.image.shape
     print(f"image {Path(args.image).name} {w}x{h}; torch threads {training_threads()}; "
           f"{window.current_model().n_kernels} kernels")

@@ -832,3 +832,12 @@ def test_file_dialogs_start_in_the_last_folder_else_pictures_or_home(window, tmp
     assert (folder / "model.npz").is_file()
     window.files.save_model_dialog()  # the next dialog starts where the last one ended
     assert Path(seen[-1]).parent == folder
+
+
+def test_training_warm_up_runs_once_off_the_gui_thread(qtbot, window) -> None:
+    from smoe_gui.ui import jobs
+
+    # the module's compiled_core fixture does not train: the first window warms up
+    qtbot.waitUntil(jobs.training_warmed, timeout=120_000)
+    assert jobs.warm_up_training() == 0.0  # once per process
+    assert window.last_error is None

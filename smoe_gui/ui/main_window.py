@@ -41,7 +41,14 @@ from ..core.params import METHODS, Params, spec
 from .actions import ACTIONS, build_menus
 from .file_ops import FileOps
 from .guide import GuideDialog, guide_html
-from .jobs import ProgressBatch, SnapshotResult, StageResult, TrainRun
+from .jobs import (
+    ProgressBatch,
+    SnapshotResult,
+    StageResult,
+    TrainRun,
+    training_warmed,
+    warm_up_training,
+)
 from .keys import TrainingKeys
 from .lecture import LectureMode
 from .messages import Messenger
@@ -130,7 +137,8 @@ class MainWindow(QMainWindow):
     training_finished = Signal()
 
     def __init__(self, image_path: str | os.PathLike[str] | None = None,
-                 settings: QSettings | None = None, open_default: bool = True) -> None:
+                 settings: QSettings | None = None, open_default: bool = True,
+                 warm_up: bool = True) -> None:
         super().__init__()
         self.setObjectName("main-window")
         self.setWindowTitle("smoe-gui")
@@ -151,6 +159,7 @@ class MainWindow(QMainWindow):
         self._pending_change: tuple[Params, str, bool] | None = None
         #: What loading did to the open image's values (C's read_image messages).
         self.image_notes: tuple[str, ...] = ()
+        self._warm_up = warm_up
 
         theme = current_theme()
         self.panel = ParamPanel(self._stored_params())
@@ -570,6 +579,12 @@ class MainWindow(QMainWindow):
         counts, times = stage_summary(result, self.stage_draw_ms)
         self.counts_label.setText(counts)
         self.times_label.setText(times)
+        if self._warm_up and not training_warmed():
+            # once per process, off the GUI thread, while the user looks at the
+            # stages: the first Start then neither stalls nor waits (id 0: no
+            # weight map, the session drops it)
+            self._warm_up = False
+            self._inspect_runner.submit(0, warm_up_training)
         notes = "; ".join((*self.image_notes, *result.init.notes))
         if notes:
             self.show_status(notes, 10_000)
