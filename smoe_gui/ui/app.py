@@ -105,6 +105,9 @@ def take_screenshot(window: MainWindow, out: str, train_s: float | None = None,
         print("smoe-gui: error: the stages were not drawn in time", file=sys.stderr)
         return 1
     if train_s is not None:
+        from .jobs import training_warmed
+
+        _spin(training_warmed, 300)  # the once-per-process warm-up, so that the budget is all training
         window.panel.set_params(window.panel.params().replace(time_budget=train_s), emit=False)
         window.start_training()
         _spin(lambda: not window.is_training(), train_s + 300)

@@ -48,6 +48,10 @@ CURVE_LABELS: tuple[str, ...] = ("train", *METHODS)
 _CURVE_NAMES = {"train": "training", "edge": "edge-aligned init", "grid": "grid init"}
 
 
+def _empty_columns() -> dict[str, NDArray[np.float64]]:
+    return {key: np.zeros(0) for key in ("step", "elapsed_s", "psnr_db", "n_kernels")}
+
+
 def curve_name(label: str) -> str:
     """The legend text of run ``label``."""
     return _CURVE_NAMES.get(label, f"{label} init")
@@ -75,6 +79,8 @@ class TrainingPlots:
         self.kernel_plot.setLabel("left", "kernels")
         self.legend = self.psnr_plot.addLegend(offset=(-10, 10))
         self.data: dict[str, FitHistory] = {label: FitHistory() for label in CURVE_LABELS}
+        self._columns: dict[str, dict[str, NDArray[np.float64]]] = {label: _empty_columns() for label in CURVE_LABELS}
+        self._phase_starts: dict[str, dict[str, tuple[int, float]]] = {label: {} for label in CURVE_LABELS}
         self.psnr_curves: dict[str, pg.PlotDataItem] = {}
         self.kernel_curves: dict[str, pg.PlotDataItem] = {}
         for label in CURVE_LABELS:
@@ -133,6 +139,8 @@ class TrainingPlots:
         for label in labels:
             self._dirty.discard(label)
             self.data[label] = FitHistory()
+            self._columns[label] = _empty_columns()
+            self._phase_starts[label] = {}
             self.psnr_curves[label].setData([], [])
             self.kernel_curves[label].setData([], [])
         for line in self.phase_lines.values():
@@ -141,8 +149,17 @@ class TrainingPlots:
     def append(self, batch: ProgressBatch) -> None:
         """Add a batch of fit events to its run's curves; they are drawn within
         :data:`PLOT_REFRESH_MS` (or at once by :meth:`flush`)."""
-        self.data[batch.label].extend(batch.history)
-        self._dirty.add(batch.label)
+        label = batch.label
+        self.data[label].extend(batch.history)
+        # the drawn columns grow by the batch (numpy concatenation), so a redraw
+        # costs no Python loop over the whole run however long it trains
+        new = batch.history.arrays()
+        cols = self._columns[label]
+        for key in cols:
+            cols[key] = np.concatenate([cols[key], new[key].astype(np.float64)])
+        for phase, start in batch.history.phase_starts().items():
+            self._phase_starts[label].setdefault(phase, start)
+        self._dirty.add(label)
         if not self._refresh.isActive():
             self._refresh.start()
 
@@ -168,13 +185,13 @@ class TrainingPlots:
         self.kernel_plot.setLabel("bottom", text, units=units)
 
     def _redraw(self, label: str) -> None:
-        arrays = self.data[label].arrays()
-        x = arrays["step" if self.x_axis == "steps" else "elapsed_s"].astype(np.float64)
+        cols = self._columns[label]
+        x = cols["step" if self.x_axis == "steps" else "elapsed_s"]
         # an exact reconstruction's infinite PSNR is drawn at the axis' ceiling
-        psnr = np.minimum(arrays["psnr_db"], PSNR_PLOT_MAX_DB)
+        psnr = np.minimum(cols["psnr_db"], PSNR_PLOT_MAX_DB)
         self.psnr_curves[label].setData(x, psnr, connect="finite")
-        self.kernel_curves[label].setData(x, arrays["n_kernels"].astype(np.float64))
-        starts = self.data[label].phase_starts()
+        self.kernel_curves[label].setData(x, cols["n_kernels"])
+        starts = self._phase_starts[label]
         for phase, line in self.phase_lines.items():
             if phase in starts:
                 step, seconds = starts[phase]
