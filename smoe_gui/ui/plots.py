@@ -87,9 +87,10 @@ class TrainingPlots:
             self.psnr_curves[label] = self.psnr_plot.plot(name=curve_name(label))
             self.kernel_curves[label] = self.kernel_plot.plot()
         self.phase_lines: dict[str, pg.InfiniteLine] = {}
-        for phase in ("tiles", "merge", "finetune"):
+        # labels at different heights: merge and finetune start only a step apart
+        for phase, height in (("tiles", 0.08), ("merge", 0.08), ("finetune", 0.55)):
             line = pg.InfiniteLine(angle=90, movable=False, label=phase,
-                                   labelOpts={"position": 0.08, "rotateAxis": (1, 0)})
+                                   labelOpts={"position": height, "rotateAxis": (1, 0)})
             line.setVisible(False)
             self.psnr_plot.addItem(line, ignoreBounds=True)
             self.phase_lines[phase] = line
