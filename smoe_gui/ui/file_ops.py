@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PySide6.QtCore import QRectF, QSettings, QStandardPaths, Qt
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtCore import QSettings, QStandardPaths
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMenu
 
 from ..core.errors import one_line
@@ -24,12 +24,12 @@ from ..core.fileio import write_png, write_text
 from ..core.image import IMAGE_SUFFIXES, MAX_SIDE, LoadedImage, is_image_file, read_image
 from ..core.modelio import load_model, read_model_params, save_model
 from ..core.params import Params
-from .stage_views import STAGES, StageView, widget_rgb
+from .stage_views import STAGES, widget_rgb
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
-__all__ = ["EXPORT_SCALES", "IMAGE_FILTER", "MAX_RECENT", "FileOps", "default_folder", "render_view"]
+__all__ = ["EXPORT_SCALES", "IMAGE_FILTER", "MAX_RECENT", "FileOps", "default_folder", "qimage_rgb"]
 
 #: The open dialog's filter: every suffix of :data:`smoe_gui.core.image.IMAGE_SUFFIXES`.
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All files (*)"
@@ -58,39 +58,6 @@ def qimage_rgb(image: QImage) -> NDArray[np.uint8]:
     w, h = rgb.width(), rgb.height()
     buf = np.frombuffer(rgb.constBits(), dtype=np.uint8, count=rgb.sizeInBytes())
     return buf.reshape(h, rgb.bytesPerLine())[:, : w * 3].reshape(h, w, 3).copy()
-
-
-def render_view(view: StageView, shape: tuple[int, int], scale: int = 1) -> NDArray[np.uint8]:
-    """The image area of ``view`` with everything drawn over it, rendered at
-    ``scale`` times the image's resolution ``shape = (H, W)``; the hover text
-    is hidden and the user's zoom is restored afterwards.
-
-    Returns
-    -------
-    (scale·H, scale·W, 3) uint8
-    """
-    if scale not in EXPORT_SCALES:
-        raise ValueError(f"export scale must be one of {EXPORT_SCALES}, got {scale!r}")
-    h, w = shape
-    vb = view.getViewBox()
-    hover_shown = view.hover_text.isVisible()
-    (x0, x1), (y0, y1) = vb.viewRange()
-    view.hover_text.setVisible(False)
-    try:
-        # the whole image in view, so that the view box clips nothing of it
-        vb.setRange(xRange=(-0.5, w - 0.5), yRange=(-0.5, h - 0.5), padding=0.0)
-        source = vb.mapViewToScene(QRectF(-0.5, -0.5, float(w), float(h))).boundingRect()
-        out = QImage(w * scale, h * scale, QImage.Format.Format_RGB32)
-        out.fill(view.backgroundBrush().color())
-        painter = QPainter(out)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        view.scene().render(painter, QRectF(0, 0, w * scale, h * scale), source,
-                            Qt.AspectRatioMode.IgnoreAspectRatio)
-        painter.end()
-    finally:
-        vb.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.0)
-        view.hover_text.setVisible(hover_shown)
-    return qimage_rgb(out)
 
 
 def default_folder() -> str:
@@ -382,14 +349,12 @@ class FileOps:
         """Stage view ``name`` as an RGB image, ``(scale·H, scale·W, 3)`` uint8:
         the image's area only, at its resolution times ``scale`` (default
         :attr:`export_scale`), overlays included, the hover text never."""
-        window = self.window
-        if window.image is None:
-            raise ValueError("there is no image to export")
-        h, w = window.image.shape
-        return render_view(window.stages.views[name], (h, w), self.export_scale if scale is None else scale)
+        return self.window.stages.export_rgb(name, self.export_scale if scale is None else scale)
 
     def export_stage(self, name: str, path: str | os.PathLike[str], scale: int | None = None) -> bool:
-        """Write stage view ``name`` to a PNG (see :meth:`stage_image`)."""
+        """Write stage view ``name`` to a PNG (see :meth:`stage_image`): the
+        whole image whatever the zoom, every edge pixel, the overlays, never
+        the hover label (:meth:`StageViews.export_rgb`)."""
         try:
             rgb = self.stage_image(name, scale)
         except ValueError as exc:
