@@ -103,6 +103,11 @@ def main() -> int:
     if not spin(all_shown, 300):
         print("the first stages never arrived:", window.last_error)
         return 1
+    from smoe_gui.ui.jobs import training_warmed
+
+    t_warm = time.perf_counter()
+    spin(training_warmed, 300)  # the window's once-per-process training warm-up (a worker thread)
+    print(f"training warm-up done {time.perf_counter() - t_warm:.1f} s after the first stages")
     h, w = window.image.shape
     print(f"image {Path(args.image).name} {w}x{h}; torch threads {training_threads()}; "
           f"{window.current_model().n_kernels} kernels")
@@ -136,6 +141,17 @@ def main() -> int:
         pass
     window.panel.set_params(params, emit=False)
     init = window.session.matching_init(params, "edge")
+
+    def plain_rate() -> tuple[float, float]:
+        """Steps and seconds of the same fit() in a plain loop in this process."""
+        steps, secs = 0.0, 1.0
+        for ev in fit(window.image, params, init=init, method="edge", snapshot_interval_s=0.2):
+            steps, secs = float(ev.step), float(ev.elapsed_s)
+        return steps, secs
+
+    # the plain loop runs before and after the app: on a shared machine the load
+    # drifts, and the mean of the two is the fairer reference
+    plain_before = plain_rate()
     gaps: list[float] = []
     last = [time.perf_counter()]
 
@@ -192,12 +208,11 @@ def main() -> int:
         print(f"  stall {gap:.0f} ms at t = {t_rel:.2f} s (phase {phase})")
 
     # -- 3. the same fit() in a plain loop -------------------------------------------
-    steps_plain, secs_plain = 0.0, 1.0
-    for ev in fit(window.image, params, init=init, method="edge", snapshot_interval_s=0.2):
-        steps_plain, secs_plain = float(ev.step), float(ev.elapsed_s)
-    rate_app, rate_plain = steps_app / secs_app, steps_plain / secs_plain
-    print(f"plain fit() loop in this process: {steps_plain:.0f} steps in {secs_plain:.1f} s = "
-          f"{rate_plain:.1f} steps/s; app / plain = {100 * rate_app / rate_plain:.0f}%")
+    plain_after = plain_rate()
+    rates = [steps / secs for steps, secs in (plain_before, plain_after)]
+    rate_app, rate_plain = steps_app / secs_app, sum(rates) / 2
+    print(f"plain fit() loop in this process: {rates[0]:.1f} steps/s before the app, {rates[1]:.1f} after; "
+          f"app / plain = {100 * rate_app / rate_plain:.0f}% (target >= 90%)")
 
     # -- 4. the CLI: `smoe fit` on the same image and parameters, its own process -------
     import json

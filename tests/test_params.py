@@ -108,3 +108,12 @@ def test_digest_changes_with_values() -> None:
 def test_tooltip_has_help_range_and_reference() -> None:
     tip = spec("lam").tooltip()
     assert spec("lam").help in tip and "[0, 1]" in tip and "Eq." in tip
+
+
+def test_every_parameter_says_what_it_visibly_changes() -> None:
+    from smoe_gui.core.params import PARAM_SPECS
+
+    for s in PARAM_SPECS:
+        assert s.effect, s.name
+        assert s.tooltip().startswith(s.effect)  # the visible effect first, then range and reference
+        assert s.range_text() in s.tooltip() and s.ref in s.tooltip()

@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from smoe_gui.core.fileio import write_png  # noqa: E402
 from smoe_gui.core.modelio import load_model, save_model  # noqa: E402
@@ -329,7 +329,7 @@ def test_parameter_change_during_training_asks(qtbot, window, answer) -> None:
     qtbot.waitUntil(lambda: _steps(window) > 2, timeout=30_000)
     old = window.panel.params()
     window.panel.widget("delta_mu").setValue(5.0)
-    assert window.messenger.levels() == ["ask"]
+    qtbot.waitUntil(lambda: window.messenger.levels() == ["ask"], timeout=5_000)  # asked once the editor is done
     if not answer:
         assert window.panel.params() == old  # put back; the run goes on
         assert window.panel.widget("delta_mu").value() == pytest.approx(old.delta_mu)
@@ -616,7 +616,7 @@ def test_default_window_opens_bundled_sample(qtbot, settings, monkeypatch) -> No
     import smoe_gui.ui.main_window as mw
 
     opened: list[Path] = []
-    monkeypatch.setattr(mw.MainWindow, "set_image", lambda self, image, path=None: opened.append(path))
+    monkeypatch.setattr(mw.MainWindow, "set_image", lambda self, image, path=None, notes=(): opened.append(path))
     win = create_main_window(settings=settings)
     qtbot.addWidget(win)
     try:
@@ -636,3 +636,228 @@ def test_channels_choice_shows_a_colour_reconstruction(qtbot, window) -> None:
     with qtbot.waitSignal(window.stages_shown, timeout=30_000):
         combo.setCurrentIndex(combo.findData("gray"))
     assert np.asarray(window.stages.views["reconstruction"].base.image).ndim == 2
+
+
+# --------------------------------------------------------------------------- keys
+def _focus(qtbot, window, widget) -> None:
+    window.activateWindow()
+    widget.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is widget, timeout=5_000)
+
+
+def test_training_keys_work_from_a_field_without_stealing_typing(qtbot, window) -> None:
+    window.panel.set_params(FAST.replace(time_budget=60.0), emit=False)
+    window.start_training()
+    qtbot.waitUntil(lambda: _steps(window) > 2, timeout=30_000)
+    spin = window.panel.widget("max_pts")
+    _focus(qtbot, window, spin)
+    qtbot.keyClick(spin, Qt.Key.Key_Space)  # a spin box with the focus, nothing typed: the shortcut
+    assert window.is_paused() and window.pause_button.text() == "Resume"
+    qtbot.keyClick(spin, Qt.Key.Key_Space)
+    assert not window.is_paused()
+    # typing: the keys are the field's; Esc puts back the value the app holds
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin, "3")
+    assert spin.text() == "3"
+    qtbot.keyClick(spin, Qt.Key.Key_Escape)
+    assert spin.text() == str(FAST.max_pts) and window.is_training()
+    # the same key again, nothing typed: stop
+    with qtbot.waitSignal(window.training_finished, timeout=15_000):
+        qtbot.keyClick(spin, Qt.Key.Key_Escape)
+    # a focused push button does not swallow Space either
+    window.start_training()
+    qtbot.waitUntil(lambda: _steps(window) > 2, timeout=30_000)
+    _focus(qtbot, window, window.panel.reset_button)
+    qtbot.keyClick(window.panel.reset_button, Qt.Key.Key_Space)
+    assert window.is_paused() and window.messenger.levels() == []  # paused, not reset
+    with qtbot.waitSignal(window.training_finished, timeout=15_000):
+        window.stop_training()
+
+
+def test_declined_restart_puts_the_typed_value_back(qtbot, window) -> None:
+    window.messenger.answer = False
+    window.panel.set_params(FAST.replace(time_budget=60.0), emit=False)
+    window.start_training()
+    qtbot.waitUntil(lambda: _steps(window) > 2, timeout=30_000)
+    spin = window.panel.widget("max_pts")
+    _focus(qtbot, window, spin)
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin, "30")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.messenger.levels() == ["ask"], timeout=5_000)
+    qtbot.wait(50)
+    assert window.panel.params().max_pts == FAST.max_pts
+    assert spin.value() == FAST.max_pts and spin.text() == str(FAST.max_pts)  # never blank
+    assert window.session.params.max_pts == FAST.max_pts and window.is_training()
+    with qtbot.waitSignal(window.training_finished, timeout=15_000):
+        window.stop_training()
+
+
+def test_pausing_does_not_spend_the_time_budget(qtbot, window) -> None:
+    window.panel.set_params(FAST.replace(time_budget=1.5, tile_steps=100_000 // 1000, patience=10_000,
+                                         tol_db=0.0), emit=False)
+    window.start_training()
+    qtbot.waitUntil(lambda: _steps(window) > 2, timeout=30_000)
+    window.toggle_pause()
+    qtbot.wait(2_500)  # longer than the whole budget
+    paused_at = _steps(window)
+    window.toggle_pause()
+    with qtbot.waitSignal(window.training_finished, timeout=30_000):
+        pass
+    assert _steps(window) > paused_at + 3  # it went on training after the pause
+    elapsed = window.plots.data["train"].arrays()["elapsed_s"]
+    assert elapsed[-1] < 2.4  # training time: the pause is not in it
+
+
+# --------------------------------------------------------------------------- large images
+def test_large_image_is_offered_downscaled(qtbot, window, tmp_path) -> None:
+    from smoe_gui.core.image import MAX_SIDE
+
+    big = tmp_path / "wide.png"
+    yy, xx = np.mgrid[0:40, 0:MAX_SIDE + 200].astype(np.float32)
+    write_png(big, 0.3 + 0.4 * (np.sin(xx / 50.0) > 0) + 0.1 * yy / 40)
+    before = window.image
+    window.messenger.answer = False
+    assert not window.open_image(big)
+    assert window.messenger.levels() == ["ask"] and "--max-size" in window.messenger.texts()
+    assert window.image is before
+    window.messenger.answer = True
+    assert window.open_image(big)
+    assert window.image.shape[1] == MAX_SIDE and window.image.shape[0] == round(40 * MAX_SIDE / (MAX_SIDE + 200))
+    wait_stages(qtbot, window)
+    assert "downscaled from" in window.status_line.text()  # what loading did is said
+
+
+def test_stage_exports_are_at_the_image_resolution_with_overlays_without_hover(qtbot, window, tmp_path) -> None:
+    from PIL import Image
+
+    h, w = window.image.shape
+    window.stages.views["kernels"].getViewBox().setRange(xRange=(0, 20), yRange=(0, 15), padding=0)  # zoomed in
+    zoomed = window.stages.views["kernels"].getViewBox().viewRange()
+    plain = window.files.stage_image("kernels", 1)
+    assert plain.shape == (h, w, 3)
+    assert np.any(plain.astype(int).std(axis=2) > 20)  # the coloured kernel overlay is in it
+    np.testing.assert_allclose(window.stages.views["kernels"].getViewBox().viewRange(), zoomed)  # zoom kept
+    model = window.current_model()
+    x, y = model.mu[0]
+    assert window.inspect_at("kernels", float(x), float(y)) == 0  # hover text shown on screen
+    assert window.stages.views["kernels"].hover_text.isVisible()
+    np.testing.assert_array_equal(window.files.stage_image("kernels", 1), plain)  # never exported
+    assert window.stages.views["kernels"].hover_text.isVisible()
+    window.files.set_export_scale(2)
+    path = tmp_path / "k2.png"
+    assert window.files.export_stage("kernels", path)
+    with Image.open(path) as im:
+        assert im.size == (2 * w, 2 * h)
+    with pytest.raises(ValueError):
+        window.files.set_export_scale(3)
+
+
+# --------------------------------------------------------------------------- help and lecture
+def test_guide_explains_views_sliders_equations_and_shortcuts(qtbot, window) -> None:
+    from smoe_gui.core.params import PARAM_SPECS
+
+    window.actions_by_id["guide"].trigger()
+    guide = window.findChild(QWidget, "guide")
+    assert guide is not None and guide.isVisible()
+    text = guide.browser.toPlainText()
+    for s in PARAM_SPECS:
+        assert s.label in text and s.effect in text, s.name
+    for needle in ("Canny edges", "Reduced segments", "Reconstruction", "softmax", "Eq. 12", "PSNR",
+                   "F1", "Space", "Esc", "F5", "Lecture mode"):
+        assert needle in text, needle
+    assert window.actions_by_id["guide"].shortcut().toString() == "F1"
+    guide.close()
+
+
+def test_lecture_mode_reveals_the_stages_one_at_a_time(qtbot, window) -> None:
+    from smoe_gui.ui.lecture import LECTURE_STEPS
+
+    def shown() -> list[str]:
+        return window.lecture.revealed()
+
+    window.actions_by_id["lecture"].trigger()
+    assert shown() == ["edges"] and not window.training_panel.isVisible()
+    assert all(v.isVisible() for v in window.stages.views.values())  # frames keep their places
+    assert window.lecture_caption.isVisible() and "Canny" in window.lecture_caption.text()
+    window.activateWindow()
+    window.stages.views["edges"].setFocus()
+    for n in range(2, 6):
+        qtbot.keyClick(window.stages.views["edges"], Qt.Key.Key_PageDown)
+        assert len(shown()) == n
+    qtbot.keyClick(window.stages.views["edges"], Qt.Key.Key_N)
+    assert window.training_panel.isVisible() and window.lecture.current() is LECTURE_STEPS[-1]
+    window.lecture.next()  # past the end: stays
+    assert window.lecture.current() is LECTURE_STEPS[-1]
+    qtbot.keyClick(window.stages.views["edges"], Qt.Key.Key_PageUp)
+    assert not window.training_panel.isVisible() and len(shown()) == 5
+    window.actions_by_id["lecture"].trigger()  # leave: everything again
+    assert len(shown()) == 5 and window.training_panel.isVisible() and not window.lecture_caption.isVisible()
+    assert not window.actions_by_id["lecture-next"].isEnabled()
+
+
+# --------------------------------------------------------------------------- themes and screenshots
+def test_light_and_dark_themes_recolour_the_views(qtbot, window) -> None:
+    from smoe_gui.ui.theme import current_theme
+
+    try:
+        window.actions_by_id["theme-dark"].trigger()
+        QApplication.processEvents()
+        assert current_theme().dark and window.settings.value("theme") == "dark"
+        assert window.plots.psnr_plot.backgroundBrush().color().lightness() < 80
+        window.actions_by_id["theme-light"].trigger()
+        QApplication.processEvents()
+        assert not current_theme().dark
+        assert window.plots.psnr_plot.backgroundBrush().color().lightness() > 200
+    finally:
+        window.set_color_scheme("system")
+    assert window.settings.value("theme") == "system"
+
+
+def test_screenshot_option_writes_the_window(qtbot, image_path, tmp_path, monkeypatch) -> None:
+    from PIL import Image
+
+    from smoe_gui.ui.app import main
+
+    settings = tmp_path / "shot.ini"
+    s = QSettings(str(settings), QSettings.Format.IniFormat)
+    s.setValue("params", FAST.to_json())
+    s.sync()
+    monkeypatch.setenv("SMOE_GUI_SETTINGS", str(settings))
+    out = tmp_path / "shot.png"
+    assert main([str(image_path), "--screenshot", str(out), "--lecture", "2"]) == 0
+    with Image.open(out) as im:
+        assert im.size[0] > 300 and im.size[1] > 200
+    assert running_threads() == []
+
+
+def test_file_dialogs_start_in_the_last_folder_else_pictures_or_home(window, tmp_path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    from smoe_gui.ui.file_ops import default_folder
+
+    window.settings.remove("last_folder")
+    assert window.files.dialog_folder() == default_folder()
+    assert Path(default_folder()).is_dir()
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    seen: list[str] = []
+
+    def fake_save(parent, title, start, file_filter):
+        seen.append(start)
+        return str(folder / "model.npz"), file_filter
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(fake_save))
+    window.files.save_model_dialog()
+    assert (folder / "model.npz").is_file()
+    window.files.save_model_dialog()  # the next dialog starts where the last one ended
+    assert Path(seen[-1]).parent == folder
+
+
+def test_training_warm_up_runs_once_off_the_gui_thread(qtbot, window) -> None:
+    from smoe_gui.ui import jobs
+
+    # the module's compiled_core fixture does not train: the first window warms up
+    qtbot.waitUntil(jobs.training_warmed, timeout=120_000)
+    assert jobs.warm_up_training() == 0.0  # once per process
+    assert window.last_error is None

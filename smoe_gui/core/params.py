@@ -74,6 +74,9 @@ class ParamSpec:
     choices : tuple of str
         The allowed values of a ``str`` parameter (a GUI combo box, a CLI
         choice); empty for the other kinds.
+    effect : str
+        What the user sees change in the window when the value goes up (the
+        first line of the tooltip and the Help guide's slider table).
     """
 
     name: str
@@ -88,6 +91,7 @@ class ParamSpec:
     group: str
     log_scale: bool = False
     choices: tuple[str, ...] = ()
+    effect: str = ""
 
     def range_text(self) -> str:
         """The allowed range as text, e.g. ``[0, 1]``."""
@@ -99,9 +103,12 @@ class ParamSpec:
         return f"[{fmt(self.low)}, {fmt(self.high)}]"
 
     def tooltip(self) -> str:
-        """Tooltip text: help, range with unit, paper reference."""
+        """Tooltip text: the visible effect, then range with unit, paper
+        reference, and the explanation."""
         unit = f" {self.unit}" if self.unit and self.unit != "1" else ""
-        return f"{self.help}\nRange {self.range_text()}{unit}; default {self.default}.\nPaper: {self.ref}"
+        lead = f"{self.effect}\n" if self.effect else ""
+        return (f"{lead}Range {self.range_text()}{unit}; default {self.default}. Paper: {self.ref}\n"
+                f"{self.help}")
 
     def coerce(self, value: Any) -> Value:
         """Convert ``value`` to this parameter's type and check its range.
@@ -269,6 +276,38 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
        "Seed of every random choice (training is deterministic for a seed on the CPU).",
        "-", "general"),
 )
+
+#: What the user sees change when a value goes up (ParamSpec.effect).
+_EFFECTS: dict[str, str] = {
+    "canny_sigma": "Higher: fewer, smoother edges in view 1 (fine texture and noise drop out).",
+    "canny_low": "Higher: edge lines in view 1 break into shorter pieces (weak continuations dropped).",
+    "canny_high": "Higher: fewer edges in view 1 (only the strongest contrasts start an edge).",
+    "lam": "Higher: view 3 keeps segments far from other-direction segments (corners, crossings) as salient.",
+    "max_pts": "Higher: more reduced segments in view 3 and twice as many kernel pairs in view 4.",
+    "salient_fraction": "Higher: more magenta (salient) segments in view 3, fewer cyan cluster means.",
+    "delta_mu": "Higher: the two kernels of each pair in view 4 move apart and grow wider.",
+    "background_kernels": "On: violet background kernels fill flat regions in view 4; off: only edge pairs.",
+    "background_spacing": "Higher: fewer, wider-spaced violet background kernels in view 4.",
+    "expert_eta": "Higher: the expert curve (Fig. 3 plot) rises faster, or oscillates when too high.",
+    "expert_iters": "Higher: more points on the expert curve (Fig. 3 plot), usually a higher initial PSNR.",
+    "tile_size": "Higher: fewer, larger tiles trained one after the other (tile count in the status line).",
+    "tile_steps": "Higher: a longer first part of the PSNR curve (before the 'merge' line).",
+    "lr_mu": "Higher: kernel centres in view 4 move faster while training (too high: the curve jumps).",
+    "lr_A": "Higher: kernel ellipses in view 4 change shape faster while training.",
+    "lr_m": "Higher: gray levels in view 5 adjust faster while training.",
+    "lr_alpha": "Higher: kernel weights change faster, so kernels are pruned sooner.",
+    "reg_weight": "Higher: more kernels pruned during the tile phase (the kernel-count curve drops).",
+    "prune_threshold": "Higher: more kernels removed while training (the kernel-count curve drops).",
+    "max_steps": "Higher: the fine-tuning part of the PSNR curve may run longer.",
+    "time_budget": "Higher: the PSNR curve runs longer (paused time does not count).",
+    "tol_db": "Higher: training stops sooner once the PSNR curve flattens.",
+    "patience": "Higher: training waits longer on a flat PSNR curve before it stops.",
+    "seed": "Another seed: a slightly different training run (the stages do not change).",
+    "expert_stop": "mse: the expert curve (Fig. 3 plot) ends at its best point; fixed: it runs every iteration.",
+    "experts": "lstsq: a higher initial PSNR in view 5 at once (Fig. 3 plot: one point); refine: the paper's curve.",
+    "channels": "rgb: view 5 and the exports in colour (one gate, three experts); gray: the luma.",
+}
+PARAM_SPECS = tuple(dataclasses.replace(s, effect=_EFFECTS.get(s.name, "")) for s in PARAM_SPECS)
 
 _SPEC_BY_NAME: dict[str, ParamSpec] = {s.name: s for s in PARAM_SPECS}
 

@@ -22,6 +22,7 @@ def create_main_window(
     image_path: str | os.PathLike[str] | None = None,
     settings: QSettings | None = None,
     open_default: bool = True,
+    warm_up: bool = True,
 ) -> MainWindow:
     """Create the main window without running the event loop.
 
@@ -40,6 +41,9 @@ def create_main_window(
         file named by ``$SMOE_GUI_SETTINGS``.
     open_default : bool
         Open the bundled sample when no image is given.
+    warm_up : bool
+        Once the first stages are drawn, run a tiny fit in a worker thread (once
+        per process) so that the first training starts without a stall.
 
     Returns
     -------
@@ -51,4 +55,4 @@ def create_main_window(
 
     ensure_application()
     configure_threads()
-    return MainWindow(image_path, settings=settings, open_default=open_default)
+    return MainWindow(image_path, settings=settings, open_default=open_default, warm_up=warm_up)

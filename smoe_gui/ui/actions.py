@@ -19,6 +19,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
 
 from .stage_views import BACKGROUND_MODES, STAGES
+from .theme import COLOR_SCHEMES
 
 __all__ = ["ACTIONS", "ActionSpec", "build_menus", "shortcut_text"]
 
@@ -40,7 +41,8 @@ class ActionSpec:
         (``"files.open_image_dialog"``); empty for a separator or a submenu.
     shortcut : str
         A ``QKeySequence`` string (``"Ctrl+L"``) or the name of a
-        ``QKeySequence.StandardKey`` (``"Open"``); empty for none.
+        ``QKeySequence.StandardKey`` (``"Open"``); several separated by ``;``
+        (the first is shown in the menu); empty for none.
     tooltip : str
     arg : str or None
         Argument passed to the handler.
@@ -96,6 +98,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
       for name in STAGES),
     ActionSpec("export-stages", "All stage views to a folder…", _EXPORT, "files.export_all_stages_dialog",
                tooltip="Every stage view as stage-<name>.png at the image's resolution"),
+    *(ActionSpec(f"export-scale-{k}", f"Stage views at {k}× the image's resolution", _EXPORT,
+                 "files.set_export_scale", arg=str(k), checkable=True, group="export-scale",
+                 tooltip="1×: one pixel per image pixel; 2× and 4× for slides")
+      for k in (1, 2, 4)),
     _separator(_EXPORT, 1),
     ActionSpec("export-reconstruction", "Reconstruction as PNG…", _EXPORT, "files.export_reconstruction_dialog",
                "Ctrl+E", "The reconstruction alone, one pixel per image pixel"),
@@ -108,6 +114,19 @@ ACTIONS: tuple[ActionSpec, ...] = (
       for i, mode in enumerate(BACKGROUND_MODES)),
     _separator("&View", 1),
     ActionSpec("fit", "Fit views to image", "&View", "fit_views", "Ctrl+0", "Zoom every view to the whole image"),
+    _separator("&View", 2),
+    ActionSpec("lecture", "&Lecture mode", "&View", "toggle_lecture", "F9",
+               "Reveal the stages one at a time with a caption (1 → 5, then training)", checkable=True),
+    ActionSpec("lecture-next", "Lecture: next step", "&View", "lecture.next", "PgDown;N",
+               "Reveal the next stage"),
+    ActionSpec("lecture-back", "Lecture: previous step", "&View", "lecture.back", "PgUp;B",
+               "Hide the last stage shown"),
+    ActionSpec("full-screen", "&Full screen", "&View", "toggle_full_screen", "F11",
+               "Use the whole screen (a projector)", checkable=True),
+    *(ActionSpec(f"theme-{scheme}", f"{scheme.capitalize()} colours", "&View/&Theme", "set_color_scheme",
+                 arg=scheme, checkable=True, group="theme",
+                 tooltip="The desktop's colours" if scheme == "system" else f"A {scheme} palette")
+      for scheme in COLOR_SCHEMES),
     ActionSpec("start", "&Start", "&Train", "start_training", "F5",
                "Train the model from the current initialisation", training=True),
     ActionSpec("pause", "&Pause / resume", "&Train", "toggle_pause", "Space",
@@ -119,6 +138,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _separator("&Train", 1),
     ActionSpec("reset", "&Reset parameters", "&Train", "panel.reset_to_defaults", "Ctrl+R",
                "Set every parameter to its default"),
+    ActionSpec("guide", "&Guide", "&Help", "show_guide", "F1",
+               "What each view shows and its colours, what each slider changes, the equations, the shortcuts"),
     ActionSpec("about", "&About smoe-gui", "&Help", "about"),
 )
 
@@ -129,10 +150,10 @@ def _key(shortcut: str) -> QKeySequence:
 
 
 def shortcut_text(spec: ActionSpec) -> str:
-    """The shortcut of ``spec`` as the user reads it (``"Ctrl+O"``), or ``""``."""
-    if not spec.shortcut:
-        return ""
-    return _key(spec.shortcut).toString(QKeySequence.SequenceFormat.NativeText)
+    """The shortcuts of ``spec`` as the user reads them (``"Ctrl+O"``,
+    ``"PgDown, N"``), or ``""``."""
+    return ", ".join(_key(k).toString(QKeySequence.SequenceFormat.NativeText)
+                     for k in spec.shortcut.split(";") if k)
 
 
 def _resolve(owner: object, dotted: str) -> Callable[..., Any]:
@@ -179,7 +200,7 @@ def build_menus(window: QMainWindow, specs: tuple[ActionSpec, ...] = ACTIONS
         action = QAction(spec.text, window)
         action.setObjectName(f"action-{spec.id}")
         if spec.shortcut:
-            action.setShortcut(_key(spec.shortcut))
+            action.setShortcuts([_key(k) for k in spec.shortcut.split(";") if k])
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         if spec.tooltip:
             action.setToolTip(spec.tooltip)

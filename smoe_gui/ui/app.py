@@ -1,13 +1,18 @@
-"""``smoe-gui [IMAGE] [--self-test]``: start the desktop application."""
+"""``smoe-gui [IMAGE] [--theme T] [--self-test] [--screenshot OUT.png]``: start the desktop application."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-__all__ = ["configure_threads", "ensure_application", "main", "training_threads"]
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+__all__ = ["configure_threads", "ensure_application", "main", "take_screenshot", "training_threads"]
 
 _threads_configured = False
 
@@ -62,7 +67,62 @@ def _parser() -> argparse.ArgumentParser:
                         help="image to open (default: a bundled sample)")
     parser.add_argument("--self-test", action="store_true",
                         help="check that the installed application works, print the result, exit")
+    parser.add_argument("--theme", choices=("system", "light", "dark"),
+                        help="colours: the desktop's, or a light or dark palette (remembered)")
+    shot = parser.add_argument_group("screenshots (for the documentation)")
+    shot.add_argument("--screenshot", metavar="OUT.png",
+                      help="save a picture of the window once the stages are drawn, then exit")
+    shot.add_argument("--train", type=float, metavar="SECONDS",
+                      help="with --screenshot: train for this time budget first")
+    shot.add_argument("--lecture", type=int, metavar="STEP",
+                      help="with --screenshot: lecture mode at this step (1-6)")
     return parser
+
+
+def _spin(until: Callable[[], bool], timeout_s: float) -> bool:
+    from PySide6.QtWidgets import QApplication
+
+    end = time.perf_counter() + timeout_s
+    while time.perf_counter() < end:
+        QApplication.processEvents()
+        if until():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def take_screenshot(window: MainWindow, out: str, train_s: float | None = None,
+                    lecture_step: int | None = None) -> int:
+    """Draw the stages (and train ``train_s`` seconds), save the window as
+    PNG to ``out``, close the window; returns the exit status."""
+    from ..core.fileio import write_png
+    from .file_ops import qimage_rgb
+
+    def drawn() -> bool:
+        return window.latest_request > 0 and window.stages.views["edges"].shown_id == window.latest_request
+
+    if not _spin(drawn, 300):
+        print("smoe-gui: error: the stages were not drawn in time", file=sys.stderr)
+        return 1
+    if train_s is not None:
+        from .jobs import training_warmed
+
+        _spin(training_warmed, 300)  # the once-per-process warm-up, so that the budget is all training
+        window.panel.set_params(window.panel.params().replace(time_budget=train_s), emit=False)
+        window.start_training()
+        _spin(lambda: not window.is_training(), train_s + 300)
+        final = window.final_model("train")
+        _spin(lambda: window.current_model() is final, 60)
+    if lecture_step is not None:
+        window.lecture.set_active(True)
+        for _ in range(max(0, lecture_step - 1)):
+            window.lecture.next()
+    _spin(lambda: False, 0.5)  # let the layout and the plots settle
+    window.fit_views()
+    _spin(lambda: False, 0.3)
+    write_png(out, qimage_rgb(window.grab().toImage()))
+    window.close()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,7 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from . import create_main_window
 
     window = create_main_window(image)
+    if args.theme is not None:
+        window.set_color_scheme(args.theme)
     window.show()
+    if args.screenshot:
+        return take_screenshot(window, args.screenshot, args.train, args.lecture)
     return int(app.exec())  # type: ignore[attr-defined]
 
 

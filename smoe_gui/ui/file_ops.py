@@ -13,13 +13,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from numpy.typing import NDArray
 from PySide6.QtCore import QSettings, QStandardPaths
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMenu
 
 from ..core.errors import one_line
 from ..core.fileio import write_png, write_text
-from ..core.image import IMAGE_SUFFIXES, is_image_file, load_image
+from ..core.image import IMAGE_SUFFIXES, MAX_SIDE, LoadedImage, is_image_file, read_image
 from ..core.modelio import load_model, read_model_params, save_model
 from ..core.params import Params
 from .stage_views import STAGES, widget_rgb
@@ -27,11 +29,35 @@ from .stage_views import STAGES, widget_rgb
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
-__all__ = ["IMAGE_FILTER", "MAX_RECENT", "FileOps", "default_folder"]
+__all__ = ["EXPORT_SCALES", "IMAGE_FILTER", "MAX_RECENT", "FileOps", "default_folder", "qimage_rgb"]
 
 #: The open dialog's filter: every suffix of :data:`smoe_gui.core.image.IMAGE_SUFFIXES`.
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All files (*)"
 MAX_RECENT = 8
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """``(width, height)`` from the file's header (Pillow, nothing decoded), or
+    None when it cannot be read (the loader then says why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as opened:
+            return int(opened.size[0]), int(opened.size[1])
+    except Exception:  # any unreadable file: read_image gives the one-line reason
+        return None
+
+
+#: Pixels per image pixel offered for stage-view exports (2x and 4x: slides).
+EXPORT_SCALES = (1, 2, 4)
+
+
+def qimage_rgb(image: QImage) -> NDArray[np.uint8]:
+    """``(H, W, 3)`` uint8 RGB copy of ``image``."""
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    w, h = rgb.width(), rgb.height()
+    buf = np.frombuffer(rgb.constBits(), dtype=np.uint8, count=rgb.sizeInBytes())
+    return buf.reshape(h, rgb.bytesPerLine())[:, : w * 3].reshape(h, w, 3).copy()
 
 
 def default_folder() -> str:
@@ -123,16 +149,46 @@ class FileOps:
         if path:
             self.open_image(path)
 
+    def load(self, path: Path) -> LoadedImage | None:
+        """Read ``path`` for the window: an image larger than
+        :data:`~smoe_gui.core.image.MAX_SIDE` on a side is offered downscaled
+        to it (the CLI's ``--max-size`` rule); None when the user declines.
+
+        Raises
+        ------
+        ValueError
+            One line, for a file that cannot be read as an image.
+        """
+        size = image_size(path)
+        if size is not None and max(size) > MAX_SIDE:
+            w, h = size
+            if not self.window.messenger.ask(
+                "Large image",
+                f"{path.name} is {w}×{h} px; the window works on images of at most {MAX_SIDE} px a side.\n"
+                f"Open it downscaled so that its longer side is {MAX_SIDE} px "
+                f"(what `smoe fit --max-size {MAX_SIDE}` does)?",
+            ):
+                return None
+            return read_image(path, max_size=MAX_SIDE)
+        return read_image(path)
+
+    def _show(self, loaded: LoadedImage, path: Path) -> None:
+        # what was done to the values (a range stretched, a downscale) is shown
+        # with the stages' notes once they are drawn
+        self.window.set_image(loaded.image, path, tuple(f"{path.name}: {m}" for m in loaded.messages))
+
     def open_image(self, path: str | os.PathLike[str]) -> bool:
         """Load ``path`` and recompute every stage; on failure say why and keep
         the current image and results.  Returns whether it opened."""
         p = Path(path)
         try:
-            image = load_image(p)
+            loaded = self.load(p)
         except ValueError as exc:
             self.window.messenger.error("Cannot open image", one_line(exc))
             return False
-        self.window.set_image(image, p)
+        if loaded is None:
+            return False
+        self._show(loaded, p)
         self.add_recent(p)
         return True
 
@@ -169,11 +225,14 @@ class FileOps:
                     opened = p
                 continue
             try:
-                image = load_image(p)
+                loaded = self.load(p)
             except ValueError as exc:
                 notes.append(one_line(exc))
                 continue
-            self.window.set_image(image, p)
+            if loaded is None:
+                notes.append(f"{p.name}: not opened (too large, not downscaled)")
+                continue
+            self._show(loaded, p)
             self.add_recent(p)
             opened = p
         if opened is None:
@@ -271,14 +330,35 @@ class FileOps:
             return False
         return True
 
-    def export_stage(self, name: str, path: str | os.PathLike[str]) -> bool:
-        """Write stage view ``name`` to a PNG at the image's resolution: the
+    @property
+    def export_scale(self) -> int:
+        """Pixels per image pixel of stage-view exports: 1, 2 or 4 (kept in QSettings)."""
+        try:
+            value = int(str(self.settings.value("export_scale", 1)))
+        except ValueError:
+            return 1
+        return value if value in EXPORT_SCALES else 1
+
+    def set_export_scale(self, scale: int | str) -> None:
+        value = int(scale)
+        if value not in EXPORT_SCALES:
+            raise ValueError(f"export scale must be one of {EXPORT_SCALES}, got {scale!r}")
+        self.settings.setValue("export_scale", value)
+
+    def stage_image(self, name: str, scale: int | None = None) -> NDArray[np.uint8]:
+        """Stage view ``name`` as an RGB image, ``(scale·H, scale·W, 3)`` uint8:
+        the image's area only, at its resolution times ``scale`` (default
+        :attr:`export_scale`), overlays included, the hover text never."""
+        return self.window.stages.export_rgb(name, self.export_scale if scale is None else scale)
+
+    def export_stage(self, name: str, path: str | os.PathLike[str], scale: int | None = None) -> bool:
+        """Write stage view ``name`` to a PNG (see :meth:`stage_image`): the
         whole image whatever the zoom, every edge pixel, the overlays, never
         the hover label (:meth:`StageViews.export_rgb`)."""
         try:
-            rgb = self.window.stages.export_rgb(name)
+            rgb = self.stage_image(name, scale)
         except ValueError as exc:
-            self.window.messenger.warning("Nothing to export", str(exc))
+            self.window.messenger.warning("Nothing to export", one_line(exc))
             return False
         return self._write_png(path, rgb)
 

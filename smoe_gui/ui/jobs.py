@@ -40,6 +40,8 @@ __all__ = [
     "compute_snapshot",
     "compute_stages",
     "preview_size",
+    "training_warmed",
+    "warm_up_training",
     "with_numba_threads",
 ]
 
@@ -231,6 +233,36 @@ def with_numba_threads(threads: int, fn: Callable[..., T], *args: Any) -> T:
     ``threads`` (numba's setting is per thread, so the training keeps its own)."""
     set_numba_threads(threads)
     return fn(*args)
+
+
+_warmed = False
+
+
+def training_warmed() -> bool:
+    """Whether :func:`warm_up_training` has run in this process."""
+    return _warmed
+
+
+def warm_up_training() -> float:
+    """Run a tiny fit once per process; returns its seconds (0 when done before).
+
+    The first fit of a process loads numba's compiled training kernels and
+    initialises torch's autograd, seconds in all, much of it holding the GIL.
+    Done in a worker thread while the user looks at the first stages, it no
+    longer stalls the window (nor eats the time budget) after Start.
+    """
+    global _warmed
+    if _warmed:
+        return 0.0
+    from ..core.runs import run_fit
+
+    t0 = time.perf_counter()
+    yy, xx = np.mgrid[0:40, 0:40].astype(np.float32)
+    image = np.clip(0.2 + 0.6 * ((xx - 20) ** 2 + (yy - 20) ** 2 < 100) + 0.005 * xx, 0, 1).astype(np.float32)
+    params = Params(max_pts=6, expert_iters=1, tile_size=32, tile_steps=2, max_steps=3, time_budget=30.0)
+    run_fit(image, params, snapshot_interval_s=0.0)
+    _warmed = True
+    return time.perf_counter() - t0
 
 
 def compute_gate_map(model: SmoeModel, index: int) -> tuple[int, F32]:

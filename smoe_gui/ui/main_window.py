@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from PySide6.QtCore import QByteArray, QEvent, QRect, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QScreen, QShowEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QButtonGroup,
     QCheckBox,
     QComboBox,
@@ -38,17 +39,28 @@ from PySide6.QtWidgets import (
 
 from ..core.model import SmoeModel
 from ..core.params import METHODS, Params, spec
-from .actions import build_menus
+from .actions import ACTIONS, build_menus
 from .file_ops import FileOps
-from .jobs import InspectResult, ProgressBatch, SnapshotResult, StageResult, TrainRun
+from .guide import GuideDialog, guide_html
+from .jobs import (
+    InspectResult,
+    ProgressBatch,
+    SnapshotResult,
+    StageResult,
+    TrainRun,
+    training_warmed,
+    warm_up_training,
+)
 from .kernel_panel import KernelPanel
+from .keys import TrainingKeys
+from .lecture import LectureMode
 from .messages import Messenger
 from .param_panel import INIT_GROUPS, ParamPanel
 from .plots import ExpertPlot, TrainingPlots
 from .resources import default_sample, icon_path, sample_paths
 from .session import Session, stage_summary
 from .stage_views import BACKGROUND_MODES, StageViews
-from .theme import current_theme
+from .theme import COLOR_SCHEMES, apply_color_scheme, current_theme
 from .widgets import ElidedLabel, StatusLine
 from .workers import JobRunner, TrainingThread, TrainWorker
 
@@ -128,7 +140,8 @@ class MainWindow(QMainWindow):
     training_finished = Signal()
 
     def __init__(self, image_path: str | os.PathLike[str] | None = None,
-                 settings: QSettings | None = None, open_default: bool = True) -> None:
+                 settings: QSettings | None = None, open_default: bool = True,
+                 warm_up: bool = True) -> None:
         super().__init__()
         self.setObjectName("main-window")
         self.setWindowTitle("smoe-gui")
@@ -139,11 +152,17 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else default_settings()
         self.messenger = Messenger(self)
         self.files = FileOps(self, self.settings)
+        self.lecture = LectureMode(self)
+        self._guide: GuideDialog | None = None
         #: Frames drawn in views 4-5, stage drawing time (ms), last error: for tests and benchmarks.
         self.frames_shown = 0
         self.stage_draw_ms = 0.0
         self.last_error: str | None = None
         self._placed = False
+        self._pending_change: tuple[Params, str, bool] | None = None
+        #: What loading did to the open image's values (C's read_image messages).
+        self.image_notes: tuple[str, ...] = ()
+        self._warm_up = warm_up
 
         theme = current_theme()
         self.panel = ParamPanel(self._stored_params())
@@ -163,6 +182,16 @@ class MainWindow(QMainWindow):
             action.setData(str(path))
             action.triggered.connect(lambda _c=False, p=path: self.open_image(p))
         self.actions_by_id["view-stage"].setChecked(True)
+        self.actions_by_id[f"export-scale-{self.files.export_scale}"].setChecked(True)
+        for key in ("lecture-next", "lecture-back"):
+            self.actions_by_id[key].setEnabled(False)
+        scheme = str(self.settings.value("theme", "system"))
+        self.set_color_scheme(scheme if scheme in COLOR_SCHEMES else "system")
+        self.training_keys = TrainingKeys(self, [self.actions_by_id[a.id].shortcut() for a in ACTIONS
+                                                 if a.training and a.id in self.actions_by_id])
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self.training_keys)
         self._build_status_bar()
 
         self._stage_runner = JobRunner("smoe-stages")
@@ -241,6 +270,15 @@ class MainWindow(QMainWindow):
         self.inspect_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.inspect_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         mode_row.addWidget(self.inspect_label, 1)
+        self.lecture_caption = QLabel("")
+        self.lecture_caption.setObjectName("lecture-caption")
+        self.lecture_caption.setWordWrap(True)
+        self.lecture_caption.setTextFormat(Qt.TextFormat.RichText)
+        font = self.lecture_caption.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        self.lecture_caption.setFont(font)
+        self.lecture_caption.setVisible(False)
+        top_layout.addWidget(self.lecture_caption)
         top_layout.addLayout(mode_row)
         top_layout.addWidget(self.stages, 1)
         self.kernel_panel = KernelPanel()
@@ -248,6 +286,8 @@ class MainWindow(QMainWindow):
         top_layout.addWidget(self.stages.legend)
 
         bottom = QWidget()
+        bottom.setObjectName("training-panel")
+        self.training_panel = bottom
         bottom_layout = QVBoxLayout(bottom)
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         controls = QHBoxLayout()
@@ -352,6 +392,32 @@ class MainWindow(QMainWindow):
             handle.setScreen(screen)
         self.setGeometry(initial_geometry(screen.availableGeometry()))
 
+    def show_guide(self) -> GuideDialog:
+        """Help -> Guide (F1): a non-modal dialog."""
+        if self._guide is None:
+            self._guide = GuideDialog(current_theme(), self)
+        self._guide.show()
+        self._guide.raise_()
+        return self._guide
+
+    def toggle_lecture(self) -> None:
+        """View -> Lecture mode: enter at stage 1, or leave."""
+        self.lecture.set_active(not self.lecture.active)
+
+    def set_color_scheme(self, scheme: str) -> None:
+        """View -> Theme: the desktop's, a light or a dark palette (kept in the settings)."""
+        if scheme != "system" or self.settings.value("theme", "system") != "system":
+            apply_color_scheme(scheme)
+        self.settings.setValue("theme", scheme)
+        self.actions_by_id[f"theme-{scheme}"].setChecked(True)
+
+    def toggle_full_screen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
+        self.actions_by_id["full-screen"].setChecked(self.isFullScreen())
+
     def about(self) -> None:
         """Help -> About."""
         from smoe_gui import __version__
@@ -430,9 +496,12 @@ class MainWindow(QMainWindow):
         """Load ``path`` and recompute every stage (see :meth:`FileOps.open_image`)."""
         return self.files.open_image(path)
 
-    def set_image(self, image: NDArray[np.float32], path: Path | None = None) -> None:
-        """Show ``image`` (H, W) float32 and recompute every stage."""
+    def set_image(self, image: NDArray[np.float32], path: Path | None = None,
+                  notes: tuple[str, ...] = ()) -> None:
+        """Show ``image`` (H, W) float32 and recompute every stage; ``notes``
+        say what loading did to its values (shown with the stages' notes)."""
         self._debounce.stop()
+        self.image_notes = tuple(notes)
         self.session.set_image(image, path)
         self.show_status("computing the stages…")
 
@@ -463,19 +532,39 @@ class MainWindow(QMainWindow):
     def _on_params_changed(self, params: Params, name: str, dragging: bool) -> None:
         session = self.session
         method = self.panel.method()
+        if session.is_training() and session.conflicts_with_training(params, method):
+            # Ask once the editor that changed has finished its own key or focus
+            # handling: a modal question inside it leaves the field blank.
+            self._pending_change = (params, name, dragging)
+            QTimer.singleShot(0, self._ask_about_pending_change)
+            return
         if session.is_training():
-            if not session.conflicts_with_training(params, method):
-                return
-            if self.ask_restart():
-                session.restart_training_with(params, method)
-            else:
-                assert session.train_params is not None
-                old_params, old_method = session.train_params
-                self.panel.set_params(old_params, emit=False)
-                self.panel.set_method(old_method, emit=False)
-                return
+            return
+        self._apply_params(params, name, dragging)
+
+    def _ask_about_pending_change(self) -> None:
+        pending, self._pending_change = self._pending_change, None
+        if pending is None:
+            return
+        params, name, dragging = pending
+        session = self.session
+        method = self.panel.method()
+        if not session.conflicts_with_training(params, method):
+            if not session.is_training():
+                self._apply_params(params, name, dragging)
+            return
+        if self.ask_restart():
+            session.restart_training_with(params, method)
+            self._apply_params(params, name, dragging)
+        else:
+            assert session.train_params is not None
+            old_params, old_method = session.train_params
+            self.panel.set_params(old_params, emit=False)  # every editor shows what the app holds
+            self.panel.set_method(old_method, emit=False)
+
+    def _apply_params(self, params: Params, name: str, dragging: bool) -> None:
         affects = name in ("*", "method") or spec(name).group in INIT_GROUPS
-        if not session.set_params(params, method, affects_stages=affects):
+        if not self.session.set_params(params, self.panel.method(), affects_stages=affects):
             if not affects:
                 self.show_status(
                     f"{spec(name).label} = {getattr(params, name)} (used by the next training)", 4000)
@@ -520,9 +609,15 @@ class MainWindow(QMainWindow):
         counts, times = stage_summary(result, self.stage_draw_ms)
         self.counts_label.setText(counts)
         self.times_label.setText(times)
-        notes = "; ".join(result.init.notes)
+        if self._warm_up and not training_warmed():
+            # once per process, off the GUI thread, while the user looks at the
+            # stages: the first Start then neither stalls nor waits (id 0: no
+            # weight map, the session drops it)
+            self._warm_up = False
+            self._inspect_runner.submit(0, warm_up_training)
+        notes = "; ".join((*self.image_notes, *result.init.notes))
         if notes:
-            self.show_status(notes, 8000)
+            self.show_status(notes, 10_000)
         else:
             self.show_status("")
         self.stages_shown.emit(request_id)
@@ -794,6 +889,8 @@ class MainWindow(QMainWindow):
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             theme = current_theme()
+            if self._guide is not None:
+                self._guide.browser.setHtml(guide_html(theme))
             self.stages.apply_theme(theme)
             self.plots.apply_theme(theme)
             self.expert_plot.apply_theme(theme)
@@ -810,6 +907,9 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop every thread (what closing the window does), without closing."""
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self.training_keys)
         self.session.close()
         for runner in (self._stage_runner, self._render_runner, self._inspect_runner):
             runner.shutdown()

@@ -321,14 +321,19 @@ class ParamPanel(QWidget):
     def _show_value(self, s: ParamSpec, value: Value) -> None:
         w = self._widgets[s.name]
         w.blockSignals(True)
+        shown = ""
         if isinstance(w, QCheckBox):
             w.setChecked(bool(value))
         elif isinstance(w, QComboBox):
             w.setCurrentIndex(w.findData(value))
         elif isinstance(w, QSpinBox):
             w.setValue(int(value))
+            shown = w.textFromValue(w.value())
         elif isinstance(w, QDoubleSpinBox):
             w.setValue(float(value))
+            shown = w.textFromValue(w.value())
+        if isinstance(w, (QSpinBox, QDoubleSpinBox)) and w.cleanText() != shown:
+            w.lineEdit().setText(shown)  # text typed but not taken: show the value held
         w.blockSignals(False)
         if s.name in self._sliders:
             sl = self._sliders[s.name]

@@ -224,7 +224,7 @@ class Session:
         inspect_jobs: JobQueue,
         start_trainer: TrainerFactory,
         params: Params | None = None,
-        method: str = "edge",
+        method: str = METHODS[0],
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.view = view

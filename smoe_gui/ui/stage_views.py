@@ -962,16 +962,19 @@ class StageViews(QWidget):
                 self._draw_edges(force=True)
 
     # -- export ------------------------------------------------------------------------
-    def export_rgb(self, name: str) -> NDArray[np.uint8]:
-        """View ``name`` rendered at the image's own resolution, ``(H, W, 3)``
-        uint8: the whole image whatever the zoom, every edge pixel, overlays
-        with their screen line widths, never the hover label.
+    def export_rgb(self, name: str, scale: int = 1) -> NDArray[np.uint8]:
+        """View ``name`` rendered at ``scale`` times the image's own resolution,
+        ``(scale·H, scale·W, 3)`` uint8: the whole image whatever the zoom,
+        every edge pixel, overlays with their screen line widths, never the
+        hover label.
 
         Raises
         ------
         ValueError
-            For an unknown view, or when no image is shown.
+            For an unknown view, a scale below 1, or when no image is shown.
         """
+        if int(scale) < 1:
+            raise ValueError(f"export scale must be at least 1, got {scale!r}")
         if name not in self.views:
             raise ValueError(f"unknown stage view {name!r}")
         if self._original is None:
@@ -990,11 +993,11 @@ class StageViews(QWidget):
             vb.updateMatrix()
             self._draw_edges()
             source = vb.mapViewToScene(rect).boundingRect()
-            image = QImage(w, h, QImage.Format.Format_RGB888)
+            image = QImage(w * scale, h * scale, QImage.Format.Format_RGB888)
             image.fill(self.theme.background)
             painter = QPainter(image)
             try:
-                view.scene().render(painter, QRectF(0, 0, w, h), source,
+                view.scene().render(painter, QRectF(0, 0, w * scale, h * scale), source,
                                     Qt.AspectRatioMode.IgnoreAspectRatio)
             finally:
                 painter.end()
