@@ -106,6 +106,7 @@ def initialize_experts(
     log_alpha: NDArray[np.float64],
     eta: float,
     iters: int,
+    targets: NDArray[np.float64] | None = None,
 ) -> ExpertResult:
     """Sample the image at the centres, then refine ``iters`` times.
 
@@ -125,6 +126,10 @@ def initialize_experts(
         Step size η (>= 0).
     iters : int
         Number of refinement iterations (>= 0).
+    targets : (K,) float64, optional
+        The values ``L[μ]`` to start from and refine towards, instead of the
+        bilinear samples at the centres (the segment methods pass each
+        kernel's mean gray value over its pixels).
 
     Returns
     -------
@@ -146,7 +151,12 @@ def initialize_experts(
     img, mu, A, la = _check(image, mu, A, log_alpha, eta, iters)
     h, w = img.shape
     k = la.shape[0]
-    target = sample_bilinear(img, mu)
+    if targets is None:
+        target = sample_bilinear(img, mu)
+    else:
+        target = np.ascontiguousarray(targets, dtype=np.float64)
+        if target.shape != (k,) or not np.all(np.isfinite(target)):
+            raise ValueError(f"targets must be K = {k} finite values, got shape {target.shape}")
     karr = kern.kernel_arrays(mu, A, la)
     tau = cull_tau(k, SKIP_WEIGHT)
     bs = EXPERT_BLOCK

@@ -837,8 +837,8 @@ def fit(
     init : Initialization or SmoeModel, optional
         The initial model; when None, ``initialize(image, params, method)``
         makes it (its time does not count against ``time_budget``).
-    method : {"edge", "grid"}
-        Initialisation method when ``init`` is None.
+    method : str
+        Initialisation method when ``init`` is None (one of ``pipeline.METHODS``).
     stop : StopToken, optional
         Checked before every step; once set, the fit yields its final event
         with the best model so far.
@@ -863,8 +863,10 @@ def fit(
     """
     if not isinstance(params, Params):
         raise ValueError(f"params must be a Params, got {type(params).__name__}")
-    if method not in ("edge", "grid"):
-        raise ValueError(f"method must be 'edge' or 'grid', got {method!r}")
+    from .pipeline import METHODS
+
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     if not (isinstance(snapshot_interval_s, (int, float)) and snapshot_interval_s >= 0):
         raise ValueError(f"snapshot_interval_s must be >= 0, got {snapshot_interval_s!r}")
     img = check_image(image)
