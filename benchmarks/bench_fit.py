@@ -3,8 +3,8 @@
 For each image, the edge-aligned initialisation is made with at most
 ``--max-kernels`` kernels (``max_pts`` is lowered until pairs + background fit),
 the grid baseline gets exactly as many kernels, and both are trained by the
-code path of ``smoe fit`` (:func:`smoe_gui.cli.fit_cmd.fit_image` and
-:func:`~smoe_gui.cli.fit_cmd.fit_report`) for each time budget.  The PSNR and
+code path of ``smoe fit`` (:func:`smoe_gui.core.runs.run_fit` and
+:func:`~smoe_gui.core.runs.fit_report`) for each time budget.  The PSNR and
 SSIM are of the final model rendered with the exact formula.  Then the peak
 resident memory of fitting a 768x512 image with 4,000 kernels is measured in a
 child process.
@@ -30,10 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from smoe_gui.cli.fit_cmd import fit_image, fit_report  # noqa: E402
 from smoe_gui.core.image import load_image  # noqa: E402
-from smoe_gui.core.params import Params  # noqa: E402
+from smoe_gui.core.params import METHODS, Params  # noqa: E402
 from smoe_gui.core.pipeline import Initialization, initialize  # noqa: E402
+from smoe_gui.core.runs import fit_report, run_fit  # noqa: E402
 
 IMAGES = ("peppers", "barbara", "parrots", "flowers")
 IMAGE_DIR = Path("/work/shared/images")
@@ -84,7 +84,7 @@ def memory_child(max_kernels: int, budget: float) -> None:
     params, init = edge_init_within(
         image, Params(max_pts=max_kernels, background_spacing=10.0, time_budget=budget), max_kernels
     )
-    run = fit_image(image, params, "edge", init_model=init.model)
+    run = run_fit(image, params, "edge", init=init.model)
     fit_report(run, image, params, "edge")
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"{image.shape[1]}x{image.shape[0]} {init.model.n_kernels} {run.final.step} "
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", nargs="+", default=list(IMAGES), choices=IMAGES)
     parser.add_argument("--budgets", nargs="+", type=float, default=[15.0, 60.0])
-    parser.add_argument("--methods", nargs="+", default=["edge", "grid"], choices=("edge", "grid"))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--max-kernels", type=int, default=2000)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="parameter override for every run")
@@ -130,21 +130,21 @@ def main(argv: list[str] | None = None) -> int:
             p = params.replace(time_budget=budget)
             for method in args.methods:
                 init = inits[method]
-                run = fit_image(image, p, method, init_model=init.model)
-                report, _ = fit_report(run, image, p, method, str(IMAGE_DIR / f"{name}.png"))
+                run = run_fit(image, p, method, init=init.model)
+                report = fit_report(run, image, p, method, str(IMAGE_DIR / f"{name}.png"))
                 target = TARGETS.get((name, budget))
                 verdict = ""
                 if target is not None and method == "edge":
-                    ok = report["psnr_db"] >= target
+                    ok = run.psnr_db >= target
                     verdict = f">={target:g} {'ok' if ok else 'MISS'}"
                 init_s = init_time[method]
-                rows.append((name, method, budget, report["psnr_db"]))
+                rows.append((name, method, budget, run.psnr_db))
                 print(f"{name:8} {image.shape[1]:>4}x{image.shape[0]:<3} {method:6} "
-                      f"{init.model.n_kernels:5d} {budget:6g} {report['psnr_db']:7.2f} "
+                      f"{init.model.n_kernels:5d} {budget:6g} {run.psnr_db:7.2f} "
                       f"{report['ssim']:6.4f} {init_s:5.2f} {report['steps']:6d} "
                       f"{report['n_kernels']:5d} {verdict:>8}  "
                       f"{(report['stop_reason'] or '').split(':')[0]}", flush=True)
-    if set(args.methods) == {"edge", "grid"}:
+    if set(args.methods) == set(METHODS):
         print("\nedge - grid (dB), equal kernels and time:")
         for budget in args.budgets:
             wins = 0

@@ -40,7 +40,7 @@ import torch  # noqa: E402
 
 from smoe_gui.core import Params, initialize, load_image  # noqa: E402
 from smoe_gui.core.model import SmoeModel, dense_render  # noqa: E402
-from smoe_gui.core.render import SmoeRenderer, dense_image_torch, render  # noqa: E402
+from smoe_gui.core.rendering import SmoeRenderer, dense_image_torch, render  # noqa: E402
 
 PEPPERS = ROOT.parent / "shared" / "images" / "peppers.png"
 PARROTS = ROOT / "resources" / "samples" / "parrots.png"

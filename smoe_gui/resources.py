@@ -6,7 +6,7 @@ bundle, where the spec copies them to ``resources/`` under ``sys._MEIPASS``.
 The environment variable ``SMOE_GUI_RESOURCES`` overrides both (a folder with
 the same layout), for distributions that install the data elsewhere.
 
-This module imports neither Qt nor numpy.
+This module imports neither Qt nor numpy at import time.
 """
 
 from __future__ import annotations
@@ -15,10 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["SAMPLE_SUFFIXES", "resource_root", "resource_path", "sample_images"]
-
-#: File name endings of the images that :func:`sample_images` lists.
-SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+__all__ = ["resource_root", "resource_path", "sample_images"]
 
 #: Name of the environment variable that points at another resource folder.
 ENV_VAR = "SMOE_GUI_RESOURCES"
@@ -95,6 +92,8 @@ def sample_images() -> list[Path]:
     list of Path
         Image files in ``resources/samples`` (empty if that folder is missing).
     """
+    from .core.image import IMAGE_SUFFIXES
+
     try:
         folder = resource_path("samples")
     except ValueError:
@@ -102,5 +101,5 @@ def sample_images() -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SAMPLE_SUFFIXES
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )

@@ -25,3 +25,25 @@ def test_importing_the_core_api_loads_no_qt() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_no_public_name_is_shadowed_by_a_submodule() -> None:
+    """Every submodule of ``smoe_gui.core`` imported, each public name is still the object.
+
+    Importing ``smoe_gui.core.X`` sets the package attribute ``X`` to the module, so a
+    public function named like a submodule would turn into a module once anything
+    imported that submodule.
+    """
+    code = (
+        "import importlib, pkgutil, types\n"
+        "import smoe_gui.core as core\n"
+        "names = [m.name for m in pkgutil.walk_packages(core.__path__, 'smoe_gui.core.')]\n"
+        "assert len(names) > 10, names\n"
+        "for name in names:\n"
+        "    importlib.import_module(name)\n"
+        "bad = [n for n in core.__all__ if isinstance(getattr(core, n), types.ModuleType)]\n"
+        "assert not bad, f'public names shadowed by submodules: {bad}'\n"
+        "from smoe_gui.core import render, psnr\n"
+        "assert callable(render) and callable(psnr)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

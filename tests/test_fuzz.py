@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from smoe_gui.core.image import MIN_SIDE
-from smoe_gui.core.params import PARAM_SPECS, Params, ParamSpec, spec
+from smoe_gui.core.params import METHODS, PARAM_SPECS, Params, ParamSpec, spec
 
 #: Outcomes of the cases run in this session (printed in the terminal summary).
 OUTCOMES: Counter[str] = Counter()
@@ -162,7 +162,7 @@ def case_strategy(draw: st.DrawFn) -> tuple[ImageCase, Params, str]:
     if longest >= tile.low and draw(st.integers(0, 3)) > 0:
         size = draw(st.sampled_from([int(tile.low), longest]) | st.integers(int(tile.low), longest))
         params = params.replace(tile_size=size)
-    return case, params, draw(st.sampled_from(["edge", "grid"]))
+    return case, params, draw(st.sampled_from(METHODS))
 
 
 # --- the check --------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def run_case(image: np.ndarray, params: Params, method: str = "edge") -> str:
         other exception propagates as it is.
     """
     from smoe_gui.core import fit, initialize
-    from smoe_gui.core.render import render
+    from smoe_gui.core.rendering import render
 
     h, w = image.shape
     if min(h, w) < MIN_SIDE:

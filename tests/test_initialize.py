@@ -7,6 +7,7 @@ import pytest
 
 from smoe_gui.core import Params, initialize
 from smoe_gui.core.model import dense_logits
+from smoe_gui.core.params import METHODS
 from smoe_gui.core.pipeline import STAGES
 
 FAST = Params(max_pts=40, expert_iters=3, background_spacing=16.0)
@@ -124,10 +125,10 @@ def test_bad_method_and_params_raise(small_image: np.ndarray) -> None:
         initialize(small_image, {"max_pts": 3})  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("method", ["edge", "grid"])
+@pytest.mark.parametrize("method", METHODS)
 def test_reconstruction_is_the_initial_model_rendered(synthetic_image: np.ndarray, method: str) -> None:
     from smoe_gui.core.metrics import psnr
-    from smoe_gui.core.render import render
+    from smoe_gui.core.rendering import render
 
     init = initialize(synthetic_image, Params(max_pts=40), method=method)
     assert init.reconstruction is not None and init.reconstruction.shape == synthetic_image.shape

@@ -8,7 +8,7 @@ import torch
 
 from smoe_gui.core import _kernels as kern
 from smoe_gui.core.model import SmoeModel, dense_render
-from smoe_gui.core.render import (
+from smoe_gui.core.rendering import (
     CullLists,
     SmoeRenderer,
     cull_tau,

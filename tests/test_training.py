@@ -14,7 +14,7 @@ from smoe_gui.core.experts import sample_bilinear
 from smoe_gui.core.metrics import psnr
 from smoe_gui.core.model import SmoeModel
 from smoe_gui.core.params import Params
-from smoe_gui.core.render import render
+from smoe_gui.core.rendering import render
 from smoe_gui.core.training import (
     KernelSet,
     context_margin,

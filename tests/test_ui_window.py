@@ -37,7 +37,7 @@ def compiled_core():
     """Run the core once in the main thread so that numba's first compilation
     (slow on a busy machine) does not count against the GUI timeouts."""
     from smoe_gui.core import initialize
-    from smoe_gui.core.render import render
+    from smoe_gui.core.rendering import render
 
     render(initialize(make_image(), FAST).model)
 

@@ -32,8 +32,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def fail(message: str) -> None:
-    """Print ``smoe: error: message`` on stderr and exit with status 2."""
-    line = " ".join(str(message).split())
+    """Print ``smoe: error: message`` on stderr (one line, paths shown safely)
+    and exit with status 2."""
+    from ..core.errors import show_text
+
+    line = " ".join(show_text(str(message)).split())
     print(f"smoe: error: {line}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
 
@@ -79,10 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status = args.func(args)
-    except ValueError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(f"{getattr(exc, 'filename', '') or ''} {exc.strerror or exc}".strip())
+    except (ValueError, OSError, MemoryError) as exc:
+        from ..core.errors import one_line
+
+        fail(one_line(exc))
     except KeyboardInterrupt:
         print("smoe: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

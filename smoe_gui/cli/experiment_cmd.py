@@ -13,14 +13,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..core.errors import show_path
 from ..core.experiment import (
     DEFAULT_BUDGETS,
-    METHODS,
     PAPER_IMAGES,
     Progress,
     parse_budgets,
     parse_methods,
     run_experiment,
+)
+from ..core.experiment import (
+    METHODS as EXPERIMENT_METHODS,
 )
 from . import EXIT_INTERRUPTED, add_param_options, params_from_args
 
@@ -54,8 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument("inputs", nargs="*", metavar="IMAGE_OR_FOLDER",
                         help="image files and folders of images (default: the paper's four images)")
-    parser.add_argument("--methods", default=",".join(METHODS),
-                        help=f"comma-separated methods (default: {','.join(METHODS)})")
+    # the experiment runs the methods it supports (the segment methods are not wired yet)
+    parser.add_argument("--methods", default=",".join(EXPERIMENT_METHODS),
+                        help=f"comma-separated methods (default: {','.join(EXPERIMENT_METHODS)})")
     parser.add_argument("--budgets", default=",".join(str(b) for b in DEFAULT_BUDGETS),
                         help="comma-separated kernel budgets (default: %(default)s)")
     parser.add_argument("--time-budget", metavar="S", default=None,
@@ -75,6 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     """Run ``smoe experiment``; returns the exit status."""
+    from ..core.fileio import check_output_dir
+    from ..core.image import check_max_size
+
     methods = parse_methods(args.methods)
     budgets = parse_budgets(args.budgets)
     params = params_from_args(args)
@@ -82,9 +89,10 @@ def run(args: argparse.Namespace) -> int:
         params = params.with_assignments([f"time_budget={args.time_budget}"])
     workers = _positive_int("--workers", args.workers)
     threads = None if args.threads is None else _positive_int("--threads", args.threads)
-    max_size = None if args.max_size is None else _positive_int("--max-size", args.max_size, 8)
+    max_size = check_max_size(args.max_size)
     if args.dask_scheduler is not None and workers > 1:
         raise ValueError("give either --workers or --dask-scheduler, not both")
+    check_output_dir(args.out)
 
     progress = Progress()
     summary = run_experiment(
@@ -101,11 +109,12 @@ def run(args: argparse.Namespace) -> int:
     if summary.skipped_files:
         print(f"skipped {len(summary.skipped_files)} non-image file(s):")
         for path in summary.skipped_files:
-            print(f"  {path}")
+            print(f"  {show_path(path)}")
     if summary.missing_images:
         print(f"paper images not found: {', '.join(summary.missing_images)}")
     if summary.files:
-        print(f"wrote {summary.out / 'results.csv'}, {summary.out / 'results.md'} and {len(summary.files) - 2} figure(s)")
+        print(f"wrote {show_path(summary.out / 'results.csv')}, {show_path(summary.out / 'results.md')} "
+              f"and {len(summary.files) - 2} figure(s)")
     if summary.interrupted:
         print("smoe: interrupted; finished runs are saved, re-run the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

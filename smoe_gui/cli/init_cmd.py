@@ -10,18 +10,21 @@
 * ``DIR/edges.png``, ``segments.png``, ``reduced.png``, ``kernels.png``,
   ``reconstruction.png``: one picture per stage;
 
-and prints the counts and the time of each stage.  Every input is checked
-before ``DIR`` is created, so bad input leaves nothing behind.
+and prints the counts and the time of each stage.  Every input, and that
+``DIR`` can be written, is checked before the work starts; the files appear
+all together or none (:func:`smoe_gui.core.fileio.output_group`), so bad
+input or a full disk leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import show_path
+from ..core.params import METHODS
 from . import add_param_options, params_from_args
 
 __all__ = ["OUTPUT_FILES", "register", "run"]
@@ -53,29 +56,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("image", metavar="IMAGE", help="input image (PNG, JPEG, TIFF, ...)")
     add_param_options(parser)
     parser.add_argument(
-        "--method", choices=("edge", "grid"), default="edge",
+        "--method", choices=METHODS, default=METHODS[0],
         help="edge-aligned initialisation (default) or the regular-grid baseline",
     )
     parser.add_argument(
-        "--max-size", type=int, default=None, metavar="N",
+        "--max-size", default=None, metavar="N",
         help="downscale the image so that its longer side is at most N pixels",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.set_defaults(func=run)
-
-
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: exists and is not a folder")
-    parent = out
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"{out}: cannot create a folder under {parent}")
-    import os
-
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{out}: folder {parent} is not writable")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,18 +77,17 @@ def run(args: argparse.Namespace) -> int:
         draw_reduced,
         draw_segments,
     )
-    from ..core.fileio import write_npz, write_png, write_text
-    from ..core.image import load_image
+    from ..core.fileio import check_output_dir, output_group, write_npz, write_png, write_text
+    from ..core.image import check_max_size, load_image
+    from ..core.metrics import format_psnr
     from ..core.modelio import save_model
     from ..core.pipeline import initialize
 
     # -- validate everything first ------------------------------------------
     params = params_from_args(args)
-    out = Path(args.out)
-    _check_out(out)
-    if args.max_size is not None and args.max_size < 8:
-        raise ValueError(f"--max-size must be at least 8, got {args.max_size}")
-    image = load_image(args.image, max_size=args.max_size)
+    out = check_output_dir(args.out)
+    max_size = check_max_size(args.max_size)
+    image = load_image(args.image, max_size=max_size)
     result = initialize(image, params, method=args.method)
     model = result.model
     h, w = image.shape
@@ -113,41 +101,41 @@ def run(args: argparse.Namespace) -> int:
     }
 
     # -- write ------------------------------------------------------------------
-    out.mkdir(parents=True, exist_ok=True)
-    write_npz(
-        out / "stages.npz",
-        image=result.image,
-        edges=result.edges,
-        segments=result.segments,
-        scores=result.scores,
-        reduced=result.reduced,
-        salient=result.salient,
-        mu=model.mu,
-        A=model.A,
-        m=model.m,
-        log_alpha=model.log_alpha,
-        expert_psnr=np.asarray(result.expert_psnr, dtype=np.float64),
-    )
-    save_model(model, out / "model.npz", params=params)
-    write_text(out / "params.json", params.to_json())
-    for name, picture in pictures.items():
-        write_png(out / name, picture)
+    with output_group(out) as folder:
+        write_npz(
+            folder / "stages.npz",
+            image=result.image,
+            edges=result.edges,
+            segments=result.segments,
+            scores=result.scores,
+            reduced=result.reduced,
+            salient=result.salient,
+            mu=model.mu,
+            A=model.A,
+            m=model.m,
+            log_alpha=model.log_alpha,
+            expert_psnr=np.asarray(result.expert_psnr, dtype=np.float64),
+        )
+        save_model(model, folder / "model.npz", params=params)
+        write_text(folder / "params.json", params.to_json())
+        for name, picture in pictures.items():
+            write_png(folder / name, picture)
 
     # -- report -------------------------------------------------------------------
     s = result.summary()
-    print(f"image        {args.image}: {w}x{h} px")
+    print(f"image        {show_path(args.image)}: {w}x{h} px")
     print(f"method       {result.method}")
     print(f"edge pixels  {s['edge_pixels']}")
     print(f"segments     {s['segments']}")
     print(f"reduced      {s['reduced']} ({s['salient']} salient, DBSCAN eps {result.reduction_eps:.3f} px)")
     print(f"kernels      {s['kernels']} ({s['background_kernels']} background)")
     psnr = result.expert_psnr
-    print(f"PSNR         {psnr[0]:.2f} dB after sampling, {psnr[-1]:.2f} dB after "
+    print(f"PSNR         {format_psnr(psnr[0])} after sampling, {format_psnr(psnr[-1])} after "
           f"{len(psnr) - 1} refinement iterations")
     timing = ", ".join(f"{k} {v:.1f}" for k, v in result.timings_ms.items())
     print(f"time (ms)    {timing}; total {sum(result.timings_ms.values()):.1f}")
     for note in result.notes:
         print(f"note         {note}")
-    print(f"wrote        {', '.join(OUTPUT_FILES)} to {out}")
+    print(f"wrote        {', '.join(OUTPUT_FILES)} to {show_path(out)}")
     sys.stdout.flush()
     return 0

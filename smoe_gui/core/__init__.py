@@ -29,7 +29,7 @@ _EXPORTS: dict[str, str] = {
     "StopToken": "events",
     "Initialization": "pipeline",
     "initialize": "pipeline",
-    "render": "render",
+    "render": "rendering",
     "fit": "training",
 }
 
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from .modelio import load_model, read_model_params, save_model
     from .params import PARAM_SPECS, Params, ParamSpec
     from .pipeline import Initialization, initialize
-    from .render import render
+    from .rendering import render
     from .training import fit
 
 

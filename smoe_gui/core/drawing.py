@@ -31,6 +31,7 @@ __all__ = [
     "draw_reduced",
     "draw_segments",
     "gray_rgb",
+    "segment_strokes",
 ]
 
 U8 = NDArray[np.uint8]
@@ -54,6 +55,42 @@ BACKGROUND_COLOUR: RGB = (86, 180, 233)  # sky blue
 
 _SHIFT = 4  # sub-pixel bits for OpenCV drawing
 _ONE = 1 << _SHIFT
+
+
+def segment_strokes(segments: NDArray[np.float64]) -> dict[int, NDArray[np.float64]]:
+    """Strokes of the raw segments, one array per scan direction.
+
+    The one place where a segment ``(x, y, θ, length)`` becomes a line from its
+    first to its last pixel (drawn here with OpenCV and in the window with
+    pyqtgraph).
+
+    Parameters
+    ----------
+    segments : (N, 4) float64
+        Centre x, centre y (px), θ (degrees: 0, 90, 45, -45, see
+        :data:`smoe_gui.core.segments.DIRECTIONS`), run length (pixels).
+
+    Returns
+    -------
+    dict θ (int degrees) -> (2n, 2) float64
+        Consecutive rows are the two ends ``(x, y)`` of one stroke (pyqtgraph's
+        ``connect="pairs"``); a run of ``L`` pixels spans ``L - 1`` steps, at
+        least half a pixel each side of the centre.  Every direction has a key.
+
+    Raises
+    ------
+    ValueError
+        For a direction that is not one of the four.
+    """
+    segs = np.asarray(segments, dtype=np.float64).reshape(-1, 4)
+    d_idx = direction_index(segs[:, 2]) if len(segs) else np.zeros(0, dtype=np.intp)
+    out: dict[int, NDArray[np.float64]] = {}
+    for d, (theta, dx, dy) in enumerate(DIRECTIONS):
+        sel = segs[d_idx == d]
+        half = np.maximum((sel[:, 3] - 1.0) / 2.0, 0.5)[:, None] * np.array([dx, dy], np.float64)
+        ends = np.stack([sel[:, :2] - half, sel[:, :2] + half], axis=1)
+        out[int(theta)] = ends.reshape(-1, 2)
+    return out
 
 
 def auto_scale(height: int, width: int, target: int = 1536) -> int:
@@ -114,19 +151,12 @@ def draw_segments(image: NDArray[np.floating], segments: NDArray[np.float64], sc
         ``x, y, θ, length``.
     """
     out = gray_rgb(image, scale, 0.35)
-    seg = np.asarray(segments, dtype=np.float64).reshape(-1, 4)
-    if seg.shape[0] == 0:
-        return out
-    d_idx = direction_index(seg[:, 2])
-    steps = np.array([[dx, dy] for _, dx, dy in DIRECTIONS], dtype=np.float64)[d_idx]
-    half = ((seg[:, 3] - 1.0) / 2.0)[:, None] * steps
-    starts = _fixed(seg[:, :2] - half, scale)
-    ends = _fixed(seg[:, :2] + half, scale)
     thickness = max(1, scale // 2)
-    for d, (theta, _, _) in enumerate(DIRECTIONS):
-        colour = DIRECTION_COLOURS[theta]
-        for k in np.flatnonzero(d_idx == d):
-            cv2.line(out, tuple(starts[k]), tuple(ends[k]), colour, thickness, cv2.LINE_AA, _SHIFT)
+    for theta, strokes in segment_strokes(segments).items():
+        colour = DIRECTION_COLOURS[float(theta)]
+        ends = _fixed(strokes, scale).reshape(-1, 2, 2)
+        for start, end in ends:
+            cv2.line(out, tuple(start), tuple(end), colour, thickness, cv2.LINE_AA, _SHIFT)
     return out
 
 
@@ -203,7 +233,7 @@ def draw_reconstruction(
     ``reconstruction`` is the model's image when it is already at hand (the
     initialisation computes it), saving the render."""
     if reconstruction is None:
-        from .render import render
+        from .rendering import render
 
         reconstruction = render(model)
     return gray_rgb(reconstruction, scale)

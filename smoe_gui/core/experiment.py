@@ -680,7 +680,7 @@ def run_job(job: Job, on_event: Callable[[FitEvent], None] | None = None) -> Run
             raise ValueError("no image")
         _set_threads(job.threads)
         from .metrics import psnr, ssim
-        from .render import render
+        from .rendering import render
         from .training import fit
 
         t0 = time.perf_counter()

@@ -9,7 +9,7 @@ the reconstruction is linear in the experts: ``L̂ = W m`` with ``W`` the
 (the convergent sign; the paper's eq. 12 prints the opposite, see
 ``docs/paper-readings.md``) only needs the gate at the ``K`` centres: a sparse
 ``K x K`` matrix ``C``, computed once by the culled evaluation of
-:mod:`smoe_gui.core.render`, so each iteration is one sparse product.  The PSNR
+:mod:`smoe_gui.core.rendering`, so each iteration is one sparse product.  The PSNR
 of the whole image after each iteration is then computed in one pass over the
 pixels: the gate of a pixel (its block's culled list) is computed once and
 applied to all ``iters + 1`` expert vectors at once.  The initial kernels are
@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
+
+from .metrics import psnr_from_mse
 
 __all__ = ["EXPERT_BLOCK", "ExpertResult", "initialize_experts", "sample_bilinear"]
 
@@ -113,7 +115,7 @@ def initialize_experts(
     The update is ``m ← m + η (L[μ] - L̂[μ])`` (the convergent sign; the paper's
     eq. 12 prints the opposite), where ``L[μ]`` are bilinear samples of the
     image and ``L̂[μ]`` the current reconstruction at the centres.  The gate is
-    the culled one of :mod:`smoe_gui.core.render` (left-out weight < 1e-6 per
+    the culled one of :mod:`smoe_gui.core.rendering` (left-out weight < 1e-6 per
     point), so the PSNR figures equal the dense formula's to that tolerance.
 
     Parameters
@@ -144,7 +146,7 @@ def initialize_experts(
     ValueError
         On wrong shapes, non-finite values, ``eta < 0`` or ``iters < 0``.
     """
-    from .render import SKIP_WEIGHT, _kern, cull_tau
+    from .rendering import SKIP_WEIGHT, _kern, cull_tau
 
     kern = _kern()
 
@@ -180,5 +182,5 @@ def initialize_experts(
     recon = np.empty((h, w), dtype=np.float32)
     sse = kern.experts_sse(off, idx, *karr[:6], experts, img, bs, recon)
     n_px = float(h * w)
-    history = [math.inf if e <= 0.0 else 10.0 * math.log10(n_px / e) for e in sse]
+    history = [psnr_from_mse(float(e) / n_px) for e in sse]
     return ExpertResult(experts[-1].copy(), history, recon)

@@ -4,13 +4,21 @@ Every file that smoe-gui writes (models, parameters, images, reports, results)
 goes through :func:`atomic_write`: the bytes go to a temporary file in the
 target's folder, are flushed and fsynced, and then ``os.replace`` puts the file
 in place in one step.  The previous file stays intact until that step.
+
+A command's outputs as a whole go through :func:`output_group`: every file is
+written into a hidden staging folder first and moved into the output folder
+only when all of them are complete, so the outputs appear all together or not
+at all.  :func:`check_output_dir` checks, before any work starts, that the
+output folder exists or can be created and is writable.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +39,8 @@ _UMASK = _read_umask()
 
 __all__ = [
     "atomic_write",
+    "check_output_dir",
+    "output_group",
     "write_bytes",
     "write_text",
     "write_npz",
@@ -49,15 +59,18 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     ------
     ValueError
         If the folder of ``path`` does not exist or is not writable.
+    OSError
+        From writing (e.g. ``ENOSPC``, no space left on device), with
+        ``filename`` set to ``path``.
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
-        raise ValueError(f"{target}: folder {folder} does not exist")
+        raise ValueError(f"{_shown(target)}: folder {_shown(folder)} does not exist")
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise ValueError(f"{target}: cannot write ({exc.strerror or exc})") from None
+        raise ValueError(f"{_shown(target)}: cannot write ({exc.strerror or exc})") from None
     tmp = Path(tmp_name)
     try:
         os.chmod(tmp, _final_mode(target))
@@ -66,6 +79,13 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if exc.filename is None or os.fsdecode(exc.filename) == tmp_name:
+            # name the file being written, not its temporary copy
+            raise OSError(exc.errno or errno.EIO, exc.strerror or str(exc), str(target)) from exc
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -126,3 +146,146 @@ def write_with(path: str | os.PathLike[str], writer: Callable[[IO[bytes]], None]
     """Call ``writer(handle)`` on a temporary file, then rename it onto ``path``."""
     with atomic_write(path, "wb") as handle:
         writer(handle)
+
+
+# --------------------------------------------------------------------------------------
+# Output folders: checked before work, filled all together or not at all
+# --------------------------------------------------------------------------------------
+def _shown(path: str | os.PathLike[str]) -> str:
+    from .errors import show_path
+
+    return show_path(path)
+
+
+def check_output_dir(path: str | os.PathLike[str]) -> Path:
+    """Check that ``path`` is a writable folder or can be created as one.
+
+    Nothing is created: the nearest existing folder on the way is checked for
+    write access (an existing ``path`` by creating and removing a probe file in
+    it, which also catches read-only file systems).
+
+    Parameters
+    ----------
+    path : path-like
+        The output folder (``--out``).
+
+    Returns
+    -------
+    Path
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises
+    ------
+    ValueError
+        One line naming the folder: it exists and is not a folder, a part of
+        the way is a file, or the folder (or the one it would be created in) is
+        not writable.
+    """
+    out = Path(path)
+    shown = _shown(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{shown}: exists and is not a folder")
+    if out.is_dir():
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".smoe-write-check.", suffix=".tmp", dir=out)
+        except OSError as exc:
+            raise ValueError(f"{shown}: folder is not writable ({exc.strerror or exc})") from None
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+        return out
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{shown}: cannot create a folder under {_shown(parent)} (not a folder)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{shown}: cannot create the folder: {_shown(parent)} is not writable")
+    return out
+
+
+def _missing_parents(folder: Path) -> list[Path]:
+    """Folders from ``folder`` upwards that do not exist, deepest first."""
+    missing: list[Path] = []
+    current = folder
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    return missing
+
+
+@contextlib.contextmanager
+def output_group(out: str | os.PathLike[str]) -> Iterator[Path]:
+    """Write a command's outputs all together or not at all.
+
+    Yields a hidden staging folder; write every output file into it (with the
+    writers of this module).  When the block ends without an error, each
+    staged file is moved into ``out`` with ``os.replace`` (a rename: it cannot
+    run out of space); a new ``out`` is the staging folder renamed in one
+    step.  On an error (including Ctrl-C) the staging folder and every folder
+    this call created are removed, files already in ``out`` are untouched, and
+    the error names the output file, not the staging copy.
+
+    Parameters
+    ----------
+    out : path-like
+        The output folder; it may exist (its other files are kept) or not.
+
+    Raises
+    ------
+    ValueError
+        From :func:`check_output_dir`, before anything is created.
+    OSError
+        From the writers, with ``filename`` the file in ``out``.
+    """
+    target = check_output_dir(out)
+    created = _missing_parents(target.parent)
+    staging: Path | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_dir():
+            staging = Path(tempfile.mkdtemp(prefix=".smoe-staging.", suffix=".tmp", dir=target))
+        else:
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp",
+                                            dir=target.parent))
+        try:
+            yield staging
+        except OSError as exc:
+            raise _renamed(exc, staging, target) from exc
+        except ValueError as exc:
+            text = str(exc).replace(str(staging), str(target))
+            if text != str(exc):
+                raise ValueError(text) from exc
+            raise
+        if target.is_dir():
+            for item in sorted(staging.iterdir()):
+                os.replace(item, target / item.name)
+            staging.rmdir()
+        else:
+            os.replace(staging, target)
+        staging = None
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # deepest first; only if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _renamed(exc: OSError, staging: Path, target: Path) -> OSError:
+    """``exc`` with its file name moved from the staging folder to ``target``."""
+    name = exc.filename
+    if name is None:
+        return exc
+    text = os.fsdecode(name)
+    prefix = str(staging)
+    if not text.startswith(prefix):
+        return exc
+    inner = Path(text).relative_to(staging)
+    parts = inner.parts
+    if parts and parts[-1].startswith(".") and parts[-1].endswith(".tmp"):
+        # the writer's temporary file ".NAME.xxxx.tmp": report NAME
+        stem = parts[-1][1:].rsplit(".", 2)[0]
+        inner = Path(*parts[:-1], stem)
+    return OSError(exc.errno or errno.EIO, exc.strerror or str(exc), str(target / inner))

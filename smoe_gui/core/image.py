@@ -15,14 +15,72 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["MAX_SIDE", "MIN_SIDE", "check_image", "load_image", "to_gray", "downscale_to"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_SIDE",
+    "MIN_SIDE",
+    "check_image",
+    "check_max_size",
+    "downscale_to",
+    "is_image_file",
+    "load_image",
+    "to_gray",
+]
 
 #: Smallest accepted side in pixels: below this there are no meaningful edges.
 MIN_SIDE = 8
 #: Largest accepted side in pixels unless a downscale is asked for.
 MAX_SIDE = 4096
 
+#: File name suffixes (lower case, with the dot) of the image files that
+#: :func:`load_image` reads (through Pillow); the one list that folder scans,
+#: file dialogs and experiments use.
+IMAGE_SUFFIXES: tuple[str, ...] = (
+    ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".pgm", ".ppm", ".pnm",
+)
+
 F32 = NDArray[np.float32]
+
+
+def is_image_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names a file whose suffix is in :data:`IMAGE_SUFFIXES`."""
+    p = Path(path)
+    return p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+
+
+def check_max_size(value: object) -> int | None:
+    """Validate a ``--max-size`` (longest side after downscaling, in pixels).
+
+    Parameters
+    ----------
+    value : int, str or None
+        None means no downscaling; a string is parsed as a whole number.
+
+    Returns
+    -------
+    int or None
+
+    Raises
+    ------
+    ValueError
+        One line, when it is not a whole number of at least :data:`MIN_SIDE`.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"--max-size must be a whole number of pixels, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ValueError(f"--max-size must be a whole number of pixels, got {value!r}") from None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, (int, np.integer)):
+        raise ValueError(f"--max-size must be a whole number of pixels, got {value!r}")
+    if int(value) < MIN_SIDE:
+        raise ValueError(f"--max-size must be at least {MIN_SIDE}, got {int(value)}")
+    return int(value)
 
 
 def to_gray(pixels: NDArray[np.generic], scale: float) -> F32:
@@ -118,6 +176,7 @@ def load_image(path: str | os.PathLike[str], max_size: int | None = None) -> F32
     """
     from PIL import Image, UnidentifiedImageError
 
+    max_size = check_max_size(max_size)
     p = Path(path)
     if not p.exists():
         raise ValueError(f"{p}: no such file")
@@ -163,8 +222,6 @@ def load_image(path: str | os.PathLike[str], max_size: int | None = None) -> F32
         scale = 1.0
     gray = to_gray(pixels, scale)
     if max_size is not None:
-        if max_size < MIN_SIDE:
-            raise ValueError(f"--max-size must be at least {MIN_SIDE}, got {max_size}")
         gray = downscale_to(gray, max_size)
         limit = max(max_size, MAX_SIDE)
     else:

@@ -1,4 +1,13 @@
-"""Image quality metrics for images in [0, 1]."""
+"""Image quality metrics for images in [0, 1], and the one PSNR formula.
+
+PSNR (peak signal-to-noise ratio) is ``10 log10(peak² / MSE)`` dB with
+``peak = 1`` for images in [0, 1]; :func:`psnr_from_mse` is its only
+implementation.  An exact reconstruction (MSE 0) has an infinite PSNR, and
+that is one documented value everywhere: ``math.inf`` in Python, the string
+``"inf"`` in JSON (``float("inf")`` parses it; see :func:`psnr_json`), ``inf``
+in CSV, ``"inf dB"`` on screen (:func:`format_psnr`); plot axes clip at
+:data:`PSNR_PLOT_MAX_DB`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,67 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["mse", "psnr", "ssim"]
+__all__ = [
+    "PSNR_PLOT_MAX_DB",
+    "format_psnr",
+    "mse",
+    "psnr",
+    "psnr_from_mse",
+    "psnr_json",
+    "ssim",
+]
+
+#: Largest PSNR (dB) a plot axis shows; an infinite PSNR is drawn at this value.
+PSNR_PLOT_MAX_DB = 100.0
+
+
+def psnr_from_mse(mse: float, peak: float = 1.0) -> float:
+    """PSNR in dB from a mean squared error: ``10 log10(peak² / mse)``.
+
+    Parameters
+    ----------
+    mse : float
+        Mean squared error (units of the image values squared).
+    peak : float
+        Largest possible value (1 for images in [0, 1]).
+
+    Returns
+    -------
+    float
+        ``math.inf`` for ``mse <= 0`` (an exact reconstruction); NaN for a
+        non-finite ``mse`` (a diverged step).
+    """
+    mse = float(mse)
+    if not math.isfinite(mse):
+        return math.nan
+    if mse <= 0.0:
+        return math.inf
+    return 10.0 * math.log10(float(peak) ** 2 / mse)
+
+
+def psnr_json(value: float | None) -> float | str | None:
+    """A PSNR as a JSON value: a finite float as is, ``inf`` as the string
+    ``"inf"`` (JSON has no infinity; ``float("inf")`` reads it back), NaN and
+    None as None (null: no value)."""
+    if value is None:
+        return None
+    v = float(value)
+    if math.isnan(v):
+        return None
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
+def format_psnr(value: float | None, digits: int = 2) -> str:
+    """A PSNR for people: ``"31.42 dB"``, ``"inf dB"`` for an exact
+    reconstruction, ``"n/a"`` for NaN or None."""
+    if value is None or math.isnan(float(value)):
+        return "n/a"
+    v = float(value)
+    if math.isinf(v):
+        return "inf dB" if v > 0 else "-inf dB"
+    return f"{v:.{digits}f} dB"
 
 
 def _pair(a: NDArray[np.generic], b: NDArray[np.generic]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -27,8 +96,7 @@ def mse(a: NDArray[np.generic], b: NDArray[np.generic]) -> float:
 
 def psnr(a: NDArray[np.generic], b: NDArray[np.generic]) -> float:
     """Peak signal-to-noise ratio in dB for a data range of 1 (``inf`` if equal)."""
-    err = mse(a, b)
-    return math.inf if err == 0.0 else 10.0 * math.log10(1.0 / err)
+    return psnr_from_mse(mse(a, b))
 
 
 def ssim(a: NDArray[np.generic], b: NDArray[np.generic]) -> float:

@@ -22,9 +22,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PARAM_SPECS", "ParamSpec", "Params", "spec"]
+__all__ = ["METHODS", "PARAM_SPECS", "ParamSpec", "Params", "check_method", "spec"]
 
 Value = int | float | bool
+
+#: Initialisation methods, the paper's first: ``"edge"`` (edge-aligned kernels,
+#: Determann & Fleig), ``"grid"`` (the regular-grid baseline), ``"s-smoe"``
+#: (one kernel per DBSCAN superpixel, Li et al., VCIP 2023) and ``"as-smoe"``
+#: (per-segment fits with kernel sparsification, Li et al., arXiv 2409.10101).
+#: The one list every command, experiment and window selector offers.
+METHODS: tuple[str, ...] = ("edge", "grid", "s-smoe", "as-smoe")
+
+
+def check_method(method: object) -> str:
+    """``method`` if it is one of :data:`METHODS`.
+
+    Raises
+    ------
+    ValueError
+        One line naming the known methods.
+    """
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known methods: {', '.join(METHODS)}")
+    return method
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .model import SmoeModel
-from .params import Params
+from .params import Params, check_method
 
 #: Stage names of the edge and grid methods, in order, as keys of
 #: :attr:`Initialization.timings_ms`.
 STAGES: tuple[str, ...] = ("edges", "segments", "scores", "reduction", "placement", "experts")
-#: Accepted values of ``method``.  (The one home of this list is to become
-#: ``params.METHODS``; the segment methods are appended here until then.)
-METHODS: tuple[str, ...] = ("edge", "grid", "s-smoe", "as-smoe")
 #: The methods that start from a superpixel segmentation.
 SEGMENT_METHODS: tuple[str, ...] = ("s-smoe", "as-smoe")
 #: Stage names of every method, in order, as keys of :attr:`Initialization.timings_ms`.
@@ -36,7 +33,7 @@ STAGES_BY_METHOD: dict[str, tuple[str, ...]] = {
     "as-smoe": ("superpixels", "segment_fits", "placement", "experts"),
 }
 
-__all__ = ["METHODS", "SEGMENT_METHODS", "STAGES", "STAGES_BY_METHOD", "Initialization", "initialize"]
+__all__ = ["SEGMENT_METHODS", "STAGES", "STAGES_BY_METHOD", "Initialization", "initialize"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +43,7 @@ class Initialization:
     Attributes
     ----------
     method : str
-        One of :data:`METHODS`.
+        One of :data:`smoe_gui.core.params.METHODS`.
     params : Params
     image : (H, W) float32
     edges : (H, W) bool
@@ -252,7 +249,8 @@ def initialize(
         Gray image in [0, 1], at least 8x8 and at most 4096x4096 pixels.
     params : Params, optional
         Parameters (default: ``Params()``).
-    method : {"edge", "grid", "s-smoe", "as-smoe"}
+    method : str
+        One of :data:`smoe_gui.core.params.METHODS`.
         ``"edge"``: the edge-aligned initialisation (Canny, segments, scores,
         reduction, kernel pairs, background kernels, experts).  ``"grid"``:
         the baseline, a regular grid with as many kernels as the edge method
@@ -286,8 +284,7 @@ def initialize(
         params = Params()
     if not isinstance(params, Params):
         raise ValueError(f"params must be a Params, got {type(params).__name__}")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of: {', '.join(METHODS)}")
+    check_method(method)
     img = check_image(image)
     h, w = img.shape
     timings: dict[str, float] = {}

@@ -583,18 +583,10 @@ def _fit_chunk(patches: Sequence[_Patch], config: LocalFitConfig) -> list[dict[s
 
 def _fit_chunk_task(args: tuple[Sequence[_Patch], LocalFitConfig]) -> list[dict[str, F64]]:
     """Process-pool task: one chunk, torch on one thread."""
-    import torch
+    from .threads import set_threads
 
-    torch.set_num_threads(1)
+    set_threads(1)
     return _fit_chunk(args[0], args[1])
-
-
-def _cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _fit_in_process(chunks: Sequence[Sequence[_Patch]], config: LocalFitConfig) -> list[dict[str, F64]]:
@@ -606,13 +598,15 @@ def _fit_in_process(chunks: Sequence[Sequence[_Patch]], config: LocalFitConfig) 
     """
     import torch
 
+    from .threads import default_threads, set_threads
+
     previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+    set_threads(1)
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(_cores(), len(chunks)))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(default_threads(), len(chunks)))) as pool:
             parts = list(pool.map(lambda c: _fit_chunk(c, config), chunks))
     finally:
-        torch.set_num_threads(previous)
+        set_threads(previous)
     return [r for part in parts for r in part]
 
 

@@ -48,9 +48,10 @@ from numpy.typing import NDArray
 
 from .events import FitEvent, StopToken
 from .image import check_image
+from .metrics import psnr_from_mse
 from .model import SmoeModel
-from .params import Params
-from .render import SmoeRenderer
+from .params import Params, check_method
+from .rendering import SmoeRenderer
 
 if TYPE_CHECKING:
     import torch
@@ -453,12 +454,6 @@ class _Window:
         return before - self.n_kernels()
 
 
-def _psnr_from_mse(mse: float) -> float:
-    if not math.isfinite(mse):
-        return float("nan")
-    return math.inf if mse <= 0.0 else -10.0 * math.log10(mse)
-
-
 def _resolve_device(device: str | torch.device | None) -> torch.device:
     import torch
 
@@ -623,7 +618,7 @@ def _tile_phase(state: _FitState, deadline: float) -> Iterator[FitEvent]:
                 state.model_with(window.index, own, window.kernels()) if state.snapshot_due() else None
             )
             yield FitEvent(
-                phase="tiles", step=state.step, loss=result.loss, psnr=_psnr_from_mse(result.mse),
+                phase="tiles", step=state.step, loss=result.loss, psnr=psnr_from_mse(result.mse),
                 n_kernels=n_others + window.n_kernels(), elapsed_s=state.clock.now(),
                 model=snapshot, tile=t, n_tiles=n_tiles, message=message,
                 lr_scale=window.lr_scale,
@@ -644,7 +639,7 @@ def _tile_phase(state: _FitState, deadline: float) -> Iterator[FitEvent]:
         else:
             recon = np.zeros((y1 - y0, x1 - x0), np.float32)
             err = math.nan
-        state.outcomes.append(TileOutcome((y0, y1, x0, x1), recon, steps, pruned, _psnr_from_mse(err)))
+        state.outcomes.append(TileOutcome((y0, y1, x0, x1), recon, steps, pruned, psnr_from_mse(err)))
 
 
 @dataclass
@@ -702,7 +697,7 @@ def _finetune_phase(
         steps += 1
         state.step += 1
         best.offer(result.mse, result.before)
-        history.append(_psnr_from_mse(best.mse))
+        history.append(psnr_from_mse(best.mse))
         message = None
         if result.diverged is not None:
             message = (
@@ -729,7 +724,7 @@ def _finetune_phase(
         state.lr_scale = window.lr_scale
         snapshot = window.kernels().to_model(state.height, state.width) if state.snapshot_due() else None
         yield FitEvent(
-            phase="finetune", step=state.step, loss=result.loss, psnr=_psnr_from_mse(result.mse),
+            phase="finetune", step=state.step, loss=result.loss, psnr=psnr_from_mse(result.mse),
             n_kernels=window.n_kernels(), elapsed_s=state.clock.now(), model=snapshot,
             message=message, lr_scale=window.lr_scale,
         )
@@ -838,7 +833,8 @@ def fit(
         The initial model; when None, ``initialize(image, params, method)``
         makes it (its time does not count against ``time_budget``).
     method : str
-        Initialisation method when ``init`` is None (one of ``pipeline.METHODS``).
+        One of :data:`smoe_gui.core.params.METHODS`.
+        Initialisation method when ``init`` is None.
     stop : StopToken, optional
         Checked before every step; once set, the fit yields its final event
         with the best model so far.
@@ -863,10 +859,7 @@ def fit(
     """
     if not isinstance(params, Params):
         raise ValueError(f"params must be a Params, got {type(params).__name__}")
-    from .pipeline import METHODS
-
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    check_method(method)
     if not (isinstance(snapshot_interval_s, (int, float)) and snapshot_interval_s >= 0):
         raise ValueError(f"snapshot_interval_s must be >= 0, got {snapshot_interval_s!r}")
     img = check_image(image)
@@ -918,7 +911,7 @@ def _fit(
     state.phase_times["merge"] = clock.now() - state.phase_times["tiles"]
     pruned_tiles = model.n_kernels - len(merged)
     yield FitEvent(
-        phase="merge", step=state.step, loss=merged_mse, psnr=_psnr_from_mse(merged_mse),
+        phase="merge", step=state.step, loss=merged_mse, psnr=psnr_from_mse(merged_mse),
         n_kernels=len(merged), elapsed_s=clock.now(),
         model=merged.to_model(state.height, state.width), n_tiles=n_tiles,
         message=f"merged {n_tiles} tile(s): {len(merged)} kernels ({pruned_tiles} pruned)",
@@ -949,7 +942,7 @@ def _fit(
     }
     yield FitEvent(
         phase=last_phase,
-        step=state.step, loss=best.mse, psnr=_psnr_from_mse(best.mse),
+        step=state.step, loss=best.mse, psnr=psnr_from_mse(best.mse),
         n_kernels=final_model.n_kernels, elapsed_s=clock.now(), model=final_model,
         n_tiles=n_tiles, message=messages[reason], final=True, lr_scale=state.lr_scale,
         phase_times_s=dict(state.phase_times),

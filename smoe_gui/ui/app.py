@@ -13,7 +13,7 @@ _threads_configured = False
 
 
 def training_threads() -> int:
-    """Threads for training: every core.
+    """Threads for training: every core (:func:`smoe_gui.core.threads.default_threads`).
 
     The training thread runs at a lower CPU priority than the GUI thread
     (:func:`smoe_gui.ui.workers.lower_thread_priority`), so the GUI still gets
@@ -21,21 +21,19 @@ def training_threads() -> int:
     (on 2 cores, keeping one free for the GUI held training to ~60 % of the
     CLI's speed).
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, cores)
+    from ..core.threads import default_threads
+
+    return default_threads()
 
 
 def configure_threads() -> None:
-    """Call ``torch.set_num_threads`` once per process."""
+    """Set torch's thread count once per process (:func:`smoe_gui.core.threads.set_threads`)."""
     global _threads_configured
     if _threads_configured:
         return
-    import torch
+    from ..core.threads import set_threads
 
-    torch.set_num_threads(training_threads())
+    set_threads(training_threads())
     _threads_configured = True
 
 

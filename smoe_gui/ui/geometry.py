@@ -1,7 +1,8 @@
 """Drawing geometry for the stage views, as plain numpy arrays (no Qt).
 
-These turn stage results into polylines that pyqtgraph draws in one call each.
-They run in worker threads (see :mod:`smoe_gui.ui.jobs`), never in a paint
+These turn stage results into polylines that pyqtgraph draws in one call each
+(segment strokes come from :func:`smoe_gui.core.drawing.segment_strokes`,
+re-exported here).  They run in worker threads (see :mod:`smoe_gui.ui.jobs`), never in a paint
 handler.  Coordinates are image coordinates: x = column, y = row (px).
 """
 
@@ -12,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from ..core.drawing import segment_strokes
 from ..core.model import SmoeModel, ellipse_axes
 
 __all__ = [
-    "DIRECTIONS",
     "KernelGeometry",
     "ReducedGeometry",
     "ellipse_polylines",
@@ -26,44 +27,12 @@ __all__ = [
 
 F64 = NDArray[np.float64]
 
-#: Run step (dx, dy) of each segment direction θ (degrees), x = column, y = row.
-DIRECTIONS: dict[int, tuple[float, float]] = {0: (1.0, 0.0), 90: (0.0, 1.0), 45: (1.0, 1.0), -45: (1.0, -1.0)}
 
 _ELLIPSE_POINTS = 24
 
 
 def _empty() -> F64:
     return np.zeros((0, 2), dtype=np.float64)
-
-
-def segment_strokes(segments: F64) -> dict[int, F64]:
-    """Strokes of the raw segments, one array per direction.
-
-    Parameters
-    ----------
-    segments : (N, 4) float64
-        Centre x, centre y (px), θ (degrees: 0, 90, 45, -45), run length (pixels).
-
-    Returns
-    -------
-    dict θ -> (2n, 2) float64
-        Consecutive rows are the two ends of one stroke (for ``connect="pairs"``);
-        a run of ``L`` pixels spans ``L - 1`` steps (at least half a pixel each side).
-    """
-    segs = np.asarray(segments, dtype=np.float64).reshape(-1, 4)
-    out: dict[int, F64] = {}
-    theta = np.round(segs[:, 2]).astype(int)
-    for angle, (dx, dy) in DIRECTIONS.items():
-        sel = segs[theta == angle]
-        if len(sel) == 0:
-            out[angle] = _empty()
-            continue
-        half = np.maximum((sel[:, 3] - 1.0) / 2.0, 0.5)
-        step = np.array([dx, dy])
-        a = sel[:, :2] - half[:, None] * step
-        b = sel[:, :2] + half[:, None] * step
-        out[angle] = np.stack([a, b], axis=1).reshape(-1, 2)
-    return out
 
 
 @dataclass(frozen=True)
@@ -168,7 +137,7 @@ def kernel_geometry(
     Parameters
     ----------
     model : SmoeModel
-    method : {"edge", "grid"} or None
+    method : str or None (one of smoe_gui.core.params.METHODS)
         The initialisation that made the model; None for a trained or loaded
         model (all kernels are drawn as "trained").
     n_pairs : int

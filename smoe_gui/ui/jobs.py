@@ -114,7 +114,7 @@ def compute_snapshot(
     """
     import cv2
 
-    from ..core.render import render
+    from ..core.rendering import render
 
     h, w = image.shape
     ph, pw = preview_size(h, w, max_pixels)
@@ -159,10 +159,9 @@ def compute_stages(image: F32, params: Params, method: str) -> StageResult:
 def with_numba_threads(threads: int, fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn(*args)`` with numba's thread count for the calling thread set to
     ``threads`` (numba's setting is per thread, so the training keeps its own)."""
-    import numba
+    from ..core.threads import set_numba_threads
 
-    available = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
-    numba.set_num_threads(max(1, min(int(threads), available)))
+    set_numba_threads(max(1, int(threads)))
     return fn(*args)
 
 

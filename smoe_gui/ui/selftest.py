@@ -109,7 +109,7 @@ def _self_test(report: Callable[[str], None]) -> None:
     from ..core.image import load_image
     from ..core.metrics import psnr
     from ..core.params import Params
-    from ..core.render import render
+    from ..core.rendering import render
     from ..resources import resource_root, sample_images
 
     samples = sample_images()

@@ -1,0 +1,211 @@
+"""Terminal progress of the ``smoe`` commands: one implementation, on tqdm.
+
+* :class:`Progress` -- a bar with a status text when the stream is a terminal
+  (drawn by `tqdm <https://tqdm.github.io>`_), plain lines at most every
+  ``plain_interval_s`` seconds otherwise (logs, pipes, CI).  Updates are
+  throttled, so calling it on every training step costs next to nothing.
+* :class:`FitProgress` -- a :class:`Progress` fed with
+  :class:`~smoe_gui.core.events.FitEvent`\\ s: the bar follows the time budget,
+  the status shows phase, step, PSNR (``inf dB`` for an exact
+  reconstruction), kernel count and seconds; divergence, merge and stop
+  messages are printed on their own lines.
+
+``smoe fit`` uses :class:`FitProgress`; ``smoe experiment`` uses
+:class:`Progress` with one unit per run (``update(done, status)``) and may feed
+the running job's events through :meth:`FitProgress.status_of`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+
+from ..core.errors import show_text
+from ..core.metrics import format_psnr
+
+if TYPE_CHECKING:
+    from ..core.events import FitEvent
+
+__all__ = ["FitProgress", "Progress", "is_terminal"]
+
+_P = TypeVar("_P", bound="Progress")
+
+
+def is_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` is an interactive terminal."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+class Progress:
+    """A progress bar on a terminal, plain lines elsewhere.
+
+    Parameters
+    ----------
+    total : float
+        The amount that means done (seconds of budget, number of runs, ...).
+    desc : str
+        A short label in front of the bar and of every plain line.
+    unit : str
+        Unit of ``total`` (shown by the bar).
+    stream : text stream, optional
+        Where to write (default ``sys.stderr``).
+    quiet : bool
+        Write nothing at all.
+    tty : bool, optional
+        Force the bar (True) or plain lines (False); default: whether
+        ``stream`` is a terminal.
+    interval_s : float
+        Least seconds between two redraws of the bar.
+    plain_interval_s : float
+        Least seconds between two plain lines (forced lines always print).
+
+    Use as a context manager or call :meth:`close` at the end.
+    """
+
+    def __init__(
+        self,
+        total: float,
+        desc: str,
+        *,
+        unit: str = "",
+        stream: TextIO | None = None,
+        quiet: bool = False,
+        tty: bool | None = None,
+        interval_s: float = 0.1,
+        plain_interval_s: float = 2.0,
+    ) -> None:
+        self.stream: TextIO = stream if stream is not None else sys.stderr
+        self.total = float(total) if total and math.isfinite(total) and total > 0 else 1.0
+        self.desc = desc
+        self.quiet = quiet
+        self.tty = is_terminal(self.stream) if tty is None else tty
+        self.interval_s = interval_s
+        self.plain_interval_s = plain_interval_s
+        self._last = -math.inf
+        self._status = ""
+        self._done = 0.0
+        self._bar: Any = None
+        if not quiet and self.tty:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=self.total, desc=desc, unit=unit, file=self.stream, leave=True,
+                dynamic_ncols=True, mininterval=0.0, miniters=1,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
+            )
+
+    # -- updates -----------------------------------------------------------------
+    def update(self, done: float, status: str = "", *, force: bool = False) -> None:
+        """Set the amount done (absolute, clipped to ``total``) and the status text.
+
+        Throttled: the bar redraws at most every ``interval_s`` seconds, a
+        plain line prints at most every ``plain_interval_s`` seconds, unless
+        ``force``.
+        """
+        if self.quiet:
+            return
+        self._done = min(max(float(done), 0.0), self.total)
+        self._status = status
+        now = time.perf_counter()
+        wait = self.interval_s if self._bar is not None else self.plain_interval_s
+        if not force and now - self._last < wait:
+            return
+        self._last = now
+        self._draw()
+
+    def _draw(self) -> None:
+        if self._bar is not None:
+            self._bar.n = self._done
+            self._bar.set_postfix_str(show_text(self._status), refresh=False)
+            self._bar.refresh()
+        else:
+            self._write(f"{self.desc}: {self._status}" if self._status else self.desc)
+
+    def note(self, message: str) -> None:
+        """Print ``message`` on a line of its own (above the bar on a terminal)."""
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._bar.write(f"  {show_text(message)}", file=self.stream)
+        else:
+            self._write(f"  {message}")
+
+    def _write(self, line: str) -> None:
+        self.stream.write(show_text(line) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Draw the last state and end the bar's line (idempotent)."""
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._draw()
+            self._bar.close()
+            self._bar = None
+        self.quiet = True
+
+    def __enter__(self: _P) -> _P:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class FitProgress(Progress):
+    """:class:`Progress` of one fit, fed with its events (call it with each one).
+
+    The bar runs over the time budget (``params.time_budget`` seconds); a new
+    phase, the final event and a message worth reading (a diverging step
+    undone, the merge, the reason the fit stopped) always show.
+
+    Parameters
+    ----------
+    time_budget_s : float
+        The fit's training budget in seconds.
+    desc : str
+        Label (default ``"fit"``).
+    **kwargs
+        As :class:`Progress`.
+    """
+
+    def __init__(self, time_budget_s: float, desc: str = "fit", **kwargs: Any) -> None:
+        super().__init__(time_budget_s, desc, unit="s", **kwargs)
+        self.budget_s = float(time_budget_s)
+        self._phase = ""
+
+    @staticmethod
+    def status_of(event: FitEvent, budget_s: float | None = None) -> str:
+        """One line describing ``event``: where, step, PSNR, kernels, seconds."""
+        where = (
+            f"tile {event.tile + 1}/{event.n_tiles}"
+            if event.phase == "tiles" and event.tile is not None
+            else event.phase
+        )
+        seconds = f"{event.elapsed_s:.1f}"
+        if budget_s is not None:
+            seconds += f"/{budget_s:g}"
+        return (
+            f"{where} step {event.step}  PSNR {format_psnr(event.psnr)}  "
+            f"K {event.n_kernels}  {seconds} s"
+        )
+
+    def __call__(self, event: FitEvent) -> None:
+        if self.quiet:
+            return
+        changed = event.phase != self._phase
+        self._phase = event.phase
+        important = event.message is not None and (
+            "non-finite" in event.message or event.phase == "merge" or event.final
+        )
+        done = self.total if event.final else event.elapsed_s
+        self.update(done, self.status_of(event, self.budget_s),
+                    force=changed or important or event.final)
+        if important and event.message is not None:
+            self.note(event.message)
