@@ -237,6 +237,20 @@ def _segment_stages(
     return labels, kernels, notes
 
 
+def _planned(image: NDArray[np.float32], params: Params, method: str) -> Params:
+    """Edge and grid: ``params`` with ``max_pts`` and the background spacing
+    chosen by the kernel-budget planner for ``params.n_kernels`` kernels."""
+    try:
+        from .budget import plan_kernels
+    except ImportError:  # the planner (core/budget.py) arrives with the budget work on main
+        raise ValueError(
+            f"a kernel budget (n_kernels) for the {method} method needs the kernel-budget "
+            "planner, which this build lacks; use max_pts instead"
+        ) from None
+    planned = plan_kernels(image, params.replace(n_kernels=0), method, params.n_kernels)
+    return planned.replace(n_kernels=params.n_kernels)
+
+
 def initialize(
     image: NDArray[Any], params: Params | None = None, method: str = "edge",
     *, workers: int | None = None,
@@ -258,9 +272,12 @@ def initialize(
         way.  ``"s-smoe"``: one kernel per DBSCAN superpixel, steered by the
         segment's shape (Li et al., VCIP 2023).  ``"as-smoe"``: per-segment
         SMoE fits with kernel sparsification, exported into one model (Li et
-        al., arXiv 2409.10101).  See :mod:`smoe_gui.core.segment_init`.  For
-        the segment methods ``params.n_kernels > 0`` is a kernel budget they
-        meet exactly.
+        al., arXiv 2409.10101).  See :mod:`smoe_gui.core.segment_init`.
+        With ``params.n_kernels = N > 0`` every method yields between
+        ``0.95·N`` and ``N`` kernels: the segment methods exactly ``N`` (by
+        construction), edge and grid through the planner
+        ``budget.plan_kernels`` (which chooses ``max_pts`` and the background
+        spacing; the returned ``params`` carry its choice).
     workers : int, optional
         Processes for the AS-SMoE local fits (default: in this process).
 
@@ -287,6 +304,8 @@ def initialize(
     check_method(method)
     img = check_image(image)
     h, w = img.shape
+    if params.n_kernels > 0 and method not in SEGMENT_METHODS:
+        params = _planned(img, params, method)
     timings: dict[str, float] = {}
     segment_map: NDArray[np.int32] | None = None
     kernel_segment = np.zeros(0, dtype=np.intp)
