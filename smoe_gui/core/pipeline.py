@@ -212,7 +212,8 @@ def _segment_stages(
     if method == "s-smoe":
         cap = budget
     else:
-        cap = max(1, budget // params.as_initial_kernels) if budget else 0
+        most = params.as_initial_kernels * 2**params.as_doublings
+        cap = max(1, budget // most) if budget else 0
     start = time.perf_counter()
     labels = mdbscan_superpixels(
         image, params.superpixel_threshold, params.superpixel_min_size,

@@ -41,10 +41,12 @@ Kernel budget
 -------------
 With ``N > 0`` both methods yield exactly ``N`` kernels (when the image has at
 least ``N`` pixels): S-SMoE by its allocation; AS-SMoE by merging the
-superpixels down to ``N // as_initial_kernels`` segments before the local
-fits, then keeping the ``N`` kernels of largest gate mass if it exported more,
-or splitting the kernels of largest residual error (two copies half a
-standard deviation apart along the major axis) if it exported fewer.
+superpixels down to ``N // (as_initial_kernels · 2^as_doublings)`` segments
+before the local fits, so that the fits export at most ``N`` kernels even if
+every segment doubles as often as allowed, then splitting the exported
+kernels of largest residual error (two copies half a standard deviation
+apart along the major axis) until there are ``N``.  (Should the fits export
+more, the ``N`` of largest gate mass are kept.)
 """
 
 from __future__ import annotations
@@ -360,10 +362,17 @@ class LocalFitConfig:
 
 #: Hard-concrete L0 gate constants (Louizos et al. 2018; the public code's defaults).
 L0_BETA, L0_GAMMA, L0_ZETA = 0.5, -0.1, 1.1
+#: Gate logit whose hard-concrete gate is exactly 1 (``sigmoid(p)·(ζ-γ)+γ = 1``): every
+#: kernel, own or context, starts with α = 1, as in the global model.
+L0_OPEN = math.log((1.0 - L0_GAMMA) / (L0_ZETA - 1.0))
 #: Learning rates of the local fits (patch px/step, 1/step).
 LR_MU, LR_A, LR_M, LR_P = 0.05, 0.005, 0.003, 0.05
 #: Largest number of neighbouring segments whose S-SMoE kernels form a local fit's context.
-CONTEXT_KERNELS = 16
+CONTEXT_KERNELS = 8
+#: Largest kernel standard deviation in a local fit, as a share of the patch side.
+MAX_WIDTH_SHARE = 0.25
+#: Weight of the width penalty (:func:`_width_excess`).
+WIDTH_WEIGHT = 10.0
 #: Loss weight of the patch pixels outside the segment (its own pixels: 1).
 CONTEXT_WEIGHT = 0.3
 #: Weight of the L0 penalty once the patch MSE is below :data:`L0_START_MSE` (public code).
@@ -451,6 +460,21 @@ def _local_forward(torch: Any, grid: Any, mu: Any, a: Any, m: Any, gp: Any, acti
     return (w * m.unsqueeze(2)).sum(1), w
 
 
+def _width_excess(a: Any, act: Any) -> Any:
+    """Σ over kernels of ``relu(λ0 - λ_min(A Aᵀ))/λ0``, ``λ0 = 1/(2·σ_max²)``,
+    ``σ_max = AS_PATCH·MAX_WIDTH_SHARE``: how far kernels are wider than a
+    local fit can vouch for (a kernel wider than its patch would, in the global
+    model, win the gate far outside the patch it was fitted in)."""
+    q11 = a[..., 0] ** 2
+    q12 = a[..., 0] * a[..., 1]
+    q22 = a[..., 1] ** 2 + a[..., 2] ** 2
+    half_tr = 0.5 * (q11 + q22)
+    disc = (0.25 * (q11 - q22) ** 2 + q12**2 + 1e-12).sqrt()
+    lam_min = half_tr - disc
+    lam0 = 1.0 / (2.0 * (AS_PATCH * MAX_WIDTH_SHARE) ** 2)
+    return ((lam0 - lam_min).clamp_min(0.0) / lam0 * act).sum()
+
+
 def _fit_chunk(patches: Sequence[_Patch], config: LocalFitConfig) -> list[dict[str, F64]]:
     """Fit the local SMoEs of a chunk of patches (batched over segments).
 
@@ -487,14 +511,14 @@ def _fit_chunk(patches: Sequence[_Patch], config: LocalFitConfig) -> list[dict[s
     c_mu = torch.zeros(n, cmax, 2)
     c_a = torch.zeros(n, cmax, 3)
     c_m = torch.zeros(n, cmax)
-    c_gp = torch.full((n, cmax), 10.0)  # gate fully open
+    c_gp = torch.full((n, cmax), L0_OPEN)  # the context's gates stay at 1
     c_act = torch.zeros(n, cmax, dtype=torch.bool)
     for i, pt in enumerate(patches):
         k = pt.mu0.shape[0]
         mu[i, :k] = torch.from_numpy(pt.mu0).float()
         a[i, :k] = torch.from_numpy(pt.a0).float()
         m[i, :k] = torch.from_numpy(pt.m0).float()
-        gp[i, :k] = 1.0
+        gp[i, :k] = L0_OPEN
         active[i, :k] = True
         c = pt.ctx_mu.shape[0]
         c_mu[i, :c] = torch.from_numpy(pt.ctx_mu).float()
@@ -527,7 +551,7 @@ def _fit_chunk(patches: Sequence[_Patch], config: LocalFitConfig) -> list[dict[s
             mse = (wgt * (recon - tgt) ** 2).sum(1)           # (n,)
             gate_pen = (torch.sigmoid(sub[3] - l0_shift) * act).sum(1)
             on = (mse.detach() < L0_START_MSE).float() * (L0_WEIGHT / cnt)
-            loss = (1000.0 * mse + on * gate_pen).sum()
+            loss = (1000.0 * mse + on * gate_pen).sum() + WIDTH_WEIGHT * _width_excess(sub[1], act)
             loss.backward()
             opt.step()
         with torch.no_grad():
@@ -550,7 +574,7 @@ def _fit_chunk(patches: Sequence[_Patch], config: LocalFitConfig) -> list[dict[s
                 mu[i, :k] = mu[i, :k] - 0.25 * col
                 a[i, k:2 * k] = a[i, :k]
                 m[i, k:2 * k] = m[i, :k]
-                gp[i, k:2 * k] = 1.0
+                gp[i, k:2 * k] = gp[i, :k]
                 active[i, k:2 * k] = True
                 count[i] = 2 * k
     with torch.no_grad():
