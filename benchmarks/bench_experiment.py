@@ -7,7 +7,11 @@ budget, evaluation and saving, the report) and projects the wall-clock time of
 the default run with 60 s per fit.  The default run must finish within 30
 minutes on the 2-core reference machine.
 
-    .venv/bin/python benchmarks/bench_experiment.py [--time-budget 3] [--keep DIR]
+    .venv/bin/python benchmarks/bench_experiment.py [--time-budget 3] [--keep DIR] [--images PATH ...]
+
+Images: the paper's four from ``--images`` (files or folders), else
+``../shared/images`` next to the checkout, else the bundled samples
+(``benchmarks/_images.py``).
 
 Timings are noisy when other processes share the cores; say so when quoting.
 """
@@ -21,8 +25,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from smoe_gui.core.experiment import DEFAULT_BUDGETS, Progress, default_images, run_experiment
-from smoe_gui.core.params import Params
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _images import PAPER_IMAGES, find_images, missing  # noqa: E402
+
+from smoe_gui.cli.experiment_cmd import SweepProgress  # noqa: E402
+from smoe_gui.core.experiment import DEFAULT_BUDGETS, run_experiment  # noqa: E402
+from smoe_gui.core.params import Params  # noqa: E402
 
 DEFAULT_TIME_BUDGET_S = 60.0
 LIMIT_S = 30 * 60.0
@@ -32,16 +43,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time-budget", type=float, default=3.0, help="seconds per fit in this measurement")
     parser.add_argument("--keep", type=Path, default=None, help="keep the sweep's output here")
+    parser.add_argument("--images", nargs="+", default=None, metavar="PATH",
+                        help="image files or folders (default: ../shared/images, else the bundled samples)")
     args = parser.parse_args()
 
-    images, missing = default_images()
-    if missing:
-        print(f"paper images missing: {', '.join(missing)}; measuring {', '.join(p.stem for p in images)}")
+    images = find_images(PAPER_IMAGES, args.images)
+    if missing(PAPER_IMAGES, images):
+        print(f"paper images missing: {', '.join(missing(PAPER_IMAGES, images))}; "
+              f"measuring {', '.join(p.stem for p in images)}")
     with tempfile.TemporaryDirectory() as tmp:
         out = args.keep or Path(tmp) / "out"
         params = Params(time_budget=args.time_budget)
         start = time.perf_counter()
-        summary = run_experiment(None, out, params=params, progress=Progress(live=False, stream=sys.stderr))
+        summary = run_experiment(images, out, params=params, observer=SweepProgress(stream=sys.stderr, tty=False))
         total = time.perf_counter() - start
         with (out / "results.csv").open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))

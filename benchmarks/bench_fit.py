@@ -1,8 +1,8 @@
 """Quality in seconds: `smoe fit` on the paper's test images, edge vs grid.
 
-For each image, the edge-aligned initialisation is made with at most
-``--max-kernels`` kernels (``max_pts`` is lowered until pairs + background fit),
-the grid baseline gets exactly as many kernels, and both are trained by the
+For each image, the kernel-budget planner (:func:`smoe_gui.core.budget.plan_kernels`)
+chooses ``max_pts`` and the background spacing for between 95 % and 100 % of
+``--max-kernels`` kernels, the grid baseline gets exactly as many kernels, and both are trained by the
 code path of ``smoe fit`` (:func:`smoe_gui.core.runs.run_fit` and
 :func:`~smoe_gui.core.runs.fit_report`) for each time budget.  The PSNR and
 SSIM are of the final model rendered with the exact formula.  Then the peak
@@ -12,10 +12,13 @@ child process.
 Usage::
 
     .venv/bin/python benchmarks/bench_fit.py                 # everything (~10 min)
-    .venv/bin/python benchmarks/bench_fit.py --images peppers --budgets 15
+    .venv/bin/python benchmarks/bench_fit.py --names peppers --budgets 15
+    .venv/bin/python benchmarks/bench_fit.py --images ~/pictures/kodak --names kodim01
     .venv/bin/python benchmarks/bench_fit.py --no-memory --methods edge
 
-Timings depend on the load of the machine; the figures are wall-clock.
+Images: ``--images`` (files or folders), else ``../shared/images`` next to the
+checkout, else the bundled samples (``benchmarks/_images.py``).  Timings depend
+on the load of the machine; the figures are wall-clock.
 """
 
 from __future__ import annotations
@@ -29,61 +32,30 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _images import PAPER_IMAGES, find_images, missing  # noqa: E402
+
+from smoe_gui.core.budget import plan_kernels  # noqa: E402
 from smoe_gui.core.image import load_image  # noqa: E402
 from smoe_gui.core.params import METHODS, Params  # noqa: E402
 from smoe_gui.core.pipeline import Initialization, initialize  # noqa: E402
 from smoe_gui.core.runs import fit_report, run_fit  # noqa: E402
 
-IMAGES = ("peppers", "barbara", "parrots", "flowers")
-IMAGE_DIR = Path("/work/shared/images")
 TARGETS = {("peppers", 15.0): 30.0, ("peppers", 60.0): 33.5}
 MEMORY_TARGET_MB = 1536.0
 
 
-def edge_init_within(image, params: Params, max_kernels: int) -> tuple[Params, Initialization]:
-    """The edge initialisation with nearly the largest ``max_pts`` (at most
-    ``params``'s) whose kernels, pairs and background, number at most
-    ``max_kernels``: from a proportional estimate down in 1 % steps (the count
-    is not monotone in ``max_pts``, so no bisection)."""
-    init = initialize(image, params, "edge")
-    k = init.model.n_kernels
-    if k <= max_kernels:
-        return params, init
-    pairs = max(k - init.n_background, 1)
-    pts = min(params.max_pts - 1,
-              int(params.max_pts * (max_kernels - init.n_background) / pairs))
-    while True:
-        p = params.replace(max_pts=max(1, pts))
-        init = initialize(image, p, "edge")
-        if init.model.n_kernels <= max_kernels or pts <= 1:
-            break
-        pts = min(pts - 1, int(pts * 0.99))
-    # the reduction's cluster count jumps (tied distances on the pixel lattice):
-    # fill the rest of the budget with background kernels on a finer grid
-    spacing = p.background_spacing
-    while p.background_kernels and init.model.n_kernels < 0.97 * max_kernels and spacing > 8.0:
-        spacing = max(8.0, spacing * 0.9)
-        trial_p = p.replace(background_spacing=spacing)
-        trial = initialize(image, trial_p, "edge")
-        if trial.model.n_kernels > max_kernels:
-            break
-        p, init = trial_p, trial
-    return p, init
-
-
 def memory_child(max_kernels: int, budget: float) -> None:
     """Fit a 768x512 image with ``max_kernels`` kernels; print the peak RSS in MB."""
-    path = IMAGE_DIR / "parrots.png"
-    image = load_image(path if path.exists() else ROOT / "resources" / "samples" / "parrots.png")
+    image = load_image(find_images(["parrots"])[0])
     if image.shape != (512, 768):
         import cv2
         import numpy as np
 
         image = np.ascontiguousarray(cv2.resize(image, (768, 512), interpolation=cv2.INTER_AREA))
-    params, init = edge_init_within(
-        image, Params(max_pts=max_kernels, background_spacing=10.0, time_budget=budget), max_kernels
-    )
+    params = plan_kernels(image, Params(background_spacing=10.0, time_budget=budget), "edge", max_kernels)
+    init = initialize(image, params, "edge")
     run = run_fit(image, params, "edge", init=init.model)
     fit_report(run, image, params, "edge")
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -93,7 +65,10 @@ def memory_child(max_kernels: int, budget: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", nargs="+", default=list(IMAGES), choices=IMAGES)
+    parser.add_argument("--images", nargs="+", default=None, metavar="PATH",
+                        help="image files or folders (default: ../shared/images, else the bundled samples)")
+    parser.add_argument("--names", nargs="+", default=None, metavar="STEM",
+                        help="image names to run (default: the paper's four, or every image given)")
     parser.add_argument("--budgets", nargs="+", type=float, default=[15.0, 60.0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--max-kernels", type=int, default=2000)
@@ -112,26 +87,34 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"torch threads {torch.get_num_threads()}; budgets {args.budgets} s; "
           f"at most {args.max_kernels} kernels")
-    base = Params(max_pts=1200).with_assignments(args.set)
+    names = args.names if args.names is not None else (None if args.images else list(PAPER_IMAGES))
+    paths = find_images(names, args.images)
+    if names and missing(names, paths):
+        print(f"images not found (skipped): {', '.join(missing(names, paths))}")
+    if not paths:
+        print("no images found")
+        return 1
+    base = Params().with_assignments(args.set)
     rows = []
     header = (f"{'image':8} {'size':>8} {'method':6} {'K':>5} {'budget':>6} {'PSNR':>7} "
               f"{'SSIM':>6} {'init':>5} {'steps':>6} {'K end':>5} {'target':>8}  stop")
     print(header)
-    for name in args.images:
-        image = load_image(IMAGE_DIR / f"{name}.png")
-        params, _ = edge_init_within(image, base, args.max_kernels)
+    for path in paths:
+        name = path.stem
+        image = load_image(path)
+        planned = {m: plan_kernels(image, base, m, args.max_kernels) for m in args.methods}
         inits: dict[str, Initialization] = {}
         init_time: dict[str, float] = {}
         for method in args.methods:
             t0 = time.perf_counter()
-            inits[method] = initialize(image, params, method)
+            inits[method] = initialize(image, planned[method], method)
             init_time[method] = time.perf_counter() - t0
         for budget in args.budgets:
-            p = params.replace(time_budget=budget)
             for method in args.methods:
+                p = planned[method].replace(time_budget=budget)
                 init = inits[method]
                 run = run_fit(image, p, method, init=init.model)
-                report = fit_report(run, image, p, method, str(IMAGE_DIR / f"{name}.png"))
+                report = fit_report(run, image, p, method, str(path))
                 target = TARGETS.get((name, budget))
                 verdict = ""
                 if target is not None and method == "edge":
@@ -149,12 +132,12 @@ def main(argv: list[str] | None = None) -> int:
         for budget in args.budgets:
             wins = 0
             parts = []
-            for name in args.images:
+            for name in (p.stem for p in paths):
                 e = next(r[3] for r in rows if r[0] == name and r[1] == "edge" and r[2] == budget)
                 g = next(r[3] for r in rows if r[0] == name and r[1] == "grid" and r[2] == budget)
                 wins += e > g
                 parts.append(f"{name} {e - g:+.2f}")
-            print(f"  {budget:g} s: " + ", ".join(parts) + f"  -> edge wins {wins}/{len(args.images)}")
+            print(f"  {budget:g} s: " + ", ".join(parts) + f"  -> edge wins {wins}/{len(paths)}")
 
     if not args.no_memory:
         t0 = time.perf_counter()

@@ -121,7 +121,7 @@ def main() -> int:
             return 1
         if i >= 2:  # the first two warm up
             latencies.append((time.perf_counter() - t0) * 1e3)
-            compute.append(window._stage_result.compute_ms)
+            compute.append(window.session.stage_result.compute_ms)
     latencies.sort()
     p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))]
     print(f"parameter change -> all 5 stage views: median {statistics.median(latencies):.0f} ms, "
@@ -135,7 +135,7 @@ def main() -> int:
                  snapshot_interval_s=0.5):
         pass
     window.panel.set_params(params, emit=False)
-    init = window._matching_init(params, "edge")
+    init = window.session.matching_init(params, "edge")
     gaps: list[float] = []
     last = [time.perf_counter()]
 
@@ -161,7 +161,7 @@ def main() -> int:
     gaps.clear()
     stamps.clear()
     window.start_training()
-    training = window._training
+    training = window.session.trainer
     t_start = time.perf_counter()
     last[0] = t_start
     probe.start()
@@ -170,8 +170,8 @@ def main() -> int:
     probe.stop()
     app.processEvents()
     data = window.plots.data["train"].arrays()
-    steps_app = float(data["steps"][-1]) if len(data["steps"]) else 0.0
-    secs_app = float(data["seconds"][-1]) if len(data["seconds"]) else 1.0
+    steps_app = float(data["step"][-1]) if len(data["step"]) else 0.0
+    secs_app = float(data["elapsed_s"][-1]) if len(data["elapsed_s"]) else 1.0
     wall = t_end - t_start
     stall = max(gaps) - 5.0 if gaps else float("nan")
     gaps.sort()
@@ -184,10 +184,10 @@ def main() -> int:
           f"p99 timer gap {gaps[int(0.99 * (len(gaps) - 1))]:.0f} ms over {len(gaps)} ticks")
     del training
     # where the longest stalls happened: training phase at that moment
-    phases = window.plots.data["train"].phases()
+    phases = window.plots.data["train"].arrays()["phase"].tolist()
     for when, gap in sorted(stamps, key=lambda sg: -sg[1])[:3]:
         t_rel = when - t_start
-        idx = int(np.searchsorted(data["seconds"], t_rel)) if len(data["seconds"]) else 0
+        idx = int(np.searchsorted(data["elapsed_s"], t_rel)) if len(data["elapsed_s"]) else 0
         phase = phases[min(idx, len(phases) - 1)] if phases else "?"
         print(f"  stall {gap:.0f} ms at t = {t_rel:.2f} s (phase {phase})")
 

@@ -8,7 +8,9 @@ Prints
 2. The reduction of a noise image's ~100,000 raw segments to ``max_pts=500``:
    median of scores and of the reduction (exact EMST radius).  Target <= 1 s.
 
-Usage: ``python benchmarks/bench_initialize.py [--runs 20] [--image PATH] [--grid]``
+Usage: ``python benchmarks/bench_initialize.py [--runs 20] [--images PATH] [--grid]``
+(the image: parrots from ``--images``, a file or folder, else ``../shared/images``
+next to the checkout, else the bundled sample; ``benchmarks/_images.py``)
 
 ``OMP_WAIT_POLICY`` defaults to ``PASSIVE`` here: with the default (active)
 policy, numba's OpenMP workers spin after each parallel expert pass and, on a
@@ -31,17 +33,15 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before numba starts its t
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _images import find_images  # noqa: E402
 
 from smoe_gui.core import Params, initialize, load_image  # noqa: E402
 from smoe_gui.core.edges import canny_edges  # noqa: E402
 from smoe_gui.core.pipeline import STAGES  # noqa: E402
 from smoe_gui.core.reduction import importance_scores, reduce_segments  # noqa: E402
 from smoe_gui.core.segments import scan_segments  # noqa: E402
-
-
-def parrots_path() -> Path:
-    shared = Path(__file__).resolve().parents[2] / "shared" / "images" / "parrots.png"
-    return shared if shared.exists() else ROOT / "resources" / "samples" / "parrots.png"
 
 
 def bench_initialize(path: Path, runs: int, method: str) -> None:
@@ -101,11 +101,15 @@ def bench_noise_reduction(runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--image", type=Path, default=None)
+    parser.add_argument("--images", nargs="+", default=None, metavar="PATH",
+                        help="an image file, or a folder holding parrots (default: ../shared/images, "
+                             "else the bundled sample)")
     parser.add_argument("--grid", action="store_true", help="also time the grid baseline")
     parser.add_argument("--noise-only", action="store_true", help="only the 100k-segment reduction")
     args = parser.parse_args()
-    path = args.image or parrots_path()
+    path = next(iter(find_images(["parrots"], args.images)), None)  # a file given comes first
+    if path is None:
+        parser.error(f"no image found in {' '.join(args.images)}")
     print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, load average "
           f"{', '.join(f'{v:.2f}' for v in os.getloadavg())} (figures are noisy on a shared machine)")
     if not args.noise_only:

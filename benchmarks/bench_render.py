@@ -1,6 +1,6 @@
 """Exactness and speed of the fast culled renderer, side by side with dense evaluation.
 
-Run:  .venv/bin/python benchmarks/bench_render.py [--quick]
+Run:  .venv/bin/python benchmarks/bench_render.py [--quick] [--images PATH ...]
 
 Prints, in one run:
 
@@ -16,6 +16,9 @@ Prints, in one run:
 * ``initialize()`` on the 768x512 Kodak parrots sample (max_pts = 500) and
   its expert stage.
 
+Images (peppers, parrots): ``--images`` (files or folders), else
+``../shared/images`` next to the checkout, else the bundled samples
+(``benchmarks/_images.py``); without peppers the speed model is synthetic.
 Timings are wall-clock medians on whatever else the machine is running.
 """
 
@@ -30,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 # first: importing smoe_gui sets OMP_WAIT_POLICY before torch starts OpenMP
 import smoe_gui  # noqa: E402,F401
@@ -37,13 +41,15 @@ import smoe_gui  # noqa: E402,F401
 # isort: split
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _images import find_images  # noqa: E402
 
 from smoe_gui.core import Params, initialize, load_image  # noqa: E402
 from smoe_gui.core.model import SmoeModel, dense_render  # noqa: E402
 from smoe_gui.core.rendering import SmoeRenderer, dense_image_torch, render  # noqa: E402
 
-PEPPERS = ROOT.parent / "shared" / "images" / "peppers.png"
-PARROTS = ROOT / "resources" / "samples" / "parrots.png"
+#: The images of this run (set by ``main`` from ``--images``); peppers may be missing.
+PEPPERS: Path | None = None
+PARROTS: Path = ROOT / "resources" / "samples" / "parrots.png"
 
 
 def median_time(fn: Callable[[], object], repeat: int) -> float:
@@ -80,7 +86,7 @@ def synthetic_model(h: int, w: int, spacing: float, seed: int) -> SmoeModel:
 
 
 def edge_model(max_pts: int) -> tuple[SmoeModel, str]:
-    if PEPPERS.exists():
+    if PEPPERS is not None:
         image = load_image(PEPPERS)
         init = initialize(image, Params(max_pts=max_pts))
         return init.model, f"edge init of peppers, max_pts={max_pts}"
@@ -170,7 +176,13 @@ def dense_forward(ts: list[torch.Tensor], h: int, w: int, rows: int) -> torch.Te
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--images", nargs="+", default=None, metavar="PATH",
+                        help="image files or folders holding peppers and parrots "
+                             "(default: ../shared/images, else the bundled samples)")
     args = parser.parse_args()
+    global PEPPERS, PARROTS
+    PEPPERS = next(iter(find_images(["peppers"], args.images)), None)
+    PARROTS = next(iter(find_images(["parrots"], args.images)), PARROTS)
     repeat = 3 if args.quick else 7
     torch.manual_seed(0)
     print(f"threads: torch {torch.get_num_threads()}, numba "
@@ -198,7 +210,7 @@ def main() -> None:
 
     print("\n== speed: 512x512 (wall-clock medians; the machine is shared) ==")
     models = [(base, label), (trained_like(base, 7), "trained-like (same K, dense time reused)")]
-    if not PEPPERS.exists():
+    if PEPPERS is None:
         models = models[:1]
     rows = 16
     print(f"{'model':44s} {'K':>5s} {'pairs/px':>8s} {'fast step':>10s} {'dense step':>11s} "
@@ -233,7 +245,7 @@ def main() -> None:
         print(f"{'':44s} list rebuilds: {renderer.stats['rebuilds']} in "
               f"{renderer.stats['calls']} Adam steps (lr 1e-3)")
 
-    print("\n== initialize() on the 768x512 Kodak parrots sample, max_pts = 500 ==")
+    print(f"\n== initialize() on {PARROTS.name}, max_pts = 500 ==")
     image = load_image(PARROTS)
     params = Params(max_pts=500)
     initialize(image, params)

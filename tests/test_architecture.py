@@ -10,7 +10,9 @@ CORE = Path(__file__).resolve().parents[1] / "smoe_gui" / "core"
 
 
 def test_core_sources_do_not_import_qt() -> None:
-    for path in CORE.glob("*.py"):
+    paths = sorted(CORE.rglob("*.py"))
+    assert CORE / "experiment" / "run.py" in paths  # subpackages too
+    for path in paths:
         text = path.read_text()
         for banned in ("PySide6", "pyqtgraph", "PyQt5", "PyQt6", "shiboken"):
             assert f"import {banned}" not in text and f"from {banned}" not in text, path
@@ -47,3 +49,11 @@ def test_no_public_name_is_shadowed_by_a_submodule() -> None:
         "assert callable(render) and callable(psnr)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_core_draws_no_terminal_output() -> None:
+    """Progress bars and printed lines belong to the command line (``smoe_gui.cli``)."""
+    for path in sorted(CORE.rglob("*.py")):
+        text = path.read_text()
+        for banned in ("\\x1b[", "sys.stderr", "sys.stdout", "print("):
+            assert banned not in text, (path, banned)

@@ -246,3 +246,20 @@ def test_no_hand_drawn_escape_codes_in_cli() -> None:
         text = path.read_text(encoding="utf-8")
         assert "\\x1b[" not in text and "\\033[" not in text, path
         assert '"#" *' not in text, path
+
+
+def test_progress_bar_draws_on_a_terminal_of_size_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pseudo-terminal that reports 0x0 (``script``, CI runners): the bar still shows."""
+    import pty
+
+    master, slave = pty.openpty()
+    with os.fdopen(slave, "w", encoding="utf-8") as stream:
+        monkeypatch.setattr(sys, "stderr", stream)
+        assert os.get_terminal_size(slave).columns == 0
+        with FitProgress(10.0) as progress:
+            assert progress.tty
+            progress(_event(3, "finetune", 5.0))
+        stream.flush()
+        text = os.read(master, 65536).decode("utf-8", "replace")
+    os.close(master)
+    assert "fit:  50%|" in text and "finetune step 3" in text, text

@@ -19,16 +19,19 @@ from smoe_gui.core.experiment import (
     COLUMNS,
     PAPER_IMAGES,
     TIMING_COLUMNS,
-    background_spacing_for,
+    ImageSource,
+    SweepObserver,
     collect_images,
     default_images,
     parse_budgets,
     parse_methods,
-    plan_edge_budget,
+    plan_jobs,
     run_experiment,
     time_to_converge,
 )
+from smoe_gui.core.experiment.store import STORE_FORMAT
 from smoe_gui.core.params import Params
+from smoe_gui.core.runs import HISTORY_COLUMNS, FitHistory
 
 # Tiny and step-bounded: every run is deterministic on the CPU and takes well under a second.
 FAST = {
@@ -83,15 +86,17 @@ def sweep(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
 def test_budgets_are_parsed_sorted_and_checked() -> None:
     assert parse_budgets("2000, 500,1000,500") == (500, 1000, 2000)
     for bad in ("", "a", "500,,1000", "1.5", "-5", "1", "500;1000"):
-        with pytest.raises(ValueError, match="--budgets"):
+        with pytest.raises(ValueError, match="budget") as info:
             parse_budgets(bad)
+        assert "--" not in str(info.value)  # core does not word its errors as CLI flags
 
 
 def test_methods_are_parsed_and_checked() -> None:
     assert parse_methods("grid, edge,grid") == ("grid", "edge")
     for bad in ("", "edge,foo", "edges"):
-        with pytest.raises(ValueError, match="--methods"):
+        with pytest.raises(ValueError, match="unknown method") as info:
             parse_methods(bad)
+        assert "--" not in str(info.value)
 
 
 def test_folders_are_scanned_and_non_images_skipped(image_folder: Path, tmp_path: Path) -> None:
@@ -119,23 +124,63 @@ def test_time_to_converge_is_first_time_within_tolerance() -> None:
     assert time_to_converge([], [], 30.0) == 0.0
 
 
-def test_budget_plan_meets_the_budget_and_grid_gets_the_same_count() -> None:
+def test_jobs_are_planned_by_the_budget_planner_and_grid_gets_the_edge_count() -> None:
+    from smoe_gui.core.budget import plan_budget
     from smoe_gui.core.pipeline import initialize
 
     image = _disc_image()
     params = Params(**FAST)
-    for budget in (20, 40):
-        plan = plan_edge_budget(image, params, budget)
-        assert 0 < plan.n_kernels <= budget
-        run_params = params.replace(max_pts=plan.max_pts, background_spacing=plan.background_spacing)
-        edge = initialize(image, run_params, method="edge")
-        grid = initialize(image, run_params, method="grid")
-        assert edge.model.n_kernels == grid.model.n_kernels == plan.n_kernels
-        # background kernels would take a large share of a small budget: the spacing grows
-        assert plan.background_spacing == background_spacing_for(image.shape, params, budget)
-        assert plan.background_spacing >= params.background_spacing
-    # even a single pair fits: the background spacing grows with a small budget
-    assert plan_edge_budget(image, params.replace(background_spacing=4.0), 2).n_kernels <= 2
+    source = ImageSource("disc", Path("disc.png"), "abc", image)
+    jobs = plan_jobs([source], ("edge", "grid"), (20, 40), params)
+    assert [(j.method, j.budget) for j in jobs] == [("edge", 20), ("grid", 20), ("edge", 40), ("grid", 40)]
+    for edge, grid in (jobs[0:2], jobs[2:4]):
+        plan = plan_budget(image, params, "edge", edge.budget)
+        assert edge.params == grid.params == plan.params
+        assert edge.target_kernels == grid.target_kernels == plan.n_kernels <= edge.budget
+        assert initialize(image, grid.params, method="grid").model.n_kernels == plan.n_kernels
+        assert edge.params_hash == params.digest() and edge.error is None
+    # a finished run is not planned again; an unloadable image gives failing jobs
+    done = {jobs[0].key}
+    again = plan_jobs([source], ("edge", "grid"), (20,), params, skip=done.__contains__)
+    assert again[0].params == params and again[1].params == jobs[1].params
+    broken = ImageSource("broken", Path("broken.png"), "-", None, "broken.png: cannot read")
+    assert all(j.error == "broken.png: cannot read" for j in plan_jobs([broken], ("edge",), (20,), params))
+
+
+def test_observer_receives_the_sweep(image_folder: Path, tmp_path: Path) -> None:
+    seen: list[tuple[str, object]] = []
+
+    class Recorder(SweepObserver):
+        def start(self, total: int, workers: int, expected_s: float) -> None:
+            seen.append(("start", total))
+
+        def job_started(self, label: str) -> None:
+            seen.append(("job", label))
+
+        def event(self, event: object) -> None:
+            seen.append(("event", None))
+
+        def job_finished(self, record: dict[str, object]) -> None:
+            seen.append(("done", record["status"]))
+
+        def close(self) -> None:
+            seen.append(("close", None))
+
+    summary = run_experiment([image_folder / "disc.png"], tmp_path / "o", methods=("edge",), budgets=(20,),
+                             params=Params(**FAST), observer=Recorder())
+    assert summary.ran == 1 and not summary.failed
+    kinds = [k for k, _ in seen]
+    assert seen[0] == ("start", 1) and seen[1] == ("job", "disc edge 20")
+    assert "event" in kinds and ("done", "ok") in seen and seen[-1] == ("close", None)
+    assert kinds.index("done") > kinds.index("event")
+
+
+def test_core_argument_errors_are_not_worded_as_flags(image_folder: Path, tmp_path: Path) -> None:
+    for kwargs in ({"workers": 0}, {"workers": 2, "dask_scheduler": "tcp://127.0.0.1:1"}, {"budgets": (1,)}, {"methods": ("spiral",)}):
+        with pytest.raises(ValueError) as info:
+            run_experiment([image_folder / "disc.png"], tmp_path / "o", params=Params(**FAST), **kwargs)  # type: ignore[arg-type]
+        assert "--" not in str(info.value), str(info.value)
+    assert not (tmp_path / "o").exists()
 
 
 # --------------------------------------------------------------------------------------
@@ -169,9 +214,13 @@ def test_small_sweep_writes_every_file_with_sane_content(sweep: tuple[Path, int,
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
     for r in rows:
         payload = json.loads((out / "runs" / f"{r['run_id']}.json").read_text())
-        hist = payload["history"]
-        assert len(hist["t"]) == len(hist["psnr"]) >= 2
-        assert hist["t"] == sorted(hist["t"])
+        # the one history format: FitHistory records, read back by FitHistory.from_records
+        history = FitHistory.from_records(payload["history"])
+        assert payload["format"] == STORE_FORMAT and len(history) >= int(r["steps"]) >= 2
+        assert set(payload["history"][0]) == set(HISTORY_COLUMNS)
+        elapsed = history.arrays()["elapsed_s"]
+        assert (np.diff(elapsed) >= 0).all() and history.arrays()["step"][-1] == int(r["steps"])
+        assert len(history.whole_image()) >= 1 and 10.0 < float(payload["initial_psnr_db"]) < 60.0
         assert len(payload["expert_psnr"]) == FAST["expert_iters"] + 1
         for suffix in (".init.npz", ".model.npz", ".png"):
             assert (out / "runs" / f"{r['run_id']}{suffix}").is_file()
@@ -217,14 +266,14 @@ def test_failing_image_is_recorded_and_the_sweep_continues(tmp_path: Path, capsy
     folder.mkdir()
     fileio.write_png(folder / "good.png", _disc_image())
     fileio.write_bytes(folder / "broken.png", b"\x89PNG\r\n\x1a\nthis is not really a png")
-    fileio.write_png(folder / "tiny.png", _disc_image()[:16, :16])  # smaller than the tile size
+    fileio.write_png(folder / "tiny.png", _disc_image()[:6, :6])  # smaller than 8x8
     out = tmp_path / "out"
     status = main(["experiment", str(folder), "--budgets", "20", "--methods", "edge", *FAST_SET, "--out", str(out)])
     assert status == 1
     rows = {r["image"]: r for r in _read_csv(out / "results.csv")}
     assert rows["good"]["status"] == "ok"
     assert rows["broken"]["status"] == "failed" and "broken.png" in rows["broken"]["error"]
-    assert rows["tiny"]["status"] == "failed" and "tile_size" in rows["tiny"]["error"]
+    assert rows["tiny"]["status"] == "failed" and "at least 8x8" in rows["tiny"]["error"]
     printed = capsys.readouterr().out
     assert "failed: broken edge 20" in printed and "failed: tiny edge 20" in printed
     assert "failed: " in (out / "results.md").read_text()
@@ -235,7 +284,8 @@ def test_failing_image_is_recorded_and_the_sweep_continues(tmp_path: Path, capsy
     [
         (["--budgets", "500,abc"], "--budgets"),
         (["--budgets", "0"], "--budgets"),
-        (["--methods", "edge,spiral"], "unknown method 'spiral'"),
+        (["--methods", "edge,spiral"], "--methods: unknown method 'spiral'"),
+        (["--workers", "2", "--dask-scheduler", "tcp://127.0.0.1:1"], "--dask-scheduler"),
         (["--workers", "two"], "--workers"),
         (["--set", "nonsense=1"], "unknown parameter"),
         (["--time-budget", "0"], "time_budget"),
@@ -315,9 +365,75 @@ def test_dask_cluster_gives_the_same_rows_as_local_processes(image_folder: Path,
 
 def test_unreachable_dask_scheduler_is_a_clear_error(image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("distributed")
-    from smoe_gui.core import experiment
+    from smoe_gui.core.experiment import run
 
-    monkeypatch.setattr(experiment, "DASK_CONNECT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(run, "DASK_CONNECT_TIMEOUT_S", 1.0)
     with pytest.raises(ValueError, match="cannot reach the Dask scheduler"):
         run_experiment([image_folder / "disc.png"], tmp_path / "o", budgets=(20,), params=Params(**FAST),
                        dask_scheduler="tcp://127.0.0.1:1")
+
+
+# --------------------------------------------------------------------------------------
+# Formats: stored history, infinite PSNR, the terminal display
+# --------------------------------------------------------------------------------------
+def test_runs_of_an_older_store_format_are_run_again(image_folder: Path, tmp_path: Path) -> None:
+    params = Params(**FAST)
+    first = run_experiment([image_folder / "disc.png"], tmp_path / "o", methods=("grid",), budgets=(20,), params=params)
+    assert first.ran == 1 and not first.failed
+    (stored,) = (tmp_path / "o" / "runs").glob("*.json")
+    payload = json.loads(stored.read_text())
+    payload["format"] = 1
+    payload["history"] = {"t": [0.0], "psnr": [20.0], "step": [0]}  # the former layout
+    stored.write_text(json.dumps(payload))
+    again = run_experiment([image_folder / "disc.png"], tmp_path / "o", methods=("grid",), budgets=(20,), params=params)
+    assert (again.resumed, again.ran) == (0, 1)
+    assert json.loads(stored.read_text())["format"] == STORE_FORMAT
+
+
+def test_exact_reconstruction_is_inf_in_csv_json_and_report(tmp_path: Path) -> None:
+    fileio.write_png(tmp_path / "flat.png", np.full((48, 60), 0.4, dtype=np.float32))
+    summary = run_experiment([tmp_path / "flat.png"], tmp_path / "o", methods=("grid",), budgets=(20,),
+                             params=Params(**FAST))
+    assert not summary.failed, summary.failed
+    (row,) = _read_csv(tmp_path / "o" / "results.csv")
+    assert row["psnr_db"] == "inf" and float(row["psnr_db"]) == float("inf")
+    payload = json.loads((tmp_path / "o" / "runs" / f"{row['run_id']}.json").read_text())
+    assert payload["record"]["psnr_db"] == "inf"
+    assert "| inf |" in (tmp_path / "o" / "results.md").read_text()
+    assert (tmp_path / "o" / "psnr_vs_time.png").is_file()
+
+
+def test_sweep_progress_prints_plain_lines_off_a_terminal() -> None:
+    import io
+
+    from smoe_gui.cli.experiment_cmd import SweepProgress
+
+    stream = io.StringIO()
+    progress = SweepProgress(stream=stream, tty=False)
+    progress.note("planning the kernel budgets of disc ...")
+    progress.start(2, 1, 5.0)
+    progress.job_started("disc edge 20")
+    ok = {"image": "disc", "method": "edge", "budget": 20, "status": "ok", "psnr_db": "inf",
+          "ssim": 1.0, "final_kernels": 19, "wall_s": 0.5}
+    progress.job_finished(ok)
+    progress.job_started("disc grid 20")
+    progress.job_finished({**ok, "method": "grid", "status": "failed", "error": "broken", "wall_s": ""})
+    assert 0.0 <= progress.eta_s() <= 0.5
+    progress.close()
+    text = stream.getvalue()
+    assert "\x1b[" not in text and "\r" not in text
+    lines = text.splitlines()
+    assert lines[0] == "planning the kernel budgets of disc ..."
+    assert "  [1/2] disc edge 20: inf dB, SSIM 1.0000, 19 kernels, 0.5 s" in lines
+    assert "  [2/2] disc grid 20: FAILED (broken)" in lines
+
+
+def test_a_malformed_assignment_is_named_by_the_cli_not_by_core(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ValueError, match="NAME=VALUE") as info:
+        Params().with_assignments(["max_pts"])
+    assert "--" not in str(info.value)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["experiment", "--set", "max_pts", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert "--set: a parameter assignment must read NAME=VALUE" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

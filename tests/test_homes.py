@@ -34,10 +34,6 @@ SOURCES = sorted(
 #: Files another helper is rewriting right now; each keeps a copy until then.
 #: Remove an entry as soon as its file imports the home.
 PENDING: dict[str, set[str]] = {
-    "smoe_gui/core/experiment.py": {"methods", "suffixes", "threads", "one_line"},
-    "smoe_gui/ui/main_window.py": {"methods", "suffixes"},
-    "smoe_gui/ui/workers.py": {"threads", "methods"},
-    "smoe_gui/ui/plots.py": {"methods"},
 }
 
 #: fact -> (its home, a pattern that marks a copy of it)

@@ -1,4 +1,4 @@
-"""SmoeModel validation and the model math of DESIGN.md section 2."""
+"""SmoeModel validation and the model math (docs/architecture.md, "The model")."""
 
 from __future__ import annotations
 

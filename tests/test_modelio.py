@@ -69,7 +69,7 @@ def test_damaged_models_refused(tmp_path: Path, overrides: dict, pattern: str) -
 
 def test_not_a_model_file(tmp_path: Path) -> None:
     (tmp_path / "x.npz").write_text("garbage")
-    with pytest.raises(ValueError, match="not a readable model file"):
+    with pytest.raises(ValueError, match="damaged or not a smoe-gui model file"):
         load_model(tmp_path / "x.npz")
     with pytest.raises(ValueError, match="no such file"):
         load_model(tmp_path / "missing.npz")

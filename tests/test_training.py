@@ -16,7 +16,7 @@ from smoe_gui.core.model import SmoeModel
 from smoe_gui.core.params import Params
 from smoe_gui.core.rendering import render
 from smoe_gui.core.training import (
-    KernelSet,
+    KernelArrays,
     context_margin,
     fit,
     loss_band,
@@ -272,7 +272,7 @@ def test_closing_the_generator_stops_at_once(monkeypatch: pytest.MonkeyPatch) ->
     for _ in range(3):
         next(gen)
     n = len(calls)
-    assert n == 3
+    assert n == 1 + 3  # the starting point's evaluation, then one render per step
     gen.close()
     assert len(calls) == n
     with pytest.raises(StopIteration):
@@ -351,10 +351,70 @@ def test_huge_learning_rates_never_give_a_non_finite_model() -> None:
 # --------------------------------------------------------------------------------------
 # bad input
 # --------------------------------------------------------------------------------------
-def test_tile_size_larger_than_the_image_is_refused() -> None:
+def test_tile_size_larger_than_the_image_is_clamped_and_said() -> None:
+    image = small_image(20, 12)
+    events = run(image, quick_params(tile_size=64, max_steps=3), grid_model(image, spacing=4.0))
+    merge = next(e for e in events if e.phase == "merge")
+    assert merge.n_tiles == 1
+    assert merge.message is not None and "tile size 64 px clamped" in merge.message
+    assert "(20 px)" in merge.message
+    assert events[-1].final and events[-1].model is not None
+    assert training.fit_tile_size((20, 12), quick_params(tile_size=64)) == 20
+    assert training.fit_tile_size((200, 300), quick_params(tile_size=64)) == 64
+
+
+@pytest.mark.parametrize(("height", "width"), [(8, 8), (12, 40), (100, 100)])
+def test_every_image_initialize_accepts_is_fitted_with_default_parameters(
+    height: int, width: int
+) -> None:
+    """Default parameters (tile 128 px) on images smaller than a tile, via initialize()."""
+    rng = np.random.default_rng(height * width)
+    image = np.clip(small_image(height, width) + 0.05 * rng.random((height, width)), 0, 1)
+    params = Params().replace(time_budget=0.5)
+    events = list(fit(image.astype(np.float32), params, device="cpu"))
+    final = events[-1]
+    assert final.final and final.model is not None and math.isfinite(final.psnr)
+    assert (final.model.height, final.model.width) == (height, width)
+
+
+@pytest.mark.parametrize("level", [0.0, 0.37, 1.0])
+def test_a_constant_image_is_exact_with_infinite_psnr(level: float) -> None:
+    image = np.full((24, 24), level, np.float32)
+    events = list(fit(image, Params().replace(time_budget=2.0), device="cpu"))
+    final = events[-1]
+    assert final.final and final.psnr == math.inf and final.model is not None
+    assert final.message is not None and "exact" in final.message
+    assert np.allclose(render(final.model), level, atol=1e-6)
+    assert final.elapsed_s < 1.0  # it stops at once instead of spending the budget
+
+
+def test_the_best_model_includes_the_starting_point() -> None:
+    """Steps that only make the model worse return the initial model, and say so."""
     image = small_image()
-    with pytest.raises(ValueError, match="tile_size.*larger than the image"):
-        fit(image, quick_params(tile_size=64), init=grid_model(image))
+    start = grid_model(image)
+    start_psnr = psnr(render(start), image)
+    params = quick_params(
+        lr_mu=10.0, lr_A=1.0, lr_m=1.0, lr_alpha=1.0, tile_steps=5, max_steps=3, patience=1000
+    )
+    events = run(image, params, start)
+    assert any(e.psnr < start_psnr - 1.0 for e in events if e.phase == "finetune")
+    final = events[-1]
+    assert final.model is not None
+    assert psnr(render(final.model), image) >= start_psnr - 1e-4
+    np.testing.assert_allclose(final.model.mu, start.mu)
+    assert final.message is not None and "no step improved on the initial model" in final.message
+
+
+def test_a_budget_too_short_to_train_says_so() -> None:
+    image = small_image()
+    start = grid_model(image)
+    params = quick_params(
+        lr_mu=10.0, lr_A=1.0, lr_m=1.0, lr_alpha=1.0, time_budget=0.01, max_steps=1000
+    )
+    final = run(image, params, start)[-1]
+    assert final.message is not None
+    assert "time budget of 0.01 s was too short to train" in final.message
+    assert psnr(render(final.model), image) >= psnr(render(start), image) - 1e-4  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("change", [{"time_budget": 0}, {"time_budget": -1.0}, {"max_steps": 0}])
@@ -392,9 +452,9 @@ def test_pruning_every_kernel_gives_a_clear_message() -> None:
         run(image, quick_params(prune_threshold=1e-3), model, snapshot_interval_s=0.0)
 
 
-def test_kernel_set_round_trip() -> None:
+def test_kernel_arrays_round_trip() -> None:
     model = grid_model(small_image())
-    ks = KernelSet.from_model(model)
+    ks = KernelArrays.from_model(model)
     assert len(ks) == model.n_kernels
     back = ks.to_model(model.height, model.width)
     assert np.array_equal(back.A, model.A)

@@ -1,5 +1,5 @@
 """Qt-free and small parts of the desktop application: slider scales, drawing
-geometry, the Inspect helpers of smoe_gui.core.inspect, the panel alone."""
+geometry, the Inspect helpers of smoe_gui.core.inspection, the panel alone."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from smoe_gui.core.inspect import gate_weight_map, kernel_info, nearest_kernel
+from smoe_gui.core.inspection import gate_weight_map, kernel_info, nearest_kernel
 from smoe_gui.core.model import SmoeModel, dense_logits, ellipse_axes
 from smoe_gui.core.params import PARAM_SPECS, Params, spec
 from smoe_gui.ui.geometry import (
@@ -109,7 +109,7 @@ def test_preview_size_keeps_aspect_and_budget() -> None:
     assert h * w <= 100_500 and abs(w / h - 1.5) < 0.02
 
 
-# --------------------------------------------------------------------------- core.inspect
+# --------------------------------------------------------------------------- core.inspection
 def test_nearest_kernel_and_info() -> None:
     model = small_model()
     assert nearest_kernel(model, 29.0, 21.0) == 1
@@ -182,18 +182,20 @@ def test_lower_thread_priority_lowers_only_the_calling_thread() -> None:
 
 
 def test_training_curves_are_drawn_in_batches_and_on_flush(qtbot) -> None:
+    from smoe_gui.core.runs import FitHistory
+    from smoe_gui.ui.jobs import ProgressBatch
     from smoe_gui.ui.plots import PLOT_REFRESH_MS, TrainingPlots
     from smoe_gui.ui.theme import current_theme
-    from smoe_gui.ui.workers import ProgressBatch
 
     plots = TrainingPlots(current_theme())
     qtbot.addWidget(plots.psnr_plot)
     qtbot.addWidget(plots.kernel_plot)
 
     def batch(first: int, n: int) -> ProgressBatch:
-        steps = np.arange(first, first + n, dtype=np.int64)
-        return ProgressBatch("train", steps, steps * 0.01, 20.0 + steps * 0.1,
-                             np.full(n, 100, dtype=np.int64), ["tiles"] * n)
+        history = FitHistory()
+        for step in range(first, first + n):
+            history.add_row(step, step * 0.01, "tiles", 20.0 + step * 0.1, 100, 0)
+        return ProgressBatch("train", history)
 
     def drawn() -> int:
         x, _ = plots.psnr_curves["train"].getData()

@@ -198,7 +198,7 @@ def test_stale_results_are_dropped(qtbot, window) -> None:
     qtbot.wait(300)  # let any late result of the first request arrive
     assert first not in shown
     assert all(v.shown_id == second for v in window.stages.views.values())
-    assert window._stage_result.init.params.canny_sigma == pytest.approx(0.8)
+    assert window.session.stage_result.init.params.canny_sigma == pytest.approx(0.8)
 
 
 def test_slider_drag_is_debounced(qtbot, window) -> None:
@@ -211,7 +211,7 @@ def test_slider_drag_is_debounced(qtbot, window) -> None:
     qtbot.waitUntil(lambda: window.latest_request == before + 1, timeout=5_000)
     slider.setSliderDown(False)
     wait_stages(qtbot, window)
-    assert window._stage_result.init.params.delta_mu == pytest.approx(window.panel.params().delta_mu)
+    assert window.session.stage_result.init.params.delta_mu == pytest.approx(window.panel.params().delta_mu)
 
 
 def test_canny_thresholds_stay_ordered(window) -> None:
@@ -230,7 +230,7 @@ def test_original_and_residual_one_click_away(qtbot, window) -> None:
     assert window.stages.views["edges"].mask.isVisible()  # edge pixels over the original
     qtbot.mouseClick(window.findChild(QPushButton, "view-residual"), Qt.MouseButton.LeftButton)
     residual = window.stages.views["kernels"].base.image
-    np.testing.assert_allclose(residual, np.abs(window.image - window.reconstruction()), atol=1e-6)
+    np.testing.assert_allclose(residual, np.abs(window.image - window.stages.reconstruction()), atol=1e-6)
     qtbot.mouseClick(window.findChild(QPushButton, "view-stage"), Qt.MouseButton.LeftButton)
     assert window.stages.background_of("edges") == "edges"
     assert window.stages.background_of("reconstruction") == "reconstruction"
@@ -243,7 +243,7 @@ def _steps(window, label: str = "train") -> int:
 
 def test_start_pause_resume_stop(qtbot, window) -> None:
     window.panel.set_params(FAST.replace(time_budget=60.0, tile_steps=100_000 // 1000), emit=False)
-    window._matching_init = lambda *a: None  # noqa: ARG005 (fit initialises itself here)
+    window.session.matching_init = lambda *a: None  # noqa: ARG005 (fit initialises itself here)
     qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
     assert window.is_training() and not window.start_button.isEnabled()
     qtbot.waitUntil(lambda: _steps(window) > 5, timeout=30_000)
@@ -274,7 +274,7 @@ def test_training_finishes_and_draws_live(qtbot, window) -> None:
     with qtbot.waitSignal(window.training_finished, timeout=30_000):
         window.start_training()
     assert window.frames_shown >= 1
-    phases = set(window.plots.data["train"].phases())
+    phases = set(window.plots.data["train"].arrays()["phase"].tolist())
     assert "tiles" in phases
     visible = [p for p, line in window.plots.phase_lines.items() if line.isVisible()]
     assert "tiles" in visible
@@ -287,7 +287,7 @@ def test_training_runs_below_the_gui_and_ends_with_the_final_overlay(qtbot, wind
     window.panel.set_params(FAST.replace(time_budget=1.0), emit=False)
     with qtbot.waitSignal(window.training_finished, timeout=30_000):
         window.start_training()
-        worker = window._training.worker
+        worker = window.session.trainer.worker
     if sys.platform.startswith("linux"):
         assert worker.priority_lowered  # the GUI thread wins the CPU when it needs it
     final = window.final_model("train")
@@ -331,7 +331,7 @@ def test_parameter_change_during_training_asks(qtbot, window, answer) -> None:
             window.stop_training()
     else:
         # the run stops, then a new run starts with the new parameters
-        qtbot.waitUntil(lambda: window.is_training() and window._train_params[0].delta_mu == 5.0,
+        qtbot.waitUntil(lambda: window.is_training() and window.session.train_params[0].delta_mu == 5.0,
                         timeout=30_000)
         with qtbot.waitSignal(window.training_finished, timeout=10_000):
             window.stop_training()
@@ -404,17 +404,17 @@ def test_hover_shows_kernel_and_click_highlights_weight_map(qtbot, window) -> No
 # --------------------------------------------------------------------------- files
 def test_save_and_load_model_round_trip(qtbot, window, tmp_path) -> None:
     path = tmp_path / "model.npz"
-    window._ask_save_path = lambda *a: str(path)
-    window.save_model_dialog()
+    window.files.ask_save_path = lambda *a: str(path)
+    window.files.save_model_dialog()
     saved = load_model(path)
     assert saved.n_kernels == window.current_model().n_kernels
     # change the view, then load the file back: its kernels are shown again
     with qtbot.waitSignal(window.stages_shown, timeout=30_000):
         window.panel.widget("max_pts").setValue(8)
     assert window.current_model().n_kernels != saved.n_kernels
-    window._ask_open_path = lambda *a: str(path)
+    window.files.ask_open_path = lambda *a: str(path)
     with qtbot.waitSignal(window.snapshot_shown, timeout=30_000):
-        window.load_model_dialog()
+        window.files.load_model_dialog()
     wait_stages(qtbot, window)  # the stored parameters were applied
     qtbot.waitUntil(lambda: window.current_model() is not None
                     and window.current_model().n_kernels == saved.n_kernels, timeout=10_000)
@@ -430,7 +430,7 @@ def test_model_of_another_size_is_refused(qtbot, window, tmp_path) -> None:
     path = tmp_path / "other.npz"
     save_model(other, path)
     shown = window.current_model()
-    assert not window.load_model_file(path)
+    assert not window.files.load_model_file(path)
     level, _title, text = window.messenger.messages[-1]
     assert level == "error" and "64×64" in text and "128×96" in text
     assert window.current_model() is shown
@@ -439,7 +439,7 @@ def test_model_of_another_size_is_refused(qtbot, window, tmp_path) -> None:
 def test_bad_model_file_says_so(window, tmp_path) -> None:
     path = tmp_path / "broken.npz"
     path.write_bytes(b"not a zip file")
-    assert not window.load_model_file(path)
+    assert not window.files.load_model_file(path)
     assert window.messenger.messages[-1][0] == "error"
     assert "broken.npz" in window.messenger.messages[-1][2]
 
@@ -448,16 +448,16 @@ def test_save_and_load_params_round_trip(qtbot, window, tmp_path) -> None:
     path = tmp_path / "p.json"
     wanted = FAST.replace(lam=0.7, delta_mu=4.5)
     window.panel.set_params(wanted, emit=False)
-    assert window.save_params_file(path)
+    assert window.files.save_params_file(path)
     assert json.loads(path.read_text())["lam"] == 0.7
     window.panel.set_params(Params(), emit=False)
     with qtbot.waitSignal(window.stages_shown, timeout=30_000):
-        assert window.load_params_file(path)
+        assert window.files.load_params_file(path)
     assert window.panel.params() == wanted
     assert window.panel.widget("lam").value() == pytest.approx(0.7)
     bad = tmp_path / "bad.json"
     bad.write_text('{"lam": 7}')
-    assert not window.load_params_file(bad)
+    assert not window.files.load_params_file(bad)
     assert "lam" in window.messenger.messages[-1][2]
     assert window.panel.params() == wanted
 
@@ -465,22 +465,22 @@ def test_save_and_load_params_round_trip(qtbot, window, tmp_path) -> None:
 def test_exports(qtbot, window, tmp_path) -> None:
     from PIL import Image
 
-    written = window.export_all_stages(tmp_path)
+    written = window.files.export_all_stages(tmp_path)
     assert [p.name for p in written] == [f"stage-{n}.png" for n in
                                         ("edges", "segments", "reduced", "kernels", "reconstruction")]
     for p in written:
         with Image.open(p) as im:
             assert im.size[0] > 50 and im.size[1] > 50
     recon = tmp_path / "recon.png"
-    assert window.export_reconstruction(recon)
+    assert window.files.export_reconstruction(recon)
     with Image.open(recon) as im:
         assert im.size == (128, 96)
-        np.testing.assert_allclose(np.asarray(im) / 255.0, window.reconstruction(), atol=1 / 255 + 1e-6)
+        np.testing.assert_allclose(np.asarray(im) / 255.0, window.stages.reconstruction(), atol=1 / 255 + 1e-6)
     window.panel.set_params(FAST.replace(time_budget=0.5), emit=False)
     with qtbot.waitSignal(window.training_finished, timeout=30_000):
         window.start_training()
-    assert window.export_psnr_png(tmp_path / "psnr.png")
-    assert window.export_psnr_csv(tmp_path / "psnr.csv")
+    assert window.files.export_psnr_png(tmp_path / "psnr.png")
+    assert window.files.export_psnr_csv(tmp_path / "psnr.csv")
     rows = list(csv.DictReader((tmp_path / "psnr.csv").open()))
     assert len(rows) == _steps(window) and rows[0]["run"] == "train"
     assert {"step", "elapsed_s", "phase", "psnr_db", "n_kernels"} <= set(rows[0])
@@ -498,7 +498,7 @@ def test_settings_keep_params_recent_files_and_splitters(qtbot, window, image_pa
     qtbot.addWidget(again)
     try:
         assert again.panel.params().lam == pytest.approx(0.33)
-        assert again.recent_files()[0] == str(image_path.resolve())
+        assert again.files.recent_files()[0] == str(image_path.resolve())
         again.show()
         qtbot.waitUntil(lambda: again.main_splitter.sizes()[0] > 0, timeout=5_000)
         assert again.main_splitter.sizes()[0] == pytest.approx(sizes[0], abs=8)
@@ -519,12 +519,12 @@ def test_samples_menu_lists_bundled_images(window) -> None:
 def test_unreadable_file_keeps_current_image(window, tmp_path) -> None:
     bad = tmp_path / "notes.png"
     bad.write_text("this is not a picture")
-    image, result = window.image, window._stage_result
-    window._ask_open_path = lambda *a: str(bad)
-    window.open_image_dialog()
+    image, result = window.image, window.session.stage_result
+    window.files.ask_open_path = lambda *a: str(bad)
+    window.files.open_image_dialog()
     assert window.messenger.levels() == ["error"]
     assert "notes.png" in window.messenger.messages[0][2]
-    assert window.image is image and window._stage_result is result
+    assert window.image is image and window.session.stage_result is result
     assert not window.open_image(tmp_path / "missing.png")
     assert "no such file" in window.messenger.messages[-1][2]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..core.params import PARAM_SPECS, Params, spec
 
-__all__ = ["add_param_options", "fail", "main", "params_from_args"]
+__all__ = ["add_param_options", "fail", "main", "params_from_args", "print_note"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -41,6 +41,15 @@ def fail(message: str) -> None:
     raise SystemExit(EXIT_USAGE)
 
 
+def print_note(message: str) -> None:
+    """Print ``smoe: note: message`` on stderr (how an input was mapped, a downscale;
+    paths shown safely)."""
+    from ..core.errors import show_text
+
+    line = " ".join(show_text(str(message)).split())
+    print(f"smoe: note: {line}", file=sys.stderr)
+
+
 def add_param_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--params FILE.json``, ``--set NAME=VALUE`` and ``--kernels N`` to a sub-command."""
     names = ", ".join(s.name for s in PARAM_SPECS)
@@ -62,7 +71,10 @@ def add_param_options(parser: argparse.ArgumentParser) -> None:
 def params_from_args(args: argparse.Namespace) -> Params:
     """Params from ``--params``, then ``--set``, then ``--kernels`` (raises ValueError on bad input)."""
     params = Params.from_json(Path(args.params)) if args.params else Params()
-    params = params.with_assignments(args.set)
+    try:
+        params = params.with_assignments(args.set)
+    except ValueError as exc:
+        raise ValueError(f"--set: {exc}") from None
     kernels = getattr(args, "kernels", None)
     if kernels is not None:
         try:

@@ -11,26 +11,118 @@ failed (recorded with their error) exits 1; bad arguments exit 2.  See ``docs/ex
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO, TypeVar
 
 from ..core.errors import show_path
+from ..core.events import FitEvent
 from ..core.experiment import (
     DEFAULT_BUDGETS,
     PAPER_IMAGES,
-    Progress,
     parse_budgets,
     parse_methods,
     run_experiment,
 )
-from ..core.experiment import (
-    METHODS as EXPERIMENT_METHODS,
-)
+from ..core.experiment.report import clock
+from ..core.experiment.run import SweepObserver
+from ..core.metrics import format_psnr
+from ..core.params import METHODS
 from . import EXIT_INTERRUPTED, add_param_options, params_from_args
+from .progress import FitProgress, Progress
 
-__all__ = ["EXIT_RUNS_FAILED", "register", "run"]
+__all__ = ["EXIT_RUNS_FAILED", "SweepProgress", "register", "run"]
+
+T = TypeVar("T")
 
 #: Exit status when the sweep completed but some runs failed (they are in the report).
 EXIT_RUNS_FAILED = 1
+
+
+class SweepProgress(SweepObserver):
+    """The sweep's terminal progress: one :class:`~smoe_gui.cli.progress.Progress`
+    bar over the runs (plain lines when not a terminal), with the ETA and the
+    current run's fit status; a line per finished run.
+
+    Parameters
+    ----------
+    stream : text stream, optional
+        Where to write (default ``sys.stderr``).
+    tty : bool, optional
+        Force the bar (True) or plain lines (False); default: whether ``stream``
+        is a terminal.
+    """
+
+    def __init__(self, stream: TextIO | None = None, tty: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = tty
+        self.total = 0
+        self.done = 0
+        self.workers = 1
+        self.expected_s = 60.0
+        self._bar: Progress | None = None
+        self._durations: list[float] = []
+        self._current = ""
+        self._current_since = 0.0
+        self._fit = ""
+
+    def start(self, total: int, workers: int, expected_s: float) -> None:
+        self.total, self.workers, self.expected_s = total, max(1, workers), expected_s
+        self._bar = Progress(max(1, total), "experiment", unit="run", stream=self.stream, tty=self.tty)
+        self.note(f"{total} run(s) to do on {self.workers} worker(s)")
+        self._show(force=True)
+
+    def job_started(self, label: str) -> None:
+        self._current, self._current_since, self._fit = label, time.monotonic(), ""
+        self._show(force=True)
+
+    def event(self, event: FitEvent) -> None:
+        self._fit = FitProgress.status_of(event)
+        self._show()
+
+    def job_finished(self, record: dict[str, Any]) -> None:
+        self.done += 1
+        if record.get("wall_s") not in ("", None):
+            self._durations.append(float(record["wall_s"]))
+        self._current, self._fit = "", ""
+        label = f"{record['image']} {record['method']} {record['budget']}"
+        if record.get("status") == "ok":
+            text = (f"{label}: {format_psnr(float(record['psnr_db']))}, SSIM {float(record['ssim']):.4f}, "
+                    f"{record['final_kernels']} kernels, {float(record['wall_s']):.1f} s")
+        else:
+            text = f"{label}: FAILED ({record.get('error', '')})"
+        self.note(f"[{self.done}/{self.total}] {text}")
+        self._show(force=True)
+
+    def eta_s(self) -> float:
+        """Seconds left, from the finished runs' mean time (before the first: the time budget)."""
+        per_run = statistics.fmean(self._durations) if self._durations else self.expected_s
+        left = (self.total - self.done) * per_run / self.workers
+        if self._current:
+            left -= min(per_run, time.monotonic() - self._current_since) / self.workers
+        return max(0.0, left)
+
+    def _show(self, force: bool = False) -> None:
+        if self._bar is None:
+            return
+        status = f"{self.done}/{self.total} runs, ETA {clock(self.eta_s())}"
+        if self._current:
+            status += f" | {self._current}" + (f": {self._fit}" if self._fit else "")
+        # plain lines (not a terminal): the finished-run notes, and the status every few seconds
+        self._bar.update(self.done, status, force=force and self._bar.tty)
+
+    def note(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.note(text)
+        else:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _positive_int(name: str, text: str, low: int = 1) -> int:
@@ -57,9 +149,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument("inputs", nargs="*", metavar="IMAGE_OR_FOLDER",
                         help="image files and folders of images (default: the paper's four images)")
-    # the experiment runs the methods it supports (the segment methods are not wired yet)
-    parser.add_argument("--methods", default=",".join(EXPERIMENT_METHODS),
-                        help=f"comma-separated methods (default: {','.join(EXPERIMENT_METHODS)})")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help=f"comma-separated methods (default: {','.join(METHODS)})")
     parser.add_argument("--budgets", default=",".join(str(b) for b in DEFAULT_BUDGETS),
                         help="comma-separated kernel budgets (default: %(default)s)")
     parser.add_argument("--time-budget", metavar="S", default=None,
@@ -77,13 +168,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=run)
 
 
+def _option(name: str, parse: Callable[[str], T], text: str) -> T:
+    """``parse(text)``; a ValueError's message is prefixed with the option's name."""
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``smoe experiment``; returns the exit status."""
     from ..core.fileio import check_output_dir
     from ..core.image import check_max_size
 
-    methods = parse_methods(args.methods)
-    budgets = parse_budgets(args.budgets)
+    methods = _option("--methods", parse_methods, args.methods)
+    budgets = _option("--budgets", parse_budgets, args.budgets)
     params = params_from_args(args)
     if params.n_kernels:  # --kernels N: the sweep's one budget (the experiment plans each method)
         budgets = parse_budgets(str(params.n_kernels))
@@ -97,10 +196,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give either --workers or --dask-scheduler, not both")
     check_output_dir(args.out)
 
-    progress = Progress()
+    progress = SweepProgress()
     summary = run_experiment(
         args.inputs, args.out, methods=methods, budgets=budgets, params=params, workers=workers,
-        dask_scheduler=args.dask_scheduler, threads=threads, max_size=max_size, progress=progress,
+        dask_scheduler=args.dask_scheduler, threads=threads, max_size=max_size, observer=progress,
     )
     ok = summary.total - len(summary.failed) - summary.pending
     print(

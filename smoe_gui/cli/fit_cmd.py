@@ -29,7 +29,7 @@ from typing import Any
 from ..core.errors import show_path
 from ..core.events import StopToken
 from ..core.params import METHODS, Params
-from . import EXIT_INTERRUPTED, add_param_options, params_from_args
+from . import EXIT_INTERRUPTED, add_param_options, params_from_args, print_note
 
 __all__ = ["FIT_OUTPUT_FILES", "parse_size", "register"]
 
@@ -76,15 +76,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from ..core.metrics import format_psnr
     from ..core.modelio import save_model
     from ..core.runs import fit_report, run_fit
-    from ..core.training import check_fit_inputs
     from .progress import FitProgress
 
     # -- validate everything before any work ----------------------------------------
     params = _fit_params(args)
     max_size = check_max_size(args.max_size)
     out = check_output_dir(args.out)
-    image = load_image(args.image, max_size=max_size)
-    check_fit_inputs(image.shape, params)
+    image = load_image(args.image, max_size=max_size, on_message=print_note)
 
     stop = StopToken()
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.errors import show_path
 from ..core.params import METHODS
-from . import add_param_options, params_from_args
+from . import add_param_options, params_from_args, print_note
 
 __all__ = ["OUTPUT_FILES", "register", "run"]
 
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     out = check_output_dir(args.out)
     max_size = check_max_size(args.max_size)
-    image = load_image(args.image, max_size=max_size)
+    image = load_image(args.image, max_size=max_size, on_message=print_note)
     result = initialize(image, params, method=args.method)
     model = result.model
     h, w = image.shape

@@ -17,7 +17,10 @@ the running job's events through :meth:`FitProgress.status_of`.
 
 from __future__ import annotations
 
+import io
 import math
+import os
+import shutil
 import sys
 import time
 from types import TracebackType
@@ -32,6 +35,21 @@ if TYPE_CHECKING:
 __all__ = ["FitProgress", "Progress", "is_terminal"]
 
 _P = TypeVar("_P", bound="Progress")
+
+
+def _fixed_size(stream: TextIO) -> tuple[int, int] | None:
+    """None when the terminal reports its size (the bar then follows resizes);
+    otherwise ``(columns, lines)`` from ``COLUMNS``/``LINES`` or 80x24.  A
+    pseudo-terminal of size 0x0 (under ``script``, some CI runners) would
+    otherwise make tqdm draw nothing at all."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+        if size.columns > 0 and size.lines > 0:
+            return None
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        pass
+    fallback = shutil.get_terminal_size((80, 24))
+    return (fallback.columns or 80, fallback.lines or 24)
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -94,10 +112,12 @@ class Progress:
         if not quiet and self.tty:
             from tqdm import tqdm
 
+            size = _fixed_size(self.stream)
             self._bar = tqdm(
                 total=self.total, desc=desc, unit=unit, file=self.stream, leave=True,
-                dynamic_ncols=True, mininterval=0.0, miniters=1,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
+                dynamic_ncols=size is None, ncols=size[0] if size else None,
+                nrows=size[1] if size else None, mininterval=0.0, miniters=1,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix[0]}", postfix=[""],
             )
 
     # -- updates -----------------------------------------------------------------
@@ -122,7 +142,7 @@ class Progress:
     def _draw(self) -> None:
         if self._bar is not None:
             self._bar.n = self._done
-            self._bar.set_postfix_str(show_text(self._status), refresh=False)
+            self._bar.postfix = [show_text(self._status)]  # a list: tqdm adds no ", "
             self._bar.refresh()
         else:
             self._write(f"{self.desc}: {self._status}" if self._status else self.desc)

@@ -7,6 +7,7 @@ same :class:`FitEvent` stream.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 from .model import SmoeModel
@@ -72,19 +73,61 @@ class FitEvent:
 
 @dataclass
 class StopToken:
-    """Cooperative stop request, safe to set from another thread.
+    """Cooperative stop and pause requests, safe to set from another thread.
 
     The fit checks it before every step, so stopping takes effect within one
-    step; the fit then yields a final event with the best model so far.
+    step; the fit then yields a final event with the best model so far.  While
+    paused, the fit waits before its next step, and the time paused does not
+    count against the time budget (``params.time_budget`` counts training
+    time, not pauses) nor in the events' ``elapsed_s``.
     """
 
     _event: threading.Event = field(default_factory=threading.Event)
+    _running: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _paused_since: float | None = None
+    _paused_total: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._running.set()
 
     def stop(self) -> None:
-        """Ask the fit to stop."""
+        """Ask the fit to stop (a paused fit stops too)."""
         self._event.set()
+        self._running.set()
 
     @property
     def stopped(self) -> bool:
         """Whether a stop was asked for."""
         return self._event.is_set()
+
+    def pause(self) -> None:
+        """Hold the fit before its next step until :meth:`resume` (or :meth:`stop`)."""
+        with self._lock:
+            if self._paused_since is None:
+                self._paused_since = time.perf_counter()
+                self._running.clear()
+
+    def resume(self) -> None:
+        """Let a paused fit go on."""
+        with self._lock:
+            if self._paused_since is not None:
+                self._paused_total += time.perf_counter() - self._paused_since
+                self._paused_since = None
+            self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        """Whether a pause is in effect."""
+        return self._paused_since is not None
+
+    def paused_s(self) -> float:
+        """Seconds spent paused so far (including a pause going on now)."""
+        with self._lock:
+            ongoing = 0.0 if self._paused_since is None else time.perf_counter() - self._paused_since
+            return self._paused_total + ongoing
+
+    def wait_while_paused(self) -> None:
+        """Block the calling thread while paused and not stopped."""
+        while not self._running.wait(0.1):
+            pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,17 +48,22 @@ def _open(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         raise ValueError(f"{p}: no such file")
     if p.is_dir():
         raise ValueError(f"{p}: is a folder, not a model file")
+    damaged = f"{p}: damaged or not a smoe-gui model file"
     try:
         with np.load(p, allow_pickle=False) as data:
             if not hasattr(data, "files"):
-                raise ValueError(f"{p}: not a model file (.npz expected)")
+                raise ValueError(f"{damaged} (a single array, not an .npz archive)")
             return {k: data[k] for k in data.files}
     except ValueError as exc:
         if str(exc).startswith(str(p)):
             raise
-        raise ValueError(f"{p}: not a readable model file ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{p}: not a readable model file ({exc})") from None
+        if "pickle" in str(exc):  # numpy's advice about allow_pickle means nothing to a user
+            raise ValueError(f"{damaged} (not an .npz archive of numeric arrays)") from None
+        raise ValueError(f"{damaged} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    except (EOFError, zipfile.BadZipFile, zlib.error):
+        raise ValueError(f"{damaged} (the archive is truncated or corrupt)") from None
+    except OSError as exc:
+        raise ValueError(f"{p}: cannot read ({exc.strerror or exc})") from None
 
 
 def load_model(path: str | os.PathLike[str]) -> SmoeModel:

@@ -352,7 +352,7 @@ class Params:
         for text in assignments:
             name, sep, value = text.partition("=")
             if not sep or not name.strip():
-                raise ValueError(f"--set expects NAME=VALUE, got {text!r}")
+                raise ValueError(f"a parameter assignment must read NAME=VALUE, got {text!r}")
             changes[name.strip()] = spec(name.strip()).coerce(value)
         return self.replace(**changes)
 

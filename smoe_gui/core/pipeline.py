@@ -241,14 +241,9 @@ def _segment_stages(
 def _planned(image: NDArray[np.float32], params: Params, method: str) -> Params:
     """Edge and grid: ``params`` with ``max_pts`` and the background spacing
     chosen by the kernel-budget planner for ``params.n_kernels`` kernels."""
-    try:
-        from .budget import plan_kernels
-    except ImportError:  # the planner (core/budget.py) arrives with the budget work on main
-        raise ValueError(
-            f"a kernel budget (n_kernels) for the {method} method needs the kernel-budget "
-            "planner, which this build lacks; use max_pts instead"
-        ) from None
-    planned = plan_kernels(image, params.replace(n_kernels=0), method, params.n_kernels)
+    from .budget import plan_kernels
+
+    planned = plan_kernels(image, params, method, params.n_kernels)
     return planned.replace(n_kernels=params.n_kernels)
 
 

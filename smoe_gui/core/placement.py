@@ -45,7 +45,7 @@ from scipy.spatial import cKDTree
 from .segments import unit_directions
 
 __all__ = [
-    "KernelSet",
+    "GateArrays",
     "background_kernels",
     "edge_kernel_pairs",
     "grid_kernels",
@@ -53,8 +53,9 @@ __all__ = [
 ]
 
 F64 = NDArray[np.float64]
-KernelSet = tuple[F64, F64, F64]
-"""``(mu (K, 2), A (K, 2, 2), log_alpha (K,))``."""
+GateArrays = tuple[F64, F64, F64]
+"""The gate parameters of ``K`` placed kernels, no experts yet:
+``(mu (K, 2), A (K, 2, 2), log_alpha (K,))``."""
 
 
 def isotropic_A(count: int, sigma: float) -> F64:
@@ -73,7 +74,7 @@ def isotropic_A(count: int, sigma: float) -> F64:
     return a
 
 
-def edge_kernel_pairs(reduced: F64, delta_mu: float) -> KernelSet:
+def edge_kernel_pairs(reduced: F64, delta_mu: float) -> GateArrays:
     """Two kernels across each reduced segment.
 
     Parameters
@@ -113,7 +114,7 @@ def _cell_centres(length: int, count: int) -> F64:
 
 def background_kernels(
     occupied: F64, height: int, width: int, spacing: float
-) -> KernelSet:
+) -> GateArrays:
     """Background kernels where no kernel in ``occupied`` lies within ``spacing``.
 
     Parameters
@@ -148,7 +149,7 @@ def background_kernels(
     )
 
 
-def grid_kernels(count: int, height: int, width: int) -> KernelSet:
+def grid_kernels(count: int, height: int, width: int) -> GateArrays:
     """Exactly ``count`` kernels on a regular grid (rule in the module doc).
 
     Returns

@@ -320,11 +320,10 @@ def run_fit(
     from .metrics import psnr, ssim
     from .pipeline import Initialization, initialize
     from .rendering import render
-    from .training import check_fit_inputs, fit
+    from .training import fit
 
     check_method(method)
     img = check_image(image)
-    check_fit_inputs(img.shape, params)
     t0 = time.perf_counter()
     initialization: Initialization | None = None
     if init is None:

@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 
 from .events import FitEvent, StopToken
 from .image import check_image
-from .metrics import psnr_from_mse
+from .metrics import format_psnr, psnr_from_mse
 from .model import SmoeModel
 from .params import Params, check_method
 from .rendering import SmoeRenderer
@@ -60,9 +60,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TILE_TIME_SHARE",
-    "KernelSet",
+    "KernelArrays",
     "TileOutcome",
-    "check_fit_inputs",
+    "fit_tile_size",
     "context_margin",
     "loss_band",
     "fit",
@@ -154,29 +154,23 @@ def loss_band(tile_size: int) -> int:
     return context_margin(tile_size) // 2
 
 
-def check_fit_inputs(image_shape: tuple[int, int], params: Params) -> None:
-    """Refuse a tile size larger than the image.
+def fit_tile_size(image_shape: tuple[int, int], params: Params) -> int:
+    """The tile side used for an image: ``tile_size``, clamped to the image's longer side.
 
-    Raises
-    ------
-    ValueError
-        When ``tile_size`` exceeds both sides of the image (a single tile
-        would hold more than the whole image).
+    A tile larger than the image would be one tile holding the whole image, so any image
+    that :func:`~smoe_gui.core.pipeline.initialize` accepts is fitted with any
+    ``tile_size``; :func:`fit` says so in its ``merge`` event when it clamps.
     """
-    height, width = image_shape
-    if params.tile_size > max(height, width):
-        raise ValueError(
-            f"parameter 'tile_size': {params.tile_size} px is larger than the image "
-            f"({width}x{height} px); use a tile size of at most {max(height, width)}"
-        )
+    return max(1, min(int(params.tile_size), max(int(image_shape[0]), int(image_shape[1]))))
 
 
 # --------------------------------------------------------------------------------------
 # Kernel sets and the optimisation of one window
 # --------------------------------------------------------------------------------------
 @dataclass
-class KernelSet:
-    """Kernels as float64 numpy arrays: ``mu (K, 2)``, ``A (K, 2, 2)``,
+class KernelArrays:
+    """Every parameter of ``K`` kernels (gates and experts) as float64 numpy
+    arrays, as training copies them in and out: ``mu (K, 2)``, ``A (K, 2, 2)``,
     ``m (K,)``, ``log_alpha (K,)``."""
 
     mu: NDArray[np.float64]
@@ -185,14 +179,14 @@ class KernelSet:
     log_alpha: NDArray[np.float64]
 
     @classmethod
-    def from_model(cls, model: SmoeModel) -> KernelSet:
+    def from_model(cls, model: SmoeModel) -> KernelArrays:
         return cls(model.mu.copy(), model.A.copy(), model.m.copy(), model.log_alpha.copy())
 
     def arrays(self) -> tuple[NDArray[np.float64], ...]:
         return (self.mu, self.A, self.m, self.log_alpha)
 
-    def subset(self, index: NDArray[np.intp] | NDArray[np.bool_]) -> KernelSet:
-        return KernelSet(*(a[index].copy() for a in self.arrays()))
+    def subset(self, index: NDArray[np.intp] | NDArray[np.bool_]) -> KernelArrays:
+        return KernelArrays(*(a[index].copy() for a in self.arrays()))
 
     def __len__(self) -> int:
         return int(self.m.shape[0])
@@ -280,9 +274,9 @@ class _Window:
 
     Parameters
     ----------
-    trainable : KernelSet
+    trainable : KernelArrays
         Kernels optimised.
-    context : KernelSet or None
+    context : KernelArrays or None
         Frozen kernels rendered with them.
     target : (h, w) float32
         Pixels of the window.
@@ -303,8 +297,8 @@ class _Window:
 
     def __init__(
         self,
-        trainable: KernelSet,
-        context: KernelSet | None,
+        trainable: KernelArrays,
+        context: KernelArrays | None,
         target: NDArray[np.float32],
         x0: float,
         y0: float,
@@ -348,10 +342,10 @@ class _Window:
     def n_kernels(self) -> int:
         return int(self.tensors[2].shape[0])
 
-    def kernels(self, checkpoint: _Checkpoint | None = None) -> KernelSet:
+    def kernels(self, checkpoint: _Checkpoint | None = None) -> KernelArrays:
         """The trainable kernels now (or at ``checkpoint``) as float64 numpy copies."""
         source = self.tensors if checkpoint is None else checkpoint.params
-        return KernelSet(*(t.detach().cpu().numpy().astype(np.float64) for t in source))
+        return KernelArrays(*(t.detach().cpu().numpy().astype(np.float64) for t in source))
 
     def _checkpoint(self) -> _Checkpoint:
         states = []
@@ -469,13 +463,16 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
 # The phases
 # --------------------------------------------------------------------------------------
 class _Clock:
-    """Seconds since the fit started."""
+    """Seconds of training since the fit started: the time the ``stop``
+    token was paused is left out."""
 
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
+    def __init__(self, stop: StopToken | None = None) -> None:
+        self.stop = stop
+        self.start = time.perf_counter() - (stop.paused_s() if stop is not None else 0.0)
 
     def now(self) -> float:
-        return time.perf_counter() - self.start
+        paused = self.stop.paused_s() if self.stop is not None else 0.0
+        return time.perf_counter() - self.start - paused
 
 
 @dataclass
@@ -514,8 +511,9 @@ class _FitState:
     clock: _Clock
     stop: StopToken | None
     snapshot_interval_s: float
-    kernels: KernelSet
+    kernels: KernelArrays
     alive: NDArray[np.bool_]
+    tile_size: int
     step: int = 0
     last_snapshot: float = 0.0
     lr_scale: float = 1.0
@@ -531,7 +529,11 @@ class _FitState:
         return int(self.image.shape[1])
 
     def stopped(self) -> bool:
-        return self.stop is not None and self.stop.stopped
+        """Whether to stop now; while the token is paused, wait first."""
+        if self.stop is None:
+            return False
+        self.stop.wait_while_paused()
+        return self.stop.stopped
 
     def snapshot_due(self) -> bool:
         now = self.clock.now()
@@ -540,10 +542,10 @@ class _FitState:
             return True
         return False
 
-    def merged(self) -> KernelSet:
+    def merged(self) -> KernelArrays:
         return self.kernels.subset(self.alive)
 
-    def model_with(self, index: NDArray[np.intp], own: NDArray[np.intp], values: KernelSet) -> SmoeModel | None:
+    def model_with(self, index: NDArray[np.intp], own: NDArray[np.intp], values: KernelArrays) -> SmoeModel | None:
         """The whole model with the kernels ``own`` replaced by ``values`` (labels ``index``);
         None when every kernel is pruned so far (the merge then says so)."""
         arrays = [a.copy() for a in self.kernels.arrays()]
@@ -554,7 +556,7 @@ class _FitState:
             return None
         for a, v in zip(arrays, values.arrays(), strict=True):
             a[index] = v
-        return KernelSet(*arrays).subset(alive).to_model(self.height, self.width)
+        return KernelArrays(*arrays).subset(alive).to_model(self.height, self.width)
 
 
 def _tile_phase(state: _FitState, deadline: float) -> Iterator[FitEvent]:
@@ -563,10 +565,10 @@ def _tile_phase(state: _FitState, deadline: float) -> Iterator[FitEvent]:
 
     params = state.params
     image = state.image
-    windows = tile_windows(state.height, state.width, params.tile_size)
-    owner = tile_index(state.kernels.mu, state.height, state.width, params.tile_size)
-    margin = context_margin(params.tile_size)
-    band = loss_band(params.tile_size)
+    windows = tile_windows(state.height, state.width, state.tile_size)
+    owner = tile_index(state.kernels.mu, state.height, state.width, state.tile_size)
+    margin = context_margin(state.tile_size)
+    band = loss_band(state.tile_size)
     n_tiles = len(windows)
     for t, (y0, y1, x0, x1) in enumerate(windows):
         if state.stopped():
@@ -646,7 +648,7 @@ def _tile_phase(state: _FitState, deadline: float) -> Iterator[FitEvent]:
 class _Best:
     mse: float = math.inf
     checkpoint: _Checkpoint | None = None
-    kernels: KernelSet | None = None
+    kernels: KernelArrays | None = None
 
     def offer(self, mse: float, checkpoint: _Checkpoint | None) -> None:
         if checkpoint is not None and math.isfinite(mse) and mse < self.mse:
@@ -654,15 +656,15 @@ class _Best:
             self.checkpoint = checkpoint
             self.kernels = None
 
-    def result(self) -> KernelSet | None:
+    def result(self) -> KernelArrays | None:
         if self.kernels is None and self.checkpoint is not None:
-            self.kernels = KernelSet(
+            self.kernels = KernelArrays(
                 *(t.detach().cpu().numpy().astype(np.float64) for t in self.checkpoint.params)
             )
         return self.kernels
 
 
-def _full_window(state: _FitState, kernels: KernelSet) -> _Window:
+def _full_window(state: _FitState, kernels: KernelArrays) -> _Window:
     return _Window(
         kernels, None, state.image, 0.0, 0.0, state.params, 0.0, state.lr_scale,
         state.device, keep_one=True,
@@ -675,7 +677,7 @@ def _finetune_phase(
     """Fine-tune the whole model without the penalty; yields one event per step.
 
     ``outcome`` receives why it ended ("converged", "time", "steps", "stopped",
-    "diverged").
+    "diverged", "exact").
     """
     params = state.params
     history: list[float] = []  # best PSNR after each step
@@ -686,6 +688,9 @@ def _finetune_phase(
     while True:
         if state.stopped():
             outcome.append("stopped")
+            return
+        if best.mse <= 0.0:
+            outcome.append("exact")
             return
         if steps >= params.max_steps:
             outcome.append("steps")
@@ -764,13 +769,12 @@ def train_tiles(
     import torch
 
     img = check_image(image)
-    check_fit_inputs(img.shape, params)
     model = _initial_model(img, params, model, "edge")
     torch.manual_seed(params.seed)
     state = _FitState(
         image=img, params=params, device=_resolve_device(device), clock=_Clock(), stop=None,
-        snapshot_interval_s=math.inf, kernels=KernelSet.from_model(model),
-        alive=np.ones(model.n_kernels, dtype=bool),
+        snapshot_interval_s=math.inf, kernels=KernelArrays.from_model(model),
+        alive=np.ones(model.n_kernels, dtype=bool), tile_size=fit_tile_size(img.shape, params),
     )
     for _ in _tile_phase(state, deadline=math.inf):
         pass
@@ -837,7 +841,9 @@ def fit(
         Initialisation method when ``init`` is None.
     stop : StopToken, optional
         Checked before every step; once set, the fit yields its final event
-        with the best model so far.
+        with the best model so far.  While it is paused the fit waits before
+        its next step, and the time paused counts neither against
+        ``time_budget`` nor in ``elapsed_s``.
     snapshot_interval_s : float
         Seconds between model snapshots in the events (0: every step).
     device : str or torch.device, optional
@@ -853,8 +859,7 @@ def fit(
     Raises
     ------
     ValueError
-        For a bad image, a tile size larger than the image, an initial model of
-        another size or without kernels, an unknown method or device, or a
+        For a bad image, an initial model of another size or without kernels, an unknown method or device, or a
         negative snapshot interval.
     """
     if not isinstance(params, Params):
@@ -863,7 +868,6 @@ def fit(
     if not (isinstance(snapshot_interval_s, (int, float)) and snapshot_interval_s >= 0):
         raise ValueError(f"snapshot_interval_s must be >= 0, got {snapshot_interval_s!r}")
     img = check_image(image)
-    check_fit_inputs(img.shape, params)
     dev = _resolve_device(device)
     model = _initial_model(img, params, init, method)
     return _fit(img, params, model, stop, float(snapshot_interval_s), dev)
@@ -880,17 +884,29 @@ def _fit(
     import torch
 
     torch.manual_seed(params.seed)
-    clock = _Clock()
+    tile_size = fit_tile_size(image.shape, params)
+    start = KernelArrays.from_model(model)
     state = _FitState(
-        image=image, params=params, device=device, clock=clock, stop=stop,
-        snapshot_interval_s=snapshot_interval_s, kernels=KernelSet.from_model(model),
-        alive=np.ones(model.n_kernels, dtype=bool),
+        image=image, params=params, device=device, clock=_Clock(stop), stop=stop,
+        snapshot_interval_s=snapshot_interval_s, kernels=KernelArrays(*(a.copy() for a in start.arrays())),
+        alive=np.ones(model.n_kernels, dtype=bool), tile_size=tile_size,
     )
+    # the starting point is a candidate for the best model (its evaluation is not training time)
+    with torch.no_grad():
+        start_window = _full_window(state, start)
+        start_mse = float(torch.mean((start_window.render() - start_window.target) ** 2))
+    del start_window
+    best = _Best()
+    if math.isfinite(start_mse):
+        best.mse = start_mse
+        best.kernels = start
+    clock = state.clock = _Clock(stop)
     budget = params.time_budget
-    n_tiles = len(tile_windows(state.height, state.width, params.tile_size))
+    n_tiles = len(tile_windows(state.height, state.width, tile_size))
 
     # -- tiles ------------------------------------------------------------------------
-    yield from _tile_phase(state, deadline=TILE_TIME_SHARE * budget)
+    if best.mse > 0.0:  # an exact start (e.g. a constant image) has nothing to train
+        yield from _tile_phase(state, deadline=TILE_TIME_SHARE * budget)
     state.phase_times["tiles"] = clock.now()
 
     # -- merge ------------------------------------------------------------------------
@@ -904,18 +920,22 @@ def _fit(
     window = _full_window(state, merged)
     with torch.no_grad():
         merged_mse = float(torch.mean((window.render() - window.target) ** 2))
-    best = _Best()
-    if math.isfinite(merged_mse):
+    if math.isfinite(merged_mse) and merged_mse < best.mse:
         best.mse = merged_mse
         best.kernels = merged
     state.phase_times["merge"] = clock.now() - state.phase_times["tiles"]
     pruned_tiles = model.n_kernels - len(merged)
+    merge_message = f"merged {n_tiles} tile(s): {len(merged)} kernels ({pruned_tiles} pruned)"
+    if tile_size < params.tile_size:
+        merge_message = (
+            f"tile size {params.tile_size} px clamped to the image's longer side "
+            f"({tile_size} px); " + merge_message
+        )
     yield FitEvent(
         phase="merge", step=state.step, loss=merged_mse, psnr=psnr_from_mse(merged_mse),
         n_kernels=len(merged), elapsed_s=clock.now(),
         model=merged.to_model(state.height, state.width), n_tiles=n_tiles,
-        message=f"merged {n_tiles} tile(s): {len(merged)} kernels ({pruned_tiles} pruned)",
-        lr_scale=state.lr_scale,
+        message=merge_message, lr_scale=state.lr_scale,
     )
     state.last_snapshot = clock.now()
 
@@ -929,7 +949,7 @@ def _fit(
     last_phase = "finetune" if state.step > step_before_ft else "merge"
 
     result = best.result()
-    if result is None:  # the merged model itself was not finite: cannot happen with a valid init
+    if result is None:  # the initial model itself was not finite: cannot happen with a valid init
         raise ValueError("training produced no finite model")
     final_model = result.to_model(state.height, state.width)
     messages = {
@@ -937,13 +957,26 @@ def _fit(
         "time": f"time budget of {budget:g} s spent",
         "steps": f"step budget of {params.max_steps} fine-tuning steps spent",
         "stopped": "stopped on request",
+        "exact": "the reconstruction is exact (PSNR inf dB): nothing left to train",
         "diverged": "stopped: the learning rate fell below "
         f"{MIN_LR_SCALE:g} of the table after repeated divergence",
     }
+    message = messages[reason]
+    if result is start and reason != "exact":
+        start_db = format_psnr(psnr_from_mse(start_mse))
+        if reason == "time":
+            message = (
+                f"the time budget of {budget:g} s was too short to train: no step improved on "
+                f"the initial model ({start_db}), which is kept"
+            )
+        else:
+            message += (
+                f"; no step improved on the initial model ({start_db}), which is kept"
+            )
     yield FitEvent(
         phase=last_phase,
         step=state.step, loss=best.mse, psnr=psnr_from_mse(best.mse),
         n_kernels=final_model.n_kernels, elapsed_s=clock.now(), model=final_model,
-        n_tiles=n_tiles, message=messages[reason], final=True, lr_scale=state.lr_scale,
+        n_tiles=n_tiles, message=message, final=True, lr_scale=state.lr_scale,
         phase_times_s=dict(state.phase_times),
     )

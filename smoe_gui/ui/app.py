@@ -74,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(selftest.run())
     image = args.image[0] if args.image else None
     if image is not None and not os.path.isfile(image):
-        print(f"smoe-gui: error: {image}: no such file", file=sys.stderr)
+        from ..core.errors import show_path
+
+        print(f"smoe-gui: error: {show_path(image)}: no such file", file=sys.stderr)
         return 2
     app = ensure_application([sys.argv[0]])
     from . import create_main_window

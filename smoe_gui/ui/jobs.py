@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -18,6 +18,9 @@ from numpy.typing import NDArray
 from ..core.metrics import psnr
 from ..core.model import SmoeModel
 from ..core.params import Params
+from ..core.pipeline import Initialization
+from ..core.runs import FitHistory
+from ..core.threads import set_numba_threads
 from .geometry import (
     KernelGeometry,
     ReducedGeometry,
@@ -27,8 +30,10 @@ from .geometry import (
 )
 
 __all__ = [
+    "ProgressBatch",
     "SnapshotResult",
     "StageResult",
+    "TrainRun",
     "compute_gate_map",
     "compute_snapshot",
     "compute_stages",
@@ -71,7 +76,7 @@ class StageResult:
 
     Attributes
     ----------
-    init : smoe_gui.core.pipeline.Initialization
+    init : Initialization
     snapshot : SnapshotResult
         The initial model's reconstruction and kernels.
     segment_strokes : dict θ -> (2n, 2) float64
@@ -80,11 +85,55 @@ class StageResult:
         Wall-clock of the whole job.
     """
 
-    init: object
+    init: Initialization
     snapshot: SnapshotResult
     segment_strokes: dict[int, F64]
     reduced: ReducedGeometry
     compute_ms: float
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """One fit to run: a label for the curves and the fit's arguments.
+
+    Attributes
+    ----------
+    label : str
+        ``"train"``, or ``"edge"`` / ``"grid"`` in a Compare.
+    params : Params
+    method : str
+    init : Initialization or None
+        The initialisation drawn in the views when it matches ``params`` and
+        ``method`` (the fit then starts from it); None: the fit initialises.
+    """
+
+    label: str
+    params: Params
+    method: str
+    init: Initialization | None = None
+
+
+@dataclass
+class ProgressBatch:
+    """Fit events of one run, batched for the GUI.
+
+    Attributes
+    ----------
+    label : str
+        The run's label ("train", or the method in a Compare).
+    history : FitHistory
+        The batch's events (numpy-ready rows: step, elapsed_s, phase, psnr_db,
+        n_kernels, tile).
+    messages : list of str
+        The events' messages.
+    n_tiles : int
+        Number of tiles of the fit.
+    """
+
+    label: str
+    history: FitHistory
+    messages: list[str] = field(default_factory=list)
+    n_tiles: int = 1
 
 
 def preview_size(height: int, width: int, max_pixels: int | None) -> tuple[int, int]:
@@ -159,14 +208,12 @@ def compute_stages(image: F32, params: Params, method: str) -> StageResult:
 def with_numba_threads(threads: int, fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn(*args)`` with numba's thread count for the calling thread set to
     ``threads`` (numba's setting is per thread, so the training keeps its own)."""
-    from ..core.threads import set_numba_threads
-
-    set_numba_threads(max(1, int(threads)))
+    set_numba_threads(threads)
     return fn(*args)
 
 
 def compute_gate_map(model: SmoeModel, index: int) -> tuple[int, F32]:
     """``(index, w_index (H, W) float32)``: the gating weight map of one kernel."""
-    from ..core.inspect import gate_weight_map
+    from ..core.inspection import gate_weight_map
 
     return index, gate_weight_map(model, index)

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.params import PARAM_SPECS, Params, ParamSpec
+from ..core.params import METHODS, PARAM_SPECS, Params, ParamSpec, Value, check_method
 
 __all__ = ["GROUP_TITLES", "INIT_GROUPS", "ParamPanel", "SliderScale"]
 
@@ -41,6 +41,9 @@ GROUP_TITLES: dict[str, str] = {
     "training": "6  Training",
     "general": "General",
 }
+
+#: The method selector's texts (a method without one shows its name).
+METHOD_TEXT: dict[str, str] = {"edge": "edge-aligned (paper)", "grid": "regular grid (baseline)"}
 
 #: Groups whose parameters change the initialisation (the stage views).
 INIT_GROUPS = frozenset({"edges", "reduction", "placement", "experts", "general"})
@@ -145,7 +148,7 @@ class ParamPanel(QWidget):
         The new :class:`Params`, the name of the parameter that changed, and
         whether a slider is still being dragged.
     method_changed(str)
-        ``"edge"`` or ``"grid"``.
+        The method selected (one of ``METHODS``).
     """
 
     params_changed = Signal(object, str, bool)
@@ -167,8 +170,8 @@ class ParamPanel(QWidget):
         top.addWidget(QLabel("Initialisation"))
         self.method_combo = QComboBox()
         self.method_combo.setObjectName("param-method")
-        self.method_combo.addItem("edge-aligned (paper)", "edge")
-        self.method_combo.addItem("regular grid (baseline)", "grid")
+        for method in METHODS:
+            self.method_combo.addItem(METHOD_TEXT.get(method, method), method)
         self.method_combo.setToolTip(
             "How the kernels are placed: edge-aligned pairs (the paper, Sec. III) or a\n"
             "regular grid with the same kernel budget (the baseline it is compared with)."
@@ -265,7 +268,7 @@ class ParamPanel(QWidget):
         return self._params
 
     def method(self) -> str:
-        """``"edge"`` or ``"grid"``."""
+        """The selected initialisation method (one of ``METHODS``)."""
         return str(self.method_combo.currentData())
 
     def widget(self, name: str) -> QWidget:
@@ -277,10 +280,8 @@ class ParamPanel(QWidget):
         return self._sliders[name]
 
     def set_method(self, method: str, emit: bool = True) -> None:
-        """Select ``"edge"`` or ``"grid"``."""
-        index = self.method_combo.findData(method)
-        if index < 0:
-            raise ValueError(f"unknown initialisation method {method!r}; expected 'edge' or 'grid'")
+        """Select one of :data:`smoe_gui.core.params.METHODS` (ValueError otherwise)."""
+        index = self.method_combo.findData(check_method(method))
         if not emit:
             self.method_combo.blockSignals(True)
         self.method_combo.setCurrentIndex(index)
@@ -304,23 +305,23 @@ class ParamPanel(QWidget):
         self.set_params(Params(), emit=True)
 
     # -- syncing ---------------------------------------------------------------------------
-    def _show_value(self, s: ParamSpec, value: object) -> None:
+    def _show_value(self, s: ParamSpec, value: Value) -> None:
         w = self._widgets[s.name]
         w.blockSignals(True)
         if isinstance(w, QCheckBox):
             w.setChecked(bool(value))
         elif isinstance(w, QSpinBox):
-            w.setValue(int(value))  # type: ignore[call-overload]
+            w.setValue(int(value))
         elif isinstance(w, QDoubleSpinBox):
-            w.setValue(float(value))  # type: ignore[arg-type]
+            w.setValue(float(value))
         w.blockSignals(False)
         if s.name in self._sliders:
             sl = self._sliders[s.name]
             sl.blockSignals(True)
-            sl.setValue(self._scales[s.name].to_position(float(value)))  # type: ignore[arg-type]
+            sl.setValue(self._scales[s.name].to_position(float(value)))
             sl.blockSignals(False)
 
-    def _read(self, name: str) -> object:
+    def _read(self, name: str) -> Value:
         w = self._widgets[name]
         if isinstance(w, QCheckBox):
             return w.isChecked()
@@ -348,16 +349,16 @@ class ParamPanel(QWidget):
         if name in self._sliders:
             sl = self._sliders[name]
             sl.blockSignals(True)
-            sl.setValue(self._scales[name].to_position(float(self._read(name))))  # type: ignore[arg-type]
+            sl.setValue(self._scales[name].to_position(float(self._read(name))))
             sl.blockSignals(False)
         self._commit(name, dragging=False)
 
     def _commit(self, name: str, dragging: bool) -> None:
-        changes = {name: self._read(name)}
+        changes: dict[str, Value] = {name: self._read(name)}
         # Keep Canny's hysteresis thresholds ordered: move the other one along.
-        if name == "canny_low" and float(changes[name]) > self._params.canny_high:  # type: ignore[arg-type]
+        if name == "canny_low" and float(changes[name]) > self._params.canny_high:
             changes["canny_high"] = changes[name]
-        elif name == "canny_high" and float(changes[name]) < self._params.canny_low:  # type: ignore[arg-type]
+        elif name == "canny_high" and float(changes[name]) < self._params.canny_low:
             changes["canny_low"] = changes[name]
         try:
             params = self._params.replace(**changes)

@@ -21,10 +21,13 @@ from numpy.typing import NDArray
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
+from ..core.metrics import PSNR_PLOT_MAX_DB
+from ..core.params import METHODS
+from ..core.runs import FitHistory
+from .jobs import ProgressBatch
 from .theme import Theme
-from .workers import ProgressBatch
 
-__all__ = ["CURVE_LABELS", "PLOT_REFRESH_MS", "CurveData", "ExpertPlot", "TrainingPlots", "add_grid"]
+__all__ = ["CURVE_LABELS", "PLOT_REFRESH_MS", "ExpertPlot", "TrainingPlots", "add_grid", "curve_name"]
 
 #: Shortest time between two redraws of the training curves while batches arrive.
 PLOT_REFRESH_MS = 250
@@ -40,62 +43,14 @@ def add_grid(plot: pg.PlotWidget) -> pg.GridItem:
 
 
 
-#: Curve labels: a normal run, and the two runs of Compare.
-CURVE_LABELS = ("train", "edge", "grid")
+#: Curve labels: a normal run, and one run per method in a Compare.
+CURVE_LABELS: tuple[str, ...] = ("train", *METHODS)
 _CURVE_NAMES = {"train": "training", "edge": "edge-aligned init", "grid": "grid init"}
 
 
-class CurveData:
-    """The points of one run's curves, appended batch by batch."""
-
-    def __init__(self) -> None:
-        self._chunks: list[ProgressBatch] = []
-        self._cache: dict[str, NDArray[np.float64]] | None = None
-        self.phase_starts: dict[str, tuple[int, float]] = {}
-
-    def append(self, batch: ProgressBatch) -> None:
-        if len(batch.steps) == 0:
-            return
-        self._chunks.append(batch)
-        self._cache = None
-        for i, phase in enumerate(batch.phases):
-            if phase not in self.phase_starts:
-                self.phase_starts[phase] = (int(batch.steps[i]), float(batch.elapsed_s[i]))
-
-    def arrays(self) -> dict[str, NDArray[np.float64]]:
-        """``steps, seconds, psnr, kernels`` as float64 arrays."""
-        if self._cache is None:
-            if not self._chunks:
-                z = np.zeros(0)
-                self._cache = {"steps": z, "seconds": z, "psnr": z, "kernels": z}
-            else:
-                c = self._chunks
-                self._cache = {
-                    "steps": np.concatenate([b.steps for b in c]).astype(np.float64),
-                    "seconds": np.concatenate([b.elapsed_s for b in c]),
-                    "psnr": np.concatenate([b.psnr for b in c]),
-                    "kernels": np.concatenate([b.n_kernels for b in c]).astype(np.float64),
-                }
-                self._chunks = [self._as_batch(self._cache, c)]
-        return self._cache
-
-    @staticmethod
-    def _as_batch(arrays: dict[str, NDArray[np.float64]], chunks: list[ProgressBatch]) -> ProgressBatch:
-        phases = [p for b in chunks for p in b.phases]
-        return ProgressBatch(
-            chunks[-1].label,
-            arrays["steps"].astype(np.int64),
-            arrays["seconds"],
-            arrays["psnr"],
-            arrays["kernels"].astype(np.int64),
-            phases,
-        )
-
-    def phases(self) -> list[str]:
-        return [p for b in self._chunks for p in b.phases]
-
-    def __len__(self) -> int:
-        return int(sum(len(b.steps) for b in self._chunks))
+def curve_name(label: str) -> str:
+    """The legend text of run ``label``."""
+    return _CURVE_NAMES.get(label, f"{label} init")
 
 
 class TrainingPlots:
@@ -104,7 +59,8 @@ class TrainingPlots:
     Attributes
     ----------
     psnr_plot, kernel_plot : pg.PlotWidget
-    data : dict label -> CurveData
+    data : dict label -> FitHistory
+        Every event of each run (the one history type of the CLI and the experiments).
     x_axis : str
         ``"steps"`` or ``"seconds"``.
     """
@@ -118,11 +74,11 @@ class TrainingPlots:
         self.psnr_plot.setLabel("left", "PSNR", units="dB")
         self.kernel_plot.setLabel("left", "kernels")
         self.legend = self.psnr_plot.addLegend(offset=(-10, 10))
-        self.data: dict[str, CurveData] = {label: CurveData() for label in CURVE_LABELS}
+        self.data: dict[str, FitHistory] = {label: FitHistory() for label in CURVE_LABELS}
         self.psnr_curves: dict[str, pg.PlotDataItem] = {}
         self.kernel_curves: dict[str, pg.PlotDataItem] = {}
         for label in CURVE_LABELS:
-            self.psnr_curves[label] = self.psnr_plot.plot(name=_CURVE_NAMES[label])
+            self.psnr_curves[label] = self.psnr_plot.plot(name=curve_name(label))
             self.kernel_curves[label] = self.kernel_plot.plot()
         self.phase_lines: dict[str, pg.InfiniteLine] = {}
         for phase in ("tiles", "merge", "finetune"):
@@ -170,13 +126,13 @@ class TrainingPlots:
         self.legend.clear()
         if len(labels) > 1:
             for label in labels:
-                self.legend.addItem(self.psnr_curves[label], _CURVE_NAMES[label])
+                self.legend.addItem(self.psnr_curves[label], curve_name(label))
 
     def clear(self, labels: tuple[str, ...]) -> None:
         """Forget the data of ``labels`` (a new run)."""
         for label in labels:
             self._dirty.discard(label)
-            self.data[label] = CurveData()
+            self.data[label] = FitHistory()
             self.psnr_curves[label].setData([], [])
             self.kernel_curves[label].setData([], [])
         for line in self.phase_lines.values():
@@ -185,7 +141,7 @@ class TrainingPlots:
     def append(self, batch: ProgressBatch) -> None:
         """Add a batch of fit events to its run's curves; they are drawn within
         :data:`PLOT_REFRESH_MS` (or at once by :meth:`flush`)."""
-        self.data[batch.label].append(batch)
+        self.data[batch.label].extend(batch.history)
         self._dirty.add(batch.label)
         if not self._refresh.isActive():
             self._refresh.start()
@@ -213,10 +169,12 @@ class TrainingPlots:
 
     def _redraw(self, label: str) -> None:
         arrays = self.data[label].arrays()
-        x = arrays[self.x_axis]
-        self.psnr_curves[label].setData(x, arrays["psnr"])
-        self.kernel_curves[label].setData(x, arrays["kernels"])
-        starts = self.data[label].phase_starts
+        x = arrays["step" if self.x_axis == "steps" else "elapsed_s"].astype(np.float64)
+        # an exact reconstruction's infinite PSNR is drawn at the axis' ceiling
+        psnr = np.minimum(arrays["psnr_db"], PSNR_PLOT_MAX_DB)
+        self.psnr_curves[label].setData(x, psnr, connect="finite")
+        self.kernel_curves[label].setData(x, arrays["n_kernels"].astype(np.float64))
+        starts = self.data[label].phase_starts()
         for phase, line in self.phase_lines.items():
             if phase in starts:
                 step, seconds = starts[phase]
@@ -224,18 +182,12 @@ class TrainingPlots:
                 line.setVisible(True)
 
     def csv_text(self) -> str:
-        """All runs' points as CSV: run, step, elapsed_s, phase, psnr_db, n_kernels."""
-        lines = ["run,step,elapsed_s,phase,psnr_db,n_kernels"]
-        for label in CURVE_LABELS:
-            data = self.data[label]
-            arrays = data.arrays()
-            phases = data.phases()
-            for i in range(len(arrays["steps"])):
-                lines.append(
-                    f"{label},{int(arrays['steps'][i])},{arrays['seconds'][i]:.4f},"
-                    f"{phases[i]},{arrays['psnr'][i]:.4f},{int(arrays['kernels'][i])}"
-                )
-        return "\n".join(lines) + "\n"
+        """Every run's points as CSV: a ``run`` column, then
+        :data:`smoe_gui.core.runs.HISTORY_COLUMNS`."""
+        parts = [self.data[label].csv_text(label) for label in CURVE_LABELS if len(self.data[label])]
+        if not parts:
+            return FitHistory().csv_text("train")
+        return parts[0] + "".join(p.split("\n", 1)[1] for p in parts[1:])
 
 
 class ExpertPlot(pg.PlotWidget):
@@ -265,8 +217,7 @@ class ExpertPlot(pg.PlotWidget):
 
     def set_history(self, psnr_db: list[float]) -> None:
         """Show ``psnr_db[i]`` after iteration ``i`` (0: sampled experts)."""
-        y = np.asarray(psnr_db, dtype=np.float64)
-        y = np.where(np.isfinite(y), y, np.nan)
+        y = np.minimum(np.asarray(psnr_db, dtype=np.float64), PSNR_PLOT_MAX_DB)  # inf: at the ceiling
         self.curve.setData(np.arange(len(y), dtype=np.float64), y, connect="finite")
 
     def history(self) -> NDArray[np.float64]:

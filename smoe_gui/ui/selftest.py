@@ -202,7 +202,7 @@ def _self_test(report: Callable[[str], None]) -> None:
             model = window.final_model("train")
             _check_finite(model, "trained model")
             assert model is not None
-            steps_done = window.plots.data["train"].arrays()["steps"]
+            steps_done = window.plots.data["train"].arrays()["step"]
             n_steps = int(steps_done[-1]) if len(steps_done) else 0
             recon = render(model)
             if recon.shape != image.shape or not np.all(np.isfinite(recon)):

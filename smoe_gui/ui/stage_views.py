@@ -3,7 +3,7 @@
 Views (``objectName``): ``stage-edges``, ``stage-segments``, ``stage-reduced``,
 ``stage-kernels``, ``stage-reconstruction``.  Each is a pyqtgraph plot whose
 items are created once; new results only call ``setData``/``setImage``
-(DESIGN.md section 4).  Image coordinates: pixel centres at integers, x right,
+(re-plotting every frame would rebuild the items; see docs/gui.md).  Image coordinates: pixel centres at integers, x right,
 y down.
 """
 
@@ -270,7 +270,7 @@ class StageViews(QWidget):
     def show_result(self, request_id: int, result: StageResult) -> None:
         """Draw every stage of ``result`` (stale results are dropped by the caller)."""
         init = result.init
-        self._edges = np.ascontiguousarray(init.edges, dtype=np.uint8)  # type: ignore[attr-defined]
+        self._edges = np.ascontiguousarray(init.edges, dtype=np.uint8)
         v = self.views
         for angle, strokes in result.segment_strokes.items():
             v["segments"].set_lines(f"dir{angle}", strokes)
@@ -317,6 +317,11 @@ class StageViews(QWidget):
                 mask.setImage(weight_map, levels=(0.0, 1.0), autoLevels=False)
                 self._fit_item(mask)
                 mask.setVisible(True)
+
+    def reconstruction(self) -> NDArray[np.float32] | None:
+        """The reconstruction shown in view 5 now, (H, W) float32 (a preview
+        while training), or None."""
+        return self._reconstruction
 
     @property
     def highlight(self) -> NDArray[np.float32] | None:

@@ -7,10 +7,12 @@ Two patterns (see DESIGN.md section 3):
   pending one; the GUI drops any result whose id is older than its newest
   request.  Used for stage recomputation, snapshot rendering and weight maps.
 * :class:`TrainWorker`: the worker object of one training (or Compare) run,
-  moved to its own QThread; it pulls :class:`~smoe_gui.core.events.FitEvent`
-  from :func:`smoe_gui.core.training.fit`, batches them to at most
-  ``1 / emit_interval_s`` signals per second, and honours pause and stop
-  between steps.
+  moved to its own QThread; it runs :func:`smoe_gui.core.runs.run_fit` (the
+  one run path of the CLI and the experiments too), batches its
+  :class:`~smoe_gui.core.events.FitEvent` stream into
+  :class:`~smoe_gui.core.runs.FitHistory` rows at most ``1 / emit_interval_s``
+  times per second, and pauses and stops the fit through its
+  :class:`~smoe_gui.core.events.StopToken` (paused time is not training time).
 """
 
 from __future__ import annotations
@@ -21,16 +23,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ..core.events import StopToken
-from ..core.model import SmoeModel
-from ..core.params import Params
+from ..core.errors import one_line
+from ..core.events import FitEvent, StopToken
+from ..core.runs import FitHistory, FitResult
+from ..core.threads import set_numba_threads
+from .jobs import ProgressBatch, TrainRun
 
 __all__ = [
     "JobRunner",
@@ -61,11 +64,6 @@ def _alive(thread: QThread) -> bool:
 def running_threads() -> list[str]:
     """Names of the worker threads started here that are still running."""
     return [t.objectName() for t in _STARTED if _alive(t)]
-
-
-def _error_text(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"
 
 
 #: How much lower than the GUI thread the training thread runs (Unix nice steps).
@@ -128,6 +126,11 @@ class JobWorker(QObject):
             self._pending = (job_id, fn, args)
         self._wake.emit()
 
+    def cancel_pending(self) -> None:
+        """Drop the job waiting to run, if any (thread-safe)."""
+        with self._lock:
+            self._pending = None
+
     @Slot()
     def _run_pending(self) -> None:
         with self._lock:
@@ -138,7 +141,7 @@ class JobWorker(QObject):
         try:
             result = fn(*args)
         except Exception as exc:  # reported to the GUI, never raised in a thread
-            self.failed.emit(job_id, _error_text(exc))
+            self.failed.emit(job_id, one_line(exc))
         else:
             with self._lock:
                 self._results.clear()  # results nobody took are stale by now
@@ -161,49 +164,15 @@ class JobRunner:
         """Run ``fn(*args)`` in the thread as job ``job_id`` (latest wins)."""
         self.worker.submit(job_id, fn, *args)
 
+    def take(self, job_id: int) -> Any:
+        """The result of job ``job_id`` (once; None when there is none)."""
+        return self.worker.take(job_id)
+
     def shutdown(self, timeout_ms: int = 60_000) -> None:
         """Drop the pending job, let a running one finish, stop the thread."""
-        with self.worker._lock:
-            self.worker._pending = None
+        self.worker.cancel_pending()
         self.thread.quit()
         self.thread.wait(timeout_ms)
-
-
-@dataclass(frozen=True)
-class TrainRun:
-    """One fit to run: a label for the curves and the fit's arguments."""
-
-    label: str
-    params: Params
-    method: str
-    init: object | None = None
-
-
-@dataclass
-class ProgressBatch:
-    """Fit events batched for the GUI (numpy copies).
-
-    Attributes
-    ----------
-    label : str
-        The run's label ("train", "edge", "grid").
-    steps, elapsed_s, psnr, n_kernels : (n,) arrays
-    phases : list of str
-        Phase of each event.
-    messages : list of str
-    tile, n_tiles : int or None, int
-        Of the last event.
-    """
-
-    label: str
-    steps: NDArray[np.int64]
-    elapsed_s: NDArray[np.float64]
-    psnr: NDArray[np.float64]
-    n_kernels: NDArray[np.int64]
-    phases: list[str]
-    messages: list[str] = field(default_factory=list)
-    tile: int | None = None
-    n_tiles: int = 1
 
 
 class TrainWorker(QObject):
@@ -214,7 +183,7 @@ class TrainWorker(QObject):
     inside a queued signal.  Messages (tuples):
 
     ``("run_started", label)``, ``("progress", ProgressBatch)``,
-    ``("snapshot", label, SmoeModel)``, ``("run_finished", label, SmoeModel)``,
+    ``("snapshot", label, SmoeModel)``, ``("run_finished", label, FitResult)``,
     ``("failed", message)`` (the remaining runs are skipped).
 
     Signals
@@ -234,7 +203,7 @@ class TrainWorker(QObject):
         runs: list[TrainRun],
         emit_interval_s: float = 0.05,
         snapshot_interval_s: float = 0.1,
-        fit: Callable[..., Any] | None = None,
+        run_fit: Callable[..., Any] | None = None,
         numba_threads: int | None = None,
     ) -> None:
         super().__init__()
@@ -243,7 +212,7 @@ class TrainWorker(QObject):
         self._runs = list(runs)
         self._emit_interval_s = float(emit_interval_s)
         self._snapshot_interval_s = float(snapshot_interval_s)
-        self._fit = fit
+        self._run_fit = run_fit
         self._cond = threading.Condition()
         self._paused = False
         self._stopped = False
@@ -269,14 +238,19 @@ class TrainWorker(QObject):
 
     # -- control (any thread) ------------------------------------------------
     def pause(self) -> None:
-        """Stop pulling events after the current step."""
+        """Hold the fit before its next step (the time paused does not count
+        against its time budget)."""
         with self._cond:
             self._paused = True
+            if self._token is not None:
+                self._token.pause()
 
     def resume(self) -> None:
-        """Continue pulling events."""
+        """Let the fit go on."""
         with self._cond:
             self._paused = False
+            if self._token is not None:
+                self._token.resume()
             self._cond.notify_all()
 
     @property
@@ -293,107 +267,71 @@ class TrainWorker(QObject):
             self._cond.notify_all()
 
     # -- the loop (worker thread) ------------------------------------------------
-    def _wait_if_paused(self) -> None:
-        with self._cond:
-            while self._paused and not self._stopped:
-                self._cond.wait(0.1)
-
     @Slot()
     def run(self) -> None:
-        fit = self._fit
         self.priority_lowered = lower_thread_priority(TRAINING_NICE)
         try:
             if self._numba_threads is not None:  # numba's thread count is per thread
-                import numba
+                set_numba_threads(self._numba_threads)
+            from ..core.runs import run_fit as core_run_fit
 
-                available = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
-                numba.set_num_threads(max(1, min(self._numba_threads, available)))
-            if fit is None:
-                from ..core.training import fit as core_fit
-
-                fit = core_fit
+            run_fit: Callable[..., Any] = self._run_fit or core_run_fit
             for run in self._runs:
                 with self._cond:
                     if self._stopped:
                         break
                     self._token = StopToken()
+                    if self._paused:
+                        self._token.pause()
                 self._post("run_started", run.label)
-                final = self._run_one(fit, run)
-                if final is not None:
-                    self._post("run_finished", run.label, final)
+                result = self._run_one(run_fit, run)
+                self._post("run_finished", run.label, result)
         except Exception as exc:  # reported to the GUI, never raised in a thread
-            self._post("failed", _error_text(exc))
+            self._post("failed", one_line(exc))
         finally:
             self.finished.emit()
 
-    def _run_one(self, fit: Callable[..., Any], run: TrainRun) -> SmoeModel | None:
-        steps: list[int] = []
-        elapsed: list[float] = []
-        psnrs: list[float] = []
-        kernels: list[int] = []
-        phases: list[str] = []
+    def _run_one(self, run_fit: Callable[..., Any], run: TrainRun) -> FitResult:
+        batch = FitHistory()
         messages: list[str] = []
         last_emit = time.perf_counter()
-        final: SmoeModel | None = None
-        tile: int | None = None
         n_tiles = 1
 
         def flush() -> None:
-            nonlocal last_emit
-            if steps or messages:
-                self._post(
-                    "progress",
-                    ProgressBatch(
-                        run.label,
-                        np.array(steps, dtype=np.int64),
-                        np.array(elapsed, dtype=np.float64),
-                        np.array(psnrs, dtype=np.float64),
-                        np.array(kernels, dtype=np.int64),
-                        list(phases),
-                        list(messages),
-                        tile,
-                        n_tiles,
-                    )
-                )
-            for lst in (steps, elapsed, psnrs, kernels, phases, messages):
-                lst.clear()
+            nonlocal batch, messages, last_emit
+            if len(batch) or messages:
+                self._post("progress", ProgressBatch(run.label, batch, messages, n_tiles))
+                batch, messages = FitHistory(), []
             last_emit = time.perf_counter()
 
-        events = fit(
-            self._image,
-            run.params,
-            init=run.init,
-            method=run.method,
-            stop=self._token,
-            snapshot_interval_s=self._snapshot_interval_s,
-        )
-        try:
-            for ev in events:
-                self.steps_done += 1
-                steps.append(int(ev.step))
-                elapsed.append(float(ev.elapsed_s))
-                psnrs.append(float(ev.psnr))
-                kernels.append(int(ev.n_kernels))
-                phases.append(str(ev.phase))
-                tile, n_tiles = ev.tile, int(ev.n_tiles)
-                if ev.message:
-                    messages.append(str(ev.message))
-                if ev.model is not None:
-                    final = ev.model
-                    if not ev.final:
-                        flush()
-                        self._post("snapshot", run.label, ev.model)
-                if ev.final or time.perf_counter() - last_emit >= self._emit_interval_s:
-                    flush()
-                if ev.final:
-                    break
-                self._wait_if_paused()
-        finally:
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()
+        def on_event(ev: FitEvent) -> None:
+            nonlocal n_tiles
+            self.steps_done += 1
+            batch.append(ev)
+            n_tiles = int(ev.n_tiles)
+            if ev.message:
+                messages.append(str(ev.message))
+            if ev.model is not None and not ev.final:
+                flush()
+                self._post("snapshot", run.label, ev.model)
+            elif ev.final or time.perf_counter() - last_emit >= self._emit_interval_s:
+                flush()
+
+        result = run_fit(self._image, run.params, run.method, stop=self._token, on_event=on_event,
+                         init=run.init, snapshot_interval_s=self._snapshot_interval_s)
         flush()
-        return final
+        return result  # type: ignore[no-any-return]
+
+
+class _FinishedRelay(QObject):
+    """Lives in the thread that made it (the GUI thread): the thread's
+    ``finished`` is queued here, and ``ended`` is emitted in that thread."""
+
+    ended = Signal()
+
+    @Slot()
+    def relay(self) -> None:
+        self.ended.emit()
 
 
 class TrainingThread:
@@ -401,16 +339,21 @@ class TrainingThread:
 
     ``thread.started -> worker.run``; ``worker.finished -> thread.quit``;
     ``deleteLater`` on both once the thread has finished.  References are kept
-    until then.
+    until then.  ``ended`` (a signal of an object living in the creating
+    thread) tells that thread that this training's QThread has finished.
     """
 
     def __init__(self, worker: TrainWorker) -> None:
         self.worker = worker
+        self._relay = _FinishedRelay()
+        #: Emitted in the creating (GUI) thread once the QThread has finished.
+        self.ended = self._relay.ended
         self.thread = QThread()
         self.thread.setObjectName("smoe-training")
         worker.moveToThread(self.thread)
         self.thread.started.connect(worker.run)
         worker.finished.connect(self.thread.quit)
+        self.thread.finished.connect(self._relay.relay)
         self.thread.finished.connect(worker.deleteLater)
         self.thread.finished.connect(self.thread.deleteLater)
 
@@ -420,6 +363,25 @@ class TrainingThread:
 
     def is_running(self) -> bool:
         return _alive(self.thread)
+
+    @property
+    def paused(self) -> bool:
+        """Whether the training is paused."""
+        return self.worker.paused
+
+    def pause(self) -> None:
+        self.worker.pause()
+
+    def resume(self) -> None:
+        self.worker.resume()
+
+    def stop(self) -> None:
+        """Ask the fit to stop within one step."""
+        self.worker.stop()
+
+    def drain(self) -> list[tuple[Any, ...]]:
+        """Every message the worker has posted so far, in order."""
+        return self.worker.drain()
 
     def wait(self, timeout_ms: int = 60_000) -> bool:
         """Wait for the thread to end; True when it has."""

@@ -1,0 +1,525 @@
+"""Running a sweep: one job, the executors (this process, local processes, Dask)
+and :func:`run_experiment`, which plans, runs, stores and reports.
+
+Qt-free and silent: progress goes to a :class:`SweepObserver` (the terminal
+display is the command line's, ``smoe_gui.cli``).
+
+Time to converge: the fit's elapsed time (s, from the start of the fit) at
+which the whole-image PSNR first came within :data:`CONVERGE_TOL_DB` of its
+final value.  The tile phase reports per-tile PSNR, so the whole-image history
+starts with the initial model's PSNR at time 0 and continues from the merge.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import platform
+import signal
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import fileio
+from ..errors import one_line
+from ..events import FitEvent
+from ..params import METHODS, Params
+from ..runs import FitHistory
+from ..threads import default_threads, set_threads
+from .plan import (
+    DEFAULT_BUDGETS,
+    Job,
+    collect_images,
+    default_image_folders,
+    default_images,
+    load_sources,
+    plan_jobs,
+)
+from .store import (
+    RunOutput,
+    csv_text,
+    finished_keys,
+    load_records,
+    rows_for,
+    save_run,
+)
+
+__all__ = [
+    "CONVERGE_TOL_DB",
+    "DASK_CONNECT_TIMEOUT_S",
+    "ExperimentSummary",
+    "SweepObserver",
+    "first_time_reaching",
+    "run_experiment",
+    "run_job",
+    "time_to_converge",
+    "whole_image_curve",
+]
+
+#: Tolerance (dB) of "time to converge" and of "reaches the grid's final PSNR".
+CONVERGE_TOL_DB = 0.1
+#: Seconds to wait for a Dask scheduler to answer.
+DASK_CONNECT_TIMEOUT_S = 15.0
+
+
+class SweepObserver:
+    """Receives a sweep's progress from :func:`run_experiment`; every method
+    does nothing here.  A display subclasses it (``smoe experiment`` draws a
+    progress bar on a terminal, plain lines otherwise)."""
+
+    def start(self, total: int, workers: int, expected_s: float) -> None:
+        """A sweep of ``total`` runs to do on ``workers`` workers, about ``expected_s`` s each."""
+
+    def job_started(self, label: str) -> None:
+        """A run (``"<image> <method> <budget>"``) started in this process."""
+
+    def event(self, event: FitEvent) -> None:
+        """A fit event of the run in this process."""
+
+    def job_finished(self, record: dict[str, Any]) -> None:
+        """A run finished, ok or failed (``record``: its CSV row)."""
+
+    def note(self, text: str) -> None:
+        """A one-line note for the user (missing images, resuming, planning)."""
+
+    def close(self) -> None:
+        """The sweep ended (finished, failed or interrupted)."""
+
+
+def first_time_reaching(times: Sequence[float], psnrs: Sequence[float], target: float) -> float | None:
+    """First time at which ``psnr >= target``, or None if never."""
+    for t, p in zip(times, psnrs, strict=True):
+        if p >= target:
+            return float(t)
+    return None
+
+
+def time_to_converge(
+    times: Sequence[float], psnrs: Sequence[float], final_psnr: float, tol_db: float = CONVERGE_TOL_DB
+) -> float:
+    """Time at which the PSNR first came within ``tol_db`` of ``final_psnr``.
+
+    Parameters
+    ----------
+    times : sequence of float
+        Seconds since the fit started, ascending.
+    psnrs : sequence of float
+        PSNR (dB) at those times.
+    final_psnr : float
+        PSNR of the final model.
+
+    Returns
+    -------
+    float
+        Seconds; the last time if the history never came that close, 0 for an
+        empty history.
+    """
+    if len(times) == 0:
+        return 0.0
+    t = first_time_reaching(times, psnrs, final_psnr - tol_db)
+    return float(times[-1]) if t is None else t
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether a Ctrl-C hides in the exception's chain (compiled code such as
+    numba's turns a KeyboardInterrupt into a SystemError caused by it)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _set_threads(threads: int) -> None:
+    """Torch and numba threads for the runs (0: leave them as they are)."""
+    if threads > 0:
+        set_threads(threads)
+
+
+def _initialize(job: Job) -> Any:
+    """The job's initialisation: the planned ``max_pts``; the grid baseline places
+    as many kernels as the edge method gives with it (see ``initialize``)."""
+    from ..pipeline import initialize
+
+    assert job.image is not None
+    init = initialize(job.image, job.params, method=job.method)
+    n = init.model.n_kernels
+    if n != job.target_kernels:
+        raise RuntimeError(
+            f"the {job.method} initialisation made {n} kernels, the plan expected {job.target_kernels}"
+        )
+    return init
+
+
+def run_job(job: Job, on_event: Callable[[FitEvent], None] | None = None) -> RunOutput:
+    """Run one job: initialise, fit and evaluate with :func:`smoe_gui.core.runs.run_fit`.
+
+    Never raises for a failing run (the output's record says ``status =
+    failed`` with the error), except :class:`KeyboardInterrupt`.
+
+    Parameters
+    ----------
+    job : Job
+    on_event : callable, optional
+        Called with every fit event (progress display in the same process).
+    """
+    start = time.perf_counter()
+    out = RunOutput(record=job.base_record(), host=platform.node())
+    try:
+        if job.error is not None:
+            raise ValueError(job.error)
+        if job.image is None:
+            raise ValueError("no image")
+        _set_threads(job.threads)
+        from ..metrics import psnr_json
+        from ..runs import run_fit
+
+        t0 = time.perf_counter()
+        init = _initialize(job)
+        init_s = time.perf_counter() - t0
+        out.init_model = init.model
+        out.expert_psnr = [float(p) for p in init.expert_psnr]
+        out.initial_psnr = out.expert_psnr[-1] if out.expert_psnr else math.nan
+        out.notes.extend(init.notes)
+        out.record.update(init_kernels=init.model.n_kernels, init_s=round(init_s, 4))
+
+        result = run_fit(job.image, job.params, job.method, init=init, on_event=on_event)
+        for message in result.messages:
+            if message not in out.notes and len(out.notes) < 50:
+                out.notes.append(message)
+        out.final_model = result.model
+        out.reconstruction = np.round(np.clip(result.reconstruction, 0.0, 1.0) * 255.0).astype(np.uint8)
+        out.history = result.history
+        times, psnrs = whole_image_curve(result.history, out.initial_psnr)
+        out.record.update(
+            final_kernels=result.model.n_kernels,
+            psnr_db=psnr_json(round(result.psnr_db, 4) if math.isfinite(result.psnr_db) else result.psnr_db),
+            ssim=round(result.ssim, 5),
+            converge_s=round(time_to_converge(times, psnrs, result.psnr_db), 3),
+            fit_s=round(float(result.final.elapsed_s), 3),
+            steps=int(result.final.step),
+            status="ok",
+        )
+    except Exception as exc:  # a failing run is a result, not the end of the sweep
+        if _interrupted(exc):
+            raise KeyboardInterrupt from exc
+        out.record.update(status="failed", error=one_line(exc))
+    out.record["wall_s"] = round(time.perf_counter() - start, 3)
+    return out
+
+
+def whole_image_curve(history: FitHistory, initial_psnr: float) -> tuple[list[float], list[float]]:
+    """``(seconds, PSNR dB)`` of the whole image over a fit: the initial model's
+    PSNR at 0 s (when finite), then every event from the merge on (the tile
+    phase reports per-tile PSNR only).  Non-finite PSNRs of diverged steps are
+    left out; an exact reconstruction's ``inf`` stays."""
+    rows = history.whole_image().arrays()
+    times = [0.0] if math.isfinite(initial_psnr) else []
+    psnrs = [float(initial_psnr)] if math.isfinite(initial_psnr) else []
+    for t, p in zip(rows["elapsed_s"].tolist(), rows["psnr_db"].tolist(), strict=True):
+        if not math.isnan(p):
+            times.append(float(t))
+            psnrs.append(float(p))
+    return times, psnrs
+
+
+def _init_pool_worker(threads: int) -> None:
+    """Process-pool initialiser: the parent handles Ctrl-C; set torch threads."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _set_threads(threads)
+
+
+def _failed_output(job: Job, exc: BaseException) -> RunOutput:
+    out = RunOutput(record=job.base_record())
+    out.record.update(status="failed", error=one_line(exc))
+    return out
+
+
+def _run_serial(jobs: Sequence[Job], on_done: Callable[[RunOutput], None], observer: SweepObserver) -> None:
+    for job in jobs:
+        observer.job_started(job.label)
+        on_done(run_job(job, on_event=observer.event))
+
+
+def _run_processes(
+    jobs: Sequence[Job], workers: int, threads: int, on_done: Callable[[RunOutput], None]
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    executor = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_pool_worker, initargs=(threads,)
+    )
+    futures: dict[Future[RunOutput], Job] = {}
+    try:
+        futures = {executor.submit(run_job, job): job for job in jobs}
+        pending: set[Future[RunOutput]] = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    output = future.result()
+                except Exception as exc:  # a crashed worker process
+                    output = _failed_output(futures[future], exc)
+                on_done(output)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        processes = list(getattr(executor, "_processes", {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+        raise
+    executor.shutdown(wait=True)
+
+
+def _run_dask(jobs: Sequence[Job], scheduler: Any, on_done: Callable[[RunOutput], None]) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ValueError(
+            "running on a Dask cluster needs Dask distributed: pip install 'smoe-gui[cluster]'"
+        ) from None
+    try:
+        client = Client(scheduler, timeout=f"{DASK_CONNECT_TIMEOUT_S}s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {one_line(exc)}") from None
+    try:
+        futures = client.map(run_job, list(jobs), pure=False, key=[f"smoe-{j.run_id}" for j in jobs])
+        by_key = {f.key: job for f, job in zip(futures, jobs, strict=True)}
+        try:
+            for future in as_completed(futures, loop=client.loop):
+                try:
+                    output = future.result()
+                except Exception as exc:  # a lost worker
+                    output = _failed_output(by_key[future.key], exc)
+                on_done(output)
+        except BaseException:
+            client.cancel(futures)
+            raise
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------------------
+# The sweep
+# --------------------------------------------------------------------------------------
+@dataclass
+class ExperimentSummary:
+    """What a call of :func:`run_experiment` did.
+
+    Attributes
+    ----------
+    out : Path
+    total : int
+        Runs in the sweep.
+    resumed : int
+        Runs skipped because they had finished before.
+    ran : int
+        Runs finished in this call (ok or failed).
+    failed : list of str
+        ``"label: error"`` of every failed run of the sweep.
+    skipped_files : list of Path
+        Non-image files met in the folders.
+    missing_images : list of str
+        Paper images not found (default image set only).
+    pending : int
+        Runs of the sweep not finished (after Ctrl-C).
+    interrupted : bool
+        Ctrl-C ended the call.
+    elapsed_s : float
+        Wall-clock seconds of this call.
+    files : list of Path
+        Report files written.
+    """
+
+    out: Path
+    total: int = 0
+    resumed: int = 0
+    ran: int = 0
+    failed: list[str] = field(default_factory=list)
+    skipped_files: list[Path] = field(default_factory=list)
+    missing_images: list[str] = field(default_factory=list)
+    pending: int = 0
+    interrupted: bool = False
+    elapsed_s: float = 0.0
+    files: list[Path] = field(default_factory=list)
+
+
+def run_experiment(
+    inputs: Sequence[str | os.PathLike[str]] | None,
+    out: str | os.PathLike[str],
+    *,
+    methods: Sequence[str] = METHODS,
+    budgets: Sequence[int] = DEFAULT_BUDGETS,
+    params: Params | None = None,
+    workers: int = 1,
+    dask_scheduler: Any = None,
+    threads: int | None = None,
+    max_size: int | None = None,
+    observer: SweepObserver | None = None,
+    log: Callable[[str], None] | None = None,
+) -> ExperimentSummary:
+    """Run the sweep, resuming from ``out``, and write the report.
+
+    Parameters
+    ----------
+    inputs : sequence of paths or None
+        Image files and folders; None or empty: the paper's four images.
+    out : path
+        Output folder (created).
+    methods, budgets : sequences
+        Methods (``"edge"``, ``"grid"``) and kernel budgets.
+    params : Params, optional
+        Parameters of every run (``time_budget`` is each fit's budget).
+    workers : int
+        1: run in this process; more: that many local processes (spawn).
+    dask_scheduler : str or object, optional
+        Address of a Dask scheduler (or anything ``distributed.Client``
+        accepts, e.g. a ``LocalCluster``): run the jobs there instead.
+    threads : int, optional
+        Torch threads per run; default: all cores in this process, cores //
+        workers in local processes, 1 on Dask (one run per Dask worker thread).
+    max_size : int, optional
+        Downscale images whose longer side exceeds it.
+    observer : SweepObserver, optional
+        Receives the sweep's progress (runs started and finished, fit events of
+        runs in this process); the terminal display is the CLI's.
+    log : callable, optional
+        Receives one-line notes (missing images, ...); default: ``observer.note``.
+
+    Returns
+    -------
+    ExperimentSummary
+        ``interrupted`` is True after Ctrl-C; finished runs are saved either way.
+
+    Raises
+    ------
+    ValueError
+        For bad arguments, no images, an unreachable scheduler.
+    """
+    started = time.monotonic()
+    params = params if params is not None else Params()
+    methods = tuple(methods)
+    budgets = tuple(budgets)
+    if not methods:
+        raise ValueError("no methods to run")
+    for method in methods:
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; known methods: {', '.join(METHODS)}")
+    if not budgets or any(int(b) < 2 for b in budgets):
+        raise ValueError("kernel budgets must be whole numbers of at least 2")
+    if workers < 1:
+        raise ValueError(f"the number of worker processes must be at least 1, got {workers}")
+    if dask_scheduler is not None and workers > 1:
+        raise ValueError("run either in local worker processes or on a Dask scheduler, not both")
+    progress = observer if observer is not None else SweepObserver()
+    say = log if log is not None else progress.note
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: exists and is not a folder")
+
+    summary = ExperimentSummary(out=out_dir)
+    if inputs:
+        paths, summary.skipped_files = collect_images(inputs)
+        if not paths:
+            raise ValueError("no image files found in " + ", ".join(str(p) for p in inputs))
+    else:
+        paths, summary.missing_images = default_images()
+        if summary.missing_images:
+            paper, samples = default_image_folders()
+            say(
+                f"paper images not found: {', '.join(summary.missing_images)} (looked in {paper} "
+                f"and {samples}); running {', '.join(p.stem for p in paths) or 'nothing'}"
+            )
+        if not paths:
+            raise ValueError("none of the paper's images were found; give images or folders")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    cores = default_threads()
+    if threads is None:
+        if dask_scheduler is not None:
+            threads = 1
+        elif workers > 1:
+            threads = max(1, cores // workers)
+        else:
+            threads = 0
+    sources = load_sources(paths, max_size=max_size, on_message=say)
+    payloads = load_records(out_dir)
+    done_keys = finished_keys(payloads.values())
+    jobs = plan_jobs(
+        sources, methods, budgets, params, threads=threads, skip=done_keys.__contains__, log=say
+    )
+    todo = [job for job in jobs if job.key not in done_keys]
+    summary.total = len(jobs)
+    summary.resumed = len(jobs) - len(todo)
+    if summary.resumed:
+        say(f"resuming: {summary.resumed} of {len(jobs)} run(s) already finished in {out_dir}")
+
+    def on_done(output: RunOutput) -> None:
+        save_run(out_dir, output)
+        payloads[output.record["run_id"]] = {"record": output.record}
+        fileio.write_text(out_dir / "results.csv", csv_text(rows_for(jobs, payloads)))
+        summary.ran += 1
+        progress.job_finished(output.record)
+
+    fileio.write_text(out_dir / "results.csv", csv_text(rows_for(jobs, payloads)))
+    progress.start(len(todo), workers, params.time_budget + 2.0)
+    try:
+        # runs that cannot start (unreadable image, impossible budget) are recorded at once
+        runnable = []
+        for job in todo:
+            if job.error is not None:
+                on_done(run_job(job))
+            else:
+                runnable.append(job)
+        if runnable:
+            if dask_scheduler is not None:
+                _run_dask(runnable, dask_scheduler, on_done)
+            elif workers > 1:
+                _run_processes(runnable, workers, threads, on_done)
+            else:
+                _set_threads(threads)
+                _run_serial(runnable, on_done, progress)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        progress.close()
+
+    payloads = load_records(out_dir)
+    rows = rows_for(jobs, payloads)
+    summary.failed = [f"{r['image']} {r['method']} {r['budget']}: {r['error']}" for r in rows if r["status"] != "ok"]
+    summary.pending = len(jobs) - len(rows)
+    summary.elapsed_s = time.monotonic() - started
+    meta = {
+        "methods": list(methods),
+        "budgets": [int(b) for b in budgets],
+        "params": params,
+        "workers": workers,
+        "dask_scheduler": None if dask_scheduler is None else str(getattr(dask_scheduler, "scheduler_address", dask_scheduler)),
+        "threads": threads,
+        "elapsed_s": summary.elapsed_s,
+        "skipped_files": [str(p) for p in summary.skipped_files],
+        "missing_images": summary.missing_images,
+        "sources": sources,
+        "interrupted": summary.interrupted,
+        "pending": summary.pending,
+    }
+    from .report import write_report
+
+    try:
+        summary.files = write_report(out_dir, jobs, payloads, meta)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    return summary
+

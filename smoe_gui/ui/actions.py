@@ -1,0 +1,203 @@
+"""Menus and shortcuts as data.
+
+:data:`ACTIONS` lists every menu entry of the window in menu order: its id
+(the ``QAction``'s object name is ``action-<id>``), text, shortcut, menu
+path, the window method it calls and its tooltip.  :func:`build_menus` turns
+the table into menus, so a shortcut or a menu entry is changed in one place,
+and the Help guide lists the shortcuts from the same table (as napari's
+``_qt/_qapp_model/qactions`` keep their actions as data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu
+
+from .stage_views import BACKGROUND_MODES, STAGES
+
+__all__ = ["ACTIONS", "ActionSpec", "build_menus", "shortcut_text"]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One menu entry.
+
+    Attributes
+    ----------
+    id : str
+        Unique; the action's object name is ``action-<id>``.
+    text : str
+        Menu text (``&`` marks the mnemonic).
+    menu : str
+        Menu path, ``/``-separated (``"&File/&Export"``).
+    handler : str
+        Dotted attribute path from the window to the callable
+        (``"files.open_image_dialog"``); empty for a separator or a submenu.
+    shortcut : str
+        A ``QKeySequence`` string (``"Ctrl+L"``) or the name of a
+        ``QKeySequence.StandardKey`` (``"Open"``); empty for none.
+    tooltip : str
+    arg : str or None
+        Argument passed to the handler.
+    checkable : bool
+    group : str
+        Actions sharing a group name are exclusive.
+    kind : str
+        ``"action"``, ``"separator"`` or ``"submenu"`` (an empty submenu the
+        window fills, e.g. recent files; its object name is ``menu-<id>``).
+    training : bool
+        A training control (Space, Esc, ...): its shortcut works wherever the
+        focus is, except in a field being typed in (see the window's event filter).
+    """
+
+    id: str
+    text: str
+    menu: str
+    handler: str = ""
+    shortcut: str = ""
+    tooltip: str = ""
+    arg: str | None = None
+    checkable: bool = False
+    group: str = ""
+    kind: str = "action"
+    training: bool = False
+
+
+def _separator(menu: str, n: int) -> ActionSpec:
+    return ActionSpec(f"sep-{menu}-{n}", "", menu, kind="separator")
+
+
+_FILE = "&File"
+_EXPORT = "&File/&Export"
+
+#: Every menu entry, in menu order.
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("open", "&Open image…", _FILE, "files.open_image_dialog", "Open",
+               "Open an image (PNG, JPEG, TIFF, …); large images can be downscaled"),
+    ActionSpec("recent", "Open &recent", _FILE, kind="submenu"),
+    ActionSpec("samples", "&Samples", _FILE, kind="submenu"),
+    _separator(_FILE, 1),
+    ActionSpec("load-model", "&Load model…", _FILE, "files.load_model_dialog", "Ctrl+L",
+               "Show a saved model (.npz) over the image it was made for"),
+    ActionSpec("save-model", "&Save model…", _FILE, "files.save_model_dialog", "Save",
+               "Save the trained (or initial) model as .npz"),
+    ActionSpec("load-params", "Load &parameters…", _FILE, "files.load_params_dialog", "Ctrl+Shift+O",
+               "Load every parameter from a JSON file"),
+    ActionSpec("save-params", "Save p&arameters…", _FILE, "files.save_params_dialog", "Ctrl+Shift+S",
+               "Save every parameter to a JSON file (the CLI's --params reads it)"),
+    _separator(_FILE, 2),
+    *(ActionSpec(f"export-{name}", f"Stage view '{name}' as PNG…", _EXPORT, "files.export_stage_dialog",
+                 tooltip=f"The '{name}' view at the image's resolution, overlays included", arg=name)
+      for name in STAGES),
+    ActionSpec("export-stages", "All stage views to a folder…", _EXPORT, "files.export_all_stages_dialog",
+               tooltip="Every stage view as stage-<name>.png at the image's resolution"),
+    _separator(_EXPORT, 1),
+    ActionSpec("export-reconstruction", "Reconstruction as PNG…", _EXPORT, "files.export_reconstruction_dialog",
+               "Ctrl+E", "The reconstruction alone, one pixel per image pixel"),
+    ActionSpec("export-psnr-png", "PSNR curve as PNG…", _EXPORT, "files.export_psnr_png_dialog"),
+    ActionSpec("export-psnr-csv", "PSNR curve as CSV…", _EXPORT, "files.export_psnr_csv_dialog"),
+    _separator(_FILE, 3),
+    ActionSpec("quit", "&Quit", _FILE, "close", "Quit"),
+    *(ActionSpec(f"view-{mode}", f"Show {mode}", "&View", "set_view_mode", f"Ctrl+{i + 1}",
+                 arg=mode, checkable=True, group="view-mode")
+      for i, mode in enumerate(BACKGROUND_MODES)),
+    _separator("&View", 1),
+    ActionSpec("fit", "Fit views to image", "&View", "fit_views", "Ctrl+0", "Zoom every view to the whole image"),
+    ActionSpec("start", "&Start", "&Train", "start_training", "F5",
+               "Train the model from the current initialisation", training=True),
+    ActionSpec("pause", "&Pause / resume", "&Train", "toggle_pause", "Space",
+               "Pause or resume training (paused time does not count against the time budget)", training=True),
+    ActionSpec("stop", "S&top", "&Train", "stop_training", "Esc",
+               "Stop training and keep the best model so far", training=True),
+    ActionSpec("compare", "&Compare edge vs grid", "&Train", "start_compare", "Ctrl+K",
+               "Train the edge-aligned and the grid initialisation one after the other", training=True),
+    _separator("&Train", 1),
+    ActionSpec("reset", "&Reset parameters", "&Train", "panel.reset_to_defaults", "Ctrl+R",
+               "Set every parameter to its default"),
+    ActionSpec("about", "&About smoe-gui", "&Help", "about"),
+)
+
+
+def _key(shortcut: str) -> QKeySequence:
+    standard = getattr(QKeySequence.StandardKey, shortcut, None)
+    return QKeySequence(standard) if standard is not None else QKeySequence(shortcut)
+
+
+def shortcut_text(spec: ActionSpec) -> str:
+    """The shortcut of ``spec`` as the user reads it (``"Ctrl+O"``), or ``""``."""
+    if not spec.shortcut:
+        return ""
+    return _key(spec.shortcut).toString(QKeySequence.SequenceFormat.NativeText)
+
+
+def _resolve(owner: object, dotted: str) -> Callable[..., Any]:
+    target: Any = owner
+    for part in dotted.split("."):
+        target = getattr(target, part)
+    if not callable(target):
+        raise TypeError(f"action handler {dotted!r} is not callable")
+    return cast(Callable[..., Any], target)
+
+
+def build_menus(window: QMainWindow, specs: tuple[ActionSpec, ...] = ACTIONS
+                ) -> tuple[dict[str, QAction], dict[str, QMenu]]:
+    """Build ``specs`` into the menu bar of ``window``.
+
+    Returns
+    -------
+    actions : dict id -> QAction
+    submenus : dict id -> QMenu
+        The ``"submenu"`` entries, for the window to fill.
+    """
+    menus: dict[str, QMenu] = {}
+    groups: dict[str, QActionGroup] = {}
+    actions: dict[str, QAction] = {}
+    submenus: dict[str, QMenu] = {}
+    bar = window.menuBar()
+
+    def menu_at(path: str) -> QMenu:
+        if path not in menus:
+            parent, _, title = path.rpartition("/")
+            menus[path] = menu_at(parent).addMenu(title) if parent else bar.addMenu(title)
+        return menus[path]
+
+    for spec in specs:
+        menu = menu_at(spec.menu)
+        if spec.kind == "separator":
+            menu.addSeparator()
+            continue
+        if spec.kind == "submenu":
+            sub = menu.addMenu(spec.text)
+            sub.setObjectName(f"menu-{spec.id}")
+            submenus[spec.id] = sub
+            continue
+        action = QAction(spec.text, window)
+        action.setObjectName(f"action-{spec.id}")
+        if spec.shortcut:
+            action.setShortcut(_key(spec.shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if spec.tooltip:
+            action.setToolTip(spec.tooltip)
+            action.setStatusTip(spec.tooltip)
+        if spec.checkable:
+            action.setCheckable(True)
+        if spec.group:
+            group = groups.get(spec.group)
+            if group is None:
+                group = groups[spec.group] = QActionGroup(window)
+            group.addAction(action)
+        handler = _resolve(window, spec.handler)
+        if spec.arg is None:
+            action.triggered.connect(lambda _checked=False, h=handler: h())
+        else:
+            action.triggered.connect(lambda _checked=False, h=handler, a=spec.arg: h(a))
+        menu.addAction(action)
+        window.addAction(action)
+        actions[spec.id] = action
+    return actions, submenus
+

@@ -1,0 +1,330 @@
+"""File operations of the window: images, models, parameters, exports, recent files.
+
+Every file dialog goes through :meth:`FileOps.ask_open_path`,
+:meth:`FileOps.ask_save_path` and :meth:`FileOps.ask_folder` (tests replace
+them) and starts in the last folder used (kept in QSettings), else the user's
+Pictures folder, else the home folder.  Every message goes through the
+window's messenger.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from numpy.typing import NDArray
+from PySide6.QtCore import QSettings, QStandardPaths
+from PySide6.QtWidgets import QFileDialog, QMenu
+
+from ..core.errors import one_line
+from ..core.fileio import write_png, write_text
+from ..core.image import IMAGE_SUFFIXES, is_image_file, load_image
+from ..core.modelio import load_model, read_model_params, save_model
+from ..core.params import Params
+from .stage_views import STAGES, widget_rgb
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+__all__ = ["IMAGE_FILTER", "MAX_RECENT", "FileOps", "default_folder"]
+
+#: The open dialog's filter: every suffix of :data:`smoe_gui.core.image.IMAGE_SUFFIXES`.
+IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All files (*)"
+MAX_RECENT = 8
+
+
+def default_folder() -> str:
+    """The user's Pictures folder when it exists, else the home folder."""
+    pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+    if pictures and Path(pictures).is_dir():
+        return pictures
+    return str(Path.home())
+
+
+class FileOps:
+    """Opening and saving for ``window`` (its session, panel, views, messenger)."""
+
+    def __init__(self, window: MainWindow, settings: QSettings) -> None:
+        self.window = window
+        self.settings = settings
+        self.recent_menu: QMenu | None = None
+
+    # ------------------------------------------------------------------ dialogs (tests replace these)
+    def ask_open_path(self, title: str, file_filter: str) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self.window, title, self.dialog_folder(), file_filter)
+        return self._remember(path)
+
+    def ask_save_path(self, title: str, default_name: str, file_filter: str) -> str | None:
+        start = str(Path(self.dialog_folder()) / default_name)
+        path, _ = QFileDialog.getSaveFileName(self.window, title, start, file_filter)
+        return self._remember(path)
+
+    def ask_folder(self, title: str) -> str | None:
+        path = QFileDialog.getExistingDirectory(self.window, title, self.dialog_folder())
+        if path:
+            self.settings.setValue("last_folder", path)
+        return path or None
+
+    def dialog_folder(self) -> str:
+        """Where dialogs start: the last folder used, else Pictures, else home."""
+        last = self.settings.value("last_folder")
+        if last and Path(str(last)).is_dir():
+            return str(last)
+        return default_folder()
+
+    def _remember(self, path: str) -> str | None:
+        if not path:
+            return None
+        self.settings.setValue("last_folder", str(Path(path).parent))
+        return path
+
+    # ------------------------------------------------------------------ recent files
+    def recent_files(self) -> list[str]:
+        """Recently opened images, newest first."""
+        value = self.settings.value("recent_files", [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            return []
+        return [str(v) for v in value][:MAX_RECENT]
+
+    def add_recent(self, path: Path) -> None:
+        text = str(path.resolve())
+        files = [text] + [p for p in self.recent_files() if p != text]
+        self.settings.setValue("recent_files", files[:MAX_RECENT])
+        self.rebuild_recent_menu()
+
+    def remove_recent(self, path: str) -> None:
+        self.settings.setValue("recent_files", [p for p in self.recent_files() if p != path])
+        self.rebuild_recent_menu()
+
+    def rebuild_recent_menu(self) -> None:
+        menu = self.recent_menu
+        if menu is None:
+            return
+        menu.clear()
+        files = self.recent_files()
+        for path in files:
+            action = menu.addAction(path)
+            action.triggered.connect(lambda _c=False, p=path: self.open_recent(p))
+        menu.setEnabled(bool(files))
+
+    def open_recent(self, path: str) -> None:
+        if not Path(path).is_file():
+            self.window.messenger.error("Cannot open image", f"{path}: no such file (removed from the recent files)")
+            self.remove_recent(path)
+            return
+        self.open_image(path)
+
+    # ------------------------------------------------------------------ images
+    def open_image_dialog(self) -> None:
+        path = self.ask_open_path("Open image", IMAGE_FILTER)
+        if path:
+            self.open_image(path)
+
+    def open_image(self, path: str | os.PathLike[str]) -> bool:
+        """Load ``path`` and recompute every stage; on failure say why and keep
+        the current image and results.  Returns whether it opened."""
+        p = Path(path)
+        try:
+            image = load_image(p)
+        except ValueError as exc:
+            self.window.messenger.error("Cannot open image", one_line(exc))
+            return False
+        self.window.set_image(image, p)
+        self.add_recent(p)
+        return True
+
+    def open_dropped(self, paths: list[str]) -> None:
+        """Open what was dropped: the first image (folders are searched), or a
+        model (.npz) or parameter file (.json); say what was ignored."""
+        messenger = self.window.messenger
+        files: list[Path] = []
+        notes: list[str] = []
+        for text in paths:
+            p = Path(text)
+            if p.is_dir():
+                inside = sorted(q for q in p.iterdir() if is_image_file(q))
+                if not inside:
+                    notes.append(f"{p}: folder without images")
+                files.extend(inside)
+            else:
+                files.append(p)
+        if not files:
+            messenger.error("Nothing to open", "\n".join(notes) or "Nothing usable was dropped.")
+            return
+        opened: Path | None = None
+        for p in files:
+            if opened is not None:
+                notes.append(f"{p.name}: ignored (one file at a time)")
+                continue
+            suffix = p.suffix.lower()
+            if suffix == ".npz":
+                if self.load_model_file(p):
+                    opened = p
+                continue
+            if suffix == ".json":
+                if self.load_params_file(p):
+                    opened = p
+                continue
+            try:
+                image = load_image(p)
+            except ValueError as exc:
+                notes.append(one_line(exc))
+                continue
+            self.window.set_image(image, p)
+            self.add_recent(p)
+            opened = p
+        if opened is None:
+            messenger.error("Cannot open what was dropped",
+                            "None of the dropped files could be opened:\n" + "\n".join(notes))
+        elif len(files) > 1 or notes:
+            messenger.info("Dropped several files", f"Opened {opened.name}.\n" + "\n".join(notes))
+
+    # ------------------------------------------------------------------ models and parameters
+    def save_model_dialog(self) -> None:
+        path = self.ask_save_path("Save model", "model.npz", "SMoE model (*.npz)")
+        if path:
+            self.save_model_file(path)
+
+    def save_model_file(self, path: str | os.PathLike[str]) -> bool:
+        window = self.window
+        model = window.session.model_to_save()
+        if model is None:
+            window.messenger.warning("Nothing to save", "There is no model yet: open an image first.")
+            return False
+        try:
+            save_model(model, path, params=window.panel.params())
+        except (ValueError, OSError) as exc:
+            window.messenger.error("Cannot save model", one_line(exc))
+            return False
+        window.show_status(f"saved {model.n_kernels} kernels to {path}", 5000)
+        return True
+
+    def load_model_dialog(self) -> None:
+        path = self.ask_open_path("Load model", "SMoE model (*.npz);;All files (*)")
+        if path:
+            self.load_model_file(path)
+
+    def load_model_file(self, path: str | os.PathLike[str]) -> bool:
+        """Show a saved model over the current image (sizes must match)."""
+        window = self.window
+        try:
+            model = load_model(path)
+        except ValueError as exc:
+            window.messenger.error("Cannot load model", one_line(exc))
+            return False
+        try:
+            window.session.check_model_fits(model, Path(path).name)
+        except ValueError as exc:
+            title = "Cannot load model" if window.session.image is None else "Model does not fit the image"
+            window.messenger.error(title, one_line(exc))
+            return False
+        try:
+            stored = read_model_params(path)
+        except ValueError as exc:
+            stored = None
+            window.show_status(f"ignoring the stored parameters: {one_line(exc)}", 6000)
+        window.session.show_model(model)
+        if stored is not None and stored != window.panel.params():
+            window.panel.set_params(stored, emit=False)
+            window.session.set_params(stored, window.panel.method(), affects_stages=False)
+            window.recompute()
+        window.show_status(f"loaded {model.n_kernels} kernels from {path}", 5000)
+        return True
+
+    def save_params_dialog(self) -> None:
+        path = self.ask_save_path("Save parameters", "params.json", "Parameters (*.json)")
+        if path:
+            self.save_params_file(path)
+
+    def save_params_file(self, path: str | os.PathLike[str]) -> bool:
+        try:
+            write_text(path, self.window.panel.params().to_json())
+        except (ValueError, OSError) as exc:
+            self.window.messenger.error("Cannot save parameters", one_line(exc))
+            return False
+        self.window.show_status(f"saved parameters to {path}", 5000)
+        return True
+
+    def load_params_dialog(self) -> None:
+        path = self.ask_open_path("Load parameters", "Parameters (*.json);;All files (*)")
+        if path:
+            self.load_params_file(path)
+
+    def load_params_file(self, path: str | os.PathLike[str]) -> bool:
+        try:
+            params = Params.from_json(Path(path))
+        except ValueError as exc:
+            self.window.messenger.error("Cannot load parameters", one_line(exc))
+            return False
+        self.window.panel.set_params(params, emit=True)
+        return True
+
+    # ------------------------------------------------------------------ exports
+    def _write_png(self, path: str | os.PathLike[str], rgb: NDArray[Any]) -> bool:
+        try:
+            write_png(path, rgb)
+        except (ValueError, OSError) as exc:
+            self.window.messenger.error("Cannot export", one_line(exc))
+            return False
+        return True
+
+    def export_stage(self, name: str, path: str | os.PathLike[str]) -> bool:
+        """Write stage view ``name`` as drawn to a PNG."""
+        return self._write_png(path, widget_rgb(self.window.stages.views[name]))
+
+    def export_stage_dialog(self, name: str) -> None:
+        path = self.ask_save_path(f"Export stage view '{name}'", f"stage-{name}.png", "PNG image (*.png)")
+        if path:
+            self.export_stage(name, path)
+
+    def export_all_stages(self, folder: str | os.PathLike[str]) -> list[Path]:
+        """Write every stage view to ``folder/stage-<name>.png``."""
+        written = []
+        for name in STAGES:
+            target = Path(folder) / f"stage-{name}.png"
+            if not self.export_stage(name, target):
+                break
+            written.append(target)
+        return written
+
+    def export_all_stages_dialog(self) -> None:
+        folder = self.ask_folder("Export all stage views to")
+        if folder:
+            written = self.export_all_stages(folder)
+            self.window.show_status(f"wrote {len(written)} PNG files to {folder}", 5000)
+
+    def export_reconstruction(self, path: str | os.PathLike[str]) -> bool:
+        recon = self.window.stages.reconstruction()
+        if recon is None:
+            self.window.messenger.warning("Nothing to export", "There is no reconstruction yet.")
+            return False
+        return self._write_png(path, recon)
+
+    def export_reconstruction_dialog(self) -> None:
+        path = self.ask_save_path("Export reconstruction", "reconstruction.png", "PNG image (*.png)")
+        if path:
+            self.export_reconstruction(path)
+
+    def export_psnr_png(self, path: str | os.PathLike[str]) -> bool:
+        return self._write_png(path, widget_rgb(self.window.plots.psnr_plot))
+
+    def export_psnr_png_dialog(self) -> None:
+        path = self.ask_save_path("Export PSNR curve", "psnr.png", "PNG image (*.png)")
+        if path:
+            self.export_psnr_png(path)
+
+    def export_psnr_csv(self, path: str | os.PathLike[str]) -> bool:
+        try:
+            write_text(path, self.window.plots.csv_text())
+        except (ValueError, OSError) as exc:
+            self.window.messenger.error("Cannot export", one_line(exc))
+            return False
+        return True
+
+    def export_psnr_csv_dialog(self) -> None:
+        path = self.ask_save_path("Export PSNR curve", "psnr.csv", "CSV (*.csv)")
+        if path:
+            self.export_psnr_csv(path)

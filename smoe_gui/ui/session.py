@@ -1,0 +1,556 @@
+"""The window's session: a Qt-free controller over a view protocol.
+
+A :class:`Session` holds what the user is working on (the image and its
+path, the parameters and the initialisation method), the newest stage,
+snapshot and weight-map requests (older results are dropped, never drawn),
+the training and Compare state, which model views 4-5 show and the inspected
+kernel.  It submits work to job queues and trainers it is given and tells a
+:class:`SessionView` what to draw; it never imports Qt, so it is tested with
+fakes (``tests/test_session.py``), as ndv's ``ArrayViewer`` controller is.
+
+The window (:mod:`smoe_gui.ui.main_window`) implements :class:`SessionView`
+and wires widgets and worker threads to the session.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.inspection import KernelInfo, kernel_info, nearest_kernel
+from ..core.metrics import format_psnr
+from ..core.model import SmoeModel
+from ..core.params import METHODS, Params
+from ..core.pipeline import Initialization
+from ..core.runs import FitResult
+from .jobs import (
+    ProgressBatch,
+    SnapshotResult,
+    StageResult,
+    TrainRun,
+    compute_gate_map,
+    compute_snapshot,
+    compute_stages,
+    with_numba_threads,
+)
+
+__all__ = [
+    "COMPARE_METHODS",
+    "OVERLAY_INTERVAL_S",
+    "RENDER_THREADS",
+    "JobQueue",
+    "Session",
+    "SessionView",
+    "TrainRun",
+    "Trainer",
+    "TrainingPoint",
+    "stage_summary",
+]
+
+#: While training, the kernel overlay (thousands of ellipses) is redrawn at
+#: most this often; the reconstruction under it at every snapshot.
+OVERLAY_INTERVAL_S = 0.3
+#: Numba threads of the live preview renderer (the training keeps the other cores).
+RENDER_THREADS = 1
+#: What Compare trains, one after the other: the edge-aligned initialisation
+#: (first in METHODS) and the grid baseline it is compared with in the paper.
+COMPARE_METHODS: tuple[str, ...] = METHODS[:2]
+
+
+class JobQueue(Protocol):
+    """Runs ``fn(*args)`` off the GUI thread as job ``job_id`` (latest wins)."""
+
+    def submit(self, job_id: int, fn: Callable[..., Any], *args: Any) -> None: ...
+
+
+class Trainer(Protocol):
+    """A training (or Compare) run in progress (:class:`smoe_gui.ui.workers.TrainingThread`)."""
+
+    @property
+    def paused(self) -> bool: ...
+
+    def is_running(self) -> bool: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def stop_and_wait(self) -> bool: ...
+
+    def wait(self) -> bool: ...
+
+    def drain(self) -> list[tuple[Any, ...]]: ...
+
+
+#: ``start_trainer(image, runs)``: start training ``runs`` on ``image`` (H, W) float32.
+TrainerFactory = Callable[[NDArray[np.float32], list[TrainRun]], Trainer]
+
+
+class SessionView(Protocol):
+    """What the session asks of its view (the window, or a fake in tests)."""
+
+    def show_image(self, image: NDArray[np.float32], path: Path | None) -> None:
+        """A new image: clear every stage."""
+
+    def show_stages(self, request_id: int, result: StageResult, snapshot: SnapshotResult | None) -> None:
+        """Draw every stage of ``result``; ``snapshot`` (a trained or loaded
+        model) replaces the initial model in views 4-5 when given."""
+
+    def show_snapshot(self, request_id: int, snapshot: SnapshotResult, overlay: bool) -> None:
+        """Draw a model in views 4-5 (the kernel overlay only when ``overlay``)."""
+
+    def show_gate(self, kernel: int, weights: NDArray[np.float32] | None) -> None:
+        """Highlight the weight map of ``kernel`` (None: clear the highlight)."""
+
+    def show_training_state(self, text: str) -> None:
+        """Training started, paused, resumed or stopping: update the buttons and
+        the training status line (``text``, may be empty)."""
+
+    def training_ended(self, summary: str) -> None:
+        """The training thread has ended; ``summary`` gives each run's last point."""
+
+    def show_progress(self, label: str, text: str, batch: ProgressBatch | None) -> None:
+        """A progress line of run ``label`` and the fit events of ``batch``
+        (None when the run starts)."""
+
+    def preview_pixels(self) -> int | None:
+        """Pixels of a live training preview (None: full size)."""
+
+    def show_error(self, title: str, text: str) -> None:
+        """An error the user must read."""
+
+    def show_status(self, text: str, timeout_ms: int = 0) -> None:
+        """A transient status line."""
+
+
+@dataclass(frozen=True)
+class TrainingPoint:
+    """The last point of one run's curves (for the summary line).
+
+    Attributes
+    ----------
+    step : int
+    psnr_db : float
+    n_kernels : int
+    """
+
+    step: int
+    psnr_db: float
+    n_kernels: int
+
+    def text(self, label: str) -> str:
+        return f"{label}: {format_psnr(self.psnr_db)}, {self.n_kernels} kernels, {self.step} steps"
+
+
+def stage_summary(result: StageResult, draw_ms: float) -> tuple[str, str]:
+    """Status-bar texts of a stage result: the counts and the timings (ms)."""
+    init = result.init
+    model = result.snapshot.model
+    counts = (
+        f"edge pixels {int(np.count_nonzero(init.edges)):,} · "
+        f"segments {len(init.segments):,} · "
+        f"reduced {len(init.reduced):,} ({int(np.count_nonzero(init.salient))} salient) · "
+        f"kernels {model.n_kernels:,} ({int(init.n_background)} background) · "
+        f"init PSNR {result.snapshot.psnr:.2f} dB"
+    )
+    timings = dict(init.timings_ms)
+    timings["render"] = result.snapshot.render_ms
+    times = "ms: " + " · ".join(f"{k} {v:.0f}" for k, v in timings.items()) + f" · draw {draw_ms:.0f}"
+    return counts, times
+
+
+class Session:
+    """The state of one window and the rules that change it.
+
+    Parameters
+    ----------
+    view : SessionView
+    stage_jobs, render_jobs, inspect_jobs : JobQueue
+        Where stage recomputation, model rendering and weight maps run.
+    start_trainer : callable
+        ``start_trainer(image, runs) -> Trainer``.
+    params : Params
+    method : str
+    clock : callable
+        Seconds (monotonic); tests pass a fake.
+
+    Attributes
+    ----------
+    image : (H, W) float32 or None
+    image_path : Path or None
+    params : Params
+    method : str
+    stage_result : StageResult or None
+        The newest stage result drawn.
+    shown_model : SmoeModel or None
+        The model views 4-5 show (initial, training snapshot, trained or loaded).
+    selected_kernel : int or None
+    dropped_results : int
+        Stale results dropped so far.
+    train_labels : tuple of str
+        Labels of the runs of the current (or last) training.
+    train_params : (Params, str) or None
+        Parameters and method the current training started with.
+    """
+
+    def __init__(
+        self,
+        view: SessionView,
+        stage_jobs: JobQueue,
+        render_jobs: JobQueue,
+        inspect_jobs: JobQueue,
+        start_trainer: TrainerFactory,
+        params: Params | None = None,
+        method: str = "edge",
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.view = view
+        self._stage_jobs = stage_jobs
+        self._render_jobs = render_jobs
+        self._inspect_jobs = inspect_jobs
+        self._start_trainer = start_trainer
+        self._clock = clock
+        self.image: NDArray[np.float32] | None = None
+        self.image_path: Path | None = None
+        self.params = params if params is not None else Params()
+        self.method = method
+        self.stage_result: StageResult | None = None
+        self.shown_model: SmoeModel | None = None
+        self.selected_kernel: int | None = None
+        self.dropped_results = 0
+        self.train_labels: tuple[str, ...] = ()
+        self.train_params: tuple[Params, str] | None = None
+        self.closing = False
+        self._next_id = 0
+        self._latest_stage = -1
+        self._latest_snapshot = -1
+        self._final_snapshot = -1
+        self._latest_gate = -1
+        self._result_model: SmoeModel | None = None  # trained or loaded: shown in views 4-5
+        self._result_snapshot: SnapshotResult | None = None
+        self._final_models: dict[str, SmoeModel] = {}
+        self._last_points: dict[str, TrainingPoint] = {}
+        self._trainer: Trainer | None = None
+        self._restart_after_stop = False
+        self._overlay_drawn_at = -np.inf
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    # ------------------------------------------------------------------ image and parameters
+    def set_image(self, image: NDArray[np.float32], path: Path | None = None) -> int:
+        """Show ``image`` (H, W) and recompute every stage; returns the request id.
+        A running training is stopped first."""
+        self.stop_training_and_wait()
+        self.image = np.ascontiguousarray(image, dtype=np.float32)
+        self.image_path = path
+        self.stage_result = None
+        self._result_model = None
+        self._result_snapshot = None
+        self.shown_model = None
+        self._latest_snapshot = -1
+        self._latest_gate = -1
+        self.selected_kernel = None
+        self.view.show_image(self.image, path)
+        return self.recompute()
+
+    def conflicts_with_training(self, params: Params, method: str) -> bool:
+        """Whether ``(params, method)`` differ from those the running training uses."""
+        return self.is_training() and self.train_params is not None and (params, method) != self.train_params
+
+    def restart_training_with(self, params: Params, method: str) -> None:
+        """Stop the running training; once it has ended, start again with ``params``."""
+        self.params, self.method = params, method
+        self._restart_after_stop = True
+        self.stop_training()
+
+    def set_params(self, params: Params, method: str, affects_stages: bool = True) -> bool:
+        """Adopt ``params`` and ``method``; returns whether the stages must be
+        recomputed (a trained or loaded model then no longer matches them)."""
+        self.params, self.method = params, method
+        if not affects_stages:
+            return False
+        self._result_model = None
+        self._result_snapshot = None
+        return self.image is not None
+
+    # ------------------------------------------------------------------ stages
+    @property
+    def latest_request(self) -> int:
+        """Id of the newest stage request."""
+        return self._latest_stage
+
+    def recompute(self) -> int:
+        """Recompute every stage off the GUI thread; returns the request id
+        (-1 without an image).  Results of older requests are dropped."""
+        if self.image is None:
+            return -1
+        rid = self._new_id()
+        self._latest_stage = rid
+        self._stage_jobs.submit(rid, compute_stages, self.image, self.params, self.method)
+        return rid
+
+    def stage_done(self, rid: int, result: StageResult | None) -> bool:
+        """A stage job ended; returns whether its result was drawn."""
+        if rid != self._latest_stage or self.closing or result is None:
+            self.dropped_results += 1
+            return False
+        self.stage_result = result
+        snap = self._result_snapshot
+        self.shown_model = snap.model if snap is not None else result.snapshot.model
+        self.view.show_stages(rid, result, snap)
+        return True
+
+    def stage_failed(self, rid: int, message: str) -> bool:
+        """A stage job failed; returns whether it was the newest (and reported)."""
+        if rid != self._latest_stage:
+            return False
+        self.view.show_status(f"Cannot compute the stages: {message}")
+        return True
+
+    def matching_init(self, params: Params, method: str) -> Initialization | None:
+        """The drawn initialisation when it was made from this image, ``params`` and ``method``."""
+        r = self.stage_result
+        if r is None:
+            return None
+        init = r.init
+        if init.params == params and init.method == method and init.image is self.image:
+            return init
+        return None
+
+    # ------------------------------------------------------------------ models
+    def model_to_save(self) -> SmoeModel | None:
+        """The trained or loaded model, else the initial model."""
+        if self._result_model is not None:
+            return self._result_model
+        return self.stage_result.snapshot.model if self.stage_result is not None else None
+
+    def check_model_fits(self, model: SmoeModel, name: str) -> None:
+        """Raise ValueError (one line) unless ``model`` fits the open image."""
+        if self.image is None:
+            raise ValueError("Open the image the model was made for first.")
+        h, w = self.image.shape
+        if (model.height, model.width) != (h, w):
+            raise ValueError(
+                f"{name} models a {model.width}×{model.height} image, but the open image is "
+                f"{w}×{h}. Open the image it was made for first."
+            )
+
+    def show_model(self, model: SmoeModel) -> int:
+        """Show a loaded model in views 4-5 (stops training); returns the render request id."""
+        self.check_model_fits(model, "the model")
+        self.stop_training_and_wait()
+        self._result_model = model
+        self._result_snapshot = None
+        return self._request_render(model)
+
+    def _request_render(self, model: SmoeModel, final: bool = False,
+                        reconstruction: NDArray[np.float32] | None = None) -> int:
+        assert self.image is not None
+        rid = self._new_id()
+        self._latest_snapshot = rid
+        if final:
+            self._final_snapshot = rid
+        self._render_jobs.submit(rid, compute_snapshot, self.image, model, None, 0, 0, None, reconstruction)
+        return rid
+
+    def snapshot_done(self, rid: int, snap: SnapshotResult | None) -> bool:
+        """A render job ended; returns whether its result was drawn."""
+        if rid != self._latest_snapshot or self.closing or snap is None:
+            self.dropped_results += 1
+            return False
+        now = self._clock()
+        overlay = (rid == self._final_snapshot or not self.is_training()
+                   or now - self._overlay_drawn_at >= OVERLAY_INTERVAL_S)
+        if overlay:
+            self._overlay_drawn_at = now
+        self.shown_model = snap.model
+        if self._result_model is snap.model:
+            self._result_snapshot = snap
+        self.view.show_snapshot(rid, snap, overlay)
+        return True
+
+    # ------------------------------------------------------------------ inspection
+    def kernel_near(self, x: float, y: float, radius: float) -> tuple[int, KernelInfo] | None:
+        """The shown model's kernel whose centre is nearest ``(x, y)`` within
+        ``radius`` (px), with its numbers; None when there is none."""
+        model = self.shown_model
+        if model is None:
+            return None
+        k = nearest_kernel(model, x, y, radius)
+        return None if k is None else (k, kernel_info(model, k))
+
+    def select_kernel(self, kernel: int | None) -> int:
+        """Highlight the weight map of ``kernel`` (computed off the GUI thread),
+        or clear it (None); returns the request id (-1 when cleared)."""
+        self.selected_kernel = kernel
+        if kernel is None or self.shown_model is None:
+            self.selected_kernel = None
+            self._latest_gate = -1
+            self.view.show_gate(-1, None)
+            return -1
+        rid = self._new_id()
+        self._latest_gate = rid
+        self._inspect_jobs.submit(rid, compute_gate_map, self.shown_model, kernel)
+        return rid
+
+    def gate_done(self, rid: int, result: tuple[int, NDArray[np.float32]] | None) -> bool:
+        """A weight-map job ended; returns whether it was drawn."""
+        if rid != self._latest_gate or self.closing or result is None:
+            return False
+        k, weights = result
+        if self.image is None or weights.shape != self.image.shape:
+            return False
+        self.view.show_gate(k, weights)
+        return True
+
+    # ------------------------------------------------------------------ training
+    @property
+    def trainer(self) -> Trainer | None:
+        """The running training, if any."""
+        return self._trainer
+
+    def is_training(self) -> bool:
+        """Whether a training or Compare run is in progress."""
+        return self._trainer is not None and self._trainer.is_running()
+
+    def is_paused(self) -> bool:
+        return self._trainer is not None and self._trainer.paused
+
+    def final_model(self, label: str) -> SmoeModel | None:
+        """The final model of the last run called ``label`` ("train", or a method in a Compare)."""
+        return self._final_models.get(label)
+
+    def last_point(self, label: str) -> TrainingPoint | None:
+        """The last progress point of run ``label``."""
+        return self._last_points.get(label)
+
+    def start_training(self, compare: bool = False) -> bool:
+        """Train from the current initialisation, or (``compare``) edge then grid
+        with the same parameters; returns whether it started.  Raises
+        ValueError without an image."""
+        if self.is_training():
+            return False
+        if self.image is None:
+            raise ValueError("Open an image first.")
+        params = self.params
+        if compare:
+            runs = [TrainRun(m, params, m, self.matching_init(params, m)) for m in COMPARE_METHODS]
+        else:
+            runs = [TrainRun("train", params, self.method, self.matching_init(params, self.method))]
+        self._final_models = {}
+        self._last_points = {}
+        self.train_labels = tuple(r.label for r in runs)
+        self.train_params = (params, self.method)
+        self._overlay_drawn_at = -np.inf
+        self._trainer = self._start_trainer(self.image, runs)
+        self.view.show_training_state("")
+        return True
+
+    def toggle_pause(self) -> None:
+        """Pause a running training, or resume a paused one."""
+        trainer = self._trainer
+        if trainer is None or not self.is_training():
+            return
+        if trainer.paused:
+            trainer.resume()
+            self.view.show_training_state("resumed")
+        else:
+            trainer.pause()
+            self.view.show_training_state("paused")
+
+    def stop_training(self) -> None:
+        """Ask the fit to stop within one step; the best model so far is kept."""
+        if self._trainer is not None:
+            self._trainer.stop()
+            self.view.show_training_state("stopping…")
+
+    def stop_training_and_wait(self) -> None:
+        """Stop a running training, wait for its thread, and handle what it posted."""
+        if self._trainer is not None:
+            self._restart_after_stop = False
+            self._trainer.stop_and_wait()
+            self.drain_training()
+            self._trainer = None
+            self._training_ended()
+
+    def training_thread_finished(self, trainer: Trainer) -> None:
+        """The thread of ``trainer`` has finished (ignored unless it is the current one)."""
+        if trainer is not self._trainer:
+            return  # a run already stopped and waited for (new image, closing)
+        self.drain_training()
+        self._trainer = None
+        trainer.wait()  # never drop the last reference to a running thread
+        self._training_ended()
+
+    def drain_training(self) -> None:
+        """Handle every message the trainer has posted."""
+        if self._trainer is None:
+            return
+        for kind, *payload in self._trainer.drain():
+            getattr(self, f"_on_{kind}")(*payload)
+
+    def _on_run_started(self, label: str) -> None:
+        self.view.show_progress(label, f"{label}: starting…", None)
+
+    def _on_progress(self, batch: ProgressBatch) -> None:
+        if self._trainer is None or batch.label not in self.train_labels:
+            return
+        if len(batch.history):
+            a = batch.history.arrays()
+            self._last_points[batch.label] = TrainingPoint(
+                int(a["step"][-1]), float(a["psnr_db"][-1]), int(a["n_kernels"][-1]))
+        self.view.show_progress(batch.label, self.progress_text(batch), batch)
+
+    def progress_text(self, batch: ProgressBatch) -> str:
+        """The training status line for the last event of ``batch``."""
+        if not len(batch.history):
+            return ""
+        a = batch.history.arrays()
+        phase, tile_index, step = str(a["phase"][-1]), int(a["tile"][-1]), int(a["step"][-1])
+        tile = f" tile {tile_index + 1}/{batch.n_tiles}" if phase == "tiles" and tile_index >= 0 else ""
+        elapsed = float(a["elapsed_s"][-1])
+        rate = step / elapsed if elapsed > 0 else 0.0
+        return (f"{batch.label}: {phase}{tile} · step {step} · "
+                f"PSNR {format_psnr(float(a['psnr_db'][-1]))} · {int(a['n_kernels'][-1])} kernels · "
+                f"{elapsed:.1f} s · {rate:.0f} steps/s" + (" · paused" if self.is_paused() else ""))
+
+    def _on_snapshot(self, label: str, model: SmoeModel) -> None:
+        if self.image is None or (model.height, model.width) != self.image.shape:
+            return
+        rid = self._new_id()
+        self._latest_snapshot = rid
+        self._render_jobs.submit(rid, with_numba_threads, RENDER_THREADS, compute_snapshot,
+                                 self.image, model, None, 0, 0, self.view.preview_pixels())
+
+    def _on_run_finished(self, label: str, result: FitResult) -> None:
+        model = result.model
+        self._final_models[label] = model
+        self._result_model = model
+        self._result_snapshot = None
+        if self.image is not None and (model.height, model.width) == self.image.shape:
+            self._request_render(model, final=True, reconstruction=result.reconstruction)
+
+    def _on_failed(self, message: str) -> None:
+        self.view.show_error("Training failed", message)
+
+    def _training_ended(self) -> None:
+        points = [self._last_points[label].text(label) for label in self.train_labels if label in self._last_points]
+        self.view.training_ended("done — " + " · ".join(points) if points else "")
+        if self._restart_after_stop and not self.closing:
+            self._restart_after_stop = False
+            self.start_training()
+
+    def close(self) -> None:
+        """Stop training and drop every later result (the window is closing)."""
+        self.closing = True
+        self.stop_training_and_wait()

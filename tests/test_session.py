@@ -1,0 +1,229 @@
+"""The window's session controller, without a window (fakes for the view,
+the job queues and the trainer)."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from smoe_gui.core.model import SmoeModel
+from smoe_gui.core.params import Params
+from smoe_gui.core.runs import FitHistory
+from smoe_gui.ui.jobs import ProgressBatch, compute_snapshot, compute_stages
+from smoe_gui.ui.session import Session, TrainRun
+
+FAST = Params(max_pts=12, expert_iters=3, tile_size=32)
+
+
+def make_image(h: int = 40, w: int = 48) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = 0.2 + 0.3 * xx / w
+    img[(xx - 20) ** 2 + (yy - 20) ** 2 < 10**2] = 0.9
+    return img.astype(np.float32)
+
+
+class FakeView:
+    """Records what the session asks it to draw."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "preview_pixels":
+            return lambda: None
+        return lambda *args: self.calls.append((name, args))
+
+    def names(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+    def last(self, name: str) -> tuple[Any, ...]:
+        return next(args for n, args in reversed(self.calls) if n == name)
+
+
+class FakeQueue:
+    """Keeps submitted jobs; ``run(job_id)`` runs one now."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+
+    def submit(self, job_id: int, fn: Any, *args: Any) -> None:
+        self.jobs[job_id] = (fn, args)
+
+    def run(self, job_id: int) -> Any:
+        fn, args = self.jobs.pop(job_id)
+        return fn(*args)
+
+
+class FakeTrainer:
+    def __init__(self, image: np.ndarray, runs: list[TrainRun]) -> None:
+        self.image, self.runs = image, runs
+        self.running, self.paused, self.stopped = True, False, False
+        self.outbox: list[tuple[Any, ...]] = []
+
+    def is_running(self) -> bool:
+        return self.running
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def stop_and_wait(self) -> bool:
+        self.stopped, self.running = True, False
+        return True
+
+    def wait(self) -> bool:
+        return True
+
+    def drain(self) -> list[tuple[Any, ...]]:
+        out, self.outbox = self.outbox, []
+        return out
+
+
+@pytest.fixture()
+def parts() -> tuple[Session, FakeView, FakeQueue, FakeQueue, FakeQueue, list[FakeTrainer]]:
+    view, stages, render, inspect = FakeView(), FakeQueue(), FakeQueue(), FakeQueue()
+    trainers: list[FakeTrainer] = []
+
+    def start(image: np.ndarray, runs: list[TrainRun]) -> FakeTrainer:
+        trainers.append(FakeTrainer(image, runs))
+        return trainers[-1]
+
+    session = Session(view, stages, render, inspect, start, FAST, "edge", clock=lambda: 0.0)
+    return session, view, stages, render, inspect, trainers
+
+
+def test_session_imports_no_qt() -> None:
+    import subprocess
+
+    code = ("import sys, smoe_gui.ui.session; "
+            "print(any(m.startswith(('PySide6', 'PyQt', 'pyqtgraph')) for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "False"
+
+
+def test_stale_stage_results_are_dropped(parts) -> None:
+    session, view, stages, *_ = parts
+    first = session.set_image(make_image(), Path("x.png"))
+    assert view.names() == ["show_image"]
+    second = session.recompute()
+    assert second > first and session.latest_request == second
+    old = compute_stages(make_image(), FAST, "edge")
+    assert not session.stage_done(first, old)
+    assert session.dropped_results == 1 and "show_stages" not in view.names()
+    result = stages.run(second)
+    assert session.stage_done(second, result)
+    assert session.stage_result is result and session.shown_model is result.snapshot.model
+    assert view.last("show_stages")[0] == second
+    assert session.matching_init(FAST, "edge") is result.init
+    assert session.matching_init(FAST, "grid") is None
+    assert session.model_to_save() is result.snapshot.model
+
+
+def test_params_that_change_stages_drop_the_trained_model(parts) -> None:
+    session, _view, stages, _r, _i, _t = parts
+    rid = session.set_image(make_image())
+    session.stage_done(rid, stages.run(rid))
+    assert session.set_params(FAST.replace(lr_mu=0.01), "edge", affects_stages=False) is False
+    assert session.params.lr_mu == 0.01
+    assert session.set_params(FAST.replace(max_pts=8), "edge") is True
+    session.closing = True
+    assert session.recompute() > rid
+
+
+def test_training_messages_reach_the_view_and_restart_after_stop(parts) -> None:
+    session, view, stages, render, _inspect, trainers = parts
+    image = make_image()
+    rid = session.set_image(image)
+    result = stages.run(rid)
+    session.stage_done(rid, result)
+    assert session.start_training()
+    trainer = trainers[0]
+    assert [r.label for r in trainer.runs] == ["train"] and trainer.runs[0].init is result.init
+    assert session.is_training() and not session.start_training()  # one at a time
+    session.toggle_pause()
+    assert trainer.paused and view.last("show_training_state") == ("paused",)
+    session.toggle_pause()
+    assert not trainer.paused
+
+    model: SmoeModel = result.snapshot.model
+    history = FitHistory()
+    history.add_row(1, 0.1, "tiles", 20.0, 30, 0)
+    history.add_row(2, 0.2, "tiles", 21.5, 30, 0)
+    batch = ProgressBatch("train", history, ["lr halved"], 2)
+    done = types.SimpleNamespace(model=model, reconstruction=result.snapshot.reconstruction)
+    trainer.outbox += [("run_started", "train"), ("progress", batch), ("snapshot", "train", model),
+                       ("run_finished", "train", done)]
+    session.drain_training()
+    label, text, shown = view.last("show_progress")
+    assert label == "train" and shown is batch and "step 2" in text and "21.50 dB" in text
+    assert "tile 1/2" in text
+    final_rid = max(render.jobs)
+    assert len(render.jobs) == 2  # the live preview and the final model
+    assert session.final_model("train") is model
+
+    # a parameter change during training: stop, then start again with the new parameters
+    new = FAST.replace(delta_mu=5.0)
+    assert session.conflicts_with_training(new, "edge")
+    assert not session.conflicts_with_training(FAST, "edge")
+    session.restart_training_with(new, "edge")
+    assert trainer.stopped
+    trainer.running = False
+    session.training_thread_finished(trainer)
+    assert "done — train: 21.50 dB, 30 kernels, 2 steps" in view.last("training_ended")[0]
+    assert len(trainers) == 2 and trainers[1].runs[0].params == new
+    assert session.train_params == (new, "edge")
+
+    # the final model's render is drawn with its overlay; an older one is dropped
+    snap = render.run(final_rid)
+    assert session.snapshot_done(final_rid, snap)
+    assert view.last("show_snapshot")[2] is True
+    assert not session.snapshot_done(final_rid - 1, snap)
+
+
+def test_compare_runs_edge_then_grid_and_failure_is_reported(parts) -> None:
+    session, view, _stages, _r, _i, trainers = parts
+    with pytest.raises(ValueError, match="image"):
+        session.start_training()
+    session.set_image(make_image())
+    assert session.start_training(compare=True)
+    assert [(r.label, r.method) for r in trainers[0].runs] == [("edge", "edge"), ("grid", "grid")]
+    trainers[0].outbox.append(("failed", "no kernels left"))
+    session.drain_training()
+    assert view.last("show_error") == ("Training failed", "no kernels left")
+    session.stop_training_and_wait()
+    assert not session.is_training() and session.trainer is None
+    assert "training_ended" in view.names()
+
+
+def test_loaded_model_must_fit_and_kernels_are_inspected(parts) -> None:
+    session, view, stages, render, inspect, _t = parts
+    image = make_image()
+    rid = session.set_image(image)
+    session.stage_done(rid, stages.run(rid))
+    model = session.stage_result.snapshot.model
+    other = model.replace(height=20, width=24)
+    with pytest.raises(ValueError, match="24×20"):
+        session.check_model_fits(other, "m.npz")
+    render_rid = session.show_model(model)
+    session.snapshot_done(render_rid, compute_snapshot(image, model))
+    assert session.model_to_save() is model
+
+    x, y = model.mu[0]
+    found = session.kernel_near(float(x), float(y), 2.0)
+    assert found is not None and found[0] == 0 and found[1].index == 0
+    gate_rid = session.select_kernel(0)
+    assert session.gate_done(gate_rid, inspect.run(gate_rid))
+    k, weights = view.last("show_gate")
+    assert k == 0 and weights.shape == image.shape
+    assert session.select_kernel(None) == -1 and view.last("show_gate") == (-1, None)
