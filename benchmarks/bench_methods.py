@@ -12,7 +12,7 @@ Prints
    lies between 0.95·N and N.
 
 Images: ``--images DIR``, else ``../shared/images`` relative to the checkout,
-else the bundled samples (parrots and flowers only).
+else the bundled samples (``benchmarks/_images.py``).
 
 Usage: ``python benchmarks/bench_methods.py [--runs 3] [--kernels 2000]
 [--budgets 500,1000,2000,4000] [--methods edge,grid,s-smoe,as-smoe]
@@ -35,23 +35,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before numba starts its t
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _images import PAPER_IMAGES, find_images, missing  # noqa: E402
 
 from smoe_gui.core import Params, initialize, load_image  # noqa: E402
 from smoe_gui.core.params import METHODS  # noqa: E402
 from smoe_gui.core.pipeline import SEGMENT_METHODS  # noqa: E402
 from smoe_gui.core.threads import default_threads, set_threads  # noqa: E402
-
-PAPER_IMAGES = ("peppers", "barbara", "parrots", "flowers")
-
-
-def find_images(names: tuple[str, ...], option: str | None) -> list[Path]:
-    """``--images`` folder, else ``../shared/images``, else the bundled samples."""
-    folders = [Path(option)] if option else [ROOT.parent / "shared" / "images", ROOT / "resources" / "samples"]
-    for folder in folders:
-        found = [folder / f"{n}.png" for n in names if (folder / f"{n}.png").is_file()]
-        if found:
-            return found
-    raise SystemExit(f"no images named {', '.join(names)} in {', '.join(map(str, folders))}")
 
 
 def method_params(image: NDArray[np.float32], method: str, n_kernels: int) -> tuple[Params, float]:
@@ -111,7 +102,7 @@ def main() -> None:
     parser.add_argument("--kernels", type=int, default=2000)
     parser.add_argument("--budgets", default="500,1000,2000,4000")
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--images", default=None, help="folder of the paper's images")
+    parser.add_argument("--images", default=None, nargs="+", help="the paper's images: files or folders")
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--skip-budgets", action="store_true")
     args = parser.parse_args()
@@ -121,10 +112,17 @@ def main() -> None:
             raise SystemExit(f"unknown method {m!r}; known: {', '.join(METHODS)}")
     set_threads(None)  # every core
     if not args.skip_timing:
-        bench_timing(find_images(("parrots",), args.images)[0], methods, args.kernels, args.runs)
+        parrots = find_images(["parrots"], args.images)
+        if not parrots:
+            raise SystemExit("parrots.png not found (give --images)")
+        bench_timing(parrots[0], methods, args.kernels, args.runs)
     if not args.skip_budgets:
         budgets = [int(v) for v in args.budgets.split(",")]
-        bench_budgets(find_images(PAPER_IMAGES, args.images), methods, budgets)
+        paths = find_images(list(PAPER_IMAGES), args.images)
+        absent = missing(list(PAPER_IMAGES), paths)
+        if absent:
+            print(f"   (not found: {', '.join(absent)}; give --images)")
+        bench_budgets(paths, methods, budgets)
 
 
 if __name__ == "__main__":
