@@ -314,35 +314,31 @@ def _kernels_for_allocation(
         )
     w = img.shape[1]
     order, starts = _segment_pixels(labels)
-    vals = img.ravel()
-    mus: list[F64] = []
-    covs: list[F64] = []
-    means: list[float] = []
-    owner: list[int] = []
+    alloc = np.minimum(alloc, stats.count).astype(np.int64)
+    first = np.concatenate([[0], np.cumsum(alloc)])  # first kernel of each segment
+    part = np.empty(order.shape[0], dtype=np.int64)  # kernel of each pixel (in `order`)
     for s in range(n_seg):
+        a, b = starts[s], starts[s + 1]
         if alloc[s] == 1:
-            mus.append(stats.centroid[s])
-            covs.append(stats.cov[s])
-            means.append(float(stats.mean[s]))
-            owner.append(s)
+            part[a:b] = first[s]
             continue
-        pix = order[starts[s]:starts[s + 1]]
-        ys, xs = np.divmod(pix, w)
-        xs_f = xs.astype(np.float64)
-        ys_f = ys.astype(np.float64)
-        for part in bisect_pixels(xs_f, ys_f, int(alloc[s])):
-            px, py = xs_f[part], ys_f[part]
-            cx, cy = px.mean(), py.mean()
-            dx, dy = px - cx, py - cy
-            n = float(part.shape[0])
-            mus.append(np.array([cx, cy]))
-            covs.append(np.array([[dx @ dx, dx @ dy], [dx @ dy, dy @ dy]]) / n)
-            means.append(float(vals[pix[part]].mean()))
-            owner.append(s)
-    mu = np.asarray(mus, dtype=np.float64).reshape(-1, 2)
+        ys, xs = np.divmod(order[a:b], w)
+        part[a:b] = first[s] + _bisect_ids(xs.astype(np.float64), ys.astype(np.float64), int(alloc[s]))
+    k = int(first[-1])
+    ys, xs = np.divmod(order, w)
+    cnt = np.bincount(part, minlength=k).astype(np.float64)
+    cx = np.bincount(part, xs, k) / cnt
+    cy = np.bincount(part, ys, k) / cnt
+    dx = xs - cx[part]
+    dy = ys - cy[part]
+    cov = np.empty((k, 2, 2))
+    cov[:, 0, 0] = np.bincount(part, dx * dx, k) / cnt
+    cov[:, 1, 1] = np.bincount(part, dy * dy, k) / cnt
+    cov[:, 0, 1] = cov[:, 1, 0] = np.bincount(part, dx * dy, k) / cnt
+    means = np.bincount(part, img.ravel()[order], k) / cnt
+    owner = np.repeat(np.arange(n_seg, dtype=np.intp), alloc)
     return SegmentKernels(
-        mu, steering_from_cov(np.asarray(covs).reshape(-1, 2, 2)), np.zeros(mu.shape[0]),
-        np.asarray(means, dtype=np.float64), np.asarray(owner, dtype=np.intp),
+        np.stack([cx, cy], axis=1), steering_from_cov(cov), np.zeros(k), means, owner,
     )
 
 
