@@ -294,3 +294,11 @@ def test_cli_rejects_a_bad_kernel_budget(tmp_path: Path, capsys: pytest.CaptureF
     assert exit_info.value.code == 2
     assert err.count("\n") == 1 and "--kernels" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_budget_beyond_the_image_gives_what_it_can(method: str) -> None:
+    # found by the fuzz test: a budget whose max_pts = N/2 exceeds max_pts's range
+    image = _generated("disc", 16, 20)
+    init = initialize(image, Params(n_kernels=1_000_000, **QUICK), method)
+    assert 1 <= init.n_kernels <= image.size

@@ -148,7 +148,8 @@ class _Counter:
 def _search_max_pts(count: _Counter, budget: int, spacing: float) -> int:
     """Step 2 of the rule: the largest ``max_pts`` found whose model fits."""
     tries_before = len(count.counts)
-    max_pts = max(1, budget // 2)
+    top = int(spec("max_pts").high)  # a budget beyond what max_pts can give stops there
+    max_pts = min(max(1, budget // 2), top)
     too_big: int | None = None
     while True:
         n, n_background = count(max_pts, spacing)
@@ -170,7 +171,9 @@ def _search_max_pts(count: _Counter, budget: int, spacing: float) -> int:
 
     while too_big is None and tries() < MAX_PTS_TRIES and count(fits, spacing)[0] < budget:
         # the reduction may give fewer than max_pts segments: probe upwards
-        up = fits + max(1, (budget - count(fits, spacing)[0]) // 2)
+        up = min(fits + max(1, (budget - count(fits, spacing)[0]) // 2), top)
+        if up <= fits:
+            break
         if count(up, spacing)[0] <= budget:
             fits = up
         else:
