@@ -38,9 +38,18 @@ def test_history_views_agree() -> None:
     assert back.records() == records
     csv = history.csv_text().splitlines()
     assert csv[0] == ",".join(HISTORY_COLUMNS)
-    assert csv[4] == "3,1.5000,finetune,inf,13,-1" and csv[5].split(",")[3] == "nan"
+    assert csv[4] == "3,1.5000,finetune,inf,13,-1,inf" and csv[5].split(",")[3] == "nan"
+    assert csv[1].endswith(",nan")  # no whole-image PSNR measured on that tile event
     assert history.csv_text(label="edge").splitlines()[1].startswith("edge,0,")
     assert history.whole_image().arrays()["phase"].tolist() == ["merge", "finetune", "finetune"]
+    # a tile event that measured the whole image joins the whole-image rows, with that PSNR
+    measured = FitHistory.from_events(
+        [FitEvent(phase="tiles", step=0, loss=0.0, psnr=35.0, n_kernels=9, elapsed_s=0.0, tile=0,
+                  image_psnr=22.5), _event(1, "tiles", 21.0, 1), _event(2, "merge", 25.0)]
+    )
+    whole = measured.whole_image().arrays()
+    assert whole["phase"].tolist() == ["tiles", "merge"] and whole["psnr_db"].tolist() == [22.5, 25.0]
+    assert FitHistory.from_records(measured.records()).records() == measured.records()
     assert history.phase_starts() == {"tiles": (0, 0.0), "merge": (2, 1.0), "finetune": (3, 1.5)}
     other = FitHistory()
     other.extend(history)
@@ -89,8 +98,8 @@ def test_run_fit_from_a_given_model_and_stop(synthetic_image: np.ndarray) -> Non
 def test_run_fit_refuses_bad_input_before_work(synthetic_image: np.ndarray) -> None:
     with pytest.raises(ValueError, match="unknown method"):
         run_fit(synthetic_image, QUICK, "spiral")
-    with pytest.raises(ValueError, match="2-D"):
-        run_fit(np.zeros((16, 16, 3), np.float32), QUICK, "edge")
+    with pytest.raises(ValueError, match="RGB"):  # (H, W) gray or (H, W, 3) RGB
+        run_fit(np.zeros((16, 16, 4), np.float32), QUICK, "edge")
 
 
 @pytest.mark.parametrize("level", [0.0, 0.3, 1.0])

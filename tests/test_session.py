@@ -224,6 +224,7 @@ def test_loaded_model_must_fit_and_kernels_are_inspected(parts) -> None:
     assert found is not None and found[0] == 0 and found[1].index == 0
     gate_rid = session.select_kernel(0)
     assert session.gate_done(gate_rid, inspect.run(gate_rid))
-    k, weights = view.last("show_gate")
-    assert k == 0 and weights.shape == image.shape
-    assert session.select_kernel(None) == -1 and view.last("show_gate") == (-1, None)
+    (shown,) = view.last("show_inspection")
+    assert shown.index == 0 and shown.weight_map.shape == image.shape
+    assert session.select_kernel(None) == -1 and view.last("show_inspection") == (None,)
+    assert view.last("show_captions")[1] == f"loaded model · {model.n_kernels} kernels"

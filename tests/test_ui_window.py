@@ -262,7 +262,13 @@ def test_start_pause_resume_stop(qtbot, window) -> None:
     final = window.final_model("train")
     assert final is not None and (final.height, final.width) == window.image.shape
     x, y = window.plots.psnr_curves["train"].getData()
-    assert len(x) == _steps(window) and np.all(np.isfinite(y))
+    # the curve is the whole image's PSNR: measured every ~0.3 s in the tile phase, then every step
+    whole = window.plots.data["train"].whole_image()
+    assert len(x) == len(whole) >= 2 and np.all(np.isfinite(y))
+    window.tile_psnr_box.setChecked(True)  # the per-tile values on request
+    tx, _ = window.plots.tile_curves["train"].getData()
+    tiles = int(np.sum(window.plots.data["train"].arrays()["phase"] == "tiles"))
+    assert window.plots.tile_curves["train"].isVisible() and len(tx) == tiles
     window.x_axis_combo.setCurrentIndex(1)  # seconds
     xs, _ = window.plots.psnr_curves["train"].getData()
     assert xs[-1] < 60 and not np.allclose(xs, x)
@@ -616,3 +622,16 @@ def test_default_window_opens_bundled_sample(qtbot, settings, monkeypatch) -> No
         assert opened and opened[0].name == "parrots.png"
     finally:
         win.close()
+
+
+def test_channels_choice_shows_a_colour_reconstruction(qtbot, window) -> None:
+    """The panel's channels combo: an RGB model (of the loaded image) reaches the views."""
+    combo = window.panel.widget("channels")
+    with qtbot.waitSignal(window.stages_shown, timeout=30_000):
+        combo.setCurrentIndex(combo.findData("rgb"))
+    assert window.panel.params().channels == "rgb"
+    recon = np.asarray(window.stages.views["reconstruction"].base.image)
+    assert recon.ndim == 3 and recon.shape[2] == 3
+    with qtbot.waitSignal(window.stages_shown, timeout=30_000):
+        combo.setCurrentIndex(combo.findData("gray"))
+    assert np.asarray(window.stages.views["reconstruction"].base.image).ndim == 2

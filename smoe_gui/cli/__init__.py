@@ -41,6 +41,18 @@ def fail(message: str) -> None:
     raise SystemExit(EXIT_USAGE)
 
 
+def max_size_option(value: object) -> int | None:
+    """``--max-size`` checked by the one rule (:func:`smoe_gui.core.image.check_max_size`);
+    a bad value exits with a one-line error naming the option."""
+    from ..core.image import check_max_size
+
+    try:
+        return check_max_size(value)
+    except ValueError as exc:
+        fail(f"--max-size: {exc}")
+        raise  # unreachable: fail() exits
+
+
 def print_note(message: str) -> None:
     """Print ``smoe: note: message`` on stderr (how an input was mapped, a downscale;
     paths shown safely)."""
@@ -58,6 +70,11 @@ def add_param_options(parser: argparse.ArgumentParser) -> None:
         "--kernels", metavar="N", default=None,
         help="kernel budget: initialise between 0.95*N and N kernels, whatever the method "
         "(the parameter n_kernels; 0: off)",
+    )
+    parser.add_argument(
+        "--channels", choices=("gray", "rgb"), default=None,
+        help="gray: model the luma (the paper); rgb: colour, one gate and three experts per "
+        "kernel (sets the parameter channels)",
     )
     parser.add_argument(
         "--set",
@@ -84,6 +101,8 @@ def params_from_args(args: argparse.Namespace) -> Params:
                 f"--kernels: {kernels!r} is not a kernel budget; expected a whole number "
                 f"in {spec('n_kernels').range_text()}"
             ) from None
+    if getattr(args, "channels", None) is not None:
+        params = params.replace(channels=args.channels)
     return params
 
 

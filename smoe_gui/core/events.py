@@ -54,6 +54,11 @@ class FitEvent:
         diverging step has been undone, then halved each time).
     phase_times_s : dict of str to float or None
         Wall-clock seconds spent in each phase; on the final event only.
+    image_psnr : float or None
+        Whole-image PSNR in dB of the model now, where measured: on every
+        event from ``merge`` on (equal to ``psnr``), and every ~0.3 s during
+        ``tiles`` (the tiles trained so far with the initial kernels
+        elsewhere); None on the other tile events.
     """
 
     phase: str
@@ -69,6 +74,7 @@ class FitEvent:
     final: bool = False
     lr_scale: float = 1.0
     phase_times_s: dict[str, float] | None = None
+    image_psnr: float | None = None
 
 
 @dataclass

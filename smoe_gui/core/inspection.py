@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .model import SmoeModel, dense_gate, ellipse_axes, grid_points
+from .model import SmoeModel, ellipse_axes
 
 __all__ = ["KernelInfo", "gate_weight_map", "kernel_info", "nearest_kernel"]
 
@@ -119,26 +119,15 @@ def kernel_info(model: SmoeModel, index: int) -> KernelInfo:
     )
 
 
-def _weights_in_window(
-    model: SmoeModel, k: int, x0: int, x1: int, y0: int, y1: int, chunk: int = 8192
-) -> NDArray[np.float64]:
-    xs = np.arange(x0, x1, dtype=np.float64)
-    ys = np.arange(y0, y1, dtype=np.float64)
-    points = grid_points(xs, ys)
-    out = np.empty(points.shape[0], dtype=np.float64)
-    for start in range(0, points.shape[0], chunk):
-        out[start : start + chunk] = dense_gate(model, points[start : start + chunk])[:, k]
-    return out.reshape(len(ys), len(xs))
-
-
-def gate_weight_map(model: SmoeModel, index: int, tol: float = 1e-3) -> NDArray[np.float32]:
+def gate_weight_map(model: SmoeModel, index: int, tol: float | None = None) -> NDArray[np.float32]:
     """The gating weight ``w_i(x) = K_i(x) / Σ_j K_j(x)`` of kernel ``index`` at
     every pixel of the model's image.
 
-    The weights are evaluated exactly (log-domain softmax over all kernels) in a
-    window around the kernel that grows until ``w_i`` on the window's border is
-    below ``tol`` (or the window is the whole image); outside the window the map
-    is 0.
+    Evaluated with the fast renderer's culled per-block lists
+    (:func:`smoe_gui.core.territories.kernel_weight_map`): only the blocks
+    whose list holds the kernel are computed; elsewhere its weight is below
+    ``1e-6 / K`` and the map holds 0.  ``tol`` is accepted for compatibility
+    and ignored (the error is below ``1e-6`` everywhere).
 
     Returns
     -------
@@ -149,30 +138,6 @@ def gate_weight_map(model: SmoeModel, index: int, tol: float = 1e-3) -> NDArray[
     ValueError
         If ``index`` is not a kernel of the model.
     """
-    info = kernel_info(model, index)
-    h, w = model.height, model.width
-    radius = max(4.0, 3.0 * min(info.major, float(h + w)))
-    out = np.zeros((h, w), dtype=np.float32)
-    while True:
-        x0 = max(0, int(np.floor(info.x - radius)))
-        x1 = min(w, int(np.ceil(info.x + radius)) + 1)
-        y0 = max(0, int(np.floor(info.y - radius)))
-        y1 = min(h, int(np.ceil(info.y + radius)) + 1)
-        if x1 <= x0 or y1 <= y0:  # centre far outside the image: grow
-            radius *= 2.0
-            continue
-        window = _weights_in_window(model, info.index, x0, x1, y0, y1)
-        whole = x0 == 0 and y0 == 0 and x1 == w and y1 == h
-        border = []
-        if x0 > 0:
-            border.append(window[:, 0])
-        if x1 < w:
-            border.append(window[:, -1])
-        if y0 > 0:
-            border.append(window[0, :])
-        if y1 < h:
-            border.append(window[-1, :])
-        if whole or not border or max(float(b.max()) for b in border) < tol:
-            out[y0:y1, x0:x1] = window
-            return out
-        radius *= 2.0
+    from .territories import kernel_weight_map
+
+    return kernel_weight_map(model, index)

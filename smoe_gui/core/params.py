@@ -24,7 +24,7 @@ from typing import Any
 
 __all__ = ["METHODS", "PARAM_SPECS", "ParamSpec", "Params", "check_method", "spec"]
 
-Value = int | float | bool
+Value = int | float | bool | str
 
 #: Initialisation methods, the paper's first: ``"edge"`` (edge-aligned kernels,
 #: Determann & Fleig), ``"grid"`` (the regular-grid baseline), ``"s-smoe"``
@@ -56,8 +56,8 @@ class ParamSpec:
     name : str
         Field name in :class:`Params`, key in JSON, name for ``--set``.
     kind : type
-        ``int``, ``float`` or ``bool``.
-    default : int | float | bool
+        ``int``, ``float``, ``bool`` or ``str`` (a choice among ``choices``).
+    default : int | float | bool | str
         Default value.
     low, high : float
         Inclusive range of allowed values (ignored for ``bool``).
@@ -74,6 +74,9 @@ class ParamSpec:
         "general".
     log_scale : bool
         Whether a slider should move on a logarithmic scale.
+    choices : tuple of str
+        The allowed values of a ``str`` parameter (a GUI combo box, a CLI
+        choice); empty for the other kinds.
     """
 
     name: str
@@ -87,11 +90,14 @@ class ParamSpec:
     ref: str
     group: str
     log_scale: bool = False
+    choices: tuple[str, ...] = ()
 
     def range_text(self) -> str:
         """The allowed range as text, e.g. ``[0, 1]``."""
         if self.kind is bool:
             return "true or false"
+        if self.kind is str:
+            return "one of " + ", ".join(self.choices)
         fmt = (lambda v: str(int(v))) if self.kind is int else (lambda v: f"{v:g}")
         return f"[{fmt(self.low)}, {fmt(self.high)}]"
 
@@ -122,6 +128,13 @@ class ParamSpec:
             if isinstance(value, int) and value in (0, 1):
                 return bool(value)
             raise bad
+        if self.kind is str:
+            if isinstance(value, str) and value.strip().lower() in self.choices:
+                return value.strip().lower()
+            raise ValueError(
+                f"parameter '{self.name}': {value!r} is not allowed; expected one of "
+                f"{', '.join(self.choices)}"
+            )
         if isinstance(value, bool):
             raise bad
         if isinstance(value, str):
@@ -157,8 +170,10 @@ def _p(
     ref: str,
     group: str,
     log_scale: bool = False,
+    choices: tuple[str, ...] = (),
 ) -> ParamSpec:
-    return ParamSpec(name, kind, default, low, high, unit, label, help, ref, group, log_scale)
+    return ParamSpec(name, kind, default, low, high, unit, label, help, ref, group, log_scale,
+                     choices)
 
 
 #: The parameter table.  Order is the order of the GUI panel and of the JSON file.
@@ -198,8 +213,18 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
        "Step size of the iterative expert refinement.",
        "Eq. (10)-(12), Sec. III-D", "experts"),
     _p("expert_iters", int, 10, 0, 500, "iterations", "expert iterations",
-       "Number of expert refinement iterations after sampling the image at the centres.",
+       "Refinement iterations after sampling at the centres: the cap (expert_stop = mse) "
+       "or the exact count (fixed).",
        "Eq. (12), Fig. 3", "experts"),
+    _p("expert_stop", str, "mse", 0, 0, "", "refinement stop",
+       "mse: stop when the whole-image MSE no longer falls and keep the best iterate "
+       "(expert_iters is the cap); fixed: run expert_iters iterations, keep the last.",
+       "Sec. III-D (fixed count or MSE convergence)", "experts", choices=("mse", "fixed")),
+    _p("experts", str, "refine", 0, 0, "", "experts",
+       "refine: sample at the centres and refine (the paper); lstsq: least-squares experts "
+       "for the fixed gates (a sparse linear solve, per channel).",
+       "Eq. (10)-(12); lstsq: extension (docs/paper-readings.md)", "experts",
+       choices=("refine", "lstsq")),
     # --- 6. Training ------------------------------------------------------------
     _p("tile_size", int, 128, 16, 4096, "px", "tile size",
        "Side of the square tiles trained separately before merging.",
@@ -263,6 +288,11 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     _p("n_kernels", int, 0, 0, 1_000_000, "kernels", "kernel budget N",
        "Number of kernels to initialise: every method yields between 0.95·N and N (0: off, max_pts governs).",
        "Sec. IV, Figs. 5-6 (methods compared at equal kernel counts)", "general", True),
+    _p("channels", str, "gray", 0, 0, "", "channels",
+       "gray: model the BT.601 luma (the paper); rgb: one gate, three experts per kernel "
+       "(colour). Edges and segments always use the luma.",
+       "Sec. IV (gray); rgb: extension (docs/paper-readings.md)", "general",
+       choices=("gray", "rgb")),
     _p("seed", int, 0, 0, 2**31 - 1, "", "seed",
        "Seed of every random choice (training is deterministic for a seed on the CPU).",
        "-", "general"),
@@ -302,6 +332,8 @@ class Params:
     background_spacing: float = 24.0
     expert_eta: float = 0.1
     expert_iters: int = 10
+    expert_stop: str = "mse"
+    experts: str = "refine"
     tile_size: int = 128
     tile_steps: int = 40
     lr_mu: float = 0.2
@@ -322,6 +354,7 @@ class Params:
     as_doublings: int = 2
     as_steps: int = 60
     n_kernels: int = 0
+    channels: str = "gray"
     seed: int = 0
 
     def __post_init__(self) -> None:

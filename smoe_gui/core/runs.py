@@ -41,7 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["HISTORY_COLUMNS", "FitHistory", "FitResult", "fit_report", "run_fit"]
 
 #: Columns of a :class:`FitHistory`, in CSV order.
-HISTORY_COLUMNS: tuple[str, ...] = ("step", "elapsed_s", "phase", "psnr_db", "n_kernels", "tile")
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "step", "elapsed_s", "phase", "psnr_db", "n_kernels", "tile", "image_psnr_db",
+)
 
 #: ``tile`` column value of events outside the tile phase (in arrays and CSV: -1).
 NO_TILE = -1
@@ -65,6 +67,9 @@ class FitHistory:
         Kernels of the whole model at that event.
     tile : int
         Index of the tile during ``tiles``, else -1.
+    image_psnr_db : float
+        Whole-image PSNR (dB) where measured (``FitEvent.image_psnr``: every
+        event from ``merge`` on, every ~0.3 s during ``tiles``), NaN elsewhere.
 
     Appending is O(1); :meth:`arrays` is cached until the next append.
     """
@@ -76,30 +81,35 @@ class FitHistory:
         self._psnr: list[float] = []
         self._kernels: list[int] = []
         self._tile: list[int] = []
+        self._image: list[float] = []
         self._arrays: dict[str, NDArray[Any]] | None = None
 
     # -- building ------------------------------------------------------------------
     def append(self, event: FitEvent) -> None:
         """Add one event."""
         self.add_row(event.step, event.elapsed_s, event.phase, event.psnr, event.n_kernels,
-                     event.tile)
+                     event.tile, getattr(event, "image_psnr", None))
 
     def add_row(self, step: int, elapsed_s: float, phase: str, psnr_db: float, n_kernels: int,
-                tile: int | None = None) -> None:
-        """Add one row from its values (``tile`` None or -1 outside the tile phase)."""
+                tile: int | None = None, image_psnr_db: float | None = None) -> None:
+        """Add one row from its values (``tile`` None or -1 outside the tile phase;
+        ``image_psnr_db`` None: ``psnr_db`` outside the tile phase, else NaN)."""
         self._step.append(int(step))
         self._elapsed.append(float(elapsed_s))
         self._phase.append(str(phase))
         self._psnr.append(float(psnr_db))
         self._kernels.append(int(n_kernels))
         self._tile.append(NO_TILE if tile is None else int(tile))
+        if image_psnr_db is None:
+            image_psnr_db = math.nan if phase == "tiles" else psnr_db
+        self._image.append(float(image_psnr_db))
         self._arrays = None
 
     def extend(self, other: FitHistory | Iterable[FitEvent]) -> None:
         """Add every row of another history, or every event of an iterable."""
         if isinstance(other, FitHistory):
             for row in zip(other._step, other._elapsed, other._phase, other._psnr,
-                           other._kernels, other._tile, strict=True):
+                           other._kernels, other._tile, other._image, strict=True):
                 self.add_row(*row)
         else:
             for event in other:
@@ -125,9 +135,11 @@ class FitHistory:
         for i, rec in enumerate(records):
             try:
                 psnr = rec["psnr_db"]
+                whole = rec.get("image_psnr_db", "absent")
                 history.add_row(
                     rec["step"], rec["elapsed_s"], rec["phase"],
                     math.nan if psnr is None else float(psnr), rec["n_kernels"], rec.get("tile"),
+                    None if whole == "absent" else (math.nan if whole is None else float(whole)),
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"history record {i}: bad or missing value ({exc})") from None
@@ -139,7 +151,7 @@ class FitHistory:
 
     def arrays(self) -> dict[str, NDArray[Any]]:
         """The columns as arrays: ``step, n_kernels, tile`` int64 ``(n,)``,
-        ``elapsed_s, psnr_db`` float64 ``(n,)``, ``phase`` str ``(n,)``.
+        ``elapsed_s, psnr_db, image_psnr_db`` float64 ``(n,)``, ``phase`` str ``(n,)``.
         Do not modify them (they are cached)."""
         if self._arrays is None:
             self._arrays = {
@@ -149,6 +161,7 @@ class FitHistory:
                 "psnr_db": np.asarray(self._psnr, dtype=np.float64),
                 "n_kernels": np.asarray(self._kernels, dtype=np.int64),
                 "tile": np.asarray(self._tile, dtype=np.int64),
+                "image_psnr_db": np.asarray(self._image, dtype=np.float64),
             }
         return self._arrays
 
@@ -164,10 +177,11 @@ class FitHistory:
                 "psnr_db": psnr_json(round(psnr, 4) if math.isfinite(psnr) else psnr),
                 "n_kernels": kernels,
                 "tile": None if tile == NO_TILE else tile,
+                "image_psnr_db": psnr_json(round(whole, 4) if math.isfinite(whole) else whole),
             }
-            for step, elapsed, phase, psnr, kernels, tile in zip(
+            for step, elapsed, phase, psnr, kernels, tile, whole in zip(
                 self._step, self._elapsed, self._phase, self._psnr, self._kernels, self._tile,
-                strict=True,
+                self._image, strict=True,
             )
         ]
 
@@ -179,11 +193,11 @@ class FitHistory:
         head = ",".join(HISTORY_COLUMNS)
         lines = [f"run,{head}" if label is not None else head]
         prefix = f"{label}," if label is not None else ""
-        for step, elapsed, phase, psnr, kernels, tile in zip(
+        for step, elapsed, phase, psnr, kernels, tile, whole in zip(
             self._step, self._elapsed, self._phase, self._psnr, self._kernels, self._tile,
-            strict=True,
+            self._image, strict=True,
         ):
-            lines.append(f"{prefix}{step},{elapsed:.4f},{phase},{psnr:.4f},{kernels},{tile}")
+            lines.append(f"{prefix}{step},{elapsed:.4f},{phase},{psnr:.4f},{kernels},{tile},{whole:.4f}")
         return "\n".join(lines) + "\n"
 
     def thinned(self, points: int) -> FitHistory:
@@ -207,12 +221,20 @@ class FitHistory:
         out = FitHistory()
         for i in idx.tolist():
             out.add_row(self._step[i], self._elapsed[i], self._phase[i], self._psnr[i],
-                        self._kernels[i], self._tile[i])
+                        self._kernels[i], self._tile[i], self._image[i])
         return out
 
     def whole_image(self) -> FitHistory:
-        """The rows whose PSNR is of the whole image (every phase but ``tiles``)."""
-        return self.select(self.arrays()["phase"] != "tiles")
+        """The rows where the whole image's PSNR was measured (every row from
+        ``merge`` on, and the tile-phase rows that measured it), with that
+        PSNR as ``psnr_db``."""
+        arrays = self.arrays()
+        idx = np.flatnonzero((arrays["phase"] != "tiles") | ~np.isnan(arrays["image_psnr_db"]))
+        out = FitHistory()
+        for i in idx.tolist():
+            out.add_row(self._step[i], self._elapsed[i], self._phase[i], self._image[i],
+                        self._kernels[i], self._tile[i], self._image[i])
+        return out
 
     def phase_starts(self) -> dict[str, tuple[int, float]]:
         """``phase -> (step, elapsed_s)`` of the first row of each phase."""
@@ -287,8 +309,10 @@ def run_fit(
 
     Parameters
     ----------
-    image : (H, W) float array in [0, 1]
-        The gray image.
+    image : (H, W) or (H, W, 3) float array in [0, 1]
+        The image; modelled in gray or RGB as ``init``'s experts or, without
+        ``init``, ``params.channels`` say (:func:`smoe_gui.core.training.fit`).
+        PSNR and SSIM are over all channels (:mod:`smoe_gui.core.metrics`).
     params : Params
     method : str
         One of :data:`smoe_gui.core.params.METHODS`; used when ``init`` is None.
@@ -316,14 +340,13 @@ def run_fit(
         For a bad image, method or parameters (before any work), or from the
         training (see :func:`smoe_gui.core.training.fit`).
     """
-    from .image import check_image
     from .metrics import psnr, ssim
     from .pipeline import Initialization, initialize
     from .rendering import render
-    from .training import fit
+    from .training import fit, fit_input_image
 
     check_method(method)
-    img = check_image(image)
+    img = fit_input_image(image, params, init)  # gray (H, W) or RGB (H, W, 3)
     t0 = time.perf_counter()
     initialization: Initialization | None = None
     if init is None:
@@ -389,7 +412,7 @@ def fit_report(
     Returns
     -------
     dict
-        ``image {path, width, height}, method, psnr_db, ssim, n_kernels,
+        ``image {path, width, height}, method, channels ("gray" or "rgb"), psnr_db, ssim, n_kernels,
         n_kernels_initial, steps, interrupted, stop_reason, time_budget_s,
         phase_times_s, messages, params_digest, psnr_history``; ``psnr_db`` is
         ``"inf"`` for an exact reconstruction (:func:`smoe_gui.core.metrics.psnr_json`).
@@ -410,6 +433,7 @@ def fit_report(
             "height": int(height),
         },
         "method": method,
+        "channels": "rgb" if result.model.is_colour else "gray",
         "psnr_db": psnr_json(result.psnr_db),
         "ssim": ssim,
         "n_kernels": result.model.n_kernels,

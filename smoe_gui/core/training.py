@@ -29,7 +29,24 @@ objects while it runs:
 A step whose loss, gradients or new parameters are not finite is undone (the
 parameters and the Adam state return to where they were before it, or before
 the step that led to the non-finite loss) and every learning rate is halved;
-the event says so.  A non-finite model is never emitted.
+the event says so.  A non-finite model is never emitted.  During fine-tuning
+a *finite* blow-up is handled the same way: a step after which the MSE is more
+than :data:`JUMP_FACTOR` times the best MSE of the phase is undone and the
+learning rates are halved (a single Adam step on ``log α`` or ``A`` can let
+one kernel take over a large area; the whole-image PSNR then fell by >10 dB
+and took hundreds of steps to recover).
+
+Pruning during fine-tuning spares a kernel whose ``α`` fell below the
+threshold but which still governs part of the image (its gate share is above
+:data:`PRUNE_MAX_SHARE`): with a softmax gate a small ``α`` does not make a
+kernel negligible, and removing the only kernel of a flat region dropped the
+whole-image PSNR by >10 dB at once.
+
+The whole-image PSNR is reported at a steady rate in every phase
+(``FitEvent.image_psnr``): during ``tiles`` the model of the tiles trained so
+far and the initial kernels elsewhere is rendered every
+:data:`IMAGE_PSNR_INTERVAL_S` seconds (less often when a render costs more
+than a tenth of that), from ``merge`` on it is every event's PSNR.
 
 Everything is deterministic for a given ``seed`` on the CPU.  See
 ``docs/training.md`` for the readings taken and the measured figures.
@@ -47,7 +64,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .events import FitEvent, StopToken
-from .image import check_image
+from .image import as_channels, check_image
 from .metrics import format_psnr, psnr_from_mse
 from .model import SmoeModel
 from .params import Params, check_method
@@ -59,6 +76,9 @@ if TYPE_CHECKING:
     from .pipeline import Initialization
 
 __all__ = [
+    "IMAGE_PSNR_INTERVAL_S",
+    "JUMP_FACTOR",
+    "PRUNE_MAX_SHARE",
     "TILE_TIME_SHARE",
     "KernelArrays",
     "TileOutcome",
@@ -66,6 +86,7 @@ __all__ = [
     "context_margin",
     "loss_band",
     "fit",
+    "fit_input_image",
     "prune_kernels",
     "tile_index",
     "tile_windows",
@@ -82,6 +103,16 @@ DIVERGENCE_LR_FACTOR = 0.5
 PLATEAU_LR_FACTOR = 0.5
 #: Lowest learning-rate scale the plateau schedule goes to.
 MIN_PLATEAU_SCALE = 1.0 / 64.0
+#: A fine-tuning step whose MSE exceeds this multiple of the best MSE so far is
+#: undone like a non-finite one (a finite divergence; 4x = 6 dB).
+JUMP_FACTOR = 4.0
+#: Fine-tuning prunes a kernel with α below the threshold only when its gate
+#: share (mean gate weight over the image) is at most this.
+PRUNE_MAX_SHARE = 1e-5
+#: Seconds between whole-image PSNR measurements during the tile phase.
+IMAGE_PSNR_INTERVAL_S = 0.3
+#: Largest share of the tile phase's time that those measurements may take.
+IMAGE_PSNR_MAX_SHARE = 0.1
 
 _NAMES = ("mu", "A", "m", "log_alpha")
 _SHAPES = ((2,), (2, 2), (), ())
@@ -215,6 +246,7 @@ def prune_kernels(
     optimizer: torch.optim.Adam,
     threshold: float,
     keep_one: bool = False,
+    spare: NDArray[np.bool_] | None = None,
 ) -> tuple[list[torch.Tensor], torch.optim.Adam, NDArray[np.bool_]]:
     """Remove the kernels whose weight ``α = exp(log α)`` is below ``threshold``.
 
@@ -228,6 +260,8 @@ def prune_kernels(
         Kernels with ``α < threshold`` go; ``0`` removes none.
     keep_one : bool
         Keep the kernel of largest α when all would go.
+    spare : (K,) bool, optional
+        Kernels kept whatever their α.
 
     Returns
     -------
@@ -247,6 +281,8 @@ def prune_kernels(
         keep_t = torch.ones_like(log_alpha, dtype=torch.bool)
     else:
         keep_t = torch.exp(log_alpha.double()) >= threshold
+        if spare is not None:
+            keep_t = keep_t | torch.as_tensor(np.asarray(spare, dtype=bool), device=keep_t.device)
         if keep_one and not bool(keep_t.any()) and log_alpha.numel() > 0:
             keep_t[int(torch.argmax(log_alpha))] = True
     keep = keep_t.cpu().numpy()
@@ -293,6 +329,9 @@ class _Window:
     index : (K,) intp, optional
         Labels of the trainable kernels (their index in a larger set); pruning
         keeps the labels of the kept ones in :attr:`index`.
+    guard : bool
+        Fine-tuning: undo a step whose MSE jumps above :data:`JUMP_FACTOR`
+        times the best, and prune only kernels that govern (almost) nothing.
     """
 
     def __init__(
@@ -308,17 +347,24 @@ class _Window:
         device: torch.device,
         keep_one: bool,
         index: NDArray[np.intp] | None = None,
+        guard: bool = False,
     ) -> None:
         import torch
 
         self.index = np.arange(len(trainable)) if index is None else np.asarray(index, np.intp)
+        self.guard = bool(guard)
+        self.best_mse = math.inf
+        self.last_mse = math.nan
+        self._spared: NDArray[np.bool_] | None = None
+        self._spared_step = 0
+        self._steps = 0
 
         self.device = device
         self.params = params
         self.reg_weight = float(reg_weight)
         self.lr_scale = float(lr_scale)
         self.keep_one = keep_one
-        self.height, self.width = target.shape
+        self.height, self.width = target.shape[:2]
         self.x0, self.y0 = float(x0), float(y0)
         self.target = torch.as_tensor(np.ascontiguousarray(target), dtype=torch.float32, device=device)
         self.tensors = [
@@ -395,10 +441,17 @@ class _Window:
             loss = mse + self.reg_weight * torch.exp(self.tensors[3]).sum() ** 2
         loss_value = float(loss.detach())
         mse_value = float(mse.detach())
+        self._steps += 1
         if not math.isfinite(loss_value):
             # the parameters now came from the previous step: undo that one
             back = self.previous if self.previous is not None else ck
             return self._diverged(back, loss_value, mse_value, "loss")
+        if self.guard and self.previous is not None and mse_value > JUMP_FACTOR * self.best_mse:
+            # a finite divergence: the previous step made the MSE jump; undo it
+            ratio = mse_value / self.best_mse
+            out = self._diverged(self.previous, loss_value, self.last_mse, f"loss jump (MSE x{ratio:.1f})")
+            out.diverged = f"loss jump (MSE x{ratio:.1f} of the best)"
+            return out
         loss.backward()
         grads_ok = all(
             t.grad is None or bool(torch.isfinite(t.grad).all()) for t in self.tensors
@@ -411,7 +464,11 @@ class _Window:
         if not params_ok:
             return self._diverged(ck, loss_value, mse_value, "parameters")
         self.previous = ck
+        self.best_mse = min(self.best_mse, mse_value)
+        self.last_mse = mse_value
         pruned = self._prune()
+        if pruned:
+            self.best_mse = math.inf  # a smaller model: its own best from now on
         return _StepOutcome(loss_value, mse_value, ck, None, pruned)
 
     def _diverged(self, back: _Checkpoint, loss: float, mse: float, what: str) -> _StepOutcome:
@@ -421,14 +478,50 @@ class _Window:
         self.optimizer.zero_grad(set_to_none=True)
         return _StepOutcome(loss, mse, None, f"non-finite {what}", 0)
 
+    def _spare(self, low: NDArray[np.bool_]) -> NDArray[np.bool_] | None:
+        """Kernels below the α threshold that still govern part of the image
+        (gate share above :data:`PRUNE_MAX_SHARE`), when guarding; the shares
+        are computed on a grid of at most ~40 000 pixels and re-checked every
+        25 steps for the same candidates."""
+        if not self.guard or not low.any():
+            return None
+        if (
+            self._spared is not None
+            and self._spared.shape == low.shape
+            and not (low & ~self._spared).any()
+            and self._steps - self._spared_step < 25
+        ):
+            return self._spared
+        from .territories import gate_shares
+
+        kernels = self.kernels()
+        model = SmoeModel(kernels.mu, kernels.A, kernels.m, kernels.log_alpha,
+                          self.height, self.width)
+        scale = min(1.0, math.sqrt(40_000.0 / (self.height * self.width)))
+        shares = gate_shares(model, max(1, round(self.height * scale)), max(1, round(self.width * scale)))
+        self._spared = low & (shares > PRUNE_MAX_SHARE)
+        self._spared_step = self._steps
+        return self._spared
+
     def _prune(self) -> int:
+        import torch
+
         before = self.n_kernels()
+        threshold = self.params.prune_threshold
+        if threshold <= 0.0:
+            return 0
+        low = (torch.exp(self.tensors[3].detach().double()) < threshold).cpu().numpy()
+        if not low.any():
+            return 0
+        spared = self._spare(low)
+        if spared is not None and (low & ~spared).sum() == 0:
+            return 0
         tensors, optimizer, keep = prune_kernels(
-            self.tensors, self.optimizer, self.params.prune_threshold, keep_one=self.keep_one
+            self.tensors, self.optimizer, threshold, keep_one=self.keep_one, spare=spared
         )
         if tensors is self.tensors:
             return 0
-        import torch
+        self._spared = None
 
         self.index = self.index[keep]
         keep_t = torch.as_tensor(keep, device=self.device)
@@ -519,6 +612,27 @@ class _FitState:
     lr_scale: float = 1.0
     outcomes: list[TileOutcome] = field(default_factory=list)
     phase_times: dict[str, float] = field(default_factory=dict)
+    next_image_psnr: float = 0.0
+    image_psnr_s: float = 0.0
+
+    def image_psnr_due(self) -> bool:
+        return self.clock.now() >= self.next_image_psnr
+
+    def measure_image_psnr(self, model: SmoeModel | None) -> float | None:
+        """Whole-image PSNR of ``model`` (rendered in full); schedules the
+        next measurement :data:`IMAGE_PSNR_INTERVAL_S` later, or later still
+        so that measuring takes at most :data:`IMAGE_PSNR_MAX_SHARE` of the time."""
+        if model is None:
+            return None
+        from .rendering import render
+
+        t0 = time.perf_counter()
+        recon = render(model)
+        err = float(np.mean(np.square(recon.astype(np.float64) - self.image)))
+        cost = time.perf_counter() - t0
+        self.image_psnr_s += cost
+        self.next_image_psnr = self.clock.now() + max(IMAGE_PSNR_INTERVAL_S, cost / IMAGE_PSNR_MAX_SHARE)
+        return psnr_from_mse(err)
 
     @property
     def height(self) -> int:
@@ -619,11 +733,15 @@ def _tile_phase(state: _FitState, deadline: float) -> Iterator[FitEvent]:
             snapshot = (
                 state.model_with(window.index, own, window.kernels()) if state.snapshot_due() else None
             )
+            image_psnr = None
+            if state.image_psnr_due() or steps == 1:
+                now = snapshot if snapshot is not None else state.model_with(window.index, own, window.kernels())
+                image_psnr = state.measure_image_psnr(now)
             yield FitEvent(
                 phase="tiles", step=state.step, loss=result.loss, psnr=psnr_from_mse(result.mse),
                 n_kernels=n_others + window.n_kernels(), elapsed_s=state.clock.now(),
                 model=snapshot, tile=t, n_tiles=n_tiles, message=message,
-                lr_scale=window.lr_scale,
+                lr_scale=window.lr_scale, image_psnr=image_psnr,
             )
             if window.lr_scale < MIN_LR_SCALE:
                 break
@@ -667,7 +785,7 @@ class _Best:
 def _full_window(state: _FitState, kernels: KernelArrays) -> _Window:
     return _Window(
         kernels, None, state.image, 0.0, 0.0, state.params, 0.0, state.lr_scale,
-        state.device, keep_one=True,
+        state.device, keep_one=True, guard=True,
     )
 
 
@@ -731,7 +849,7 @@ def _finetune_phase(
         yield FitEvent(
             phase="finetune", step=state.step, loss=result.loss, psnr=psnr_from_mse(result.mse),
             n_kernels=window.n_kernels(), elapsed_s=state.clock.now(), model=snapshot,
-            message=message, lr_scale=window.lr_scale,
+            message=message, lr_scale=window.lr_scale, image_psnr=psnr_from_mse(result.mse),
         )
         if converged:
             outcome.append("converged")
@@ -754,9 +872,10 @@ def train_tiles(
 
     Parameters
     ----------
-    image : (H, W) float array in [0, 1]
+    image : (H, W) or (H, W, 3) float array in [0, 1]
     model : SmoeModel
-        The initial model of ``image``.
+        The initial model of ``image`` (gray or colour experts; the image is
+        taken in the same form, see :func:`fit`).
     params : Params
 
     Returns
@@ -768,7 +887,7 @@ def train_tiles(
     """
     import torch
 
-    img = check_image(image)
+    img = fit_input_image(image, params, model)
     model = _initial_model(img, params, model, "edge")
     torch.manual_seed(params.seed)
     state = _FitState(
@@ -787,6 +906,32 @@ def train_tiles(
 # --------------------------------------------------------------------------------------
 # fit
 # --------------------------------------------------------------------------------------
+def fit_input_image(
+    image: NDArray[np.floating], params: Params, init: Initialization | SmoeModel | None
+) -> NDArray[np.float32]:
+    """The image as the fit models it: gray ``(H, W)`` or RGB ``(H, W, 3)``.
+
+    An initial model decides by its experts (``(K,)`` gray, ``(K, 3)`` RGB);
+    without one, ``params.channels`` does (:func:`smoe_gui.core.image.as_channels`:
+    a colour image's luma for gray, three equal channels of a gray image for rgb).
+    """
+    arr = np.asarray(image)
+    if arr.ndim == 3:
+        check_image(arr, colour=True)  # the message names the input as given
+    model = getattr(init, "model", init)
+    if isinstance(model, SmoeModel):
+        if model.is_colour and model.n_channels != 3:
+            raise ValueError(
+                f"the model has {model.n_channels} expert channels; 1 (gray) or 3 (RGB) are supported"
+            )
+        channels = "rgb" if model.is_colour else "gray"
+    else:
+        channels = params.channels
+    if arr.ndim in (2, 3):
+        arr = as_channels(check_image(arr, colour=True), channels)
+    return check_image(arr, colour=True)
+
+
 def _initial_model(
     image: NDArray[np.float32],
     params: Params,
@@ -802,13 +947,19 @@ def _initial_model(
         raise ValueError(
             f"init must be an Initialization or a SmoeModel, got {type(init).__name__}"
         )
-    if (model.height, model.width) != image.shape:
+    if (model.height, model.width) != image.shape[:2]:
         raise ValueError(
             f"the model is for a {model.width}x{model.height} image, but the image is "
             f"{image.shape[1]}x{image.shape[0]}"
         )
     if model.n_kernels == 0:
         raise ValueError("the initial model has no kernels; nothing to train")
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if model.n_channels != channels or model.is_colour != (image.ndim == 3):
+        raise ValueError(
+            f"the model's experts have shape {model.m.shape[1:] or '(K,)'}, but the image has "
+            f"{channels} channel(s)"
+        )
     return model
 
 
@@ -826,8 +977,12 @@ def fit(
 
     Parameters
     ----------
-    image : (H, W) float array in [0, 1]
-        The gray image.
+    image : (H, W) or (H, W, 3) float array in [0, 1]
+        The image.  An initial model decides how it is modelled (experts
+        ``(K,)``: its BT.601 luma; ``(K, 3)``: RGB); without one,
+        ``params.channels`` does.  In colour the loss is the MSE over all
+        pixels and channels, and the PSNR of the events is
+        ``10·log10(1/MSE)`` of that MSE.
     params : Params
         ``tile_size``, ``tile_steps``, ``lr_*``, ``reg_weight``,
         ``prune_threshold``, ``max_steps``, ``time_budget``, ``tol_db``,
@@ -859,7 +1014,8 @@ def fit(
     Raises
     ------
     ValueError
-        For a bad image, an initial model of another size or without kernels, an unknown method or device, or a
+        For a bad image, an initial model of another size, without kernels or
+        with expert channels other than 1 or 3, an unknown method or device, or a
         negative snapshot interval.
     """
     if not isinstance(params, Params):
@@ -867,7 +1023,7 @@ def fit(
     check_method(method)
     if not (isinstance(snapshot_interval_s, (int, float)) and snapshot_interval_s >= 0):
         raise ValueError(f"snapshot_interval_s must be >= 0, got {snapshot_interval_s!r}")
-    img = check_image(image)
+    img = fit_input_image(image, params, init)
     dev = _resolve_device(device)
     model = _initial_model(img, params, init, method)
     return _fit(img, params, model, stop, float(snapshot_interval_s), dev)
@@ -935,7 +1091,7 @@ def _fit(
         phase="merge", step=state.step, loss=merged_mse, psnr=psnr_from_mse(merged_mse),
         n_kernels=len(merged), elapsed_s=clock.now(),
         model=merged.to_model(state.height, state.width), n_tiles=n_tiles,
-        message=merge_message, lr_scale=state.lr_scale,
+        message=merge_message, lr_scale=state.lr_scale, image_psnr=psnr_from_mse(merged_mse),
     )
     state.last_snapshot = clock.now()
 
@@ -978,5 +1134,5 @@ def _fit(
         step=state.step, loss=best.mse, psnr=psnr_from_mse(best.mse),
         n_kernels=final_model.n_kernels, elapsed_s=clock.now(), model=final_model,
         n_tiles=n_tiles, message=message, final=True, lr_scale=state.lr_scale,
-        phase_times_s=dict(state.phase_times),
+        phase_times_s=dict(state.phase_times), image_psnr=psnr_from_mse(best.mse),
     )

@@ -272,8 +272,15 @@ class FileOps:
         return True
 
     def export_stage(self, name: str, path: str | os.PathLike[str]) -> bool:
-        """Write stage view ``name`` as drawn to a PNG."""
-        return self._write_png(path, widget_rgb(self.window.stages.views[name]))
+        """Write stage view ``name`` to a PNG at the image's resolution: the
+        whole image whatever the zoom, every edge pixel, the overlays, never
+        the hover label (:meth:`StageViews.export_rgb`)."""
+        try:
+            rgb = self.window.stages.export_rgb(name)
+        except ValueError as exc:
+            self.window.messenger.warning("Nothing to export", str(exc))
+            return False
+        return self._write_png(path, rgb)
 
     def export_stage_dialog(self, name: str) -> None:
         path = self.ask_save_path(f"Export stage view '{name}'", f"stage-{name}.png", "PNG image (*.png)")

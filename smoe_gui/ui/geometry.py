@@ -17,10 +17,17 @@ from ..core.drawing import segment_strokes
 from ..core.model import SmoeModel, ellipse_axes
 
 __all__ = [
+    "KERNEL_MODES",
+    "SHARE_LEVELS",
     "KernelGeometry",
+    "TerritoryImages",
     "ReducedGeometry",
     "ellipse_polylines",
+    "ellipse_polylines_of",
     "kernel_geometry",
+    "max_pool_mask",
+    "share_levels",
+    "territory_images",
     "reduced_geometry",
     "segment_strokes",
 ]
@@ -76,6 +83,50 @@ def reduced_geometry(reduced: F64, salient: NDArray[np.bool_], half_length: floa
     )
 
 
+def ellipse_polylines_of(mu: F64, axes: F64, min_axis: float = 0.0, pixel: float = 0.0) -> F64:
+    """1-σ ellipses from centres ``mu (n, 2)`` and ``axes (n, 3)`` (major,
+    minor semi-axis in px, angle in degrees) as one NaN-separated polyline.
+
+    Both semi-axes are raised to at least ``min_axis`` px (a minimum size on
+    screen: the caller passes the image length of a few screen pixels).  With
+    ``pixel`` (image px per screen pixel), an ellipse gets as many points as
+    its size on screen needs: 8 below 6 screen pixels of major semi-axis, 16
+    below 24, else 32 (a 2,000-kernel overlay then paints ~3x faster than with
+    24 points each); without it, 24 points each.
+
+    Returns
+    -------
+    (m, 2) float64
+        ``P + 1`` points per closed ellipse followed by a NaN row.
+    """
+    mu = np.asarray(mu, dtype=np.float64).reshape(-1, 2)
+    axes = np.asarray(axes, dtype=np.float64).reshape(-1, 3)
+    n = len(mu)
+    if n == 0:
+        return _empty()
+    major = np.maximum(axes[:, 0], min_axis)
+    minor = np.maximum(axes[:, 1], min_axis)
+    if pixel > 0:
+        screen = major / pixel
+        counts = np.where(screen < 6.0, 8, np.where(screen < 24.0, 16, 32))
+    else:
+        counts = np.full(n, _ELLIPSE_POINTS)
+    parts = []
+    for points in np.unique(counts):
+        sel = counts == points
+        phi = np.radians(axes[sel, 2])
+        t = np.linspace(0.0, 2.0 * np.pi, int(points) + 1)
+        ct, st = np.cos(t)[None, :], np.sin(t)[None, :]
+        cp, sp = np.cos(phi)[:, None], np.sin(phi)[:, None]
+        a, b = major[sel][:, None], minor[sel][:, None]
+        pts = np.empty((int(sel.sum()), int(points) + 2, 2), dtype=np.float64)
+        pts[:, :-1, 0] = mu[sel, 0:1] + a * ct * cp - b * st * sp
+        pts[:, :-1, 1] = mu[sel, 1:2] + a * ct * sp + b * st * cp
+        pts[:, -1, :] = np.nan
+        parts.append(pts.reshape(-1, 2))
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
 def ellipse_polylines(model: SmoeModel, index: NDArray[np.intp] | None = None) -> F64:
     """1-σ ellipses of the selected kernels as one polyline with NaN breaks.
 
@@ -109,6 +160,93 @@ def ellipse_polylines(model: SmoeModel, index: NDArray[np.intp] | None = None) -
 #: Kernel categories, in drawing order.
 KERNEL_CATEGORIES = ("pair", "background", "grid", "trained")
 
+#: What view 4 draws: centres and pair links, 1-σ ellipses, gate territories.
+KERNEL_MODES = ("centres", "ellipses", "territories")
+
+#: Gate-share classes of the ellipse mode: upper limits of ``share·K`` (the
+#: share relative to an even split), and the opacity of each class.
+SHARE_LEVELS: tuple[tuple[float, int], ...] = ((0.25, 45), (1.0, 110), (4.0, 185), (np.inf, 255))
+
+
+def share_levels(shares: F64, n_kernels: int) -> NDArray[np.intp]:
+    """Class (index into :data:`SHARE_LEVELS`) of each gate share.
+
+    Parameters
+    ----------
+    shares : (n,) float64
+        Gate shares (mean gate weight over the image, summing to 1 over all
+        ``n_kernels`` kernels).
+    n_kernels : int
+
+    Returns
+    -------
+    (n,) intp in ``0 .. len(SHARE_LEVELS) - 1``
+    """
+    rel = np.asarray(shares, dtype=np.float64) * max(int(n_kernels), 1)
+    limits = np.array([lim for lim, _ in SHARE_LEVELS[:-1]])
+    return np.searchsorted(limits, rel, side="right").astype(np.intp)
+
+
+def max_pool_mask(mask: NDArray[np.uint8], factor: int) -> NDArray[np.uint8]:
+    """A 0/1 mask shrunk by an integer ``factor`` with max-pooling, so that no
+    set pixel is lost (a 1-px edge stays visible at any zoom-out).
+
+    Returns
+    -------
+    (ceil(h/factor), ceil(w/factor)) uint8
+    """
+    m = np.asarray(mask)
+    f = int(factor)
+    if f <= 1:
+        return np.ascontiguousarray(m, dtype=np.uint8)
+    h, w = m.shape
+    hh, ww = -(-h // f), -(-w // f)
+    padded = np.zeros((hh * f, ww * f), dtype=np.uint8)
+    padded[:h, :w] = m
+    return np.ascontiguousarray(padded.reshape(hh, f, ww, f).max(axis=(1, 3)))
+
+
+@dataclass(frozen=True, eq=False)
+class TerritoryImages:
+    """Gate territories ready to draw at view resolution.
+
+    Attributes
+    ----------
+    label : (h, w) int32
+        Kernel of largest gate weight per view pixel.
+    boundaries : (h, w) uint8
+        1 on territory boundaries.
+    fill : (h, w) float32
+        Each territory filled with its expert value.
+    areas : (K,) float64
+        Territory area of each kernel in image pixels.
+    compute_ms : float
+    """
+
+    label: NDArray[np.int32]
+    boundaries: NDArray[np.uint8]
+    fill: NDArray[np.float32]
+    areas: F64
+    compute_ms: float
+
+
+def territory_images(model: SmoeModel, height: int, width: int) -> TerritoryImages:
+    """:func:`smoe_gui.core.territories.gate_territories` of ``model`` on a
+    ``height x width`` grid, with boundaries, fill and areas."""
+    import time
+
+    from ..core.territories import gate_territories
+
+    t0 = time.perf_counter()
+    terr = gate_territories(model, height, width)
+    return TerritoryImages(
+        label=terr.label,
+        boundaries=terr.boundaries().astype(np.uint8),
+        fill=terr.fill(model.m),
+        areas=terr.areas(),
+        compute_ms=(time.perf_counter() - t0) * 1e3,
+    )
+
 
 @dataclass(frozen=True)
 class KernelGeometry:
@@ -121,16 +259,45 @@ class KernelGeometry:
     pair_links : (2p, 2) float64
         Segment end points joining the two kernels of each pair (``connect="pairs"``).
     n_kernels : int
+    index : dict category -> (n,) intp
+        Kernel indices of each category.
+    axes : dict category -> (n, 3) float64
+        1-σ semi-axes (px, clipped to the image diagonal) and angle (degrees).
+    partner : (K,) intp
+        The other kernel of each kernel's edge pair, -1 for none.
+    shares : (K,) float64 or None
+        Gate share of each kernel (mean gate weight), when computed.
+    territories : TerritoryImages or None
+        The gate partition at view resolution, when computed.
     """
 
     centres: dict[str, F64]
     ellipses: dict[str, F64]
     pair_links: F64
     n_kernels: int
+    index: dict[str, NDArray[np.intp]] = field(default_factory=dict)
+    axes: dict[str, F64] = field(default_factory=dict)
+    partner: NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    shares: F64 | None = None
+    territories: TerritoryImages | None = None
+
+    def category_of(self, k: int) -> str:
+        """The category of kernel ``k``."""
+        for cat, idx in self.index.items():
+            if np.any(idx == k):
+                return cat
+        return "trained"
+
+    def share_classes(self, category: str) -> NDArray[np.intp] | None:
+        """Gate-share class (:func:`share_levels`) of each kernel of ``category``."""
+        if self.shares is None or category not in self.index:
+            return None
+        return share_levels(self.shares[self.index[category]], self.n_kernels)
 
 
 def kernel_geometry(
-    model: SmoeModel, method: str | None, n_pairs: int = 0, n_background: int = 0
+    model: SmoeModel, method: str | None, n_pairs: int = 0, n_background: int = 0,
+    shares: bool = False, territory_size: tuple[int, int] | None = None,
 ) -> KernelGeometry:
     """Geometry of a model's kernels.
 
@@ -144,6 +311,11 @@ def kernel_geometry(
         Number of pairs (edge method): kernels ``2i, 2i+1`` form pair ``i``.
     n_background : int
         Number of background kernels at the end of the model (edge method).
+    shares : bool
+        Compute each kernel's gate share (:func:`smoe_gui.core.territories.gate_shares`,
+        on a grid of at most ~40 000 pixels: it sets the opacity of the ellipses).
+    territory_size : (h, w), optional
+        Compute the gate territories on this grid (:func:`territory_images`).
     """
     k = model.n_kernels
     groups: dict[str, NDArray[np.intp]] = {c: np.zeros(0, dtype=np.intp) for c in KERNEL_CATEGORIES}
@@ -156,9 +328,31 @@ def kernel_geometry(
         links = model.mu[: 2 * n_pairs].copy()
     else:
         groups["trained"] = np.arange(k)
+    axes = ellipse_axes(model)
+    limit = float(np.hypot(model.width, model.height))
+    axes[:, :2] = np.minimum(np.nan_to_num(axes[:, :2], posinf=limit), limit)
+    partner = np.full(k, -1, dtype=np.intp)
+    if len(groups["pair"]):
+        p = groups["pair"]
+        partner[p] = p ^ 1
+    share_values = None
+    if shares:
+        from ..core.territories import gate_shares
+
+        scale = min(1.0, float(np.sqrt(40_000.0 / (model.height * model.width))))
+        share_values = gate_shares(model, max(1, round(model.height * scale)),
+                                   max(1, round(model.width * scale)))
+    terr = None
+    if territory_size is not None:
+        terr = territory_images(model, int(territory_size[0]), int(territory_size[1]))
     return KernelGeometry(
         centres={c: model.mu[i].copy() for c, i in groups.items()},
-        ellipses={c: ellipse_polylines(model, i) for c, i in groups.items()},
+        ellipses={c: ellipse_polylines_of(model.mu[i], axes[i]) for c, i in groups.items()},
         pair_links=links,
         n_kernels=k,
+        index=groups,
+        axes={c: axes[i] for c, i in groups.items()},
+        partner=partner,
+        shares=share_values,
+        territories=terr,
     )

@@ -30,11 +30,13 @@ from .geometry import (
 )
 
 __all__ = [
+    "InspectResult",
     "ProgressBatch",
     "SnapshotResult",
     "StageResult",
     "TrainRun",
     "compute_gate_map",
+    "compute_inspection",
     "compute_snapshot",
     "compute_stages",
     "preview_size",
@@ -152,20 +154,31 @@ def compute_snapshot(
     n_background: int = 0,
     max_pixels: int | None = None,
     reconstruction: F32 | None = None,
+    kernel_mode: str = "centres",
+    territory_pixels: int | None = None,
 ) -> SnapshotResult:
-    """Render ``model`` and compare it with ``image`` (H, W).
+    """Render ``model`` and compare it with ``image`` (H, W) or (H, W, 3).
+
+    A colour model (experts (K, 3)) is compared with the image in RGB (a gray
+    image as three equal channels), a gray one with its luma.
 
     With ``max_pixels``, a larger image is rendered as a preview of at most that
     many pixels covering the whole image (live training views); the residual
     is then taken against the area-downscaled image.  The PSNR is the
     preview's.  A full-size ``reconstruction`` already at hand (the
     initialisation's) is used instead of rendering again.
+
+    ``kernel_mode`` (one of :data:`~smoe_gui.ui.geometry.KERNEL_MODES`) says what
+    the kernel view draws, so only that is computed: the gate shares for
+    ``"ellipses"``, the gate territories for ``"territories"`` (on a grid of at
+    most ``territory_pixels`` pixels, default: the preview's size).
     """
     import cv2
 
+    from ..core.image import as_channels
     from ..core.rendering import render
 
-    h, w = image.shape
+    h, w = image.shape[:2]
     ph, pw = preview_size(h, w, max_pixels)
     t0 = time.perf_counter()
     if (ph, pw) == (h, w):
@@ -175,18 +188,25 @@ def compute_snapshot(
     recon = np.ascontiguousarray(np.clip(raw, 0.0, 1.0), dtype=np.float32)
     ms = (time.perf_counter() - t0) * 1e3
     target = image if (ph, pw) == (h, w) else cv2.resize(image, (pw, ph), interpolation=cv2.INTER_AREA)
+    if target.ndim != recon.ndim:
+        target = as_channels(target, "rgb" if recon.ndim == 3 else "gray")
     residual = np.ascontiguousarray(np.abs(target - recon), dtype=np.float32)
     return SnapshotResult(
         model=model,
         reconstruction=recon,
         residual=residual,
         psnr=psnr(recon, target),
-        kernels=kernel_geometry(model, method, n_pairs, n_background),
+        kernels=kernel_geometry(
+            model, method, n_pairs, n_background, shares=kernel_mode == "ellipses",
+            territory_size=(preview_size(h, w, territory_pixels or max_pixels)
+                            if kernel_mode == "territories" else None),
+        ),
         render_ms=ms,
     )
 
 
-def compute_stages(image: F32, params: Params, method: str) -> StageResult:
+def compute_stages(image: F32, params: Params, method: str, kernel_mode: str = "centres",
+                   territory_pixels: int | None = None) -> StageResult:
     """Run :func:`smoe_gui.core.pipeline.initialize` and prepare every view."""
     from ..core.pipeline import initialize
 
@@ -194,7 +214,8 @@ def compute_stages(image: F32, params: Params, method: str) -> StageResult:
     init = initialize(image, params, method=method)
     n_pairs = len(init.reduced) if method == "edge" else 0
     snap = compute_snapshot(image, init.model, method, n_pairs, int(init.n_background),
-                            reconstruction=init.reconstruction)
+                            reconstruction=init.reconstruction, kernel_mode=kernel_mode,
+                            territory_pixels=territory_pixels)
     result = StageResult(
         init=init,
         snapshot=snap,
@@ -217,3 +238,52 @@ def compute_gate_map(model: SmoeModel, index: int) -> tuple[int, F32]:
     from ..core.inspection import gate_weight_map
 
     return index, gate_weight_map(model, index)
+
+
+@dataclass(frozen=True, eq=False)
+class InspectResult:
+    """One kernel looked at closely.
+
+    Attributes
+    ----------
+    index : int
+    info : smoe_gui.core.inspection.KernelInfo
+    weight_map : (H, W) float32
+        ``w_index`` at every pixel of the image.
+    outline : (H, W) uint8
+        1 on the outline of the kernel's gate territory.
+    share : float
+        Its gate share (mean of ``weight_map``).
+    area : float
+        Its territory's area in pixels.
+    compute_ms : float
+    """
+
+    index: int
+    info: Any
+    weight_map: F32
+    outline: NDArray[np.uint8]
+    share: float
+    area: float
+    compute_ms: float
+
+
+def compute_inspection(model: SmoeModel, index: int) -> InspectResult:
+    """Weight map, territory outline, gate share and territory area of kernel ``index``."""
+    from ..core.inspection import kernel_info
+    from ..core.territories import gate_territories, kernel_weight_map, territory_outline
+
+    t0 = time.perf_counter()
+    info = kernel_info(model, index)
+    wmap = kernel_weight_map(model, index)
+    terr = gate_territories(model)
+    inside = terr.label == info.index
+    return InspectResult(
+        index=info.index,
+        info=info,
+        weight_map=wmap,
+        outline=territory_outline(terr.label, info.index).astype(np.uint8),
+        share=float(np.mean(wmap, dtype=np.float64)),
+        area=float(np.count_nonzero(inside)) * terr.pixel_area,
+        compute_ms=(time.perf_counter() - t0) * 1e3,
+    )

@@ -23,6 +23,7 @@ from PySide6.QtCore import QByteArray, QEvent, QRect, QSettings, Qt, QTimer, Sig
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QScreen, QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -39,7 +40,8 @@ from ..core.model import SmoeModel
 from ..core.params import METHODS, Params, spec
 from .actions import build_menus
 from .file_ops import FileOps
-from .jobs import ProgressBatch, SnapshotResult, StageResult, TrainRun
+from .jobs import InspectResult, ProgressBatch, SnapshotResult, StageResult, TrainRun
+from .kernel_panel import KernelPanel
 from .messages import Messenger
 from .param_panel import INIT_GROUPS, ParamPanel
 from .plots import ExpertPlot, TrainingPlots
@@ -186,6 +188,10 @@ class MainWindow(QMainWindow):
         self.panel.method_changed.connect(self._on_method_changed)
         self.stages.mouse_moved.connect(self._on_mouse_moved)
         self.stages.mouse_clicked.connect(self.select_kernel_at)
+        self.stages.pointer_left.connect(self._on_pointer_left)
+        self.stages.kernel_mode_box.currentIndexChanged.connect(
+            lambda _i: self.set_kernel_mode(self.stages.kernel_mode))
+        self._pointer: tuple[str, float, float] | None = None
 
         self._restore_settings()
         self._update_buttons()
@@ -230,13 +236,15 @@ class MainWindow(QMainWindow):
             mode_row.addWidget(button)
         self.mode_buttons.idClicked.connect(lambda i: self.set_view_mode(BACKGROUND_MODES[i]))
         mode_row.addSpacing(12)
-        self.inspect_label = QLabel("Hover over a kernel (views 4-5) to inspect it; click to show its weight map.")
+        self.inspect_label = QLabel("")
         self.inspect_label.setObjectName("inspect-info")
         self.inspect_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.inspect_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         mode_row.addWidget(self.inspect_label, 1)
         top_layout.addLayout(mode_row)
         top_layout.addWidget(self.stages, 1)
+        self.kernel_panel = KernelPanel()
+        top_layout.addWidget(self.kernel_panel)
         top_layout.addWidget(self.stages.legend)
 
         bottom = QWidget()
@@ -264,6 +272,21 @@ class MainWindow(QMainWindow):
         self.compare_button.clicked.connect(lambda: self.start_compare())
         for b in (self.start_button, self.pause_button, self.stop_button, self.compare_button):
             controls.addWidget(b)
+        controls.addSpacing(8)
+        controls.addWidget(QLabel("views 4-5:"))
+        self.run_combo = QComboBox()
+        self.run_combo.setObjectName("compare-run")
+        self.run_combo.setToolTip("After Compare: which run's trained model views 4-5 show")
+        self.run_combo.setEnabled(False)
+        self.run_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.run_combo.activated.connect(lambda _i: self.show_run(str(self.run_combo.currentData())))
+        controls.addWidget(self.run_combo)
+        self.side_by_side_button = QPushButton("Side by side")
+        self.side_by_side_button.setObjectName("compare-side-by-side")
+        self.side_by_side_button.setToolTip("The reconstructions of the two Compare runs side by side")
+        self.side_by_side_button.setEnabled(False)
+        self.side_by_side_button.clicked.connect(lambda: self.show_side_by_side())
+        controls.addWidget(self.side_by_side_button)
         controls.addSpacing(12)
         controls.addWidget(QLabel("x axis:"))
         self.x_axis_combo = QComboBox()
@@ -274,6 +297,12 @@ class MainWindow(QMainWindow):
             lambda _i: self.plots.set_x_axis(str(self.x_axis_combo.currentData()))
         )
         controls.addWidget(self.x_axis_combo)
+        self.tile_psnr_box = QCheckBox("per-tile PSNR")
+        self.tile_psnr_box.setObjectName("tile-psnr")
+        self.tile_psnr_box.setToolTip("Also draw each tile's own PSNR (faded) during the tile phase;\n"
+                                      "the main curve is always the whole image's")
+        self.tile_psnr_box.toggled.connect(self.plots.set_show_tile_psnr)
+        controls.addWidget(self.tile_psnr_box)
         self.train_label = ElidedLabel("")
         self.train_label.setObjectName("train-status")
         controls.addWidget(self.train_label, 1)
@@ -593,6 +622,14 @@ class MainWindow(QMainWindow):
         """SessionView: the training thread has ended."""
         self.plots.flush()
         self._update_buttons()
+        labels = self.session.compared_labels()
+        self.run_combo.clear()
+        for label in labels:
+            self.run_combo.addItem(f"{label} (trained)", label)
+        if labels:
+            self.run_combo.setCurrentIndex(len(labels) - 1)
+        self.run_combo.setEnabled(len(labels) > 1)
+        self.side_by_side_button.setEnabled(len(labels) > 1)
         if summary:
             self.train_label.setText(summary)
         self.training_finished.emit()
@@ -641,45 +678,103 @@ class MainWindow(QMainWindow):
         return max(1.5, HOVER_RADIUS_PX * float(px))
 
     def inspect_at(self, view: str, x: float, y: float) -> int | None:
-        """Show the numbers of the kernel near ``(x, y)`` (px) in ``view``."""
+        """Show the numbers of the kernel near ``(x, y)`` (px) in ``view``, in a
+        label next to the pointer."""
         target = self.stages.views.get(view)
         if target is None or view not in ("kernels", "reconstruction"):
             return None
         found = self.session.kernel_near(x, y, self._hover_radius(view))
         if found is None:
-            target.hover_text.setVisible(False)
+            target.hide_hover()
             return None
         k, info = found
-        target.hover_text.setText(info.short_text())
-        (x0, x1), _ = target.getViewBox().viewRange()
-        target.hover_text.setAnchor((1, 0) if info.x > (x0 + x1) / 2 else (0, 0))  # stay inside the view
-        target.hover_text.setPos(info.x, info.y)
-        target.hover_text.setVisible(True)
+        target.show_hover(x, y, info.short_text())
         self.inspect_label.setText(info.text().replace("\n", " · "))
         return k
 
     def _on_mouse_moved(self, view: str, x: float, y: float) -> None:
         for name in ("kernels", "reconstruction"):
             if name != view:
-                self.stages.views[name].hover_text.setVisible(False)
+                self.stages.views[name].hide_hover()
+        self._pointer = (view, x, y)
         self.inspect_at(view, x, y)
 
+    def _on_pointer_left(self, view: str) -> None:
+        if self._pointer is not None and self._pointer[0] == view:
+            self._pointer = None
+
+    def refresh_hover(self) -> None:
+        """SessionView: the model shown changed; the label follows it."""
+        if self._pointer is None:
+            for name in ("kernels", "reconstruction"):
+                self.stages.views[name].hide_hover()
+            return
+        self.inspect_at(*self._pointer)
+
     def select_kernel_at(self, view: str, x: float, y: float) -> int | None:
-        """Highlight the weight map of the kernel near ``(x, y)``, or clear it."""
+        """Inspect the kernel near ``(x, y)``, or clear the inspection."""
         if self.session.shown_model is None or view not in ("kernels", "reconstruction"):
             return None
         found = self.session.kernel_near(x, y, self._hover_radius(view))
         k = None if found is None else found[0]
         self.session.select_kernel(k)
         if k is not None:
-            self.show_status(f"computing the weight map of kernel {k}…", 3000)
+            self.show_status(f"inspecting kernel {k}…", 3000)
         return k
 
-    def show_gate(self, kernel: int, weights: NDArray[np.float32] | None) -> None:
-        """SessionView: highlight a weight map (None: clear)."""
-        self.stages.set_highlight(weights)
-        if weights is not None:
-            self.gate_map_shown.emit(kernel)
+    def show_inspection(self, result: InspectResult | None) -> None:
+        """SessionView: the inspected kernel (None: clear it and the hover labels)."""
+        if result is None:
+            self.stages.clear_inspection()
+            self.kernel_panel.show_result(None)
+            return
+        self.stages.show_inspection(result)
+        model = self.session.shown_model
+        image = self.session.image
+        self.kernel_panel.show_result(
+            result, self.session.partner_of(result.index),
+            model.n_kernels if model is not None else 1,
+            float(image.size) if image is not None else 1.0,
+        )
+        self.gate_map_shown.emit(result.index)
+
+    def show_captions(self, stages: str, model: str) -> None:
+        """SessionView: say in the titles which result each view shows."""
+        for name in ("edges", "segments", "reduced"):
+            self.stages.set_caption(name, stages)
+        for name in ("kernels", "reconstruction"):
+            self.stages.set_caption(name, model)
+
+    def set_kernel_mode(self, mode: str) -> None:
+        """Draw view 4 as centres, ellipses or gate territories."""
+        self.stages.set_kernel_mode(mode)
+        self.session.set_kernel_mode(mode)
+
+    def show_run(self, label: str) -> int:
+        """After Compare: show run ``label``'s trained model in views 4-5."""
+        try:
+            rid = self.session.show_run(label)
+        except ValueError as exc:
+            self.messenger.warning("Nothing to show", str(exc))
+            return -1
+        i = self.run_combo.findData(label)
+        if i >= 0 and self.run_combo.currentIndex() != i:
+            self.run_combo.setCurrentIndex(i)
+        return rid
+
+    def show_side_by_side(self) -> QWidget | None:
+        """The reconstructions of the Compare runs side by side (a window of its own)."""
+        from .compare_view import CompareWindow
+
+        results = {label: self.session.final_result(label) for label in self.session.compared_labels()}
+        shown = {k: v for k, v in results.items() if v is not None}
+        if len(shown) < 2 or self.session.image is None:
+            self.messenger.warning("Nothing to compare", "Run Compare (Ctrl+K) first.")
+            return None
+        window = CompareWindow(self.session.image, shown, current_theme(), self)
+        window.show()
+        self.compare_window = window
+        return window
 
     # ------------------------------------------------------------------ Qt events
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)

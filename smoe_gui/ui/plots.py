@@ -27,7 +27,16 @@ from ..core.runs import FitHistory
 from .jobs import ProgressBatch
 from .theme import Theme
 
-__all__ = ["CURVE_LABELS", "PLOT_REFRESH_MS", "ExpertPlot", "TrainingPlots", "add_grid", "curve_name"]
+__all__ = [
+    "CURVE_LABELS",
+    "PHASE_LABEL_POSITIONS",
+    "PLOT_REFRESH_MS",
+    "ExpertPlot",
+    "IntegerAxis",
+    "TrainingPlots",
+    "add_grid",
+    "curve_name",
+]
 
 #: Shortest time between two redraws of the training curves while batches arrive.
 PLOT_REFRESH_MS = 250
@@ -42,6 +51,29 @@ def add_grid(plot: pg.PlotWidget) -> pg.GridItem:
     return grid
 
 
+
+class IntegerAxis(pg.AxisItem):
+    """An axis whose ticks are whole numbers only (a kernel count)."""
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:  # noqa: N802,N803
+        levels = super().tickValues(minVal, maxVal, size)
+        out = []
+        for spacing, values in levels:
+            if spacing < 1.0:
+                continue
+            ints = sorted({float(round(v)) for v in values if abs(v - round(v)) < 1e-9})
+            if ints:
+                out.append((spacing, ints))
+        if not out:
+            lo, hi = int(np.ceil(minVal)), int(np.floor(maxVal))
+            out = [(1.0, [float(v) for v in range(lo, hi + 1)][:10])]
+        return out
+
+
+#: Height of each phase's label along its dashed line (0 = bottom, 1 = top):
+#: distinct, so that labels of phases that start at (almost) the same step
+#: never print on top of each other.
+PHASE_LABEL_POSITIONS = {"tiles": 0.93, "merge": 0.78, "finetune": 0.63}
 
 #: Curve labels: a normal run, and one run per method in a Compare.
 CURVE_LABELS: tuple[str, ...] = ("train", *METHODS)
@@ -63,27 +95,42 @@ class TrainingPlots:
         Every event of each run (the one history type of the CLI and the experiments).
     x_axis : str
         ``"steps"`` or ``"seconds"``.
+    show_tile_psnr : bool
+        Whether each tile's own PSNR is drawn (thin, faded) besides the
+        whole-image curve during ``tiles``.
+
+    The main curve is the whole-image PSNR (``FitHistory.whole_image()``):
+    during ``tiles`` the measurements of the tiles trained so far with the
+    initial model elsewhere, then every step.  With several runs (Compare)
+    their names are written in the title, in their colours, outside the data.
     """
 
     def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
         self.x_axis = "steps"
+        self.show_tile_psnr = False
+        self.theme = theme
+        self.labels_shown: tuple[str, ...] = ("train",)
         self.psnr_plot = pg.PlotWidget(parent=parent)
         self.psnr_plot.setObjectName("psnr-plot")
-        self.kernel_plot = pg.PlotWidget(parent=parent)
+        self.kernel_plot = pg.PlotWidget(parent=parent, axisItems={"left": IntegerAxis("left")})
         self.kernel_plot.setObjectName("kernel-plot")
         self.psnr_plot.setLabel("left", "PSNR", units="dB")
         self.kernel_plot.setLabel("left", "kernels")
-        self.legend = self.psnr_plot.addLegend(offset=(-10, 10))
         self.data: dict[str, FitHistory] = {label: FitHistory() for label in CURVE_LABELS}
         self.psnr_curves: dict[str, pg.PlotDataItem] = {}
+        self.tile_curves: dict[str, pg.PlotDataItem] = {}
         self.kernel_curves: dict[str, pg.PlotDataItem] = {}
         for label in CURVE_LABELS:
             self.psnr_curves[label] = self.psnr_plot.plot(name=curve_name(label))
+            self.tile_curves[label] = self.psnr_plot.plot()
+            self.tile_curves[label].setZValue(-1)
+            self.tile_curves[label].setVisible(False)
             self.kernel_curves[label] = self.kernel_plot.plot()
         self.phase_lines: dict[str, pg.InfiniteLine] = {}
         for phase in ("tiles", "merge", "finetune"):
             line = pg.InfiniteLine(angle=90, movable=False, label=phase,
-                                   labelOpts={"position": 0.08, "rotateAxis": (1, 0)})
+                                   labelOpts={"position": PHASE_LABEL_POSITIONS[phase],
+                                              "anchors": [(0, 0.5), (0, 0.5)]})
             line.setVisible(False)
             self.psnr_plot.addItem(line, ignoreBounds=True)
             self.phase_lines[phase] = line
@@ -111,22 +158,50 @@ class TrainingPlots:
             pen = pg.mkPen(theme.color(f"curve-{label}"), width=2)
             self.psnr_curves[label].setPen(pen)
             self.kernel_curves[label].setPen(pen)
+            self.tile_curves[label].setPen(pg.mkPen(theme.color(f"curve-{label}", 90), width=1))
         for line in self.phase_lines.values():
             c = theme.grid
             line.setPen(pg.mkPen(c, style=pg.QtCore.Qt.PenStyle.DashLine))
             line.label.setColor(theme.foreground)
-        self.legend.setLabelTextColor(theme.foreground)
+        self.theme = theme
+        self._set_title()
 
     def show_labels(self, labels: tuple[str, ...]) -> None:
-        """Show only the curves of ``labels`` (and their legend entries)."""
+        """Show only the curves of ``labels``; with several, the title names
+        them in their colours (a legend outside the data)."""
+        self.labels_shown = tuple(labels)
         for label in CURVE_LABELS:
             visible = label in labels
             self.psnr_curves[label].setVisible(visible)
+            self.tile_curves[label].setVisible(visible and self.show_tile_psnr)
             self.kernel_curves[label].setVisible(visible)
-        self.legend.clear()
-        if len(labels) > 1:
-            for label in labels:
-                self.legend.addItem(self.psnr_curves[label], curve_name(label))
+        self._set_title()
+
+    def set_show_tile_psnr(self, show: bool) -> None:
+        """Also draw, thin and faded, each tile's own PSNR during ``tiles``."""
+        self.show_tile_psnr = bool(show)
+        self.show_labels(self.labels_shown)
+
+    def legend_text(self) -> str:
+        """What the title says about the curves (plain text)."""
+        parts = ["whole-image PSNR"]
+        if len(self.labels_shown) > 1:
+            parts.append(" vs ".join(curve_name(label) for label in self.labels_shown))
+        if self.show_tile_psnr:
+            parts.append("faded: the current tile's PSNR")
+        return " · ".join(parts)
+
+    def _set_title(self) -> None:
+        fg = self.theme.foreground.name()
+        html = f"<span style='color:{fg}'>whole-image PSNR</span>"
+        if len(self.labels_shown) > 1:
+            html += " &nbsp;" + " ".join(
+                f"<span style='color:{self.theme.hex(f'curve-{label}')}'>━ {curve_name(label)}</span>"
+                for label in self.labels_shown
+            )
+        if self.show_tile_psnr:
+            html += f" &nbsp;<span style='color:{fg}'>(faded: the current tile's PSNR)</span>"
+        self.psnr_plot.getPlotItem().setTitle(html, size="9pt")
 
     def clear(self, labels: tuple[str, ...]) -> None:
         """Forget the data of ``labels`` (a new run)."""
@@ -134,6 +209,7 @@ class TrainingPlots:
             self._dirty.discard(label)
             self.data[label] = FitHistory()
             self.psnr_curves[label].setData([], [])
+            self.tile_curves[label].setData([], [])
             self.kernel_curves[label].setData([], [])
         for line in self.phase_lines.values():
             line.setVisible(False)
@@ -168,12 +244,28 @@ class TrainingPlots:
         self.kernel_plot.setLabel("bottom", text, units=units)
 
     def _redraw(self, label: str) -> None:
-        arrays = self.data[label].arrays()
-        x = arrays["step" if self.x_axis == "steps" else "elapsed_s"].astype(np.float64)
-        # an exact reconstruction's infinite PSNR is drawn at the axis' ceiling
-        psnr = np.minimum(arrays["psnr_db"], PSNR_PLOT_MAX_DB)
-        self.psnr_curves[label].setData(x, psnr, connect="finite")
-        self.kernel_curves[label].setData(x, arrays["n_kernels"].astype(np.float64))
+        history = self.data[label]
+        arrays = history.arrays()
+        xkey = "step" if self.x_axis == "steps" else "elapsed_s"
+        x = arrays[xkey].astype(np.float64)
+        # the whole image's PSNR (an exact reconstruction's inf at the axis' ceiling)
+        whole = history.whole_image().arrays()
+        self.psnr_curves[label].setData(whole[xkey].astype(np.float64),
+                                        np.minimum(whole["psnr_db"], PSNR_PLOT_MAX_DB), connect="finite")
+        tiles = arrays["phase"] == "tiles"
+        if tiles.any():
+            self.tile_curves[label].setData(x[tiles], np.minimum(arrays["psnr_db"][tiles], PSNR_PLOT_MAX_DB),
+                                            connect="finite")
+        else:
+            self.tile_curves[label].setData([], [])
+        k = arrays["n_kernels"].astype(np.float64)
+        self.kernel_curves[label].setData(x, k)
+        if len(k):  # a constant count gets a range of whole numbers around it
+            lo, hi = float(np.min(k)), float(np.max(k))
+            if hi - lo < 4:
+                self.kernel_plot.setYRange(lo - 2, hi + 2, padding=0)
+            else:
+                self.kernel_plot.enableAutoRange(axis="y")
         starts = self.data[label].phase_starts()
         for phase, line in self.phase_lines.items():
             if phase in starts:

@@ -29,12 +29,14 @@ from ..core.model import SmoeModel
 from ..core.params import METHODS, Params
 from ..core.pipeline import Initialization
 from ..core.runs import FitResult
+from .geometry import KERNEL_MODES
 from .jobs import (
+    InspectResult,
     ProgressBatch,
     SnapshotResult,
     StageResult,
     TrainRun,
-    compute_gate_map,
+    compute_inspection,
     compute_snapshot,
     compute_stages,
     with_numba_threads,
@@ -107,8 +109,15 @@ class SessionView(Protocol):
     def show_snapshot(self, request_id: int, snapshot: SnapshotResult, overlay: bool) -> None:
         """Draw a model in views 4-5 (the kernel overlay only when ``overlay``)."""
 
-    def show_gate(self, kernel: int, weights: NDArray[np.float32] | None) -> None:
-        """Highlight the weight map of ``kernel`` (None: clear the highlight)."""
+    def show_inspection(self, result: InspectResult | None) -> None:
+        """Show a kernel looked at closely (its weight map, ellipse, territory
+        and numbers); None clears it and every hover label."""
+
+    def show_captions(self, stages: str, model: str) -> None:
+        """Say which result views 1-3 (``stages``) and views 4-5 (``model``) show."""
+
+    def refresh_hover(self) -> None:
+        """The model shown changed: update (or hide) the hover label."""
 
     def show_training_state(self, text: str) -> None:
         """Training started, paused, resumed or stopping: update the buttons and
@@ -193,6 +202,12 @@ class Session:
     shown_model : SmoeModel or None
         The model views 4-5 show (initial, training snapshot, trained or loaded).
     selected_kernel : int or None
+    kernel_mode : str
+        What view 4 draws (:data:`~smoe_gui.ui.geometry.KERNEL_MODES`); the
+        gate shares and territories are computed only for the mode shown.
+    stages_caption, model_caption : str
+        Which result views 1-3 and views 4-5 show ("edge · initial",
+        "grid · trained · 2400 steps", …).
     dropped_results : int
         Stale results dropped so far.
     train_labels : tuple of str
@@ -225,6 +240,9 @@ class Session:
         self.stage_result: StageResult | None = None
         self.shown_model: SmoeModel | None = None
         self.selected_kernel: int | None = None
+        self.kernel_mode = "ellipses"
+        self.stages_caption = ""
+        self.model_caption = ""
         self.dropped_results = 0
         self.train_labels: tuple[str, ...] = ()
         self.train_params: tuple[Params, str] | None = None
@@ -237,6 +255,7 @@ class Session:
         self._result_model: SmoeModel | None = None  # trained or loaded: shown in views 4-5
         self._result_snapshot: SnapshotResult | None = None
         self._final_models: dict[str, SmoeModel] = {}
+        self._final_results: dict[str, FitResult] = {}
         self._last_points: dict[str, TrainingPoint] = {}
         self._trainer: Trainer | None = None
         self._restart_after_stop = False
@@ -260,6 +279,7 @@ class Session:
         self._latest_snapshot = -1
         self._latest_gate = -1
         self.selected_kernel = None
+        self.stages_caption = self.model_caption = ""  # the view clears its titles with the image
         self.view.show_image(self.image, path)
         return self.recompute()
 
@@ -277,6 +297,7 @@ class Session:
         """Adopt ``params`` and ``method``; returns whether the stages must be
         recomputed (a trained or loaded model then no longer matches them)."""
         self.params, self.method = params, method
+        self.select_kernel(None)  # what the inspection said no longer holds
         if not affects_stages:
             return False
         self._result_model = None
@@ -296,7 +317,8 @@ class Session:
             return -1
         rid = self._new_id()
         self._latest_stage = rid
-        self._stage_jobs.submit(rid, compute_stages, self.image, self.params, self.method)
+        self._stage_jobs.submit(rid, compute_stages, self.image, self.params, self.method,
+                                self.kernel_mode, self.view.preview_pixels())
         return rid
 
     def stage_done(self, rid: int, result: StageResult | None) -> bool:
@@ -307,8 +329,28 @@ class Session:
         self.stage_result = result
         snap = self._result_snapshot
         self.shown_model = snap.model if snap is not None else result.snapshot.model
+        self.selected_kernel = None
+        self._latest_gate = -1
         self.view.show_stages(rid, result, snap)
+        init = result.init
+        self._set_captions(f"{init.method} stages", self.model_caption if snap is not None
+                           else f"{init.method} · initial · {result.snapshot.model.n_kernels} kernels")
         return True
+
+    def _set_captions(self, stages: str, model: str) -> None:
+        self.stages_caption, self.model_caption = stages, model
+        self.view.show_captions(stages, model)
+
+    def set_kernel_mode(self, mode: str) -> int:
+        """Draw view 4 as ``mode``; the shown model is drawn again with what the
+        mode needs (gate shares, territories).  Returns the render request id
+        (-1 when nothing is shown or a training will send the next frame)."""
+        if mode not in KERNEL_MODES:
+            raise ValueError(f"unknown kernel view mode {mode!r}; expected one of {KERNEL_MODES}")
+        self.kernel_mode = mode
+        if self.image is None or self.shown_model is None or self.is_training():
+            return -1
+        return self._request_render(self.shown_model, final=True)
 
     def stage_failed(self, rid: int, message: str) -> bool:
         """A stage job failed; returns whether it was the newest (and reported)."""
@@ -351,6 +393,7 @@ class Session:
         self.stop_training_and_wait()
         self._result_model = model
         self._result_snapshot = None
+        self._set_captions(self.stages_caption, f"loaded model · {model.n_kernels} kernels")
         return self._request_render(model)
 
     def _request_render(self, model: SmoeModel, final: bool = False,
@@ -360,7 +403,15 @@ class Session:
         self._latest_snapshot = rid
         if final:
             self._final_snapshot = rid
-        self._render_jobs.submit(rid, compute_snapshot, self.image, model, None, 0, 0, None, reconstruction)
+        method, n_pairs, n_background = None, 0, 0
+        r = self.stage_result
+        if r is not None and model is r.snapshot.model:  # the initial model: keep its kinds of kernel
+            method = r.init.method
+            n_pairs = len(r.init.reduced) if method == "edge" else 0
+            n_background = int(r.init.n_background)
+            reconstruction = r.snapshot.reconstruction if reconstruction is None else reconstruction
+        self._render_jobs.submit(rid, compute_snapshot, self.image, model, method, n_pairs, n_background,
+                                 None, reconstruction, self.kernel_mode, self.view.preview_pixels())
         return rid
 
     def snapshot_done(self, rid: int, snap: SnapshotResult | None) -> bool:
@@ -373,10 +424,16 @@ class Session:
                    or now - self._overlay_drawn_at >= OVERLAY_INTERVAL_S)
         if overlay:
             self._overlay_drawn_at = now
+        changed = self.shown_model is not snap.model
         self.shown_model = snap.model
         if self._result_model is snap.model:
             self._result_snapshot = snap
         self.view.show_snapshot(rid, snap, overlay)
+        if changed:
+            self.view.refresh_hover()
+            k = self.selected_kernel
+            if k is not None and overlay:  # the inspected kernel, in the model shown now
+                self.select_kernel(k if k < snap.model.n_kernels else None)
         return True
 
     # ------------------------------------------------------------------ inspection
@@ -390,28 +447,77 @@ class Session:
         return None if k is None else (k, kernel_info(model, k))
 
     def select_kernel(self, kernel: int | None) -> int:
-        """Highlight the weight map of ``kernel`` (computed off the GUI thread),
-        or clear it (None); returns the request id (-1 when cleared)."""
+        """Inspect ``kernel`` (its weight map, territory, gate share: computed
+        off the GUI thread), or clear the inspection (None); returns the
+        request id (-1 when cleared)."""
         self.selected_kernel = kernel
         if kernel is None or self.shown_model is None:
             self.selected_kernel = None
             self._latest_gate = -1
-            self.view.show_gate(-1, None)
+            self.view.show_inspection(None)
             return -1
         rid = self._new_id()
         self._latest_gate = rid
-        self._inspect_jobs.submit(rid, compute_gate_map, self.shown_model, kernel)
+        self._inspect_jobs.submit(rid, compute_inspection, self.shown_model, kernel)
         return rid
 
-    def gate_done(self, rid: int, result: tuple[int, NDArray[np.float32]] | None) -> bool:
-        """A weight-map job ended; returns whether it was drawn."""
+    def gate_done(self, rid: int, result: InspectResult | None) -> bool:
+        """An inspection job ended; returns whether it was drawn."""
         if rid != self._latest_gate or self.closing or result is None:
             return False
-        k, weights = result
-        if self.image is None or weights.shape != self.image.shape:
+        if self.image is None or result.weight_map.shape != self.image.shape:
             return False
-        self.view.show_gate(k, weights)
+        self.view.show_inspection(result)
         return True
+
+    def partner_of(self, kernel: int) -> int | None:
+        """The other kernel of ``kernel``'s edge pair in the shown model, when
+        it is the initial edge model (training renumbers kernels)."""
+        r = self.stage_result
+        if r is None or self.shown_model is not r.snapshot.model:
+            return None
+        partner = r.snapshot.kernels.partner
+        if not 0 <= kernel < len(partner) or partner[kernel] < 0:
+            return None
+        return int(partner[kernel])
+
+    # ------------------------------------------------------------------ Compare
+    def compared_labels(self) -> tuple[str, ...]:
+        """Labels of the finished runs of the last Compare (empty before one)."""
+        return tuple(label for label in COMPARE_METHODS if label in self._final_results)
+
+    def show_run(self, label: str) -> int:
+        """Show the final model of run ``label`` of the last Compare (or
+        training) in views 4-5; returns the render request id.
+
+        Raises
+        ------
+        ValueError
+            When there is no finished run called ``label``.
+        """
+        result = self._final_results.get(label)
+        if result is None:
+            raise ValueError(f"there is no finished run {label!r}")
+        self._result_model = result.model
+        self._result_snapshot = None
+        self._set_captions(self.stages_caption, self._trained_caption(label, result))
+        return self._request_render(result.model, final=True, reconstruction=result.reconstruction)
+
+    def final_result(self, label: str) -> FitResult | None:
+        """The whole result of the last run called ``label``."""
+        return self._final_results.get(label)
+
+    def _run_name(self, label: str) -> str:
+        if label in METHODS:
+            return label
+        return self.train_params[1] if self.train_params is not None else self.method
+
+    def _trained_caption(self, label: str, result: FitResult) -> str:
+        point = self._last_points.get(label)
+        steps = f" · {point.step} steps" if point is not None else ""
+        psnr = getattr(result, "psnr_db", None)
+        quality = f" · {format_psnr(psnr)}" if psnr is not None else ""
+        return f"{self._run_name(label)} · trained{steps} · {result.model.n_kernels} kernels{quality}"
 
     # ------------------------------------------------------------------ training
     @property
@@ -448,7 +554,9 @@ class Session:
         else:
             runs = [TrainRun("train", params, self.method, self.matching_init(params, self.method))]
         self._final_models = {}
+        self._final_results = {}
         self._last_points = {}
+        self.select_kernel(None)  # a new run: the inspection no longer holds
         self.train_labels = tuple(r.label for r in runs)
         self.train_params = (params, self.method)
         self._overlay_drawn_at = -np.inf
@@ -529,14 +637,21 @@ class Session:
             return
         rid = self._new_id()
         self._latest_snapshot = rid
+        point = self._last_points.get(label)
+        step = f" · step {point.step}" if point is not None else ""
+        self._set_captions(self.stages_caption,
+                           f"{self._run_name(label)} · training{step} · {model.n_kernels} kernels")
+        preview = self.view.preview_pixels()
         self._render_jobs.submit(rid, with_numba_threads, RENDER_THREADS, compute_snapshot,
-                                 self.image, model, None, 0, 0, self.view.preview_pixels())
+                                 self.image, model, None, 0, 0, preview, None, self.kernel_mode, preview)
 
     def _on_run_finished(self, label: str, result: FitResult) -> None:
         model = result.model
         self._final_models[label] = model
+        self._final_results[label] = result
         self._result_model = model
         self._result_snapshot = None
+        self._set_captions(self.stages_caption, self._trained_caption(label, result))
         if self.image is not None and (model.height, model.width) == self.image.shape:
             self._request_render(model, final=True, reconstruction=result.reconstruction)
 

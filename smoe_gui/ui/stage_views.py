@@ -1,34 +1,75 @@
-"""The five linked stage views, their legend, and the background toggle.
+"""The five linked stage views, their legend, the kernel view's modes and the
+inspection overlays.
 
 Views (``objectName``): ``stage-edges``, ``stage-segments``, ``stage-reduced``,
 ``stage-kernels``, ``stage-reconstruction``.  Each is a pyqtgraph plot whose
 items are created once; new results only call ``setData``/``setImage``
 (re-plotting every frame would rebuild the items; see docs/gui.md).  Image coordinates: pixel centres at integers, x right,
 y down.
+
+View 4 has three modes (:data:`~smoe_gui.ui.geometry.KERNEL_MODES`): centres
+and pair links (markers of constant screen size), 1-σ ellipses (clipped to the
+image, at least :data:`MIN_ELLIPSE_PX` screen pixels, faded by each kernel's
+gate share) and gate territories (the kernel of largest gate weight per pixel:
+boundaries over the image, optionally filled with each territory's expert
+value).  Background kernels can be hidden.  The hover label follows the pointer
+and is never part of an export (:meth:`StageViews.export_rgb`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+import pyqtgraph.functions as fn
 from numpy.typing import NDArray
+from pyqtgraph.Qt.internals import PrimitiveArray
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGraphicsRectItem,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QWidget,
+)
 
-from .geometry import KERNEL_CATEGORIES, KernelGeometry
-from .jobs import SnapshotResult, StageResult
+from .geometry import (
+    KERNEL_CATEGORIES,
+    KERNEL_MODES,
+    SHARE_LEVELS,
+    KernelGeometry,
+    ellipse_polylines_of,
+    max_pool_mask,
+)
+from .jobs import InspectResult, SnapshotResult, StageResult
 from .theme import Theme
 
-__all__ = ["BACKGROUND_MODES", "STAGES", "StageView", "StageViews", "widget_rgb"]
+__all__ = [
+    "BACKGROUND_MODES",
+    "KERNEL_MODE_TITLES",
+    "MIN_ELLIPSE_PX",
+    "STAGES",
+    "StageView",
+    "StageViews",
+    "widget_rgb",
+]
 
 #: Stage view names (objectName ``stage-<name>``) and titles.
 STAGES: dict[str, str] = {
     "edges": "1  Canny edges",
     "segments": "2  Raw segments",
     "reduced": "3  Reduced segments",
-    "kernels": "4  Kernels (μ, Σ)",
+    "kernels": "4  Kernels",
     "reconstruction": "5  Reconstruction",
+}
+
+#: Titles of the kernel view's modes (the mode selector's entries).
+KERNEL_MODE_TITLES: dict[str, str] = {
+    "centres": "centres and pair links",
+    "ellipses": "1-σ ellipses (faded by gate share)",
+    "territories": "gate territories (argmax w_i)",
 }
 
 #: What the views show under their overlays.
@@ -37,12 +78,29 @@ BACKGROUND_MODES = ("stage", "original", "residual")
 #: Display range of the residual |original - reconstruction|.
 RESIDUAL_LEVELS = (0.0, 0.25)
 
+#: Smallest semi-axis of a drawn ellipse, in screen pixels.
+MIN_ELLIPSE_PX = 2.5
+
+#: Marker sizes (screen pixels) of kernel centres per mode.
+_CENTRE_SIZE = {"centres": 5.0, "ellipses": 4.0, "territories": 4.0}
+
+
+def _centre_size(mode: str, category: str) -> float:
+    """Marker diameter (screen px): background and grid kernels smaller, so
+    that the edge pairs stand out."""
+    size = _CENTRE_SIZE[mode]
+    return size - 1.5 if category in ("background", "grid") else size
+
 _EMPTY = np.zeros((0,), dtype=np.float64)
 
 
 def widget_rgb(widget: QWidget) -> NDArray[np.uint8]:
     """The widget as it is drawn now, ``(H, W, 3)`` uint8 RGB."""
-    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    return _qimage_rgb(widget.grab().toImage())
+
+
+def _qimage_rgb(image: QImage) -> NDArray[np.uint8]:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
     w, h = image.width(), image.height()
     buf = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
     rows = buf.reshape(h, image.bytesPerLine())[:, : w * 3]
@@ -62,6 +120,133 @@ def _ramp_lut(color: tuple[int, int, int]) -> NDArray[np.uint8]:
     return lut
 
 
+def _blend(color: QColor, background: QColor, alpha: float) -> QColor:
+    """``color`` at opacity ``alpha`` over ``background``, as an opaque colour."""
+    return QColor(
+        round(alpha * color.red() + (1 - alpha) * background.red()),
+        round(alpha * color.green() + (1 - alpha) * background.green()),
+        round(alpha * color.blue() + (1 - alpha) * background.blue()),
+    )
+
+
+#: Colour map of the weight-map heat overlay and its colour bar.
+HEAT_MAP = "inferno"
+
+
+def heat_lut() -> NDArray[np.uint8]:
+    """256-entry RGBA heat lookup table (``inferno``), transparent at 0."""
+    cmap = pg.colormap.get(HEAT_MAP)
+    lut = np.asarray(cmap.getLookupTable(0.0, 1.0, 256, alpha=True), dtype=np.uint8).copy()
+    lut[:, 3] = np.clip(np.linspace(0.0, 1.0, 256) ** 0.5 * 235, 0, 255).astype(np.uint8)
+    lut[0, 3] = 0
+    return lut
+
+
+class MarkerItem(pg.GraphicsObject):
+    """Round markers of constant screen size at many positions: one sprite
+    (the disc with an outline in the background colour) drawn at every
+    position with a single ``QPainter.drawPixmapFragments``, as
+    ``pg.ScatterPlotItem`` draws its atlas.  For 2,000 kernel centres the
+    scatter item spent ~25 ms of the GUI thread per ``setData`` (it keys every
+    spot in Python) and wide-pen ``drawPoints`` ~23 ms per paint; this costs
+    about a millisecond for both.  Uses pyqtgraph's ``PrimitiveArray`` (an
+    internal helper of the pinned pyqtgraph, also used by its scatter item).
+
+    Parameters
+    ----------
+    size : float
+        Diameter in screen pixels.
+    """
+
+    def __init__(self, size: float = 4.0) -> None:
+        super().__init__()
+        self._xy = np.zeros((0, 2), dtype=np.float64)
+        self._poly = fn.create_qpolygonf(0)
+        self._size = float(size)
+        self._color = QColor(255, 255, 255)
+        self._outline: QColor | None = None
+        self._bounds = QRectF()
+        self._frags = PrimitiveArray(QPainter.PixmapFragment, 10)
+        self._sprite_key: tuple[object, ...] | None = None
+        self._sprite_pix = QPixmap()
+
+    @property
+    def data(self) -> NDArray[np.float64]:
+        """(n, 2) positions drawn."""
+        return self._xy
+
+    def getData(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:  # noqa: N802 (pyqtgraph style)
+        return self._xy[:, 0], self._xy[:, 1]
+
+    def setData(self, pos: NDArray[np.float64]) -> None:  # noqa: N802
+        xy = np.ascontiguousarray(np.asarray(pos, dtype=np.float64).reshape(-1, 2))
+        self.prepareGeometryChange()
+        self._xy = xy
+        self._poly = fn.create_qpolygonf(len(xy))
+        if len(xy):
+            fn.ndarray_from_qpolygonf(self._poly)[:] = xy
+            lo, hi = xy.min(axis=0), xy.max(axis=0)
+            self._bounds = QRectF(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
+        else:
+            self._bounds = QRectF()
+        self.update()
+
+    def setSize(self, size: float) -> None:  # noqa: N802
+        self._size = float(size)
+        self.update()
+
+    def setBrush(self, brush: object) -> None:  # noqa: N802
+        self._color = QColor(pg.mkBrush(brush).color())
+        self.update()
+
+    def setPen(self, pen: object) -> None:  # noqa: N802
+        self._outline = None if pen is None else QColor(pg.mkPen(pen).color())
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        # markers reach a few screen pixels beyond the centres
+        px = self.pixelLength(pg.Point(1, 0)) or 0.0
+        pad = (self._size + 2) * float(px)
+        return self._bounds.adjusted(-pad, -pad, pad, pad)
+
+    def _sprite(self, dpr: float) -> QPixmap:
+        key = (self._size, self._color.rgba(), None if self._outline is None else self._outline.rgba(), dpr)
+        if self._sprite_key != key:
+            side = int(np.ceil((self._size + 2.0) * dpr)) + 2
+            pix = QPixmap(side, side)
+            pix.fill(Qt.GlobalColor.transparent)
+            p = QPainter(pix)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            p.setPen(Qt.PenStyle.NoPen)
+            c = side / 2.0
+            if self._outline is not None:
+                r = (self._size / 2.0 + 1.0) * dpr
+                p.setBrush(self._outline)
+                p.drawEllipse(QRectF(c - r, c - r, 2 * r, 2 * r))
+            r = self._size / 2.0 * dpr
+            p.setBrush(self._color)
+            p.drawEllipse(QRectF(c - r, c - r, 2 * r, 2 * r))
+            p.end()
+            self._sprite_pix = pix
+            self._sprite_key = key
+        return self._sprite_pix
+
+    def paint(self, painter: QPainter, _option: object = None, widget: QWidget | None = None) -> None:
+        if not len(self._xy):
+            return
+        dpr = float(widget.devicePixelRatioF()) if widget is not None else 1.0
+        sprite = self._sprite(dpr)
+        pts = fn.transformCoordinates(painter.transform(), self._xy.T)
+        pts = fn.clip_array(pts, -(2.0**30), 2.0**30)
+        painter.resetTransform()
+        self._frags.resize(pts.shape[1])
+        frags = self._frags.ndarray()
+        frags[:, 0:2] = pts.T
+        frags[:, 2:6] = [0.0, 0.0, float(sprite.width()), float(sprite.height())]
+        frags[:, 6:10] = [1.0 / dpr, 1.0 / dpr, 0.0, 1.0]
+        painter.drawPixmapFragments(*self._frags.drawargs(), sprite)  # type: ignore[call-arg]
+
+
 class StageView(pg.PlotWidget):
     """One stage: a base image, an optional mask overlay, lines and points.
 
@@ -76,7 +261,16 @@ class StageView(pg.PlotWidget):
     points : dict key -> pg.ScatterPlotItem
     shown_id : int
         Request id of the result drawn now (-1: none yet).
+    hover_text : pg.TextItem
+        The label that follows the pointer (hidden when it leaves the view).
+
+    Signals
+    -------
+    pointer_left()
+        The pointer left the view.
     """
+
+    pointer_left = Signal()
 
     def __init__(self, name: str, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent=parent)
@@ -99,7 +293,7 @@ class StageView(pg.PlotWidget):
         self.addItem(self.base)
         self.addItem(self.mask)
         self.lines: dict[str, pg.PlotCurveItem] = {}
-        self.points: dict[str, pg.ScatterPlotItem] = {}
+        self.points: dict[str, MarkerItem] = {}
         self.hover_text = pg.TextItem(anchor=(0, 0))
         self.hover_text.setZValue(30)
         self.hover_text.setVisible(False)
@@ -113,8 +307,8 @@ class StageView(pg.PlotWidget):
         self.lines[key] = item
         return item
 
-    def add_points(self, key: str, size: float = 4.0, z: float = 20) -> pg.ScatterPlotItem:
-        item = pg.ScatterPlotItem(size=size, pen=None, pxMode=True)
+    def add_points(self, key: str, size: float = 4.0, z: float = 20) -> MarkerItem:
+        item = MarkerItem(size)
         item.setZValue(z)
         self.addItem(item)
         self.points[key] = item
@@ -128,10 +322,16 @@ class StageView(pg.PlotWidget):
             item.setData(xy[:, 0], xy[:, 1])
 
     def set_points(self, key: str, xy: NDArray[np.float64]) -> None:
-        self.points[key].setData(pos=np.asarray(xy, dtype=np.float64).reshape(-1, 2))
+        self.points[key].setData(np.asarray(xy, dtype=np.float64).reshape(-1, 2))
 
     def line_data(self, key: str) -> NDArray[np.float64]:
-        """The (n, 2) points of line item ``key`` as drawn (for tests)."""
+        """The (n, 2) points of line item ``key`` as drawn (for tests); for a
+        kernel category, its ellipses of every gate-share class together."""
+        if key not in self.lines:
+            keys = [k for k in self.lines if k.partition("@")[0] == key]
+            if not keys:
+                raise KeyError(key)
+            return np.concatenate([self.line_data(k) for k in keys])
         x, y = self.lines[key].getData()
         if x is None:
             return np.zeros((0, 2))
@@ -139,6 +339,27 @@ class StageView(pg.PlotWidget):
 
     def point_count(self, key: str) -> int:
         return len(self.points[key].data)
+
+    def leaveEvent(self, event: object) -> None:  # noqa: N802 (Qt override)
+        self.hover_text.setVisible(False)
+        self.pointer_left.emit()
+        super().leaveEvent(event)  # type: ignore[arg-type]
+
+    def show_hover(self, x: float, y: float, text: str) -> None:
+        """Show ``text`` next to the pointer at image position ``(x, y)``,
+        on the side of the pointer that keeps it inside the view."""
+        vb = self.getViewBox()
+        (x0, x1), (y0, y1) = vb.viewRange()
+        self.hover_text.setText(text)
+        self.hover_text.setAnchor((1.0 if x > (x0 + x1) / 2 else 0.0, 1.0 if y > (y0 + y1) / 2 else 0.0))
+        px, py = vb.viewPixelSize()
+        dx = -10 * px if x > (x0 + x1) / 2 else 14 * px
+        dy = -8 * py if y > (y0 + y1) / 2 else 14 * py
+        self.hover_text.setPos(x + dx, y + dy)
+        self.hover_text.setVisible(True)
+
+    def hide_hover(self) -> None:
+        self.hover_text.setVisible(False)
 
 
 class StageViews(QWidget):
@@ -150,22 +371,38 @@ class StageViews(QWidget):
         View name and image coordinates under the mouse.
     mouse_clicked(str, float, float)
         View name and image coordinates of a left click.
+    pointer_left(str)
+        The pointer left view ``name``.
+    kernel_options_changed()
+        The kernel view's mode, background toggle or territory fill changed
+        (territories and gate shares are computed only for the mode shown, so
+        the owner recomputes the model's geometry).
     """
 
     mouse_moved = Signal(str, float, float)
     mouse_clicked = Signal(str, float, float)
+    pointer_left = Signal(str)
+    kernel_options_changed = Signal()
 
     def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("stage-views")
         self.theme = theme
         self.mode = "stage"
+        self.kernel_mode = "ellipses"
+        self.show_background = True
+        self.territory_fill = False
         self.views: dict[str, StageView] = {n: StageView(n, t) for n, t in STAGES.items()}
+        self.captions: dict[str, str] = {n: "" for n in STAGES}
         self.grid = QGridLayout(self)
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setSpacing(2)
+        self.kernel_controls = self._make_kernel_controls()
         for i, view in enumerate(self.views.values()):
             self.grid.addWidget(view, i // 3, i % 3)
+        # below the views (a cell of its own would change view 4's aspect and
+        # break the linked zoom)
+        self.grid.addWidget(self.kernel_controls, 2, 0, 1, 3)
         first = self.views["edges"].getViewBox()
         for view in list(self.views.values())[1:]:
             view.getViewBox().setXLink(first)
@@ -178,10 +415,35 @@ class StageViews(QWidget):
         v["reduced"].add_lines("salient", "pairs", width=2.0)
         v["reduced"].add_points("cluster", size=4)
         v["reduced"].add_points("salient", size=6)
-        v["kernels"].add_lines("link", "pairs", z=9)
+        kv = v["kernels"]
+        # everything drawn over the image is clipped to it
+        self._clip = QGraphicsRectItem(QRectF(-0.5, -0.5, 1.0, 1.0))
+        self._clip.setPen(pg.mkPen(None))
+        self._clip.setFlag(QGraphicsRectItem.GraphicsItemFlag.ItemClipsChildrenToShape, True)
+        self._clip.setZValue(8)
+        kv.addItem(self._clip, ignoreBounds=True)
+        kv.add_lines("link", "pairs", z=9)
         for cat in KERNEL_CATEGORIES:
-            v["kernels"].add_lines(cat, "finite")
-            v["kernels"].add_points(cat, size=3)
+            for level in range(len(SHARE_LEVELS)):
+                kv.add_lines(f"{cat}@{level}", "finite")
+            kv.add_points(cat, size=_centre_size(self.kernel_mode, cat))
+        for key, item in kv.lines.items():
+            item.setParentItem(self._clip)
+            item.setZValue(9 if key == "link" else 10)
+        kv.add_lines("selected", "finite", width=2.0, z=25)
+        self.territory_fill_item = pg.ImageItem(axisOrder="row-major")
+        self.territory_fill_item.setZValue(2)
+        self.territory_bounds = pg.ImageItem(axisOrder="row-major")
+        self.territory_bounds.setZValue(6)
+        kv.addItem(self.territory_fill_item)
+        kv.addItem(self.territory_bounds)
+        self.outlines: dict[str, pg.ImageItem] = {}
+        for name in ("kernels", "reconstruction"):
+            item = pg.ImageItem(axisOrder="row-major")
+            item.setZValue(7)
+            item.setVisible(False)
+            v[name].addItem(item)
+            self.outlines[name] = item
         self.legend = QLabel()
         self.legend.setObjectName("stage-legend")
         self.legend.setWordWrap(True)
@@ -189,13 +451,113 @@ class StageViews(QWidget):
 
         self._original: NDArray[np.float32] | None = None
         self._edges: NDArray[np.uint8] | None = None
+        self._edge_factor = 0
+        self._exporting = False
         self._reconstruction: NDArray[np.float32] | None = None
         self._residual: NDArray[np.float32] | None = None
         self._highlight: NDArray[np.float32] | None = None
+        self._inspected: InspectResult | None = None
+        self._geometry: KernelGeometry | None = None
+        self._min_axis = -1.0
         for name, view in self.views.items():
             view.scene().sigMouseMoved.connect(lambda pos, n=name: self._on_move(n, pos))
             view.scene().sigMouseClicked.connect(lambda ev, n=name: self._on_click(n, ev))
+            view.pointer_left.connect(lambda n=name: self.pointer_left.emit(n))
+        self.views["edges"].getViewBox().sigRangeChanged.connect(lambda *_: self._draw_edges())
+        kv.getViewBox().sigRangeChanged.connect(lambda *_: self._draw_ellipses())
         self.apply_theme(theme)
+        self._apply_kernel_visibility()
+
+    # -- kernel view controls ----------------------------------------------------
+    def _make_kernel_controls(self) -> QWidget:
+        bar = QWidget()
+        bar.setObjectName("kernel-controls")
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(4, 0, 4, 0)
+        row.addWidget(QLabel("View 4:"))
+        self.kernel_mode_box = QComboBox()
+        self.kernel_mode_box.setObjectName("kernel-mode")
+        for mode in KERNEL_MODES:
+            self.kernel_mode_box.addItem(KERNEL_MODE_TITLES[mode], mode)
+        self.kernel_mode_box.setCurrentIndex(KERNEL_MODES.index("ellipses"))
+        self.kernel_mode_box.setToolTip(
+            "What view 4 draws: kernel centres and the links of edge pairs; 1-σ ellipses "
+            "(faded by each kernel's gate share); or the gate territories, the kernel of "
+            "largest gate weight at each pixel (what the model actually does)"
+        )
+        self.background_box = QCheckBox("background kernels")
+        self.background_box.setObjectName("kernel-background")
+        self.background_box.setChecked(True)
+        self.background_box.setToolTip("Show the background (and grid) kernels' markers and ellipses")
+        self.fill_box = QCheckBox("fill with expert")
+        self.fill_box.setObjectName("territory-fill")
+        self.fill_box.setToolTip("Fill each gate territory with its kernel's expert value m")
+        self.fill_box.setEnabled(False)
+        row.addWidget(self.kernel_mode_box)
+        row.addWidget(self.background_box)
+        row.addWidget(self.fill_box)
+        row.addStretch(1)
+        self.kernel_mode_box.currentIndexChanged.connect(
+            lambda i: self.set_kernel_mode(str(self.kernel_mode_box.itemData(i)))
+        )
+        self.background_box.toggled.connect(self.set_show_background)
+        self.fill_box.toggled.connect(self.set_territory_fill)
+        return bar
+
+    def set_kernel_mode(self, mode: str) -> None:
+        """Draw view 4 as ``mode`` (one of :data:`KERNEL_MODES`)."""
+        if mode not in KERNEL_MODES:
+            raise ValueError(f"unknown kernel view mode {mode!r}; expected one of {KERNEL_MODES}")
+        if mode == self.kernel_mode:
+            return
+        self.kernel_mode = mode
+        i = KERNEL_MODES.index(mode)
+        if self.kernel_mode_box.currentIndex() != i:
+            self.kernel_mode_box.blockSignals(True)
+            self.kernel_mode_box.setCurrentIndex(i)
+            self.kernel_mode_box.blockSignals(False)
+        self.fill_box.setEnabled(mode == "territories")
+        for cat in KERNEL_CATEGORIES:
+            self.views["kernels"].points[cat].setSize(_centre_size(mode, cat))
+        self._min_axis = -1.0
+        self._apply_kernel_visibility()
+        self._draw_ellipses()
+        self.legend.setText(self.legend_html())
+        self.kernel_options_changed.emit()
+
+    def set_show_background(self, show: bool) -> None:
+        """Show or hide the background and grid kernels in view 4."""
+        self.show_background = bool(show)
+        if self.background_box.isChecked() != self.show_background:
+            self.background_box.setChecked(self.show_background)
+        self._apply_kernel_visibility()
+        self.kernel_options_changed.emit()
+
+    def set_territory_fill(self, fill: bool) -> None:
+        """Fill the gate territories with their expert values (territory mode)."""
+        self.territory_fill = bool(fill)
+        if self.fill_box.isChecked() != self.territory_fill:
+            self.fill_box.setChecked(self.territory_fill)
+        self._apply_kernel_visibility()
+        self.legend.setText(self.legend_html())
+
+    def _category_visible(self, cat: str) -> bool:
+        return self.show_background or cat not in ("background", "grid")
+
+    def _apply_kernel_visibility(self) -> None:
+        kv = self.views["kernels"]
+        ellipses = self.kernel_mode == "ellipses"
+        for cat in KERNEL_CATEGORIES:
+            shown = self._category_visible(cat)
+            kv.points[cat].setVisible(shown)
+            for level in range(len(SHARE_LEVELS)):
+                kv.lines[f"{cat}@{level}"].setVisible(shown and ellipses)
+        kv.lines["link"].setVisible(self.kernel_mode != "territories")
+        terr = self.kernel_mode == "territories"
+        geo = self._geometry
+        has = geo is not None and geo.territories is not None
+        self.territory_bounds.setVisible(terr and has)
+        self.territory_fill_item.setVisible(terr and has and self.territory_fill)
 
     # -- colours ----------------------------------------------------------------
     def apply_theme(self, theme: Theme) -> None:
@@ -204,44 +566,96 @@ class StageViews(QWidget):
         bg, fg = theme.background, theme.foreground
         for view in self.views.values():
             view.setBackground(bg)
-            view.getPlotItem().titleLabel.setText(
-                STAGES[view.name], color=fg.name()
-            )
             view.hover_text.setColor(fg)
-            view.hover_text.fill = pg.mkBrush(bg.red(), bg.green(), bg.blue(), 215)
+            view.hover_text.fill = pg.mkBrush(bg.red(), bg.green(), bg.blue(), 225)
             for key, item in view.lines.items():
-                color_key = "link" if key == "link" else key
-                alpha = 140 if key == "link" else 230
-                item.setPen(pg.mkPen(theme.color(color_key, alpha), width=item._smoe_width))  # type: ignore[attr-defined]
+                cat, _, level = key.partition("@")
+                if key == "link":
+                    pen = pg.mkPen(theme.color("link", 170), width=1.5)
+                elif key == "selected":
+                    pen = pg.mkPen(theme.color("highlight"), width=2.0)
+                elif level:  # faded by blending towards the background: opaque 1-px pens
+                    # paint ~5x faster than translucent or wider ones (2,000 ellipses)
+                    pen = pg.mkPen(_blend(theme.color(cat), bg, SHARE_LEVELS[int(level)][1] / 255.0), width=1)
+                else:
+                    pen = pg.mkPen(theme.color(cat, 230), width=item._smoe_width)  # type: ignore[attr-defined]
+                item.setPen(pen)
             for key, item in view.points.items():
                 item.setBrush(pg.mkBrush(theme.color(key)))
-        hl = theme.color("highlight")
+                if view.name == "kernels":
+                    item.setPen(pg.mkPen(bg, width=1.0))
+        self._set_titles()
+        heat = heat_lut()
         for name in ("kernels", "reconstruction"):
-            self.views[name].mask.setLookupTable(_ramp_lut((hl.red(), hl.green(), hl.blue())))
+            self.views[name].mask.setLookupTable(heat)
+        hl = theme.color("highlight")
+        outline = _lut((0, 0, 0, 0), (hl.red(), hl.green(), hl.blue(), 255))
+        for item in self.outlines.values():
+            item.setLookupTable(outline)
+        bc = theme.foreground
+        self.territory_bounds.setLookupTable(_lut((0, 0, 0, 0), (bc.red(), bc.green(), bc.blue(), 235)))
         self.legend.setText(self.legend_html())
         self._refresh_backgrounds()
 
+    def set_caption(self, name: str, text: str) -> None:
+        """Say in view ``name``'s title which model or result it shows
+        (e.g. ``"edge · trained · step 1200"``); ``""`` for none."""
+        if name not in self.views:
+            raise ValueError(f"unknown stage view {name!r}")
+        self.captions[name] = text
+        self._set_titles()
+
+    def title_of(self, name: str) -> str:
+        """The title view ``name`` shows now (plain text)."""
+        caption = self.captions.get(name, "")
+        return STAGES[name] + (f"  —  {caption}" if caption else "")
+
+    def _set_titles(self) -> None:
+        fg = self.theme.foreground
+        for name, view in self.views.items():
+            view.getPlotItem().titleLabel.setText(self.title_of(name), color=fg.name())
+
     def legend_html(self) -> str:
-        """Rich text saying what each colour means."""
+        """Rich text saying what each colour means (view 4's part follows its mode)."""
         t = self.theme
 
-        def sw(key: str, text: str, shape: str = "■") -> str:
-            return f"<span style='color:{t.hex(key)}'>{shape}</span>&nbsp;{text}"
+        def sw(key: str, text: str, shape: str = "■", alpha: int = 255) -> str:
+            c = t.color(key, alpha)
+            return (f"<span style='color:rgba({c.red()},{c.green()},{c.blue()},{alpha})'>{shape}"
+                    f"</span>&nbsp;{text}")
 
+        cats = [
+            sw("pair", "edge pair", "●"),
+            sw("background", "background", "●"),
+            sw("grid", "grid", "●"),
+            sw("trained", "trained / loaded", "●"),
+        ]
+        if self.kernel_mode == "centres":
+            kern = "<b>kernels: centres</b> " + " ".join(cats) + " " + sw("link", "pair link", "━")
+        elif self.kernel_mode == "ellipses":
+            lim = [f"{a:g}" for a, _ in SHARE_LEVELS[:-1]]
+            fade = " ".join(
+                sw("trained", text, "◯", alpha)
+                for text, alpha in zip(
+                    [f"&lt;{lim[0]}", f"&lt;{lim[1]}", f"&lt;{lim[2]}", f"≥{lim[2]}"],
+                    [a for _, a in SHARE_LEVELS], strict=True,
+                )
+            )
+            kern = ("<b>kernels: 1-σ ellipses</b> " + " ".join(c.replace("●", "◯") for c in cats)
+                    + " &nbsp;<i>opacity: gate share × K</i> " + fade)
+        else:
+            fill = "filled with the expert value m; " if self.territory_fill else ""
+            kern = (f"<b>kernels: gate territories</b> {sw('trained', 'centre', '●')} "
+                    f"<span style='color:{t.foreground.name()}'>━</span>&nbsp;boundary "
+                    f"({fill}each region: the kernel of largest gate weight w<sub>i</sub>)")
         parts = [
             "<b>segments</b> " + " ".join(
                 sw(f"dir{a}", f"θ={a}°", "━") for a in (0, 90, 45, -45)
             ),
             "<b>reduced</b> " + sw("cluster", "cluster (DBSCAN)", "━") + " " + sw("salient", "salient", "━"),
-            "<b>kernels</b> " + " ".join(
-                [
-                    sw("pair", "edge pair (linked)", "◯"),
-                    sw("background", "background", "◯"),
-                    sw("grid", "grid", "◯"),
-                    sw("trained", "trained / loaded", "◯"),
-                ]
-            ),
-            "<b>weight map</b> " + sw("highlight", "w<sub>i</sub> of the clicked kernel"),
+            kern,
+            "<b>inspect</b> w<sub>i</sub> of the clicked kernel (heat, 0…1) "
+            + sw("highlight", "its ellipse and territory", "━"),
             "<b>edges view</b> " + sw("edge", "edge pixel over original/residual"),
         ]
         return " &nbsp;│&nbsp; ".join(parts)
@@ -254,7 +668,12 @@ class StageViews(QWidget):
         self._edges = None
         self._reconstruction = None
         self._residual = None
-        self._highlight = None
+        self._geometry = None
+        h, w = image.shape
+        self._clip.setRect(QRectF(-0.5, -0.5, float(w), float(h)))
+        self.captions = {n: "" for n in STAGES}
+        self._set_titles()
+        self.clear_inspection()
         for view in self.views.values():
             view.shown_id = -1
             for key in view.lines:
@@ -262,7 +681,7 @@ class StageViews(QWidget):
             for key in view.points:
                 view.set_points(key, np.zeros((0, 2)))
             view.mask.setVisible(False)
-            view.hover_text.setVisible(False)
+        self._apply_kernel_visibility()
         self._refresh_backgrounds()
         if new_size:
             self.views["edges"].getViewBox().autoRange(padding=0.01)
@@ -271,6 +690,7 @@ class StageViews(QWidget):
         """Draw every stage of ``result`` (stale results are dropped by the caller)."""
         init = result.init
         self._edges = np.ascontiguousarray(init.edges, dtype=np.uint8)
+        self._edge_factor = 0
         v = self.views
         for angle, strokes in result.segment_strokes.items():
             v["segments"].set_lines(f"dir{angle}", strokes)
@@ -280,7 +700,7 @@ class StageViews(QWidget):
         v["reduced"].set_points("cluster", red.cluster_centres)
         v["reduced"].set_points("salient", red.salient_centres)
         self._set_snapshot(result.snapshot)
-        self._highlight = None
+        self.clear_inspection()
         for view in v.values():
             view.shown_id = request_id
         self._refresh_backgrounds()
@@ -300,12 +720,68 @@ class StageViews(QWidget):
             self.show_kernels(snap.kernels)
 
     def show_kernels(self, geo: KernelGeometry) -> None:
+        """Draw ``geo`` in view 4 (its mode decides what is drawn)."""
+        self._geometry = geo
         view = self.views["kernels"]
         for cat in KERNEL_CATEGORIES:
-            view.set_lines(cat, geo.ellipses[cat])
             view.set_points(cat, geo.centres[cat])
         view.set_lines("link", geo.pair_links)
+        terr = geo.territories
+        if terr is not None:
+            self.territory_bounds.setImage(terr.boundaries, levels=(0, 1), autoLevels=False)
+            self.territory_fill_item.setImage(terr.fill, levels=(0.0, 1.0), autoLevels=False)
+            self._fit_item(self.territory_bounds)
+            self._fit_item(self.territory_fill_item)
+        self._min_axis = -1.0
+        self._draw_ellipses()
+        self._apply_kernel_visibility()
 
+    @property
+    def geometry_shown(self) -> KernelGeometry | None:
+        """The kernel geometry view 4 draws now."""
+        return self._geometry
+
+    def _draw_ellipses(self) -> None:
+        """(Re)build the ellipse polylines for the current zoom: a semi-axis is
+        at least :data:`MIN_ELLIPSE_PX` screen pixels.  Cheap (numpy, no
+        model evaluation); skipped while the zoom has not changed."""
+        geo = self._geometry
+        view = self.views["kernels"]
+        if geo is None or self.kernel_mode != "ellipses":
+            if self._min_axis != 0.0:
+                for cat in KERNEL_CATEGORIES:
+                    for level in range(len(SHARE_LEVELS)):
+                        view.set_lines(f"{cat}@{level}", np.zeros((0, 2)))
+                self._min_axis = 0.0
+            return
+        px, _py = view.getViewBox().viewPixelSize()
+        min_axis = MIN_ELLIPSE_PX * float(px) if np.isfinite(px) and px > 0 else 0.0
+        if self._min_axis > 0 and abs(min_axis - self._min_axis) <= 0.05 * self._min_axis:
+            return
+        self._min_axis = min_axis
+        for cat in KERNEL_CATEGORIES:
+            mu = geo.centres[cat]
+            axes = geo.axes.get(cat)
+            if axes is None:  # geometry made without axes: draw its polylines as they are
+                view.set_lines(f"{cat}@{len(SHARE_LEVELS) - 1}", geo.ellipses[cat])
+                continue
+            classes = geo.share_classes(cat)
+            for level in range(len(SHARE_LEVELS)):
+                if classes is None:
+                    sel = slice(None) if level == len(SHARE_LEVELS) - 1 else slice(0, 0)
+                    pts = ellipse_polylines_of(mu[sel], axes[sel], min_axis, float(px))
+                else:
+                    pick = classes == level
+                    pts = ellipse_polylines_of(mu[pick], axes[pick], min_axis, float(px))
+                view.set_lines(f"{cat}@{level}", pts)
+
+    def kernel_line_data(self, category: str) -> NDArray[np.float64]:
+        """The ellipse points drawn for ``category`` (all opacity classes)."""
+        view = self.views["kernels"]
+        parts = [view.line_data(f"{category}@{lv}") for lv in range(len(SHARE_LEVELS))]
+        return np.concatenate(parts) if parts else np.zeros((0, 2))
+
+    # -- inspection ---------------------------------------------------------------
     def set_highlight(self, weight_map: NDArray[np.float32] | None) -> None:
         """Show (or hide, with None) a kernel's weight map over views 4 and 5."""
         self._highlight = weight_map
@@ -317,6 +793,46 @@ class StageViews(QWidget):
                 mask.setImage(weight_map, levels=(0.0, 1.0), autoLevels=False)
                 self._fit_item(mask)
                 mask.setVisible(True)
+
+    def show_inspection(self, result: InspectResult | None) -> None:
+        """Show a kernel looked at closely: its weight map as a heat overlay,
+        its ellipse and its territory outlined (views 4 and 5); None clears."""
+        self._inspected = result
+        if result is None:
+            self.set_highlight(None)
+            self.views["kernels"].set_lines("selected", np.zeros((0, 2)))
+            for item in self.outlines.values():
+                item.setVisible(False)
+            return
+        self.set_highlight(result.weight_map)
+        info = result.info
+        axes = np.array([[info.major, info.minor, info.angle_deg]])
+        if self._original is not None:
+            limit = float(np.hypot(*self._original.shape))
+            axes[:, :2] = np.minimum(axes[:, :2], limit)
+        self.views["kernels"].set_lines(
+            "selected", ellipse_polylines_of(np.array([[info.x, info.y]]), axes, self._min_axis_now())
+        )
+        for item in self.outlines.values():
+            item.setImage(result.outline, levels=(0, 1), autoLevels=False)
+            self._fit_item(item)
+            item.setVisible(True)
+
+    def _min_axis_now(self) -> float:
+        px, _py = self.views["kernels"].getViewBox().viewPixelSize()
+        return MIN_ELLIPSE_PX * float(px) if np.isfinite(px) and px > 0 else 0.0
+
+    @property
+    def inspected(self) -> InspectResult | None:
+        """The kernel inspection shown now (None: none)."""
+        return self._inspected
+
+    def clear_inspection(self) -> None:
+        """Hide every hover label and the inspected kernel (a new image, new
+        parameters, a new run: what they said no longer holds)."""
+        for view in self.views.values():
+            view.hide_hover()
+        self.show_inspection(None)
 
     def reconstruction(self) -> NDArray[np.float32] | None:
         """The reconstruction shown in view 5 now, (H, W) float32 (a preview
@@ -352,12 +868,62 @@ class StageViews(QWidget):
             return "reconstruction" if self._reconstruction is not None else "dimmed"
         return "dimmed"
 
-    def _fit_item(self, item: pg.ImageItem) -> None:
-        """Stretch ``item`` over the whole image (previews have fewer pixels)."""
+    def _fit_item(self, item: pg.ImageItem, rows: int | None = None, cols: int | None = None) -> None:
+        """Stretch ``item`` over the whole image (previews have fewer pixels);
+        ``rows x cols`` image pixels when given (a max-pooled mask's padded size)."""
         if self._original is None or item.image is None:
             return
         h, w = self._original.shape
+        h = h if rows is None else rows
+        w = w if cols is None else cols
         item.setRect(QRectF(-0.5, -0.5, float(w), float(h)))
+
+    # -- view 1: every edge pixel at any zoom ---------------------------------------------
+    def edge_pool_factor(self) -> int:
+        """By how much the edge mask is max-pooled now: 1 when an image pixel
+        covers at least one screen pixel (or while exporting), else the
+        number of image pixels per screen pixel, rounded up."""
+        if self._exporting:
+            return 1
+        px, py = self.views["edges"].getViewBox().viewPixelSize()
+        scale = max(float(px), float(py))
+        if not np.isfinite(scale) or scale <= 1.0:
+            return 1
+        return int(np.ceil(scale - 1e-6))
+
+    def _edge_items(self) -> list[pg.ImageItem]:
+        view = self.views["edges"]
+        choice = self._background_choice("edges")
+        if self._edges is None:
+            return []
+        if choice == "edges":
+            return [view.base]
+        if choice in ("original", "residual"):
+            return [view.mask]
+        return []
+
+    def _draw_edges(self, force: bool = False) -> None:
+        """Draw the edge mask so that no edge pixel is lost: at native
+        resolution when zoomed in, max-pooled to the screen when zoomed out
+        (nearest sampling never drops a set pixel then)."""
+        if self._edges is None:
+            return
+        factor = self.edge_pool_factor()
+        if factor == self._edge_factor and not force:
+            return
+        self._edge_factor = factor
+        mask = max_pool_mask(self._edges, factor)
+        h, w = self._edges.shape
+        for item in self._edge_items():
+            item.setImage(mask, levels=(0, 1), autoLevels=False)
+            self._fit_item(item, rows=mask.shape[0] * factor if factor > 1 else h,
+                           cols=mask.shape[1] * factor if factor > 1 else w)
+
+    @property
+    def edge_image(self) -> NDArray[np.uint8] | None:
+        """The edge mask as drawn in view 1 now (max-pooled when zoomed out)."""
+        items = self._edge_items()
+        return None if not items else np.asarray(items[0].image)
 
     def _refresh_backgrounds(self, only: tuple[str, ...] | None = None) -> None:
         t = self.theme
@@ -374,7 +940,6 @@ class StageViews(QWidget):
             base.setVisible(True)
             if choice == "edges":
                 assert self._edges is not None
-                base.setImage(self._edges, levels=(0, 1), autoLevels=False)
                 base.setLookupTable(_lut(
                     (bg.red(), bg.green(), bg.blue(), 255), (fg.red(), fg.green(), fg.blue(), 255)
                 ))
@@ -387,19 +952,65 @@ class StageViews(QWidget):
             else:  # dimmed original under the overlays, towards the plot background
                 levels = (-0.1, 2.4) if t.dark else (-1.6, 1.0)
                 base.setImage(self._original, levels=levels, autoLevels=False)
-            self._fit_item(base)
+            if choice != "edges":
+                self._fit_item(base)
             if name == "edges":
                 show_mask = choice in ("original", "residual") and self._edges is not None
                 if show_mask:
-                    view.mask.setImage(self._edges, levels=(0, 1), autoLevels=False)
-                    self._fit_item(view.mask)
                     view.mask.setLookupTable(_lut((0, 0, 0, 0), (edge.red(), edge.green(), edge.blue(), 255)))
                 view.mask.setVisible(show_mask)
+                self._draw_edges(force=True)
+
+    # -- export ------------------------------------------------------------------------
+    def export_rgb(self, name: str) -> NDArray[np.uint8]:
+        """View ``name`` rendered at the image's own resolution, ``(H, W, 3)``
+        uint8: the whole image whatever the zoom, every edge pixel, overlays
+        with their screen line widths, never the hover label.
+
+        Raises
+        ------
+        ValueError
+            For an unknown view, or when no image is shown.
+        """
+        if name not in self.views:
+            raise ValueError(f"unknown stage view {name!r}")
+        if self._original is None:
+            raise ValueError("there is no image to export")
+        view = self.views[name]
+        vb = view.getViewBox()
+        h, w = self._original.shape
+        rect = QRectF(-0.5, -0.5, float(w), float(h))
+        saved = vb.viewRange()
+        hidden = [v for v in self.views.values() if v.hover_text.isVisible()]
+        for v in hidden:
+            v.hover_text.setVisible(False)
+        self._exporting = True
+        try:
+            vb.setRange(rect, padding=0.0, update=True)
+            vb.updateMatrix()
+            self._draw_edges()
+            source = vb.mapViewToScene(rect).boundingRect()
+            image = QImage(w, h, QImage.Format.Format_RGB888)
+            image.fill(self.theme.background)
+            painter = QPainter(image)
+            try:
+                view.scene().render(painter, QRectF(0, 0, w, h), source,
+                                    Qt.AspectRatioMode.IgnoreAspectRatio)
+            finally:
+                painter.end()
+        finally:
+            self._exporting = False
+            vb.setRange(xRange=saved[0], yRange=saved[1], padding=0.0)
+            self._draw_edges()
+            for v in hidden:
+                v.hover_text.setVisible(True)
+        return _qimage_rgb(image)
 
     # -- mouse ----------------------------------------------------------------------------
     def _on_move(self, name: str, scene_pos: object) -> None:
         vb = self.views[name].getViewBox()
         if not vb.sceneBoundingRect().contains(scene_pos):
+            self.views[name].hide_hover()
             return
         p = vb.mapSceneToView(scene_pos)
         self.mouse_moved.emit(name, float(p.x()), float(p.y()))
@@ -410,3 +1021,4 @@ class StageViews(QWidget):
         vb = self.views[name].getViewBox()
         p = vb.mapSceneToView(event.scenePos())  # type: ignore[attr-defined]
         self.mouse_clicked.emit(name, float(p.x()), float(p.y()))
+
