@@ -302,3 +302,11 @@ def test_a_budget_beyond_the_image_gives_what_it_can(method: str) -> None:
     image = _generated("disc", 16, 20)
     init = initialize(image, Params(n_kernels=1_000_000, **QUICK), method)
     assert 1 <= init.n_kernels <= image.size
+
+
+@pytest.mark.parametrize("method", SEGMENT_METHODS)
+def test_segment_methods_model_colour_images_on_their_luma(method: str) -> None:
+    rgb = np.stack([_two_regions(), 1.0 - _two_regions(), np.full((48, 64), 0.5, np.float32)], axis=2)
+    init = initialize(rgb, Params(channels="rgb", superpixel_blur=0.0, superpixel_min_size=10, **QUICK), method)
+    assert int(init.segment_map.max()) + 1 == 2
+    assert init.model.m.shape == (init.n_kernels, 3) and np.isfinite(init.expert_psnr).all()
