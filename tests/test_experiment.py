@@ -30,13 +30,14 @@ from smoe_gui.core.experiment import (
     time_to_converge,
 )
 from smoe_gui.core.experiment.store import STORE_FORMAT
-from smoe_gui.core.params import Params
+from smoe_gui.core.params import METHODS, Params
+from smoe_gui.core.pipeline import SEGMENT_METHODS
 from smoe_gui.core.runs import HISTORY_COLUMNS, FitHistory
 
 # Tiny and step-bounded: every run is deterministic on the CPU and takes well under a second.
 FAST = {
     "tile_size": 48, "tile_steps": 4, "max_steps": 6, "time_budget": 120, "expert_iters": 2,
-    "background_spacing": 12, "patience": 50,
+    "background_spacing": 12, "patience": 50, "as_steps": 10, "as_doublings": 1,
 }
 FAST_SET = [f"--set={k}={v}" for k, v in FAST.items()]
 FIGURES = (
@@ -69,7 +70,7 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sweep(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
-    """One small sweep through the CLI: 2 images x 2 methods x 2 budgets."""
+    """One small sweep through the CLI: 2 images x 4 methods (the default) x 2 budgets."""
     out = tmp_path_factory.mktemp("sweep") / "out"
     import contextlib
     import io
@@ -191,9 +192,9 @@ def test_small_sweep_writes_every_file_with_sane_content(sweep: tuple[Path, int,
     assert status == 0
     rows = _read_csv(out / "results.csv")
     assert list(rows[0]) == list(COLUMNS)
-    assert len(rows) == 8
+    assert len(rows) == 2 * len(METHODS) * 2
     assert {(r["image"], r["method"], r["budget"]) for r in rows} == {
-        (i, m, b) for i in ("bars", "disc") for m in ("edge", "grid") for b in ("20", "40")
+        (i, m, b) for i in ("bars", "disc") for m in METHODS for b in ("20", "40")
     }
     for r in rows:
         assert r["status"] == "ok", r
@@ -207,8 +208,10 @@ def test_small_sweep_writes_every_file_with_sane_content(sweep: tuple[Path, int,
         assert float(r["time_budget_s"]) == 120.0
     for image in ("bars", "disc"):
         for budget in ("20", "40"):
-            pair = [r for r in rows if r["image"] == image and r["budget"] == budget]
-            assert pair[0]["init_kernels"] == pair[1]["init_kernels"]  # equal start
+            pair = {r["method"]: r for r in rows if r["image"] == image and r["budget"] == budget}
+            assert pair["edge"]["init_kernels"] == pair["grid"]["init_kernels"]  # equal start
+            for method in SEGMENT_METHODS:  # the segment methods meet the budget exactly
+                assert pair[method]["init_kernels"] == budget
     for name in FIGURES:
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
@@ -242,14 +245,15 @@ def test_rerun_resumes_and_reruns_only_missing_runs(sweep: tuple[Path, int, str]
     before = _read_csv(work / "results.csv")
     params = Params(**FAST)
     summary = run_experiment([image_folder], work, budgets=(20, 40), params=params)
-    assert (summary.total, summary.resumed, summary.ran) == (8, 8, 0)
+    runs = 2 * len(METHODS) * 2
+    assert (summary.total, summary.resumed, summary.ran) == (runs, runs, 0)
     assert _read_csv(work / "results.csv") == before
 
     # a lost run is run again, alone
     lost = before[3]
     (work / "runs" / f"{lost['run_id']}.json").unlink()
     summary = run_experiment([image_folder], work, budgets=(20, 40), params=params)
-    assert (summary.resumed, summary.ran) == (7, 1)
+    assert (summary.resumed, summary.ran) == (runs - 1, 1)
     after = _read_csv(work / "results.csv")
     assert [r["run_id"] for r in after] == [r["run_id"] for r in before]
     strip = [c for c in COLUMNS if c not in TIMING_COLUMNS]
@@ -344,7 +348,7 @@ def test_dask_cluster_gives_the_same_rows_as_local_processes(image_folder: Path,
     params = Params(**FAST)
     image = [image_folder / "disc.png"]
     local = run_experiment(image, tmp_path / "local", budgets=(20,), params=params, workers=2, threads=1)
-    assert local.ran == 2 and not local.failed
+    assert local.ran == len(METHODS) and not local.failed
     threads = torch.get_num_threads()
     try:
         with distributed.LocalCluster(
@@ -355,7 +359,7 @@ def test_dask_cluster_gives_the_same_rows_as_local_processes(image_folder: Path,
             )
     finally:
         torch.set_num_threads(threads)
-    assert remote.ran == 2 and not remote.failed
+    assert remote.ran == len(METHODS) and not remote.failed
     keep = [c for c in COLUMNS if c not in TIMING_COLUMNS]
     a = [[r[c] for c in keep] for r in _read_csv(tmp_path / "local" / "results.csv")]
     b = [[r[c] for c in keep] for r in _read_csv(tmp_path / "dask" / "results.csv")]

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.params import PARAM_SPECS, Params
+from ..core.params import PARAM_SPECS, Params, spec
 
 __all__ = ["add_param_options", "fail", "main", "params_from_args", "print_note"]
 
@@ -63,9 +63,14 @@ def print_note(message: str) -> None:
 
 
 def add_param_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--params FILE.json`` and ``--set NAME=VALUE`` to a sub-command."""
+    """Add ``--params FILE.json``, ``--set NAME=VALUE`` and ``--kernels N`` to a sub-command."""
     names = ", ".join(s.name for s in PARAM_SPECS)
     parser.add_argument("--params", metavar="FILE.json", help="parameter file (JSON)")
+    parser.add_argument(
+        "--kernels", metavar="N", default=None,
+        help="kernel budget: initialise between 0.95*N and N kernels, whatever the method "
+        "(the parameter n_kernels; 0: off)",
+    )
     parser.add_argument(
         "--channels", choices=("gray", "rgb"), default=None,
         help="gray: model the luma (the paper); rgb: colour, one gate and three experts per "
@@ -81,12 +86,21 @@ def add_param_options(parser: argparse.ArgumentParser) -> None:
 
 
 def params_from_args(args: argparse.Namespace) -> Params:
-    """Params from ``--params`` then ``--set`` (raises ValueError on bad input)."""
+    """Params from ``--params``, then ``--set``, then ``--kernels`` (raises ValueError on bad input)."""
     params = Params.from_json(Path(args.params)) if args.params else Params()
     try:
         params = params.with_assignments(args.set)
     except ValueError as exc:
         raise ValueError(f"--set: {exc}") from None
+    kernels = getattr(args, "kernels", None)
+    if kernels is not None:
+        try:
+            params = params.replace(n_kernels=spec("n_kernels").coerce(kernels))
+        except ValueError:
+            raise ValueError(
+                f"--kernels: {kernels!r} is not a kernel budget; expected a whole number "
+                f"in {spec('n_kernels').range_text()}"
+            ) from None
     if getattr(args, "channels", None) is not None:
         params = params.replace(channels=args.channels)
     return params

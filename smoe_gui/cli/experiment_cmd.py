@@ -183,6 +183,9 @@ def run(args: argparse.Namespace) -> int:
     methods = _option("--methods", parse_methods, args.methods)
     budgets = _option("--budgets", parse_budgets, args.budgets)
     params = params_from_args(args)
+    if params.n_kernels:  # --kernels N: the sweep's one budget (the experiment plans each method)
+        budgets = parse_budgets(str(params.n_kernels))
+        params = params.replace(n_kernels=0)
     if args.time_budget is not None:
         params = params.with_assignments([f"time_budget={args.time_budget}"])
     workers = _positive_int("--workers", args.workers)

@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         draw_reconstruction,
         draw_reduced,
         draw_segments,
+        draw_superpixels,
     )
     from ..core.fileio import check_output_dir, output_group, write_npz, write_png, write_text
     from ..core.image import load_image
@@ -100,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
         "kernels.png": draw_kernels(image, model, result.n_background, scale),
         "reconstruction.png": draw_reconstruction(model, reconstruction=result.reconstruction),
     }
+    extra: dict[str, np.ndarray] = {}
+    if result.segment_map is not None:  # segment methods: the superpixels and whose kernel is whose
+        pictures["superpixels.png"] = draw_superpixels(image, result.segment_map, scale)
+        extra = {"segment_map": result.segment_map, "kernel_segment": result.kernel_segment}
 
     # -- write ------------------------------------------------------------------
     with output_group(out) as folder:
@@ -116,9 +121,11 @@ def run(args: argparse.Namespace) -> int:
             m=model.m,
             log_alpha=model.log_alpha,
             expert_psnr=np.asarray(result.expert_psnr, dtype=np.float64),
+            **extra,
         )
-        save_model(model, folder / "model.npz", params=params)
-        write_text(folder / "params.json", params.to_json())
+        # the parameters used (with a kernel budget, the planner's max_pts and spacing)
+        save_model(model, folder / "model.npz", params=result.params)
+        write_text(folder / "params.json", result.params.to_json())
         for name, picture in pictures.items():
             write_png(folder / name, picture)
 
@@ -141,6 +148,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"time (ms)    {timing}; total {sum(result.timings_ms.values()):.1f}")
     for note in result.notes:
         print(f"note         {note}")
-    print(f"wrote        {', '.join(OUTPUT_FILES)} to {show_path(out)}")
+    if result.segment_map is not None:
+        print(f"superpixels  {s['superpixels']}")
+    written = [*OUTPUT_FILES, *(["superpixels.png"] if result.segment_map is not None else [])]
+    print(f"wrote        {', '.join(written)} to {show_path(out)}")
     sys.stdout.flush()
     return 0

@@ -30,7 +30,10 @@ The largest count that fits wins (ties: the smaller ``max_pts``, then the
 larger spacing).  The expert refinement is switched off during the search (it
 does not change the count).  The grid baseline places exactly as many kernels
 as the edge method with the same parameters (see ``pipeline.initialize``), so
-its plan is the edge plan.  Other methods add an entry to :data:`PLANNERS`.
+its plan is the edge plan.  S-SMoE and AS-SMoE need no search: the plan sets
+``n_kernels = N`` and the methods meet it exactly (``min(N, H·W)`` kernels; the
+rule is in :mod:`smoe_gui.core.segment_init`).  Other methods add an entry to
+:data:`PLANNERS`.
 """
 
 from __future__ import annotations
@@ -145,7 +148,8 @@ class _Counter:
 def _search_max_pts(count: _Counter, budget: int, spacing: float) -> int:
     """Step 2 of the rule: the largest ``max_pts`` found whose model fits."""
     tries_before = len(count.counts)
-    max_pts = max(1, budget // 2)
+    top = int(spec("max_pts").high)  # a budget beyond what max_pts can give stops there
+    max_pts = min(max(1, budget // 2), top)
     too_big: int | None = None
     while True:
         n, n_background = count(max_pts, spacing)
@@ -167,7 +171,9 @@ def _search_max_pts(count: _Counter, budget: int, spacing: float) -> int:
 
     while too_big is None and tries() < MAX_PTS_TRIES and count(fits, spacing)[0] < budget:
         # the reduction may give fewer than max_pts segments: probe upwards
-        up = fits + max(1, (budget - count(fits, spacing)[0]) // 2)
+        up = min(fits + max(1, (budget - count(fits, spacing)[0]) // 2), top)
+        if up <= fits:
+            break
         if count(up, spacing)[0] <= budget:
             fits = up
         else:
@@ -215,10 +221,23 @@ def _plan_grid(image: NDArray[np.float32], params: Params, budget: int) -> Kerne
     return KernelPlan("grid", budget, edge.params, edge.n_kernels, 0, edge.tries)
 
 
+def _plan_segments(method: str) -> Callable[[NDArray[np.float32], Params, int], KernelPlan]:
+    """S-SMoE and AS-SMoE take the budget as an input (``n_kernels``) and meet
+    it exactly (``min(N, H·W)`` kernels; rule in ``segment_init``): nothing to search."""
+
+    def plan(image: NDArray[np.float32], params: Params, budget: int) -> KernelPlan:
+        count = min(budget, int(image.shape[0]) * int(image.shape[1]))
+        return KernelPlan(method, budget, params.replace(n_kernels=budget), count, 0, 0)
+
+    return plan
+
+
 #: Planner of each method: ``(image, params, budget) -> KernelPlan``.
 PLANNERS: dict[str, Callable[[NDArray[np.float32], Params, int], KernelPlan]] = {
     "edge": _plan_edge,
     "grid": _plan_grid,
+    "s-smoe": _plan_segments("s-smoe"),
+    "as-smoe": _plan_segments("as-smoe"),
 }
 
 
@@ -254,7 +273,8 @@ def plan_budget(image: NDArray[np.float32], params: Params, method: str, n_kerne
     planner = PLANNERS.get(method)
     if planner is None:
         raise ValueError(f"no kernel-budget planner for method {method!r}; planned methods: {', '.join(PLANNERS)}")
-    return planner(image, params, int(n_kernels))
+    # the search's own initialisations run with the budget off (max_pts governs)
+    return planner(image, params.replace(n_kernels=0), int(n_kernels))
 
 
 def plan_kernels(image: NDArray[np.float32], params: Params, method: str, n_kernels: int) -> Params:

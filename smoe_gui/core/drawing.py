@@ -24,6 +24,9 @@ __all__ = [
     "EDGE_COLOUR",
     "PAIR_COLOUR",
     "SALIENT_COLOUR",
+    "SUPERPIXEL_COLOUR",
+    "draw_superpixels",
+    "superpixel_boundaries",
     "auto_scale",
     "draw_edges",
     "draw_kernels",
@@ -52,6 +55,8 @@ SALIENT_COLOUR: RGB = (213, 94, 0)  # vermillion
 PAIR_COLOUR: RGB = (240, 228, 66)  # yellow
 #: Background kernels.
 BACKGROUND_COLOUR: RGB = (86, 180, 233)  # sky blue
+#: Colour of superpixel boundaries (segment methods).
+SUPERPIXEL_COLOUR: RGB = (240, 228, 66)  # yellow
 
 _SHIFT = 4  # sub-pixel bits for OpenCV drawing
 _ONE = 1 << _SHIFT
@@ -240,3 +245,38 @@ def draw_reconstruction(
 
         reconstruction = render(model)
     return gray_rgb(reconstruction, scale)
+
+
+def superpixel_boundaries(labels: NDArray[np.integer]) -> NDArray[np.bool_]:
+    """Pixels whose right or lower 4-neighbour has another label.
+
+    Parameters
+    ----------
+    labels : (H, W) int
+        Segment map (e.g. ``Initialization.segment_map``).
+
+    Returns
+    -------
+    (H, W) bool
+    """
+    lab = np.asarray(labels)
+    out = np.zeros(lab.shape, dtype=bool)
+    out[:, :-1] |= lab[:, :-1] != lab[:, 1:]
+    out[:-1, :] |= lab[:-1, :] != lab[1:, :]
+    return out
+
+
+def draw_superpixels(image: NDArray[np.floating], labels: NDArray[np.integer], scale: int = 1) -> U8:
+    """Superpixel boundaries in :data:`SUPERPIXEL_COLOUR` over the image dimmed to 60 %.
+
+    Returns
+    -------
+    (H·scale, W·scale, 3) uint8
+    """
+    out = gray_rgb(image, 1, 0.6)
+    out[superpixel_boundaries(labels)] = SUPERPIXEL_COLOUR
+    if scale > 1:
+        out = np.asarray(
+            cv2.resize(out, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST), np.uint8
+        )
+    return out

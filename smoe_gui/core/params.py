@@ -27,9 +27,11 @@ __all__ = ["METHODS", "PARAM_SPECS", "ParamSpec", "Params", "check_method", "spe
 Value = int | float | bool | str
 
 #: Initialisation methods, the paper's first: ``"edge"`` (edge-aligned kernels,
-#: Determann & Fleig) and ``"grid"`` (the regular-grid baseline).  The one list
-#: every command, experiment and window selector offers.
-METHODS: tuple[str, ...] = ("edge", "grid")
+#: Determann & Fleig), ``"grid"`` (the regular-grid baseline), ``"s-smoe"``
+#: (one kernel per DBSCAN superpixel, Li et al., VCIP 2023) and ``"as-smoe"``
+#: (per-segment fits with kernel sparsification, Li et al., arXiv 2409.10101).
+#: The one list every command, experiment and window selector offers.
+METHODS: tuple[str, ...] = ("edge", "grid", "s-smoe", "as-smoe")
 
 
 def check_method(method: object) -> str:
@@ -68,7 +70,8 @@ class ParamSpec:
     ref : str
         Paper reference: equation or section.
     group : str
-        "edges", "reduction", "placement", "experts", "training" or "general".
+        "edges", "reduction", "placement", "experts", "training", "segments" or
+        "general".
     log_scale : bool
         Whether a slider should move on a logarithmic scale.
     choices : tuple of str
@@ -266,7 +269,32 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     _p("patience", int, 200, 1, 100_000, "steps", "patience",
        "Window of steps over which the PSNR gain is measured for convergence.",
        "Sec. III-E (until converged)", "training", True),
+    # --- 7. Segment methods (S-SMoE, AS-SMoE) -------------------------------------
+    _p("superpixel_threshold", float, 0.045, 0.001, 1.0, "1", "MDBSCAN E",
+       "Gray-level threshold E of the DBSCAN superpixel growing (the public code's E = 20 on 8-bit RGB).",
+       "Shen et al., TIP 2016; S-SMoE [7] and AS-SMoE [6] (docs/paper-readings.md)", "segments"),
+    _p("superpixel_min_size", int, 50, 1, 1_000_000, "px", "smallest superpixel",
+       "Superpixels with fewer pixels are merged into their most similar neighbour.",
+       "Shen et al., TIP 2016 (merging stage)", "segments", True),
+    _p("superpixel_blur", float, 1.0, 0.0, 10.0, "px", "superpixel blur σ",
+       "Standard deviation of the Gaussian blur before the superpixel segmentation; 0 disables it.",
+       "AS-SMoE public code (imgaussfilt)", "segments"),
+    _p("as_target_db", float, 30.0, 10.0, 80.0, "dB", "AS-SMoE target PSNR",
+       "A segment's local fit doubles its kernels while its patch PSNR stays below this.",
+       "AS-SMoE [6] (per-segment target quality)", "segments"),
+    _p("as_initial_kernels", int, 4, 1, 64, "kernels", "AS-SMoE initial kernels",
+       "Kernels each segment's local fit starts with.",
+       "AS-SMoE [6] (K_init)", "segments"),
+    _p("as_doublings", int, 2, 0, 6, "rounds", "AS-SMoE doublings",
+       "Largest number of times a segment's local fit doubles its kernels.",
+       "AS-SMoE [6] (kernel cloning)", "segments"),
+    _p("as_steps", int, 60, 1, 100_000, "steps", "AS-SMoE steps per round",
+       "Adam steps of each local fit between two doublings (L0 sparsification included).",
+       "AS-SMoE [6] (segment reconstruction)", "segments", True),
     # --- general ------------------------------------------------------------------
+    _p("n_kernels", int, 0, 0, 1_000_000, "kernels", "kernel budget N",
+       "Number of kernels to initialise: every method yields between 0.95·N and N (0: off, max_pts governs).",
+       "Sec. IV, Figs. 5-6 (methods compared at equal kernel counts)", "general", True),
     _p("channels", str, "gray", 0, 0, "", "channels",
        "gray: model the BT.601 luma (the paper); rgb: one gate, three experts per kernel "
        "(colour). Edges and segments always use the luma.",
@@ -357,6 +385,14 @@ class Params:
     time_budget: float = 60.0
     tol_db: float = 0.01
     patience: int = 200
+    superpixel_threshold: float = 0.045
+    superpixel_min_size: int = 50
+    superpixel_blur: float = 1.0
+    as_target_db: float = 30.0
+    as_initial_kernels: int = 4
+    as_doublings: int = 2
+    as_steps: int = 60
+    n_kernels: int = 0
     channels: str = "gray"
     seed: int = 0
 
