@@ -613,7 +613,7 @@ class StageViews(QWidget):
     def _set_titles(self) -> None:
         fg = self.theme.foreground
         for name, view in self.views.items():
-            view.getPlotItem().titleLabel.setText(self.title_of(name), color=fg.name())
+            view.getPlotItem().titleLabel.setText(self.title_of(name), color=fg.name(), size="10pt")
 
     def legend_html(self) -> str:
         """Rich text saying what each colour means (view 4's part follows its mode)."""
