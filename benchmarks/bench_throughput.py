@@ -34,20 +34,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def find_image(name: str, images: str | None) -> Path:
-    """``name`` (without suffix) from ``--images``, ../shared/images or the samples."""
-    from smoe_gui.core.image import IMAGE_SUFFIXES
+    """``name`` (without suffix) by the benchmarks' one rule (``_images.find_images``)."""
+    from _images import find_images
 
-    folders = [Path(images)] if images else []
-    folders += [ROOT.parent / "shared" / "images", ROOT / "resources" / "samples"]
-    for folder in folders:
-        for suffix in IMAGE_SUFFIXES:
-            path = folder / f"{name}{suffix}"
-            if path.is_file():
-                return path
-    raise SystemExit(f"image {name!r} not found in {', '.join(map(str, folders))}")
+    found = find_images([name], images)
+    if not found:
+        raise SystemExit(f"image {name!r} not found (--images, ../shared/images, resources/samples)")
+    return found[0]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -178,3 +178,23 @@ def test_module_entry_point_exit_status(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
     assert not out.exists()
+
+
+def test_init_in_colour_and_the_expert_options(small_png: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "rgb"
+    assert main(["init", str(small_png), *FAST, "--channels", "rgb", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    with np.load(out / "stages.npz", allow_pickle=False) as z:
+        assert z["image"].shape == (48, 64, 3) and z["m"].shape[1:] == (3,)
+    model = load_model(out / "model.npz")
+    assert model.is_colour
+    recon = cv2.imread(str(out / "reconstruction.png"), cv2.IMREAD_UNCHANGED)
+    assert recon.shape == (48, 64, 3)
+    assert "kept after" in printed
+    lsq = tmp_path / "lstsq"
+    assert main(["init", str(small_png), *FAST, "--set", "experts=lstsq", "--out", str(lsq)]) == 0
+    assert "least-squares" in capsys.readouterr().out
+    line = _fails(["init", str(small_png), "--set", "expert_stop=never", "--out",
+                   str(tmp_path / "bad")], capsys, tmp_path / "bad")
+    assert "expert_stop" in line and "mse, fixed" in line

@@ -44,7 +44,7 @@ FACTS: dict[str, tuple[str, re.Pattern[str]]] = {
     "threads": ("smoe_gui/core/threads.py", re.compile(r"set_num_threads\(|sched_getaffinity")),
     "one_line": ("smoe_gui/core/errors.py",
                  re.compile(r"def _?one_line|\"\s\"\.join\(str\(exc\)\.split\(\)\)")),
-    "max_size": ("smoe_gui/core/image.py", re.compile(r"max.size must")),
+    "max_size": ("smoe_gui/core/image.py", re.compile(r"max(imum)?.size must")),
     "strokes": ("smoe_gui/core/drawing.py", re.compile(r"def segment_strokes")),
     "fit_run": ("smoe_gui/core/runs.py",
                 re.compile(r"def (fit_image|fit_report|run_fit)\b|class (FitRun|FitHistory)\b")),
@@ -138,7 +138,7 @@ def test_check_max_size_accepts(value: object, expected: int | None) -> None:
 
 @pytest.mark.parametrize("value", [4, "7", "x", "1.5", 2.5, True, [8], -1])
 def test_check_max_size_refuses(value: object) -> None:
-    with pytest.raises(ValueError, match="--max-size") as info:
+    with pytest.raises(ValueError, match="maximum size") as info:
         check_max_size(value)
     assert "\n" not in str(info.value)
 

@@ -279,7 +279,7 @@ def test_memory_errors_become_one_line(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_a_downscale_below_the_minimum_is_explained(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((10, 2000), np.uint8)).save(tmp_path / "thin.png")
-    with pytest.raises(ValueError, match="downscaled to 1000x5 pixels, below 8x8; ask for a larger --max-size"):
+    with pytest.raises(ValueError, match="downscaled to 1000x5 pixels, below 8x8; ask for a larger maximum size"):
         read_image(tmp_path / "thin.png", max_size=1000)
     loaded = read_image(tmp_path / "thin.png", max_size=1600)
     assert loaded.image.shape == (8, 1600)

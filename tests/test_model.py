@@ -89,3 +89,23 @@ def test_subset_keeps_selected_kernels() -> None:
     sub = model.subset(np.array([True, False, True, False]))
     assert sub.n_kernels == 2
     np.testing.assert_array_equal(sub.m, model.m[[0, 2]])
+
+
+def test_colour_experts_share_the_gate() -> None:
+    gray = _model(4)
+    rng = np.random.default_rng(5)
+    m3 = rng.uniform(0, 1, (4, 3))
+    colour = gray.replace(m=m3)
+    assert (colour.n_channels, colour.is_colour) == (3, True)
+    assert (gray.n_channels, gray.is_colour) == (1, False)
+    out = dense_render(colour)
+    assert out.shape == (12, 10, 3)
+    for c in range(3):  # each channel is the gray model with that channel's experts
+        np.testing.assert_allclose(out[:, :, c], dense_render(gray.replace(m=m3[:, c])), rtol=1e-12)
+    assert colour.subset(np.array([0, 2])).m.shape == (2, 3)
+
+
+@pytest.mark.parametrize("m", [np.zeros((4, 3, 1)), np.zeros((3, 3)), np.zeros((4, 0))])
+def test_bad_expert_shapes_are_refused(m: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="has shape"):
+        _model(4).replace(m=m)

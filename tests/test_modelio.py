@@ -92,3 +92,40 @@ def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
     os.chmod(tmp_path / "m.npz", 0o640)
     save_model(_model(), tmp_path / "m.npz")
     assert stat.S_IMODE((tmp_path / "m.npz").stat().st_mode) == 0o640
+
+
+def test_colour_model_round_trip(tmp_path: Path) -> None:
+    base = _model()
+    colour = base.replace(m=np.random.default_rng(1).uniform(0, 1, (5, 3)))
+    save_model(colour, tmp_path / "c.npz", Params(channels="rgb"))
+    back = load_model(tmp_path / "c.npz")
+    np.testing.assert_array_equal(back.m, colour.m)
+    assert back.n_channels == 3
+    assert read_model_params(tmp_path / "c.npz") == Params(channels="rgb")
+
+
+def _write_version_1(path: Path, model: SmoeModel, m: np.ndarray | None = None) -> None:
+    """A model file in the layout of format version 1 (the first release), written
+    without the current writer: gray experts, params without the newer keys."""
+    old_params = {k: v for k, v in Params().to_dict().items()
+                  if k not in ("channels", "experts", "expert_stop")}
+    import json
+
+    np.savez_compressed(
+        path, mu=model.mu, A=model.A, m=model.m if m is None else m, log_alpha=model.log_alpha,
+        height=np.int64(model.height), width=np.int64(model.width),
+        format_version=np.int64(1), params=np.array(json.dumps(old_params)),
+    )
+
+
+def test_version_1_files_still_load(tmp_path: Path) -> None:
+    model = _model()
+    _write_version_1(tmp_path / "old.npz", model)
+    back = load_model(tmp_path / "old.npz")
+    np.testing.assert_array_equal(back.m, model.m)
+    assert back.n_channels == 1 and not back.is_colour
+    assert read_model_params(tmp_path / "old.npz") == Params()
+    # version 1 never held colour experts: such a file is damaged
+    _write_version_1(tmp_path / "bad.npz", model, m=np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="version 1"):
+        load_model(tmp_path / "bad.npz")

@@ -21,12 +21,16 @@ IMAGE_TOL = 1e-5
 GRAD_TOL = 1e-4
 
 
-def random_model(seed: int, k: int = 60, h: int = 40, w: int = 56, spread: float = 0.3) -> SmoeModel:
-    """Random anisotropic kernels, some centred outside the image."""
+def random_model(seed: int, k: int = 60, h: int = 40, w: int = 56, spread: float = 0.3,
+                 channels: int = 0) -> SmoeModel:
+    """Random anisotropic kernels, some centred outside the image; gray experts
+    (K,) or, with ``channels`` > 0, experts (K, channels)."""
     rng = np.random.default_rng(seed)
     mu = rng.uniform([-6, -6], [w + 6, h + 6], (k, 2))
     A = rng.normal(0, spread, (k, 2, 2))
-    return SmoeModel(mu, A, rng.uniform(0, 1, k), rng.normal(0, 1.0, k), h, w)
+    la = rng.normal(0, 1.0, k)
+    m = rng.uniform(0, 1, (k, channels) if channels else k)
+    return SmoeModel(mu, A, m, la, h, w)
 
 
 def tensors(model: SmoeModel, dtype: torch.dtype = torch.float64) -> list[torch.Tensor]:
@@ -289,6 +293,61 @@ def test_renderer_rejects_bad_input() -> None:
         render(model, scale=-1.0)
 
 
+# -- colour: one gate, C experts ---------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_colour_render_matches_dense(seed: int) -> None:
+    model = random_model(seed, channels=3)
+    fast = render(model)
+    assert fast.dtype == np.float32 and fast.shape == (40, 56, 3)
+    assert np.max(np.abs(fast - dense_render(model))) <= IMAGE_TOL
+    half = render(model, scale=0.5)
+    xs, ys = output_grid(model, scale=0.5)
+    assert np.max(np.abs(half - dense_render(model, xs, ys))) <= IMAGE_TOL
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_colour_renderer_image_and_gradients_match_dense_autograd(backend: str, channels: int) -> None:
+    model = random_model(11, k=50, h=36, w=44, channels=channels)
+    x0, y0 = 2.0, 3.0
+    r = SmoeRenderer(30, 34, x0=x0, y0=y0, backend=backend)
+    xs = np.arange(34, dtype=np.float64) + x0
+    ys = np.arange(30, dtype=np.float64) + y0
+    g = torch.randn(30, 34, channels, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    ts = tensors(model)
+    img = r(*ts)
+    assert img.shape == (30, 34, channels)
+    grads = torch.autograd.grad((img * g).sum(), ts)
+    ref, ref_grads = dense_grads(model, xs, ys, g)
+    assert float((img.detach() - ref).abs().max()) <= IMAGE_TOL
+    for name, a, b in zip(("mu", "A", "m", "log_alpha"), grads, ref_grads, strict=True):
+        assert a.shape == b.shape
+        assert rel_err(a, b) <= GRAD_TOL, name
+
+
+def test_colour_channels_are_the_gray_models_of_each_channel() -> None:
+    colour = random_model(12, channels=3)
+    r = SmoeRenderer(40, 56)
+    img = r(*tensors(colour)).detach()
+    for c in range(3):
+        gray = colour.replace(m=colour.m[:, c])
+        np.testing.assert_allclose(img[:, :, c].numpy(), r(*tensors(gray)).detach().numpy(),
+                                   atol=1e-12)
+
+
+def test_colour_gradients_are_deterministic() -> None:
+    model = random_model(13, channels=3)
+    out = []
+    for _ in range(2):
+        ts = tensors(model)
+        img = SmoeRenderer(40, 56)(*ts)
+        out.append(torch.autograd.grad(img.square().sum(), ts))
+    for a, b in zip(*out, strict=True):
+        assert torch.equal(a, b)
+
+
 # -- CUDA ------------------------------------------------------------------------
 
 
@@ -301,6 +360,22 @@ def test_cuda_renderer_matches_dense() -> None:
     ts = [t.detach().cuda().requires_grad_() for t in tensors(model)]
     g = torch.randn(64, 72, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     img = r(*ts)
+    grads = torch.autograd.grad((img * g.cuda()).sum(), ts)
+    ref, ref_grads = dense_grads(model, np.arange(72.0), np.arange(64.0), g)
+    assert float((img.detach().cpu() - ref).abs().max()) <= IMAGE_TOL
+    for a, b in zip(grads, ref_grads, strict=True):
+        assert rel_err(a.cpu(), b) <= GRAD_TOL
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_colour_renderer_matches_dense() -> None:
+    model = random_model(15, k=80, h=64, w=72, channels=3)
+    r = SmoeRenderer(64, 72, device="cuda")
+    ts = [t.detach().cuda().requires_grad_() for t in tensors(model)]
+    g = torch.randn(64, 72, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    img = r(*ts)
+    assert img.shape == (64, 72, 3)
     grads = torch.autograd.grad((img * g.cuda()).sum(), ts)
     ref, ref_grads = dense_grads(model, np.arange(72.0), np.arange(64.0), g)
     assert float((img.detach().cpu() - ref).abs().max()) <= IMAGE_TOL

@@ -98,8 +98,8 @@ def test_run_fit_from_a_given_model_and_stop(synthetic_image: np.ndarray) -> Non
 def test_run_fit_refuses_bad_input_before_work(synthetic_image: np.ndarray) -> None:
     with pytest.raises(ValueError, match="unknown method"):
         run_fit(synthetic_image, QUICK, "spiral")
-    with pytest.raises(ValueError, match="2-D"):
-        run_fit(np.zeros((16, 16, 3), np.float32), QUICK, "edge")
+    with pytest.raises(ValueError, match="RGB"):  # (H, W) gray or (H, W, 3) RGB
+        run_fit(np.zeros((16, 16, 4), np.float32), QUICK, "edge")
 
 
 @pytest.mark.parametrize("level", [0.0, 0.3, 1.0])

@@ -468,3 +468,67 @@ def test_fit_runs_on_cuda() -> None:
     events = list(fit(image, quick_params(), init=model, device="cuda"))
     assert events[-1].model is not None
     assert psnr(render(events[-1].model), image) > psnr(render(model), image) + 2.0
+
+
+# -- colour: one gate, three experts ----------------------------------------------------
+
+
+def colour_image(h: int = 32, w: int = 32) -> np.ndarray:
+    gray = small_image(h, w)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.ascontiguousarray(
+        np.stack([gray, 0.3 + 0.5 * yy / h, 1.0 - gray * 0.8], axis=2).astype(np.float32)
+    )
+
+
+def test_colour_fit_raises_the_psnr_over_all_channels() -> None:
+    image = colour_image()
+    gray_model = grid_model(small_image())
+    model = gray_model.replace(m=sample_bilinear(image, gray_model.mu))
+    before = psnr(render(model), image)
+    events = run(image, quick_params(), model, snapshot_interval_s=0.0)
+    final = events[-1].model
+    assert final is not None and final.m.shape == (final.n_kernels, 3)
+    assert all(e.model is None or e.model.m.ndim == 2 for e in events)
+    after = psnr(render(final), image)  # the MSE averaged over every pixel and channel
+    assert after > before + 2.0
+    assert events[-1].psnr == pytest.approx(after, abs=0.05)
+
+
+def test_colour_fit_of_three_equal_channels_follows_the_gray_fit() -> None:
+    # equal channels: the loss and the gradients of μ, A, log α equal the gray
+    # ones, and Adam's steps on m are the same (its update is scale-free)
+    gray = small_image()
+    tripled = np.repeat(gray[:, :, None], 3, axis=2)
+    model = grid_model(gray)
+    colour_model = model.replace(m=np.repeat(model.m[:, None], 3, axis=1))
+    gray_final = run(gray, quick_params(), model)[-1]
+    colour_final = run(tripled, quick_params(), colour_model)[-1]
+    assert colour_final.psnr == pytest.approx(gray_final.psnr, abs=0.05)
+    assert colour_final.model is not None and gray_final.model is not None
+    assert colour_final.model.n_kernels == gray_final.model.n_kernels
+
+
+def test_channels_parameter_picks_the_form_of_the_image() -> None:
+    image = colour_image(48, 48)
+    params = quick_params(max_steps=3, tile_steps=2, max_pts=20, channels="rgb")
+    final = list(fit(image, params, device="cpu"))[-1]
+    assert final.model is not None and final.model.m.shape[1:] == (3,)
+    gray_final = list(fit(image, params.replace(channels="gray"), device="cpu"))[-1]
+    assert gray_final.model is not None and gray_final.model.m.ndim == 1
+    # an initial model decides by its experts; two channels are not a known form
+    two = grid_model(small_image()).replace(m=np.zeros((16, 2)))
+    with pytest.raises(ValueError, match="expert channels"):
+        fit(colour_image(), quick_params(), init=two)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_colour_fit_runs_on_cuda() -> None:
+    image = colour_image()
+    base = grid_model(small_image())
+    model = base.replace(m=sample_bilinear(image, base.mu))
+    events = list(fit(image, quick_params(), init=model, device="cuda"))
+    final = events[-1].model
+    assert final is not None and final.m.shape[1:] == (3,)
+    assert psnr(render(final), image) > psnr(render(model), image) + 2.0

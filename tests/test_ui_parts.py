@@ -42,7 +42,7 @@ def small_model() -> SmoeModel:
 
 
 # --------------------------------------------------------------------------- slider scales
-@pytest.mark.parametrize("s", [s for s in PARAM_SPECS if s.kind is not bool], ids=lambda s: s.name)
+@pytest.mark.parametrize("s", [s for s in PARAM_SPECS if s.kind not in (bool, str)], ids=lambda s: s.name)
 def test_slider_scale_round_trips_and_covers_the_range(s) -> None:
     from smoe_gui.ui.param_panel import SLIDER_STEPS, SliderScale
 
@@ -155,8 +155,17 @@ def test_panel_builds_every_parameter_and_emits_changes(qtbot) -> None:
         slider.setValue(slider.value() + 100)
     assert blocker.args[0].lr_m > Params().lr_m
     assert panel.widget("lr_m").value() == pytest.approx(blocker.args[0].lr_m)
+    # choice parameters (channels, experts, expert_stop) are combo boxes of the table's values
+    combo = panel.widget("channels")
+    assert [combo.itemData(i) for i in range(combo.count())] == ["gray", "rgb"]
+    with qtbot.waitSignal(panel.params_changed) as blocker:
+        combo.setCurrentIndex(combo.findData("rgb"))
+    assert blocker.args[0].channels == "rgb" and blocker.args[1] == "channels"
+    panel.set_params(Params(experts="lstsq"), emit=False)
+    assert panel.widget("experts").currentData() == "lstsq"
     panel.reset_to_defaults()
     assert panel.params() == Params()
+    assert combo.currentData() == "gray"
 
 
 # --------------------------------------------------------------------------- training load on the GUI
@@ -210,3 +219,19 @@ def test_training_curves_are_drawn_in_batches_and_on_flush(qtbot) -> None:
     assert drawn() == 13
     _, kernels = plots.kernel_curves["train"].getData()
     assert kernels[-1] == 100
+
+
+def test_snapshot_of_a_colour_model() -> None:
+    from smoe_gui.core.model import model_in_channels
+    from smoe_gui.ui.jobs import compute_snapshot
+
+    gray_model = small_model()
+    colour = model_in_channels(gray_model, "rgb").replace(
+        m=np.array([[0.2, 0.5, 0.9], [0.8, 0.1, 0.3], [0.5, 0.5, 0.5]]))
+    image = np.full((32, 64), 0.4, np.float32)
+    snap = compute_snapshot(image, colour)
+    assert snap.reconstruction.shape == (32, 64, 3) and snap.residual.shape == (32, 64, 3)
+    rgb = np.stack([image, image * 0.5, image * 1.5], axis=2)
+    snap = compute_snapshot(rgb, colour, max_pixels=512)
+    assert snap.reconstruction.ndim == 3 and np.isfinite(snap.psnr)
+    assert compute_snapshot(rgb, gray_model).residual.shape == (32, 64)

@@ -622,3 +622,16 @@ def test_default_window_opens_bundled_sample(qtbot, settings, monkeypatch) -> No
         assert opened and opened[0].name == "parrots.png"
     finally:
         win.close()
+
+
+def test_channels_choice_shows_a_colour_reconstruction(qtbot, window) -> None:
+    """The panel's channels combo: an RGB model (of the loaded image) reaches the views."""
+    combo = window.panel.widget("channels")
+    with qtbot.waitSignal(window.stages_shown, timeout=30_000):
+        combo.setCurrentIndex(combo.findData("rgb"))
+    assert window.panel.params().channels == "rgb"
+    recon = np.asarray(window.stages.views["reconstruction"].base.image)
+    assert recon.ndim == 3 and recon.shape[2] == 3
+    with qtbot.waitSignal(window.stages_shown, timeout=30_000):
+        combo.setCurrentIndex(combo.findData("gray"))
+    assert np.asarray(window.stages.views["reconstruction"].base.image).ndim == 2

@@ -41,6 +41,18 @@ def fail(message: str) -> None:
     raise SystemExit(EXIT_USAGE)
 
 
+def max_size_option(value: object) -> int | None:
+    """``--max-size`` checked by the one rule (:func:`smoe_gui.core.image.check_max_size`);
+    a bad value exits with a one-line error naming the option."""
+    from ..core.image import check_max_size
+
+    try:
+        return check_max_size(value)
+    except ValueError as exc:
+        fail(f"--max-size: {exc}")
+        raise  # unreachable: fail() exits
+
+
 def print_note(message: str) -> None:
     """Print ``smoe: note: message`` on stderr (how an input was mapped, a downscale;
     paths shown safely)."""
@@ -55,6 +67,11 @@ def add_param_options(parser: argparse.ArgumentParser) -> None:
     names = ", ".join(s.name for s in PARAM_SPECS)
     parser.add_argument("--params", metavar="FILE.json", help="parameter file (JSON)")
     parser.add_argument(
+        "--channels", choices=("gray", "rgb"), default=None,
+        help="gray: model the luma (the paper); rgb: colour, one gate and three experts per "
+        "kernel (sets the parameter channels)",
+    )
+    parser.add_argument(
         "--set",
         metavar="NAME=VALUE",
         action="append",
@@ -67,9 +84,12 @@ def params_from_args(args: argparse.Namespace) -> Params:
     """Params from ``--params`` then ``--set`` (raises ValueError on bad input)."""
     params = Params.from_json(Path(args.params)) if args.params else Params()
     try:
-        return params.with_assignments(args.set)
+        params = params.with_assignments(args.set)
     except ValueError as exc:
         raise ValueError(f"--set: {exc}") from None
+    if getattr(args, "channels", None) is not None:
+        params = params.replace(channels=args.channels)
+    return params
 
 
 def build_parser() -> argparse.ArgumentParser:

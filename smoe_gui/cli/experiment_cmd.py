@@ -30,7 +30,7 @@ from ..core.experiment.report import clock
 from ..core.experiment.run import SweepObserver
 from ..core.metrics import format_psnr
 from ..core.params import METHODS
-from . import EXIT_INTERRUPTED, add_param_options, params_from_args
+from . import EXIT_INTERRUPTED, add_param_options, max_size_option, params_from_args
 from .progress import FitProgress, Progress
 
 __all__ = ["EXIT_RUNS_FAILED", "SweepProgress", "register", "run"]
@@ -179,7 +179,6 @@ def _option(name: str, parse: Callable[[str], T], text: str) -> T:
 def run(args: argparse.Namespace) -> int:
     """Run ``smoe experiment``; returns the exit status."""
     from ..core.fileio import check_output_dir
-    from ..core.image import check_max_size
 
     methods = _option("--methods", parse_methods, args.methods)
     budgets = _option("--budgets", parse_budgets, args.budgets)
@@ -188,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         params = params.with_assignments([f"time_budget={args.time_budget}"])
     workers = _positive_int("--workers", args.workers)
     threads = None if args.threads is None else _positive_int("--threads", args.threads)
-    max_size = check_max_size(args.max_size)
+    max_size = max_size_option(args.max_size)
     if args.dask_scheduler is not None and workers > 1:
         raise ValueError("give either --workers or --dask-scheduler, not both")
     check_output_dir(args.out)

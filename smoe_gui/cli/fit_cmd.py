@@ -29,7 +29,7 @@ from typing import Any
 from ..core.errors import show_path
 from ..core.events import StopToken
 from ..core.params import METHODS, Params
-from . import EXIT_INTERRUPTED, add_param_options, params_from_args, print_note
+from . import EXIT_INTERRUPTED, add_param_options, max_size_option, params_from_args, print_note
 
 __all__ = ["FIT_OUTPUT_FILES", "parse_size", "register"]
 
@@ -72,7 +72,7 @@ def _fit_params(args: argparse.Namespace) -> Params:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     from ..core.fileio import check_output_dir, output_group, write_png, write_text
-    from ..core.image import check_max_size, load_image
+    from ..core.image import load_image
     from ..core.metrics import format_psnr
     from ..core.modelio import save_model
     from ..core.runs import fit_report, run_fit
@@ -80,9 +80,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
     # -- validate everything before any work ----------------------------------------
     params = _fit_params(args)
-    max_size = check_max_size(args.max_size)
+    max_size = max_size_option(args.max_size)
     out = check_output_dir(args.out)
-    image = load_image(args.image, max_size=max_size, on_message=print_note)
+    image = load_image(args.image, max_size=max_size, channels=params.channels,
+                       on_message=print_note)
 
     stop = StopToken()
 
@@ -143,6 +144,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from ..core.fileio import check_output_dir, write_png
+    from ..core.model import model_in_channels
     from ..core.modelio import load_model
     from ..core.rendering import output_grid, render
 
@@ -157,6 +159,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     check_output_dir(folder)
     size = parse_size(args.size) if args.size is not None else None
     model = load_model(args.model)
+    if args.channels is not None and (args.channels == "rgb") != model.is_colour:
+        model = model_in_channels(model, args.channels)
     if size is not None:
         output_grid(model, height=size[1], width=size[0])  # validates the size
         image = render(model, height=size[1], width=size[0])
@@ -180,7 +184,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "write model.npz, reconstruction.png, params.json and report.json into --out. "
         "Ctrl-C keeps the best model so far and exits with status 130.",
     )
-    fit_parser.add_argument("image", metavar="IMAGE", help="image file (converted to gray)")
+    fit_parser.add_argument("image", metavar="IMAGE",
+                            help="image file (its luma, or its colours with --channels rgb)")
     add_param_options(fit_parser)
     fit_parser.add_argument("--method", choices=METHODS, default=METHODS[0],
                             help=f"kernel initialisation (default: {METHODS[0]})")
@@ -197,7 +202,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     render_parser = subparsers.add_parser(
         "render",
         help="render a saved model to a PNG at any size",
-        description="Render MODEL.npz (exact formula) to a gray PNG.",
+        description="Render MODEL.npz (exact formula) to a PNG: gray, or RGB for a colour "
+        "model (--channels converts).",
     )
     render_parser.add_argument("model", metavar="MODEL.npz", help="model file")
     render_parser.add_argument("--out", required=True, metavar="OUT.png", help="output image")
@@ -205,5 +211,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     group.add_argument("--scale", type=float, metavar="F",
                        help="output size relative to the model's image (default 1)")
     group.add_argument("--size", metavar="WxH", help="explicit output size, e.g. 1024x768")
+    render_parser.add_argument(
+        "--channels", choices=("gray", "rgb"), default=None,
+        help="output gray (BT.601 luma of a colour model) or RGB (default: as the model)",
+    )
     render_parser.add_argument("--quiet", action="store_true", help="no output on success")
     render_parser.set_defaults(func=_cmd_render)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.errors import show_path
 from ..core.params import METHODS
-from . import add_param_options, params_from_args, print_note
+from . import add_param_options, max_size_option, params_from_args, print_note
 
 __all__ = ["OUTPUT_FILES", "register", "run"]
 
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         draw_segments,
     )
     from ..core.fileio import check_output_dir, output_group, write_npz, write_png, write_text
-    from ..core.image import check_max_size, load_image
+    from ..core.image import load_image
     from ..core.metrics import format_psnr
     from ..core.modelio import save_model
     from ..core.pipeline import initialize
@@ -86,11 +86,12 @@ def run(args: argparse.Namespace) -> int:
     # -- validate everything first ------------------------------------------
     params = params_from_args(args)
     out = check_output_dir(args.out)
-    max_size = check_max_size(args.max_size)
-    image = load_image(args.image, max_size=max_size, on_message=print_note)
+    max_size = max_size_option(args.max_size)
+    image = load_image(args.image, max_size=max_size, channels=params.channels,
+                       on_message=print_note)
     result = initialize(image, params, method=args.method)
     model = result.model
-    h, w = image.shape
+    h, w = image.shape[:2]
     scale = auto_scale(h, w)
     pictures = {
         "edges.png": draw_edges(result.edges, image, scale),
@@ -130,8 +131,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"reduced      {s['reduced']} ({s['salient']} salient, DBSCAN eps {result.reduction_eps:.3f} px)")
     print(f"kernels      {s['kernels']} ({s['background_kernels']} background)")
     psnr = result.expert_psnr
-    print(f"PSNR         {format_psnr(psnr[0])} after sampling, {format_psnr(psnr[-1])} after "
-          f"{len(psnr) - 1} refinement iterations")
+    if params.experts == "lstsq":
+        print(f"PSNR         {format_psnr(psnr[0])} after sampling, {format_psnr(psnr[-1])} with "
+              "least-squares experts")
+    else:
+        print(f"PSNR         {format_psnr(psnr[0])} after sampling, {format_psnr(max(psnr))} "
+              f"kept after {len(psnr) - 1} refinement iterations ({params.expert_stop} stop)")
     timing = ", ".join(f"{k} {v:.1f}" for k, v in result.timings_ms.items())
     print(f"time (ms)    {timing}; total {sum(result.timings_ms.values()):.1f}")
     for note in result.notes:

@@ -99,7 +99,8 @@ def auto_scale(height: int, width: int, target: int = 1536) -> int:
 
 
 def gray_rgb(image: NDArray[np.floating], scale: int = 1, dim: float = 1.0) -> U8:
-    """Gray image in [0, 1] as RGB uint8, upscaled ``scale`` times (nearest), times ``dim``.
+    """Gray image in [0, 1] as RGB uint8, upscaled ``scale`` times (nearest), times ``dim``
+    (an RGB ``(H, W, 3)`` image keeps its colours).
 
     Returns
     -------
@@ -113,6 +114,8 @@ def gray_rgb(image: NDArray[np.floating], scale: int = 1, dim: float = 1.0) -> U
         u8 = np.asarray(
             cv2.resize(u8, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST), np.uint8
         )
+    if u8.ndim == 3:
+        return np.ascontiguousarray(u8)
     return np.ascontiguousarray(np.repeat(u8[:, :, None], 3, axis=2))
 
 

@@ -1,9 +1,11 @@
-"""Image loading: any common file to a float32 gray image in [0, 1].
+"""Image loading: any common file to a float32 image in [0, 1], gray by default.
 
 1-, 8-, 16- and 32-bit integer and float files, gray, gray+alpha, RGB, RGBA,
 palette and CMYK images are accepted (docs/inputs.md lists every rule).  Colour
 goes to gray with ITU-R BT.601 luma (``0.299 R + 0.587 G + 0.114 B``, as
-OpenCV's ``cvtColor(..., COLOR_RGB2GRAY)``); alpha is ignored.  8- and 16-bit
+OpenCV's ``cvtColor(..., COLOR_RGB2GRAY)``) unless ``channels="rgb"`` asks
+to keep the colour as an ``(H, W, 3)`` array (a gray file gives three equal
+channels); alpha is ignored.  8- and 16-bit
 values are divided by the largest value of the bit depth (255 or 65535); 32-bit
 integer and float data (outside [0, 1]) is mapped by its own range, with a
 message.  EXIF orientation is applied; the declared size is checked from the
@@ -28,20 +30,28 @@ if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = [
+    "CHANNELS",
     "IMAGE_SUFFIXES",
     "MAX_PIXELS",
     "MAX_SIDE",
     "MIN_SIDE",
     "InputWarning",
     "LoadedImage",
+    "as_channels",
     "check_image",
     "check_max_size",
     "downscale_to",
+    "image_channels",
     "is_image_file",
     "load_image",
+    "luma",
     "read_image",
     "to_gray",
+    "to_rgb",
 ]
+
+#: Accepted values of the ``channels`` parameter: gray (H, W) or colour (H, W, 3).
+CHANNELS: tuple[str, ...] = ("gray", "rgb")
 
 #: Smallest accepted side in pixels: below this there are no meaningful edges.
 MIN_SIDE = 8
@@ -87,18 +97,18 @@ def check_max_size(value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ValueError(f"--max-size must be a whole number of pixels, got {value!r}")
+        raise ValueError(f"the maximum size must be a whole number of pixels, got {value!r}")
     if isinstance(value, str):
         try:
             value = int(value.strip())
         except ValueError:
-            raise ValueError(f"--max-size must be a whole number of pixels, got {value!r}") from None
+            raise ValueError(f"the maximum size must be a whole number of pixels, got {value!r}") from None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, (int, np.integer)):
-        raise ValueError(f"--max-size must be a whole number of pixels, got {value!r}")
+        raise ValueError(f"the maximum size must be a whole number of pixels, got {value!r}")
     if int(value) < MIN_SIDE:
-        raise ValueError(f"--max-size must be at least {MIN_SIDE}, got {int(value)}")
+        raise ValueError(f"the maximum size must be at least {MIN_SIDE}, got {int(value)}")
     return int(value)
 
 
@@ -148,9 +158,85 @@ def to_gray(pixels: NDArray[np.generic], scale: float) -> F32:
     return out
 
 
+def to_rgb(pixels: NDArray[np.generic], scale: float) -> F32:
+    """RGB float32 image ``(H, W, 3)`` in [0, 1] from a (H, W), (H, W, 1|2|3|4) array.
+
+    Gray (and gray + alpha) input gives three equal channels; alpha is ignored.
+    Values must already lie in ``[0, scale]`` (see :func:`to_gray`).
+
+    Raises
+    ------
+    ValueError
+        For a shape that is not (H, W) or (H, W, 1-4).
+    """
+    arr = np.asarray(pixels)
+    if arr.ndim == 3 and arr.shape[2] in (1, 2):
+        arr = arr[:, :, 0]
+    if arr.ndim == 3 and arr.shape[2] not in (3, 4) or arr.ndim not in (2, 3):
+        raise ValueError(f"unsupported image shape {arr.shape}")
+    h, w = arr.shape[:2]
+    out = np.empty((h, w, 3), np.float32)
+    inv = np.float32(1.0 / scale)
+    step = _chunk_rows(w, 3)
+    for y0 in range(0, h, step):
+        band = arr[y0 : y0 + step].astype(np.float32)
+        band *= inv
+        band = band[:, :, :3] if band.ndim == 3 else band[:, :, None]
+        np.clip(band, 0.0, 1.0, out=out[y0 : y0 + step])  # broadcasts gray to 3 channels
+    return out
+
+
+def image_channels(image: NDArray[np.generic]) -> int:
+    """Number of channels of an image: 1 for ``(H, W)``, ``C`` for ``(H, W, C)``."""
+    return 1 if np.ndim(image) == 2 else int(np.shape(image)[2])
+
+
+def luma(image: NDArray[np.generic]) -> F32:
+    """The BT.601 luma ``(H, W)`` float32 of an ``(H, W, 3)`` image (OpenCV's
+    ``COLOR_RGB2GRAY``); a gray ``(H, W)`` image is returned as float32.
+
+    Raises
+    ------
+    ValueError
+        For an image that is neither ``(H, W)`` nor ``(H, W, 3)``.
+    """
+    arr = np.asarray(image, dtype=np.float32)
+    if arr.ndim == 2:
+        return np.ascontiguousarray(arr)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"image must be (H, W) or (H, W, 3), got shape {arr.shape}")
+    return np.ascontiguousarray(cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2GRAY),
+                                dtype=np.float32)
+
+
+def as_channels(image: NDArray[np.generic], channels: str) -> F32:
+    """The image in the form a ``channels`` model needs.
+
+    ``"gray"``: ``(H, W)`` (a colour image goes to its BT.601 luma);
+    ``"rgb"``: ``(H, W, 3)`` (a gray image gives three equal channels).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``channels`` or an image that is neither ``(H, W)`` nor
+        ``(H, W, 3)``.
+    """
+    if channels not in CHANNELS:
+        raise ValueError(f"channels must be one of {', '.join(CHANNELS)}, got {channels!r}")
+    arr = np.asarray(image, dtype=np.float32)
+    if arr.ndim == 3 and arr.shape[2] != 3 or arr.ndim not in (2, 3):
+        raise ValueError(f"image must be (H, W) gray or (H, W, 3) RGB, got shape {arr.shape}")
+    if channels == "gray":
+        return luma(arr)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(arr)
+
+
 def downscale_to(image: F32, max_side: int) -> F32:
-    """Downscale (area interpolation) so that the longer side is at most ``max_side``."""
-    h, w = image.shape
+    """Downscale (area interpolation) so that the longer side is at most ``max_side``
+    (gray ``(H, W)`` or colour ``(H, W, C)``)."""
+    h, w = image.shape[:2]
     factor = max_side / max(h, w)
     if factor >= 1.0:
         return image
@@ -158,19 +244,33 @@ def downscale_to(image: F32, max_side: int) -> F32:
     return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.float32)
 
 
-def check_image(image: NDArray[np.generic], max_side: int = MAX_SIDE) -> F32:
+def check_image(
+    image: NDArray[np.generic], max_side: int = MAX_SIDE, *, colour: bool = False
+) -> F32:
     """Validate an in-memory image and return it as C-contiguous float32.
+
+    Parameters
+    ----------
+    image : (H, W) array, or (H, W, 3) when ``colour``
+    max_side : int
+        Largest side in pixels.
+    colour : bool
+        Accept RGB ``(H, W, 3)`` images as well as gray ones.
 
     Raises
     ------
     ValueError
-        If it is not 2-D, is smaller than :data:`MIN_SIDE` or larger than
-        ``max_side`` on a side, or holds NaN/inf or values outside [0, 1].
+        If it is not 2-D (or, with ``colour``, ``(H, W, 3)``), is smaller than
+        :data:`MIN_SIDE` or larger than ``max_side`` on a side, or holds NaN/inf
+        or values outside [0, 1].
     """
     arr = np.asarray(image)
-    if arr.ndim != 2:
-        raise ValueError(f"image must be 2-D (H, W) gray, got shape {arr.shape}")
-    h, w = arr.shape
+    if colour and arr.ndim == 3 and arr.shape[2] == 3:
+        pass
+    elif arr.ndim != 2:
+        want = "(H, W) gray or (H, W, 3) RGB" if colour else "2-D (H, W) gray"
+        raise ValueError(f"image must be {want}, got shape {arr.shape}")
+    h, w = arr.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise ValueError(
             f"image is {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed"
@@ -178,7 +278,7 @@ def check_image(image: NDArray[np.generic], max_side: int = MAX_SIDE) -> F32:
     if max(h, w) > max_side:
         raise ValueError(
             f"image is {w}x{h} pixels, larger than {max_side} on a side; "
-            f"ask for a downscale (CLI: --max-size {max_side})"
+            f"ask for a downscale to a maximum size of {max_side}"
         )
     if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
         raise ValueError(f"image must be numeric, got dtype {arr.dtype}")
@@ -198,8 +298,9 @@ class LoadedImage:
 
     Attributes
     ----------
-    image : (H, W) float32
-        Gray values in [0, 1], EXIF orientation applied, downscaled if asked.
+    image : (H, W) or (H, W, 3) float32
+        Gray (or, read with ``channels="rgb"``, RGB) values in [0, 1], EXIF
+        orientation applied, downscaled if asked.
     messages : tuple of str
         One line per mapping the user should know of (a data range stretched to
         [0, 1], non-finite values replaced, a downscale); empty for the usual
@@ -336,12 +437,15 @@ def _check_declared_size(width: int, height: int, max_size: int | None) -> None:
     if max_size is None and max(width, height) > MAX_SIDE:
         raise ValueError(
             f"image is {width}x{height} pixels, larger than {MAX_SIDE} on a side; "
-            f"ask for a downscale (CLI: --max-size {MAX_SIDE})"
+            f"ask for a downscale to a maximum size of {MAX_SIDE}"
         )
 
 
-def read_image(path: str | os.PathLike[str], max_size: int | None = None) -> LoadedImage:
-    """Read an image file as gray float32 in [0, 1], with what was done to its values.
+def read_image(
+    path: str | os.PathLike[str], max_size: int | None = None, channels: str = "gray"
+) -> LoadedImage:
+    """Read an image file as float32 in [0, 1] (gray, or RGB with ``channels="rgb"``),
+    with what was done to its values.
 
     The size the file declares is checked from its header before any pixel is
     decoded; EXIF orientation is applied as image viewers do
@@ -358,6 +462,9 @@ def read_image(path: str | os.PathLike[str], max_size: int | None = None) -> Loa
         (area interpolation).  Without it, an image larger than
         :data:`MAX_SIDE` on a side is refused.  Either way a file declaring more
         than :data:`MAX_PIXELS` pixels is refused unread.
+    channels : {"gray", "rgb"}
+        ``gray``: BT.601 luma ``(H, W)``; ``rgb``: the colour channels ``(H, W,
+        3)`` (a gray file gives three equal channels).
 
     Returns
     -------
@@ -372,6 +479,8 @@ def read_image(path: str | os.PathLike[str], max_size: int | None = None) -> Loa
     from PIL import Image, UnidentifiedImageError
 
     max_size = check_max_size(max_size)
+    if channels not in CHANNELS:
+        raise ValueError(f"channels must be one of {', '.join(CHANNELS)}, got {channels!r}")
     p = Path(path)
     label = str(p)
     if not p.exists():
@@ -401,10 +510,10 @@ def read_image(path: str | os.PathLike[str], max_size: int | None = None) -> Loa
             pixels, scale, message = _decode(opened, label)
             if message:
                 messages.append(message)
-        gray = to_gray(pixels, scale)
+        gray = to_gray(pixels, scale) if channels == "gray" else to_rgb(pixels, scale)
         del pixels
-        if max_size is not None and max(gray.shape) > max_size:
-            h0, w0 = gray.shape
+        if max_size is not None and max(gray.shape[:2]) > max_size:
+            h0, w0 = gray.shape[:2]
             gray = downscale_to(gray, max_size)
             messages.append(f"downscaled from {w0}x{h0} to {gray.shape[1]}x{gray.shape[0]} pixels")
     except ValueError:
@@ -426,14 +535,14 @@ def read_image(path: str | os.PathLike[str], max_size: int | None = None) -> Loa
         raise ValueError(f"{label}: cannot decode image, file damaged or truncated ({msg})") from None
 
     limit = MAX_SIDE if max_size is None else max(max_size, MAX_SIDE)
-    h, w = gray.shape
+    h, w = gray.shape[:2]
     if max_size is not None and min(h, w) < MIN_SIDE:
         raise ValueError(
             f"{label}: downscaled to {w}x{h} pixels, below {MIN_SIDE}x{MIN_SIDE}; "
-            "ask for a larger --max-size"
+            "ask for a larger maximum size"
         )
     try:
-        image = check_image(gray, max_side=limit)
+        image = check_image(gray, max_side=limit, colour=channels == "rgb")
     except ValueError as exc:
         raise ValueError(f"{label}: {exc}") from None
     return LoadedImage(image, tuple(messages), (width, height), mode)
@@ -442,10 +551,12 @@ def read_image(path: str | os.PathLike[str], max_size: int | None = None) -> Loa
 def load_image(
     path: str | os.PathLike[str],
     max_size: int | None = None,
+    channels: str = "gray",
     *,
     on_message: Callable[[str], None] | None = None,
 ) -> F32:
-    """Load an image file as a gray float32 array in [0, 1].
+    """Load an image file as a float32 array in [0, 1]: gray ``(H, W)`` by
+    default, RGB ``(H, W, 3)`` with ``channels="rgb"``.
 
     :func:`read_image` without the record: its messages (a data range stretched to
     [0, 1], a downscale) go to ``on_message``, or, without it, are issued as
@@ -457,19 +568,21 @@ def load_image(
         Any format Pillow reads (PNG, JPEG, TIFF, BMP, WebP, PGM, ...).
     max_size : int, optional
         Downscale so that the longer side is at most this (see :func:`read_image`).
+    channels : {"gray", "rgb"}
+        See :func:`read_image`.
     on_message : callable, optional
         Called with each one-line message.
 
     Returns
     -------
-    (H, W) float32
+    (H, W) or (H, W, 3) float32
 
     Raises
     ------
     ValueError
         As :func:`read_image`.
     """
-    loaded = read_image(path, max_size)
+    loaded = read_image(path, max_size, channels)
     for message in loaded.messages:
         if on_message is not None:
             on_message(f"{path}: {message}")

@@ -1,7 +1,11 @@
-"""Image quality metrics for images in [0, 1], and the one PSNR formula.
+"""Image quality metrics for images in [0, 1], gray ``(H, W)`` or colour
+``(H, W, C)``, and the one PSNR formula.
 
 PSNR (peak signal-to-noise ratio) is ``10 log10(peak² / MSE)`` dB with
-``peak = 1`` for images in [0, 1]; :func:`psnr_from_mse` is its only
+``peak = 1`` for images in [0, 1] and the MSE averaged over all pixels *and*
+channels (an RGB image's PSNR is that of its pooled error, not a mean of
+per-channel PSNRs), never clipped; SSIM of a colour image is the mean of the
+per-channel SSIMs; :func:`psnr_from_mse` is its only
 implementation.  An exact reconstruction (MSE 0) has an infinite PSNR, and
 that is one documented value everywhere: ``math.inf`` in Python, the string
 ``"inf"`` in JSON (``float("inf")`` parses it; see :func:`psnr_json`), ``inf``
@@ -89,20 +93,28 @@ def _pair(a: NDArray[np.generic], b: NDArray[np.generic]) -> tuple[NDArray[np.fl
 
 
 def mse(a: NDArray[np.generic], b: NDArray[np.generic]) -> float:
-    """Mean squared error."""
+    """Mean squared error over all pixels and channels."""
     x, y = _pair(a, b)
     return float(np.mean((x - y) ** 2))
 
 
 def psnr(a: NDArray[np.generic], b: NDArray[np.generic]) -> float:
-    """Peak signal-to-noise ratio in dB for a data range of 1 (``inf`` if equal)."""
+    """Peak signal-to-noise ratio in dB for a data range of 1 (``inf`` if equal);
+    for colour images the MSE is averaged over all channels."""
     return psnr_from_mse(mse(a, b))
 
 
 def ssim(a: NDArray[np.generic], b: NDArray[np.generic]) -> float:
     """Structural similarity (Wang et al. 2004): Gaussian window σ = 1.5, 11x11,
-    K1 = 0.01, K2 = 0.03, data range 1; the mean of the SSIM map."""
+    K1 = 0.01, K2 = 0.03, data range 1; the mean of the SSIM map.  For colour
+    images ``(H, W, C)``: the mean over the channels of each channel's SSIM."""
     x, y = _pair(a, b)
+    if x.ndim == 3:
+        return float(np.mean([_ssim_gray(x[:, :, c], y[:, :, c]) for c in range(x.shape[2])]))
+    return _ssim_gray(x, y)
+
+
+def _ssim_gray(x: NDArray[np.float64], y: NDArray[np.float64]) -> float:
     c1, c2 = 0.01**2, 0.03**2
 
     def blur(img: NDArray[np.float64]) -> NDArray[np.float64]:

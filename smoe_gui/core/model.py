@@ -1,9 +1,13 @@
 """The SMoE model: its parameters and its math, in one place.
 
-A model of a grayscale image of ``height x width`` pixels has ``K`` kernels:
+A model of an image of ``height x width`` pixels has ``K`` kernels:
 
 ``K_i(x) = α_i · exp(-‖A_iᵀ (x - μ_i)‖²)``, ``w_i(x) = K_i(x) / Σ_j K_j(x)``,
 ``L(x) = Σ_i w_i(x) m_i``.
+
+A gray model has one expert value per kernel (``m`` of shape ``(K,)``); a
+colour model has ``C`` (``m`` of shape ``(K, C)``, ``C = 3`` for RGB): the gate
+is shared by the channels, only the experts grow.
 
 ``Σ_i = A_i A_iᵀ`` is the quadratic form of the paper's equation (2).  The gate is
 computed in the log domain (``log α_i - ‖A_iᵀ(x-μ_i)‖²`` followed by a softmax),
@@ -27,6 +31,7 @@ __all__ = [
     "dense_logits",
     "dense_render",
     "grid_points",
+    "model_in_channels",
     "ellipse_axes",
     "pixel_grid",
 ]
@@ -44,8 +49,9 @@ class SmoeModel:
         Kernel centres ``(x, y)`` in pixels.
     A : (K, 2, 2) float64
         Steering matrices; the gate logit is ``log α - ‖Aᵀ(x - μ)‖²`` (1/px).
-    m : (K,) float64
-        Experts (gray values, nominally in [0, 1]).
+    m : (K,) or (K, C) float64
+        Experts: gray values ``(K,)``, or ``C`` channel values per kernel
+        ``(K, C)`` (RGB: ``C = 3``), nominally in [0, 1].
     log_alpha : (K,) float64
         Natural logarithm of the kernel weights α.
     height, width : int
@@ -74,13 +80,22 @@ class SmoeModel:
                 raise ValueError(f"model: '{name}' is not a numeric array") from None
             arr.setflags(write=False)
             arrays[name] = arr
-        k = arrays["m"].shape[0] if arrays["m"].ndim == 1 else -1
-        expected = {"mu": (k, 2), "A": (k, 2, 2), "m": (k,), "log_alpha": (k,)}
+        m_shape = arrays["m"].shape
+        ok_m = len(m_shape) == 1 or (len(m_shape) == 2 and m_shape[1] >= 1)
+        if not ok_m:
+            raise ValueError(
+                f"model: 'm' has shape {m_shape}, expected (K,) or (K, C) with C >= 1"
+            )
+        k = m_shape[0]
+        expected = {"mu": (k, 2), "A": (k, 2, 2), "m": (k,) + m_shape[1:], "log_alpha": (k,)}
         for name, shape in expected.items():
             if arrays[name].shape != shape or k < 0:
+                want = "(K,) or (K, C)" if name == "m" else str(
+                    tuple("K" if i == 0 else d for i, d in enumerate(shape))
+                ).replace("'", "")
                 raise ValueError(
                     f"model: '{name}' has shape {arrays[name].shape}, expected "
-                    f"{tuple('K' if d == k else d for d in shape)} with K = number of experts"
+                    f"{want} with K = number of experts"
                 )
         if k == 0:
             raise ValueError("model: it has no kernels")
@@ -98,6 +113,17 @@ class SmoeModel:
     def n_kernels(self) -> int:
         """Number of kernels ``K``."""
         return int(self.m.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        """Channels of the experts: 1 for a gray model (``m`` of shape ``(K,)``),
+        ``C`` for ``m`` of shape ``(K, C)``."""
+        return 1 if self.m.ndim == 1 else int(self.m.shape[1])
+
+    @property
+    def is_colour(self) -> bool:
+        """Whether the experts have a channel axis (``m`` of shape ``(K, C)``)."""
+        return self.m.ndim == 2
 
     @property
     def alpha(self) -> F64:
@@ -198,17 +224,43 @@ def dense_render(
 
     Returns
     -------
-    (H', W') float64
+    (H', W') float64, or (H', W', C) for a model with ``C``-channel experts
     """
     if xs is None or ys is None:
         gx, gy = pixel_grid(model.height, model.width)
         xs = gx if xs is None else xs
         ys = gy if ys is None else ys
     points = grid_points(xs, ys)
-    out = np.empty(points.shape[0], dtype=np.float64)
+    out = np.empty((points.shape[0],) + model.m.shape[1:], dtype=np.float64)
     for start in range(0, points.shape[0], chunk):
         out[start : start + chunk] = dense_gate(model, points[start : start + chunk]) @ model.m
-    return out.reshape(len(ys), len(xs))
+    return out.reshape((len(ys), len(xs)) + model.m.shape[1:])
+
+
+#: ITU-R BT.601 luma weights of R, G, B (as OpenCV's ``COLOR_RGB2GRAY``).
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
+
+
+def model_in_channels(model: SmoeModel, channels: str) -> SmoeModel:
+    """The model with gray (``"gray"``) or RGB (``"rgb"``) experts.
+
+    The gate is shared by the channels and the model is linear in the experts,
+    so a gray copy of an RGB model (experts mixed by the BT.601 luma weights)
+    renders exactly the luma of the colour rendering, and an RGB copy of a gray
+    model (experts repeated) renders three equal channels.
+
+    Raises
+    ------
+    ValueError
+        For another ``channels``, or a colour model that does not have 3 channels.
+    """
+    if channels not in ("gray", "rgb"):
+        raise ValueError(f"channels must be 'gray' or 'rgb', got {channels!r}")
+    if model.is_colour and model.n_channels != 3:
+        raise ValueError(f"model: {model.n_channels} expert channels, not RGB")
+    if channels == "gray":
+        return model.replace(m=model.m @ LUMA_WEIGHTS) if model.is_colour else model
+    return model if model.is_colour else model.replace(m=np.repeat(model.m[:, None], 3, axis=1))
 
 
 def ellipse_axes(model: SmoeModel) -> F64:

@@ -17,7 +17,8 @@ from .params import Params
 __all__ = ["FORMAT_VERSION", "load_model", "read_model_params", "save_model"]
 
 #: Version of the ``.npz`` model format written by :func:`save_model`.
-FORMAT_VERSION = 1
+#: 1: gray experts ``m`` (K,); 2: ``m`` (K,) gray or (K, C) with C channels.
+FORMAT_VERSION = 2
 
 _FLOAT_KEYS = ("mu", "A", "m", "log_alpha")
 
@@ -25,7 +26,8 @@ _FLOAT_KEYS = ("mu", "A", "m", "log_alpha")
 def save_model(model: SmoeModel, path: str | os.PathLike[str], params: Params | None = None) -> None:
     """Write ``model`` (and the ``params`` that made it) to ``path`` atomically.
 
-    Keys: ``mu, A, m, log_alpha`` (float64), ``height, width, format_version``
+    Keys: ``mu, A, m, log_alpha`` (float64; ``m`` is ``(K,)`` for a gray
+    model, ``(K, C)`` for ``C`` channels), ``height, width, format_version``
     (int64 scalars) and ``params`` (JSON text, when given).
     """
     arrays: dict[str, object] = {
@@ -67,13 +69,15 @@ def _open(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 
 def load_model(path: str | os.PathLike[str]) -> SmoeModel:
-    """Read a model written by :func:`save_model`.
+    """Read a model written by :func:`save_model` (any format version up to
+    :data:`FORMAT_VERSION`; version 1 files are gray models).
 
     Raises
     ------
     ValueError
         For a missing or unreadable file, missing keys, a newer format version,
-        wrong shapes or dtypes, or NaN/inf values.
+        wrong shapes or dtypes, colour experts in a version 1 file, or NaN/inf
+        values.
     """
     p = Path(path)
     data = _open(p)
@@ -88,6 +92,10 @@ def load_model(path: str | os.PathLike[str]) -> SmoeModel:
             f"{p}: model format version {int(version)} is newer than this program "
             f"supports ({FORMAT_VERSION})"
         )
+    if int(version) < 1:
+        raise ValueError(f"{p}: model format version {int(version)} is not valid (1 or later)")
+    if int(version) == 1 and data["m"].ndim != 1:
+        raise ValueError(f"{p}: format version 1 holds gray experts 'm' (K,), got {data['m'].shape}")
     for key in _FLOAT_KEYS:
         if not np.issubdtype(data[key].dtype, np.floating):
             raise ValueError(f"{p}: '{key}' has dtype {data[key].dtype}, expected a float array")

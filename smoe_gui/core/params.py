@@ -24,7 +24,7 @@ from typing import Any
 
 __all__ = ["METHODS", "PARAM_SPECS", "ParamSpec", "Params", "check_method", "spec"]
 
-Value = int | float | bool
+Value = int | float | bool | str
 
 #: Initialisation methods, the paper's first: ``"edge"`` (edge-aligned kernels,
 #: Determann & Fleig) and ``"grid"`` (the regular-grid baseline).  The one list
@@ -54,8 +54,8 @@ class ParamSpec:
     name : str
         Field name in :class:`Params`, key in JSON, name for ``--set``.
     kind : type
-        ``int``, ``float`` or ``bool``.
-    default : int | float | bool
+        ``int``, ``float``, ``bool`` or ``str`` (a choice among ``choices``).
+    default : int | float | bool | str
         Default value.
     low, high : float
         Inclusive range of allowed values (ignored for ``bool``).
@@ -71,6 +71,9 @@ class ParamSpec:
         "edges", "reduction", "placement", "experts", "training" or "general".
     log_scale : bool
         Whether a slider should move on a logarithmic scale.
+    choices : tuple of str
+        The allowed values of a ``str`` parameter (a GUI combo box, a CLI
+        choice); empty for the other kinds.
     """
 
     name: str
@@ -84,11 +87,14 @@ class ParamSpec:
     ref: str
     group: str
     log_scale: bool = False
+    choices: tuple[str, ...] = ()
 
     def range_text(self) -> str:
         """The allowed range as text, e.g. ``[0, 1]``."""
         if self.kind is bool:
             return "true or false"
+        if self.kind is str:
+            return "one of " + ", ".join(self.choices)
         fmt = (lambda v: str(int(v))) if self.kind is int else (lambda v: f"{v:g}")
         return f"[{fmt(self.low)}, {fmt(self.high)}]"
 
@@ -119,6 +125,13 @@ class ParamSpec:
             if isinstance(value, int) and value in (0, 1):
                 return bool(value)
             raise bad
+        if self.kind is str:
+            if isinstance(value, str) and value.strip().lower() in self.choices:
+                return value.strip().lower()
+            raise ValueError(
+                f"parameter '{self.name}': {value!r} is not allowed; expected one of "
+                f"{', '.join(self.choices)}"
+            )
         if isinstance(value, bool):
             raise bad
         if isinstance(value, str):
@@ -154,8 +167,10 @@ def _p(
     ref: str,
     group: str,
     log_scale: bool = False,
+    choices: tuple[str, ...] = (),
 ) -> ParamSpec:
-    return ParamSpec(name, kind, default, low, high, unit, label, help, ref, group, log_scale)
+    return ParamSpec(name, kind, default, low, high, unit, label, help, ref, group, log_scale,
+                     choices)
 
 
 #: The parameter table.  Order is the order of the GUI panel and of the JSON file.
@@ -195,8 +210,18 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
        "Step size of the iterative expert refinement.",
        "Eq. (10)-(12), Sec. III-D", "experts"),
     _p("expert_iters", int, 10, 0, 500, "iterations", "expert iterations",
-       "Number of expert refinement iterations after sampling the image at the centres.",
+       "Refinement iterations after sampling at the centres: the cap (expert_stop = mse) "
+       "or the exact count (fixed).",
        "Eq. (12), Fig. 3", "experts"),
+    _p("expert_stop", str, "mse", 0, 0, "", "refinement stop",
+       "mse: stop when the whole-image MSE no longer falls and keep the best iterate "
+       "(expert_iters is the cap); fixed: run expert_iters iterations, keep the last.",
+       "Sec. III-D (fixed count or MSE convergence)", "experts", choices=("mse", "fixed")),
+    _p("experts", str, "refine", 0, 0, "", "experts",
+       "refine: sample at the centres and refine (the paper); lstsq: least-squares experts "
+       "for the fixed gates (a sparse linear solve, per channel).",
+       "Eq. (10)-(12); lstsq: extension (docs/paper-readings.md)", "experts",
+       choices=("refine", "lstsq")),
     # --- 6. Training ------------------------------------------------------------
     _p("tile_size", int, 128, 16, 4096, "px", "tile size",
        "Side of the square tiles trained separately before merging.",
@@ -235,6 +260,11 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
        "Window of steps over which the PSNR gain is measured for convergence.",
        "Sec. III-E (until converged)", "training", True),
     # --- general ------------------------------------------------------------------
+    _p("channels", str, "gray", 0, 0, "", "channels",
+       "gray: model the BT.601 luma (the paper); rgb: one gate, three experts per kernel "
+       "(colour). Edges and segments always use the luma.",
+       "Sec. IV (gray); rgb: extension (docs/paper-readings.md)", "general",
+       choices=("gray", "rgb")),
     _p("seed", int, 0, 0, 2**31 - 1, "", "seed",
        "Seed of every random choice (training is deterministic for a seed on the CPU).",
        "-", "general"),
@@ -274,6 +304,8 @@ class Params:
     background_spacing: float = 24.0
     expert_eta: float = 0.1
     expert_iters: int = 10
+    expert_stop: str = "mse"
+    experts: str = "refine"
     tile_size: int = 128
     tile_steps: int = 40
     lr_mu: float = 0.2
@@ -286,6 +318,7 @@ class Params:
     time_budget: float = 60.0
     tol_db: float = 0.01
     patience: int = 200
+    channels: str = "gray"
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -34,7 +34,8 @@ class Initialization:
     method : str
         ``"edge"`` or ``"grid"``.
     params : Params
-    image : (H, W) float32
+    image : (H, W) float32, or (H, W, 3) for ``channels = "rgb"``
+        The image the model was fitted to (its luma went to Canny).
     edges : (H, W) bool
         Canny edge mask (all False for the grid method).
     segments : (N, 4) float64
@@ -50,12 +51,16 @@ class Initialization:
         Which reduced segments were kept as isolated salient segments.
     model : SmoeModel
         Initial model: ``2M`` pair kernels, then ``n_background`` background
-        kernels (edge method); or the grid kernels (grid method).
+        kernels (edge method); or the grid kernels (grid method).  Its experts
+        are ``(K,)`` for a gray image, ``(K, 3)`` for an RGB one.
     n_background : int
         Number of background kernels at the end of the model.
     expert_psnr : list of float
-        PSNR (dB) of the whole reconstruction after sampling the experts
-        (entry 0), then after each refinement iteration.
+        PSNR (dB, :func:`smoe_gui.core.metrics.psnr_from_mse`, over all
+        channels) of the whole reconstruction after sampling the experts
+        (entry 0), then after each refinement iteration made (see
+        :func:`smoe_gui.core.experts.initialize_experts`: with the default
+        ``expert_stop = "mse"`` the model holds the best of them).
     timings_ms : dict of str to float
         Wall-clock milliseconds per stage.
     notes : tuple of str
@@ -64,7 +69,7 @@ class Initialization:
         DBSCAN radius ε (px) of the reduction; 0 when nothing was clustered.
     segment_owner : (N,) intp
         For each raw segment, the row of ``reduced`` it went into (-1: dropped).
-    reconstruction : (H, W) float32 or None
+    reconstruction : (H, W) or (H, W, 3) float32, or None
         The initial model rendered at the image's size (computed by the expert
         stage in the same pass as ``expert_psnr``; equals ``render(model)`` to
         float32 rounding).
@@ -86,6 +91,14 @@ class Initialization:
     reduction_eps: float = 0.0
     segment_owner: NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     reconstruction: NDArray[np.float32] | None = None
+
+    @property
+    def luma(self) -> NDArray[np.float32]:
+        """(H, W) float32: the image's BT.601 luma (the image itself when gray),
+        what the edge stages saw."""
+        from .image import luma
+
+        return luma(self.image)
 
     @property
     def n_kernels(self) -> int:
@@ -185,8 +198,12 @@ def initialize(
 
     Parameters
     ----------
-    image : (H, W) array
-        Gray image in [0, 1], at least 8x8 and at most 4096x4096 pixels.
+    image : (H, W) or (H, W, 3) array
+        Image in [0, 1], at least 8x8 and at most 4096x4096 pixels.  It is
+        taken as ``params.channels`` says (:func:`smoe_gui.core.image.as_channels`):
+        ``gray`` models the BT.601 luma of a colour image; ``rgb`` models the
+        three channels (a gray image gives three equal ones).  Canny and the
+        segments always run on the luma.
     params : Params, optional
         Parameters (default: ``Params()``).
     method : str
@@ -210,7 +227,7 @@ def initialize(
         ``method``.
     """
     from .experts import initialize_experts
-    from .image import check_image
+    from .image import as_channels, check_image, luma
     from .placement import grid_kernels
 
     if params is None:
@@ -218,10 +235,16 @@ def initialize(
     if not isinstance(params, Params):
         raise ValueError(f"params must be a Params, got {type(params).__name__}")
     check_method(method)
-    img = check_image(image)
-    h, w = img.shape
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        check_image(arr, colour=True)  # the message names the input, not a converted copy
+        arr = as_channels(arr, params.channels)
+    elif arr.ndim == 2 and params.channels == "rgb":
+        arr = as_channels(check_image(arr), "rgb")
+    img = check_image(arr, colour=True)
+    h, w = img.shape[:2]
     timings: dict[str, float] = {}
-    stages = _edge_stages(img, params, timings)
+    stages = _edge_stages(luma(img), params, timings)
     notes = list(stages.notes)
     if method == "edge":
         edges, segments, scores = stages.edges, stages.segments, stages.scores
@@ -243,7 +266,8 @@ def initialize(
         n_background, eps = 0, 0.0
     start = time.perf_counter()
     m, history, reconstruction = initialize_experts(
-        img, mu, A, log_alpha, params.expert_eta, params.expert_iters
+        img, mu, A, log_alpha, params.expert_eta, params.expert_iters,
+        stop=params.expert_stop, method=params.experts,
     )
     timings["experts"] = (time.perf_counter() - start) * 1000.0
     model = SmoeModel(mu, A, m, log_alpha, h, w)

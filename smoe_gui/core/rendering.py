@@ -251,7 +251,7 @@ def render(
 
     Returns
     -------
-    (H', W') float32
+    (H', W') float32, or (H', W', C) for a model with ``C``-channel experts
     """
     xs, ys = output_grid(model, scale, height, width)
     grid = _grid_of_output(model, xs, ys)
@@ -271,18 +271,21 @@ def _forward_numpy(
     dtype: type = np.float64,
     save: bool = False,
 ) -> tuple[NDArray[Any], NDArray[np.float64], NDArray[np.float64]]:
+    """Forward pass over the lists: ``(ny, nx)`` for gray experts ``m`` (K,),
+    ``(ny, nx, C)`` for ``m`` (K, C); plus the saved ``shift`` and ``invsum``."""
     k = _kern()
     nx, ny, ox, oy, sx, sy = grid
     karr = k.kernel_arrays(mu, A, log_alpha)
-    out: NDArray[Any] = np.empty((ny, nx), dtype=dtype)
+    m2 = np.ascontiguousarray(m.reshape(m.shape[0], -1), dtype=np.float64)
+    out: NDArray[Any] = np.empty((ny, nx, m2.shape[1]), dtype=dtype)
     if save:
         shift = np.empty((ny, nx))
         invsum = np.empty((ny, nx))
     else:
         shift = invsum = np.empty((1, 1))
-    k.forward_blocks(lists.off, lists.idx, *karr[:6], np.ascontiguousarray(m, dtype=np.float64),
+    k.forward_blocks(lists.off, lists.idx, *karr[:6], m2,
                      nx, ny, ox, oy, sx, sy, block, out, shift, invsum, save)
-    return out, shift, invsum
+    return (out[:, :, 0] if m.ndim == 1 else out), shift, invsum
 
 
 # --------------------------------------------------------------------------
@@ -305,13 +308,14 @@ def dense_image_torch(
 
     Parameters
     ----------
-    mu : (K, 2), A : (K, 2, 2), m : (K,), log_alpha : (K,) tensors
+    mu : (K, 2), A : (K, 2, 2), m : (K,) or (K, C), log_alpha : (K,) tensors
     xs : (W,) tensor, ys : (H,) tensor
         Pixel-centre coordinates.
 
     Returns
     -------
-    (H, W) tensor, differentiable in all four parameters.
+    (H, W) tensor, or (H, W, C) for ``C``-channel experts; differentiable in
+    all four parameters.
     """
     import torch
 
@@ -321,7 +325,7 @@ def dense_image_torch(
     proj = torch.einsum("pki,kij->pkj", d, A)
     logits = log_alpha[None, :] - (proj * proj).sum(-1)
     w = torch.softmax(logits, dim=1)
-    return (w @ m).reshape(ys.shape[0], xs.shape[0])
+    return (w @ m).reshape((ys.shape[0], xs.shape[0]) + tuple(m.shape[1:]))
 
 
 # --------------------------------------------------------------------------
@@ -363,11 +367,15 @@ def _make_function() -> type:
             g = _as_float64(grad_out)
             karr = k.kernel_arrays(mu64, A64, la64)
             nx, ny, ox, oy, sx, sy = renderer._grid
-            acc = k.backward_blocks(lists.off, lists.idx, *karr[:6], m64, nx, ny, ox, oy,
-                                    sx, sy, renderer.block, image, shift, invsum, g)
+            nc = 1 if m64.ndim == 1 else m64.shape[1]
+            m2 = np.ascontiguousarray(m64.reshape(m64.shape[0], nc))
+            acc = k.backward_blocks(lists.off, lists.idx, *karr[:6], m2, nx, ny, ox, oy,
+                                    sx, sy, renderer.block, image.reshape(ny, nx, nc), shift,
+                                    invsum, g.reshape(ny, nx, nc))
             sums = k.reduce_pairs(lists.idx, acc, mu64.shape[0])
             _, _, s11, s12, s22, _, _ = karr
-            g_m, g_la, gx, gy, pxx, pxy, pyy = sums
+            g_la, gx, gy, pxx, pxy, pyy = sums[nc:]
+            g_m = sums[0] if m64.ndim == 1 else np.ascontiguousarray(sums[:nc].T)
             g_mu = np.stack([2.0 * (s11 * gx + s12 * gy), 2.0 * (s12 * gx + s22 * gy)], axis=1)
             p = np.stack([np.stack([pxx, pxy], 1), np.stack([pxy, pyy], 1)], 1)
             g_A = -2.0 * np.einsum("kij,kjl->kil", p, A64)
@@ -398,9 +406,11 @@ class SmoeRenderer:
     """Differentiable renderer of a fixed pixel window ``height x width`` whose
     top-left pixel centre sits at ``(x0, y0)`` in model coordinates.
 
-    ``renderer(mu, A, m, log_alpha)`` returns the ``(height, width)`` image as a
-    torch tensor (float32; float64 when ``mu`` is float64) that back-propagates
-    into all four parameters.  It evaluates the culled lists (see the module
+    ``renderer(mu, A, m, log_alpha)`` returns the ``(height, width)`` image
+    (``(height, width, C)`` for experts ``m`` of shape ``(K, C)``: the gate is
+    computed once and shared by the channels) as a torch tensor (float32;
+    float64 when ``mu`` is float64) that back-propagates into all four
+    parameters.  It evaluates the culled lists (see the module
     docstring) and keeps them between calls for as long as
     :meth:`CullLists.still_valid` proves them valid.
 
@@ -481,10 +491,11 @@ class SmoeRenderer:
     @staticmethod
     def _check_values(mu: NDArray[np.float64], A: NDArray[np.float64],
                       m: NDArray[np.float64], la: NDArray[np.float64]) -> None:
-        k = m.shape[0] if m.ndim == 1 else -1
+        k = m.shape[0] if m.ndim == 1 or (m.ndim == 2 and m.shape[1] >= 1) else -1
         if k < 1 or mu.shape != (k, 2) or A.shape != (k, 2, 2) or la.shape != (k,):
             raise ValueError(
-                f"renderer: expected mu (K, 2), A (K, 2, 2), m (K,), log_alpha (K,) with K >= 1; "
+                "renderer: expected mu (K, 2), A (K, 2, 2), m (K,) or (K, C), log_alpha (K,) "
+                "with K >= 1; "
                 f"got {mu.shape}, {A.shape}, {m.shape}, {la.shape}"
             )
         for name, arr in (("mu", mu), ("A", A), ("m", m), ("log_alpha", la)):
@@ -529,7 +540,8 @@ class SmoeRenderer:
         m: torch.Tensor,
         log_alpha: torch.Tensor,
     ) -> torch.Tensor:
-        """Render the window: ``(height, width)`` tensor, differentiable in all four."""
+        """Render the window: ``(height, width)`` tensor (``(height, width, C)`` for
+        ``m`` of shape ``(K, C)``), differentiable in all four."""
         if self.backend == "numba":
             return _culled_function().apply(mu, A, m, log_alpha, self)
         return self._torch_forward(mu, A, m, log_alpha)
@@ -549,7 +561,9 @@ class SmoeRenderer:
             self._torch_index = (dev, *self._padded_index(lists, dev))
         _, kidx, kmask, pix, pvalid, ppos = self._torch_index
         dtype = mu.dtype
-        out = torch.zeros(self.height * self.width, dtype=dtype, device=dev)
+        nc = 1 if m.dim() == 1 else int(m.shape[1])
+        m2 = m.reshape(m.shape[0], nc)
+        out = torch.zeros(self.height * self.width, nc, dtype=dtype, device=dev)
         # chunks of blocks bound the memory to ~16M logits
         per_block = kidx.shape[1] * pix.shape[1]
         chunk = max(1, (1 << 24) // max(per_block, 1))
@@ -563,11 +577,13 @@ class SmoeRenderer:
             proj = torch.einsum("bpni,bnij->bpnj", d, A_g)
             logits = log_alpha[ki][:, None, :] - (proj * proj).sum(-1)
             logits = logits.masked_fill(~kmask[sl][:, None, :], -math.inf)
-            w = torch.softmax(logits, dim=-1)
-            pieces.append((w * m[ki][:, None, :]).sum(-1))  # (b, p)
-        values = torch.cat(pieces, 0).reshape(-1)
-        out = out.scatter(0, ppos, values[pvalid])
-        return out.reshape(self.height, self.width)
+            w = torch.softmax(logits, dim=-1)  # (b, p, n): one gate for every channel
+            pieces.append(torch.einsum("bpn,bnc->bpc", w, m2[ki]))  # (b, p, C)
+        values = torch.cat(pieces, 0).reshape(-1, nc)
+        out = out.index_copy(0, ppos, values[pvalid])
+        if m.dim() == 1:
+            return out.reshape(self.height, self.width)
+        return out.reshape(self.height, self.width, nc)
 
     def _padded_index(self, lists: CullLists, dev: Any) -> tuple[Any, ...]:
         import torch

@@ -309,8 +309,10 @@ def run_fit(
 
     Parameters
     ----------
-    image : (H, W) float array in [0, 1]
-        The gray image.
+    image : (H, W) or (H, W, 3) float array in [0, 1]
+        The image; modelled in gray or RGB as ``init``'s experts or, without
+        ``init``, ``params.channels`` say (:func:`smoe_gui.core.training.fit`).
+        PSNR and SSIM are over all channels (:mod:`smoe_gui.core.metrics`).
     params : Params
     method : str
         One of :data:`smoe_gui.core.params.METHODS`; used when ``init`` is None.
@@ -338,14 +340,13 @@ def run_fit(
         For a bad image, method or parameters (before any work), or from the
         training (see :func:`smoe_gui.core.training.fit`).
     """
-    from .image import check_image
     from .metrics import psnr, ssim
     from .pipeline import Initialization, initialize
     from .rendering import render
-    from .training import fit
+    from .training import fit, fit_input_image
 
     check_method(method)
-    img = check_image(image)
+    img = fit_input_image(image, params, init)  # gray (H, W) or RGB (H, W, 3)
     t0 = time.perf_counter()
     initialization: Initialization | None = None
     if init is None:
@@ -411,7 +412,7 @@ def fit_report(
     Returns
     -------
     dict
-        ``image {path, width, height}, method, psnr_db, ssim, n_kernels,
+        ``image {path, width, height}, method, channels ("gray" or "rgb"), psnr_db, ssim, n_kernels,
         n_kernels_initial, steps, interrupted, stop_reason, time_budget_s,
         phase_times_s, messages, params_digest, psnr_history``; ``psnr_db`` is
         ``"inf"`` for an exact reconstruction (:func:`smoe_gui.core.metrics.psnr_json`).
@@ -432,6 +433,7 @@ def fit_report(
             "height": int(height),
         },
         "method": method,
+        "channels": "rgb" if result.model.is_colour else "gray",
         "psnr_db": psnr_json(result.psnr_db),
         "ssim": ssim,
         "n_kernels": result.model.n_kernels,

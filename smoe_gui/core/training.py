@@ -64,7 +64,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .events import FitEvent, StopToken
-from .image import check_image
+from .image import as_channels, check_image
 from .metrics import format_psnr, psnr_from_mse
 from .model import SmoeModel
 from .params import Params, check_method
@@ -86,6 +86,7 @@ __all__ = [
     "context_margin",
     "loss_band",
     "fit",
+    "fit_input_image",
     "prune_kernels",
     "tile_index",
     "tile_windows",
@@ -363,7 +364,7 @@ class _Window:
         self.reg_weight = float(reg_weight)
         self.lr_scale = float(lr_scale)
         self.keep_one = keep_one
-        self.height, self.width = target.shape
+        self.height, self.width = target.shape[:2]
         self.x0, self.y0 = float(x0), float(y0)
         self.target = torch.as_tensor(np.ascontiguousarray(target), dtype=torch.float32, device=device)
         self.tensors = [
@@ -871,9 +872,10 @@ def train_tiles(
 
     Parameters
     ----------
-    image : (H, W) float array in [0, 1]
+    image : (H, W) or (H, W, 3) float array in [0, 1]
     model : SmoeModel
-        The initial model of ``image``.
+        The initial model of ``image`` (gray or colour experts; the image is
+        taken in the same form, see :func:`fit`).
     params : Params
 
     Returns
@@ -885,7 +887,7 @@ def train_tiles(
     """
     import torch
 
-    img = check_image(image)
+    img = fit_input_image(image, params, model)
     model = _initial_model(img, params, model, "edge")
     torch.manual_seed(params.seed)
     state = _FitState(
@@ -904,6 +906,32 @@ def train_tiles(
 # --------------------------------------------------------------------------------------
 # fit
 # --------------------------------------------------------------------------------------
+def fit_input_image(
+    image: NDArray[np.floating], params: Params, init: Initialization | SmoeModel | None
+) -> NDArray[np.float32]:
+    """The image as the fit models it: gray ``(H, W)`` or RGB ``(H, W, 3)``.
+
+    An initial model decides by its experts (``(K,)`` gray, ``(K, 3)`` RGB);
+    without one, ``params.channels`` does (:func:`smoe_gui.core.image.as_channels`:
+    a colour image's luma for gray, three equal channels of a gray image for rgb).
+    """
+    arr = np.asarray(image)
+    if arr.ndim == 3:
+        check_image(arr, colour=True)  # the message names the input as given
+    model = getattr(init, "model", init)
+    if isinstance(model, SmoeModel):
+        if model.is_colour and model.n_channels != 3:
+            raise ValueError(
+                f"the model has {model.n_channels} expert channels; 1 (gray) or 3 (RGB) are supported"
+            )
+        channels = "rgb" if model.is_colour else "gray"
+    else:
+        channels = params.channels
+    if arr.ndim in (2, 3):
+        arr = as_channels(check_image(arr, colour=True), channels)
+    return check_image(arr, colour=True)
+
+
 def _initial_model(
     image: NDArray[np.float32],
     params: Params,
@@ -919,13 +947,19 @@ def _initial_model(
         raise ValueError(
             f"init must be an Initialization or a SmoeModel, got {type(init).__name__}"
         )
-    if (model.height, model.width) != image.shape:
+    if (model.height, model.width) != image.shape[:2]:
         raise ValueError(
             f"the model is for a {model.width}x{model.height} image, but the image is "
             f"{image.shape[1]}x{image.shape[0]}"
         )
     if model.n_kernels == 0:
         raise ValueError("the initial model has no kernels; nothing to train")
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if model.n_channels != channels or model.is_colour != (image.ndim == 3):
+        raise ValueError(
+            f"the model's experts have shape {model.m.shape[1:] or '(K,)'}, but the image has "
+            f"{channels} channel(s)"
+        )
     return model
 
 
@@ -943,8 +977,12 @@ def fit(
 
     Parameters
     ----------
-    image : (H, W) float array in [0, 1]
-        The gray image.
+    image : (H, W) or (H, W, 3) float array in [0, 1]
+        The image.  An initial model decides how it is modelled (experts
+        ``(K,)``: its BT.601 luma; ``(K, 3)``: RGB); without one,
+        ``params.channels`` does.  In colour the loss is the MSE over all
+        pixels and channels, and the PSNR of the events is
+        ``10·log10(1/MSE)`` of that MSE.
     params : Params
         ``tile_size``, ``tile_steps``, ``lr_*``, ``reg_weight``,
         ``prune_threshold``, ``max_steps``, ``time_budget``, ``tol_db``,
@@ -976,7 +1014,8 @@ def fit(
     Raises
     ------
     ValueError
-        For a bad image, an initial model of another size or without kernels, an unknown method or device, or a
+        For a bad image, an initial model of another size, without kernels or
+        with expert channels other than 1 or 3, an unknown method or device, or a
         negative snapshot interval.
     """
     if not isinstance(params, Params):
@@ -984,7 +1023,7 @@ def fit(
     check_method(method)
     if not (isinstance(snapshot_interval_s, (int, float)) and snapshot_interval_s >= 0):
         raise ValueError(f"snapshot_interval_s must be >= 0, got {snapshot_interval_s!r}")
-    img = check_image(image)
+    img = fit_input_image(image, params, init)
     dev = _resolve_device(device)
     model = _initial_model(img, params, init, method)
     return _fit(img, params, model, stop, float(snapshot_interval_s), dev)

@@ -157,7 +157,10 @@ def compute_snapshot(
     kernel_mode: str = "centres",
     territory_pixels: int | None = None,
 ) -> SnapshotResult:
-    """Render ``model`` and compare it with ``image`` (H, W).
+    """Render ``model`` and compare it with ``image`` (H, W) or (H, W, 3).
+
+    A colour model (experts (K, 3)) is compared with the image in RGB (a gray
+    image as three equal channels), a gray one with its luma.
 
     With ``max_pixels``, a larger image is rendered as a preview of at most that
     many pixels covering the whole image (live training views); the residual
@@ -172,9 +175,10 @@ def compute_snapshot(
     """
     import cv2
 
+    from ..core.image import as_channels
     from ..core.rendering import render
 
-    h, w = image.shape
+    h, w = image.shape[:2]
     ph, pw = preview_size(h, w, max_pixels)
     t0 = time.perf_counter()
     if (ph, pw) == (h, w):
@@ -184,6 +188,8 @@ def compute_snapshot(
     recon = np.ascontiguousarray(np.clip(raw, 0.0, 1.0), dtype=np.float32)
     ms = (time.perf_counter() - t0) * 1e3
     target = image if (ph, pw) == (h, w) else cv2.resize(image, (pw, ph), interpolation=cv2.INTER_AREA)
+    if target.ndim != recon.ndim:
+        target = as_channels(target, "rgb" if recon.ndim == 3 else "gray")
     residual = np.ascontiguousarray(np.abs(target - recon), dtype=np.float32)
     return SnapshotResult(
         model=model,

@@ -223,6 +223,19 @@ class ParamPanel(QWidget):
             grid.addWidget(box, row, 0, 1, 3)
             self._widgets[s.name] = box
             return
+        if s.kind is str:  # a choice: a combo box of the table's values
+            choice_label = QLabel(s.label)
+            choice_label.setToolTip(tip)
+            combo = QComboBox()
+            combo.setObjectName(f"param-{s.name}")
+            combo.setToolTip(tip)
+            for value in s.choices:
+                combo.addItem(value, value)
+            combo.currentIndexChanged.connect(lambda _i, n=s.name: self._on_value(n))
+            grid.addWidget(choice_label, row, 0)
+            grid.addWidget(combo, row, 1, 1, 2)
+            self._widgets[s.name] = combo
+            return
         label = QLabel(s.label + unit)
         label.setToolTip(tip)
         slider = QSlider(Qt.Orientation.Horizontal)
@@ -310,6 +323,8 @@ class ParamPanel(QWidget):
         w.blockSignals(True)
         if isinstance(w, QCheckBox):
             w.setChecked(bool(value))
+        elif isinstance(w, QComboBox):
+            w.setCurrentIndex(w.findData(value))
         elif isinstance(w, QSpinBox):
             w.setValue(int(value))
         elif isinstance(w, QDoubleSpinBox):
@@ -325,6 +340,8 @@ class ParamPanel(QWidget):
         w = self._widgets[name]
         if isinstance(w, QCheckBox):
             return w.isChecked()
+        if isinstance(w, QComboBox):
+            return str(w.currentData())
         if isinstance(w, QSpinBox):
             return int(w.value())
         assert isinstance(w, QDoubleSpinBox)

@@ -213,8 +213,10 @@ def load_sources(
     paths: Sequence[Path],
     max_size: int | None = None,
     on_message: Callable[[str], None] | None = None,
+    channels: str = "gray",
 ) -> list[ImageSource]:
-    """Load every image; a file that fails is kept with its error.
+    """Load every image (gray, or RGB for ``channels="rgb"``, the parameter of that
+    name); a file that fails is kept with its error.
 
     ``on_message`` receives the loader's one-line messages (a data range mapped to
     [0, 1], a downscale); see :func:`smoe_gui.core.image.load_image`.
@@ -229,7 +231,7 @@ def load_sources(
             sources.append(ImageSource(name, path, "-", None, f"{path}: cannot read ({exc.strerror or exc})"))
             continue
         try:
-            image = load_image(path, max_size=max_size, on_message=on_message)
+            image = load_image(path, max_size=max_size, channels=channels, on_message=on_message)
         except ValueError as exc:
             sources.append(ImageSource(name, path, sha, None, str(exc)))
             continue

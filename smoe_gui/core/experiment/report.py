@@ -276,7 +276,8 @@ def _placement_figure(out: Path, pair: tuple[dict[str, Any], dict[str, Any]], im
         if recon_path.is_file():
             from ..image import load_image
 
-            rec_ax.imshow(load_image(recon_path), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            rec_ax.imshow(load_image(recon_path, channels="rgb" if image.ndim == 3 else "gray"),
+                          cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         rec_ax.set_title(f"{r['method']}: after training, {r['final_kernels']} kernels, {float(r['psnr_db']):.2f} dB")
         rec_ax.set_axis_off()
     fig.suptitle(f"Kernel placement on {pair[0]['record']['image']}, budget {pair[0]['record']['budget']} (cf. paper Fig. 7)")

@@ -188,7 +188,8 @@ def run_job(job: Job, on_event: Callable[[FitEvent], None] | None = None) -> Run
         init_s = time.perf_counter() - t0
         out.init_model = init.model
         out.expert_psnr = [float(p) for p in init.expert_psnr]
-        out.initial_psnr = out.expert_psnr[-1] if out.expert_psnr else math.nan
+        # the model holds the best iterate (expert_stop = "mse"), not always the last
+        out.initial_psnr = max(out.expert_psnr) if out.expert_psnr else math.nan
         out.notes.extend(init.notes)
         out.record.update(init_kernels=init.model.n_kernels, init_s=round(init_s, 4))
 
@@ -454,7 +455,7 @@ def run_experiment(
             threads = max(1, cores // workers)
         else:
             threads = 0
-    sources = load_sources(paths, max_size=max_size, on_message=say)
+    sources = load_sources(paths, max_size=max_size, on_message=say, channels=params.channels)
     payloads = load_records(out_dir)
     done_keys = finished_keys(payloads.values())
     jobs = plan_jobs(

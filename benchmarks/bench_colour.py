@@ -1,0 +1,196 @@
+"""Colour: the cost of a training step at C = 3 against C = 1, and Kodak in colour.
+
+Two figures, printed side by side in one run:
+
+1. **Step cost.** One full-image training step (render, MSE, backward, Adam;
+   the fine-tuning step of :func:`smoe_gui.core.training.fit`) with the same
+   kernels on the same image, gray experts ``(K,)`` against colour experts
+   ``(K, 3)``.  The gate is shared by the channels, so the target is a ratio
+   of at most 1.3.  The two are measured interleaved (gray, colour, gray, ...)
+   so that the load of the machine hits both alike; the medians are printed.
+2. **Kodak in colour.** Each image is initialised with the edge method in
+   colour (``channels = "rgb"``) with at most ``--max-kernels`` kernels
+   (the budget planner), then trained for
+   ``--budget`` seconds.  Per-image PSNR (10·log10(1/MSE), the MSE averaged
+   over all pixels and channels) and SSIM (mean over channels) of the final
+   model rendered with the exact renderer, and the mean.  The anchor is
+   R-SMoE's 26.5 dB mean at 2,000 kernels.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_colour.py                       # 60 s per image
+    .venv/bin/python benchmarks/bench_colour.py --limit 3 --budget 15  # a quick check
+    .venv/bin/python benchmarks/bench_colour.py --images path/to/kodak --no-kodak
+
+Images (``benchmarks/_images.py``): ``--images`` (files or folders), else
+``../shared/images/kodak`` relative to the checkout, else the bundled samples.
+The kernel budget is met by :func:`smoe_gui.core.budget.plan_kernels`.  Wall-clock figures depend
+on the load of the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _images import SAMPLE_IMAGES, SHARED_IMAGES, find_images  # noqa: E402
+
+from smoe_gui.core.budget import plan_kernels  # noqa: E402
+from smoe_gui.core.image import load_image, luma  # noqa: E402
+from smoe_gui.core.metrics import psnr, ssim  # noqa: E402
+from smoe_gui.core.model import SmoeModel, model_in_channels  # noqa: E402
+from smoe_gui.core.params import Params  # noqa: E402
+from smoe_gui.core.pipeline import Initialization, initialize  # noqa: E402
+from smoe_gui.core.rendering import render  # noqa: E402
+
+ANCHOR_DB = 26.5
+STEP_RATIO_TARGET = 1.3
+
+
+def init_within(image: np.ndarray, params: Params, max_kernels: int) -> tuple[Params, Initialization]:
+    """The colour edge initialisation with at most ``max_kernels`` kernels, planned by
+    the one kernel-budget planner (:func:`smoe_gui.core.budget.plan_kernels`).  The
+    kernels come from the luma, so the plan is made in gray and used in colour."""
+    gray = luma(image) if image.ndim == 3 else image
+    planned = plan_kernels(gray, params.replace(channels="gray"), "edge", max_kernels)
+    chosen = planned.replace(channels=params.channels)
+    return chosen, initialize(image, chosen)
+
+
+# --------------------------------------------------------------------------------------
+# 1. step cost
+# --------------------------------------------------------------------------------------
+def step_cost(image: np.ndarray, model: SmoeModel, steps: int, rounds: int) -> dict[str, float]:
+    """Median seconds per full-image training step, gray and colour, interleaved:
+    wall clock (``gray``, ``rgb``) and CPU time of the process (``gray_cpu``,
+    ``rgb_cpu``; all threads, so it counts the work, not the waiting on a loaded
+    machine)."""
+    import torch
+
+    from smoe_gui.core.training import KernelArrays, _Window
+
+    params = Params(prune_threshold=0.0)
+    gray_model = model_in_channels(model, "gray")
+    windows = {}
+    for name, mdl, target in (("gray", gray_model, luma(image)), ("rgb", model, image)):
+        windows[name] = _Window(KernelArrays.from_model(mdl), None, target, 0.0, 0.0, params, 0.0,
+                                1.0, torch.device("cpu"), keep_one=True)
+        windows[name].step()  # warm-up: compile, lists
+    times: dict[str, list[float]] = {"gray": [], "rgb": [], "gray_cpu": [], "rgb_cpu": []}
+    for _ in range(rounds):
+        for name, window in windows.items():
+            for _ in range(steps):
+                start, cpu = time.perf_counter(), time.process_time()
+                window.step()
+                times[name].append(time.perf_counter() - start)
+                times[name + "_cpu"].append(time.process_time() - cpu)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+# --------------------------------------------------------------------------------------
+# 2. Kodak in colour
+# --------------------------------------------------------------------------------------
+def kodak_row(path: Path, budget: float, max_kernels: int) -> dict[str, object]:
+    from smoe_gui.core.training import fit
+
+    image = load_image(path, channels="rgb")
+    start = time.perf_counter()
+    params, init = init_within(image, Params(channels="rgb", time_budget=budget), max_kernels)
+    init_s = time.perf_counter() - start
+    final = None
+    steps = 0
+    for event in fit(image, params, init=init, snapshot_interval_s=math.inf, device="cpu"):
+        steps = event.step
+        if event.final:
+            final = event
+    assert final is not None and final.model is not None
+    recon = render(final.model)
+    return {
+        "image": path.stem,
+        "size": f"{image.shape[1]}x{image.shape[0]}",
+        "kernels": init.model.n_kernels,
+        "final_kernels": final.model.n_kernels,
+        "init_psnr": max(init.expert_psnr),
+        "psnr": psnr(recon, image),
+        "ssim": ssim(recon, image),
+        "steps": steps,
+        "init_s": init_s,
+        "fit_s": final.elapsed_s,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", nargs="+", help="image files or folders (default: Kodak)")
+    ap.add_argument("--budget", type=float, default=60.0, help="training seconds per image")
+    ap.add_argument("--max-kernels", type=int, default=2000)
+    ap.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
+    ap.add_argument("--steps", type=int, default=5, help="timed steps per round")
+    ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds of the step timing")
+    ap.add_argument("--no-step", action="store_true", help="skip the step-cost figure")
+    ap.add_argument("--no-kodak", action="store_true", help="skip the Kodak run")
+    args = ap.parse_args(argv)
+    try:
+        images = find_images(None, args.images, folders=[SHARED_IMAGES / "kodak", SAMPLE_IMAGES])
+    except ValueError as exc:
+        raise SystemExit(f"bench_colour: {exc}") from None
+    if args.limit:
+        images = images[: args.limit]
+    if not images:
+        raise SystemExit("bench_colour: no images found")
+
+    step_line = None
+    if not args.no_step:
+        image = load_image(images[0], channels="rgb")
+        _, init = init_within(image, Params(channels="rgb"), args.max_kernels)
+        cost = step_cost(image, init.model, args.steps, args.rounds)
+        ratio = cost["rgb"] / cost["gray"]
+        cpu_ratio = cost["rgb_cpu"] / cost["gray_cpu"]
+        worst = max(ratio, cpu_ratio)
+        step_line = (
+            f"{images[0].stem} {image.shape[1]}x{image.shape[0]}, K = {init.model.n_kernels}: "
+            f"step C=1 {cost['gray'] * 1e3:.1f} ms, C=3 {cost['rgb'] * 1e3:.1f} ms wall "
+            f"(ratio {ratio:.2f}); CPU {cost['gray_cpu'] * 1e3:.1f} / {cost['rgb_cpu'] * 1e3:.1f} "
+            f"ms (ratio {cpu_ratio:.2f}); target <= {STEP_RATIO_TARGET}: "
+            f"{'PASS' if worst <= STEP_RATIO_TARGET else 'FAIL'}"
+        )
+        print("Training step, full image, same kernels (median, interleaved):")
+        print("  " + step_line, flush=True)
+
+    if args.no_kodak:
+        return 0
+    rows = []
+    print(f"\nColour fits: <= {args.max_kernels} kernels, {args.budget:g} s of training per image")
+    header = f"{'image':<10} {'size':>9} {'K':>5} {'K end':>5} {'init dB':>8} {'PSNR dB':>8} " \
+             f"{'SSIM':>6} {'steps':>6} {'init s':>6} {'fit s':>6}"
+    print(header, flush=True)
+    for path in images:
+        row = kodak_row(path, args.budget, args.max_kernels)
+        rows.append(row)
+        print(f"{row['image']:<10} {row['size']:>9} {row['kernels']:>5} {row['final_kernels']:>5} "
+              f"{row['init_psnr']:>8.2f} {row['psnr']:>8.2f} {row['ssim']:>6.3f} "
+              f"{row['steps']:>6} {row['init_s']:>6.1f} {row['fit_s']:>6.1f}", flush=True)
+    mean_psnr = statistics.mean(float(r["psnr"]) for r in rows)  # type: ignore[arg-type]
+    mean_ssim = statistics.mean(float(r["ssim"]) for r in rows)  # type: ignore[arg-type]
+    print(f"{'mean':<10} {'':>9} {'':>5} {'':>5} {'':>8} {mean_psnr:>8.2f} {mean_ssim:>6.3f}")
+    verdict = "PASS" if mean_psnr >= ANCHOR_DB else "below"
+    print("\nSummary (side by side):")
+    if step_line:
+        print("  step cost:  " + step_line)
+    print(f"  Kodak:      {len(rows)} image(s), mean PSNR {mean_psnr:.2f} dB, mean SSIM "
+          f"{mean_ssim:.3f} at {args.budget:g} s/image; anchor {ANCHOR_DB} dB (R-SMoE): {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
