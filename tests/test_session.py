@@ -227,4 +227,4 @@ def test_loaded_model_must_fit_and_kernels_are_inspected(parts) -> None:
     (shown,) = view.last("show_inspection")
     assert shown.index == 0 and shown.weight_map.shape == image.shape
     assert session.select_kernel(None) == -1 and view.last("show_inspection") == (None,)
-    assert view.last("show_captions")[1] == f"loaded model · {model.n_kernels} kernels"
+    assert view.last("show_captions")[1] == f"loaded model · K={model.n_kernels}"

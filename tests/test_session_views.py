@@ -33,7 +33,7 @@ def test_captions_say_which_model(ready) -> None:
     session, view, *_ = ready
     stages, model = view.last("show_captions")
     k = session.shown_model.n_kernels
-    assert stages == "edge stages" and model == f"edge · initial · {k} kernels"
+    assert stages == "edge stages" and model == f"edge · initial · K={k}"
 
 
 def test_kernel_mode_renders_what_the_mode_needs(ready) -> None:

@@ -150,11 +150,21 @@ def test_hover_label_follows_the_pointer_and_leaves_with_it(views) -> None:
     from PySide6.QtCore import QEvent
 
     view = views.views["kernels"]
-    view.show_hover(10.0, 12.0, "a")
-    first = view.hover_text.pos()
-    view.show_hover(50.0, 40.0, "b")
-    second = view.hover_text.pos()
-    assert second.x() > first.x() + 20 and second.y() > first.y() + 10
+    vb = view.getViewBox()
+    (x0, x1), (y0, y1) = vb.viewRange()
+    seen = []
+    for x, y in ((10.0, 12.0), (50.0, 40.0), (x1 - 1.0, y1 - 1.0)):
+        view.show_hover(x, y, "kernel 2: μ = (50.0, 40.0)\nΣ axes 3.00 × 3.00 px")
+        pos = view.hover_text.pos()
+        px, py = vb.viewPixelSize()
+        rect = view.hover_text.textItem.boundingRect()
+        w, h = rect.width() * px, rect.height() * abs(py)
+        # next to the pointer, and inside the view
+        assert abs(pos.x() - x) <= w + 20 * px and abs(pos.y() - y) <= h + 20 * abs(py)
+        assert x0 - 1e-6 <= pos.x() and pos.x() + w <= x1 + 1e-6
+        assert y0 - 1e-6 <= pos.y() and pos.y() + h <= y1 + 1e-6
+        seen.append((pos.x(), pos.y()))
+    assert len(set(seen)) == 3
     left = []
     views.pointer_left.connect(left.append)
     QApplication.sendEvent(view, QEvent(QEvent.Type.Leave))

@@ -206,8 +206,8 @@ class Session:
         What view 4 draws (:data:`~smoe_gui.ui.geometry.KERNEL_MODES`); the
         gate shares and territories are computed only for the mode shown.
     stages_caption, model_caption : str
-        Which result views 1-3 and views 4-5 show ("edge · initial",
-        "grid · trained · 2400 steps", …).
+        Which result views 1-3 and views 4-5 show ("edge · initial · K=1873",
+        "grid · trained · 2400 steps · K=1290", …).
     dropped_results : int
         Stale results dropped so far.
     train_labels : tuple of str
@@ -334,7 +334,7 @@ class Session:
         self.view.show_stages(rid, result, snap)
         init = result.init
         self._set_captions(f"{init.method} stages", self.model_caption if snap is not None
-                           else f"{init.method} · initial · {result.snapshot.model.n_kernels} kernels")
+                           else f"{init.method} · initial · K={result.snapshot.model.n_kernels}")
         return True
 
     def _set_captions(self, stages: str, model: str) -> None:
@@ -393,7 +393,7 @@ class Session:
         self.stop_training_and_wait()
         self._result_model = model
         self._result_snapshot = None
-        self._set_captions(self.stages_caption, f"loaded model · {model.n_kernels} kernels")
+        self._set_captions(self.stages_caption, f"loaded model · K={model.n_kernels}")
         return self._request_render(model)
 
     def _request_render(self, model: SmoeModel, final: bool = False,
@@ -515,9 +515,7 @@ class Session:
     def _trained_caption(self, label: str, result: FitResult) -> str:
         point = self._last_points.get(label)
         steps = f" · {point.step} steps" if point is not None else ""
-        psnr = getattr(result, "psnr_db", None)
-        quality = f" · {format_psnr(psnr)}" if psnr is not None else ""
-        return f"{self._run_name(label)} · trained{steps} · {result.model.n_kernels} kernels{quality}"
+        return f"{self._run_name(label)} · trained{steps} · K={result.model.n_kernels}"
 
     # ------------------------------------------------------------------ training
     @property
@@ -640,7 +638,7 @@ class Session:
         point = self._last_points.get(label)
         step = f" · step {point.step}" if point is not None else ""
         self._set_captions(self.stages_caption,
-                           f"{self._run_name(label)} · training{step} · {model.n_kernels} kernels")
+                           f"{self._run_name(label)} · training{step} · K={model.n_kernels}")
         preview = self.view.preview_pixels()
         self._render_jobs.submit(rid, with_numba_threads, RENDER_THREADS, compute_snapshot,
                                  self.image, model, None, 0, 0, preview, None, self.kernel_mode, preview)

@@ -346,16 +346,21 @@ class StageView(pg.PlotWidget):
         super().leaveEvent(event)  # type: ignore[arg-type]
 
     def show_hover(self, x: float, y: float, text: str) -> None:
-        """Show ``text`` next to the pointer at image position ``(x, y)``,
-        on the side of the pointer that keeps it inside the view."""
+        """Show ``text`` next to the pointer at image position ``(x, y)``: to
+        its lower right, or on the side where it fits inside the view."""
         vb = self.getViewBox()
         (x0, x1), (y0, y1) = vb.viewRange()
         self.hover_text.setText(text)
-        self.hover_text.setAnchor((1.0 if x > (x0 + x1) / 2 else 0.0, 1.0 if y > (y0 + y1) / 2 else 0.0))
         px, py = vb.viewPixelSize()
-        dx = -10 * px if x > (x0 + x1) / 2 else 14 * px
-        dy = -8 * py if y > (y0 + y1) / 2 else 14 * py
-        self.hover_text.setPos(x + dx, y + dy)
+        rect = self.hover_text.textItem.boundingRect()
+        w, h = rect.width() * px, rect.height() * abs(py)
+        gap_x, gap_y = 14 * px, 14 * abs(py)
+        left = x + gap_x + w > x1 and x - gap_x - w >= x0
+        up = y + gap_y + h > y1 and y - gap_y - h >= y0
+        lx = x - gap_x - w if left else min(x + gap_x, max(x0, x1 - w))
+        ly = y - gap_y - h if up else min(y + gap_y, max(y0, y1 - h))
+        self.hover_text.setAnchor((0.0, 0.0))
+        self.hover_text.setPos(lx, ly)
         self.hover_text.setVisible(True)
 
     def hide_hover(self) -> None:
@@ -613,7 +618,7 @@ class StageViews(QWidget):
     def _set_titles(self) -> None:
         fg = self.theme.foreground
         for name, view in self.views.items():
-            view.getPlotItem().titleLabel.setText(self.title_of(name), color=fg.name())
+            view.getPlotItem().titleLabel.setText(self.title_of(name), color=fg.name(), size="10pt")
 
     def legend_html(self) -> str:
         """Rich text saying what each colour means (view 4's part follows its mode)."""
