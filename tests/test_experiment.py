@@ -224,6 +224,7 @@ def test_small_sweep_writes_every_file_with_sane_content(sweep: tuple[Path, int,
         elapsed = history.arrays()["elapsed_s"]
         assert (np.diff(elapsed) >= 0).all() and history.arrays()["step"][-1] == int(r["steps"])
         assert len(history.whole_image()) >= 1 and 10.0 < float(payload["initial_psnr_db"]) < 60.0
+        # expert_stop="mse": the refinement may stop early (S-SMoE often does)
         assert 1 <= len(payload["expert_psnr"]) <= FAST["expert_iters"] + 1
         for suffix in (".init.npz", ".model.npz", ".png"):
             assert (out / "runs" / f"{r['run_id']}{suffix}").is_file()
