@@ -47,7 +47,9 @@ from smoe_gui.core.pipeline import SEGMENT_METHODS
 OUTCOMES: Counter[str] = Counter()
 
 #: Parameters held small to bound the time of a case, with their fuzzed range.
-BOUNDED = {"max_steps": (1, 20), "time_budget": (0.01, 0.5)}
+# the cost of a case stays small: AS-SMoE local fits and kernel budgets are bounded here
+BOUNDED = {"max_steps": (1, 20), "time_budget": (0.01, 0.5), "as_steps": (1, 20), "as_doublings": (0, 2),
+           "as_initial_kernels": (1, 8), "n_kernels": (0, 400)}
 
 IMAGE_KINDS = ("constant", "noise", "disc", "stripes", "ramp", "checker")
 

@@ -64,6 +64,7 @@ class KernelPanel(QWidget):
         self.text = QLabel("")
         self.text.setObjectName("kernel-panel-text")
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.text.setWordWrap(True)  # its width never sets the window's minimum (1280x720 screens)
         row.addWidget(self.text, 1)
         bar_box = QVBoxLayout()
         bar_box.setSpacing(0)
