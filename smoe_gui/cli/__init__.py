@@ -28,7 +28,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        fail(f"{self.prog}: {message}")
+        command = self.prog.removeprefix("smoe").strip()  # "smoe: error: fit: ..." names it once
+        fail(f"{command}: {message}" if command else message)
 
 
 def fail(message: str) -> None:

@@ -186,22 +186,35 @@ def check_output_dir(path: str | os.PathLike[str]) -> Path:
     if out.exists() and not out.is_dir():
         raise ValueError(f"{shown}: exists and is not a folder")
     if out.is_dir():
-        try:
-            fd, probe = tempfile.mkstemp(prefix=".smoe-write-check.", suffix=".tmp", dir=out)
-        except OSError as exc:
-            raise ValueError(f"{shown}: folder is not writable ({exc.strerror or exc})") from None
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(probe)
+        reason = _write_probe(out)
+        if reason is not None:
+            raise ValueError(f"{shown}: folder is not writable ({reason})")
         return out
     parent = out.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
         raise ValueError(f"{shown}: cannot create a folder under {_shown(parent)} (not a folder)")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{shown}: cannot create the folder: {_shown(parent)} is not writable")
+    reason = _write_probe(parent) if os.access(parent, os.W_OK | os.X_OK) else "permission denied"
+    if reason is not None:
+        raise ValueError(f"{shown}: cannot create the folder: {_shown(parent)} is not writable ({reason})")
     return out
+
+
+def _write_probe(folder: Path) -> str | None:
+    """Create and remove a probe file in ``folder``; the reason it failed, or None.
+
+    The probe catches what permission bits do not: read-only file systems,
+    pseudo file systems such as ``/proc``, and a full disk's inode table.
+    """
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".smoe-write-check.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        return str(exc.strerror or exc).lower()
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return None
 
 
 def _missing_parents(folder: Path) -> list[Path]:

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -141,12 +142,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = ensure_application([sys.argv[0]])
     from . import create_main_window
 
+    if args.screenshot:
+        # a picture for the docs: the default settings, and the user's settings untouched
+        import tempfile
+
+        from PySide6.QtCore import QSettings
+
+        with tempfile.TemporaryDirectory(prefix="smoe-gui-screenshot-") as scratch:
+            settings = QSettings(str(Path(scratch) / "settings.ini"), QSettings.Format.IniFormat)
+            window = create_main_window(image, settings=settings)
+            if args.theme is not None:
+                window.set_color_scheme(args.theme)
+            window.show()
+            return take_screenshot(window, args.screenshot, args.train, args.lecture)
     window = create_main_window(image)
     if args.theme is not None:
         window.set_color_scheme(args.theme)
     window.show()
-    if args.screenshot:
-        return take_screenshot(window, args.screenshot, args.train, args.lecture)
     return int(app.exec())  # type: ignore[attr-defined]
 
 
