@@ -13,7 +13,11 @@ Prints (wall-clock medians; the machine may be shared):
   resolution (target <= 30 ms), and the gate shares;
 * the view 4 redraw: GUI-thread time per frame (new geometry handed to the
   view, then a synchronous repaint of the view) at ~2,000 kernels in each mode,
-  offscreen (target <= 10 ms).
+  offscreen (target <= 10 ms);
+* the cost of the whole-image PSNR during the tile phase (``FitEvent.image_psnr``):
+  a fit of parrots with ~2,000 kernels, the number of measurements per second
+  of tile phase, the time of one measurement (render + MSE) and their share of
+  the tile phase.
 
 Images come from ``--images``, else ``../shared/images`` beside the checkout,
 else the bundled samples (peppers then falls back to flowers).
@@ -144,17 +148,50 @@ def bench_redraw(model: SmoeModel, repeat: int) -> None:
     views.close()
 
 
+def bench_psnr_cost(images: str | None, seconds: float) -> None:
+    from smoe_gui.core.rendering import render
+    from smoe_gui.core.training import fit
+
+    path = find_image("parrots.png", images)
+    image = load_image(path)
+    params = plan_kernels(image, Params(time_budget=seconds), "edge", 2000)
+    init = initialize(image, params)
+    tiles: list[float] = []
+    measured = 0
+    for ev in fit(image, params, init=init, device="cpu", snapshot_interval_s=1e9):
+        if ev.phase == "tiles":
+            tiles.append(ev.elapsed_s)
+            measured += ev.image_psnr is not None
+    model = init.model
+    render(model)
+    cost = median_ms(lambda: float(np.mean((render(model) - image) ** 2)), 5)
+    span = tiles[-1] if tiles else 0.0
+    share = measured * cost / 1e3 / span if span else 0.0
+    print(f"\n== whole-image PSNR during the tile phase: {path.name}, K={model.n_kernels}, "
+          f"{seconds:g} s fit ==")
+    print(f"{measured} measurements in {span:.1f} s of tiles ({measured / max(span, 1e-9):.1f}/s), "
+          f"{cost:.1f} ms each: {100 * share:.1f} % of the tile phase")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", help="folder with peppers.png and parrots.png")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--sections", nargs="*", default=["weights", "territories", "redraw", "psnr"],
+                        help="which figures to print (default: all)")
+    parser.add_argument("--fit-seconds", type=float, default=20.0)
     args = parser.parse_args()
     import numba
 
     print(f"numba threads: {numba.get_num_threads()}")
-    bench_weight_map(args.images, args.repeat)
-    model = bench_territories(args.images, args.repeat)
-    bench_redraw(model, args.repeat)
+    if "weights" in args.sections:
+        bench_weight_map(args.images, args.repeat)
+    if {"territories", "redraw"} & set(args.sections):
+        model = bench_territories(args.images, args.repeat)
+        if "redraw" in args.sections:
+            bench_redraw(model, args.repeat)
+    if "psnr" in args.sections:
+        bench_psnr_cost(args.images, args.fit_seconds)
 
 
 if __name__ == "__main__":

@@ -734,7 +734,7 @@ def _tile_phase(state: _FitState, deadline: float) -> Iterator[FitEvent]:
                 state.model_with(window.index, own, window.kernels()) if state.snapshot_due() else None
             )
             image_psnr = None
-            if state.image_psnr_due() or steps == 1:
+            if state.image_psnr_due():
                 now = snapshot if snapshot is not None else state.model_with(window.index, own, window.kernels())
                 image_psnr = state.measure_image_psnr(now)
             yield FitEvent(

@@ -353,7 +353,8 @@ class StageView(pg.PlotWidget):
         self.hover_text.setText(text)
         px, py = vb.viewPixelSize()
         rect = self.hover_text.textItem.boundingRect()
-        w, h = rect.width() * px, rect.height() * abs(py)
+        # the text item's rectangle plus the label's frame and padding
+        w, h = (rect.width() + 24) * px, (rect.height() + 8) * abs(py)
         gap_x, gap_y = 14 * px, 14 * abs(py)
         left = x + gap_x + w > x1 and x - gap_x - w >= x0
         up = y + gap_y + h > y1 and y - gap_y - h >= y0
