@@ -102,8 +102,8 @@ def test_compare_pair_and_captions() -> None:
     assert compare_pair("grid", "grid") == ("grid", "edge")
     assert compare_pair("edge", "edge") == ("edge", "grid")
     caps = view_captions("s-smoe", "s-smoe stages", 12)
-    assert "12 superpixels" in caps["segments"] and "no Canny edges" in caps["edges"]
-    assert "no reduced segments" in caps["reduced"]
+    assert caps["segments"] == "s-smoe superpixels (12)" and caps["edges"] == "s-smoe: no edges"
+    assert caps["reduced"] == "s-smoe: none"
     assert view_captions("edge", "edge stages") == dict.fromkeys(("edges", "segments", "reduced"), "edge stages")
 
 
@@ -157,8 +157,9 @@ def test_s_smoe_shows_the_segment_map(qtbot, window) -> None:
     assert np.array_equal(shown, segment_boundaries(result.init.segment_map))
     assert window.stages.views["segments"].mask.isVisible()
     titles = {n: window.stages.title_of(n) for n in ("edges", "segments", "reduced", "kernels")}
-    assert "superpixel map" in titles["segments"]
-    assert "no Canny edges" in titles["edges"] and "no reduced segments" in titles["reduced"]
+    assert "s-smoe superpixels" in titles["segments"]
+    assert "s-smoe: no edges" in titles["edges"] and "s-smoe: none" in titles["reduced"]
+    assert window.stages.background_of("edges") == "dimmed"  # no stale or empty edge mask
     assert "s-smoe · initial" in titles["kernels"]
     assert window.stages.reconstruction() is not None
     counts, times = window.counts_label.text(), window.times_label.text()

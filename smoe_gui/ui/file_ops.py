@@ -10,7 +10,6 @@ window's messenger.
 from __future__ import annotations
 
 import dataclasses
-
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any

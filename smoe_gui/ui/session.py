@@ -68,14 +68,12 @@ RENDER_THREADS = 1
 #: in the paper.  The window's "vs" selector picks the second method.
 COMPARE_METHODS: tuple[str, ...] = METHODS[:2]
 
-#: What views 1-3 say for a method that has no such stage (their caption).
+#: What views 1-3 say for a method that has no such stage (their caption,
+#: short: a long title would widen the views).
 NO_STAGE_TEXT: dict[str, dict[str, str]] = {
-    "grid": {"edges": "grid: no edges used (kernels on a regular grid)",
-             "segments": "grid: no segments", "reduced": "grid: no reduced segments"},
-    "s-smoe": {"edges": "s-smoe: no Canny edges (superpixels of the luma, view 2)",
-               "reduced": "s-smoe: no reduced segments (one kernel per superpixel, view 4)"},
-    "as-smoe": {"edges": "as-smoe: no Canny edges (superpixels of the luma, view 2)",
-                "reduced": "as-smoe: no reduced segments (per-superpixel fits, view 4)"},
+    "grid": {"edges": "grid: no edges used", "segments": "grid: no segments", "reduced": "grid: none"},
+    "s-smoe": {"edges": "s-smoe: no edges", "reduced": "s-smoe: none"},
+    "as-smoe": {"edges": "as-smoe: no edges", "reduced": "as-smoe: none"},
 }
 
 
@@ -94,7 +92,7 @@ def view_captions(method: str, stages: str, n_superpixels: int = 0) -> dict[str,
     for the method (:data:`NO_STAGE_TEXT`)."""
     out = {name: NO_STAGE_TEXT.get(method, {}).get(name, stages) for name in ("edges", "segments", "reduced")}
     if method in ("s-smoe", "as-smoe"):
-        out["segments"] = f"{method}: superpixel map ({n_superpixels:,} superpixels, boundaries)"
+        out["segments"] = f"{method} superpixels ({n_superpixels:,})"
     return out
 
 

@@ -696,7 +696,8 @@ class StageViews(QWidget):
     def show_result(self, request_id: int, result: StageResult) -> None:
         """Draw every stage of ``result`` (stale results are dropped by the caller)."""
         init = result.init
-        self._edges = np.ascontiguousarray(init.edges, dtype=np.uint8)
+        # the segment methods have no edge stage: view 1 shows the image dimmed
+        self._edges = None if init.segment_map is not None else np.ascontiguousarray(init.edges, dtype=np.uint8)
         self._edge_factor = 0
         v = self.views
         for angle, strokes in result.segment_strokes.items():
