@@ -208,7 +208,8 @@ class ParamPanel(QWidget):
                               "Colour: one gate, three experts (R, G, B) per kernel; views 4-5 and the\n"
                               "exports in colour, PSNR over all channels. Edges and superpixels use the luma.")
             self.channel_buttons.addButton(button, i)
-            colour_row.addWidget(button, 1)
+            colour_row.addWidget(button)  # no stretch: both stay visible in a narrow panel
+        colour_row.addStretch(1)
         self.channel_buttons.idClicked.connect(self._on_channel_button)
         outer.addLayout(colour_row)
 

@@ -123,7 +123,7 @@ class Trainer(Protocol):
     def drain(self) -> list[tuple[Any, ...]]: ...
 
 
-#: ``start_trainer(image, runs)``: start training ``runs`` on ``image`` (H, W) float32.
+#: ``start_trainer(image, runs)``: start training ``runs`` on ``image`` (H, W) or (H, W, 3) float32.
 TrainerFactory = Callable[[NDArray[np.float32], list[TrainRun]], Trainer]
 
 
