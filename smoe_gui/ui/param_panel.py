@@ -207,8 +207,11 @@ class ParamPanel(QWidget):
             button.setToolTip("Gray: model the BT.601 luma (the paper).\n"
                               "Colour: one gate, three experts (R, G, B) per kernel; views 4-5 and the\n"
                               "exports in colour, PSNR over all channels. Edges and superpixels use the luma.")
+            # as wide as the text: both stay in view in the narrow panel at 1280x720
+            # (a push button's size hint is wider, and the panel scrolls sideways)
+            button.setFixedWidth(button.fontMetrics().horizontalAdvance(text) + 22)
             self.channel_buttons.addButton(button, i)
-            colour_row.addWidget(button)  # no stretch: both stay visible in a narrow panel
+            colour_row.addWidget(button)
         colour_row.addStretch(1)
         self.channel_buttons.idClicked.connect(self._on_channel_button)
         outer.addLayout(colour_row)
