@@ -34,7 +34,10 @@ class KernelInfo:
     alpha : float
         Kernel weight α.
     expert : float
-        Expert value m (gray level).
+        Expert value m (gray level); for a colour model (experts (K, 3)) the
+        BT.601 luma of its three values.
+    expert_rgb : tuple of float, or None
+        A colour model's expert values (m_R, m_G, m_B); None for a gray model.
     sigma : (2, 2) float64
         ``Σ = A Aᵀ`` (1/px²).
     """
@@ -48,13 +51,20 @@ class KernelInfo:
     alpha: float
     expert: float
     sigma: NDArray[np.float64]
+    expert_rgb: tuple[float, ...] | None = None
+
+    def m_text(self, digits: int = 3) -> str:
+        """The expert as text: ``m = 0.412`` or, in colour, ``m = (0.41, 0.32, 0.20) RGB``."""
+        if self.expert_rgb is None:
+            return f"m = {self.expert:.{digits}f}"
+        return "m = (" + ", ".join(f"{v:.{digits}f}" for v in self.expert_rgb) + ") RGB"
 
     def short_text(self) -> str:
         """Three short lines (for a tooltip next to the kernel)."""
         return (
             f"kernel {self.index}: μ = ({self.x:.1f}, {self.y:.1f})\n"
             f"Σ axes {self.major:.2f} × {self.minor:.2f} px, {self.angle_deg:.0f}°\n"
-            f"α = {self.alpha:.3g}, m = {self.expert:.3f}"
+            f"α = {self.alpha:.3g}, {self.m_text(3)}"
         )
 
     def text(self) -> str:
@@ -65,7 +75,7 @@ class KernelInfo:
             f"μ = ({self.x:.2f}, {self.y:.2f}) px\n"
             f"Σ axes {self.major:.2f} × {self.minor:.2f} px at {self.angle_deg:.1f}°\n"
             f"Σ = [[{s[0, 0]:.4g}, {s[0, 1]:.4g}], [{s[1, 0]:.4g}, {s[1, 1]:.4g}]] 1/px²\n"
-            f"α = {self.alpha:.4g}, m = {self.expert:.4f}"
+            f"α = {self.alpha:.4g}, {self.m_text(4)}"
         )
 
 
@@ -106,6 +116,13 @@ def kernel_info(model: SmoeModel, index: int) -> KernelInfo:
         raise ValueError(f"kernel {index} does not exist; the model has {model.n_kernels} kernels")
     sub = model.subset(np.array([k]))
     major, minor, angle = ellipse_axes(sub)[0]
+    values = np.asarray(model.m[k], dtype=np.float64).reshape(-1)
+    rgb: tuple[float, ...] | None = None
+    if values.size == 1:
+        expert = float(values[0])
+    else:  # colour: BT.601 luma of (R, G, B), as core.image.luma weighs the channels
+        rgb = tuple(float(v) for v in values)
+        expert = float(values[:3] @ np.array([0.299, 0.587, 0.114]))
     return KernelInfo(
         index=k,
         x=float(model.mu[k, 0]),
@@ -114,8 +131,9 @@ def kernel_info(model: SmoeModel, index: int) -> KernelInfo:
         minor=float(minor),
         angle_deg=float(angle),
         alpha=float(np.exp(model.log_alpha[k])),
-        expert=float(model.m[k]),
+        expert=expert,
         sigma=sub.quadratic_form()[0],
+        expert_rgb=rgb,
     )
 
 

@@ -133,7 +133,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Pause or resume training (paused time does not count against the time budget)", training=True),
     ActionSpec("stop", "S&top", "&Train", "stop_training", "Esc",
                "Stop training and keep the best model so far", training=True),
-    ActionSpec("compare", "&Compare edge vs grid", "&Train", "start_compare", "Ctrl+K",
+    ActionSpec("compare", "&Compare two methods", "&Train", "start_compare", "Ctrl+K",
                "Train the edge-aligned and the grid initialisation one after the other", training=True),
     _separator("&Train", 1),
     ActionSpec("reset", "&Reset parameters", "&Train", "panel.reset_to_defaults", "Ctrl+R",

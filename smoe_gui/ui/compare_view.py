@@ -29,7 +29,7 @@ class CompareWindow(QWidget):
 
     Parameters
     ----------
-    image : (H, W) float32
+    image : (H, W) or (H, W, 3) float32
         The image (its size places the reconstructions).
     results : dict label -> FitResult
         The finished runs, in display order.
@@ -42,7 +42,7 @@ class CompareWindow(QWidget):
         self.setWindowTitle("smoe-gui — Compare: reconstructions side by side")
         row = QHBoxLayout(self)
         row.setContentsMargins(2, 2, 2, 2)
-        h, w = image.shape
+        h, w = image.shape[:2]
         self.views: dict[str, pg.PlotWidget] = {}
         first: pg.ViewBox | None = None
         for label, result in results.items():

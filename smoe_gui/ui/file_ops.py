@@ -9,6 +9,7 @@ window's messenger.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,16 @@ def image_size(path: Path) -> tuple[int, int] | None:
 
 #: Pixels per image pixel offered for stage-view exports (2x and 4x: slides).
 EXPORT_SCALES = (1, 2, 4)
+
+
+def _keep_colour(loaded: LoadedImage) -> LoadedImage:
+    """The window keeps a file's colours (the Gray/Colour switch then takes
+    the luma or the RGB without reading it again); a file whose three
+    channels are equal (a gray file) is kept as (H, W)."""
+    img = loaded.image
+    if img.ndim == 3 and np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]):
+        return dataclasses.replace(loaded, image=np.ascontiguousarray(img[..., 0]))
+    return loaded
 
 
 def qimage_rgb(image: QImage) -> NDArray[np.uint8]:
@@ -169,8 +180,8 @@ class FileOps:
                 f"(what `smoe fit --max-size {MAX_SIDE}` does)?",
             ):
                 return None
-            return read_image(path, max_size=MAX_SIDE)
-        return read_image(path)
+            return _keep_colour(read_image(path, max_size=MAX_SIDE, channels="rgb"))
+        return _keep_colour(read_image(path, channels="rgb"))
 
     def _show(self, loaded: LoadedImage, path: Path) -> None:
         # what was done to the values (a range stretched, a downscale) is shown

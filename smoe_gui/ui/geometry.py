@@ -29,6 +29,7 @@ __all__ = [
     "share_levels",
     "territory_images",
     "reduced_geometry",
+    "segment_boundaries",
     "segment_strokes",
 ]
 
@@ -36,6 +37,23 @@ F64 = NDArray[np.float64]
 
 
 _ELLIPSE_POINTS = 24
+
+
+def segment_boundaries(labels: NDArray[np.integer]) -> NDArray[np.uint8]:
+    """Boundaries of a superpixel map: ``(H, W)`` uint8, 1 where a pixel's
+    right or lower 4-neighbour carries another label (a one-pixel line
+    between every two segments), else 0.
+
+    ``labels`` is :attr:`smoe_gui.core.pipeline.Initialization.segment_map`
+    (S-SMoE, AS-SMoE).  Raises ValueError unless it is 2-D.
+    """
+    lab = np.asarray(labels)
+    if lab.ndim != 2:
+        raise ValueError(f"segment map must be (H, W), got shape {lab.shape}")
+    out = np.zeros(lab.shape, dtype=np.uint8)
+    out[:, :-1] |= (lab[:, :-1] != lab[:, 1:]).astype(np.uint8)
+    out[:-1, :] |= (lab[:-1, :] != lab[1:, :]).astype(np.uint8)
+    return out
 
 
 def _empty() -> F64:

@@ -26,6 +26,7 @@ from .geometry import (
     ReducedGeometry,
     kernel_geometry,
     reduced_geometry,
+    segment_boundaries,
     segment_strokes,
 )
 
@@ -57,11 +58,11 @@ class SnapshotResult:
     Attributes
     ----------
     model : SmoeModel
-    reconstruction : (H, W) float32
-    residual : (H, W) float32
-        ``|original - reconstruction|``.
+    reconstruction : (H, W) float32, or (H, W, 3) for a colour model
+    residual : (H, W) or (H, W, 3) float32
+        ``|original - reconstruction|`` (per channel in colour).
     psnr : float
-        dB.
+        dB (over all channels in colour: :func:`smoe_gui.core.metrics.psnr`).
     kernels : KernelGeometry
     render_ms : float
     """
@@ -87,6 +88,9 @@ class StageResult:
     reduced : ReducedGeometry
     compute_ms : float
         Wall-clock of the whole job.
+    superpixel_bounds : (H, W) uint8 or None
+        The segment methods' superpixel boundaries (1 on a boundary,
+        :func:`~smoe_gui.ui.geometry.segment_boundaries`); None otherwise.
     """
 
     init: Initialization
@@ -94,6 +98,7 @@ class StageResult:
     segment_strokes: dict[int, F64]
     reduced: ReducedGeometry
     compute_ms: float
+    superpixel_bounds: NDArray[np.uint8] | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +229,7 @@ def compute_stages(image: F32, params: Params, method: str, kernel_mode: str = "
         segment_strokes=segment_strokes(init.segments),
         reduced=reduced_geometry(init.reduced, init.salient, max(2.0, float(params.delta_mu))),
         compute_ms=(time.perf_counter() - t0) * 1e3,
+        superpixel_bounds=None if init.segment_map is None else segment_boundaries(init.segment_map),
     )
     return result
 

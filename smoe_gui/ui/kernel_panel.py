@@ -34,7 +34,7 @@ def kernel_text(result: InspectResult, partner: int | None, n_kernels: int, imag
     even = result.share * n_kernels
     return "\n".join([
         f"kernel {info.index} of {n_kernels} · pair partner: {pair} · "
-        f"μ = ({info.x:.2f}, {info.y:.2f}) px · α = {info.alpha:.4g} · m = {info.expert:.4f}",
+        f"μ = ({info.x:.2f}, {info.y:.2f}) px · α = {info.alpha:.4g} · {info.m_text(4)}",
         f"1-σ axes {info.major:.2f} × {info.minor:.2f} px at {info.angle_deg:.1f}° · "
         f"Σ = [[{s[0, 0]:.4g}, {s[0, 1]:.4g}], [{s[1, 0]:.4g}, {s[1, 1]:.4g}]] 1/px²",
         f"gate share {100 * result.share:.3f} % of the image ({even:.2f} × an even split) · "

@@ -58,7 +58,7 @@ from .messages import Messenger
 from .param_panel import INIT_GROUPS, ParamPanel
 from .plots import ExpertPlot, TrainingPlots
 from .resources import default_sample, icon_path, sample_paths
-from .session import Session, stage_summary
+from .session import Session, stage_summary, view_captions
 from .stage_views import BACKGROUND_MODES, StageViews
 from .theme import COLOR_SCHEMES, apply_color_scheme, current_theme
 from .widgets import ElidedLabel, StatusLine
@@ -303,15 +303,25 @@ class MainWindow(QMainWindow):
         self.compare_button = QPushButton("Compare")
         self.compare_button.setObjectName("train-compare")
         self.compare_button.setToolTip(
-            "Train the edge-aligned and the grid initialisation with the same parameters\n"
-            "one after the other and overlay their PSNR curves (Ctrl+K)"
+            "Train the selected initialisation and the one chosen under \"vs\" with the same\n"
+            "parameters, one after the other, and overlay their PSNR curves (Ctrl+K)"
         )
+        self.compare_combo = QComboBox()
+        self.compare_combo.setObjectName("compare-with")
+        self.compare_combo.setToolTip("Compare: the second method, trained after the selected one\n"
+                                      "(the same method: the edge method, or grid for edge)")
+        for method in METHODS:
+            self.compare_combo.addItem(method, method)
+        self.compare_combo.setCurrentIndex(self.compare_combo.findData(METHODS[1]))
+        self.compare_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.start_button.clicked.connect(lambda: self.start_training())
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop_training)
         self.compare_button.clicked.connect(lambda: self.start_compare())
         for b in (self.start_button, self.pause_button, self.stop_button, self.compare_button):
             controls.addWidget(b)
+        controls.addWidget(QLabel("vs"))
+        controls.addWidget(self.compare_combo)
         controls.addSpacing(8)
         controls.addWidget(QLabel("views 4-5:"))
         self.run_combo = QComboBox()
@@ -485,7 +495,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ image
     @property
     def image(self) -> NDArray[np.float32] | None:
-        """The open image, (H, W) float32 in [0, 1]."""
+        """The image modelled, (H, W) float32 in [0, 1], or (H, W, 3) with the
+        Gray/Colour switch on Colour."""
         return self.session.image
 
     @property
@@ -509,9 +520,10 @@ class MainWindow(QMainWindow):
         """SessionView: a new image."""
         self.stages.set_original(image)
         self.expert_plot.set_history([])
-        h, w = image.shape
+        h, w = image.shape[:2]
         name = path.name if path is not None else "image"
-        self.setWindowTitle(f"smoe-gui — {name} ({w}×{h})")
+        colour = ", colour" if image.ndim == 3 else ""
+        self.setWindowTitle(f"smoe-gui — {name} ({w}×{h}{colour})")
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
         if event.mimeData().hasUrls():
@@ -692,8 +704,13 @@ class MainWindow(QMainWindow):
             self.messenger.warning("No image", str(exc))
             return False
 
-    def start_compare(self) -> bool:
-        """Train edge then grid with the same parameters; overlay the curves."""
+    def start_compare(self, partner: str | None = None) -> bool:
+        """Train the selected method, then ``partner`` (default: the "vs"
+        selector's, grid unless changed) with the same parameters; overlay the
+        curves."""
+        if partner is not None:
+            self.compare_combo.setCurrentIndex(self.compare_combo.findData(partner))
+        self.session.compare_with = str(self.compare_combo.currentData())
         return self.start_training(compare=True)
 
     def toggle_pause(self) -> None:
@@ -742,6 +759,7 @@ class MainWindow(QMainWindow):
         running = self.is_training()
         self.start_button.setEnabled(not running)
         self.compare_button.setEnabled(not running)
+        self.compare_combo.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
         self.pause_button.setText("Resume" if running and self.is_paused() else "Pause")
@@ -829,14 +847,22 @@ class MainWindow(QMainWindow):
         self.kernel_panel.show_result(
             result, self.session.partner_of(result.index),
             model.n_kernels if model is not None else 1,
-            float(image.size) if image is not None else 1.0,
+            float(image.shape[0] * image.shape[1]) if image is not None else 1.0,
         )
         self.gate_map_shown.emit(result.index)
 
     def show_captions(self, stages: str, model: str) -> None:
-        """SessionView: say in the titles which result each view shows."""
-        for name in ("edges", "segments", "reduced"):
-            self.stages.set_caption(name, stages)
+        """SessionView: say in the titles which result each view shows (views
+        1-3 say when their stage has no meaning for the method)."""
+        result = self.session.stage_result
+        if result is not None and stages:
+            init = result.init
+            n_sp = 0 if init.segment_map is None else int(init.segment_map.max()) + 1
+            captions = view_captions(init.method, stages, n_sp)
+        else:
+            captions = {name: stages for name in ("edges", "segments", "reduced")}
+        for name, text in captions.items():
+            self.stages.set_caption(name, text)
         for name in ("kernels", "reconstruction"):
             self.stages.set_caption(name, model)
 

@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
+    QButtonGroup,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -37,16 +38,23 @@ GROUP_TITLES: dict[str, str] = {
     "edges": "1  Canny edges",
     "reduction": "2-3  Segments and reduction",
     "placement": "4  Kernel placement",
+    "segments": "Superpixels (S-SMoE, AS-SMoE)",
     "experts": "5  Experts",
     "training": "6  Training",
     "general": "General",
 }
 
 #: The method selector's texts (a method without one shows its name).
-METHOD_TEXT: dict[str, str] = {"edge": "edge-aligned (paper)", "grid": "regular grid (baseline)"}
+METHOD_TEXT: dict[str, str] = {
+    "edge": "edge-aligned (paper)", "grid": "regular grid (baseline)",
+    "s-smoe": "S-SMoE (superpixels)", "as-smoe": "AS-SMoE (adaptive superpixels)",
+}
+
+#: The Gray/Colour switch: the ``channels`` parameter's values and their button texts.
+CHANNEL_TEXT: dict[str, str] = {"gray": "Gray", "rgb": "Colour"}
 
 #: Groups whose parameters change the initialisation (the stage views).
-INIT_GROUPS = frozenset({"edges", "reduction", "placement", "experts", "general"})
+INIT_GROUPS = frozenset({"edges", "reduction", "placement", "segments", "experts", "general"})
 
 SLIDER_STEPS = 1000
 
@@ -173,8 +181,9 @@ class ParamPanel(QWidget):
         for method in METHODS:
             self.method_combo.addItem(METHOD_TEXT.get(method, method), method)
         self.method_combo.setToolTip(
-            "How the kernels are placed: edge-aligned pairs (the paper, Sec. III) or a\n"
-            "regular grid with the same kernel budget (the baseline it is compared with)."
+            "How the kernels are placed: edge-aligned pairs (the paper, Sec. III), a\n"
+            "regular grid with the same kernel budget (the baseline it is compared with),\n"
+            "S-SMoE (one kernel per DBSCAN superpixel) or AS-SMoE (per-superpixel fits)."
         )
         self.method_combo.currentIndexChanged.connect(self._on_method)
         top.addWidget(self.method_combo, 1)
@@ -184,6 +193,28 @@ class ParamPanel(QWidget):
         self.reset_button.clicked.connect(self.reset_to_defaults)
         top.addWidget(self.reset_button)
         outer.addLayout(top)
+
+        # The Gray/Colour switch: the `channels` parameter (its one home is
+        # Params; the General group's combo shows the same value).
+        colour_row = QHBoxLayout()
+        colour_row.addWidget(QLabel("Image"))
+        self.channel_buttons = QButtonGroup(self)
+        self.channel_buttons.setExclusive(True)
+        for i, (value, text) in enumerate(CHANNEL_TEXT.items()):
+            button = QPushButton(text)
+            button.setObjectName(f"channels-{value}")
+            button.setCheckable(True)
+            button.setToolTip("Gray: model the BT.601 luma (the paper).\n"
+                              "Colour: one gate, three experts (R, G, B) per kernel; views 4-5 and the\n"
+                              "exports in colour, PSNR over all channels. Edges and superpixels use the luma.")
+            # as wide as the text: both stay in view in the narrow panel at 1280x720
+            # (a push button's size hint is wider, and the panel scrolls sideways)
+            button.setFixedWidth(button.fontMetrics().horizontalAdvance(text) + 22)
+            self.channel_buttons.addButton(button, i)
+            colour_row.addWidget(button)
+        colour_row.addStretch(1)
+        self.channel_buttons.idClicked.connect(self._on_channel_button)
+        outer.addLayout(colour_row)
 
         groups: dict[str, list[ParamSpec]] = {}
         for s in PARAM_SPECS:
@@ -340,6 +371,24 @@ class ParamPanel(QWidget):
             sl.blockSignals(True)
             sl.setValue(self._scales[s.name].to_position(float(value)))
             sl.blockSignals(False)
+        if s.name == "channels":
+            self._show_channels(str(value))
+
+    def _show_channels(self, value: str) -> None:
+        """Check the Gray/Colour button of ``value``."""
+        button = self.channel_buttons.button(list(CHANNEL_TEXT).index(value)) if value in CHANNEL_TEXT else None
+        if button is not None and not button.isChecked():
+            button.setChecked(True)
+
+    def _on_channel_button(self, index: int) -> None:
+        """A Gray/Colour button: set ``channels`` as its combo would."""
+        combo = self._widgets["channels"]
+        assert isinstance(combo, QComboBox)
+        combo.setCurrentIndex(combo.findData(list(CHANNEL_TEXT)[index]))  # emits through _on_value
+
+    def channels(self) -> str:
+        """The Gray/Colour switch's value (``params().channels``)."""
+        return self._params.channels
 
     def _read(self, name: str) -> Value:
         w = self._widgets[name]
@@ -392,6 +441,8 @@ class ParamPanel(QWidget):
                 self._syncing = True
                 self._show_value(next(s for s in PARAM_SPECS if s.name == other), changes[other])
                 self._syncing = False
+        if name == "channels":
+            self._show_channels(str(changes[name]))
         if params == self._params:
             return
         self._params = params

@@ -44,6 +44,7 @@ from .jobs import (
 
 __all__ = [
     "COMPARE_METHODS",
+    "NO_STAGE_TEXT",
     "OVERLAY_INTERVAL_S",
     "RENDER_THREADS",
     "JobQueue",
@@ -52,7 +53,9 @@ __all__ = [
     "TrainRun",
     "Trainer",
     "TrainingPoint",
+    "compare_pair",
     "stage_summary",
+    "view_captions",
 ]
 
 #: While training, the kernel overlay (thousands of ellipses) is redrawn at
@@ -60,9 +63,37 @@ __all__ = [
 OVERLAY_INTERVAL_S = 0.3
 #: Numba threads of the live preview renderer (the training keeps the other cores).
 RENDER_THREADS = 1
-#: What Compare trains, one after the other: the edge-aligned initialisation
-#: (first in METHODS) and the grid baseline it is compared with in the paper.
+#: What Compare trains by default, one after the other: the edge-aligned
+#: initialisation (first in METHODS) and the grid baseline it is compared with
+#: in the paper.  The window's "vs" selector picks the second method.
 COMPARE_METHODS: tuple[str, ...] = METHODS[:2]
+
+#: What views 1-3 say for a method that has no such stage (their caption,
+#: short: a long title would widen the views).
+NO_STAGE_TEXT: dict[str, dict[str, str]] = {
+    "grid": {"edges": "grid: no edges used", "segments": "grid: no segments", "reduced": "grid: none"},
+    "s-smoe": {"edges": "s-smoe: no edges", "reduced": "s-smoe: none"},
+    "as-smoe": {"edges": "as-smoe: no edges", "reduced": "as-smoe: none"},
+}
+
+
+def compare_pair(method: str, partner: str) -> tuple[str, str]:
+    """The two methods a Compare trains: ``method`` (the selected one), then
+    ``partner``; when both are the same, the partner is the edge method (or,
+    for edge, the grid baseline), so that two different runs are compared."""
+    if partner != method:
+        return method, partner
+    return method, (COMPARE_METHODS[0] if method != COMPARE_METHODS[0] else COMPARE_METHODS[1])
+
+
+def view_captions(method: str, stages: str, n_superpixels: int = 0) -> dict[str, str]:
+    """Captions of views 1-3 for a result of ``method``: ``stages`` (e.g.
+    "s-smoe stages"), or what the view shows instead / that it has no meaning
+    for the method (:data:`NO_STAGE_TEXT`)."""
+    out = {name: NO_STAGE_TEXT.get(method, {}).get(name, stages) for name in ("edges", "segments", "reduced")}
+    if method in ("s-smoe", "as-smoe"):
+        out["segments"] = f"{method} superpixels ({n_superpixels:,})"
+    return out
 
 
 class JobQueue(Protocol):
@@ -92,7 +123,7 @@ class Trainer(Protocol):
     def drain(self) -> list[tuple[Any, ...]]: ...
 
 
-#: ``start_trainer(image, runs)``: start training ``runs`` on ``image`` (H, W) float32.
+#: ``start_trainer(image, runs)``: start training ``runs`` on ``image`` (H, W) or (H, W, 3) float32.
 TrainerFactory = Callable[[NDArray[np.float32], list[TrainRun]], Trainer]
 
 
@@ -160,16 +191,24 @@ class TrainingPoint:
 
 
 def stage_summary(result: StageResult, draw_ms: float) -> tuple[str, str]:
-    """Status-bar texts of a stage result: the counts and the timings (ms)."""
+    """Status-bar texts of a stage result: the counts and the timings (ms) of
+    each stage of its method (:data:`smoe_gui.core.pipeline.STAGES_BY_METHOD`)."""
     init = result.init
     model = result.snapshot.model
-    counts = (
-        f"edge pixels {int(np.count_nonzero(init.edges)):,} · "
-        f"segments {len(init.segments):,} · "
-        f"reduced {len(init.reduced):,} ({int(np.count_nonzero(init.salient))} salient) · "
-        f"kernels {model.n_kernels:,} ({int(init.n_background)} background) · "
-        f"init PSNR {result.snapshot.psnr:.2f} dB"
-    )
+    colour = " · colour (RGB)" if init.image.ndim == 3 else ""
+    if init.segment_map is not None:
+        counts = (
+            f"{init.method}: superpixels {int(init.segment_map.max()) + 1:,} · "
+            f"kernels {model.n_kernels:,} · init PSNR {result.snapshot.psnr:.2f} dB{colour}"
+        )
+    else:
+        counts = (
+            f"edge pixels {int(np.count_nonzero(init.edges)):,} · "
+            f"segments {len(init.segments):,} · "
+            f"reduced {len(init.reduced):,} ({int(np.count_nonzero(init.salient))} salient) · "
+            f"kernels {model.n_kernels:,} ({int(init.n_background)} background) · "
+            f"init PSNR {result.snapshot.psnr:.2f} dB{colour}"
+        )
     timings = dict(init.timings_ms)
     timings["render"] = result.snapshot.render_ms
     times = "ms: " + " · ".join(f"{k} {v:.0f}" for k, v in timings.items()) + f" · draw {draw_ms:.0f}"
@@ -193,7 +232,14 @@ class Session:
 
     Attributes
     ----------
-    image : (H, W) float32 or None
+    source_image : (H, W) or (H, W, 3) float32 or None
+        The image as opened (a colour file keeps its colours, so the
+        Gray/Colour switch never reloads it).
+    image : (H, W) or (H, W, 3) float32 or None
+        What the model is made of: ``source_image`` as ``params.channels``
+        says (:func:`smoe_gui.core.image.as_channels`; the luma for gray).
+    compare_with : str
+        The second method of a Compare (default grid; see :func:`compare_pair`).
     image_path : Path or None
     params : Params
     method : str
@@ -234,6 +280,8 @@ class Session:
         self._start_trainer = start_trainer
         self._clock = clock
         self.image: NDArray[np.float32] | None = None
+        self.source_image: NDArray[np.float32] | None = None
+        self.compare_with = COMPARE_METHODS[1]
         self.image_path: Path | None = None
         self.params = params if params is not None else Params()
         self.method = method
@@ -267,11 +315,38 @@ class Session:
 
     # ------------------------------------------------------------------ image and parameters
     def set_image(self, image: NDArray[np.float32], path: Path | None = None) -> int:
-        """Show ``image`` (H, W) and recompute every stage; returns the request id.
-        A running training is stopped first."""
+        """Show ``image`` (H, W) or (H, W, 3) and recompute every stage; returns
+        the request id.  A running training is stopped first."""
         self.stop_training_and_wait()
-        self.image = np.ascontiguousarray(image, dtype=np.float32)
+        self.source_image = np.ascontiguousarray(image, dtype=np.float32)
+        self.image = self._channels_image()
         self.image_path = path
+        self._clear_results()
+        return self.recompute()
+
+    def _channels_image(self) -> NDArray[np.float32]:
+        """``source_image`` as ``params.channels`` says (gray: (H, W); rgb: (H, W, 3))."""
+        from ..core.image import as_channels
+
+        src = self.source_image
+        assert src is not None
+        if (src.ndim == 2) == (self.params.channels == "gray"):
+            return src
+        return as_channels(src, self.params.channels)
+
+    def _sync_channels(self) -> bool:
+        """Make ``image`` follow ``params.channels`` (the Gray/Colour switch);
+        returns whether it changed (the views then start again from it)."""
+        if self.source_image is None or self.image is None:
+            return False
+        if (self.image.ndim == 3) == (self.params.channels == "rgb"):
+            return False
+        self.image = self._channels_image()
+        self._clear_results()
+        return True
+
+    def _clear_results(self) -> None:
+        assert self.image is not None
         self.stage_result = None
         self._result_model = None
         self._result_snapshot = None
@@ -280,8 +355,7 @@ class Session:
         self._latest_gate = -1
         self.selected_kernel = None
         self.stages_caption = self.model_caption = ""  # the view clears its titles with the image
-        self.view.show_image(self.image, path)
-        return self.recompute()
+        self.view.show_image(self.image, self.image_path)
 
     def conflicts_with_training(self, params: Params, method: str) -> bool:
         """Whether ``(params, method)`` differ from those the running training uses."""
@@ -298,6 +372,8 @@ class Session:
         recomputed (a trained or loaded model then no longer matches them)."""
         self.params, self.method = params, method
         self.select_kernel(None)  # what the inspection said no longer holds
+        if self._sync_channels():
+            return True
         if not affects_stages:
             return False
         self._result_model = None
@@ -315,6 +391,7 @@ class Session:
         (-1 without an image).  Results of older requests are dropped."""
         if self.image is None:
             return -1
+        self._sync_channels()
         rid = self._new_id()
         self._latest_stage = rid
         self._stage_jobs.submit(rid, compute_stages, self.image, self.params, self.method,
@@ -380,7 +457,7 @@ class Session:
         """Raise ValueError (one line) unless ``model`` fits the open image."""
         if self.image is None:
             raise ValueError("Open the image the model was made for first.")
-        h, w = self.image.shape
+        h, w = self.image.shape[:2]
         if (model.height, model.width) != (h, w):
             raise ValueError(
                 f"{name} models a {model.width}×{model.height} image, but the open image is "
@@ -465,7 +542,7 @@ class Session:
         """An inspection job ended; returns whether it was drawn."""
         if rid != self._latest_gate or self.closing or result is None:
             return False
-        if self.image is None or result.weight_map.shape != self.image.shape:
+        if self.image is None or result.weight_map.shape != self.image.shape[:2]:
             return False
         self.view.show_inspection(result)
         return True
@@ -484,7 +561,12 @@ class Session:
     # ------------------------------------------------------------------ Compare
     def compared_labels(self) -> tuple[str, ...]:
         """Labels of the finished runs of the last Compare (empty before one)."""
-        return tuple(label for label in COMPARE_METHODS if label in self._final_results)
+        return tuple(label for label in self.train_labels
+                     if label in METHODS and label in self._final_results)
+
+    def compare_methods(self) -> tuple[str, str]:
+        """The two methods the next Compare trains (:func:`compare_pair`)."""
+        return compare_pair(self.method, self.compare_with)
 
     def show_run(self, label: str) -> int:
         """Show the final model of run ``label`` of the last Compare (or
@@ -539,16 +621,19 @@ class Session:
         return self._last_points.get(label)
 
     def start_training(self, compare: bool = False) -> bool:
-        """Train from the current initialisation, or (``compare``) edge then grid
-        with the same parameters; returns whether it started.  Raises
-        ValueError without an image."""
+        """Train from the current initialisation, or (``compare``) the two
+        methods of :meth:`compare_methods` one after the other with the same
+        parameters; returns whether it started.  Raises ValueError without an
+        image."""
         if self.is_training():
             return False
         if self.image is None:
             raise ValueError("Open an image first.")
+        if self._sync_channels():
+            self.recompute()
         params = self.params
         if compare:
-            runs = [TrainRun(m, params, m, self.matching_init(params, m)) for m in COMPARE_METHODS]
+            runs = [TrainRun(m, params, m, self.matching_init(params, m)) for m in self.compare_methods()]
         else:
             runs = [TrainRun("train", params, self.method, self.matching_init(params, self.method))]
         self._final_models = {}
@@ -631,7 +716,7 @@ class Session:
                 f"{elapsed:.1f} s · {rate:.0f} steps/s" + (" · paused" if self.is_paused() else ""))
 
     def _on_snapshot(self, label: str, model: SmoeModel) -> None:
-        if self.image is None or (model.height, model.width) != self.image.shape:
+        if self.image is None or (model.height, model.width) != self.image.shape[:2]:
             return
         rid = self._new_id()
         self._latest_snapshot = rid
@@ -650,7 +735,7 @@ class Session:
         self._result_model = model
         self._result_snapshot = None
         self._set_captions(self.stages_caption, self._trained_caption(label, result))
-        if self.image is not None and (model.height, model.width) == self.image.shape:
+        if self.image is not None and (model.height, model.width) == self.image.shape[:2]:
             self._request_render(model, final=True, reconstruction=result.reconstruction)
 
     def _on_failed(self, message: str) -> None:

@@ -457,6 +457,7 @@ class StageViews(QWidget):
 
         self._original: NDArray[np.float32] | None = None
         self._edges: NDArray[np.uint8] | None = None
+        self._superpixels: NDArray[np.uint8] | None = None
         self._edge_factor = 0
         self._exporting = False
         self._reconstruction: NDArray[np.float32] | None = None
@@ -657,7 +658,7 @@ class StageViews(QWidget):
         parts = [
             "<b>segments</b> " + " ".join(
                 sw(f"dir{a}", f"θ={a}°", "━") for a in (0, 90, 45, -45)
-            ),
+            ) + " " + sw("superpixel", "superpixel boundary (S-SMoE, AS-SMoE)", "━"),
             "<b>reduced</b> " + sw("cluster", "cluster (DBSCAN)", "━") + " " + sw("salient", "salient", "━"),
             kern,
             "<b>inspect</b> w<sub>i</sub> of the clicked kernel (heat, 0…1) "
@@ -672,10 +673,11 @@ class StageViews(QWidget):
         new_size = self._original is None or self._original.shape != image.shape
         self._original = image
         self._edges = None
+        self._superpixels = None
         self._reconstruction = None
         self._residual = None
         self._geometry = None
-        h, w = image.shape
+        h, w = image.shape[:2]
         self._clip.setRect(QRectF(-0.5, -0.5, float(w), float(h)))
         self.captions = {n: "" for n in STAGES}
         self._set_titles()
@@ -695,7 +697,8 @@ class StageViews(QWidget):
     def show_result(self, request_id: int, result: StageResult) -> None:
         """Draw every stage of ``result`` (stale results are dropped by the caller)."""
         init = result.init
-        self._edges = np.ascontiguousarray(init.edges, dtype=np.uint8)
+        # the segment methods have no edge stage: view 1 shows the image dimmed
+        self._edges = None if init.segment_map is not None else np.ascontiguousarray(init.edges, dtype=np.uint8)
         self._edge_factor = 0
         v = self.views
         for angle, strokes in result.segment_strokes.items():
@@ -705,6 +708,9 @@ class StageViews(QWidget):
         v["reduced"].set_lines("salient", red.salient_strokes)
         v["reduced"].set_points("cluster", red.cluster_centres)
         v["reduced"].set_points("salient", red.salient_centres)
+        self._superpixels = result.superpixel_bounds
+        if self._superpixels is not None:  # S-SMoE / AS-SMoE: the segment map in view 2
+            v["segments"].mask.setImage(self._superpixels, levels=(0, 1), autoLevels=False)
         self._set_snapshot(result.snapshot)
         self.clear_inspection()
         for view in v.values():
@@ -814,7 +820,7 @@ class StageViews(QWidget):
         info = result.info
         axes = np.array([[info.major, info.minor, info.angle_deg]])
         if self._original is not None:
-            limit = float(np.hypot(*self._original.shape))
+            limit = float(np.hypot(*self._original.shape[:2]))
             axes[:, :2] = np.minimum(axes[:, :2], limit)
         self.views["kernels"].set_lines(
             "selected", ellipse_polylines_of(np.array([[info.x, info.y]]), axes, self._min_axis_now())
@@ -841,8 +847,8 @@ class StageViews(QWidget):
         self.show_inspection(None)
 
     def reconstruction(self) -> NDArray[np.float32] | None:
-        """The reconstruction shown in view 5 now, (H, W) float32 (a preview
-        while training), or None."""
+        """The reconstruction shown in view 5 now, (H, W) float32, or (H, W, 3)
+        for a colour model (a preview while training), or None."""
         return self._reconstruction
 
     @property
@@ -879,7 +885,7 @@ class StageViews(QWidget):
         ``rows x cols`` image pixels when given (a max-pooled mask's padded size)."""
         if self._original is None or item.image is None:
             return
-        h, w = self._original.shape
+        h, w = self._original.shape[:2]
         h = h if rows is None else rows
         w = w if cols is None else cols
         item.setRect(QRectF(-0.5, -0.5, float(w), float(h)))
@@ -926,6 +932,13 @@ class StageViews(QWidget):
                            cols=mask.shape[1] * factor if factor > 1 else w)
 
     @property
+    def superpixel_image(self) -> NDArray[np.uint8] | None:
+        """The superpixel boundaries drawn over view 2 now (S-SMoE, AS-SMoE;
+        1 on a boundary), or None."""
+        mask = self.views["segments"].mask
+        return None if self._superpixels is None or not mask.isVisible() else np.asarray(mask.image)
+
+    @property
     def edge_image(self) -> NDArray[np.uint8] | None:
         """The edge mask as drawn in view 1 now (max-pooled when zoomed out)."""
         items = self._edge_items()
@@ -966,6 +979,13 @@ class StageViews(QWidget):
                     view.mask.setLookupTable(_lut((0, 0, 0, 0), (edge.red(), edge.green(), edge.blue(), 255)))
                 view.mask.setVisible(show_mask)
                 self._draw_edges(force=True)
+            elif name == "segments":  # the superpixel boundaries over the image
+                bounds = self._superpixels
+                if bounds is not None:
+                    c = t.color("superpixel")
+                    view.mask.setLookupTable(_lut((0, 0, 0, 0), (c.red(), c.green(), c.blue(), 255)))
+                    self._fit_item(view.mask)
+                view.mask.setVisible(bounds is not None)
 
     # -- export ------------------------------------------------------------------------
     def export_rgb(self, name: str, scale: int = 1) -> NDArray[np.uint8]:
@@ -987,7 +1007,7 @@ class StageViews(QWidget):
             raise ValueError("there is no image to export")
         view = self.views[name]
         vb = view.getViewBox()
-        h, w = self._original.shape
+        h, w = self._original.shape[:2]
         rect = QRectF(-0.5, -0.5, float(w), float(h))
         saved = vb.viewRange()
         hidden = [v for v in self.views.values() if v.hover_text.isVisible()]

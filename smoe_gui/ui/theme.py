@@ -31,6 +31,9 @@ _HUES: dict[str, int] = {
     "curve-train": 210,
     "curve-edge": 25,
     "curve-grid": 160,
+    "curve-s-smoe": 300,
+    "curve-as-smoe": 130,
+    "superpixel": 350,  # superpixel boundaries (S-SMoE, AS-SMoE): red
     "highlight": 0,
 }
 
