@@ -334,6 +334,14 @@ _EFFECTS: dict[str, str] = {
     "expert_stop": "mse: the expert curve (Fig. 3 plot) ends at its best point; fixed: it runs every iteration.",
     "experts": "lstsq: a higher initial PSNR in view 5 at once (Fig. 3 plot: one point); refine: the paper's curve.",
     "channels": "rgb: view 5 and the exports in colour (one gate, three experts); gray: the luma.",
+    "n_kernels": "Set N: view 4 holds between 0.95·N and N kernels whatever the method (0: max_pts decides).",
+    "superpixel_threshold": "Higher (S-SMoE, AS-SMoE): fewer, larger superpixels outlined in view 2.",
+    "superpixel_min_size": "Higher (S-SMoE, AS-SMoE): small superpixels in view 2 merge into their neighbours.",
+    "superpixel_blur": "Higher (S-SMoE, AS-SMoE): smoother superpixel outlines in view 2, less texture.",
+    "as_target_db": "Higher (AS-SMoE): more kernels in busy superpixels in view 4, a slower initialisation.",
+    "as_initial_kernels": "Higher (AS-SMoE): more kernels per superpixel in view 4 from the start.",
+    "as_doublings": "Higher (AS-SMoE): busy superpixels may get up to 2^rounds times more kernels in view 4.",
+    "as_steps": "Higher (AS-SMoE): better fitted local kernels in view 4, a slower initialisation.",
 }
 PARAM_SPECS = tuple(dataclasses.replace(s, effect=_EFFECTS.get(s.name, "")) for s in PARAM_SPECS)
 
