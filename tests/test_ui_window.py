@@ -737,7 +737,7 @@ def test_stage_exports_are_at_the_image_resolution_with_overlays_without_hover(q
     plain = window.files.stage_image("kernels", 1)
     assert plain.shape == (h, w, 3)
     assert np.any(plain.astype(int).std(axis=2) > 20)  # the coloured kernel overlay is in it
-    np.testing.assert_allclose(window.stages.views["kernels"].getViewBox().viewRange(), zoomed)  # zoom kept
+    np.testing.assert_allclose(window.stages.views["kernels"].getViewBox().viewRange(), zoomed, atol=1e-9)  # zoom kept
     model = window.current_model()
     x, y = model.mu[0]
     assert window.inspect_at("kernels", float(x), float(y)) == 0  # hover text shown on screen
