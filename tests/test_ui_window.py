@@ -136,8 +136,11 @@ def test_views_are_linked(window) -> None:
     first.setRange(xRange=(10, 40), yRange=(10, 30), padding=0)
     QApplication.processEvents()
     other = window.stages.views["reconstruction"].getViewBox().viewRange()
-    assert other[0][0] == pytest.approx(first.viewRange()[0][0], abs=1.0)
-    assert other[0][1] == pytest.approx(first.viewRange()[0][1], abs=1.0)
+    mine = first.viewRange()
+    # linked views show the same place; their aspect-locked extents differ with the views' shapes
+    for axis in (0, 1):
+        assert sum(other[axis]) / 2 == pytest.approx(sum(mine[axis]) / 2, abs=1.0)
+    assert other[0][1] - other[0][0] < 200  # zoomed in, not the whole image
 
 
 # --------------------------------------------------------------------------- parameters
