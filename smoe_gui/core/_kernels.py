@@ -784,9 +784,9 @@ def experts_sse(
     the rounding of the factors could matter) has its row recomputed from the
     full quadratic form, as in non-separable blocks.
 
-    The reconstruction of rows ``rec0 .. rec0 + C - 1`` (one per channel) is
-    written to ``recon`` (``(H, W, C)`` float32), so the caller needs no
-    separate render; ``rec0 < 0`` writes none.
+    The reconstructions of ``R = recon.shape[0]`` consecutive iterates, rows
+    ``rec0 .. rec0 + R·C - 1``, are written to ``recon`` (``(R, H, W, C)``
+    float32), so the caller needs no separate render; ``rec0 < 0`` writes none.
 
     Returns
     -------
@@ -884,11 +884,12 @@ def experts_sse(
                 tot += d * d
             part[b, r] = tot
         if rec0 >= 0:
-            for jj in range(rows):
-                for p in range(wd):
-                    q = jj * EXPERT_LANES + p
-                    for ch in range(nc):
-                        recon[j0 + jj, i0 + p, ch] = np.float32(acc[rec0 + ch, q] * inv[q])
+            for k in range(recon.shape[0]):
+                for jj in range(rows):
+                    for p in range(wd):
+                        q = jj * EXPERT_LANES + p
+                        for ch in range(nc):
+                            recon[k, j0 + jj, i0 + p, ch] = np.float32(acc[rec0 + k * nc + ch, q] * inv[q])
     out = np.zeros(nt)
     for b in range(nblk):
         for r in range(nt):

@@ -194,16 +194,24 @@ class _Gate:
         """Whole-image sum of squared errors (over all channels) of each
         ``(K, C)`` iterate, and the reconstruction ``(H, W, C)`` of iterate
         ``recon_of`` (None: none)."""
+        sse, recons = self.sse_all(iterates, recon_of, 1)
+        return sse, (recons[0] if recons is not None else None)
+
+    def sse_all(self, iterates: list[NDArray[np.float64]], first: int | None, count: int
+                ) -> tuple[NDArray[np.float64], NDArray[np.float32] | None]:
+        """As :meth:`sse`, with the reconstructions ``(count, H, W, C)`` of the
+        iterates ``first .. first + count - 1`` (one pass over the image)."""
         h, w, nc = self.img.shape
         experts = np.ascontiguousarray(
             np.concatenate([e.T for e in iterates], axis=0), dtype=np.float64
         )  # (T·C, K): row t·C + c is channel c of iterate t
         chan = np.tile(np.arange(nc, dtype=np.int64), len(iterates))
-        recon = np.empty((h, w, nc) if recon_of is not None else (1, 1, nc), dtype=np.float32)
-        rec0 = -1 if recon_of is None else recon_of * nc
+        shape = (count, h, w, nc) if first is not None else (1, 1, 1, nc)
+        recon = np.empty(shape, dtype=np.float32)
+        rec0 = -1 if first is None else first * nc
         rows = self.kern.experts_sse(self.off, self.idx, *self.karr[:6], experts, chan, self.img,
                                      EXPERT_BLOCK, recon, rec0)
-        return rows.reshape(len(iterates), nc).sum(axis=1), (recon if recon_of is not None else None)
+        return rows.reshape(len(iterates), nc).sum(axis=1), (recon if first is not None else None)
 
     def least_squares(self, start: NDArray[np.float64]) -> NDArray[np.float64]:
         """Experts ``(K, C)`` minimising ``‖W m - y‖² + λ‖m - start‖²`` per channel,
@@ -311,7 +319,7 @@ def initialize_experts(
         assert recon is not None
         history = [psnr_from_mse(max(e, 0.0) / n_values) for e in sse]
         out_m = m[:, 0].copy() if gray else m.copy()
-        return ExpertResult(out_m, history, recon[:, :, 0].copy() if gray else recon)
+        return ExpertResult(out_m, history, recon[:, :, 0].copy() if gray else recon.copy())
 
     if method == "lstsq":
         solution = gate.least_squares(target)
@@ -344,7 +352,10 @@ def initialize_experts(
             current = advance(current)
             made += 1
             batch.append(current)
-        sse, recon = gate.sse(batch, recon_of=len(batch) - 1)
+        # one pass gives every iterate's error and reconstruction: the best one
+        # needs no second pass (the refinement usually peaks before its cap)
+        sse, recons = gate.sse_all(batch, 0, len(batch))
+        assert recons is not None
         stopped = False
         for i, e in enumerate(sse):
             if history and not e < history[-1]:
@@ -353,8 +364,7 @@ def initialize_experts(
                 break
             history.append(float(e))
             best_m = batch[i]
-            # the pass wrote the reconstruction of its last iterate only
-            best_recon = recon if i == len(batch) - 1 else None
+            best_recon = recons[i]
         if stopped or made >= iters:
             break
         chunk = min(2 * chunk, 64)
