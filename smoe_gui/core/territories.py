@@ -107,6 +107,30 @@ def _argmax_blocks(
                 label[j, i0 + p] = am[p]
 
 
+@nb.njit(inline="always", fastmath=_FM, cache=True)
+def _row_logits(
+    o: int, n: int, idx: np.ndarray, py: float, i0: int, wd: int, ox: float, sx: float,
+    mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
+    la: np.ndarray, lg: np.ndarray, mx: np.ndarray,
+) -> None:
+    """Logits ``lg[t, p]`` of the ``n`` kernels listed from ``idx[o]`` at the
+    ``wd`` pixels of one block row (output row ``py``, columns from ``i0``),
+    and each pixel's largest logit ``mx[p]``."""
+    for p in range(wd):
+        mx[p] = -_INF
+    for t in range(n):
+        k = idx[o + t]
+        dy = py - muy[k]
+        rc = la[k] - s22[k] * dy * dy
+        rl = 2.0 * s12[k] * dy
+        a = s11[k]
+        for p in range(wd):
+            dx = ox + (i0 + p) * sx - mux[k]
+            v = rc - dx * (a * dx + rl)
+            lg[t, p] = v
+            mx[p] = max(mx[p], v)
+
+
 @nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
 def _share_pairs(
     off: np.ndarray, idx: np.ndarray,
@@ -132,20 +156,9 @@ def _share_pairs(
         ss = np.empty(wd)
         for j in range(j0, j1):
             py = oy + j * sy
+            _row_logits(o, n, idx, py, i0, wd, ox, sx, mux, muy, s11, s12, s22, la, lg, mx)
             for p in range(wd):
-                mx[p] = -_INF
                 ss[p] = 0.0
-            for t in range(n):
-                k = idx[o + t]
-                dy = py - muy[k]
-                rc = la[k] - s22[k] * dy * dy
-                rl = 2.0 * s12[k] * dy
-                a = s11[k]
-                for p in range(wd):
-                    dx = ox + (i0 + p) * sx - mux[k]
-                    v = rc - dx * (a * dx + rl)
-                    lg[t, p] = v
-                    mx[p] = max(mx[p], v)
             for t in range(n):
                 for p in range(wd):
                     e = np.exp(lg[t, p] - mx[p])
@@ -184,21 +197,11 @@ def _weight_blocks(
         own = np.empty(wd)
         for j in range(j0, j1):
             py = oy + j * sy
-            for p in range(wd):
-                mx[p] = -_INF
+            _row_logits(o, n, idx, py, i0, wd, ox, sx, mux, muy, s11, s12, s22, la, lg, mx)
             for t in range(n):
-                k = idx[o + t]
-                dy = py - muy[k]
-                rc = la[k] - s22[k] * dy * dy
-                rl = 2.0 * s12[k] * dy
-                a = s11[k]
-                for p in range(wd):
-                    dx = ox + (i0 + p) * sx - mux[k]
-                    v = rc - dx * (a * dx + rl)
-                    lg[t, p] = v
-                    mx[p] = max(mx[p], v)
-                    if k == target:
-                        own[p] = v
+                if idx[o + t] == target:
+                    for p in range(wd):
+                        own[p] = lg[t, p]
             for p in range(wd):
                 s = 0.0
                 for t in range(n):
