@@ -885,11 +885,13 @@ def experts_sse(
             part[b, r] = tot
         if rec0 >= 0:
             for k in range(recon.shape[0]):
-                for jj in range(rows):
-                    for p in range(wd):
-                        q = jj * EXPERT_LANES + p
-                        for ch in range(nc):
-                            recon[k, j0 + jj, i0 + p, ch] = np.float32(acc[rec0 + k * nc + ch, q] * inv[q])
+                for ch in range(nc):
+                    row = acc[rec0 + k * nc + ch]
+                    for jj in range(rows):
+                        q0 = jj * EXPERT_LANES
+                        dst = recon[k, j0 + jj, i0:i0 + wd, ch]
+                        for p in range(wd):
+                            dst[p] = np.float32(row[q0 + p] * inv[q0 + p])
     out = np.zeros(nt)
     for b in range(nblk):
         for r in range(nt):
