@@ -21,6 +21,7 @@ Usage::
     .venv/bin/python benchmarks/bench_colour.py                       # 60 s per image
     .venv/bin/python benchmarks/bench_colour.py --limit 3 --budget 15  # a quick check
     .venv/bin/python benchmarks/bench_colour.py --images path/to/kodak --no-kodak
+    .venv/bin/python benchmarks/bench_colour.py --no-kodak --device cuda  # the CUDA path
 
 Images (``benchmarks/_images.py``): ``--images`` (files or folders), else
 ``../shared/images/kodak`` relative to the checkout, else the bundled samples.
@@ -70,11 +71,13 @@ def init_within(image: np.ndarray, params: Params, max_kernels: int) -> tuple[Pa
 # --------------------------------------------------------------------------------------
 # 1. step cost
 # --------------------------------------------------------------------------------------
-def step_cost(image: np.ndarray, model: SmoeModel, steps: int, rounds: int) -> dict[str, float]:
+def step_cost(image: np.ndarray, model: SmoeModel, steps: int, rounds: int,
+              device: str = "cpu") -> dict[str, float]:
     """Median seconds per full-image training step, gray and colour, interleaved:
     wall clock (``gray``, ``rgb``) and CPU time of the process (``gray_cpu``,
     ``rgb_cpu``; all threads, so it counts the work, not the waiting on a loaded
-    machine)."""
+    machine).  On ``device="cuda"`` each step is followed by a synchronisation, so the
+    wall clock counts the GPU's work."""
     import torch
 
     from smoe_gui.core.training import KernelArrays, _Window
@@ -84,7 +87,7 @@ def step_cost(image: np.ndarray, model: SmoeModel, steps: int, rounds: int) -> d
     windows = {}
     for name, mdl, target in (("gray", gray_model, luma(image)), ("rgb", model, image)):
         windows[name] = _Window(KernelArrays.from_model(mdl), None, target, 0.0, 0.0, params, 0.0,
-                                1.0, torch.device("cpu"), keep_one=True)
+                                1.0, torch.device(device), keep_one=True)
         windows[name].step()  # warm-up: compile, lists
     times: dict[str, list[float]] = {"gray": [], "rgb": [], "gray_cpu": [], "rgb_cpu": []}
     for _ in range(rounds):
@@ -92,6 +95,8 @@ def step_cost(image: np.ndarray, model: SmoeModel, steps: int, rounds: int) -> d
             for _ in range(steps):
                 start, cpu = time.perf_counter(), time.process_time()
                 window.step()
+                if device == "cuda":
+                    torch.cuda.synchronize()
                 times[name].append(time.perf_counter() - start)
                 times[name + "_cpu"].append(time.process_time() - cpu)
     return {name: statistics.median(values) for name, values in times.items()}
@@ -100,7 +105,7 @@ def step_cost(image: np.ndarray, model: SmoeModel, steps: int, rounds: int) -> d
 # --------------------------------------------------------------------------------------
 # 2. Kodak in colour
 # --------------------------------------------------------------------------------------
-def kodak_row(path: Path, budget: float, max_kernels: int) -> dict[str, object]:
+def kodak_row(path: Path, budget: float, max_kernels: int, device: str = "cpu") -> dict[str, object]:
     from smoe_gui.core.training import fit
 
     image = load_image(path, channels="rgb")
@@ -109,7 +114,7 @@ def kodak_row(path: Path, budget: float, max_kernels: int) -> dict[str, object]:
     init_s = time.perf_counter() - start
     final = None
     steps = 0
-    for event in fit(image, params, init=init, snapshot_interval_s=math.inf, device="cpu"):
+    for event in fit(image, params, init=init, snapshot_interval_s=math.inf, device=device):
         steps = event.step
         if event.final:
             final = event
@@ -139,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds of the step timing")
     ap.add_argument("--no-step", action="store_true", help="skip the step-cost figure")
     ap.add_argument("--no-kodak", action="store_true", help="skip the Kodak run")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="where the steps and fits run (default cpu, the machine of the figures)")
     args = ap.parse_args(argv)
     try:
         images = find_images(None, args.images, folders=[SHARED_IMAGES / "kodak", SAMPLE_IMAGES])
@@ -153,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_step:
         image = load_image(images[0], channels="rgb")
         _, init = init_within(image, Params(channels="rgb"), args.max_kernels)
-        cost = step_cost(image, init.model, args.steps, args.rounds)
+        cost = step_cost(image, init.model, args.steps, args.rounds, args.device)
         ratio = cost["rgb"] / cost["gray"]
         cpu_ratio = cost["rgb_cpu"] / cost["gray_cpu"]
         worst = max(ratio, cpu_ratio)
@@ -164,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             f"ms (ratio {cpu_ratio:.2f}); target <= {STEP_RATIO_TARGET}: "
             f"{'PASS' if worst <= STEP_RATIO_TARGET else 'FAIL'}"
         )
-        print("Training step, full image, same kernels (median, interleaved):")
+        print(f"Training step on {args.device}, full image, same kernels (median, interleaved):")
         print("  " + step_line, flush=True)
 
     if args.no_kodak:
@@ -175,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{'SSIM':>6} {'steps':>6} {'init s':>6} {'fit s':>6}"
     print(header, flush=True)
     for path in images:
-        row = kodak_row(path, args.budget, args.max_kernels)
+        row = kodak_row(path, args.budget, args.max_kernels, args.device)
         rows.append(row)
         print(f"{row['image']:<10} {row['size']:>9} {row['kernels']:>5} {row['final_kernels']:>5} "
               f"{row['init_psnr']:>8.2f} {row['psnr']:>8.2f} {row['ssim']:>6.3f} "
