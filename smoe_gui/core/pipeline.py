@@ -232,11 +232,7 @@ def _segment_stages(
 
     h, w = image.shape
     budget = min(params.n_kernels, h * w)
-    if method == "s-smoe":
-        cap = budget
-    else:
-        most = params.as_initial_kernels * 2**params.as_doublings
-        cap = max(1, budget // most) if budget else 0
+    cap = budget  # both methods give every segment at least one kernel of the budget
     start = time.perf_counter()
     labels = mdbscan_superpixels(
         image, params.superpixel_threshold, params.superpixel_min_size,

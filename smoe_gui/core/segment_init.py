@@ -63,6 +63,7 @@ import cv2
 import numba
 import numpy as np
 from numpy.typing import NDArray
+from scipy.ndimage import find_objects
 from scipy.spatial import cKDTree
 
 from .superpixels import SegmentStats, segment_stats
@@ -82,12 +83,10 @@ __all__ = [
 
 F64 = NDArray[np.float64]
 
-#: Side of the square patch each segment is resized to for its local fit (public code: 32).
-AS_PATCH = 24
-#: Margin (px) added to a segment's bounding box before cropping (public code: 10).
-AS_MARGIN = 6
-#: Segments per local-fit task (fixed, so results do not depend on the worker count).
-AS_CHUNK = 48
+#: Side of the square patch each window is resized to for its local fit (public code: 32).
+AS_PATCH = 32
+#: Margin (px) added to a piece's bounding box before cropping (public code: 10).
+AS_MARGIN = 10
 #: Smallest variance (px²) of a kernel along any axis; keeps one-pixel-wide parts finite.
 MIN_VARIANCE = 0.25
 #: Variance of a uniform unit pixel (px²), added to every part's coordinate covariance.
@@ -306,12 +305,20 @@ def _kernels_for_allocation(
     img: F64, labels: NDArray[np.int32], stats: SegmentStats, alloc: NDArray[np.int64]
 ) -> SegmentKernels:
     """``alloc[s]`` kernels for segment ``s``, by bisection (kernels ordered by segment)."""
+    return _allocation_parts(img, labels, stats, alloc)[0]
+
+
+def _allocation_parts(
+    img: F64, labels: NDArray[np.int32], stats: SegmentStats, alloc: NDArray[np.int64]
+) -> tuple[SegmentKernels, NDArray[np.int64]]:
+    """:func:`_kernels_for_allocation` and the kernel (part) of every pixel, ``(H·W,)``
+    in row-major pixel order."""
     n_seg = stats.count.shape[0]
     if np.all(alloc == 1):
         return SegmentKernels(
             stats.centroid.copy(), steering_from_cov(stats.cov), np.zeros(n_seg),
             stats.mean.copy(), np.arange(n_seg, dtype=np.intp),
-        )
+        ), labels.ravel().astype(np.int64)
     w = img.shape[1]
     order, starts = _segment_pixels(labels)
     alloc = np.minimum(alloc, stats.count).astype(np.int64)
@@ -337,9 +344,11 @@ def _kernels_for_allocation(
     cov[:, 0, 1] = cov[:, 1, 0] = np.bincount(part, dx * dy, k) / cnt
     means = np.bincount(part, img.ravel()[order], k) / cnt
     owner = np.repeat(np.arange(n_seg, dtype=np.intp), alloc)
+    pixel_part = np.empty_like(part)
+    pixel_part[order] = part
     return SegmentKernels(
         np.stack([cx, cy], axis=1), steering_from_cov(cov), np.zeros(k), means, owner,
-    )
+    ), pixel_part
 
 
 # --------------------------------------------------------------------------------------
@@ -358,37 +367,57 @@ class LocalFitConfig:
 
 #: Hard-concrete L0 gate constants (Louizos et al. 2018; the public code's defaults).
 L0_BETA, L0_GAMMA, L0_ZETA = 0.5, -0.1, 1.1
-#: Gate logit whose hard-concrete gate is exactly 1 (``sigmoid(p)·(ζ-γ)+γ = 1``): every
-#: kernel, own or context, starts with α = 1, as in the global model.
+#: Gate logit whose hard-concrete gate is exactly 1 (``sigmoid(p)·(ζ-γ)+γ = 1``).
 L0_OPEN = math.log((1.0 - L0_GAMMA) / (L0_ZETA - 1.0))
-#: Learning rates of the local fits (patch px/step, 1/step).
-LR_MU, LR_A, LR_M, LR_P = 0.05, 0.005, 0.003, 0.05
-#: Largest number of neighbouring segments whose S-SMoE kernels form a local fit's context.
-CONTEXT_KERNELS = 8
+#: Weight of the L0 penalty per kernel, on once the window MSE is below
+#: :data:`L0_START_MSE` (public code: ``0.01/K_init`` once ``1000·MSE < 4``).
+L0_WEIGHT, L0_START_MSE = 0.01, 0.004
+#: Adam learning rates of the local fits, per step: centres (patch px), steering
+#: entries (1/patch px), experts (gray levels), gate logits.
+LR_MU, LR_A, LR_M, LR_P = 0.05, 0.02, 0.01, 0.1
 #: Largest kernel standard deviation in a local fit, as a share of the patch side.
 MAX_WIDTH_SHARE = 0.25
 #: Weight of the width penalty (:func:`_width_excess`).
 WIDTH_WEIGHT = 10.0
-#: Loss weight of the patch pixels outside the segment (its own pixels: 1).
-CONTEXT_WEIGHT = 0.3
-#: Weight of the L0 penalty once the patch MSE is below :data:`L0_START_MSE` (public code).
-L0_WEIGHT, L0_START_MSE = 0.01, 0.004
+#: Most kernels in one local fit: a segment allocated more is fitted in pieces of
+#: consecutive bisection parts (spatially compact), so that a patch keeps enough
+#: pixels per kernel.
+PIECE_KERNELS = 8
+#: Kernels of other pieces whose centres lie within this many px of a window's
+#: loss pixels take part in its fit (fixed): the context.
+CONTEXT_REACH = 6.0
+#: Pieces this close (px) are fitted in different rounds: their loss pixels or
+#: context could meet.
+CONFLICT_REACH = max(2.0 * AS_MARGIN, AS_MARGIN + CONTEXT_REACH)
+#: Local fits per task (fixed, so results do not depend on the worker count).
+AS_CHUNK = 8
 
 
 @dataclass(frozen=True)
-class _Patch:
-    """One segment cut out and resized: the local fit's data (patch px units)."""
+class LocalTask:
+    """One local fit: a piece of a segment cut out with a margin and resized.
 
-    pixels: NDArray[np.float32]   # (P, P)
-    mask: NDArray[np.bool_]       # (P, P) inside the segment
-    origin: tuple[float, float]   # image (x, y) of the patch's pixel-edge corner
-    scale: float                  # image px per patch px
-    mu0: F64                      # (k0, 2) start centres
-    a0: F64                       # (k0, 3) start steering: a11, a21, a22
-    m0: F64                       # (k0,) start experts
-    ctx_mu: F64                   # (c, 2) fixed context kernels (neighbouring segments)
-    ctx_a: F64                    # (c, 3)
-    ctx_m: F64                    # (c,)
+    Patch coordinates: patch pixel ``(c, r)`` (column, row) has its centre at
+    image ``x0 + scale·(c, r)``.  Kernels are ``mu`` (k, 2) patch px, ``a``
+    (k, 3) the ``a11, a21, a22`` of the lower-triangular steering matrix
+    (1/patch px), ``m`` (k,) experts and ``la`` (k,) log weights; the ``ctx_*``
+    kernels are the fixed context.
+    """
+
+    pixels: NDArray[np.float32]   # (P, P) the window, resized
+    weight: NDArray[np.float32]   # (P, P) 1 inside the image, 0 where the window leaves it
+    inside: NDArray[np.bool_]     # (P, P) pixels of the piece
+    x0: tuple[float, float]
+    scale: float
+    mu: F64
+    a: F64
+    m: F64
+    la: F64
+    ctx_mu: F64
+    ctx_a: F64
+    ctx_m: F64
+    ctx_la: F64
+    grow: bool
 
 
 def _lower3(A: F64) -> F64:
@@ -396,245 +425,359 @@ def _lower3(A: F64) -> F64:
     return np.stack([A[:, 0, 0], A[:, 1, 0], A[:, 1, 1]], axis=1)
 
 
-def _crop_patch(
-    img: NDArray[np.float32], labels: NDArray[np.int32], label: int, bbox: NDArray[np.int64],
-    xs: F64, ys: F64, vals: F64, k0: int, ctx: tuple[F64, F64, F64],
-) -> _Patch:
-    h, w = img.shape
-    x0, y0, x1, y1 = (int(v) for v in bbox)
-    side = max(x1 - x0 + 1, y1 - y0 + 1) + 2 * AS_MARGIN
-    cx = 0.5 * (x0 + x1 + 1)
-    cy = 0.5 * (y0 + y1 + 1)
-    ox = int(math.floor(cx - side / 2.0))
-    oy = int(math.floor(cy - side / 2.0))
-    cols = np.clip(np.arange(ox, ox + side), 0, w - 1)
-    rows = np.clip(np.arange(oy, oy + side), 0, h - 1)
-    crop = img[np.ix_(rows, cols)]
-    inside_c = (np.arange(ox, ox + side) >= 0) & (np.arange(ox, ox + side) < w)
-    inside_r = (np.arange(oy, oy + side) >= 0) & (np.arange(oy, oy + side) < h)
-    mcrop = (labels[np.ix_(rows, cols)] == label) & inside_r[:, None] & inside_c[None, :]
-    p = AS_PATCH
-    interp = cv2.INTER_AREA if side >= p else cv2.INTER_LINEAR
-    pix = cv2.resize(crop.astype(np.float32), (p, p), interpolation=interp)
-    mask = cv2.resize(mcrop.astype(np.float32), (p, p), interpolation=interp) >= 0.5
-    scale = side / p
-    origin = np.array([ox - 0.5, oy - 0.5])
-    # start kernels: the S-SMoE bisection of the segment's pixels
-    parts = bisect_pixels(xs, ys, k0)
-    mu0 = np.empty((len(parts), 2))
-    cov = np.empty((len(parts), 2, 2))
-    m0 = np.empty(len(parts))
-    for i, part in enumerate(parts):
-        px, py = xs[part], ys[part]
-        mu0[i] = px.mean(), py.mean()
-        dx, dy = px - mu0[i, 0], py - mu0[i, 1]
-        cov[i] = np.array([[dx @ dx, dx @ dy], [dx @ dy, dy @ dy]]) / part.shape[0]
-        m0[i] = vals[part].mean()
-    mu0 = (mu0 - origin) / scale - 0.5
-    a0 = _lower3(steering_from_cov(cov)) * scale
-    if not mask.any():  # a segment thinner than a patch pixel: mark its centres
-        for cx_p, cy_p in mu0:
-            mask[int(np.clip(round(cy_p), 0, p - 1)), int(np.clip(round(cx_p), 0, p - 1))] = True
-    ctx_mu = (ctx[0] - origin) / scale - 0.5
-    return _Patch(np.asarray(pix, dtype=np.float32), mask, (ox - 0.5, oy - 0.5), scale, mu0, a0, m0,
-                  ctx_mu, _lower3(ctx[1]) * scale, ctx[2])
+def _from3(a: F64) -> F64:
+    """(k, 2, 2) lower-triangular steering matrices from (k, 3)."""
+    out = np.zeros((a.shape[0], 2, 2))
+    out[:, 0, 0] = a[:, 0]
+    out[:, 1, 0] = a[:, 1]
+    out[:, 1, 1] = a[:, 2]
+    return out
 
 
 def _l0_gate(torch: Any, p: Any) -> Any:
     return torch.clamp(torch.sigmoid(p) * (L0_ZETA - L0_GAMMA) + L0_GAMMA, 0.0, 1.0)
 
 
-def _local_forward(torch: Any, grid: Any, mu: Any, a: Any, m: Any, gp: Any, active: Any) -> tuple[Any, Any]:
-    """Patch reconstructions (n, P²) and gate weights (n, K, P²) of a batch of local models."""
-    d = grid - mu.unsqueeze(2)                                # (n, K, P², 2)
-    u0 = a[..., 0:1] * d[..., 0] + a[..., 1:2] * d[..., 1]    # (Aᵀd)_0
-    u1 = a[..., 2:3] * d[..., 1]                               # (Aᵀd)_1
-    gate = _l0_gate(torch, gp)
-    logit = -(u0 * u0 + u1 * u1) + torch.log(gate.clamp_min(1e-12)).unsqueeze(2)
-    logit = logit.masked_fill(~active.unsqueeze(2), -1e30)
-    w = torch.softmax(logit, dim=1)
-    return (w * m.unsqueeze(2)).sum(1), w
+def _gate_logit(gate: F64) -> F64:
+    """The hard-concrete logit ``p`` of a gate in (0, 1] (1 gives :data:`L0_OPEN`)."""
+    s = np.clip((np.asarray(gate) - L0_GAMMA) / (L0_ZETA - L0_GAMMA), 1e-6, 1.0 - 1e-6)
+    return np.minimum(np.log(s / (1.0 - s)), L0_OPEN)
 
 
-def _width_excess(a: Any, act: Any) -> Any:
+def _width_excess(a: Any, act: Any, side: int) -> Any:
     """Σ over kernels of ``relu(λ0 - λ_min(A Aᵀ))/λ0``, ``λ0 = 1/(2·σ_max²)``,
-    ``σ_max = AS_PATCH·MAX_WIDTH_SHARE``: how far kernels are wider than a
-    local fit can vouch for (a kernel wider than its patch would, in the global
-    model, win the gate far outside the patch it was fitted in)."""
+    ``σ_max = side·MAX_WIDTH_SHARE``: how far kernels are wider than a local fit
+    can vouch for (a kernel wider than its patch would win the gate far outside
+    the window it was fitted in)."""
     q11 = a[..., 0] ** 2
     q12 = a[..., 0] * a[..., 1]
     q22 = a[..., 1] ** 2 + a[..., 2] ** 2
     half_tr = 0.5 * (q11 + q22)
     disc = (0.25 * (q11 - q22) ** 2 + q12**2 + 1e-12).sqrt()
     lam_min = half_tr - disc
-    lam0 = 1.0 / (2.0 * (AS_PATCH * MAX_WIDTH_SHARE) ** 2)
-    return ((lam0 - lam_min).clamp_min(0.0) / lam0 * act).sum()
+    lam0 = 1.0 / (2.0 * (side * MAX_WIDTH_SHARE) ** 2)
+    return ((lam0 - lam_min).clamp_min(0.0) / lam0 * act).sum(1)
 
 
-def _fit_chunk(patches: Sequence[_Patch], config: LocalFitConfig) -> list[dict[str, F64]]:
-    """Fit the local SMoEs of a chunk of patches (batched over segments).
+def fit_local_chunk(tasks: Sequence[LocalTask], config: LocalFitConfig) -> list[dict[str, Any]]:
+    """Fit the local SMoEs of a chunk of windows (batched; torch, this thread).
 
-    Each round trains only the segments still below the target, with as many
-    kernel slots as the largest of them has.  The loss is the patch MSE,
-    the segment's own pixels weighted 1 and the margin :data:`CONTEXT_WEIGHT`,
-    plus the L0 penalty once a segment's MSE is below :data:`L0_START_MSE`.
+    Each window's model is its piece's own kernels (trained: centres,
+    steering, experts, L0 gate logits) and its fixed context kernels, under
+    one softmax gate.  Loss: ``1000·MSE`` over the window's in-image pixels,
+    plus ``L0_WEIGHT/k`` times the expected L0 norm of the gates once the MSE
+    is below :data:`L0_START_MSE` (public code), plus a width penalty.
+    ``config.steps`` Adam steps per round; a growing window (``grow``) whose
+    PSNR over its piece's pixels is below ``config.target_db`` clones its
+    kernels after a round (the public code's doubling), ``config.doublings``
+    times at most.  A fit is kept only if it lowers the window's MSE (else the
+    start kernels are returned): pieces fitted at the same time never share
+    pixels or context, so the global MSE falls with every kept fit.
 
-    Returns, per patch, the exported kernels in patch coordinates: ``mu``
-    (k, 2), ``A`` (k, 2, 2), ``log_alpha`` (k,), ``m`` (k,), ``mass`` (k,)
-    (gate mass over the segment's patch pixels) and ``err`` (k,) (gate-weighted
-    squared residual over them).
+    Returns
+    -------
+    list of dict
+        Per task: ``mu`` (k, 2), ``a`` (k, 3), ``m`` (k,), ``la`` (k,) in
+        patch coordinates (kernels whose gate closed are dropped), ``err``
+        (k,): gate-weighted squared residual over the piece's pixels (patch
+        px), ``kept`` (bool) and ``mse`` (before, after).
     """
     import torch
 
     torch.manual_seed(config.seed)
-    p = AS_PATCH
-    n = len(patches)
-    kmax = config.initial_kernels * (2 ** config.doublings)
+    n = len(tasks)
+    side = tasks[0].pixels.shape[0]
+    grow_rounds = config.doublings if any(t.grow for t in tasks) else 0
+    kmax = max(t.mu.shape[0] * (2 ** grow_rounds if t.grow else 1) for t in tasks)
+    cmax = max(1, max(t.ctx_mu.shape[0] for t in tasks))
     grid = torch.stack(
-        torch.meshgrid(torch.arange(p, dtype=torch.float32), torch.arange(p, dtype=torch.float32),
+        torch.meshgrid(torch.arange(side, dtype=torch.float32), torch.arange(side, dtype=torch.float32),
                        indexing="xy"), dim=-1,
-    ).reshape(1, 1, p * p, 2)
-    target = torch.from_numpy(np.stack([pt.pixels.reshape(-1) for pt in patches])).float()
-    inside_all = torch.from_numpy(np.stack([pt.mask.reshape(-1) for pt in patches]))
-    weight = torch.where(inside_all, 1.0, CONTEXT_WEIGHT)
-    weight = weight / weight.sum(1, keepdim=True)
+    ).reshape(1, 1, side * side, 2)
+    target = torch.from_numpy(np.stack([t.pixels.reshape(-1) for t in tasks]).astype(np.float32))
+    wpix = torch.from_numpy(np.stack([t.weight.reshape(-1) for t in tasks]).astype(np.float32))
+    wpix = wpix / wpix.sum(1, keepdim=True).clamp_min(1.0)
+    inside = torch.from_numpy(np.stack([t.inside.reshape(-1) for t in tasks]))
     mu = torch.zeros(n, kmax, 2)
-    a = torch.zeros(n, kmax, 3)  # a11, a21, a22 of the lower-triangular A
+    a = torch.zeros(n, kmax, 3)
+    a[..., 0] = a[..., 2] = 1.0
     m = torch.zeros(n, kmax)
-    gp = torch.zeros(n, kmax)  # L0 gate logits
-    active = torch.zeros(n, kmax, dtype=torch.bool)
-    cmax = max(1, max(pt.ctx_mu.shape[0] for pt in patches))
+    gp = torch.zeros(n, kmax)
+    act = torch.zeros(n, kmax, dtype=torch.bool)
     c_mu = torch.zeros(n, cmax, 2)
-    c_a = torch.zeros(n, cmax, 3)
+    c_a = torch.ones(n, cmax, 3)
     c_m = torch.zeros(n, cmax)
-    c_gp = torch.full((n, cmax), L0_OPEN)  # the context's gates stay at 1
+    c_la = torch.zeros(n, cmax)
     c_act = torch.zeros(n, cmax, dtype=torch.bool)
-    for i, pt in enumerate(patches):
-        k = pt.mu0.shape[0]
-        mu[i, :k] = torch.from_numpy(pt.mu0).float()
-        a[i, :k] = torch.from_numpy(pt.a0).float()
-        m[i, :k] = torch.from_numpy(pt.m0).float()
-        gp[i, :k] = L0_OPEN
-        active[i, :k] = True
-        c = pt.ctx_mu.shape[0]
-        c_mu[i, :c] = torch.from_numpy(pt.ctx_mu).float()
-        c_a[i, :c] = torch.from_numpy(pt.ctx_a).float()
-        c_m[i, :c] = torch.from_numpy(pt.ctx_m).float()
+    for i, t in enumerate(tasks):
+        k, c = t.mu.shape[0], t.ctx_mu.shape[0]
+        mu[i, :k] = torch.from_numpy(t.mu).float()
+        a[i, :k] = torch.from_numpy(t.a).float()
+        m[i, :k] = torch.from_numpy(t.m).float()
+        gp[i, :k] = torch.from_numpy(_gate_logit(np.exp(t.la))).float()
+        act[i, :k] = True
+        c_mu[i, :c] = torch.from_numpy(t.ctx_mu).float()
+        c_a[i, :c] = torch.from_numpy(t.ctx_a).float()
+        c_m[i, :c] = torch.from_numpy(t.ctx_m).float()
+        c_la[i, :c] = torch.from_numpy(t.ctx_la).float()
         c_act[i, :c] = True
-    count = active.sum(1)
+    grow = torch.tensor([t.grow for t in tasks])
+    all_act = torch.cat([act, c_act], dim=1)
 
-    def forward(idx: Any, own: Sequence[Any], act: Any) -> tuple[Any, Any]:
-        """Own kernels then the fixed context kernels of the patches ``idx``."""
-        both = [torch.cat([o, c[idx]], dim=1) for o, c in zip(own, (c_mu, c_a, c_m, c_gp), strict=True)]
-        return _local_forward(
-            torch, grid, both[0], both[1], both[2], both[3], torch.cat([act, c_act[idx]], dim=1)
-        )
-    todo = torch.arange(n)
-    for rnd in range(config.doublings + 1):
-        kr = int(count[todo].max())
-        sub = [t[todo, :kr].clone().requires_grad_() for t in (mu, a, m, gp)]
-        act = active[todo, :kr]
-        tgt, wgt = target[todo], weight[todo]
-        cnt = count[todo].float()
-        opt = torch.optim.Adam(
-            [{"params": [sub[0]], "lr": LR_MU}, {"params": [sub[1]], "lr": LR_A},
-             {"params": [sub[2]], "lr": LR_M}, {"params": [sub[3]], "lr": LR_P}]
-        )
-        l0_shift = L0_BETA * math.log(-L0_GAMMA / L0_ZETA)
+    def forward(mu_: Any, a_: Any, m_: Any, gp_: Any, act_: Any) -> tuple[Any, Any]:
+        """Reconstructions (n, P²) and the own kernels' gate weights (n, kmax, P²)."""
+        mu_all = torch.cat([mu_, c_mu], dim=1)
+        a_all = torch.cat([a_, c_a], dim=1)
+        d = grid - mu_all.unsqueeze(2)                                    # (n, K, P², 2)
+        u0 = a_all[..., 0:1] * d[..., 0] + a_all[..., 1:2] * d[..., 1]    # (Aᵀd)_0
+        u1 = a_all[..., 2:3] * d[..., 1]                                   # (Aᵀd)_1
+        la_all = torch.cat([torch.log(_l0_gate(torch, gp_).clamp_min(1e-12)), c_la], dim=1)
+        logit = -(u0 * u0 + u1 * u1) + la_all.unsqueeze(2)
+        logit = logit.masked_fill(~torch.cat([act_, c_act], dim=1).unsqueeze(2), -1e30)
+        w = torch.softmax(logit, dim=1)
+        recon = (w * torch.cat([m_, c_m], dim=1).unsqueeze(2)).sum(1)
+        return recon, w[:, :kmax]
+
+    with torch.no_grad():
+        recon0, w0 = forward(mu, a, m, gp, act)
+        mse0 = (wpix * (recon0 - target) ** 2).sum(1)
+        start = (mu.clone(), a.clone(), m.clone(), gp.clone(), act.clone())
+    del all_act
+    l0_shift = L0_BETA * math.log(-L0_GAMMA / L0_ZETA)
+    for rnd in range(grow_rounds + 1):
+        params = [t.clone().requires_grad_() for t in (mu, a, m, gp)]
+        opt = torch.optim.Adam([
+            {"params": [params[0]], "lr": LR_MU}, {"params": [params[1]], "lr": LR_A},
+            {"params": [params[2]], "lr": LR_M}, {"params": [params[3]], "lr": LR_P},
+        ])
+        count = act.sum(1).clamp_min(1).float()
         for _ in range(config.steps):
             opt.zero_grad()
-            recon, _ = forward(todo, sub, act)
-            mse = (wgt * (recon - tgt) ** 2).sum(1)           # (n,)
-            gate_pen = (torch.sigmoid(sub[3] - l0_shift) * act).sum(1)
-            on = (mse.detach() < L0_START_MSE).float() * (L0_WEIGHT / cnt)
-            loss = (1000.0 * mse + on * gate_pen).sum() + WIDTH_WEIGHT * _width_excess(sub[1], act)
+            recon, _ = forward(params[0], params[1], params[2], params[3], act)
+            mse = (wpix * (recon - target) ** 2).sum(1)
+            l0 = (torch.sigmoid(params[3] - l0_shift) * act).sum(1)
+            on = (mse.detach() < L0_START_MSE).float() * (L0_WEIGHT / count)
+            loss = (1000.0 * mse + on * l0 + WIDTH_WEIGHT * _width_excess(params[1], act, side)).sum()
             loss.backward()
             opt.step()
         with torch.no_grad():
-            for full, part in zip((mu, a, m, gp), sub, strict=True):
-                full[todo, :kr] = part.detach()
-            if rnd == config.doublings:
+            mu, a, m, gp = (t.detach() for t in params)
+            act = act & (_l0_gate(torch, gp) > 0)
+            if rnd == grow_rounds:
                 break
-            recon, _ = forward(todo, [t[todo, :kr] for t in (mu, a, m, gp)], act)
-            psnr = -10.0 * torch.log10(((wgt * (recon - tgt) ** 2).sum(1)).clamp_min(1e-12))
-            todo = todo[psnr < config.target_db]
-            if todo.numel() == 0:
-                break
-            for i in todo.tolist():
-                k = int(count[i])
-                # clone each kernel: the copies a quarter patch px either side of the
-                # old centre, along the first column of its steering matrix
-                col = torch.stack([a[i, :k, 0], a[i, :k, 1]], dim=1)
+            recon, _ = forward(mu, a, m, gp, act)
+            own_mse = ((recon - target) ** 2 * inside).sum(1) / inside.sum(1).clamp_min(1)
+            psnr = -10.0 * torch.log10(own_mse.clamp_min(1e-12))
+            for i in torch.nonzero(grow & (psnr < config.target_db)).flatten().tolist():
+                # clone every kernel: the copies a quarter patch px either side of the old
+                # centre along the first column of its steering matrix
+                idx = torch.nonzero(act[i]).flatten()
+                k = idx.numel()
+                free = torch.nonzero(~act[i]).flatten()[:k]
+                if free.numel() < k:
+                    continue
+                col = torch.stack([a[i, idx, 0], a[i, idx, 1]], dim=1)
                 col = col / col.norm(dim=1, keepdim=True).clamp_min(1e-12)
-                mu[i, k:2 * k] = mu[i, :k] + 0.25 * col
-                mu[i, :k] = mu[i, :k] - 0.25 * col
-                a[i, k:2 * k] = a[i, :k]
-                m[i, k:2 * k] = m[i, :k]
-                gp[i, k:2 * k] = gp[i, :k]
-                active[i, k:2 * k] = True
-                count[i] = 2 * k
+                mu[i, free] = mu[i, idx] + 0.25 * col
+                mu[i, idx] = mu[i, idx] - 0.25 * col
+                a[i, free] = a[i, idx]
+                m[i, free] = m[i, idx]
+                gp[i, free] = gp[i, idx]
+                act[i, free] = True
     with torch.no_grad():
-        recon, w = forward(torch.arange(n), [mu, a, m, gp], active)
-        gate = _l0_gate(torch, gp)
-    out: list[dict[str, F64]] = []
+        recon1, w1 = forward(mu, a, m, gp, act)
+        mse1 = (wpix * (recon1 - target) ** 2).sum(1)
+    out: list[dict[str, Any]] = []
     for i in range(n):
-        k = int(count[i])
-        inside = inside_all[i]
-        wi = w[i, :k][:, inside].double()                       # (k, n_in)
-        resid = (recon[i][inside] - target[i][inside]).double() ** 2
-        mass = wi.sum(1).numpy()
-        err = (wi * resid).sum(1).numpy()
-        mu_i = mu[i, :k].double().numpy()
-        keep = (gate[i, :k] > 0).numpy()
-        if not keep.any():
-            keep[int(np.argmax(mass))] = True
-        a_i = a[i, :k].double().numpy()
-        amat = np.zeros((k, 2, 2))
-        amat[:, 0, 0] = a_i[:, 0]
-        amat[:, 1, 0] = a_i[:, 1]
-        amat[:, 1, 1] = a_i[:, 2]
+        kept = bool(mse1[i] < mse0[i])
+        if kept:
+            mu_i, a_i, m_i, gp_i, act_i, rec, w = mu[i], a[i], m[i], gp[i], act[i], recon1[i], w1[i]
+        else:
+            mu_i, a_i, m_i, gp_i, act_i = (t[i] for t in start)
+            rec, w = recon0[i], w0[i]
+        sel = act_i.clone()
+        if not bool(sel.any()):
+            sel[0] = True
+        ins = inside[i]
+        resid = ((rec - target[i]) ** 2 * ins).double()
+        err = (w[sel].double() * resid).sum(1)
+        gate = _l0_gate(torch, gp_i[sel]).double().clamp_min(1e-12)
         out.append({
-            "mu": mu_i[keep], "A": amat[keep],
-            "log_alpha": np.log(gate[i, :k].double().numpy()[keep]),
-            "m": m[i, :k].double().numpy()[keep], "mass": mass[keep], "err": err[keep],
+            "mu": mu_i[sel].double().numpy(), "a": a_i[sel].double().numpy(),
+            "m": m_i[sel].double().numpy(), "la": torch.log(gate).numpy(),
+            "err": err.numpy(), "kept": kept, "mse": (float(mse0[i]), float(mse1[i])),
         })
     return out
 
 
-def _fit_chunk_task(args: tuple[Sequence[_Patch], LocalFitConfig]) -> list[dict[str, F64]]:
-    """Process-pool task: one chunk, torch on one thread."""
-    from .threads import set_threads
-
-    set_threads(1)
-    return _fit_chunk(args[0], args[1])
-
-
-def _fit_in_process(chunks: Sequence[Sequence[_Patch]], config: LocalFitConfig) -> list[dict[str, F64]]:
-    """The chunks on a thread pool, one thread per core, torch on one thread each.
-
-    Torch releases the GIL inside its operations, and these are small, so
-    chunk-level threads use the cores far better than torch's intra-op
-    threads; the previous torch thread count is restored afterwards.
-    """
+def _fit_chunk_task(args: tuple[Sequence[LocalTask], LocalFitConfig]) -> list[dict[str, Any]]:
+    """Pool / cluster task: one chunk, torch on one thread (the result does not
+    depend on where it runs)."""
     import torch
 
-    from .threads import default_threads, set_threads
-
     previous = torch.get_num_threads()
-    set_threads(1)
+    torch.set_num_threads(1)
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(default_threads(), len(chunks)))) as pool:
-            parts = list(pool.map(lambda c: _fit_chunk(c, config), chunks))
+        return fit_local_chunk(args[0], args[1])
     finally:
-        set_threads(previous)
-    return [r for part in parts for r in part]
+        torch.set_num_threads(previous)
 
 
 def default_workers() -> int:
     """Worker processes for the local fits: ``SMOE_AS_WORKERS`` if set to a
-    positive integer, else 1 (in this process, torch on every core)."""
+    positive integer, else 1 (threads in this process)."""
     value = os.environ.get("SMOE_AS_WORKERS", "").strip()
     return int(value) if value.isdigit() and int(value) > 0 else 1
+
+
+def _dask_worker() -> Any:
+    """The Dask worker this code runs in, or None (no Dask, or not in a task)."""
+    try:
+        from distributed import get_worker
+    except ImportError:
+        return None
+    try:
+        return get_worker()
+    except ValueError:
+        return None
+
+
+class LocalFitRunner:
+    """Where the local fits' chunks run: the seam between AS-SMoE and a cluster.
+
+    * Inside a Dask task (the experiments' ``--dask-scheduler`` path): each
+      round's chunks are submitted to the task's cluster through
+      ``distributed.worker_client()`` (the calling task secedes from its
+      worker's thread pool while it waits, so a one-thread worker cannot
+      deadlock).
+    * Else ``workers > 1``: a process pool (spawn) of that many processes.
+    * Else a thread pool in this process, one thread per core, torch on one
+      thread each (torch releases the GIL inside its operations).
+
+    Every chunk runs :func:`_fit_chunk_task` (torch on one thread, seeded), so
+    the results are the same wherever they run.  Use as a context manager;
+    ``map(chunks, config)`` returns the chunks' results in order.
+    """
+
+    def __init__(self, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
+        self.kind = "threads"
+        self._pool: Any = None
+        self._client_cm: Any = None
+        self._client: Any = None
+
+    def __enter__(self) -> LocalFitRunner:
+        if _dask_worker() is not None:
+            from distributed import worker_client
+
+            self._client_cm = worker_client()
+            self._client = self._client_cm.__enter__()
+            self.kind = "dask"
+        elif self.workers > 1:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
+            self.kind = "processes"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._client_cm is not None:
+            self._client_cm.__exit__(*exc)
+        if self._pool is not None:
+            self._pool.shutdown()
+
+    def map(self, chunks: Sequence[Sequence[LocalTask]], config: LocalFitConfig) -> list[list[dict[str, Any]]]:
+        items = [(list(c), config) for c in chunks]
+        if not items:
+            return []
+        if self._client is not None:
+            futures = self._client.map(_fit_chunk_task, items, pure=False, key=[
+                f"smoe-as-fit-{os.getpid()}-{id(self)}-{self._round}-{i}" for i in range(len(items))
+            ])
+            self._round += 1
+            return list(self._client.gather(futures))
+        if self._pool is not None:
+            return list(self._pool.map(_fit_chunk_task, items))
+        from .threads import default_threads
+
+        threads = max(1, min(default_threads(), len(items)))
+        if threads == 1:
+            return [_fit_chunk_task(item) for item in items]
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            return list(pool.map(_fit_chunk_task, items))
+
+    _round = 0
+
+
+def _colour_graph(neighbours: Sequence[NDArray[np.int64]]) -> NDArray[np.int64]:
+    """Greedy colouring in index order: no two neighbours share a colour."""
+    n = len(neighbours)
+    colour = np.full(n, -1, dtype=np.int64)
+    for i in range(n):
+        used = set(colour[neighbours[i]].tolist())
+        c = 0
+        while c in used:
+            c += 1
+        colour[i] = c
+    return colour
+
+
+@dataclass(frozen=True)
+class _PieceGeometry:
+    """A piece's square window (origin ``ox, oy`` and ``side``, image px) and the
+    distance (px) of every pixel of the window grown by :data:`CONTEXT_REACH` to
+    the piece (``dist``, origin ``ox - R, oy - R``)."""
+
+    ox: int
+    oy: int
+    side: int
+    dist: NDArray[np.float32]
+    neighbours: NDArray[np.int64]
+
+
+def _piece_geometry(piece_map: NDArray[np.int64], i: int, box: NDArray[np.int64]) -> _PieceGeometry:
+    h, w = piece_map.shape
+    x0, y0, x1, y1 = (int(v) for v in box)
+    side = max(x1 - x0 + 1, y1 - y0 + 1) + 2 * AS_MARGIN
+    ox = int(math.floor(0.5 * (x0 + x1 + 1) - side / 2.0))
+    oy = int(math.floor(0.5 * (y0 + y1 + 1) - side / 2.0))
+    r = int(math.ceil(CONFLICT_REACH))
+    xs = np.arange(ox - r, ox + side + r)
+    ys = np.arange(oy - r, oy + side + r)
+    inside = ((ys >= 0) & (ys < h))[:, None] & ((xs >= 0) & (xs < w))[None, :]
+    lab = np.where(inside, piece_map[np.ix_(np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1))], -1)
+    dist = cv2.distanceTransform((lab != i).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    near = lab[(dist <= CONFLICT_REACH) & (lab >= 0)]
+    neighbours = np.unique(near[near != i]).astype(np.int64)
+    return _PieceGeometry(ox, oy, side, dist, neighbours)
+
+
+def _cut_window(
+    img: NDArray[np.float32], piece_map: NDArray[np.int64], i: int, geo: _PieceGeometry
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_], tuple[float, float], float]:
+    """A piece's window resized to :data:`AS_PATCH`: pixels, loss weight (in the
+    image and within :data:`AS_MARGIN` px of the piece), piece mask, ``x0``
+    (image coordinates of patch pixel (0, 0)) and scale (image px per patch px)."""
+    h, w = img.shape
+    ox, oy, side = geo.ox, geo.oy, geo.side
+    xs = np.arange(ox, ox + side)
+    ys = np.arange(oy, oy + side)
+    cols = np.clip(xs, 0, w - 1)
+    rows = np.clip(ys, 0, h - 1)
+    in_img = ((ys >= 0) & (ys < h))[:, None] & ((xs >= 0) & (xs < w))[None, :]
+    r = int(math.ceil(CONFLICT_REACH))
+    dist = geo.dist[r:r + side, r:r + side]
+    crop = img[np.ix_(rows, cols)]
+    mcrop = ((piece_map[np.ix_(rows, cols)] == i) & in_img).astype(np.float32)
+    near = (in_img & (dist <= AS_MARGIN)).astype(np.float32)
+    p = AS_PATCH
+    interp = cv2.INTER_AREA if side >= p else cv2.INTER_LINEAR
+    pix = cv2.resize(crop, (p, p), interpolation=interp)
+    wgt = cv2.resize(near, (p, p), interpolation=interp)
+    inside = cv2.resize(mcrop, (p, p), interpolation=interp) >= 0.5
+    scale = side / p
+    corner = (ox - 0.5 + 0.5 * scale, oy - 0.5 + 0.5 * scale)
+    return pix.astype(np.float32), wgt.astype(np.float32), inside, corner, scale
 
 
 def as_smoe_kernels(
@@ -653,86 +796,114 @@ def as_smoe_kernels(
         Segments ``0 .. S-1``.
     config : LocalFitConfig
     n_kernels : int
-        Kernel budget (0: as many as the local fits export).
+        Kernel budget (0: the local fits decide the count); at least S.
     workers : int, optional
         Processes for the local fits (default :func:`default_workers`; 1: in
-        this process).  The result does not depend on it beyond float
-        rounding of torch's threaded reductions.
+        this process).  Inside a Dask task the fits go to its cluster
+        (:class:`LocalFitRunner`).  The result does not depend on where the
+        fits run.
 
     Returns
     -------
     SegmentKernels
     """
     img = np.ascontiguousarray(image, dtype=np.float32)
+    img64 = img.astype(np.float64)
     h, w = img.shape
     stats: SegmentStats = segment_stats(labels, img)
     n_seg = stats.count.shape[0]
-    order, starts = _segment_pixels(labels)
-    vals = img.ravel().astype(np.float64)
-    # context: the start kernels of the neighbouring segments
-    start_k = _kernels_for_allocation(
-        img.astype(np.float64), labels, stats,
-        np.minimum(config.initial_kernels, stats.count).astype(np.int64),
-    )
-    k_first = np.searchsorted(start_k.segment, np.arange(n_seg + 1))
-    tree = cKDTree(stats.centroid)
-    patches: list[_Patch] = []
-    for s in range(n_seg):
-        pix = order[starts[s]:starts[s + 1]]
-        ys, xs = np.divmod(pix, w)
-        x0, y0, x1, y1 = (int(v) for v in stats.bbox[s])
-        reach = max(x1 - x0 + 1, y1 - y0 + 1) / 2.0 + AS_MARGIN
-        k_near = min(CONTEXT_KERNELS + 1, n_seg)
-        dist, near = tree.query(
-            [0.5 * (x0 + x1), 0.5 * (y0 + y1)], k=k_near, p=np.inf, distance_upper_bound=2.0 * reach
-        )
-        near = np.atleast_1d(near)[np.isfinite(np.atleast_1d(dist))]
-        near = near[near != s][:CONTEXT_KERNELS]
-        ctx = np.concatenate([np.arange(k_first[t], k_first[t + 1]) for t in near]).astype(np.intp) \
-            if near.size else np.zeros(0, dtype=np.intp)
-        patches.append(_crop_patch(
-            img, labels, s, stats.bbox[s], xs.astype(np.float64), ys.astype(np.float64),
-            vals[pix], config.initial_kernels,
-            (start_k.mu[ctx], start_k.A[ctx], start_k.values[ctx]),
-        ))
-    chunks = [patches[i:i + AS_CHUNK] for i in range(0, n_seg, AS_CHUNK)]
     nw = default_workers() if workers is None else int(workers)
     if nw < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    results: list[dict[str, F64]] = []
-    if nw == 1 or len(chunks) == 1:
-        results = _fit_in_process(chunks, config)
+    if n_kernels > 0:
+        var = np.bincount(labels.ravel(), img64.ravel() ** 2, n_seg) / stats.count - stats.mean**2
+        alloc = allocate_kernels(stats.count, np.sqrt(np.maximum(var, 0.0)), n_kernels)
+        grow = False
     else:
-        with ProcessPoolExecutor(max_workers=min(nw, len(chunks)), mp_context=get_context("spawn")) as pool:
-            for part in pool.map(_fit_chunk_task, [(c, config) for c in chunks]):
-                results.extend(part)
-    mus, amats, las, ms, mass, err, owner = [], [], [], [], [], [], []
-    for s, (pt, res) in enumerate(zip(patches, results, strict=True)):
-        sc = pt.scale
-        mus.append(pt.origin + (res["mu"] + 0.5) * sc)
-        amats.append(res["A"] / sc)
-        las.append(res["log_alpha"])
-        ms.append(res["m"])
-        mass.append(res["mass"] * sc * sc)
-        err.append(res["err"] * sc * sc)
-        owner.append(np.full(res["mu"].shape[0], s, dtype=np.intp))
-    mu = np.concatenate(mus)
-    A = np.concatenate(amats)
-    la = np.concatenate(las)
-    m = np.clip(np.concatenate(ms), 0.0, 1.0)
-    gmass = np.concatenate(mass)
-    gerr = np.concatenate(err)
-    seg = np.concatenate(owner)
-    notes: list[str] = []
+        alloc = np.minimum(config.initial_kernels, stats.count).astype(np.int64)
+        grow = config.doublings > 0
+    start, pixel_part = _allocation_parts(img64, labels, stats, alloc)
+    # pieces: groups of at most PIECE_KERNELS consecutive bisection parts of a segment
+    first = np.concatenate([[0], np.cumsum(np.minimum(alloc, stats.count))])
+    piece_of_kernel = np.empty(start.mu.shape[0], dtype=np.int64)
+    piece_segment: list[int] = []
+    for s in range(n_seg):
+        k = int(first[s + 1] - first[s])
+        groups = -(-k // PIECE_KERNELS)
+        piece_of_kernel[first[s]:first[s + 1]] = len(piece_segment) + (np.arange(k) * groups) // k
+        piece_segment.extend([s] * groups)
+    n_piece = len(piece_segment)
+    piece_map = piece_of_kernel[pixel_part].reshape(h, w)
+    boxes = np.empty((n_piece, 4), dtype=np.int64)
+    for i, sl in enumerate(find_objects(piece_map + 1, max_label=n_piece)):
+        assert sl is not None
+        boxes[i] = (sl[1].start, sl[0].start, sl[1].stop - 1, sl[0].stop - 1)
+    # windows (square, as the public code's patches) and their colours: pieces
+    # within AS_MARGIN + CONTEXT_REACH px of each other get different colours, so
+    # the fits of one colour share neither pixels nor context
+    geos = [_piece_geometry(piece_map, i, boxes[i]) for i in range(n_piece)]
+    colour = _colour_graph([g.neighbours for g in geos])
+    rr = int(math.ceil(CONFLICT_REACH))
+    # the kernels of every piece (image coordinates), updated colour by colour
+    own: list[dict[str, F64]] = []
+    for i in range(n_piece):
+        idx = np.nonzero(piece_of_kernel == i)[0]
+        own.append({"mu": start.mu[idx], "A": start.A[idx], "m": start.values[idx],
+                    "la": start.log_alpha[idx], "err": np.zeros(idx.shape[0])})
+    kept = 0
+    with LocalFitRunner(nw) as runner:
+        for c in range(int(colour.max()) + 1 if n_piece else 0):
+            members = np.nonzero(colour == c)[0]
+            owner_all = np.concatenate([np.full(o["mu"].shape[0], i) for i, o in enumerate(own)])
+            mu_all = np.concatenate([o["mu"] for o in own])
+            a_all = np.concatenate([o["A"] for o in own])
+            m_all = np.concatenate([o["m"] for o in own])
+            la_all = np.concatenate([o["la"] for o in own])
+            tree = cKDTree(mu_all)
+            tasks: list[LocalTask] = []
+            for i in members.tolist():
+                geo = geos[i]
+                pix, wgt, inside, corner, scale = _cut_window(img, piece_map, i, geo)
+                half_side = 0.5 * geo.side + rr
+                near = np.asarray(tree.query_ball_point(
+                    [geo.ox - 0.5 + 0.5 * geo.side, geo.oy - 0.5 + 0.5 * geo.side], r=half_side, p=np.inf,
+                ), dtype=np.intp)
+                near = np.sort(near[owner_all[near] != i])
+                gx = np.clip(np.rint(mu_all[near, 0]).astype(np.int64) - (geo.ox - rr), 0, geo.dist.shape[1] - 1)
+                gy = np.clip(np.rint(mu_all[near, 1]).astype(np.int64) - (geo.oy - rr), 0, geo.dist.shape[0] - 1)
+                near = near[geo.dist[gy, gx] <= AS_MARGIN + CONTEXT_REACH]
+                org = np.asarray(corner)
+                o = own[i]
+                tasks.append(LocalTask(
+                    pix, wgt, inside, corner, scale,
+                    (o["mu"] - org) / scale, _lower3(o["A"]) * scale, o["m"], o["la"],
+                    (mu_all[near] - org) / scale, _lower3(a_all[near]) * scale, m_all[near], la_all[near],
+                    grow,
+                ))
+            chunks = [tasks[j:j + AS_CHUNK] for j in range(0, len(tasks), AS_CHUNK)]
+            results = [r for part in runner.map(chunks, config) for r in part]
+            for i, task, res in zip(members.tolist(), tasks, results, strict=True):
+                org = np.asarray(task.x0)
+                kept += int(res["kept"])
+                own[i] = {"mu": org + res["mu"] * task.scale, "A": _from3(res["a"]) / task.scale,
+                          "m": res["m"], "la": res["la"], "err": res["err"] * task.scale**2}
+    mu = np.concatenate([o["mu"] for o in own])
+    A = np.concatenate([o["A"] for o in own])
+    la = np.concatenate([o["la"] for o in own])
+    m = np.clip(np.concatenate([o["m"] for o in own]), 0.0, 1.0)
+    gerr = np.concatenate([o["err"] for o in own])
+    seg = np.concatenate([np.full(o["mu"].shape[0], piece_segment[i], dtype=np.intp) for i, o in enumerate(own)])
+    notes = [f"AS-SMoE: {n_piece} local fits in {int(colour.max()) + 1 if n_piece else 0} rounds "
+             f"({runner.kind}); {kept} kept"]
     exported = mu.shape[0]
     if n_kernels > 0 and exported > n_kernels:
-        keep = np.sort(np.argsort(-gmass, kind="stable")[:n_kernels])
+        keep = np.sort(np.argsort(gerr, kind="stable")[::-1][:n_kernels])
         mu, A, la, m, seg = mu[keep], A[keep], la[keep], m[keep], seg[keep]
-        notes.append(f"AS-SMoE: local fits exported {exported} kernels; kept the {n_kernels} of largest gate mass")
+        notes.append(f"AS-SMoE: local fits exported {exported} kernels; kept {n_kernels}")
     elif n_kernels > 0 and exported < n_kernels:
         mu, A, la, m, seg = _split_kernels(mu, A, la, m, seg, gerr, n_kernels - exported)
-        notes.append(f"AS-SMoE: local fits exported {exported} kernels; split {n_kernels - exported} "
-                     "of largest residual to meet the budget")
+        notes.append(f"AS-SMoE: local fits exported {exported} kernels (L0 sparsification); split "
+                     f"{n_kernels - exported} of largest residual to meet the budget")
     mu[:, 0] = np.clip(mu[:, 0], -0.5, w - 0.5)
     mu[:, 1] = np.clip(mu[:, 1], -0.5, h - 0.5)
     return SegmentKernels(mu, A, la, m, seg, tuple(notes))
@@ -745,7 +916,7 @@ def _split_kernels(
     while extra > 0:
         k = mu.shape[0]
         take = np.sort(np.argsort(-err, kind="stable")[:min(extra, k)])
-        # major axis of Σ⁻¹-Gaussian: eigenvector of the smallest eigenvalue of A Aᵀ
+        # major axis of the kernel's Gaussian: eigenvector of the smallest eigenvalue of A Aᵀ
         q = np.einsum("kij,klj->kil", A[take], A[take])
         val, vec = np.linalg.eigh(q)
         sd = np.sqrt(0.5 / np.maximum(val[:, 0], 1e-12))
@@ -763,4 +934,3 @@ def _split_kernels(
         err = np.concatenate([err, err[take]])
         extra -= take.shape[0]
     return mu, A, la, m, seg
-
