@@ -14,10 +14,13 @@ from smoe_gui.core.image import load_image
 from smoe_gui.core.params import METHODS, Params
 from smoe_gui.core.pipeline import SEGMENT_METHODS, STAGES_BY_METHOD, initialize
 from smoe_gui.core.segment_init import (
+    AS_PATCH,
     LocalFitConfig,
+    LocalTask,
     allocate_kernels,
     as_smoe_kernels,
     bisect_pixels,
+    fit_local_chunk,
     s_smoe_kernels,
     steering_from_cov,
 )
@@ -204,14 +207,74 @@ def test_local_fits_double_kernels_only_below_the_target() -> None:
 
 
 def test_local_fits_in_a_process_pool_match_this_process() -> None:
+    import torch
+
     image = _sample(side=64)
     labels = mdbscan_superpixels(image, 0.03, 10)
     config = LocalFitConfig(steps=5, doublings=0)
-    here = as_smoe_kernels(image, labels, config, workers=1)
-    pool = as_smoe_kernels(image, labels, config, workers=2)
-    assert np.allclose(here.mu, pool.mu, atol=1e-5) and np.allclose(here.A, pool.A, atol=1e-5)
+    threads = torch.get_num_threads()
+    here = as_smoe_kernels(image, labels, config, 100, workers=1)
+    assert torch.get_num_threads() == threads  # the thread pool gives torch's threads back
+    pool = as_smoe_kernels(image, labels, config, 100, workers=2)
+    for a, b in ((here.mu, pool.mu), (here.A, pool.A), (here.values, pool.values), (here.log_alpha, pool.log_alpha)):
+        assert np.array_equal(a, b)
+    assert "threads" in here.notes[0] and "processes" in pool.notes[0]
     with pytest.raises(ValueError, match="workers"):
         as_smoe_kernels(image, labels, config, workers=0)
+
+
+@pytest.mark.slow
+def test_local_fits_inside_a_dask_task_go_to_its_cluster() -> None:
+    distributed = pytest.importorskip("distributed")
+    import torch
+
+    image = _sample(side=64)
+    labels = mdbscan_superpixels(image, 0.03, 10)
+    config = LocalFitConfig(steps=5, doublings=0)
+    here = as_smoe_kernels(image, labels, config, 100, workers=1)
+    threads = torch.get_num_threads()
+    try:
+        with distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster, distributed.Client(cluster) as client, distributed.get_task_stream(client) as stream:
+            remote = client.submit(as_smoe_kernels, image, labels, config, 100, 1, pure=False).result()
+    finally:
+        torch.set_num_threads(threads)
+    fits = [t for t in stream.data if str(t["key"]).startswith("smoe-as-fit")]
+    assert "(dask)" in remote.notes[0]
+    assert len(fits) >= 2  # one task per chunk of local fits, run on the cluster
+    for a, b in ((here.mu, remote.mu), (here.A, remote.A), (here.values, remote.values)):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize(("image", "budget"), [(_sample(), 40), (_sample("flowers.png", 80), 150)])
+def test_as_smoe_starts_better_than_s_smoe(image: np.ndarray, budget: int) -> None:
+    # the local fits start from the S-SMoE allocation and keep only fits that lower
+    # their window's error: the initial PSNR is higher (measured: 2-5 dB here)
+    params = Params(n_kernels=budget)
+    s = initialize(image, params, "s-smoe")
+    a = initialize(image, params, "as-smoe")
+    assert a.n_kernels == s.n_kernels == budget
+    assert max(a.expert_psnr) >= max(s.expert_psnr) + 1.0, (max(a.expert_psnr), max(s.expert_psnr))
+
+
+def test_local_fits_keep_a_fit_only_if_it_lowers_the_window_error() -> None:
+    # a window already modelled exactly: no step can lower its error, the start comes back
+    pixels = np.full((AS_PATCH, AS_PATCH), 0.5, np.float32)
+    task = LocalTask(
+        pixels, np.ones_like(pixels), np.ones(pixels.shape, bool), (0.0, 0.0), 1.0,
+        np.array([[10.0, 12.0]]), np.array([[0.2, 0.0, 0.2]]), np.array([0.5]), np.zeros(1),
+        np.zeros((0, 2)), np.zeros((0, 3)), np.zeros(0), np.zeros(0), False,
+    )
+    ramp = np.tile(np.linspace(0, 1, AS_PATCH, dtype=np.float32), (AS_PATCH, 1))
+    better = LocalTask(
+        ramp, task.weight, task.inside, task.x0, 1.0,
+        np.array([[10.0, 12.0], [22.0, 12.0]]), np.array([[0.2, 0.0, 0.2]] * 2), np.array([0.5, 0.5]), np.zeros(2),
+        task.ctx_mu, task.ctx_a, task.ctx_m, task.ctx_la, False,
+    )
+    flat, fitted = fit_local_chunk([task, better], LocalFitConfig(steps=20, doublings=0))
+    assert not flat["kept"] and np.array_equal(flat["mu"], task.mu)
+    assert fitted["kept"] and fitted["mse"][1] < fitted["mse"][0]
 
 
 # --- through initialize: budgets, stages, determinism -----------------------------------------

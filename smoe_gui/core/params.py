@@ -280,15 +280,15 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
        "Standard deviation of the Gaussian blur before the superpixel segmentation; 0 disables it.",
        "AS-SMoE public code (imgaussfilt)", "segments"),
     _p("as_target_db", float, 30.0, 10.0, 80.0, "dB", "AS-SMoE target PSNR",
-       "A segment's local fit doubles its kernels while its patch PSNR stays below this.",
+       "Without a kernel budget: a segment's local fit doubles its kernels while its PSNR stays below this.",
        "AS-SMoE [6] (per-segment target quality)", "segments"),
     _p("as_initial_kernels", int, 4, 1, 64, "kernels", "AS-SMoE initial kernels",
-       "Kernels each segment's local fit starts with.",
+       "Without a kernel budget: kernels each segment's local fit starts with (a budget allocates them).",
        "AS-SMoE [6] (K_init)", "segments"),
     _p("as_doublings", int, 2, 0, 6, "rounds", "AS-SMoE doublings",
-       "Largest number of times a segment's local fit doubles its kernels.",
+       "Without a kernel budget: largest number of times a segment's local fit doubles its kernels.",
        "AS-SMoE [6] (kernel cloning)", "segments"),
-    _p("as_steps", int, 60, 1, 100_000, "steps", "AS-SMoE steps per round",
+    _p("as_steps", int, 30, 1, 100_000, "steps", "AS-SMoE steps per round",
        "Adam steps of each local fit between two doublings (L0 sparsification included).",
        "AS-SMoE [6] (segment reconstruction)", "segments", True),
     # --- general ------------------------------------------------------------------
@@ -399,7 +399,7 @@ class Params:
     as_target_db: float = 30.0
     as_initial_kernels: int = 4
     as_doublings: int = 2
-    as_steps: int = 60
+    as_steps: int = 30
     n_kernels: int = 0
     channels: str = "gray"
     seed: int = 0

@@ -20,39 +20,54 @@ principal axis of its pixels, each part giving one kernel as above.
 
 AS-SMoE (Li, Knorr, Sjöström, Sikora, arXiv 2409.10101)
 --------------------------------------------------------
-Each segment's square bounding box (plus a margin of :data:`AS_MARGIN` px) is
-cut out and resized to ``P x P`` (:data:`AS_PATCH`) pixels, and a local SMoE
-is fitted to it by Adam with an L0 (hard-concrete) gate per kernel
-(sparsification).  The fit starts with ``as_initial_kernels`` kernels placed
-by the S-SMoE bisection of the segment; the start kernels of up to
-:data:`CONTEXT_KERNELS` neighbouring segments take part in the gate, fixed,
-so the segment's kernels learn their borders against the neighbours they
-will meet in the global model; the loss weighs the segment's pixels 1 and
-the rest of the patch :data:`CONTEXT_WEIGHT`.  After every ``as_steps``
-steps a segment whose (weighted) patch PSNR is below ``as_target_db``
-doubles its kernels (``as_doublings`` times at most).  Export: the
-segment's kernels whose L0 gate is open, mapped back to image coordinates
-(``log α`` = log of the gate).  The local fits of chunks of :data:`AS_CHUNK`
-segments are independent: they run on a thread pool in this process (torch
-on one thread per chunk, every core busy), or in a process pool
-(``workers > 1``; ``SMOE_AS_WORKERS``) as a cluster would run them.
+Local SMoE fits per segment decide the kernels' positions, steering, experts
+and weights; the local models are then one global initialisation.
+
+* **Start**: with a kernel budget ``N`` the S-SMoE allocation and bisection
+  above (so every segment's kernel count follows its size and activity);
+  without one ``as_initial_kernels`` bisection kernels per segment.
+* **Pieces**: a segment with more than :data:`PIECE_KERNELS` kernels is fitted
+  in pieces of that many consecutive bisection parts (compact), so that a
+  window keeps enough pixels per kernel.
+* **Window** (public code): the piece's square bounding box plus
+  :data:`AS_MARGIN` px, resized to ``P x P`` (:data:`AS_PATCH`).
+* **Local fit** (:func:`fit_local_chunk`): the piece's kernels (centres,
+  steering, experts, L0 hard-concrete gates) are trained by Adam under one
+  softmax gate with the *current* kernels of the other pieces near the window
+  (fixed context), on the window's pixels within :data:`AS_MARGIN` px of the
+  piece; the L0 penalty of the public code switches on once the MSE is below
+  0.004 and prunes kernels whose gate closes.  Without a budget a window whose
+  PSNR over its piece is below ``as_target_db`` doubles its kernels after each
+  round of ``as_steps`` steps (``as_doublings`` times at most), as the public
+  code does.  A fit is kept only if it lowers its window's MSE.
+* **Rounds**: pieces closer than :data:`CONFLICT_REACH` px get different
+  colours (greedy graph colouring); the pieces of one colour are fitted at
+  the same time (they share neither loss pixels nor context) and the next
+  colour sees their results, so the local fits compose into one global gate
+  (a block Gauss-Seidel pass over the image).
+* **Export**: every kept kernel, mapped back to image coordinates, with
+  ``log α`` = log of its L0 gate and the fitted expert as the expert stage's
+  start value.
+* **Where the fits run** (:class:`LocalFitRunner`): chunks of
+  :data:`AS_CHUNK` fits on a thread pool in this process, a process pool
+  (``workers > 1``; ``SMOE_AS_WORKERS``), or, inside a Dask task, the task's
+  cluster.  The chunks are fixed and each runs torch on one thread, seeded,
+  so the result does not depend on where they run.
 
 Kernel budget
 -------------
 With ``N > 0`` both methods yield exactly ``N`` kernels (when the image has at
-least ``N`` pixels): S-SMoE by its allocation; AS-SMoE by merging the
-superpixels down to ``N // (as_initial_kernels · 2^as_doublings)`` segments
-before the local fits, so that the fits export at most ``N`` kernels even if
-every segment doubles as often as allowed, then splitting the exported
-kernels of largest residual error (two copies half a standard deviation
-apart along the major axis) until there are ``N``.  (Should the fits export
-more, the ``N`` of largest gate mass are kept.)
+least ``N`` pixels): S-SMoE by its allocation; AS-SMoE starts from the same
+allocation, and the kernels its L0 sparsification removes are given back by
+splitting the kept kernels of largest residual error (two copies half a
+standard deviation apart along the major axis).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -73,10 +88,13 @@ __all__ = [
     "AS_MARGIN",
     "AS_PATCH",
     "LocalFitConfig",
+    "LocalFitRunner",
+    "LocalTask",
     "SegmentKernels",
     "allocate_kernels",
     "as_smoe_kernels",
     "bisect_pixels",
+    "fit_local_chunk",
     "s_smoe_kernels",
     "steering_from_cov",
 ]
@@ -611,16 +629,14 @@ def fit_local_chunk(tasks: Sequence[LocalTask], config: LocalFitConfig) -> list[
 
 
 def _fit_chunk_task(args: tuple[Sequence[LocalTask], LocalFitConfig]) -> list[dict[str, Any]]:
-    """Pool / cluster task: one chunk, torch on one thread (the result does not
-    depend on where it runs)."""
+    """Pool / cluster task: one chunk, torch on one thread (the processes that run
+    these tasks keep torch on one thread; the result does not depend on where it
+    runs)."""
     import torch
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return fit_local_chunk(args[0], args[1])
-    finally:
-        torch.set_num_threads(previous)
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+    return fit_local_chunk(args[0], args[1])
 
 
 def default_workers() -> int:
@@ -667,6 +683,8 @@ class LocalFitRunner:
         self._pool: Any = None
         self._client_cm: Any = None
         self._client: Any = None
+        self._prefix = f"smoe-as-fit-{uuid.uuid4().hex}"
+        self._round = 0
 
     def __enter__(self) -> LocalFitRunner:
         if _dask_worker() is not None:
@@ -691,22 +709,25 @@ class LocalFitRunner:
         if not items:
             return []
         if self._client is not None:
-            futures = self._client.map(_fit_chunk_task, items, pure=False, key=[
-                f"smoe-as-fit-{os.getpid()}-{id(self)}-{self._round}-{i}" for i in range(len(items))
-            ])
+            futures = self._client.map(
+                _fit_chunk_task, items, pure=False, key=[f"{self._prefix}-{self._round}-{i}" for i in range(len(items))]
+            )
             self._round += 1
             return list(self._client.gather(futures))
         if self._pool is not None:
             return list(self._pool.map(_fit_chunk_task, items))
+        import torch
+
         from .threads import default_threads
 
         threads = max(1, min(default_threads(), len(items)))
-        if threads == 1:
-            return [_fit_chunk_task(item) for item in items]
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            return list(pool.map(_fit_chunk_task, items))
-
-    _round = 0
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)  # once, here: the chunks' threads share the setting
+        try:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                return list(pool.map(lambda item: fit_local_chunk(item[0], item[1]), items))
+        finally:
+            torch.set_num_threads(previous)
 
 
 def _colour_graph(neighbours: Sequence[NDArray[np.int64]]) -> NDArray[np.int64]:
