@@ -158,12 +158,17 @@ class _Quality:
     def n(self) -> int:
         return len(self.pairs)
 
+    @staticmethod
+    def _gain(pair: tuple[str, int, float, float], column: int) -> float:
+        """Column 2: the PSNR gain (dB); 3: the SSIM gain."""
+        return pair[2] if column == 2 else pair[3]
+
     def wins(self, column: int, pairs: Sequence[tuple[str, int, float, float]] | None = None) -> int:
-        return sum(1 for p in (self.pairs if pairs is None else pairs) if p[column] > 0)
+        return sum(1 for p in (self.pairs if pairs is None else pairs) if self._gain(p, column) > 0)
 
     def mean(self, column: int, pairs: Sequence[tuple[str, int, float, float]] | None = None) -> float:
         chosen = self.pairs if pairs is None else pairs
-        return statistics.fmean(p[column] for p in chosen) if chosen else math.nan
+        return statistics.fmean(self._gain(p, column) for p in chosen) if chosen else math.nan
 
     def table(self, method: str, reference: str, images: Sequence[str]) -> ClaimTable:
         rows = []
@@ -301,7 +306,11 @@ def _json_s(value: float | None) -> float | None:
 
 def _fastest(times: Mapping[str, float | None], methods: Sequence[str]) -> str:
     """The method with the least time (never: infinite; ties: the first in ``methods``)."""
-    return min(methods, key=lambda m: math.inf if times[m] is None else float(times[m]))  # type: ignore[arg-type]
+    def key(method: str) -> float:
+        value = times[method]
+        return math.inf if value is None else float(value)
+
+    return min(methods, key=key)
 
 
 def _mean_s(values: Sequence[float | None]) -> float:
