@@ -23,15 +23,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..metrics import PSNR_PLOT_MAX_DB
-from ..params import METHODS
+from ..params import METHODS, check_method
 from .run import CONVERGE_TOL_DB, first_time_reaching, whole_image_curve
 from .store import stored_history
 
 __all__ = [
+    "AS_SMOE",
     "DOES_NOT_HOLD",
+    "EDGE",
+    "GRID",
     "HOLDS",
     "NOT_TESTABLE",
     "PEPPERS",
+    "S_SMOE",
     "SLIGHT_DB",
     "Claim",
     "ClaimTable",
@@ -46,6 +50,11 @@ NOT_TESTABLE = "not testable"
 SLIGHT_DB = 1.0
 #: The image on which the paper finds S-SMoE faster than edge (claim c).
 PEPPERS = "peppers"
+#: The methods the claims name (each checked against :data:`~smoe_gui.core.params.METHODS`).
+EDGE = check_method("edge")
+GRID = check_method("grid")
+S_SMOE = check_method("s-smoe")
+AS_SMOE = check_method("as-smoe")
 
 
 @dataclass(frozen=True)
@@ -232,10 +241,10 @@ def _claim_a(index: Mapping[Key, Mapping[str, Any]], images: Sequence[str], budg
         "final value is strictly higher than the grid's. Holds when edge wins more than half of the pairs in PSNR "
         "and more than half in SSIM."
     )
-    missing = _missing(index, ("edge", "grid"))
+    missing = _missing(index, (EDGE, GRID))
     if missing:
         return _not_testable("a", title, paper, rule, f"method missing: {', '.join(missing)} (no run ok)")
-    q = _quality(index, images, budgets, "edge", "grid")
+    q = _quality(index, images, budgets, EDGE, GRID)
     if q.n == 0:
         return _not_testable("a", title, paper, rule, "no (image, budget) at which both edge and grid ran ok")
     psnr_ok, ssim_ok = _majority(q.wins(2), q.n), _majority(q.wins(3), q.n)
@@ -245,10 +254,10 @@ def _claim_a(index: Mapping[Key, Mapping[str, Any]], images: Sequence[str], budg
         f"mean gain {_signed(q.mean(2), 2)} dB PSNR, {_signed(q.mean(3), 4)} SSIM"
     )
     return Claim("a", title, paper, rule, HOLDS if psnr_ok and ssim_ok else DOES_NOT_HOLD, reason,
-                 (q.table("edge", "grid", images),), q.numbers(images))
+                 (q.table(EDGE, GRID, images),), q.numbers(images))
 
 
-_LABEL = {"s-smoe": "S-SMoE", "as-smoe": "AS-SMoE"}
+_LABEL = {S_SMOE: "S-SMoE", AS_SMOE: "AS-SMoE"}
 
 
 def _claim_b(index: Mapping[Key, Mapping[str, Any]], images: Sequence[str], budgets: Sequence[int], method: str) -> Claim:
@@ -260,10 +269,10 @@ def _claim_b(index: Mapping[Key, Mapping[str, Any]], images: Sequence[str], budg
         f"strictly higher than edge's on more than half of the pairs, its SSIM likewise, and its mean PSNR gain "
         f"over edge is above 0 and at most {SLIGHT_DB:g} dB (\"slightly\"; a larger mean gain: better, not slightly)."
     )
-    missing = _missing(index, (method, "edge"))
+    missing = _missing(index, (method, EDGE))
     if missing:
         return _not_testable(key, title, paper, rule, f"method missing: {', '.join(missing)} (no run ok)")
-    q = _quality(index, images, budgets, method, "edge")
+    q = _quality(index, images, budgets, method, EDGE)
     if q.n == 0:
         return _not_testable(key, title, paper, rule, f"no (image, budget) at which both {method} and edge ran ok")
     gain = q.mean(2)
@@ -276,7 +285,7 @@ def _claim_b(index: Mapping[Key, Mapping[str, Any]], images: Sequence[str], budg
         verdict, reason = DOES_NOT_HOLD, f"better, but not slightly (mean PSNR gain above {SLIGHT_DB:g} dB): {counts}"
     else:
         verdict, reason = HOLDS, counts
-    return Claim(key, title, paper, rule, verdict, reason, (q.table(method, "edge", images),), q.numbers(images))
+    return Claim(key, title, paper, rule, verdict, reason, (q.table(method, EDGE, images),), q.numbers(images))
 
 
 # --------------------------------------------------------------------------------------
@@ -330,7 +339,7 @@ def _claim_c(index: Mapping[Key, Mapping[str, Any]], images: Sequence[str], budg
         "every other image. Also shown, not judged: the time to come within "
         f"{tol_db:g} dB of the run's own final PSNR (init_s + converge_s)."
     )
-    missing = _missing(index, ("edge", "s-smoe"))
+    missing = _missing(index, (EDGE, S_SMOE))
     if missing:
         return _not_testable("c", title, paper, rule, f"method missing: {', '.join(missing)} (no run ok)")
     methods = _methods_run(index)
@@ -361,7 +370,7 @@ def _claim_c(index: Mapping[Key, Mapping[str, Any]], images: Sequence[str], budg
             continue
         mean_common = {m: _mean_s([p["common_s"][m] for p in mine]) for m in methods}
         mean_own = {m: _mean_s([p["own_s"][m] for p in mine]) for m in methods}
-        expected = "s-smoe" if image == PEPPERS else "edge"
+        expected = S_SMOE if image == PEPPERS else EDGE
         fastest = _fastest(mean_common, methods)
         fastest_own = _fastest(mean_own, methods)
         per_image[image] = {
@@ -420,7 +429,7 @@ def paper_claims(rows: Sequence[Mapping[str, Any]], payloads: Mapping[str, Mappi
     index, images, budgets = _index(rows)
     return [
         _claim_a(index, images, budgets),
-        _claim_b(index, images, budgets, "s-smoe"),
-        _claim_b(index, images, budgets, "as-smoe"),
+        _claim_b(index, images, budgets, S_SMOE),
+        _claim_b(index, images, budgets, AS_SMOE),
         _claim_c(index, images, budgets, payloads, tol_db),
     ]
