@@ -205,6 +205,12 @@ def test_an_exact_reconstruction_counts_at_the_plot_ceiling() -> None:
     assert claim.numbers["per_pair"][0]["psnr_gain_db"] == pytest.approx(100.0 - 29.0)
 
 
+def test_a_gain_that_rounds_to_zero_is_shown_without_a_minus() -> None:
+    claim = _sweep(_quality({"grid": [(-1.0, -0.01), (1.002, 0.01), (-1.0, -0.01), (1.0, 0.01)]}))["a"]
+    assert claim.numbers["mean_psnr_gain_db"] == pytest.approx(-0.0005)
+    assert claim.tables[0].rows[-1][4] == "+0.00"
+
+
 def test_line_names_the_claim_and_its_verdict() -> None:
     claim = _sweep(_quality({"grid": [(-1.0, -0.01)] * 4}))["a"]
     assert claim.line().startswith("(a) edge beats grid: holds; edge's PSNR higher on 4 of 4 pairs")

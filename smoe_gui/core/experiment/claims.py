@@ -151,7 +151,9 @@ def _not_testable(key: str, title: str, paper: str, rule: str, reason: str) -> C
 
 
 def _signed(value: float, digits: int) -> str:
-    return f"{value:+.{digits}f}"
+    """``+0.12`` / ``-0.12``; a value that rounds to zero is ``+0.00``, never ``-0.00``."""
+    rounded = round(value, digits)
+    return f"{rounded if rounded != 0 else 0.0:+.{digits}f}"
 
 
 # --------------------------------------------------------------------------------------
