@@ -189,13 +189,19 @@ def _time_figure(ok: list[dict[str, Any]], images: list[str], methods: Sequence[
                         init[i], conv[i] = float(r["init_s"]), float(r["converge_s"])
             pos = x + (j - (len(methods) - 1) / 2) * width
             color = _style(method)["color"]
-            ax.bar(pos, conv, width, bottom=init, color=color, label=f"{method}: fit to convergence")
-            ax.bar(pos, init, width, color=color, alpha=0.45, hatch="//", label=f"{method}: initialisation")
+            ax.bar(pos, conv, width, bottom=init, color=color)
+            ax.bar(pos, init, width, color=color, alpha=0.45, hatch="//")
         ax.set_xticks(x, images, rotation=20)
         ax.set_ylabel("time (s)")
         ax.set_title(f"budget {budget} kernels")
         ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(fontsize="small")
+    # one legend for all panels, below them: a legend per panel covers its bars
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=_style(m)["color"], label=m) for m in methods]
+    handles += [Patch(facecolor="white", edgecolor="0.3", label="solid: fit to convergence"),
+                Patch(facecolor="0.85", edgecolor="0.3", hatch="//", label="hatched: initialisation")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small")
     fig.suptitle(f"Time to converge (PSNR within {CONVERGE_TOL_DB:g} dB of final; cf. paper Fig. 6)")
     _save_figure(fig, path)
 
