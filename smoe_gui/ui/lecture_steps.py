@@ -271,6 +271,6 @@ class LectureState:
         step = self.current()
         if step is None:
             return ""
-        return (f"<b>{html.escape(self.method)} · {html.escape(step.title)}</b> ({self.step + 1}/"
-                f"{len(self.steps)}) — {html.escape(step.caption)}"
+        return (f"<b>{html.escape(self.method, quote=False)} · {html.escape(step.title, quote=False)}</b> ({self.step + 1}/"
+                f"{len(self.steps)}) — {html.escape(step.caption, quote=False)}"
                 "  <small>[Page Down / N: next · Page Up / B: back]</small>")
