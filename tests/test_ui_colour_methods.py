@@ -102,7 +102,7 @@ def test_compare_pair_and_captions() -> None:
     assert compare_pair("grid", "grid") == ("grid", "edge")
     assert compare_pair("edge", "edge") == ("edge", "grid")
     caps = view_captions("s-smoe", "s-smoe stages", 12)
-    assert caps["segments"] == "s-smoe · 12 segments" and caps["edges"] == "s-smoe: no edges"
+    assert caps["segments"] == "s-smoe · 12" and caps["edges"] == "s-smoe: no edges"
     assert caps["reduced"] == "s-smoe: none"
     assert view_captions("edge", "edge stages") == dict.fromkeys(("edges", "segments", "reduced"), "edge stages")
 
@@ -158,7 +158,7 @@ def test_s_smoe_shows_the_segment_map(qtbot, window) -> None:
     assert window.stages.views["segments"].mask.isVisible()
     titles = {n: window.stages.title_of(n) for n in ("edges", "segments", "reduced", "kernels")}
     n_sp = int(result.init.segment_map.max()) + 1
-    assert titles["segments"] == f"2  Superpixels  —  s-smoe · {n_sp} segments"
+    assert titles["segments"] == f"2  Superpixels  —  s-smoe · {n_sp}"
     assert "s-smoe: no edges" in titles["edges"] and "s-smoe: none" in titles["reduced"]
     assert window.stages.background_of("edges") == "dimmed"  # no stale or empty edge mask
     assert "s-smoe · initial" in titles["kernels"]

@@ -90,9 +90,8 @@ _SEGMENT_VIEWS = ("segments", "kernels", "reconstruction")
 _TRAINING = ("Gradient descent moves, shapes and weighs the kernels: press F5 and watch the PSNR rise "
              "(Space pauses, Esc stops).")
 
-_SUPERPIXELS = ("DBSCAN superpixels (MDBSCAN): from seeds taken row by row, a pixel joins a segment while its "
-                "gray level stays close to the seed's and to its neighbour's; segments below the smallest size "
-                "merge into their most similar neighbour. View 2: the segment boundaries.")
+_SUPERPIXELS = ("from seeds taken row by row, a pixel joins a segment while its gray level stays close to the "
+                "seed's and its neighbour's; small segments merge into their most similar neighbour.")
 
 EDGE_STEPS: tuple[LectureStep, ...] = (
     LectureStep("1 Canny edges",
@@ -115,9 +114,9 @@ EDGE_STEPS: tuple[LectureStep, ...] = (
 
 GRID_STEPS: tuple[LectureStep, ...] = (
     LectureStep("1 Grid kernels",
-                "The baseline: as many kernels as the edge method would place (or the kernel budget N), spread "
-                "evenly over the image row by row, all round and alike (standard deviation half their "
-                "spacing): blind to the image's content. Views 1-3 have no meaning here.",
+                "The baseline: as many kernels as the edge method would place (or the budget N), spread evenly "
+                "row by row, all round and alike (standard deviation half their spacing): blind to the "
+                "image's content.",
                 ("kernels",), kernel_mode="ellipses"),
     LectureStep("2 Reconstruction",
                 "Each expert starts from the image at its kernel's centre and is refined (eq. 12); each pixel "
@@ -127,12 +126,12 @@ GRID_STEPS: tuple[LectureStep, ...] = (
 )
 
 S_SMOE_STEPS: tuple[LectureStep, ...] = (
-    LectureStep("1 Superpixels", "S-SMoE segments the image first, without edges. " + _SUPERPIXELS,
+    LectureStep("1 Superpixels", "S-SMoE starts from DBSCAN superpixels, not edges: " + _SUPERPIXELS,
                 ("segments",)),
     LectureStep("2 Kernels per segment",
-                "Each superpixel gets a kernel at its centroid. With a kernel budget N the superpixels are "
-                "first merged down to at most N, the rest of the budget goes to large, busy segments, and a "
-                "segment with n kernels is cut into n parts along its principal axis: one kernel per part.",
+                "Each superpixel gets a kernel at its centroid. With a kernel budget N the rest goes to large, "
+                "busy segments; a segment with n kernels is cut into n parts along its principal axis, one "
+                "kernel per part.",
                 ("segments", "kernels"), kernel_mode="centres"),
     LectureStep("3 Steering from the segment's shape",
                 "Each kernel's steering matrix comes from the covariance C of its part's pixel coordinates "
@@ -146,23 +145,21 @@ S_SMOE_STEPS: tuple[LectureStep, ...] = (
 )
 
 AS_SMOE_STEPS: tuple[LectureStep, ...] = (
-    LectureStep("1 Superpixels", "AS-SMoE segments the image first, as S-SMoE does. " + _SUPERPIXELS,
+    LectureStep("1 Superpixels", "AS-SMoE starts from the same DBSCAN superpixels: " + _SUPERPIXELS,
                 ("segments",)),
     LectureStep("2 Per-segment SMoE fits",
-                f"Each superpixel's bounding box (plus a margin) is cut out, resized to {AS_PATCH}×{AS_PATCH} "
-                "pixels and fitted by a small SMoE of its own (Adam), starting from a few kernels placed as "
-                "S-SMoE would, beside its neighbours' fixed start kernels; a segment below the target PSNR "
-                "doubles its kernels. The fits run in parallel.",
+                f"Each superpixel's bounding box is cut out, resized to {AS_PATCH}×{AS_PATCH} pixels and fitted "
+                "by a small SMoE of its own (Adam, in parallel), starting from kernels placed as S-SMoE would; "
+                "a segment below the target PSNR doubles its kernels.",
                 ("segments", "kernels"), kernel_mode="centres"),
     LectureStep("3 Kernel sparsification",
-                "An L0 (hard-concrete) gate on every kernel of a fit switches off the kernels the segment does "
-                "not need: the fits decide each segment's kernel count, positions and steering. View 4: the "
-                "kernels kept.",
+                "An L0 (hard-concrete) gate on every kernel switches off the kernels a segment does not need: "
+                "the fits decide each segment's kernel count, positions and steering. View 4: the kernels kept.",
                 ("segments", "kernels"), kernel_mode="ellipses"),
     LectureStep("4 One global model",
-                "The kept kernels of all segments, mapped back to image coordinates (α = their gate), form one "
-                "initial model; with a kernel budget N the worst-fitting kernels are split until there are N. "
-                "Its experts are refined as in every method: view 5, before any training.",
+                "The kept kernels of all segments, mapped back to the image (α = their gate), form one initial "
+                "model; with a budget N the worst-fitting ones are split until there are N; its experts are "
+                "refined (eq. 12). View 5: before any training.",
                 _SEGMENT_VIEWS),
     LectureStep("5 Training", _TRAINING, _SEGMENT_VIEWS, training=True),
 )

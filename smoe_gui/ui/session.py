@@ -92,7 +92,7 @@ def view_captions(method: str, stages: str, n_superpixels: int = 0) -> dict[str,
     for the method (:data:`NO_STAGE_TEXT`)."""
     out = {name: NO_STAGE_TEXT.get(method, {}).get(name, stages) for name in ("edges", "segments", "reduced")}
     if method in ("s-smoe", "as-smoe"):
-        out["segments"] = f"{method} · {n_superpixels:,} segments"
+        out["segments"] = f"{method} · {n_superpixels:,}"  # view 2's title says "Superpixels"
     return out
 
 
