@@ -32,7 +32,7 @@ from smoe_gui.ui.lecture_steps import (
     lecture_steps,
     stage_titles,
 )
-from smoe_gui.ui.session import Session
+from smoe_gui.ui.session import Session, stage_summary
 
 #: Small and quick for every method (AS-SMoE's local fits short).
 QUICK = Params(max_pts=12, expert_iters=3, tile_size=32, n_kernels=24, as_steps=10, as_doublings=1)
@@ -77,6 +77,13 @@ def test_initial_model_of_every_method_is_drawn_as_initial(method: str) -> None:
     assert geo.share_classes(geo.category_of(0)) is not None  # ellipses faded by share, whatever the kind
     trained = kernel_geometry(result.snapshot.model, None)
     assert len(trained.centres["trained"]) == k
+    # the status bar's counts: only the stages the method has
+    counts, times = stage_summary(result, 1.0)
+    assert f"{k:,}" in counts and "init PSNR" in counts and times.startswith("ms: ")
+    if method == "edge":
+        assert "edge pixels" in counts and "reduced" in counts
+    else:
+        assert counts.startswith(f"{method}: ") and "edge pixels" not in counts and "reduced" not in counts
 
 
 @pytest.mark.parametrize("method", ["s-smoe", "grid"])

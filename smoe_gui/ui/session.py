@@ -201,6 +201,9 @@ def stage_summary(result: StageResult, draw_ms: float) -> tuple[str, str]:
             f"{init.method}: superpixels {int(init.segment_map.max()) + 1:,} · "
             f"kernels {model.n_kernels:,} · init PSNR {result.snapshot.psnr:.2f} dB{colour}"
         )
+    elif init.method != "edge":  # the grid: no edge stages of its own (it counts the edge method's kernels)
+        counts = (f"{init.method}: kernels {model.n_kernels:,} · "
+                  f"init PSNR {result.snapshot.psnr:.2f} dB{colour}")
     else:
         counts = (
             f"edge pixels {int(np.count_nonzero(init.edges)):,} · "
