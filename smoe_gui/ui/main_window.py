@@ -441,7 +441,8 @@ class MainWindow(QMainWindow):
         self.messenger.info(
             "About smoe-gui",
             f"smoe-gui {__version__}\nSteered Mixture-of-Experts image modelling with the "
-            "edge-aligned kernel initialisation of Determann & Fleig.",
+            "edge-aligned kernel initialisation of Determann & Fleig, compared with a regular grid "
+            "and the segmentation-based S-SMoE and AS-SMoE initialisations.",
         )
 
     def show_status(self, text: str, timeout_ms: int = 0) -> None:
