@@ -120,6 +120,9 @@ def test_kernel_kind_text() -> None:
     assert kernel_kind_text("segment") == "segment (S-SMoE, AS-SMoE), initial"
     assert kernel_kind_text("pair") == "edge pair, initial"
     assert kernel_kind_text("trained") == "trained / loaded"
+    assert kernel_kind_text("segment", short=True) == "segment, initial"
+    assert kernel_kind_text("pair", short=True) == "edge pair, initial"
+    assert kernel_kind_text("trained", short=True) == "trained / loaded"
 
 
 # --------------------------------------------------------------------------- lectures

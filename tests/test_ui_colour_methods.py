@@ -213,7 +213,8 @@ def test_segment_methods_initial_kernels_are_drawn_as_initial(qtbot, window, met
     # the hover label and the kernel panel say what the kernel is
     x, y = window.session.stage_result.snapshot.model.mu[0]
     assert window.inspect_at("kernels", float(x), float(y)) is not None
-    assert "segment (S-SMoE, AS-SMoE), initial" in kv.hover_text.textItem.toPlainText()
+    hover = kv.hover_text.textItem.toPlainText().split("\n")
+    assert hover[0] == "kernel 0 · segment, initial" and hover[1].startswith("μ = (")
     assert window.select_kernel_at("kernels", float(x), float(y)) is not None
     qtbot.waitUntil(lambda: window.stages.inspected is not None, timeout=30_000)
     text = window.kernel_panel.text.text()

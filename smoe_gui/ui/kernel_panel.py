@@ -16,10 +16,13 @@ from .stage_views import heat_lut
 __all__ = ["KernelPanel", "kernel_kind_text", "kernel_text"]
 
 
-def kernel_kind_text(kind: str) -> str:
+def kernel_kind_text(kind: str, short: bool = False) -> str:
     """``"edge pair, initial"``, ``"segment (S-SMoE, AS-SMoE), initial"``,
-    ``"trained / loaded"``: what a kernel of category ``kind`` is."""
+    ``"trained / loaded"``: what a kernel of category ``kind`` is; ``short``:
+    the category's name alone (``"segment, initial"``, for the hover label)."""
     label = KERNEL_CATEGORY_LABELS.get(kind, kind)
+    if short:
+        label = label.split(" (")[0]
     return label if kind == "trained" else f"{label}, initial"
 
 

@@ -815,7 +815,8 @@ class MainWindow(QMainWindow):
         k, info = found
         first, _, rest = info.short_text().partition("\n")
         head, _, tail = first.partition(":")
-        target.show_hover(x, y, f"{head} ({kernel_kind_text(self.session.kernel_kind(k))}):{tail}\n{rest}")
+        kind = kernel_kind_text(self.session.kernel_kind(k), short=True)
+        target.show_hover(x, y, f"{head} · {kind}\n{tail.strip()}\n{rest}")  # narrow: what it is on a line
         self.inspect_label.setText(info.text().replace("\n", " · "))
         return k
 
