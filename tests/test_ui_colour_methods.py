@@ -282,7 +282,8 @@ def test_guide_and_parameter_groups_follow_the_method(qtbot, window) -> None:
     window.panel.set_method("as-smoe", emit=False)
     guide = window.show_guide()
     text = guide.browser.toPlainText()
-    assert text.index("(the method selected)") < text.index("Canny marks")  # as-smoe's lecture first
+    assert "AS-SMoE (adaptive superpixels) — the method selected" in text
+    assert text.index("— the method selected") < text.index("Canny marks")  # as-smoe's lecture first
     for method in ("edge", "grid", "s-smoe", "as-smoe"):
         for step in lecture_steps(method):
             assert step.title in text and step.caption in text, (method, step.title)

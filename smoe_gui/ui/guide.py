@@ -120,8 +120,8 @@ def _lecture(method: str) -> str:
     for m in order:
         items = "".join(f"<li><b>{html.escape(step.title)}</b>: {html.escape(step.caption)}</li>"
                         for step in lecture_steps(m))
-        selected = " (the method selected)" if m == method else ""
-        parts.append(f"<h3>{html.escape(METHOD_TEXT.get(m, m))}{selected}</h3><ol>{items}</ol>")
+        selected = " — the method selected" if m == method else ""
+        parts.append(f"<h3>{html.escape(METHOD_TEXT.get(m, m))}{selected}</h3><ul>{items}</ul>")  # titles numbered
     return ("<h2>Lecture mode</h2><p>View → Lecture mode (F9) gives the lecture of the method chosen in the "
             "method selector, revealing its stages one at a time with a caption; Page Down or N: next; "
             "Page Up or B: back. F11: full screen.</p>" + "".join(parts))
