@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.params import METHODS, PARAM_SPECS, Params, ParamSpec, Value, check_method
+from ..core.pipeline import SEGMENT_METHODS
 
 __all__ = ["GROUP_METHODS", "GROUP_TITLES", "INIT_GROUPS", "ParamPanel", "SliderScale", "group_title"]
 
@@ -47,11 +48,12 @@ GROUP_TITLES: dict[str, str] = {
 #: The methods whose initialisation a group's parameters change (groups not
 #: listed serve every method).  The grid places as many kernels as the edge
 #: method would, so the edge stages' parameters change it too.
+_EDGE_STAGE_METHODS = tuple(m for m in METHODS if m not in SEGMENT_METHODS)  # edge and grid
 GROUP_METHODS: dict[str, tuple[str, ...]] = {
-    "edges": ("edge", "grid"),
-    "reduction": ("edge", "grid"),
-    "placement": ("edge", "grid"),
-    "segments": ("s-smoe", "as-smoe"),
+    "edges": _EDGE_STAGE_METHODS,
+    "reduction": _EDGE_STAGE_METHODS,
+    "placement": _EDGE_STAGE_METHODS,
+    "segments": SEGMENT_METHODS,
 }
 
 
