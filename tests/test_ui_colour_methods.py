@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication, QGroupBox  # noqa: E402
 
 from smoe_gui.core.fileio import write_png  # noqa: E402
 from smoe_gui.core.params import Params  # noqa: E402
@@ -102,7 +102,7 @@ def test_compare_pair_and_captions() -> None:
     assert compare_pair("grid", "grid") == ("grid", "edge")
     assert compare_pair("edge", "edge") == ("edge", "grid")
     caps = view_captions("s-smoe", "s-smoe stages", 12)
-    assert caps["segments"] == "s-smoe superpixels (12)" and caps["edges"] == "s-smoe: no edges"
+    assert caps["segments"] == "s-smoe · 12" and caps["edges"] == "s-smoe: no edges"
     assert caps["reduced"] == "s-smoe: none"
     assert view_captions("edge", "edge stages") == dict.fromkeys(("edges", "segments", "reduced"), "edge stages")
 
@@ -157,7 +157,8 @@ def test_s_smoe_shows_the_segment_map(qtbot, window) -> None:
     assert np.array_equal(shown, segment_boundaries(result.init.segment_map))
     assert window.stages.views["segments"].mask.isVisible()
     titles = {n: window.stages.title_of(n) for n in ("edges", "segments", "reduced", "kernels")}
-    assert "s-smoe superpixels" in titles["segments"]
+    n_sp = int(result.init.segment_map.max()) + 1
+    assert titles["segments"] == f"2  Superpixels  —  s-smoe · {n_sp}"
     assert "s-smoe: no edges" in titles["edges"] and "s-smoe: none" in titles["reduced"]
     assert window.stages.background_of("edges") == "dimmed"  # no stale or empty edge mask
     assert "s-smoe · initial" in titles["kernels"]
@@ -169,7 +170,8 @@ def test_s_smoe_shows_the_segment_map(qtbot, window) -> None:
     window.panel.set_method("edge")
     wait_stages(qtbot, window)
     assert window.stages.superpixel_image is None
-    assert "superpixel" not in window.stages.title_of("segments")
+    assert "superpixel" not in window.stages.title_of("segments").lower()
+    assert window.stages.title_of("segments").startswith("2  Raw segments")
 
 
 def test_compare_with_a_chosen_method_labels_both_runs(qtbot, window) -> None:
@@ -186,3 +188,139 @@ def test_compare_with_a_chosen_method_labels_both_runs(qtbot, window) -> None:
     assert [window.run_combo.itemData(i) for i in range(window.run_combo.count())] == ["s-smoe", "edge"]
     window.show_run("s-smoe")
     assert window.session.model_caption.startswith("s-smoe · trained")
+
+
+# --------------------------------------------------------------------------- every method's kernels and lecture
+def quick_as_smoe(window) -> None:
+    """Short AS-SMoE local fits (set quietly: the next method change recomputes)."""
+    window.panel.set_params(window.panel.params().replace(as_steps=10, as_doublings=1), emit=False)
+
+
+@pytest.mark.parametrize("method", ["s-smoe", "as-smoe"])
+def test_segment_methods_initial_kernels_are_drawn_as_initial(qtbot, window, method: str) -> None:
+    from smoe_gui.ui.geometry import KERNEL_CATEGORIES
+
+    quick_as_smoe(window)
+    window.panel.set_method(method)
+    wait_stages(qtbot, window)
+    kv = window.stages.views["kernels"]
+    k = window.session.stage_result.snapshot.model.n_kernels
+    assert kv.point_count("segment") == k and kv.point_count("trained") == 0
+    assert sum(kv.point_count(c) for c in KERNEL_CATEGORIES) == k
+    assert len(window.stages.kernel_line_data("segment")) > 0  # its ellipses, in the segment colour
+    assert len(window.stages.kernel_line_data("trained")) == 0
+    assert "segment (S-SMoE, AS-SMoE)" in window.stages.legend_html()
+    # the hover label and the kernel panel say what the kernel is
+    x, y = window.session.stage_result.snapshot.model.mu[0]
+    assert window.inspect_at("kernels", float(x), float(y)) is not None
+    hover = kv.hover_text.textItem.toPlainText().split("\n")
+    assert hover[0] == "kernel 0 · segment, initial" and hover[1].startswith("μ = (")
+    assert window.select_kernel_at("kernels", float(x), float(y)) is not None
+    qtbot.waitUntil(lambda: window.stages.inspected is not None, timeout=30_000)
+    text = window.kernel_panel.text.text()
+    assert "segment (S-SMoE, AS-SMoE), initial" in text and "pair partner" not in text
+
+
+def test_trained_segment_model_is_drawn_as_trained(qtbot, window) -> None:
+    window.panel.set_method("s-smoe")
+    wait_stages(qtbot, window)
+    with qtbot.waitSignal(window.training_finished, timeout=120_000):
+        assert window.start_training()
+    final = window.final_model("train")
+    qtbot.waitUntil(lambda: window.current_model() is final and not window.session.render_pending(),
+                    timeout=30_000)
+    kv = window.stages.views["kernels"]
+    assert kv.point_count("trained") == final.n_kernels and kv.point_count("segment") == 0
+    assert window.session.kernel_kind(0) == "trained"
+
+
+def test_lecture_of_each_method_shows_its_steps(qtbot, window) -> None:
+    from smoe_gui.core.params import METHODS
+    from smoe_gui.ui.lecture_steps import VIEW_NAMES, lecture_steps
+
+    quick_as_smoe(window)
+    window.set_kernel_mode("territories")  # the user's choice, put back after the lecture
+    for method in METHODS:
+        window.panel.set_method(method)
+        wait_stages(qtbot, window)
+        window.actions_by_id["lecture"].trigger()
+        assert window.lecture.active and window.lecture.method == method
+        steps = lecture_steps(method)
+        for i, step in enumerate(steps):
+            assert window.lecture.current() is step
+            assert window.lecture.revealed() == [v for v in VIEW_NAMES if v in step.views], (method, step.title)
+            caption = window.lecture_caption.text()
+            assert window.lecture_caption.isVisible()
+            assert f"{method} · {step.title}" in caption and f"({i + 1}/{len(steps)})" in caption
+            assert window.training_panel.isVisible() == step.training
+            expected_mode = step.kernel_mode or "territories"
+            assert window.stages.kernel_mode == expected_mode
+            assert window.stages.kernel_mode_box.currentData() == expected_mode
+            if "kernels" in step.views:  # the drawn kernels: the method's initial kinds
+                qtbot.waitUntil(lambda: not window.session.render_pending(), timeout=30_000)
+                geo = window.stages.geometry_shown
+                assert geo is not None and len(geo.centres["trained"]) == 0
+            window.lecture.next()
+        assert window.lecture.current() is steps[-1]  # past the end: stays
+        window.actions_by_id["lecture"].trigger()  # leave: everything again, the user's view 4
+        assert not window.lecture.active and len(window.lecture.revealed()) == 5
+        assert window.stages.kernel_mode == "territories"
+    # the method selector during a lecture: that method's lecture from its start
+    window.panel.set_method("s-smoe")
+    wait_stages(qtbot, window)
+    window.lecture.set_active(True)
+    window.lecture.next()
+    window.panel.set_method("grid")
+    assert window.lecture.method == "grid" and window.lecture.step == 0
+    assert window.lecture.revealed() == ["kernels"] and "grid · 1 Grid kernels" in window.lecture_caption.text()
+    window.lecture.set_active(False)
+
+
+def test_guide_and_parameter_groups_follow_the_method(qtbot, window) -> None:
+    from smoe_gui.ui.lecture_steps import lecture_steps
+
+    window.panel.set_method("as-smoe", emit=False)
+    guide = window.show_guide()
+    text = guide.browser.toPlainText()
+    assert "AS-SMoE (adaptive superpixels) — the method selected" in text
+    assert text.index("— the method selected") < text.index("Canny marks")  # as-smoe's lecture first
+    for method in ("edge", "grid", "s-smoe", "as-smoe"):
+        for step in lecture_steps(method):
+            assert step.title in text and step.caption in text, (method, step.title)
+    for needle in ("Superpixels", "segment kernels (S-SMoE, AS-SMoE)", "a trained or loaded model",
+                   "A AT = C−1/2"):
+        assert needle in text, needle
+    guide.close()
+    boxes = {g: window.panel.findChild(QGroupBox, f"param-group-{g}") for g in ("edges", "segments", "experts")}
+    assert boxes["edges"].title() == "1  Canny edges  (not used by as-smoe)"
+    assert boxes["segments"].title() == "Superpixels (S-SMoE, AS-SMoE)" and boxes["experts"].title() == "5  Experts"
+    window.panel.set_method("grid", emit=False)
+    assert boxes["edges"].title() == "1  Canny edges"  # the grid's count follows the edge stages
+    assert boxes["segments"].title().endswith("(not used by grid)")
+
+
+def test_screenshot_option_picks_the_method_and_lecture_step(qtbot, tmp_path, monkeypatch) -> None:
+    from smoe_gui.ui import app
+
+    path = tmp_path / "colour.png"
+    write_png(path, np.round(colour_image() * 255).astype(np.uint8))
+    seen: dict[str, object] = {}
+    original = app.take_screenshot
+
+    def spy(window, out, train_s=None, lecture_step=None):  # noqa: ANN001, ANN202
+        seen["method"] = window.panel.method()
+        status = original(window, out, train_s, lecture_step)
+        seen["init"] = window.session.stage_result.init.method
+        seen["step"] = window.lecture.current()
+        return status
+
+    monkeypatch.setattr(app, "take_screenshot", spy)
+    out = tmp_path / "shot.png"
+    assert app.main([str(path), "--method", "s-smoe", "--screenshot", str(out), "--lecture", "3"]) == 0
+    from smoe_gui.ui.lecture_steps import lecture_steps
+
+    assert seen == {"method": "s-smoe", "init": "s-smoe", "step": lecture_steps("s-smoe")[2]}
+    assert out.stat().st_size > 0
+    with pytest.raises(SystemExit):
+        app.main([str(path), "--method", "blobs", "--screenshot", str(out)])
+    assert running_threads() == []

@@ -134,7 +134,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("stop", "S&top", "&Train", "stop_training", "Esc",
                "Stop training and keep the best model so far", training=True),
     ActionSpec("compare", "&Compare two methods", "&Train", "start_compare", "Ctrl+K",
-               "Train the edge-aligned and the grid initialisation one after the other", training=True),
+               "Train the selected initialisation and the one chosen after 'vs' one after the other", training=True),
     _separator("&Train", 1),
     ActionSpec("reset", "&Reset parameters", "&Train", "panel.reset_to_defaults", "Ctrl+R",
                "Set every parameter to its default"),

@@ -1,4 +1,4 @@
-"""``smoe-gui [IMAGE] [--theme T] [--self-test] [--screenshot OUT.png]``: start the desktop application."""
+"""``smoe-gui [IMAGE] [--theme T] [--method M] [--self-test] [--screenshot OUT.png]``: start the desktop application."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..core.params import METHODS
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -70,13 +72,17 @@ def _parser() -> argparse.ArgumentParser:
                         help="check that the installed application works, print the result, exit")
     parser.add_argument("--theme", choices=("system", "light", "dark"),
                         help="colours: the desktop's, or a light or dark palette (remembered)")
+    parser.add_argument("--method", choices=METHODS,
+                        help="initialisation method to start with (default: the last one chosen; "
+                             "edge for --screenshot)")
     shot = parser.add_argument_group("screenshots (for the documentation)")
     shot.add_argument("--screenshot", metavar="OUT.png",
                       help="save a picture of the window once the stages are drawn, then exit")
     shot.add_argument("--train", type=float, metavar="SECONDS",
                       help="with --screenshot: train for this time budget first")
     shot.add_argument("--lecture", type=int, metavar="STEP",
-                      help="with --screenshot: lecture mode at this step (1-6)")
+                      help="with --screenshot: lecture mode at this step of the method's lecture "
+                           "(edge: 1-6, grid: 1-3, s-smoe and as-smoe: 1-5)")
     return parser
 
 
@@ -118,6 +124,7 @@ def take_screenshot(window: MainWindow, out: str, train_s: float | None = None,
         window.lecture.set_active(True)
         for _ in range(max(0, lecture_step - 1)):
             window.lecture.next()
+        _spin(lambda: not window.session.render_pending(), 60)  # a step may redraw view 4 (its mode)
     _spin(lambda: False, 0.5)  # let the layout and the plots settle
     window.fit_views()
     _spin(lambda: False, 0.3)
@@ -150,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         with tempfile.TemporaryDirectory(prefix="smoe-gui-screenshot-") as scratch:
             settings = QSettings(str(Path(scratch) / "settings.ini"), QSettings.Format.IniFormat)
+            if args.method is not None:
+                settings.setValue("method", args.method)  # the first stages are this method's
             window = create_main_window(image, settings=settings)
             if args.theme is not None:
                 window.set_color_scheme(args.theme)
@@ -158,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = create_main_window(image)
     if args.theme is not None:
         window.set_color_scheme(args.theme)
+    if args.method is not None:
+        window.panel.set_method(args.method)
     window.show()
     return int(app.exec())  # type: ignore[attr-defined]
 

@@ -1,4 +1,4 @@
-"""The reconstructions of a Compare (edge-aligned against grid initialisation)
+"""The reconstructions of a Compare (the two methods' trained models)
 side by side, with linked zoom; each view says which run it shows."""
 
 from __future__ import annotations

@@ -15,8 +15,13 @@ from numpy.typing import NDArray
 
 from ..core.drawing import segment_strokes
 from ..core.model import SmoeModel, ellipse_axes
+from ..core.params import METHODS
+from ..core.pipeline import SEGMENT_METHODS
 
 __all__ = [
+    "INITIAL_CATEGORIES",
+    "KERNEL_CATEGORIES",
+    "KERNEL_CATEGORY_LABELS",
     "KERNEL_MODES",
     "SHARE_LEVELS",
     "KernelGeometry",
@@ -24,6 +29,7 @@ __all__ = [
     "ReducedGeometry",
     "ellipse_polylines",
     "ellipse_polylines_of",
+    "kernel_categories",
     "kernel_geometry",
     "max_pool_mask",
     "share_levels",
@@ -175,8 +181,28 @@ def ellipse_polylines(model: SmoeModel, index: NDArray[np.intp] | None = None) -
     return pts.reshape(-1, 2)
 
 
-#: Kernel categories, in drawing order.
-KERNEL_CATEGORIES = ("pair", "background", "grid", "trained")
+#: Kernel categories, in drawing order: what a kernel is.  The kernels of an
+#: initial model are drawn by the kind the method made (edge pairs and
+#: background kernels, grid kernels, segment kernels); a trained or loaded
+#: model's kernels are all "trained" (training moves, prunes and merges them).
+KERNEL_CATEGORIES = ("pair", "background", "grid", "segment", "trained")
+
+#: What each category is, for the legend, the guide, the hover label and the kernel panel.
+KERNEL_CATEGORY_LABELS: dict[str, str] = {
+    "pair": "edge pair",
+    "background": "background",
+    "grid": "grid",
+    "segment": "segment (S-SMoE, AS-SMoE)",
+    "trained": "trained / loaded",
+}
+
+#: The categories of an initial model's kernels, for each method (edge: its
+#: ``2·n_pairs`` pair kernels first, then its background kernels).
+INITIAL_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "edge": ("pair", "background"),
+    "grid": ("grid",),
+    **{m: ("segment",) for m in SEGMENT_METHODS},
+}
 
 #: What view 4 draws: centres and pair links, 1-σ ellipses, gate territories.
 KERNEL_MODES = ("centres", "ellipses", "territories")
@@ -313,39 +339,77 @@ class KernelGeometry:
         return share_levels(self.shares[self.index[category]], self.n_kernels)
 
 
+def kernel_categories(method: str | None, n_kernels: int, n_pairs: int = 0) -> dict[str, NDArray[np.intp]]:
+    """Kernel indices of each category (:data:`KERNEL_CATEGORIES`) of a model
+    of ``n_kernels`` kernels by its provenance.
+
+    Parameters
+    ----------
+    method : str or None
+        The initialisation that made the model (one of
+        :data:`smoe_gui.core.params.METHODS`) when it is that initial model;
+        None for a trained or loaded model (every kernel "trained").
+    n_kernels : int
+    n_pairs : int
+        Edge method: kernels ``2i, 2i+1`` form pair ``i`` (``i < n_pairs``);
+        the kernels after them are background kernels.
+
+    Raises
+    ------
+    ValueError
+        For a method without kernel categories (:data:`INITIAL_CATEGORIES`).
+    """
+    k = int(n_kernels)
+    groups: dict[str, NDArray[np.intp]] = {c: np.zeros(0, dtype=np.intp) for c in KERNEL_CATEGORIES}
+    if method is None:
+        groups["trained"] = np.arange(k)
+        return groups
+    kinds = INITIAL_CATEGORIES.get(method)
+    if kinds is None:
+        raise ValueError(f"no kernel categories for method {method!r}; expected one of {METHODS} or None")
+    if method == "edge":
+        paired = min(2 * max(int(n_pairs), 0), k - k % 2)
+        groups["pair"] = np.arange(paired)
+        groups["background"] = np.arange(paired, k)
+    else:
+        (kind,) = kinds
+        groups[kind] = np.arange(k)
+    return groups
+
+
 def kernel_geometry(
     model: SmoeModel, method: str | None, n_pairs: int = 0, n_background: int = 0,
     shares: bool = False, territory_size: tuple[int, int] | None = None,
 ) -> KernelGeometry:
-    """Geometry of a model's kernels.
+    """Geometry of a model's kernels, grouped by what they are (:func:`kernel_categories`).
 
     Parameters
     ----------
     model : SmoeModel
     method : str or None (one of smoe_gui.core.params.METHODS)
-        The initialisation that made the model; None for a trained or loaded
-        model (all kernels are drawn as "trained").
+        The initialisation that made the model, when it is that initial model;
+        None for a trained or loaded model (all kernels are drawn as "trained").
     n_pairs : int
         Number of pairs (edge method): kernels ``2i, 2i+1`` form pair ``i``.
     n_background : int
-        Number of background kernels at the end of the model (edge method).
+        Number of background kernels at the end of the model (edge method;
+        the kernels after the pairs are background kernels, so it is not needed
+        to group them; kept for callers that pass it).
     shares : bool
         Compute each kernel's gate share (:func:`smoe_gui.core.territories.gate_shares`,
         on a grid of at most ~40 000 pixels: it sets the opacity of the ellipses).
     territory_size : (h, w), optional
         Compute the gate territories on this grid (:func:`territory_images`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown method.
     """
+    del n_background  # the pairs come first; every other kernel of an edge model is a background kernel
     k = model.n_kernels
-    groups: dict[str, NDArray[np.intp]] = {c: np.zeros(0, dtype=np.intp) for c in KERNEL_CATEGORIES}
-    links = _empty()
-    if method == "grid":
-        groups["grid"] = np.arange(k)
-    elif method == "edge" and 2 * n_pairs + n_background == k:
-        groups["pair"] = np.arange(2 * n_pairs)
-        groups["background"] = np.arange(2 * n_pairs, k)
-        links = model.mu[: 2 * n_pairs].copy()
-    else:
-        groups["trained"] = np.arange(k)
+    groups = kernel_categories(method, k, n_pairs)
+    links = model.mu[: len(groups["pair"])].copy()
     axes = ellipse_axes(model)
     limit = float(np.hypot(model.width, model.height))
     axes[:, :2] = np.minimum(np.nan_to_num(axes[:, :2], posinf=limit), limit)

@@ -14,10 +14,11 @@ import html
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
-from ..core.params import PARAM_SPECS
+from ..core.params import METHODS, PARAM_SPECS
 from .actions import ACTIONS, shortcut_text
-from .lecture import LECTURE_STEPS
-from .param_panel import GROUP_TITLES
+from .geometry import KERNEL_CATEGORIES
+from .lecture_steps import LECTURES, lecture_steps
+from .param_panel import GROUP_TITLES, METHOD_TEXT
 from .theme import Theme
 
 __all__ = ["GuideDialog", "guide_html"]
@@ -27,20 +28,33 @@ def _swatch(theme: Theme, key: str, text: str, shape: str = "■") -> str:
     return f"<span style='color:{theme.hex(key)}'>{shape}</span>&nbsp;{html.escape(text)}"
 
 
+#: What view 4's colours mean (one entry per kernel category).
+_KIND_TEXT: dict[str, str] = {
+    "pair": "edge pairs (linked across the segment)",
+    "background": "background kernels",
+    "grid": "grid kernels",
+    "segment": "segment kernels (S-SMoE, AS-SMoE)",
+    "trained": "a trained or loaded model",
+}
+
+
 def _views(theme: Theme) -> str:
     sw = _swatch
+    kinds = ", ".join(sw(theme, c, _KIND_TEXT[c], "◯") for c in KERNEL_CATEGORIES)
     rows = [
-        ("1 Canny edges", "The edge pixels Canny finds (white on black; over the original or the residual "
-         "in the other modes " + sw(theme, "edge", "edge pixel") + ")."),
-        ("2 Raw segments", "Runs of edge pixels in four directions: "
-         + " ".join(sw(theme, f"dir{a}", f"θ = {a}°", "━") for a in (0, 90, 45, -45)) + "."),
-        ("3 Reduced segments", "What the reduction keeps: " + sw(theme, "cluster", "DBSCAN cluster means", "━")
-         + " and " + sw(theme, "salient", "salient segments (highest importance)", "━") + "."),
-        ("4 Kernels (μ, Σ)", "Each kernel's centre μ and its ellipse Σ = A Aᵀ: "
-         + sw(theme, "pair", "edge pairs (linked across the segment)", "◯") + ", "
-         + sw(theme, "background", "background kernels", "◯") + ", "
-         + sw(theme, "grid", "grid kernels", "◯") + ", "
-         + sw(theme, "trained", "trained or loaded model", "◯")
+        ("1 Canny edges", "Edge method: the edge pixels Canny finds (white on black; over the original or the "
+         "residual in the other modes " + sw(theme, "edge", "edge pixel") + "). The other methods use no "
+         "edges; the view says so."),
+        ("2 Raw segments / Superpixels", "Edge method: runs of edge pixels in four directions: "
+         + " ".join(sw(theme, f"dir{a}", f"θ = {a}°", "━") for a in (0, 90, 45, -45))
+         + ". S-SMoE and AS-SMoE: the DBSCAN superpixel map, "
+         + sw(theme, "superpixel", "segment boundaries", "━") + " over the image."),
+        ("3 Reduced segments", "Edge method: what the reduction keeps: "
+         + sw(theme, "cluster", "DBSCAN cluster means", "━")
+         + " and " + sw(theme, "salient", "salient segments (highest importance)", "━")
+         + ". No other method reduces segments; the view says so."),
+        ("4 Kernels (μ, Σ)", "Each kernel's centre μ and its ellipse Σ = A Aᵀ, coloured by what it is: "
+         "the initial model's kinds, whatever the method, " + kinds
          + ". Hover a centre for its numbers; click for its weight map w<sub>i</sub> "
          + sw(theme, "highlight", "") + "."),
         ("5 Reconstruction", "The model rendered at every pixel, L(x). With <i>Residual</i> every view shows "
@@ -79,7 +93,11 @@ when a kernel is clicked.</p>
 kernel: view 5.</p>
 <p><b>Importance score</b> (Eq. 6-8): a segment far from its two nearest segments scores high;
 λ weighs the distance to other-direction segments, 1 − λ the distance to same-direction ones.</p>
-<p><b>Placement</b> (Sec. III-C): two kernels at c ± (Δμ/2)·n across each reduced segment, A = I/(√2·Δμ).</p>
+<p><b>Placement, edge method</b> (Sec. III-C): two kernels at c ± (Δμ/2)·n across each reduced segment,
+A = I/(√2·Δμ).</p>
+<p><b>Steering, S-SMoE</b>: a kernel at the centroid of its part of a superpixel, with A A<sup>T</sup> = C<sup>−1</sup>/2
+for the covariance C of the part's pixel coordinates. <b>AS-SMoE</b>: each superpixel fitted by its own SMoE
+with an L0 gate per kernel; the kernels kept form the initial model.</p>
 <p><b>Expert refinement</b> (Eq. 12, convergent sign): m ← m + η (L[μ] − L̂[μ]).</p>
 <p><b>Training</b> (Sec. III-E): Adam on the MSE, tile by tile with the penalty (Σ α<sub>i</sub>)², then
 the whole image; PSNR = 10 · log<sub>10</sub>(1 / MSE) dB.</p>
@@ -96,32 +114,38 @@ def _shortcuts() -> str:
             f"<table cellpadding='3'>{body}</table>")
 
 
-def _lecture() -> str:
-    items = "".join(f"<li><b>{html.escape(step.title)}</b>: {html.escape(step.caption)}</li>"
-                    for step in LECTURE_STEPS)
-    return ("<h2>Lecture mode</h2><p>View → Lecture mode (F9) reveals the stages one at a time with a "
-            "caption; Page Down or N: next; Page Up or B: back. F11: full screen.</p>"
-            f"<ol>{items}</ol>")
+def _lecture(method: str) -> str:
+    order = [method] + [m for m in LECTURES if m != method]
+    parts = []
+    for m in order:
+        items = "".join(f"<li><b>{html.escape(step.title)}</b>: {html.escape(step.caption)}</li>"
+                        for step in lecture_steps(m))
+        selected = " — the method selected" if m == method else ""
+        parts.append(f"<h3>{html.escape(METHOD_TEXT.get(m, m))}{selected}</h3><ul>{items}</ul>")  # titles numbered
+    return ("<h2>Lecture mode</h2><p>View → Lecture mode (F9) gives the lecture of the method chosen in the "
+            "method selector, revealing its stages one at a time with a caption; Page Down or N: next; "
+            "Page Up or B: back. F11: full screen.</p>" + "".join(parts))
 
 
-def guide_html(theme: Theme) -> str:
-    """The whole guide as rich text (colours of ``theme``)."""
+def guide_html(theme: Theme, method: str = METHODS[0]) -> str:
+    """The whole guide as rich text (colours of ``theme``; ``method``'s lecture first)."""
     return ("<h1>smoe-gui guide</h1><p>Steered Mixture-of-Experts with edge-aligned kernels "
-            "(Determann &amp; Fleig): from an image to edges, segments, kernels and a trained model.</p>"
-            + _views(theme) + _sliders() + _EQUATIONS + _shortcuts() + _lecture())
+            "(Determann &amp; Fleig), compared with a regular grid and the segmentation-based S-SMoE and "
+            "AS-SMoE initialisations: from an image to its stages, kernels and a trained model.</p>"
+            + _views(theme) + _sliders() + _EQUATIONS + _shortcuts() + _lecture(method))
 
 
 class GuideDialog(QDialog):
     """A non-modal dialog showing :func:`guide_html` in a :class:`QTextBrowser`."""
 
-    def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
+    def __init__(self, theme: Theme, parent: QWidget | None = None, method: str = METHODS[0]) -> None:
         super().__init__(parent)
         self.setObjectName("guide")
         self.setWindowTitle("smoe-gui guide")
         self.browser = QTextBrowser()
         self.browser.setObjectName("guide-text")
         self.browser.setOpenExternalLinks(False)
-        self.browser.setHtml(guide_html(theme))
+        self.browser.setHtml(guide_html(theme, method))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
         layout = QVBoxLayout(self)

@@ -9,13 +9,25 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from .geometry import KERNEL_CATEGORY_LABELS
 from .jobs import InspectResult
 from .stage_views import heat_lut
 
-__all__ = ["KernelPanel", "kernel_text"]
+__all__ = ["KernelPanel", "kernel_kind_text", "kernel_text"]
 
 
-def kernel_text(result: InspectResult, partner: int | None, n_kernels: int, image_area: float) -> str:
+def kernel_kind_text(kind: str, short: bool = False) -> str:
+    """``"edge pair, initial"``, ``"segment (S-SMoE, AS-SMoE), initial"``,
+    ``"trained / loaded"``: what a kernel of category ``kind`` is; ``short``:
+    the category's name alone (``"segment, initial"``, for the hover label)."""
+    label = KERNEL_CATEGORY_LABELS.get(kind, kind)
+    if short:
+        label = label.split(" (")[0]
+    return label if kind == "trained" else f"{label}, initial"
+
+
+def kernel_text(result: InspectResult, partner: int | None, n_kernels: int, image_area: float,
+                kind: str = "trained") -> str:
     """The panel's text (plain, three lines).
 
     Parameters
@@ -27,13 +39,21 @@ def kernel_text(result: InspectResult, partner: int | None, n_kernels: int, imag
         Kernels of the model (the share is also given relative to an even split).
     image_area : float
         Pixels of the image.
+    kind : str
+        What the kernel is (:data:`~smoe_gui.ui.geometry.KERNEL_CATEGORIES`,
+        :meth:`smoe_gui.ui.session.Session.kernel_kind`).
     """
     info = result.info
     s = info.sigma
-    pair = f"kernel {partner}" if partner is not None else "none (or renumbered by training)"
+    if partner is not None:
+        pair = f" · pair partner: kernel {partner}"
+    elif kind == "trained":
+        pair = " · pair partner: none (or renumbered by training)"
+    else:
+        pair = ""  # an initial kernel of a kind that has no pairs
     even = result.share * n_kernels
     return "\n".join([
-        f"kernel {info.index} of {n_kernels} · pair partner: {pair} · "
+        f"kernel {info.index} of {n_kernels} ({kernel_kind_text(kind)}){pair} · "
         f"μ = ({info.x:.2f}, {info.y:.2f}) px · α = {info.alpha:.4g} · {info.m_text(4)}",
         f"1-σ axes {info.major:.2f} × {info.minor:.2f} px at {info.angle_deg:.1f}° · "
         f"Σ = [[{s[0, 0]:.4g}, {s[0, 1]:.4g}], [{s[1, 0]:.4g}, {s[1, 1]:.4g}]] 1/px²",
@@ -90,11 +110,11 @@ class KernelPanel(QWidget):
         self.show_result(None)
 
     def show_result(self, result: InspectResult | None, partner: int | None = None,
-                    n_kernels: int = 1, image_area: float = 1.0) -> None:
-        """Show ``result`` (None: the placeholder)."""
+                    n_kernels: int = 1, image_area: float = 1.0, kind: str = "trained") -> None:
+        """Show ``result`` (None: the placeholder; ``kind``: what the kernel is)."""
         self.inspecting = result is not None
         self.colour_bar.setEnabled(self.inspecting)
         if result is None:
             self.text.setText(self.PLACEHOLDER)
             return
-        self.text.setText(kernel_text(result, partner, n_kernels, image_area))
+        self.text.setText(kernel_text(result, partner, n_kernels, image_area, kind))

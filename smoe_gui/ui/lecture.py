@@ -1,94 +1,81 @@
-"""Lecture mode: the stages revealed one at a time, each with a caption.
+"""Lecture mode: the selected method's stages revealed one at a time, each
+with a caption.
 
-View -> Lecture mode (F11) shows stage 1 alone with its caption; Next
-(Page Down or N) reveals the next stage beside the ones shown, up to the five
-views and then the training plots; Back (Page Up or B) hides the last one.
-Leaving lecture mode shows everything again.
+View -> Lecture mode (F9) shows the first step of the lecture of the method
+chosen in the method selector (:data:`~smoe_gui.ui.lecture_steps.LECTURES`:
+edge, grid, S-SMoE, AS-SMoE) with its caption; Next (Page Down or N) reveals
+the next stage beside the ones shown, up to the reconstruction and then the
+training plots; Back (Page Up or B) hides the last one.  Choosing another
+method starts its lecture.  A step may set what view 4 draws (centres for
+"kernels per segment", ellipses for "steering"); leaving lecture mode puts
+back the user's choice and shows everything again.  The steps are data and
+the walk is Qt-free (:class:`~smoe_gui.ui.lecture_steps.LectureState`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 
+from .lecture_steps import LECTURE_STEPS, LECTURES, LectureState, LectureStep, lecture_steps
+
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
-__all__ = ["LECTURE_STEPS", "LectureMode", "LectureStep"]
-
-
-@dataclass(frozen=True)
-class LectureStep:
-    """One step of the lecture.
-
-    Attributes
-    ----------
-    title : str
-    caption : str
-        One or two sentences for the class.
-    views : tuple of str
-        Stage views shown (names of :data:`smoe_gui.ui.stage_views.STAGES`).
-    training : bool
-        Whether the training controls and plots are shown.
-    """
-
-    title: str
-    caption: str
-    views: tuple[str, ...]
-    training: bool = False
-
-
-_ALL = ("edges", "segments", "reduced", "kernels", "reconstruction")
-
-#: The lecture, in order: stages 1 -> 5, then training.
-LECTURE_STEPS: tuple[LectureStep, ...] = (
-    LectureStep("1 Canny edges",
-                "Canny marks the pixels where the brightness changes fastest: the edges the kernels will follow.",
-                _ALL[:1]),
-    LectureStep("2 Raw segments",
-                "Edge pixels are scanned in four directions; each straight run becomes a segment "
-                "(colour = direction).", _ALL[:2]),
-    LectureStep("3 Reduced segments",
-                "Too many segments: the most important ones stay (magenta), the rest are merged by DBSCAN "
-                "into cluster means (cyan).", _ALL[:3]),
-    LectureStep("4 Kernels",
-                "Each reduced segment gets a pair of kernels, one on each side of the edge; flat regions get "
-                "background kernels.", _ALL[:4]),
-    LectureStep("5 Reconstruction",
-                "Each pixel is a softmax-weighted mix of the kernels' gray levels: the initial model, "
-                "before any training.", _ALL),
-    LectureStep("6 Training",
-                "Gradient descent moves, shapes and weighs the kernels: press F5 and watch the PSNR rise "
-                "(Space pauses, Esc stops).", _ALL, training=True),
-)
+__all__ = ["LECTURES", "LECTURE_STEPS", "LectureMode", "LectureStep", "lecture_steps"]
 
 
 class LectureMode:
-    """Drives the window's views through :data:`LECTURE_STEPS`."""
+    """Drives the window's views through the lecture of the selected method."""
 
     def __init__(self, window: MainWindow) -> None:
         self.window = window
-        self.active = False
-        self.step = 0
+        self.state = LectureState()
+        self._user_kernel_mode: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state.active
+
+    @property
+    def step(self) -> int:
+        """Index of the step shown (0-based)."""
+        return self.state.step
+
+    @property
+    def method(self) -> str:
+        """The method whose lecture is given."""
+        return self.state.method
+
+    @property
+    def steps(self) -> tuple[LectureStep, ...]:
+        """The steps of the lecture given (or that would be given)."""
+        return self.state.steps
 
     def set_active(self, active: bool) -> None:
-        """Enter (at step 1) or leave lecture mode."""
-        self.active = bool(active)
-        self.step = 0
+        """Enter (at the first step of the selected method's lecture) or leave lecture mode."""
+        if active:
+            if not self.state.active:
+                self._user_kernel_mode = self.window.stages.kernel_mode
+            self.state.start(self.window.panel.method())
+        else:
+            self.state.stop()
         self._apply()
+
+    def set_method(self, method: str) -> None:
+        """The method selector changed: give that method's lecture from its first step."""
+        if self.state.set_method(method):
+            self._apply()
 
     def next(self) -> None:
         """Reveal the next step."""
-        if self.active and self.step < len(LECTURE_STEPS) - 1:
-            self.step += 1
+        if self.state.next():
             self._apply()
 
     def back(self) -> None:
         """Go back one step."""
-        if self.active and self.step > 0:
-            self.step -= 1
+        if self.state.back():
             self._apply()
 
     def revealed(self) -> list[str]:
@@ -97,12 +84,12 @@ class LectureMode:
 
     def current(self) -> LectureStep | None:
         """The step shown, or None outside lecture mode."""
-        return LECTURE_STEPS[self.step] if self.active else None
+        return self.state.current()
 
     def _apply(self) -> None:
         w = self.window
-        step = self.current()
-        views = step.views if step is not None else _ALL
+        step = self.state.current()
+        views = self.state.views()
         # the views keep their places and sizes (and their linked zoom); a stage
         # not yet revealed is an empty frame
         for name, view in w.stages.views.items():
@@ -110,10 +97,14 @@ class LectureMode:
         w.expert_plot.getPlotItem().setVisible(step is None or "reconstruction" in views)
         w.training_panel.setVisible(step is None or step.training)
         w.lecture_caption.setVisible(step is not None)
-        if step is not None:
-            n = len(LECTURE_STEPS)
-            w.lecture_caption.setText(f"<b>{step.title}</b> ({self.step + 1}/{n}) — {step.caption}"
-                                      "  <small>[Page Down / N: next · Page Up / B: back]</small>")
+        w.lecture_caption.setText(self.state.caption_html())
+        mode = step.kernel_mode if step is not None else None
+        if mode is None:
+            mode = self._user_kernel_mode
+            if step is None:
+                self._user_kernel_mode = None
+        if mode is not None and mode != w.stages.kernel_mode:
+            w.set_kernel_mode(mode)
         for key in ("lecture-next", "lecture-back"):
             w.actions_by_id[key].setEnabled(step is not None)
         QTimer.singleShot(0, w.fit_views)  # the views' sizes changed with the training panel

@@ -51,9 +51,10 @@ from .jobs import (
     training_warmed,
     warm_up_training,
 )
-from .kernel_panel import KernelPanel
+from .kernel_panel import KernelPanel, kernel_kind_text
 from .keys import TrainingKeys
 from .lecture import LectureMode
+from .lecture_steps import stage_titles
 from .messages import Messenger
 from .param_panel import INIT_GROUPS, ParamPanel
 from .plots import ExpertPlot, TrainingPlots
@@ -408,7 +409,9 @@ class MainWindow(QMainWindow):
     def show_guide(self) -> GuideDialog:
         """Help -> Guide (F1): a non-modal dialog."""
         if self._guide is None:
-            self._guide = GuideDialog(current_theme(), self)
+            self._guide = GuideDialog(current_theme(), self, self.panel.method())
+        else:  # the selected method's lecture first
+            self._guide.browser.setHtml(guide_html(current_theme(), self.panel.method()))
         self._guide.show()
         self._guide.raise_()
         return self._guide
@@ -438,7 +441,8 @@ class MainWindow(QMainWindow):
         self.messenger.info(
             "About smoe-gui",
             f"smoe-gui {__version__}\nSteered Mixture-of-Experts image modelling with the "
-            "edge-aligned kernel initialisation of Determann & Fleig.",
+            "edge-aligned kernel initialisation of Determann & Fleig, compared with a regular grid "
+            "and the segmentation-based S-SMoE and AS-SMoE initialisations.",
         )
 
     def show_status(self, text: str, timeout_ms: int = 0) -> None:
@@ -589,8 +593,9 @@ class MainWindow(QMainWindow):
         else:
             self.recompute()
 
-    def _on_method_changed(self, _method: str) -> None:
+    def _on_method_changed(self, method: str) -> None:
         self._on_params_changed(self.panel.params(), "method", False)
+        self.lecture.set_method(method)  # a lecture in progress follows the method
 
     def recompute(self) -> int:
         """Recompute every stage off the GUI thread; returns the request id
@@ -669,8 +674,12 @@ class MainWindow(QMainWindow):
         self.actions_by_id[f"view-{mode}"].setChecked(True)
 
     def fit_views(self) -> None:
-        """Zoom every (linked) view to the whole image."""
-        self.stages.views["edges"].getViewBox().autoRange(padding=0.01)
+        """Zoom every (linked) view to the whole image (through a view whose
+        content is shown: a hidden one has no bounds, as view 1 in the
+        segment methods' lectures)."""
+        views = self.stages.views
+        shown = [v for v in views.values() if v.getPlotItem().isVisible()]
+        (shown[0] if shown else views["edges"]).getViewBox().autoRange(padding=0.01)
 
     # ------------------------------------------------------------------ training
     def _start_trainer(self, image: NDArray[np.float32], runs: list[TrainRun]) -> TrainingThread:
@@ -804,7 +813,10 @@ class MainWindow(QMainWindow):
             target.hide_hover()
             return None
         k, info = found
-        target.show_hover(x, y, info.short_text())
+        first, _, rest = info.short_text().partition("\n")
+        head, _, tail = first.partition(":")
+        kind = kernel_kind_text(self.session.kernel_kind(k), short=True)
+        target.show_hover(x, y, f"{head} · {kind}\n{tail.strip()}\n{rest}")  # narrow: what it is on a line
         self.inspect_label.setText(info.text().replace("\n", " · "))
         return k
 
@@ -851,6 +863,7 @@ class MainWindow(QMainWindow):
             result, self.session.partner_of(result.index),
             model.n_kernels if model is not None else 1,
             float(image.shape[0] * image.shape[1]) if image is not None else 1.0,
+            self.session.kernel_kind(result.index),
         )
         self.gate_map_shown.emit(result.index)
 
@@ -862,6 +875,7 @@ class MainWindow(QMainWindow):
             init = result.init
             n_sp = 0 if init.segment_map is None else int(init.segment_map.max()) + 1
             captions = view_captions(init.method, stages, n_sp)
+            self.stages.set_titles(stage_titles(init.method))
         else:
             captions = {name: stages for name in ("edges", "segments", "reduced")}
         for name, text in captions.items():
@@ -919,7 +933,7 @@ class MainWindow(QMainWindow):
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             theme = current_theme()
             if self._guide is not None:
-                self._guide.browser.setHtml(guide_html(theme))
+                self._guide.browser.setHtml(guide_html(theme, self.panel.method()))
             self.stages.apply_theme(theme)
             self.plots.apply_theme(theme)
             self.expert_plot.apply_theme(theme)

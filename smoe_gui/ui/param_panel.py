@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.params import METHODS, PARAM_SPECS, Params, ParamSpec, Value, check_method
+from ..core.pipeline import SEGMENT_METHODS
 
-__all__ = ["GROUP_TITLES", "INIT_GROUPS", "ParamPanel", "SliderScale"]
+__all__ = ["GROUP_METHODS", "GROUP_TITLES", "INIT_GROUPS", "ParamPanel", "SliderScale", "group_title"]
 
 #: Panel group titles, in the pipeline's order.
 GROUP_TITLES: dict[str, str] = {
@@ -43,6 +44,27 @@ GROUP_TITLES: dict[str, str] = {
     "training": "6  Training",
     "general": "General",
 }
+
+#: The methods whose initialisation a group's parameters change (groups not
+#: listed serve every method).  The grid places as many kernels as the edge
+#: method would, so the edge stages' parameters change it too.
+_EDGE_STAGE_METHODS = tuple(m for m in METHODS if m not in SEGMENT_METHODS)  # edge and grid
+GROUP_METHODS: dict[str, tuple[str, ...]] = {
+    "edges": _EDGE_STAGE_METHODS,
+    "reduction": _EDGE_STAGE_METHODS,
+    "placement": _EDGE_STAGE_METHODS,
+    "segments": SEGMENT_METHODS,
+}
+
+
+def group_title(group: str, method: str) -> str:
+    """The title of parameter group ``group`` while ``method`` is selected: it
+    says when the group does not change that method's initialisation (its
+    values still serve a Compare with a method that uses them)."""
+    title = GROUP_TITLES.get(group, group)
+    users = GROUP_METHODS.get(group)
+    return title if users is None or method in users else f"{title}  (not used by {method})"
+
 
 #: The method selector's texts (a method without one shows its name).
 METHOD_TEXT: dict[str, str] = {
@@ -170,6 +192,7 @@ class ParamPanel(QWidget):
         self._sliders: dict[str, QSlider] = {}
         self._scales: dict[str, SliderScale] = {}
         self._syncing = False
+        self._group_boxes: dict[str, QGroupBox] = {}
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
@@ -224,6 +247,7 @@ class ParamPanel(QWidget):
                 continue
             box = QGroupBox(title)
             box.setObjectName(f"param-group-{group}")
+            self._group_boxes[group] = box
             grid = QGridLayout(box)
             grid.setContentsMargins(6, 4, 6, 4)
             grid.setVerticalSpacing(2)
@@ -241,6 +265,17 @@ class ParamPanel(QWidget):
             outer.addWidget(box)
         outer.addStretch(1)
         self.set_params(self._params, emit=False)
+        self._show_method_groups()
+
+    def _show_method_groups(self) -> None:
+        """Say in the group titles which groups the selected method does not use."""
+        method = self.method()
+        for group, box in self._group_boxes.items():
+            box.setTitle(group_title(group, method))
+            users = GROUP_METHODS.get(group)
+            box.setToolTip("" if users is None or method in users else
+                           f"These parameters do not change the {method} initialisation; they serve "
+                           f"{' and '.join(users)} (e.g. in a Compare).")
 
     # -- building ----------------------------------------------------------------
     def _add_row(self, grid: QGridLayout, row: int, s: ParamSpec) -> None:
@@ -330,6 +365,7 @@ class ParamPanel(QWidget):
             self.method_combo.blockSignals(True)
         self.method_combo.setCurrentIndex(index)
         self.method_combo.blockSignals(False)
+        self._show_method_groups()
 
     def set_params(self, params: Params, emit: bool = True) -> None:
         """Show ``params``; emit one ``params_changed`` (name ``"*"``) when asked."""
@@ -452,4 +488,5 @@ class ParamPanel(QWidget):
         self.params_changed.emit(self._params, name, dragging)
 
     def _on_method(self, _index: int) -> None:
+        self._show_method_groups()
         self.method_changed.emit(self.method())

@@ -92,7 +92,7 @@ def view_captions(method: str, stages: str, n_superpixels: int = 0) -> dict[str,
     for the method (:data:`NO_STAGE_TEXT`)."""
     out = {name: NO_STAGE_TEXT.get(method, {}).get(name, stages) for name in ("edges", "segments", "reduced")}
     if method in ("s-smoe", "as-smoe"):
-        out["segments"] = f"{method} superpixels ({n_superpixels:,})"
+        out["segments"] = f"{method} · {n_superpixels:,}"  # view 2's title says "Superpixels"
     return out
 
 
@@ -201,6 +201,9 @@ def stage_summary(result: StageResult, draw_ms: float) -> tuple[str, str]:
             f"{init.method}: superpixels {int(init.segment_map.max()) + 1:,} · "
             f"kernels {model.n_kernels:,} · init PSNR {result.snapshot.psnr:.2f} dB{colour}"
         )
+    elif init.method != "edge":  # the grid: no edge stages of its own (it counts the edge method's kernels)
+        counts = (f"{init.method}: kernels {model.n_kernels:,} · "
+                  f"init PSNR {result.snapshot.psnr:.2f} dB{colour}")
     else:
         counts = (
             f"edge pixels {int(np.count_nonzero(init.edges)):,} · "
@@ -298,6 +301,7 @@ class Session:
         self._next_id = 0
         self._latest_stage = -1
         self._latest_snapshot = -1
+        self._drawn_snapshot = -1
         self._final_snapshot = -1
         self._latest_gate = -1
         self._result_model: SmoeModel | None = None  # trained or loaded: shown in views 4-5
@@ -491,6 +495,11 @@ class Session:
                                  None, reconstruction, self.kernel_mode, self.view.preview_pixels())
         return rid
 
+    def render_pending(self) -> bool:
+        """Whether the newest model render (a kernel-mode change, a run's
+        final model, a loaded model) has not been drawn yet."""
+        return self._latest_snapshot > self._drawn_snapshot
+
     def snapshot_done(self, rid: int, snap: SnapshotResult | None) -> bool:
         """A render job ended; returns whether its result was drawn."""
         if rid != self._latest_snapshot or self.closing or snap is None:
@@ -501,6 +510,7 @@ class Session:
                    or now - self._overlay_drawn_at >= OVERLAY_INTERVAL_S)
         if overlay:
             self._overlay_drawn_at = now
+        self._drawn_snapshot = rid
         changed = self.shown_model is not snap.model
         self.shown_model = snap.model
         if self._result_model is snap.model:
@@ -557,6 +567,16 @@ class Session:
         if not 0 <= kernel < len(partner) or partner[kernel] < 0:
             return None
         return int(partner[kernel])
+
+    def kernel_kind(self, kernel: int) -> str:
+        """What kernel ``kernel`` of the shown model is (a category of
+        :data:`~smoe_gui.ui.geometry.KERNEL_CATEGORIES`): the kind its
+        initialisation made it when the initial model is shown (whatever the
+        method), else "trained" (a training snapshot, a trained or loaded model)."""
+        r = self.stage_result
+        if r is None or self.shown_model is not r.snapshot.model:
+            return "trained"
+        return r.snapshot.kernels.category_of(kernel)
 
     # ------------------------------------------------------------------ Compare
     def compared_labels(self) -> tuple[str, ...]:

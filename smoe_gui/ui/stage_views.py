@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from .geometry import (
     KERNEL_CATEGORIES,
+    KERNEL_CATEGORY_LABELS,
     KERNEL_MODES,
     SHARE_LEVELS,
     KernelGeometry,
@@ -44,6 +45,7 @@ from .geometry import (
     max_pool_mask,
 )
 from .jobs import InspectResult, SnapshotResult, StageResult
+from .lecture_steps import STAGE_TITLES
 from .theme import Theme
 
 __all__ = [
@@ -56,14 +58,9 @@ __all__ = [
     "widget_rgb",
 ]
 
-#: Stage view names (objectName ``stage-<name>``) and titles.
-STAGES: dict[str, str] = {
-    "edges": "1  Canny edges",
-    "segments": "2  Raw segments",
-    "reduced": "3  Reduced segments",
-    "kernels": "4  Kernels",
-    "reconstruction": "5  Reconstruction",
-}
+#: Stage view names (objectName ``stage-<name>``) and titles (the edge
+#: method's; :func:`~smoe_gui.ui.lecture_steps.stage_titles` gives each method's).
+STAGES: dict[str, str] = STAGE_TITLES
 
 #: Titles of the kernel view's modes (the mode selector's entries).
 KERNEL_MODE_TITLES: dict[str, str] = {
@@ -400,6 +397,7 @@ class StageViews(QWidget):
         self.territory_fill = False
         self.views: dict[str, StageView] = {n: StageView(n, t) for n, t in STAGES.items()}
         self.captions: dict[str, str] = {n: "" for n in STAGES}
+        self.titles: dict[str, str] = dict(STAGES)
         self.grid = QGridLayout(self)
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setSpacing(2)
@@ -612,10 +610,19 @@ class StageViews(QWidget):
         self.captions[name] = text
         self._set_titles()
 
+    def set_titles(self, titles: dict[str, str]) -> None:
+        """Name the views for the method whose result they show
+        (:func:`~smoe_gui.ui.lecture_steps.stage_titles`)."""
+        unknown = set(titles) - set(STAGES)
+        if unknown:
+            raise ValueError(f"unknown stage views {sorted(unknown)}")
+        self.titles = {**STAGES, **titles}
+        self._set_titles()
+
     def title_of(self, name: str) -> str:
         """The title view ``name`` shows now (plain text)."""
         caption = self.captions.get(name, "")
-        return STAGES[name] + (f"  —  {caption}" if caption else "")
+        return self.titles[name] + (f"  —  {caption}" if caption else "")
 
     def _set_titles(self) -> None:
         fg = self.theme.foreground
@@ -631,28 +638,29 @@ class StageViews(QWidget):
             return (f"<span style='color:rgba({c.red()},{c.green()},{c.blue()},{alpha})'>{shape}"
                     f"</span>&nbsp;{text}")
 
-        cats = [
-            sw("pair", "edge pair", "●"),
-            sw("background", "background", "●"),
-            sw("grid", "grid", "●"),
-            sw("trained", "trained / loaded", "●"),
-        ]
+        def kinds(shape: str) -> str:
+            # what each kernel is: the kinds of an initial model, then trained
+            initial = [sw(c, KERNEL_CATEGORY_LABELS[c], shape) for c in KERNEL_CATEGORIES if c != "trained"]
+            return ("<i>initial:</i> " + " ".join(initial) + " · "
+                    + sw("trained", KERNEL_CATEGORY_LABELS["trained"], shape))
+
         if self.kernel_mode == "centres":
-            kern = "<b>kernels: centres</b> " + " ".join(cats) + " " + sw("link", "pair link", "━")
+            kern = "<b>kernels: centres</b> " + kinds("●") + " " + sw("link", "pair link", "━")
         elif self.kernel_mode == "ellipses":
             lim = [f"{a:g}" for a, _ in SHARE_LEVELS[:-1]]
-            fade = " ".join(
-                sw("trained", text, "◯", alpha)
+            fg = t.foreground
+            fade = " ".join(  # the opacity classes, in the neutral text colour (every kind fades alike)
+                f"<span style='color:rgba({fg.red()},{fg.green()},{fg.blue()},{alpha})'>◯</span>&nbsp;{text}"
                 for text, alpha in zip(
                     [f"&lt;{lim[0]}", f"&lt;{lim[1]}", f"&lt;{lim[2]}", f"≥{lim[2]}"],
                     [a for _, a in SHARE_LEVELS], strict=True,
                 )
             )
-            kern = ("<b>kernels: 1-σ ellipses</b> " + " ".join(c.replace("●", "◯") for c in cats)
+            kern = ("<b>kernels: 1-σ ellipses</b> " + kinds("◯")
                     + " &nbsp;<i>opacity: gate share × K</i> " + fade)
         else:
             fill = "filled with the expert value m; " if self.territory_fill else ""
-            kern = (f"<b>kernels: gate territories</b> {sw('trained', 'centre', '●')} "
+            kern = (f"<b>kernels: gate territories</b> centres {kinds('●')} "
                     f"<span style='color:{t.foreground.name()}'>━</span>&nbsp;boundary "
                     f"({fill}each region: the kernel of largest gate weight w<sub>i</sub>)")
         parts = [

@@ -25,6 +25,7 @@ _HUES: dict[str, int] = {
     "pair": 25,  # pair kernels: orange
     "background": 260,  # background kernels: violet
     "grid": 160,  # grid kernels: teal
+    "segment": 300,  # initial kernels of a segment method (S-SMoE, AS-SMoE): purple
     "trained": 55,  # trained / loaded kernels: yellow
     "link": 25,  # pair link
     "edge": 95,  # edge pixels over an image: lime
