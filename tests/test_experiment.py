@@ -440,6 +440,9 @@ def test_dask_cluster_gives_the_same_rows_as_local_processes(image_folder: Path,
     b = [[r[c] for c in keep] for r in _read_csv(tmp_path / "dask" / "results.csv")]
     assert a == b
     assert "Dask scheduler" in (tmp_path / "dask" / "results.md").read_text()
+    # AS-SMoE's per-segment fits went to the cluster, not into its run's task
+    notes = [json.loads(p.read_text())["notes"] for p in (tmp_path / "dask" / "runs").glob("*as-smoe*.json")]
+    assert notes and all(any("(dask)" in n for n in ns) for ns in notes)
 
 
 def test_unreachable_dask_scheduler_is_a_clear_error(image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -288,6 +288,10 @@ def _run_processes(
 
 
 def _run_dask(jobs: Sequence[Job], scheduler: Any, on_done: Callable[[RunOutput], None]) -> None:
+    """One Dask task per run.  An AS-SMoE run's per-segment fits do not stay in
+    its task: :class:`smoe_gui.core.segment_init.LocalFitRunner` sees that it
+    runs on a Dask worker and submits them to the same cluster (same results
+    as in local processes)."""
     try:
         from distributed import Client, as_completed
     except ImportError:
