@@ -408,7 +408,7 @@ CONTEXT_REACH = 6.0
 #: context could meet.
 CONFLICT_REACH = max(2.0 * AS_MARGIN, AS_MARGIN + CONTEXT_REACH)
 #: Local fits per task (fixed, so results do not depend on the worker count).
-AS_CHUNK = 2
+AS_CHUNK = 4
 
 
 @dataclass(frozen=True)
