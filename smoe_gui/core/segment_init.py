@@ -634,8 +634,10 @@ def _fit_chunk_task(args: tuple[Sequence[LocalTask], LocalFitConfig]) -> list[di
     runs)."""
     import torch
 
+    from .threads import set_threads
+
     if torch.get_num_threads() != 1:
-        torch.set_num_threads(1)
+        set_threads(1)
     return fit_local_chunk(args[0], args[1])
 
 
@@ -718,16 +720,16 @@ class LocalFitRunner:
             return list(self._pool.map(_fit_chunk_task, items))
         import torch
 
-        from .threads import default_threads
+        from .threads import default_threads, set_threads
 
         threads = max(1, min(default_threads(), len(items)))
         previous = torch.get_num_threads()
-        torch.set_num_threads(1)  # once, here: the chunks' threads share the setting
+        set_threads(1)  # once, here: the chunks' threads share torch's setting
         try:
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 return list(pool.map(lambda item: fit_local_chunk(item[0], item[1]), items))
         finally:
-            torch.set_num_threads(previous)
+            set_threads(previous)
 
 
 def _colour_graph(neighbours: Sequence[NDArray[np.int64]]) -> NDArray[np.int64]:
