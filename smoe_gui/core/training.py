@@ -439,8 +439,8 @@ class _Window:
         loss = mse
         if self.reg_weight > 0.0:
             loss = mse + self.reg_weight * torch.exp(self.tensors[3]).sum() ** 2
-        loss_value = float(loss.detach())
-        mse_value = float(mse.detach())
+        # one device-to-host transfer for both figures (a GPU waits for each)
+        loss_value, mse_value = (float(v) for v in torch.stack([loss.detach(), mse.detach()]).tolist())
         self._steps += 1
         if not math.isfinite(loss_value):
             # the parameters now came from the previous step: undo that one
@@ -453,20 +453,28 @@ class _Window:
             out.diverged = f"loss jump (MSE x{ratio:.1f} of the best)"
             return out
         loss.backward()
-        grads_ok = all(
-            t.grad is None or bool(torch.isfinite(t.grad).all()) for t in self.tensors
-        )
-        if not grads_ok:
-            return self._diverged(ck, loss_value, mse_value, "gradient")
-        self.optimizer.step()
+        # The checks of the gradients, the new parameters and the pruning threshold
+        # are read back together after the Adam step (one transfer, not 9): a step
+        # taken with non-finite gradients is undone by restoring ``ck`` (parameters
+        # and Adam's moments), as if it had not been taken.
         with torch.no_grad():
-            params_ok = all(bool(torch.isfinite(t).all()) for t in self.tensors)
-        if not params_ok:
+            grads_ok = torch.stack([torch.isfinite(t.grad).all() for t in self.tensors
+                                    if t.grad is not None] or [torch.ones((), dtype=torch.bool,
+                                                                          device=self.device)]).all()
+            self.optimizer.step()
+            params_ok = torch.stack([torch.isfinite(t).all() for t in self.tensors]).all()
+            threshold = self.params.prune_threshold
+            low_any = (torch.exp(self.tensors[3].detach().double()) < threshold).any() \
+                if threshold > 0.0 else torch.zeros((), dtype=torch.bool, device=self.device)
+            flags = torch.stack([grads_ok, params_ok, low_any]).tolist()
+        if not flags[0]:
+            return self._diverged(ck, loss_value, mse_value, "gradient")
+        if not flags[1]:
             return self._diverged(ck, loss_value, mse_value, "parameters")
         self.previous = ck
         self.best_mse = min(self.best_mse, mse_value)
         self.last_mse = mse_value
-        pruned = self._prune()
+        pruned = self._prune() if flags[2] else 0
         if pruned:
             self.best_mse = math.inf  # a smaller model: its own best from now on
         return _StepOutcome(loss_value, mse_value, ck, None, pruned)
