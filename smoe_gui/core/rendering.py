@@ -604,7 +604,9 @@ class SmoeRenderer:
 #: kernels is cut into ``ceil(n / 16)`` segments (the last one padded).
 TORCH_SEGMENT = 16
 #: Logits (segment slots x block pixels) evaluated at once by the torch
-#: backend: bounds its memory (a few float tensors of this many elements).
+#: backend on the CPU: bounds its memory (a few float tensors of this many
+#: elements).  On a GPU four times as many (fewer, larger kernel launches:
+#: a 768x512 image with 2,000 kernels is one chunk there).
 TORCH_CHUNK = 1 << 24
 
 
@@ -651,7 +653,8 @@ class _TorchPlan:
         import torch
 
         segment = TORCH_SEGMENT if segment is None else int(segment)
-        chunk = TORCH_CHUNK if chunk is None else int(chunk)
+        if chunk is None:
+            chunk = TORCH_CHUNK * (1 if torch.device(dev).type == "cpu" else 4)
 
         bs = renderer.block
         nbx = -(-renderer.width // bs)
