@@ -12,7 +12,8 @@ below the best lower bound of any kernel's logit over the same block.  With
 * :class:`SmoeRenderer` — a differentiable renderer of a pixel window for
   training: on the CPU a fused numba forward and backward wrapped in a
   ``torch.autograd.Function``; on a CUDA device (or with ``backend="torch"``)
-  the same culled lists as padded index tensors, evaluated by torch.
+  the same culled lists cut into segments of 16 kernels, evaluated by torch
+  operations with a hand-written backward (``docs/rendering.md``).
 * :func:`dense_image_torch` — every kernel at every pixel in eager PyTorch, the
   way published SMoE code evaluates the model: the peer for the benchmarks and
   the reference for the gradients.
@@ -424,7 +425,7 @@ class SmoeRenderer:
         Torch device of the inputs and output.
     backend : {"auto", "numba", "torch"}
         ``numba``: the fused CPU kernels (the default on the CPU); ``torch``:
-        the lists as padded index tensors evaluated by torch on ``device`` (the
+        the lists as segment tensors evaluated by torch on ``device`` (the
         default on CUDA).
     block : int
         Block side in pixels.
