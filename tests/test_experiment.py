@@ -231,7 +231,18 @@ def test_small_sweep_writes_every_file_with_sane_content(sweep: tuple[Path, int,
     md = (out / "results.md").read_text()
     assert "## Machine" in md and "torch" in md and "cpu_count" in md
     assert md.count("| disc | edge |") == 2 and md.count("| bars | grid |") == 2
-    assert "budget 20: edge beats grid in PSNR on" in md and "budget 40:" in md
+    assert "budget 20: edge's final PSNR higher than the grid's on" in md and "budget 40:" in md
+    assert "Edge higher on at least 2 of 2 and sooner on all 2: " in md  # the rule, as worded
+    assert "## The paper's claims" in md and md.count("**Verdict: ") == 4
+    claims = json.loads((out / "claims.json").read_text())
+    assert [c["key"] for c in claims] == ["a", "b:s-smoe", "b:as-smoe", "c"]
+    assert all(c["verdict"] in ("holds", "does not hold") for c in claims)  # every method ran
+    assert claims[0]["numbers"]["pairs"] == 4  # 2 images x 2 budgets
+    for claim in claims:
+        assert f"**Verdict: {claim['verdict']}.**" in md
+        assert f"paper's claim ({claim['key'].split(':')[0]}) {claim['title']}: {claim['verdict']}" in stdout
+    sweep_info = json.loads((out / "sweep.json").read_text())
+    assert sweep_info["workers"] == 1 and "cpu_count" in sweep_info["machine"]
     for name in FIGURES:
         assert f"]({name})" in md
     assert "notes.txt" in md and "notes.txt" in stdout  # skipped file listed
@@ -264,6 +275,69 @@ def test_rerun_resumes_and_reruns_only_missing_runs(sweep: tuple[Path, int, str]
     summary = run_experiment([image_folder / "disc.png"], work, methods=("grid",), budgets=(20,),
                              params=params.replace(max_steps=5))
     assert (summary.resumed, summary.ran) == (0, 1)
+
+
+def test_report_only_rewrites_the_report_from_the_stored_json_alone(sweep: tuple[Path, int, str], image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, _, _ = sweep
+    work = tmp_path / "out"
+    import shutil
+
+    shutil.copytree(out, work)
+    before = _read_csv(work / "results.csv")
+    claims_before = json.loads((work / "claims.json").read_text())
+    # only the JSON of each run is kept (as in a copy without the model files)
+    for path in [p for p in (work / "runs").iterdir() if p.suffix != ".json"] + [p for p in work.iterdir() if p.is_file()]:
+        path.unlink()
+    lost = before[5]
+    (work / "runs" / f"{lost['run_id']}.json").unlink()
+    stored = sorted(p.name for p in (work / "runs").iterdir())
+
+    status = main(["experiment", str(image_folder), "--budgets", "20,40", *FAST_SET, "--report-only", "--out", str(work)])
+    assert status == 0
+    printed = capsys.readouterr().out
+    label = f"{lost['image']} {lost['method']} {lost['budget']}"
+    assert f"report rewritten from {len(before) - 1} stored run(s) of {len(before)}" in printed
+    assert f"  not stored: {label}" in printed and "paper's claim (c)" in printed
+    assert sorted(p.name for p in (work / "runs").iterdir()) == stored  # nothing ran
+    assert _read_csv(work / "results.csv") == [r for r in before if r["run_id"] != lost["run_id"]]
+    md = (work / "results.md").read_text()
+    assert "rewritten from the stored runs" in md and "not recorded (no `sweep.json`)" in md
+    assert f"1 run(s) of this sweep are not stored: {label}" in md
+    assert "## The paper's claims" in md and "Kernel placement figure (cf. paper Fig. 7) left out" in md
+    for name in FIGURES[:-1]:
+        assert (work / name).is_file() and f"]({name})" in md
+    assert not (work / "fig7_kernel_placement.png").exists() and not (work / "sweep.json").exists()
+    claims = json.loads((work / "claims.json").read_text())
+    assert [c["key"] for c in claims] == [c["key"] for c in claims_before]
+
+    # with every run stored, the same claims as the sweep's own report; sweep.json is used when present
+    shutil.copy(out / "runs" / f"{lost['run_id']}.json", work / "runs")
+    shutil.copy(out / "sweep.json", work)
+    assert main(["experiment", str(image_folder), "--budgets", "20,40", *FAST_SET, "--report-only", "--out", str(work)]) == 0
+    assert json.loads((work / "claims.json").read_text()) == claims_before
+    md = (work / "results.md").read_text()
+    assert "Incomplete" not in md and "as recorded in `sweep.json`" in md and "1 local worker(s)" in md
+    assert _read_csv(work / "results.csv") == before
+
+
+def test_report_only_refuses_a_folder_without_runs_of_the_sweep(sweep: tuple[Path, int, str], image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty"
+    with pytest.raises(SystemExit) as info:
+        main(["experiment", str(image_folder), "--report-only", "--out", str(empty)])
+    assert info.value.code == 2 and "no stored runs to report" in capsys.readouterr().err
+    assert not empty.exists()
+    out, _, _ = sweep
+    work = tmp_path / "out"
+    import shutil
+
+    shutil.copytree(out, work)
+    before = {p.name: p.stat().st_mtime_ns for p in work.iterdir()}
+    with pytest.raises(SystemExit) as info:  # other parameters (the default time budget): other runs
+        main(["experiment", str(image_folder), "--budgets", "20,40", "--report-only", "--out", str(work)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "none of the stored runs belong to this sweep" in err
+    assert Params(**FAST).digest() in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.stat().st_mtime_ns for p in work.iterdir()} == before  # nothing written
 
 
 def test_failing_image_is_recorded_and_the_sweep_continues(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,7 +3,8 @@
 ``smoe experiment [IMAGES or FOLDERS ...] --out DIR`` runs every (image,
 method, kernel budget) with :func:`smoe_gui.core.experiment.run_experiment` and
 writes ``DIR/results.csv``, ``DIR/results.md``, the figures and one file set
-per run under ``DIR/runs``.  Re-running with the same ``--out`` resumes.
+per run under ``DIR/runs``.  Re-running with the same ``--out`` resumes;
+``--report-only`` runs nothing and rewrites the report from the stored runs.
 Ctrl-C keeps every finished run and exits 130; a sweep in which some runs
 failed (recorded with their error) exits 1; bad arguments exit 2.  See ``docs/experiments.md``.
 """
@@ -163,6 +164,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="run on a Dask distributed cluster (needs smoe-gui[cluster])")
     parser.add_argument("--max-size", metavar="PX", default=None,
                         help="downscale images whose longer side exceeds PX pixels")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: rewrite results.csv, results.md, claims.json and the figures from the "
+                        "runs stored in --out (give the same images, methods, budgets and parameters); "
+                        "lists the sweep's runs that are not stored")
     add_param_options(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created; resumed if it exists)")
     parser.set_defaults(func=run)
@@ -199,12 +204,19 @@ def run(args: argparse.Namespace) -> int:
     summary = run_experiment(
         args.inputs, args.out, methods=methods, budgets=budgets, params=params, workers=workers,
         dask_scheduler=args.dask_scheduler, threads=threads, max_size=max_size, observer=progress,
+        report_only=args.report_only,
     )
     ok = summary.total - len(summary.failed) - summary.pending
-    print(
-        f"{summary.ran} run(s) done now, {summary.resumed} resumed; {ok} of {summary.total} ok, "
-        f"{len(summary.failed)} failed, {summary.pending} pending; {summary.elapsed_s:.0f} s"
-    )
+    if args.report_only:
+        print(f"report rewritten from {summary.total - summary.pending} stored run(s) of {summary.total}; "
+              f"{ok} ok, {len(summary.failed)} failed, {summary.pending} not stored")
+        for label in summary.missing_runs:
+            print(f"  not stored: {label}")
+    else:
+        print(
+            f"{summary.ran} run(s) done now, {summary.resumed} resumed; {ok} of {summary.total} ok, "
+            f"{len(summary.failed)} failed, {summary.pending} pending; {summary.elapsed_s:.0f} s"
+        )
     for line in summary.failed:
         print(f"  failed: {line}")
     if summary.skipped_files:
@@ -214,8 +226,11 @@ def run(args: argparse.Namespace) -> int:
     if summary.missing_images:
         print(f"paper images not found: {', '.join(summary.missing_images)}")
     if summary.files:
-        print(f"wrote {show_path(summary.out / 'results.csv')}, {show_path(summary.out / 'results.md')} "
-              f"and {len(summary.files) - 2} figure(s)")
+        figures = sum(1 for path in summary.files if path.suffix == ".png")
+        print(f"wrote {show_path(summary.out / 'results.csv')}, {show_path(summary.out / 'results.md')}, "
+              f"{show_path(summary.out / 'claims.json')} and {figures} figure(s)")
+        for claim in summary.claims:
+            print(f"paper's claim {claim.line()}")
     if summary.interrupted:
         print("smoe: interrupted; finished runs are saved, re-run the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

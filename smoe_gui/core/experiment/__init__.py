@@ -14,14 +14,17 @@ and writes the report (``results.csv``, ``results.md`` and the figures).  The
 ``store``
     the runs on disk (one file set per finished run, resumable) and
     ``results.csv``.
+``claims``
+    the paper's claims tested on a sweep's runs (:func:`paper_claims`).
 ``report``
-    the matplotlib figures and ``results.md``.
+    the matplotlib figures, ``results.md`` and ``claims.json``.
 
 Definitions and file layout: ``docs/experiments.md``.
 """
 
 from __future__ import annotations
 
+from .claims import Claim, paper_claims
 from .plan import (
     DEFAULT_BUDGETS,
     PAPER_IMAGES,
@@ -64,6 +67,7 @@ __all__ = [
     "DEFAULT_BUDGETS",
     "PAPER_IMAGES",
     "TIMING_COLUMNS",
+    "Claim",
     "Comparison",
     "ExperimentSummary",
     "ImageSource",
@@ -81,6 +85,7 @@ __all__ = [
     "load_sources",
     "machine_info",
     "make_run_id",
+    "paper_claims",
     "parse_budgets",
     "parse_methods",
     "plan_jobs",

@@ -9,6 +9,7 @@ whole-image PSNR against time, and the kernel placements of both methods (Fig. 7
 from __future__ import annotations
 
 import io
+import json
 import math
 import platform
 from collections.abc import Sequence
@@ -23,11 +24,12 @@ from .. import fileio
 from ..metrics import PSNR_PLOT_MAX_DB
 from ..params import Params
 from ..threads import default_threads
+from .claims import Claim, paper_claims
 from .plan import Job
 from .run import CONVERGE_TOL_DB, first_time_reaching, whole_image_curve
-from .store import csv_text, rows_for, runs_dir, stored_history
+from .store import csv_text, load_sweep, rows_for, runs_dir, save_sweep, stored_history
 
-__all__ = ["Comparison", "clock", "compare_runs", "machine_info", "write_report"]
+__all__ = ["Comparison", "clock", "compare_runs", "machine_info", "paper_claims", "write_report"]
 
 
 def clock(seconds: float) -> str:
@@ -187,13 +189,19 @@ def _time_figure(ok: list[dict[str, Any]], images: list[str], methods: Sequence[
                         init[i], conv[i] = float(r["init_s"]), float(r["converge_s"])
             pos = x + (j - (len(methods) - 1) / 2) * width
             color = _style(method)["color"]
-            ax.bar(pos, conv, width, bottom=init, color=color, label=f"{method}: fit to convergence")
-            ax.bar(pos, init, width, color=color, alpha=0.45, hatch="//", label=f"{method}: initialisation")
+            ax.bar(pos, conv, width, bottom=init, color=color)
+            ax.bar(pos, init, width, color=color, alpha=0.45, hatch="//")
         ax.set_xticks(x, images, rotation=20)
         ax.set_ylabel("time (s)")
         ax.set_title(f"budget {budget} kernels")
         ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(fontsize="small")
+    # one legend for all panels, below them: a legend per panel covers its bars
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=_style(m)["color"], label=m) for m in methods]
+    handles += [Patch(facecolor="white", edgecolor="0.3", label="solid: fit to convergence"),
+                Patch(facecolor="0.85", edgecolor="0.3", hatch="//", label="hatched: initialisation")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small")
     fig.suptitle(f"Time to converge (PSNR within {CONVERGE_TOL_DB:g} dB of final; cf. paper Fig. 6)")
     _save_figure(fig, path)
 
@@ -304,7 +312,15 @@ def write_report(out: Path, jobs: Sequence[Job], payloads: dict[str, dict[str, A
     meta : dict
         ``methods``, ``budgets``, ``params``, ``workers``, ``threads``,
         ``elapsed_s``, ``skipped_files``, ``missing_images``, ``sources``,
-        ``interrupted``, ``pending``, ``dask_scheduler``.
+        ``interrupted``, ``pending``, ``dask_scheduler``; optional: ``claims``
+        (:func:`paper_claims` of the rows, computed when absent),
+        ``report_only`` (True: the report is rewritten from stored runs; the
+        execution settings come from ``sweep.json`` instead of ``meta``, which
+        is then not rewritten), ``missing_runs`` (labels of the sweep's runs
+        not stored).
+
+    Also writes ``claims.json`` (the claims, :meth:`Claim.to_json`) and, unless
+    ``report_only``, ``sweep.json`` (machine and execution settings).
     """
     written: list[Path] = []
     rows = rows_for(jobs, payloads)
@@ -316,6 +332,7 @@ def write_report(out: Path, jobs: Sequence[Job], payloads: dict[str, dict[str, A
     ok_payloads = [payloads[r["run_id"]] for r in ok]
     images = list(dict.fromkeys(r["image"] for r in ok))
     figures: list[tuple[str, str]] = []
+    notes: list[str] = []
     if ok:
         specs = [
             ("fig5_psnr_vs_kernels.png", "PSNR against the number of kernels (cf. paper Fig. 5)",
@@ -335,7 +352,11 @@ def write_report(out: Path, jobs: Sequence[Job], payloads: dict[str, dict[str, A
         pair = _placement_pair(ok_payloads, budgets)
         if pair is not None:
             source = next((s for s in meta.get("sources", []) if s.name == pair[0]["record"]["image"]), None)
-            if source is not None and source.image is not None:
+            models = [runs_dir(out) / f"{p['record']['run_id']}.init.npz" for p in pair]
+            if any(not m.is_file() for m in models):
+                notes.append("Kernel placement figure (cf. paper Fig. 7) left out: the initial models "
+                             + ", ".join(f"`runs/{m.name}`" for m in models if not m.is_file()) + " are missing.")
+            elif source is not None and source.image is not None:
                 _placement_figure(out, pair, source.image, out / "fig7_kernel_placement.png")
                 figures.append(("fig7_kernel_placement.png", "Kernel placements of both methods (cf. paper Fig. 7)"))
     written.extend(out / name for name, _ in figures)
@@ -348,7 +369,20 @@ def write_report(out: Path, jobs: Sequence[Job], payloads: dict[str, dict[str, A
             if edge is not None and grid is not None:
                 comparisons.append(compare_runs(edge, grid))
 
-    fileio.write_text(out / "results.md", _markdown(rows, comparisons, figures, meta, budgets))
+    claims: list[Claim] = meta["claims"] if meta.get("claims") is not None else paper_claims(rows, payloads)
+    fileio.write_text(out / "claims.json", json.dumps([c.to_json() for c in claims], indent=1, allow_nan=False) + "\n")
+    written.append(out / "claims.json")
+
+    if meta.get("report_only"):
+        execution = load_sweep(out)
+    else:
+        execution = {
+            "machine": machine_info(), "workers": meta.get("workers"), "threads": meta.get("threads"),
+            "dask_scheduler": meta.get("dask_scheduler"), "elapsed_s": round(float(meta["elapsed_s"]), 3),
+        }
+        save_sweep(out, execution)
+    hosts = sorted({str(payloads[r["run_id"]].get("host") or "") for r in rows} - {""})
+    fileio.write_text(out / "results.md", _markdown(rows, comparisons, claims, figures, notes, meta, execution, hosts, budgets))
     written.append(out / "results.md")
     return written
 
@@ -365,20 +399,74 @@ def _placement_pair(ok_payloads: list[dict[str, Any]], budgets: Sequence[int]) -
     return None
 
 
-def _markdown(rows: list[dict[str, Any]], comparisons: list[Comparison], figures: list[tuple[str, str]], meta: dict[str, Any], budgets: Sequence[int]) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown table; columns after the first two are right-aligned when they hold numbers."""
+    def numeric(j: int) -> bool:
+        return all(_is_number(r[j]) for r in rows) and bool(rows)
+
+    align = ["---:" if j > 0 and numeric(j) else "---" for j in range(len(header))]
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    out += ["| " + " | ".join(str(c).replace("|", "/") for c in r) + " |" for r in rows]
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(str(text).split(" ")[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _claims_markdown(claims: Sequence[Claim]) -> list[str]:
+    """The section "The paper's claims": per claim the paper's words, the rule, the numbers, the verdict."""
+    lines = ["## The paper's claims", "",
+             "Each claim of the paper's section IV, tested on the runs above that finished ok "
+             "(the rules and why they are read so: `docs/paper-readings.md`, section 12; the same numbers "
+             "are in `claims.json`).", ""]
+    for claim in claims:
+        lines += [f"### ({claim.key.split(':')[0]}) {claim.title}", "",
+                  f"- Paper: {claim.paper}", f"- Rule: {claim.rule}", ""]
+        for table in claim.tables:
+            lines += [f"{table.caption}:", "", *_table(table.header, table.rows), ""]
+        lines += [f"**Verdict: {claim.verdict}.** {claim.reason[0].upper() + claim.reason[1:]}.", ""]
+    return lines
+
+
+def _markdown(
+    rows: list[dict[str, Any]], comparisons: list[Comparison], claims: Sequence[Claim],
+    figures: list[tuple[str, str]], notes: Sequence[str], meta: dict[str, Any],
+    execution: dict[str, Any] | None, hosts: Sequence[str], budgets: Sequence[int],
+) -> str:
     params: Params = meta["params"]
-    info = machine_info()
+    report_only = bool(meta.get("report_only"))
     lines = ["# SMoE initialisation experiment", ""]
-    if meta.get("interrupted") or meta.get("pending"):
+    missing_runs = list(meta.get("missing_runs") or [])
+    if report_only and missing_runs:
+        lines += [f"**Incomplete:** {len(missing_runs)} run(s) of this sweep are not stored: "
+                  f"{', '.join(missing_runs)}; run the command without --report-only to do them.", ""]
+    elif meta.get("interrupted") or meta.get("pending"):
         lines += [f"**Incomplete:** {meta.get('pending', 0)} run(s) have not finished; re-run the same command to resume.", ""]
     lines += [
         "## Settings", "",
         f"- methods: {', '.join(meta['methods'])}; kernel budgets: {', '.join(str(b) for b in budgets)}",
         f"- time budget per fit: {params.time_budget:g} s; step cap: {params.max_steps}; parameter hash `{params.digest()}`",
-        f"- execution: {'Dask scheduler ' + str(meta['dask_scheduler']) if meta.get('dask_scheduler') else str(meta['workers']) + ' local worker(s)'}"
-        + (f", {meta['threads']} torch thread(s) per run" if meta.get("threads") else ""),
-        f"- wall-clock time of this invocation: {meta['elapsed_s']:.0f} s ({clock(meta['elapsed_s'])})",
+    ]
+    if report_only:
+        lines.append("- this report was rewritten from the stored runs (`smoe experiment --report-only`); "
+                     + ("execution as recorded in `sweep.json` by the last invocation that ran runs:"
+                        if execution else "how the runs were executed is not recorded (no `sweep.json`)"))
+    if execution:
+        workers, threads, dask = execution.get("workers"), execution.get("threads"), execution.get("dask_scheduler")
+        elapsed = float(execution.get("elapsed_s") or 0.0)
+        lines += [
+            f"- execution: {'Dask scheduler ' + str(dask) if dask else str(workers) + ' local worker(s)'}"
+            + (f", {threads} torch thread(s) per run" if threads else ""),
+            f"- wall-clock time of {'that' if report_only else 'this'} invocation: {elapsed:.0f} s ({clock(elapsed)})",
+        ]
+    lines += [
         f"- sum of run times: {sum(float(r['wall_s'] or 0) for r in rows):.0f} s",
+        f"- hosts the runs ran on: {', '.join(hosts) if hosts else 'not recorded'}",
         f"- images: {', '.join(f'{s.name} ({s.path})' for s in meta.get('sources', []))}",
     ]
     changed = {k: v for k, v in params.to_dict().items() if v != Params().to_dict()[k]}
@@ -387,7 +475,11 @@ def _markdown(rows: list[dict[str, Any]], comparisons: list[Comparison], figures
     if meta.get("missing_images"):
         lines.append(f"- paper images not found (not run): {', '.join(meta['missing_images'])}")
     lines += ["", "## Machine", ""]
-    lines += [f"- {k}: {v}" for k, v in info.items()]
+    machine = execution.get("machine") if execution else None
+    if isinstance(machine, dict):
+        lines += [f"- {k}: {v}" for k, v in machine.items()]
+    else:
+        lines.append("- not recorded (see the hosts above)")
     lines += ["", "## Results", "",
               "| image | method | budget | initial kernels | final kernels | PSNR (dB) | SSIM | time to converge (s) | init (s) | fit (s) | steps | status |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -412,26 +504,34 @@ def _markdown(rows: list[dict[str, Any]], comparisons: list[Comparison], figures
         lines += [""]
         for budget in budgets:
             at = [c for c in comparisons if c.budget == budget]
-            if not at:
-                continue
-            better = [c.image for c in at if c.edge_better]
-            sooner = [c.image for c in at if c.edge_sooner]
-            n = len(at)
-            claim = len(better) >= math.ceil(0.75 * n) and len(sooner) == n
-            lines.append(
-                f"- budget {budget}: edge beats grid in PSNR on {len(better)} of {n} image(s)"
-                f"{' (' + ', '.join(better) + ')' if better else ''}; reaches the grid's final PSNR sooner on "
-                f"{len(sooner)} of {n}{' (' + ', '.join(sooner) + ')' if sooner else ''}. "
-                f"Paper's claim (edge better on at least 3 of 4, and sooner): {'holds' if claim else 'does not hold'}."
-            )
-        lines.append("")
+            if at:
+                lines.append(_budget_line(budget, at))
+        lines += ["", "The paper's claims are tested in the next section.", ""]
+    lines += _claims_markdown(claims)
     if figures:
         lines += ["## Figures", ""]
         for name, caption in figures:
             lines += [f"### {caption}", "", f"![{caption}]({name})", ""]
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     if meta.get("skipped_files"):
         lines += ["## Skipped files (not images)", ""] + [f"- {p}" for p in meta["skipped_files"]] + [""]
     lines += ["Per-run data: `runs/<run_id>.json` (row, fit history, expert PSNR, notes), "
               "`runs/<run_id>.init.npz` / `.model.npz` (initial / final model), `runs/<run_id>.png` (reconstruction).", ""]
     return "\n".join(lines)
 
+
+def _budget_line(budget: int, at: Sequence[Comparison]) -> str:
+    """One budget of "Edge against grid": the counts, and whether edge was better in PSNR on
+    at least three quarters of the images and sooner on every one of them."""
+    better = [c.image for c in at if c.edge_better]
+    sooner = [c.image for c in at if c.edge_sooner]
+    n = len(at)
+    need = math.ceil(0.75 * n)
+    both = len(better) >= need and len(sooner) == n
+    return (
+        f"- budget {budget}: edge's final PSNR higher than the grid's on {len(better)} of {n} image(s)"
+        f"{' (' + ', '.join(better) + ')' if better else ''}; edge reached the grid's final PSNR sooner on "
+        f"{len(sooner)} of {n}{' (' + ', '.join(sooner) + ')' if sooner else ''}. "
+        f"Edge higher on at least {need} of {n} and sooner on all {n}: {'yes' if both else 'no'}."
+    )

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -49,6 +49,9 @@ from .store import (
     rows_for,
     save_run,
 )
+
+if TYPE_CHECKING:
+    from .claims import Claim
 
 __all__ = [
     "CONVERGE_TOL_DB",
@@ -342,6 +345,12 @@ class ExperimentSummary:
         Wall-clock seconds of this call.
     files : list of Path
         Report files written.
+    missing_runs : list of str
+        Labels (``"<image> <method> <budget>"``) of the sweep's runs not
+        stored (``report_only``: the runs left out of the report).
+    claims : list of Claim
+        The paper's claims tested on the sweep
+        (:func:`smoe_gui.core.experiment.claims.paper_claims`).
     """
 
     out: Path
@@ -355,6 +364,8 @@ class ExperimentSummary:
     interrupted: bool = False
     elapsed_s: float = 0.0
     files: list[Path] = field(default_factory=list)
+    missing_runs: list[str] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
 
 
 def run_experiment(
@@ -370,6 +381,7 @@ def run_experiment(
     max_size: int | None = None,
     observer: SweepObserver | None = None,
     log: Callable[[str], None] | None = None,
+    report_only: bool = False,
 ) -> ExperimentSummary:
     """Run the sweep, resuming from ``out``, and write the report.
 
@@ -398,6 +410,13 @@ def run_experiment(
         runs in this process); the terminal display is the CLI's.
     log : callable, optional
         Receives one-line notes (missing images, ...); default: ``observer.note``.
+    report_only : bool
+        Run nothing: rewrite the report (``results.csv``, ``results.md``,
+        ``claims.json``, the figures) from the runs stored in ``out`` that
+        belong to this sweep (same images, methods, budgets and parameters);
+        the sweep's runs not stored are listed in ``missing_runs`` and in
+        ``results.md``.  The model files (``.npz``) are not needed (without
+        them the kernel-placement figure is left out).
 
     Returns
     -------
@@ -407,7 +426,8 @@ def run_experiment(
     Raises
     ------
     ValueError
-        For bad arguments, no images, an unreachable scheduler.
+        For bad arguments, no images, an unreachable scheduler; with
+        ``report_only``, an output folder without stored runs.
     """
     started = time.monotonic()
     params = params if params is not None else Params()
@@ -429,6 +449,8 @@ def run_experiment(
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir}: exists and is not a folder")
+    if report_only and not load_records(out_dir):
+        raise ValueError(f"{out_dir}: no stored runs to report (no readable runs/*.json)")
 
     summary = ExperimentSummary(out=out_dir)
     if inputs:
@@ -445,7 +467,8 @@ def run_experiment(
             )
         if not paths:
             raise ValueError("none of the paper's images were found; give images or folders")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not report_only:
+        out_dir.mkdir(parents=True, exist_ok=True)
 
     cores = default_threads()
     if threads is None:
@@ -458,13 +481,17 @@ def run_experiment(
     sources = load_sources(paths, max_size=max_size, on_message=say, channels=params.channels)
     payloads = load_records(out_dir)
     done_keys = finished_keys(payloads.values())
-    jobs = plan_jobs(
-        sources, methods, budgets, params, threads=threads, skip=done_keys.__contains__, log=say
-    )
-    todo = [job for job in jobs if job.key not in done_keys]
+    if report_only:  # nothing runs, so nothing is planned
+        jobs = plan_jobs(sources, methods, budgets, params, threads=threads, skip=lambda key: True)
+        todo: list[Job] = []
+    else:
+        jobs = plan_jobs(
+            sources, methods, budgets, params, threads=threads, skip=done_keys.__contains__, log=say
+        )
+        todo = [job for job in jobs if job.key not in done_keys]
     summary.total = len(jobs)
     summary.resumed = len(jobs) - len(todo)
-    if summary.resumed:
+    if summary.resumed and not report_only:
         say(f"resuming: {summary.resumed} of {len(jobs)} run(s) already finished in {out_dir}")
 
     def on_done(output: RunOutput) -> None:
@@ -474,6 +501,9 @@ def run_experiment(
         summary.ran += 1
         progress.job_finished(output.record)
 
+    if report_only:
+        _report(summary, out_dir, jobs, methods, budgets, params, sources, started)
+        return summary
     fileio.write_text(out_dir / "results.csv", csv_text(rows_for(jobs, payloads)))
     progress.start(len(todo), workers, params.time_budget + 2.0)
     try:
@@ -497,30 +527,56 @@ def run_experiment(
     finally:
         progress.close()
 
-    payloads = load_records(out_dir)
-    rows = rows_for(jobs, payloads)
-    summary.failed = [f"{r['image']} {r['method']} {r['budget']}: {r['error']}" for r in rows if r["status"] != "ok"]
-    summary.pending = len(jobs) - len(rows)
-    summary.elapsed_s = time.monotonic() - started
-    meta = {
-        "methods": list(methods),
-        "budgets": [int(b) for b in budgets],
-        "params": params,
+    _report(summary, out_dir, jobs, methods, budgets, params, sources, started, execution={
         "workers": workers,
         "dask_scheduler": None if dask_scheduler is None else str(getattr(dask_scheduler, "scheduler_address", dask_scheduler)),
         "threads": threads,
+    })
+    return summary
+
+
+def _report(
+    summary: ExperimentSummary, out_dir: Path, jobs: Sequence[Job], methods: Sequence[str],
+    budgets: Sequence[int], params: Params, sources: Sequence[Any], started: float,
+    execution: dict[str, Any] | None = None,
+) -> None:
+    """Fill ``summary`` from the runs stored in ``out_dir`` and write the report
+    (``execution`` None: rewritten from the stored runs, nothing ran)."""
+    from .claims import paper_claims
+    from .report import write_report
+
+    payloads = load_records(out_dir)
+    rows = rows_for(jobs, payloads)
+    if execution is None and not rows:
+        found = sorted({str(p["record"].get("params_hash")) for p in payloads.values()})
+        raise ValueError(
+            f"{out_dir}: none of the stored runs belong to this sweep (stored parameter hash(es) "
+            f"{', '.join(found)}, this sweep's {params.digest()}): give the images, methods, budgets "
+            "and parameters of the run"
+        )
+    stored = {r["run_id"] for r in rows}
+    summary.failed = [f"{r['image']} {r['method']} {r['budget']}: {r['error']}" for r in rows if r["status"] != "ok"]
+    summary.pending = len(jobs) - len(rows)
+    summary.missing_runs = [job.label for job in jobs if job.run_id not in stored]
+    summary.claims = paper_claims(rows, payloads)
+    summary.elapsed_s = time.monotonic() - started
+    meta: dict[str, Any] = {
+        "methods": list(methods),
+        "budgets": [int(b) for b in budgets],
+        "params": params,
         "elapsed_s": summary.elapsed_s,
         "skipped_files": [str(p) for p in summary.skipped_files],
         "missing_images": summary.missing_images,
         "sources": sources,
         "interrupted": summary.interrupted,
         "pending": summary.pending,
+        "missing_runs": summary.missing_runs,
+        "claims": summary.claims,
+        "report_only": execution is None,
+        **(execution or {}),
     }
-    from .report import write_report
-
     try:
         summary.files = write_report(out_dir, jobs, payloads, meta)
     except KeyboardInterrupt:
         summary.interrupted = True
-    return summary
 

@@ -4,7 +4,8 @@ Qt-free.  Files under the output folder ``out``: ``runs/<run_id>.json`` (the
 CSV row, the fit's history as :class:`~smoe_gui.core.runs.FitHistory` records,
 the initial model's PSNR, the expert-initialisation PSNR per iteration, notes),
 ``runs/<run_id>.init.npz`` / ``.model.npz`` (initial and final model),
-``runs/<run_id>.png`` (the reconstruction) and ``results.csv``.  A run is
+``runs/<run_id>.png`` (the reconstruction), ``results.csv`` and ``sweep.json``
+(how the last invocation that ran the sweep ran: machine, workers, threads).  A run is
 finished once its JSON exists (written last); a re-run with the same ``out``
 skips finished runs whose key (image content hash, method, budget, parameter
 hash) matches.
@@ -37,15 +38,18 @@ __all__ = [
     "COLUMNS",
     "HISTORY_POINTS",
     "STORE_FORMAT",
+    "SWEEP_FILE",
     "TIMING_COLUMNS",
     "RunOutput",
     "csv_text",
     "finished_keys",
     "load_records",
+    "load_sweep",
     "record_key",
     "rows_for",
     "runs_dir",
     "save_run",
+    "save_sweep",
     "stored_history",
 ]
 
@@ -62,6 +66,8 @@ HISTORY_POINTS = 1500
 #: Version of the per-run JSON layout; runs stored in another are run again.
 #: 2: ``history`` is a :class:`~smoe_gui.core.runs.FitHistory`'s records.
 STORE_FORMAT = 2
+#: File (under the output folder) of the last running invocation's execution settings.
+SWEEP_FILE = "sweep.json"
 
 
 @dataclass(eq=False)
@@ -204,3 +210,19 @@ def rows_for(jobs: Sequence[Job], payloads: dict[str, dict[str, Any]]) -> list[d
             rows.append(payload["record"])
     return rows
 
+
+
+def save_sweep(out: Path, execution: dict[str, Any]) -> None:
+    """Record how the sweep ran (``machine``, ``workers``, ``threads``,
+    ``dask_scheduler``, ``elapsed_s``) in ``out/sweep.json``, for a report
+    rewritten later from the stored runs."""
+    fileio.write_text(out / SWEEP_FILE, json.dumps(execution, indent=1, allow_nan=False) + "\n")
+
+
+def load_sweep(out: Path) -> dict[str, Any] | None:
+    """What :func:`save_sweep` recorded, or None (absent or unreadable)."""
+    try:
+        data = json.loads((out / SWEEP_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
