@@ -435,6 +435,24 @@ def test_torch_backend_float32_training_step_matches_numba() -> None:
         assert rel_err(a.double(), b) <= 1e-4
 
 
+def test_torch_backend_float32_is_exact_far_from_the_origin() -> None:
+    # a window at a fractional origin near pixel (4000, 3000) of a large image:
+    # float32 pixel coordinates there are only good to ~2.4e-4 px, so the kernel
+    # centres are taken relative to each block in float64 before the float32
+    # arithmetic, and the image is as exact as near the origin
+    x0, y0 = 4000.37, 3000.61
+    base = random_model(23, k=60, h=40, w=56)
+    shifted = base.replace(mu=base.mu + np.array([x0, y0]), height=3100, width=4100)
+    shifted = shifted.replace(**{n: getattr(shifted, n).astype(np.float32).astype(np.float64)
+                                 for n in ("mu", "A", "m", "log_alpha")})
+    r = SmoeRenderer(40, 56, x0=x0, y0=y0, backend="torch")
+    img = r(*tensors(shifted, torch.float32)).detach().double()
+    ref = dense_image_torch(*(t.detach() for t in tensors(shifted)),
+                            torch.arange(56.0, dtype=torch.float64) + x0,
+                            torch.arange(40.0, dtype=torch.float64) + y0)
+    assert float((img - ref).abs().max()) <= IMAGE_TOL
+
+
 # -- CUDA ------------------------------------------------------------------------
 
 

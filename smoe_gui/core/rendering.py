@@ -698,22 +698,25 @@ class _TorchPlan:
 
     # -- the evaluation ------------------------------------------------------
 
-    def logits(self, ch: _TorchChunk, table: torch.Tensor
+    def logits(self, ch: _TorchChunk, table: torch.Tensor, centres: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Gate logits of the chunk's segments: ``(S, bs, bs, L)`` (pixel row,
         pixel column, slot), and the offsets ``dx (S, bs, L)`` (per column) and
         ``dy (S, bs, L)`` (per row) of the pixels from the slots' centres.
 
-        ``table (K+1, 6)``: ``μx, μy, s11, s12, s22, log α`` per kernel (row
-        ``K``: the padding slot, ``log α = -inf``).  A block's pixels form a
+        ``table (K+1, 4)``: ``s11, s12, s22, log α`` per kernel and ``centres
+        (K+1, 2)`` float64: ``μ`` (row ``K``: the padding slot, ``log α =
+        -inf``).  The centres are taken relative to the block's origin in
+        float64 and only then rounded to the working precision, so a float32
+        image of any size is as exact as a small one.  A block's pixels form a
         grid, so ``q = s11·dx² + 2·s12·dx·dy + s22·dy²`` is a row term, a column
         term and one product: two passes over the logits."""
-        t = table[ch.kidx]  # (S, L, 6)
+        t = table[ch.kidx]  # (S, L, 4)
+        c = (centres[ch.kidx] - ch.origin[:, None, :]).to(table.dtype)  # (S, L, 2)
         u = self.offsets.to(table.dtype)
-        org = ch.origin.to(table.dtype)
-        dx = u[None, :, None] - (t[:, None, :, 0] - org[:, None, 0:1])  # (S, bs, L)
-        dy = u[None, :, None] - (t[:, None, :, 1] - org[:, None, 1:2])
-        s11, s12, s22, la = (t[:, None, :, i] for i in range(2, 6))
+        dx = u[None, :, None] - c[:, None, :, 0]  # (S, bs, L)
+        dy = u[None, :, None] - c[:, None, :, 1]
+        s11, s12, s22, la = (t[:, None, :, i] for i in range(4))
         row = la - s22 * dy * dy  # (S, bs, L): log α - s22·dy²
         col = s11 * dx * dx  # (S, bs, L)
         cross = 2.0 * s12 * dy
@@ -736,18 +739,20 @@ class _TorchPlan:
         return blocks.reshape(self.nby * self.nbx, bs, bs, c)
 
 
-def _kernel_table(mu: torch.Tensor, A: torch.Tensor, la: torch.Tensor) -> torch.Tensor:
-    """``(K+1, 6)``: ``μx, μy, s11, s12, s22, log α`` with ``S = A Aᵀ``; the last
-    row is the padding slot (zeros, ``log α = -inf``)."""
+def _kernel_table(mu: torch.Tensor, A: torch.Tensor, la: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(K+1, 4)``: ``s11, s12, s22, log α`` with ``S = A Aᵀ``, and ``(K+1, 2)``
+    float64: ``μ``; the last rows are the padding slot (zeros, ``log α = -inf``)."""
     import torch
 
     s11 = A[:, 0, 0] * A[:, 0, 0] + A[:, 0, 1] * A[:, 0, 1]
     s12 = A[:, 0, 0] * A[:, 1, 0] + A[:, 0, 1] * A[:, 1, 1]
     s22 = A[:, 1, 0] * A[:, 1, 0] + A[:, 1, 1] * A[:, 1, 1]
-    table = torch.stack([mu[:, 0], mu[:, 1], s11, s12, s22, la], dim=1)
-    pad = table.new_zeros(1, 6)
-    pad[0, 5] = -math.inf
-    return torch.cat([table, pad], dim=0)
+    table = torch.stack([s11, s12, s22, la], dim=1)
+    pad = table.new_zeros(1, 4)
+    pad[0, 3] = -math.inf
+    centres = torch.cat([mu.double(), mu.new_zeros(1, 2, dtype=torch.float64)], dim=0)
+    return torch.cat([table, pad], dim=0), centres
 
 
 def _make_torch_function() -> type:
@@ -773,7 +778,7 @@ def _make_torch_function() -> type:
                     la: torch.Tensor, plan: _TorchPlan) -> torch.Tensor:
             k = mu.shape[0]
             nc = 1 if m.dim() == 1 else int(m.shape[1])
-            table = _kernel_table(mu, A, la)
+            table, centres = _kernel_table(mu, A, la)
             # [1, m_c] per kernel: one product gives Z = Σ e and N_c = Σ e·m_c
             mext = torch.cat([m.new_ones(k, 1), m.reshape(k, nc)], dim=1)
             mext = torch.cat([mext, m.new_zeros(1, nc + 1)], dim=0)  # (K+1, 1+C)
@@ -782,7 +787,7 @@ def _make_torch_function() -> type:
             values = mu.new_empty(nblk, bs, bs, nc)
             shift = mu.new_empty(nblk, bs, bs)
             for ch in plan.chunks:
-                logits, _, _ = plan.logits(ch, table)  # (S, bs, bs, L)
+                logits, _, _ = plan.logits(ch, table, centres)  # (S, bs, bs, L)
                 n_s, n_l = logits.shape[0], logits.shape[3]
                 best = logits.amax(-1)  # (S, bs, bs)
                 if ch.seg_block is None:
@@ -818,12 +823,12 @@ def _make_torch_function() -> type:
             # [g_c, -Σ_c g_c L_c] per pixel against [m_c, 1] per kernel: one product
             # gives Σ_c g_c (m_c - L_c)
             gext = torch.cat([g, -(g * values).sum(-1, keepdim=True)], dim=-1)  # (B, bs, bs, C+1)
-            table = _kernel_table(mu, A, la)
+            table, centres = _kernel_table(mu, A, la)
             mext = torch.cat([m.reshape(k, nc), m.new_ones(k, 1)], dim=1)
             mext = torch.cat([mext, m.new_zeros(1, nc + 1)], dim=0)  # (K+1, C+1)
             acc = mu.new_zeros(k + 1, 6 + nc)
             for ch in plan.chunks:
-                logits, dx, dy = plan.logits(ch, table)
+                logits, dx, dy = plan.logits(ch, table, centres)
                 n_s, n_l = logits.shape[0], logits.shape[3]
                 if ch.seg_block is None:
                     sh, gs = shift[ch.b0:ch.b1], gext[ch.b0:ch.b1]
@@ -844,7 +849,7 @@ def _make_torch_function() -> type:
                 acc.index_add_(0, ch.kidx.reshape(-1),
                                torch.cat([sums, g_m], dim=-1).reshape(n_s * n_l, 6 + nc))
             acc = acc[:k]
-            s11, s12, s22 = table[:k, 2], table[:k, 3], table[:k, 4]
+            s11, s12, s22 = table[:k, 0], table[:k, 1], table[:k, 2]
             gx, gy = acc[:, 1], acc[:, 2]
             g_mu = 2.0 * torch.stack([s11 * gx + s12 * gy, s12 * gx + s22 * gy], dim=1)
             p = torch.stack([torch.stack([acc[:, 3], acc[:, 4]], 1),
