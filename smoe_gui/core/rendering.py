@@ -547,7 +547,6 @@ class SmoeRenderer:
             return _culled_function().apply(mu, A, m, log_alpha, self)
         return self._torch_forward(mu, A, m, log_alpha)
 
-
     def _torch_forward(self, mu: torch.Tensor, A: torch.Tensor, m: torch.Tensor,
                        log_alpha: torch.Tensor) -> torch.Tensor:
         """The culled lists as segment tensors, evaluated by torch ops on the
