@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from smoe_gui.core import _kernels as kern
+from smoe_gui.core import rendering
 from smoe_gui.core.model import SmoeModel, dense_render
 from smoe_gui.core.rendering import (
     CullLists,
@@ -156,9 +157,10 @@ def test_renderer_image_and_gradients_match_dense_autograd(backend: str, seed: i
         assert rel_err(a, b) <= GRAD_TOL, name
 
 
-def test_renderer_float32_contract_for_training() -> None:
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_renderer_float32_contract_for_training(backend: str) -> None:
     model = random_model(7, k=40, h=32, w=32)
-    r = SmoeRenderer(32, 32)
+    r = SmoeRenderer(32, 32, backend=backend)
     ts = tensors(model, torch.float32)
     img = r(*ts)
     assert img.dtype == torch.float32 and img.shape == (32, 32)
@@ -186,12 +188,13 @@ def test_optimizer_step_through_the_renderer_lowers_the_loss() -> None:
     assert losses[-1] < 0.8 * losses[0]
 
 
-def test_gradients_are_deterministic() -> None:
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_gradients_are_deterministic(backend: str) -> None:
     model = random_model(4)
     out = []
     for _ in range(2):
         ts = tensors(model)
-        img = SmoeRenderer(40, 56)(*ts)
+        img = SmoeRenderer(40, 56, backend=backend)(*ts)
         out.append(torch.autograd.grad(img.square().sum(), ts))
     for a, b in zip(*out, strict=True):
         assert torch.equal(a, b)
@@ -245,11 +248,12 @@ def test_moved_model_triggers_a_rebuild_and_stays_exact() -> None:
     assert not lists.still_valid(mu, model.A, model.log_alpha)
 
 
-def test_many_random_moves_never_break_exactness() -> None:
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_many_random_moves_never_break_exactness(backend: str) -> None:
     # whatever the check decides, the image must stay exact
     rng = np.random.default_rng(1)
     model = random_model(11, k=40, h=32, w=40)
-    r = SmoeRenderer(32, 40, slack=3.0)
+    r = SmoeRenderer(32, 40, slack=3.0, backend=backend)
     current = model
     for _ in range(12):
         current = current.replace(
@@ -262,9 +266,10 @@ def test_many_random_moves_never_break_exactness() -> None:
     assert 1 < r.stats["rebuilds"] <= 13
 
 
-def test_changing_the_kernel_count_rebuilds() -> None:
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_changing_the_kernel_count_rebuilds(backend: str) -> None:
     model = random_model(12)
-    r = SmoeRenderer(40, 56)
+    r = SmoeRenderer(40, 56, backend=backend)
     r(*tensors(model))
     smaller = model.subset(np.arange(30))
     img = r(*tensors(smaller))
@@ -275,12 +280,17 @@ def test_changing_the_kernel_count_rebuilds() -> None:
 # -- bad input ------------------------------------------------------------------
 
 
-def test_renderer_rejects_bad_input() -> None:
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_renderer_rejects_bad_input(backend: str) -> None:
     model = random_model(13)
     mu, A, m, la = tensors(model)
-    r = SmoeRenderer(40, 56)
-    with pytest.raises(ValueError, match="NaN"):
+    r = SmoeRenderer(40, 56, backend=backend)
+    with pytest.raises(ValueError, match="'mu' contains NaN"):
         r(mu.detach().clone().fill_(float("nan")), A, m, la)
+    with pytest.raises(ValueError, match="'m' contains NaN"):
+        r(mu, A, m.detach().clone().fill_(float("inf")), la)
+    with pytest.raises(ValueError, match="'log_alpha' contains NaN"):
+        r(mu, A, m, la.detach().clone().fill_(float("nan")))
     with pytest.raises(ValueError, match="expected"):
         r(mu[:, :1], A, m, la)
     with pytest.raises(ValueError, match="expected"):
@@ -337,15 +347,110 @@ def test_colour_channels_are_the_gray_models_of_each_channel() -> None:
                                    atol=1e-12)
 
 
-def test_colour_gradients_are_deterministic() -> None:
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_colour_gradients_are_deterministic(backend: str) -> None:
     model = random_model(13, channels=3)
     out = []
     for _ in range(2):
         ts = tensors(model)
-        img = SmoeRenderer(40, 56)(*ts)
+        img = SmoeRenderer(40, 56, backend=backend)(*ts)
         out.append(torch.autograd.grad(img.square().sum(), ts))
     for a, b in zip(*out, strict=True):
         assert torch.equal(a, b)
+
+
+# -- the torch backend: segments and chunks ------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [0, 3])
+@pytest.mark.parametrize(("segment", "chunk"), [(4, 1), (16, 1 << 24), (5, 3000)])
+def test_torch_backend_segments_and_chunks_match_dense(
+    monkeypatch: pytest.MonkeyPatch, channels: int, segment: int, chunk: int
+) -> None:
+    # long lists cut into many segments per block, merged per pixel; blocks in
+    # chunks (one block per chunk with chunk = 1); edge blocks past the window
+    monkeypatch.setattr(rendering, "TORCH_SEGMENT", segment)
+    monkeypatch.setattr(rendering, "TORCH_CHUNK", chunk)
+    model = random_model(21, k=120, h=44, w=52, spread=0.15, channels=channels)
+    x0, y0 = -1.5, 2.0
+    r = SmoeRenderer(37, 45, x0=x0, y0=y0, backend="torch", block=8)
+    g_shape = (37, 45, channels) if channels else (37, 45)
+    g = torch.randn(*g_shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    ts = tensors(model)
+    img = r(*ts)
+    grads = torch.autograd.grad((img * g).sum(), ts)
+    plan = r._torch_index[1] if r._torch_index is not None else None
+    assert plan is not None and r.lists is not None
+    assert max(np.diff(r.lists.off)) > segment  # some block has several segments
+    assert any(c.seg_block is not None for c in plan.chunks)
+    assert (len(plan.chunks) > 1) == (chunk < 1 << 24)
+    ref, ref_grads = dense_grads(model, np.arange(45.0) + x0, np.arange(37.0) + y0, g)
+    assert img.shape == g_shape
+    assert float((img.detach() - ref).abs().max()) <= IMAGE_TOL
+    for name, a, b in zip(("mu", "A", "m", "log_alpha"), grads, ref_grads, strict=True):
+        assert rel_err(a, b) <= GRAD_TOL, name
+
+
+@pytest.mark.parametrize("channels", [0, 3])
+def test_torch_and_numba_backends_agree_on_a_trained_like_model(channels: int) -> None:
+    # many kernels of mixed sizes, a window larger than a few blocks: both
+    # backends evaluate the same lists, so they agree to rounding (float64)
+    rng = np.random.default_rng(3)
+    h, w = 80, 112
+    grid = np.stack(np.meshgrid(np.arange(3, w, 7.0), np.arange(3, h, 7.0)), -1).reshape(-1, 2)
+    k = len(grid)
+    sig = rng.uniform(1.0, 6.0, (k, 2))
+    th = rng.uniform(0, np.pi, k)
+    rot = np.stack([np.stack([np.cos(th), -np.sin(th)], 1), np.stack([np.sin(th), np.cos(th)], 1)], 1)
+    A = rot @ (np.eye(2)[None] / (np.sqrt(2) * sig[:, :, None]))
+    m = rng.uniform(0, 1, (k, channels) if channels else k)
+    model = SmoeModel(grid + rng.normal(0, 1.5, grid.shape), A, m, rng.normal(0, 0.5, k), h, w)
+    g = torch.randn(*((h, w, channels) if channels else (h, w)), dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(4))
+    out = {}
+    for backend in ("numba", "torch"):
+        ts = tensors(model)
+        img = SmoeRenderer(h, w, backend=backend)(*ts)
+        out[backend] = (img.detach(), torch.autograd.grad((img * g).sum(), ts))
+    assert float((out["numba"][0] - out["torch"][0]).abs().max()) <= 1e-10
+    for a, b in zip(out["numba"][1], out["torch"][1], strict=True):
+        assert rel_err(b, a) <= 1e-8
+    assert np.max(np.abs(out["torch"][0].numpy() - dense_render(model))) <= IMAGE_TOL
+
+
+def test_torch_backend_float32_training_step_matches_numba() -> None:
+    # the training contract on the torch backend: float32 in and out, the
+    # gradients of a float32 step within float32 rounding of the float64 ones
+    model = random_model(22, k=80, h=48, w=64, channels=3)
+    target = torch.rand(48, 64, 3, generator=torch.Generator().manual_seed(5))
+    grads = {}
+    for dtype in (torch.float32, torch.float64):
+        ts = tensors(model, dtype)
+        img = SmoeRenderer(48, 64, backend="torch")(*ts)
+        assert img.dtype == dtype
+        ((img - target.to(dtype)) ** 2).mean().backward()
+        grads[dtype] = [t.grad for t in ts]
+    for a, b in zip(grads[torch.float32], grads[torch.float64], strict=True):
+        assert a is not None and b is not None and a.dtype == torch.float32
+        assert rel_err(a.double(), b) <= 1e-4
+
+
+def test_torch_backend_float32_is_exact_far_from_the_origin() -> None:
+    # a window at a fractional origin near pixel (4000, 3000) of a large image:
+    # float32 pixel coordinates there are only good to ~2.4e-4 px, so the kernel
+    # centres are taken relative to each block in float64 before the float32
+    # arithmetic, and the image is as exact as near the origin
+    x0, y0 = 4000.37, 3000.61
+    base = random_model(23, k=60, h=40, w=56)
+    shifted = base.replace(mu=base.mu + np.array([x0, y0]), height=3100, width=4100)
+    shifted = shifted.replace(**{n: getattr(shifted, n).astype(np.float32).astype(np.float64)
+                                 for n in ("mu", "A", "m", "log_alpha")})
+    r = SmoeRenderer(40, 56, x0=x0, y0=y0, backend="torch")
+    img = r(*tensors(shifted, torch.float32)).detach().double()
+    ref = dense_image_torch(*(t.detach() for t in tensors(shifted)),
+                            torch.arange(56.0, dtype=torch.float64) + x0,
+                            torch.arange(40.0, dtype=torch.float64) + y0)
+    assert float((img - ref).abs().max()) <= IMAGE_TOL
 
 
 # -- CUDA ------------------------------------------------------------------------

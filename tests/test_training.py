@@ -338,6 +338,34 @@ def test_a_non_finite_gradient_is_undone(monkeypatch: pytest.MonkeyPatch) -> Non
     assert final is not None and np.all(np.isfinite(final.mu))
 
 
+def test_a_fit_on_the_torch_backend_follows_the_numba_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the renderer of a GPU (backend "torch") driven by the training loop on the
+    # CPU: the same run to float32 rounding, undo and pruning included
+    image = small_image()
+    model = grid_model(image)
+    log_alpha = model.log_alpha.copy()
+    log_alpha[[2, 9]] = math.log(1e-3) - 3.0  # pruned in the first steps
+    model = model.replace(log_alpha=log_alpha)
+    params = quick_params(prune_threshold=1e-3)
+    reference = run(image, params, model)
+    assert reference[-1].n_kernels == model.n_kernels - 2
+    real = training.SmoeRenderer
+    backends = []
+
+    class TorchBackend(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: object, **kw: object) -> None:
+            super().__init__(*args, **kw, backend="torch")  # type: ignore[arg-type]
+            backends.append(self.backend)
+
+    monkeypatch.setattr(training, "SmoeRenderer", TorchBackend)
+    events = run(image, params, model)
+    assert backends and set(backends) == {"torch"}
+    assert len(events) == len(reference)
+    assert [e.n_kernels for e in events] == [e.n_kernels for e in reference]
+    for a, b in zip(events, reference, strict=True):
+        assert a.psnr == pytest.approx(b.psnr, abs=0.02)
+
+
 def test_huge_learning_rates_never_give_a_non_finite_model() -> None:
     image = small_image()
     params = quick_params(lr_mu=10.0, lr_A=1.0, lr_m=1.0, lr_alpha=1.0, prune_threshold=0.0)

@@ -439,8 +439,26 @@ class _Window:
         loss = mse
         if self.reg_weight > 0.0:
             loss = mse + self.reg_weight * torch.exp(self.tensors[3]).sum() ** 2
-        loss_value = float(loss.detach())
-        mse_value = float(mse.detach())
+        # The loss, the MSE and the checks of the gradients, the new parameters and
+        # the pruning threshold are read back in one transfer after the Adam step
+        # (a GPU runs forward, backward and Adam without waiting for the host).  A
+        # step that should not have been taken is undone by restoring a checkpoint
+        # (parameters and Adam's moments): ``ck`` for non-finite gradients or
+        # parameters, the previous step's for a non-finite loss or a loss jump
+        # (which the previous step caused), as if the step had not been taken.
+        loss.backward()
+        with torch.no_grad():
+            one = torch.ones((), dtype=torch.bool, device=self.device)
+            grads_ok = torch.stack([torch.isfinite(t.grad).all() for t in self.tensors
+                                    if t.grad is not None] or [one]).all()
+            self.optimizer.step()
+            params_ok = torch.stack([torch.isfinite(t).all() for t in self.tensors]).all()
+            threshold = self.params.prune_threshold
+            low_any = (torch.exp(self.tensors[3].double()) < threshold).any() \
+                if threshold > 0.0 else ~one
+            read = torch.stack([loss.detach().double(), mse.detach().double(), grads_ok.double(),
+                                params_ok.double(), low_any.double()]).tolist()
+        loss_value, mse_value = float(read[0]), float(read[1])
         self._steps += 1
         if not math.isfinite(loss_value):
             # the parameters now came from the previous step: undo that one
@@ -452,21 +470,14 @@ class _Window:
             out = self._diverged(self.previous, loss_value, self.last_mse, f"loss jump (MSE x{ratio:.1f})")
             out.diverged = f"loss jump (MSE x{ratio:.1f} of the best)"
             return out
-        loss.backward()
-        grads_ok = all(
-            t.grad is None or bool(torch.isfinite(t.grad).all()) for t in self.tensors
-        )
-        if not grads_ok:
+        if not read[2]:
             return self._diverged(ck, loss_value, mse_value, "gradient")
-        self.optimizer.step()
-        with torch.no_grad():
-            params_ok = all(bool(torch.isfinite(t).all()) for t in self.tensors)
-        if not params_ok:
+        if not read[3]:
             return self._diverged(ck, loss_value, mse_value, "parameters")
         self.previous = ck
         self.best_mse = min(self.best_mse, mse_value)
         self.last_mse = mse_value
-        pruned = self._prune()
+        pruned = self._prune() if read[4] else 0
         if pruned:
             self.best_mse = math.inf  # a smaller model: its own best from now on
         return _StepOutcome(loss_value, mse_value, ck, None, pruned)
