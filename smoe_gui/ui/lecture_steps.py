@@ -148,9 +148,9 @@ AS_SMOE_STEPS: tuple[LectureStep, ...] = (
     LectureStep("1 Superpixels", "AS-SMoE starts from the same DBSCAN superpixels: " + _SUPERPIXELS,
                 ("segments",)),
     LectureStep("2 Per-segment SMoE fits",
-                f"Each superpixel's bounding box is cut out, resized to {AS_PATCH}×{AS_PATCH} pixels and fitted "
-                "by a small SMoE of its own (Adam, in parallel), starting from kernels placed as S-SMoE would; "
-                "a segment below the target PSNR doubles its kernels.",
+                "Kernels start where S-SMoE puts them. Each segment (big ones in pieces) is cut out with a "
+                f"margin, resized to {AS_PATCH}×{AS_PATCH} and fitted by a small SMoE (Adam) with its neighbours' "
+                "kernels fixed; far-apart pieces go together, in rounds; a fit stays only if it lowers the error.",
                 ("segments", "kernels"), kernel_mode="centres"),
     LectureStep("3 Kernel sparsification",
                 "An L0 (hard-concrete) gate on every kernel switches off the kernels a segment does not need: "
