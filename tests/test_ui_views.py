@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QApplication
 
 from smoe_gui.core.model import SmoeModel
@@ -214,6 +215,39 @@ def test_captions_say_which_model(views) -> None:
     assert views.title_of("kernels").endswith("grid · trained · step 120")
     views.set_caption("kernels", "")
     assert views.title_of("kernels") == "4  Kernels"
+
+
+def test_fit_title_drops_the_middle_of_the_caption_first() -> None:
+    from smoe_gui.ui.stage_views import fit_title
+
+    title, caption = "4  Kernels", "edge · trained · 128 steps · K=1373"
+    full = f"{title}  —  {caption}"
+    assert fit_title(title, caption, lambda t: True) == full
+    # too wide: the middle parts go first, then the kernel count, then the state
+    for expected in ("4  Kernels  —  edge · trained · K=1373", "4  Kernels  —  edge · trained",
+                     "4  Kernels  —  edge"):
+        assert fit_title(title, caption, lambda t, n=len(expected): len(t) <= n) == expected
+    assert fit_title(title, caption, lambda t: len(t) <= 10) == "4  Kernels"
+    assert fit_title(title, caption, lambda t: len(t) <= 6) == "4  Ke…"
+    assert fit_title(title, "", lambda t: len(t) <= 10) == "4  Kernels"
+
+
+def test_a_narrow_view_shows_a_shortened_title_and_the_full_one_as_tooltip(views) -> None:
+    caption = "edge · trained · 128 steps · K=1373"
+    views.set_caption("kernels", caption)
+    view = views.views["kernels"]
+    views.resize(600, 400)
+    views.show()
+    QApplication.processEvents()
+    shown = view.getPlotItem().titleLabel.text
+    assert shown.startswith("4  Kernels") and "128 steps" not in shown
+    metrics = QFontMetrics(QFont(views.font().family(), 10))
+    assert metrics.horizontalAdvance(views.title_of("kernels")) > view.width() - 16  # too wide whole
+    assert view.toolTip() == views.title_of("kernels")
+    views.resize(2400, 900)  # wide enough again: the whole title, no tooltip
+    QApplication.processEvents()
+    assert view.getPlotItem().titleLabel.text.endswith(caption)
+    assert view.toolTip() == ""
 
 
 def test_curves_whole_image_psnr_tiles_labels_and_integer_axis(qtbot) -> None:

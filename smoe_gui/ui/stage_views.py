@@ -18,13 +18,16 @@ and is never part of an export (:meth:`StageViews.export_rgb`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.functions as fn
 from numpy.typing import NDArray
 from pyqtgraph.Qt.internals import PrimitiveArray
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -244,6 +247,38 @@ class MarkerItem(pg.GraphicsObject):
         painter.drawPixmapFragments(*self._frags.drawargs(), sprite)  # type: ignore[call-arg]
 
 
+def _fits_width(metrics: QFontMetrics, room: int, text: str) -> bool:
+    return metrics.horizontalAdvance(text) <= room
+
+
+def fit_title(title: str, caption: str, fits: Callable[[str], bool]) -> str:
+    """The title of a view as ``"title  —  caption"``, shortened until ``fits`` it.
+
+    The caption's parts (``" · "``-separated: the method, the model's state,
+    more, the kernel count, e.g. ``"edge · trained · 128 steps · K=1373"``) go
+    in this order: the middle ones, then the kernel count, then the state; then
+    the bare title, elided at the end with "…".
+    """
+    parts = [p for p in caption.split(" · ") if p] if caption else []
+    candidates = [parts] if parts else []
+    if len(parts) > 3:
+        candidates.append(parts[:2] + parts[-1:])
+    if len(parts) > 2:
+        candidates.append(parts[:2])
+    if len(parts) > 1:
+        candidates.append(parts[:1])
+    for cand in candidates:
+        text = f"{title}  —  {' · '.join(cand)}"
+        if fits(text):
+            return text
+    if fits(title):
+        return title
+    short = title
+    while len(short) > 1 and not fits(short + "…"):
+        short = short[:-1]
+    return short.rstrip() + "…"
+
+
 class StageView(pg.PlotWidget):
     """One stage: a base image, an optional mask overlay, lines and points.
 
@@ -268,6 +303,7 @@ class StageView(pg.PlotWidget):
     """
 
     pointer_left = Signal()
+    resized = Signal()
 
     def __init__(self, name: str, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent=parent)
@@ -295,6 +331,10 @@ class StageView(pg.PlotWidget):
         self.hover_text.setZValue(30)
         self.hover_text.setVisible(False)
         self.addItem(self.hover_text)
+
+    def resizeEvent(self, ev: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(ev)
+        self.resized.emit()
 
     def add_lines(self, key: str, connect: str, width: float = 1.0, z: float = 10) -> pg.PlotCurveItem:
         item = pg.PlotCurveItem(connect=connect)
@@ -404,6 +444,7 @@ class StageViews(QWidget):
         self.kernel_controls = self._make_kernel_controls()
         for i, view in enumerate(self.views.values()):
             self.grid.addWidget(view, i // 3, i % 3)
+            view.resized.connect(self._set_titles)  # a title fits its view's width
         # below the views (a cell of its own would change view 4's aspect and
         # break the linked zoom)
         self.grid.addWidget(self.kernel_controls, 2, 0, 1, 3)
@@ -626,8 +667,16 @@ class StageViews(QWidget):
 
     def _set_titles(self) -> None:
         fg = self.theme.foreground
+        font = QFont(self.font())
+        font.setPointSize(10)
+        metrics = QFontMetrics(font)
         for name, view in self.views.items():
-            view.getPlotItem().titleLabel.setText(self.title_of(name), color=fg.name(), size="10pt")
+            full = self.title_of(name)
+            shown = fit_title(self.titles[name], self.captions.get(name, ""),
+                              partial(_fits_width, metrics, max(40, view.width() - 16)))
+            view.getPlotItem().titleLabel.setText(shown, color=fg.name(), size="10pt")
+            view.setToolTip(full if shown != full else "")
+
 
     def legend_html(self) -> str:
         """Rich text saying what each colour means (view 4's part follows its mode)."""
