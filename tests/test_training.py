@@ -560,3 +560,45 @@ def test_colour_fit_runs_on_cuda() -> None:
     final = events[-1].model
     assert final is not None and final.m.shape[1:] == (3,)
     assert psnr(render(final), image) > psnr(render(model), image) + 2.0
+
+
+def test_compilation_warm_up_is_not_charged_to_the_time_budget(monkeypatch) -> None:
+    # a fresh checkout compiles the numba kernels on the first fit of a process;
+    # that must happen before the fit's clock starts (a sweep's first run made a
+    # tenth of the steps of the others)
+    import time
+
+    from smoe_gui.core import training
+
+    calls = []
+
+    def slow_warm_up(device) -> None:
+        calls.append(device.type)
+        time.sleep(0.8)
+
+    monkeypatch.setattr(training, "_warm_up", slow_warm_up)
+    image = small_image()
+    params = quick_params(time_budget=0.5, max_steps=100_000, tol_db=0.0, patience=100_000)
+    events = list(fit(image, params, init=grid_model(image), device="cpu"))
+    assert calls == ["cpu"]
+    assert events[-1].elapsed_s < 0.75  # the 0.8 s warm-up is not in the fit's clock
+    assert events[-1].step > 5
+
+
+def test_warm_up_runs_once_per_device_type(monkeypatch) -> None:
+    import torch
+
+    from smoe_gui.core import training
+
+    monkeypatch.setattr(training, "_WARM", set())
+    seen = []
+    real = training._fit
+
+    def spy(*args, **kwargs):
+        seen.append(args[1].tile_size)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_fit", spy)
+    training._warm_up(torch.device("cpu"))
+    training._warm_up(torch.device("cpu"))
+    assert training._WARM == {"cpu"} and seen == [16]

@@ -324,3 +324,18 @@ def test_screenshot_option_picks_the_method_and_lecture_step(qtbot, tmp_path, mo
     with pytest.raises(SystemExit):
         app.main([str(path), "--method", "blobs", "--screenshot", str(out)])
     assert running_threads() == []
+
+
+def test_lecture_step_out_of_range_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    from smoe_gui.ui import app
+
+    out = tmp_path / "shot.png"
+    for argv, says in (
+        (["--method", "s-smoe", "--screenshot", str(out), "--lecture", "9"], "s-smoe lecture has steps 1-5"),
+        (["--screenshot", str(out), "--lecture", "0"], "edge lecture has steps 1-6"),
+        (["--lecture", "2"], "--lecture needs --screenshot"),
+    ):
+        assert app.main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert says in err and "\n" not in err
+    assert not out.exists()

@@ -140,6 +140,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import selftest  # type: ignore[attr-defined]
 
         return int(selftest.run())
+    if args.lecture is not None:
+        from .lecture_steps import lecture_steps
+
+        method = args.method or "edge"
+        n_steps = len(lecture_steps(method))
+        if not args.screenshot:
+            print("smoe-gui: error: --lecture needs --screenshot", file=sys.stderr)
+            return 2
+        if not 1 <= args.lecture <= n_steps:
+            print(f"smoe-gui: error: --lecture {args.lecture}: the {method} lecture has steps 1-{n_steps}",
+                  file=sys.stderr)
+            return 2
     image = args.image[0] if args.image else None
     if image is not None and not os.path.isfile(image):
         from ..core.errors import show_path

@@ -176,7 +176,8 @@ def _metric_figure(ok: list[dict[str, Any]], images: list[str], methods: Sequenc
 
 
 def _time_figure(ok: list[dict[str, Any]], images: list[str], methods: Sequence[str], budgets: Sequence[int], path: Path) -> None:
-    fig, axes = _figure(len(budgets), panel_w=max(4.2, 1.3 * len(images) + 1.5))
+    # wide enough for the title and the legend below even with one panel
+    fig, axes = _figure(len(budgets), panel_w=max(4.2, 1.3 * len(images) + 1.5, 9.0 / len(budgets)))
     width = 0.8 / max(1, len(methods))
     x = np.arange(len(images))
     for ax, budget in zip(axes, budgets, strict=True):
@@ -201,7 +202,8 @@ def _time_figure(ok: list[dict[str, Any]], images: list[str], methods: Sequence[
     handles = [Patch(color=_style(m)["color"], label=m) for m in methods]
     handles += [Patch(facecolor="white", edgecolor="0.3", label="solid: fit to convergence"),
                 Patch(facecolor="0.85", edgecolor="0.3", hatch="//", label="hatched: initialisation")]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small")
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3 * len(budgets)),
+               fontsize="small")
     fig.suptitle(f"Time to converge (PSNR within {CONVERGE_TOL_DB:g} dB of final; cf. paper Fig. 6)")
     _save_figure(fig, path)
 
