@@ -235,3 +235,20 @@ def test_snapshot_of_a_colour_model() -> None:
     snap = compute_snapshot(rgb, colour, max_pixels=512)
     assert snap.reconstruction.ndim == 3 and np.isfinite(snap.psnr)
     assert compute_snapshot(rgb, gray_model).residual.shape == (32, 64)
+
+
+def test_panel_labels_name_a_unit_once(qtbot) -> None:
+    import re
+
+    from PySide6.QtWidgets import QLabel
+
+    from smoe_gui.ui.param_panel import ParamPanel
+
+    panel = ParamPanel()
+    qtbot.addWidget(panel)
+    texts = [label.text() for label in panel.findChildren(QLabel)]
+    assert any(t.endswith("(px)") for t in texts)  # units are shown where the label lacks them
+    for text in texts:
+        found = re.fullmatch(r"(.*) \(([^()]+)\)", text)
+        if found:
+            assert found.group(2) not in found.group(1).lower(), text  # not "initial kernels (kernels)"

@@ -280,7 +280,8 @@ class ParamPanel(QWidget):
     # -- building ----------------------------------------------------------------
     def _add_row(self, grid: QGridLayout, row: int, s: ParamSpec) -> None:
         tip = s.tooltip()
-        unit = f" ({s.unit})" if s.unit and s.unit != "1" else ""
+        # no "(kernels)" after "initial kernels": the unit only where the label does not say it
+        unit = f" ({s.unit})" if s.unit and s.unit != "1" and s.unit not in s.label.lower() else ""
         if s.kind is bool:
             box = QCheckBox(s.label)
             box.setObjectName(f"param-{s.name}")

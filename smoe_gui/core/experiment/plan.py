@@ -63,7 +63,7 @@ def parse_budgets(text: str) -> tuple[int, ...]:
     for item in items:
         if not re.fullmatch(r"\+?\d+", item):
             raise ValueError(
-                f"kernel budget {item!r} is not a whole number of kernels (expected e.g. 500,1000,2000)"
+                f"kernel budget {item!r} is not a positive whole number of kernels (expected e.g. 500,1000,2000)"
             )
         value = int(item)
         if value < 2:
