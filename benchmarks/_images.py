@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from smoe_gui.core.image import IMAGE_SUFFIXES
+from smoe_gui.core.io.image import IMAGE_SUFFIXES
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The paper's test images, next to the checkout.

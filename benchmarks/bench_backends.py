@@ -6,7 +6,7 @@ experts ``(K,)`` (C = 1) and colour experts ``(K, 3)`` (C = 3):
 
 * **fwd+bwd**: one full-image render, MSE and ``backward()`` with the
   parameters held fixed (the culled lists are kept, no rebuild);
-* **step**: one full-image training step of :func:`smoe_gui.core.training.fit`
+* **step**: one full-image training step of :func:`smoe_gui.core.train.training.fit`
   (render, MSE, backward, Adam, the divergence checks), where the parameters
   move, so the lists are checked every call and rebuilt when the check fails.
 
@@ -46,13 +46,13 @@ import smoe_gui  # noqa: E402,F401
 import torch  # noqa: E402
 from _images import find_images  # noqa: E402
 
-from smoe_gui.core.budget import plan_kernels  # noqa: E402
-from smoe_gui.core.image import load_image, luma  # noqa: E402
+from smoe_gui.core.io.image import load_image, luma  # noqa: E402
+from smoe_gui.core.methods.budget import plan_kernels  # noqa: E402
+from smoe_gui.core.methods.pipeline import initialize  # noqa: E402
 from smoe_gui.core.model import SmoeModel, model_in_channels  # noqa: E402
 from smoe_gui.core.params import Params  # noqa: E402
-from smoe_gui.core.pipeline import initialize  # noqa: E402
-from smoe_gui.core.rendering import SmoeRenderer  # noqa: E402
-from smoe_gui.core.training import KernelArrays, _Window  # noqa: E402
+from smoe_gui.core.rendering.culled import SmoeRenderer  # noqa: E402
+from smoe_gui.core.train.training import KernelArrays, _Window  # noqa: E402
 
 
 def colour_model(path: Path, max_kernels: int) -> tuple[SmoeModel, object]:

@@ -3,7 +3,7 @@
 Two figures, printed side by side in one run:
 
 1. **Step cost.** One full-image training step (render, MSE, backward, Adam;
-   the fine-tuning step of :func:`smoe_gui.core.training.fit`) with the same
+   the fine-tuning step of :func:`smoe_gui.core.train.training.fit`) with the same
    kernels on the same image, gray experts ``(K,)`` against colour experts
    ``(K, 3)``.  The gate is shared by the channels, so the target is a ratio
    of at most 1.3.  The two are measured interleaved (gray, colour, gray, ...)
@@ -25,7 +25,7 @@ Usage::
 
 Images (``benchmarks/_images.py``): ``--images`` (files or folders), else
 ``../shared/images/kodak`` relative to the checkout, else the bundled samples.
-The kernel budget is met by :func:`smoe_gui.core.budget.plan_kernels`.  Wall-clock figures depend
+The kernel budget is met by :func:`smoe_gui.core.methods.budget.plan_kernels`.  Wall-clock figures depend
 on the load of the machine.
 """
 
@@ -46,13 +46,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _images import SAMPLE_IMAGES, SHARED_IMAGES, find_images  # noqa: E402
 
-from smoe_gui.core.budget import plan_kernels  # noqa: E402
-from smoe_gui.core.image import load_image, luma  # noqa: E402
+from smoe_gui.core.io.image import load_image, luma  # noqa: E402
+from smoe_gui.core.methods.budget import plan_kernels  # noqa: E402
+from smoe_gui.core.methods.pipeline import Initialization, initialize  # noqa: E402
 from smoe_gui.core.metrics import psnr, ssim  # noqa: E402
 from smoe_gui.core.model import SmoeModel, model_in_channels  # noqa: E402
 from smoe_gui.core.params import Params  # noqa: E402
-from smoe_gui.core.pipeline import Initialization, initialize  # noqa: E402
-from smoe_gui.core.rendering import render  # noqa: E402
+from smoe_gui.core.rendering.culled import render  # noqa: E402
 
 ANCHOR_DB = 26.5
 STEP_RATIO_TARGET = 1.3
@@ -60,7 +60,7 @@ STEP_RATIO_TARGET = 1.3
 
 def init_within(image: np.ndarray, params: Params, max_kernels: int) -> tuple[Params, Initialization]:
     """The colour edge initialisation with at most ``max_kernels`` kernels, planned by
-    the one kernel-budget planner (:func:`smoe_gui.core.budget.plan_kernels`).  The
+    the one kernel-budget planner (:func:`smoe_gui.core.methods.budget.plan_kernels`).  The
     kernels come from the luma, so the plan is made in gray and used in colour."""
     gray = luma(image) if image.ndim == 3 else image
     planned = plan_kernels(gray, params.replace(channels="gray"), "edge", max_kernels)
@@ -80,7 +80,7 @@ def step_cost(image: np.ndarray, model: SmoeModel, steps: int, rounds: int,
     wall clock counts the GPU's work."""
     import torch
 
-    from smoe_gui.core.training import KernelArrays, _Window
+    from smoe_gui.core.train.training import KernelArrays, _Window
 
     params = Params(prune_threshold=0.0)
     gray_model = model_in_channels(model, "gray")
@@ -106,7 +106,7 @@ def step_cost(image: np.ndarray, model: SmoeModel, steps: int, rounds: int,
 # 2. Kodak in colour
 # --------------------------------------------------------------------------------------
 def kodak_row(path: Path, budget: float, max_kernels: int, device: str = "cpu") -> dict[str, object]:
-    from smoe_gui.core.training import fit
+    from smoe_gui.core.train.training import fit
 
     image = load_image(path, channels="rgb")
     start = time.perf_counter()

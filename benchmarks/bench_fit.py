@@ -1,10 +1,10 @@
 """Quality in seconds: `smoe fit` on the paper's test images, edge vs grid.
 
-For each image, the kernel-budget planner (:func:`smoe_gui.core.budget.plan_kernels`)
+For each image, the kernel-budget planner (:func:`smoe_gui.core.methods.budget.plan_kernels`)
 chooses ``max_pts`` and the background spacing for between 95 % and 100 % of
 ``--max-kernels`` kernels, the grid baseline gets exactly as many kernels, and both are trained by the
-code path of ``smoe fit`` (:func:`smoe_gui.core.runs.run_fit` and
-:func:`~smoe_gui.core.runs.fit_report`) for each time budget.  The PSNR and
+code path of ``smoe fit`` (:func:`smoe_gui.core.train.runs.run_fit` and
+:func:`~smoe_gui.core.train.runs.fit_report`) for each time budget.  The PSNR and
 SSIM are of the final model rendered with the exact formula.  Then the peak
 resident memory of fitting a 768x512 image with 4,000 kernels is measured in a
 child process.
@@ -36,11 +36,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _images import PAPER_IMAGES, find_images, missing  # noqa: E402
 
-from smoe_gui.core.budget import plan_kernels  # noqa: E402
-from smoe_gui.core.image import load_image  # noqa: E402
+from smoe_gui.core.io.image import load_image  # noqa: E402
+from smoe_gui.core.methods.budget import plan_kernels  # noqa: E402
+from smoe_gui.core.methods.pipeline import Initialization, initialize  # noqa: E402
 from smoe_gui.core.params import METHODS, Params  # noqa: E402
-from smoe_gui.core.pipeline import Initialization, initialize  # noqa: E402
-from smoe_gui.core.runs import fit_report, run_fit  # noqa: E402
+from smoe_gui.core.train.runs import fit_report, run_fit  # noqa: E402
 
 TARGETS = {("peppers", 15.0): 30.0, ("peppers", 60.0): 33.5}
 MEMORY_TARGET_MB = 1536.0

@@ -44,7 +44,7 @@ def main() -> int:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from smoe_gui.core.training import fit
+    from smoe_gui.core.train.training import fit
     from smoe_gui.ui import create_main_window
     from smoe_gui.ui.app import training_threads
 
@@ -103,7 +103,7 @@ def main() -> int:
     if not spin(all_shown, 300):
         print("the first stages never arrived:", window.last_error)
         return 1
-    from smoe_gui.ui.jobs import training_warmed
+    from smoe_gui.ui.control.jobs import training_warmed
 
     t_warm = time.perf_counter()
     spin(training_warmed, 300)  # the window's once-per-process training warm-up (a worker thread)

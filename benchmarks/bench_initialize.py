@@ -38,10 +38,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _images import find_images  # noqa: E402
 
 from smoe_gui.core import Params, initialize, load_image  # noqa: E402
-from smoe_gui.core.edges import canny_edges  # noqa: E402
-from smoe_gui.core.pipeline import STAGES  # noqa: E402
-from smoe_gui.core.reduction import importance_scores, reduce_segments  # noqa: E402
-from smoe_gui.core.segments import scan_segments  # noqa: E402
+from smoe_gui.core.methods.edge.edges import canny_edges  # noqa: E402
+from smoe_gui.core.methods.edge.reduction import importance_scores, reduce_segments  # noqa: E402
+from smoe_gui.core.methods.edge.segments import scan_segments  # noqa: E402
+from smoe_gui.core.methods.pipeline import STAGES  # noqa: E402
 
 
 def bench_initialize(path: Path, runs: int, method: str) -> None:

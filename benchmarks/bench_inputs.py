@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 MEASURE = r"""
 import json, resource, statistics, sys, time
-from smoe_gui.core.image import load_image
+from smoe_gui.core.io.image import load_image
 path, max_size, runs = sys.argv[1], (int(sys.argv[2]) or None), int(sys.argv[3])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 times, outcome = [], ""

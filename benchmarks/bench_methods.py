@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _images import PAPER_IMAGES, find_images, missing  # noqa: E402
 
 from smoe_gui.core import Params, initialize, load_image  # noqa: E402
+from smoe_gui.core.methods.pipeline import SEGMENT_METHODS  # noqa: E402
 from smoe_gui.core.params import METHODS  # noqa: E402
-from smoe_gui.core.pipeline import SEGMENT_METHODS  # noqa: E402
 from smoe_gui.core.threads import default_threads, set_threads  # noqa: E402
 
 
@@ -50,9 +50,9 @@ def method_params(image: NDArray[np.float32], method: str, n_kernels: int) -> tu
     if method in SEGMENT_METHODS:
         return Params(n_kernels=n_kernels), 0.0
     try:
-        from smoe_gui.core.budget import plan_kernels
+        from smoe_gui.core.methods.budget import plan_kernels
     except ImportError:
-        raise SystemExit("the kernel-budget planner (smoe_gui/core/budget.py) is missing") from None
+        raise SystemExit("the kernel-budget planner (smoe_gui/core/methods/budget.py) is missing") from None
     start = time.perf_counter()
     params = plan_kernels(image, Params(), method, n_kernels)
     return params, time.perf_counter() - start

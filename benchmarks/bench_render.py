@@ -45,7 +45,7 @@ from _images import find_images  # noqa: E402
 
 from smoe_gui.core import Params, initialize, load_image  # noqa: E402
 from smoe_gui.core.model import SmoeModel, dense_render  # noqa: E402
-from smoe_gui.core.rendering import SmoeRenderer, dense_image_torch, render  # noqa: E402
+from smoe_gui.core.rendering.culled import SmoeRenderer, dense_image_torch, render  # noqa: E402
 
 #: The images of this run (set by ``main`` from ``--images``); peppers may be missing.
 PEPPERS: Path | None = None

@@ -8,7 +8,7 @@ CLI, plain, ...) so that a change in the machine's load hits all three alike:
 
 * **plain** -- ``for event in fit(image, params, init=model): pass`` in this
   process (the default model snapshot every 0.2 s, as a user would write it);
-* **run_fit + progress** -- :func:`smoe_gui.core.runs.run_fit` with the
+* **run_fit + progress** -- :func:`smoe_gui.core.train.runs.run_fit` with the
   ``smoe fit`` progress bar (:class:`smoe_gui.cli.progress.FitProgress`, drawn
   by tqdm into a buffer as on a terminal) attached, in this process;
 * **smoe fit** -- the command in its own process (``--quiet``); steps over the
@@ -60,11 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from smoe_gui.cli.progress import FitProgress
-    from smoe_gui.core.image import load_image
+    from smoe_gui.core.io.image import load_image
+    from smoe_gui.core.methods.pipeline import initialize
     from smoe_gui.core.params import Params
-    from smoe_gui.core.pipeline import initialize
-    from smoe_gui.core.runs import run_fit
-    from smoe_gui.core.training import fit
+    from smoe_gui.core.train.runs import run_fit
+    from smoe_gui.core.train.training import fit
 
     path = find_image(args.image, args.images)
     image = load_image(path)

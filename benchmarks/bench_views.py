@@ -4,11 +4,11 @@ Run:  .venv/bin/python benchmarks/bench_views.py [--images DIR] [--repeat 7]
 
 Prints (wall-clock medians; the machine may be shared):
 
-* a kernel's weight map ``w_i`` (:func:`smoe_gui.core.territories.kernel_weight_map`)
+* a kernel's weight map ``w_i`` (:func:`smoe_gui.core.rendering.territories.kernel_weight_map`)
   on peppers 512x512 with ~900 kernels (edge initialisation and a trained-like
   perturbation of it), over 25 kernels (target <= 100 ms; the dense window
   the Inspect tool evaluated before took 3-4 s in the window);
-* the gate territories (:func:`smoe_gui.core.territories.gate_territories`) of
+* the gate territories (:func:`smoe_gui.core.rendering.territories.gate_territories`) of
   a ~2,000-kernel model of parrots 768x512 at full resolution and at a view's
   resolution (target <= 30 ms), and the gate shares;
 * the view 4 redraw: GUI-thread time per frame (new geometry handed to the
@@ -43,11 +43,15 @@ import smoe_gui  # noqa: E402,F401
 # isort: split
 import numpy as np  # noqa: E402
 from _images import find_images  # noqa: E402
+from smoe_gui.core.rendering.territories import (  # noqa: E402
+    gate_shares,
+    gate_territories,
+    kernel_weight_map,
+)
 
 from smoe_gui.core import Params, initialize, load_image  # noqa: E402
-from smoe_gui.core.budget import plan_kernels  # noqa: E402
+from smoe_gui.core.methods.budget import plan_kernels  # noqa: E402
 from smoe_gui.core.model import SmoeModel  # noqa: E402
-from smoe_gui.core.territories import gate_shares, gate_territories, kernel_weight_map  # noqa: E402
 
 
 def find_image(name: str, option: str | None) -> Path:
@@ -79,7 +83,7 @@ def trained_like(model: SmoeModel, seed: int) -> SmoeModel:
 
 def model_near(image: np.ndarray, target: int) -> SmoeModel:
     """An edge initialisation of ``image`` with about ``target`` kernels
-    (:func:`smoe_gui.core.budget.plan_kernels`)."""
+    (:func:`smoe_gui.core.methods.budget.plan_kernels`)."""
     params = plan_kernels(image, Params(expert_iters=0), "edge", target)
     return initialize(image, params).model
 
@@ -117,9 +121,9 @@ def bench_territories(images: str | None, repeat: int) -> SmoeModel:
 def bench_redraw(model: SmoeModel, repeat: int) -> None:
     from PySide6.QtWidgets import QApplication
 
-    from smoe_gui.ui.geometry import kernel_geometry
-    from smoe_gui.ui.stage_views import KERNEL_MODES, StageViews
+    from smoe_gui.ui.control.geometry import kernel_geometry
     from smoe_gui.ui.theme import current_theme
+    from smoe_gui.ui.views.stage_views import KERNEL_MODES, StageViews
 
     app = QApplication.instance() or QApplication([])
     views = StageViews(current_theme())
@@ -149,8 +153,8 @@ def bench_redraw(model: SmoeModel, repeat: int) -> None:
 
 
 def bench_psnr_cost(images: str | None, seconds: float) -> None:
-    from smoe_gui.core.rendering import render
-    from smoe_gui.core.training import fit
+    from smoe_gui.core.rendering.culled import render
+    from smoe_gui.core.train.training import fit
 
     path = find_image("parrots.png", images)
     image = load_image(path)

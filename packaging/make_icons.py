@@ -25,7 +25,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from smoe_gui.core.fileio import write_bytes  # noqa: E402
+from smoe_gui.core.io.fileio import write_bytes  # noqa: E402
 
 ICON_DIR = ROOT / "resources" / "icons"
 SVG = ICON_DIR / "smoe-gui.svg"

@@ -92,7 +92,7 @@ def sample_images() -> list[Path]:
     list of Path
         Image files in ``resources/samples`` (empty if that folder is missing).
     """
-    from .core.image import IMAGE_SUFFIXES
+    from .core.io.image import IMAGE_SUFFIXES
 
     try:
         folder = resource_path("samples")

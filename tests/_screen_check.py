@@ -17,7 +17,7 @@ from PySide6.QtCore import QPoint, QRect, QSettings
 from PySide6.QtGui import QScreen
 from PySide6.QtWidgets import QApplication, QWidget
 
-from smoe_gui.core.fileio import write_png
+from smoe_gui.core.io.fileio import write_png
 from smoe_gui.core.params import Params
 from smoe_gui.ui import create_main_window
 from smoe_gui.ui.messages import RecordingMessenger

@@ -9,7 +9,7 @@ Three kinds of check:
 * an exception (or Ctrl-C) inside :func:`atomic_write` leaves the old content
   and no temporary file;
 * a scan of the source of ``smoe_gui`` finds no call that writes a file
-  without going through :mod:`smoe_gui.core.fileio`, and a run of the ``smoe``
+  without going through :mod:`smoe_gui.core.io.fileio`, and a run of the ``smoe``
   commands under an audit hook opens no output file for writing except the
   temporary files of ``atomic_write``.
 """
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smoe_gui.core import fileio, modelio
+from smoe_gui.core.io import fileio, modelio
 from smoe_gui.core.model import SmoeModel
 from smoe_gui.core.params import Params
 
@@ -65,7 +65,9 @@ CHILD = textwrap.dedent(
 
     os.fdopen = lambda fd, mode="r", *a, **k: SlowFile(real_fdopen(fd, mode, *a, **k))
 
-    from smoe_gui.core import fileio, modelio
+    from smoe_gui.core.io import fileio
+
+    from smoe_gui.core.io import modelio
     from smoe_gui.core.model import SmoeModel
     kind, path = sys.argv[1], sys.argv[2]
     rng = np.random.default_rng(1)
@@ -318,7 +320,7 @@ def test_no_direct_file_writes_in_package() -> None:
         if path.name == "fileio.py":
             continue
         offenders += _non_atomic_writes(path)
-    assert not offenders, "files written without smoe_gui.core.fileio:\n" + "\n".join(offenders)
+    assert not offenders, "files written without smoe_gui.core.io.fileio:\n" + "\n".join(offenders)
 
 
 AUDIT_CHILD = textwrap.dedent(
@@ -362,7 +364,7 @@ def test_cli_writes_every_output_through_temp_files(tmp_path: Path, sample_path:
     out = tmp_path / "out"
     out.mkdir()
     small = tmp_path / "small.png"
-    from smoe_gui.core.image import load_image
+    from smoe_gui.core.io.image import load_image
 
     img = load_image(sample_path)[::6, ::6]
     fileio.write_png(small, img)

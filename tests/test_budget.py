@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smoe_gui.core.budget import (
+from smoe_gui.core.io.image import load_image
+from smoe_gui.core.methods.budget import (
     FILL_TARGET,
     PLANNERS,
     background_spacing_for,
     plan_budget,
     plan_kernels,
 )
-from smoe_gui.core.image import load_image
+from smoe_gui.core.methods.pipeline import initialize
 from smoe_gui.core.params import Params
-from smoe_gui.core.pipeline import initialize
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 

@@ -15,12 +15,12 @@ import pytest
 
 from smoe_gui.cli import main
 from smoe_gui.cli.fit_cmd import parse_size
-from smoe_gui.core.fileio import write_png
-from smoe_gui.core.image import load_image
+from smoe_gui.core.io.fileio import write_png
+from smoe_gui.core.io.image import load_image
+from smoe_gui.core.io.modelio import load_model, read_model_params, save_model
 from smoe_gui.core.metrics import psnr
 from smoe_gui.core.model import SmoeModel
-from smoe_gui.core.modelio import load_model, read_model_params, save_model
-from smoe_gui.core.rendering import render
+from smoe_gui.core.rendering.culled import render
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--set", "tile_size=32", "--set", "tile_steps=5", "--steps", "8", "--time-budget", "20"]

@@ -22,9 +22,9 @@ import pytest
 
 from smoe_gui.cli import main
 from smoe_gui.cli.progress import FitProgress, Progress
-from smoe_gui.core import fileio
 from smoe_gui.core.events import FitEvent
-from smoe_gui.core.fileio import write_png
+from smoe_gui.core.io import fileio
+from smoe_gui.core.io.fileio import write_png
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--set", "tile_size=32", "--set", "tile_steps=5", "--steps", "8", "--time-budget", "20"]
@@ -120,7 +120,7 @@ def test_unwritable_out_is_refused_before_any_work(
 ) -> None:
     """--out on a read-only file system (simulated: creating the probe file fails
     with EROFS) is refused at once: no image is read, nothing is trained."""
-    from smoe_gui.core import image as image_module
+    from smoe_gui.core.io import image as image_module
 
     out = tmp_path / "readonly"
     out.mkdir()

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from smoe_gui.cli import main
+from smoe_gui.core.io.modelio import load_model, save_model
 from smoe_gui.core.model import SmoeModel
-from smoe_gui.core.modelio import load_model, save_model
 
 
 def _model() -> SmoeModel:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smoe_gui.core.edges import canny_edges
+from smoe_gui.core.methods.edge.edges import canny_edges
 
 
 def _step(h: int = 40, w: int = 48, low: float = 0.0, high: float = 1.0) -> np.ndarray:

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from smoe_gui.cli import main
-from smoe_gui.core import fileio
 from smoe_gui.core.experiment import (
     COLUMNS,
     PAPER_IMAGES,
@@ -30,9 +29,10 @@ from smoe_gui.core.experiment import (
     time_to_converge,
 )
 from smoe_gui.core.experiment.store import STORE_FORMAT
+from smoe_gui.core.io import fileio
+from smoe_gui.core.methods.pipeline import SEGMENT_METHODS
 from smoe_gui.core.params import METHODS, Params
-from smoe_gui.core.pipeline import SEGMENT_METHODS
-from smoe_gui.core.runs import HISTORY_COLUMNS, FitHistory
+from smoe_gui.core.train.runs import HISTORY_COLUMNS, FitHistory
 
 # Tiny and step-bounded: every run is deterministic on the CPU and takes well under a second.
 FAST = {
@@ -126,8 +126,8 @@ def test_time_to_converge_is_first_time_within_tolerance() -> None:
 
 
 def test_jobs_are_planned_by_the_budget_planner_and_grid_gets_the_edge_count() -> None:
-    from smoe_gui.core.budget import plan_budget
-    from smoe_gui.core.pipeline import initialize
+    from smoe_gui.core.methods.budget import plan_budget
+    from smoe_gui.core.methods.pipeline import initialize
 
     image = _disc_image()
     params = Params(**FAST)

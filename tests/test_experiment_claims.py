@@ -10,7 +10,7 @@ import pytest
 
 from smoe_gui.core.experiment import CONVERGE_TOL_DB, paper_claims
 from smoe_gui.core.experiment.claims import DOES_NOT_HOLD, HOLDS, NOT_TESTABLE, SLIGHT_DB, Claim
-from smoe_gui.core.runs import FitHistory
+from smoe_gui.core.train.runs import FitHistory
 
 Curve = Sequence[tuple[float, float]]  # (seconds since the fit started, whole-image PSNR dB)
 

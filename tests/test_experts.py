@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smoe_gui.core.experts import initialize_experts, sample_bilinear
+from smoe_gui.core.methods.experts import initialize_experts, sample_bilinear
 from smoe_gui.core.metrics import mse, psnr, psnr_from_mse
 from smoe_gui.core.model import (
     SmoeModel,

@@ -15,7 +15,7 @@ images.
 
 Which ``ValueError`` is expected is decided from the input before the call:
 
-* a side below :data:`~smoe_gui.core.image.MIN_SIDE` -> ``initialize`` and
+* a side below :data:`~smoe_gui.core.io.image.MIN_SIDE` -> ``initialize`` and
   ``fit`` refuse the image, naming the minimum size;
 * ``tile_size`` larger than the image is no error: ``fit`` clamps it to the
   image's longer side and says so in its ``merge`` event;
@@ -39,9 +39,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from smoe_gui.core.image import MIN_SIDE
+from smoe_gui.core.io.image import MIN_SIDE
+from smoe_gui.core.methods.pipeline import SEGMENT_METHODS
 from smoe_gui.core.params import METHODS, PARAM_SPECS, Params, ParamSpec, spec
-from smoe_gui.core.pipeline import SEGMENT_METHODS
 
 #: Outcomes of the cases run in this session (printed in the terminal summary).
 OUTCOMES: Counter[str] = Counter()
@@ -198,7 +198,7 @@ def run_case(image: np.ndarray, params: Params, method: str = "edge") -> str:
         other exception propagates as it is.
     """
     from smoe_gui.core import fit, initialize
-    from smoe_gui.core.rendering import render
+    from smoe_gui.core.rendering.culled import render
 
     h, w = image.shape
     if min(h, w) < MIN_SIDE:

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smoe_gui.core import fileio
-from smoe_gui.core.drawing import draw_segments, segment_strokes
 from smoe_gui.core.errors import one_line, show_path
-from smoe_gui.core.image import IMAGE_SUFFIXES, MIN_SIDE, check_max_size, load_image
+from smoe_gui.core.io import fileio
+from smoe_gui.core.io.image import IMAGE_SUFFIXES, MIN_SIDE, check_max_size, load_image
+from smoe_gui.core.methods.drawing import draw_segments, segment_strokes
 from smoe_gui.core.metrics import PSNR_PLOT_MAX_DB, format_psnr, psnr, psnr_from_mse, psnr_json
 from smoe_gui.core.params import METHODS, check_method
 from smoe_gui.core.threads import default_threads, set_threads
@@ -39,14 +39,14 @@ PENDING: dict[str, set[str]] = {
 #: fact -> (its home, a pattern that marks a copy of it)
 FACTS: dict[str, tuple[str, re.Pattern[str]]] = {
     "methods": ("smoe_gui/core/params.py", re.compile(r"""["']edge["']\s*,\s*["']grid["']""")),
-    "suffixes": ("smoe_gui/core/image.py", re.compile(r"""["']\.(tiff?|jpe?g|webp|bmp)["']""")),
+    "suffixes": ("smoe_gui/core/io/image.py", re.compile(r"""["']\.(tiff?|jpe?g|webp|bmp)["']""")),
     "psnr": ("smoe_gui/core/metrics.py", re.compile(r"10(\.0)?\s*\*\s*(math|np|numpy)\.log10")),
     "threads": ("smoe_gui/core/threads.py", re.compile(r"set_num_threads\(|sched_getaffinity")),
     "one_line": ("smoe_gui/core/errors.py",
                  re.compile(r"def _?one_line|\"\s\"\.join\(str\(exc\)\.split\(\)\)")),
-    "max_size": ("smoe_gui/core/image.py", re.compile(r"max(imum)?.size must")),
-    "strokes": ("smoe_gui/core/drawing.py", re.compile(r"def segment_strokes")),
-    "fit_run": ("smoe_gui/core/runs.py",
+    "max_size": ("smoe_gui/core/io/image.py", re.compile(r"max(imum)?.size must")),
+    "strokes": ("smoe_gui/core/methods/drawing.py", re.compile(r"def segment_strokes")),
+    "fit_run": ("smoe_gui/core/train/runs.py",
                 re.compile(r"def (fit_image|fit_report|run_fit)\b|class (FitRun|FitHistory)\b")),
 }
 
@@ -279,7 +279,7 @@ def test_output_group_removes_the_folders_it_made(tmp_path: Path) -> None:
 
 # --- segment strokes ---------------------------------------------------------------------
 def test_segment_strokes_home_serves_window_and_drawing() -> None:
-    from smoe_gui.ui import geometry
+    from smoe_gui.ui.control import geometry
 
     assert geometry.segment_strokes is segment_strokes
     segs = np.array([[5.0, 5.0, 0.0, 5.0], [8.0, 3.0, -45.0, 3.0], [2.0, 2.0, 90.0, 2.0]])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from smoe_gui.core.image import MIN_SIDE, InputWarning, check_image, load_image, read_image
+from smoe_gui.core.io.image import MIN_SIDE, InputWarning, check_image, load_image, read_image
 
 
 def _rgb() -> np.ndarray:
@@ -246,7 +246,7 @@ def test_the_bomb_check_holds_within_200_mb(tmp_path: Path) -> None:
     bomb = png_bomb(tmp_path / "bomb.png", 40000, 40000)
     code = (
         "import resource, sys\n"
-        "from smoe_gui.core.image import load_image\n"
+        "from smoe_gui.core.io.image import load_image\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "try:\n"
         f"    load_image({str(bomb)!r})\n"
@@ -265,7 +265,7 @@ def test_the_bomb_check_holds_within_200_mb(tmp_path: Path) -> None:
 
 
 def test_memory_errors_become_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from smoe_gui.core import image as image_module
+    from smoe_gui.core.io import image as image_module
 
     Image.fromarray(_rgb()).save(tmp_path / "c.png")
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from smoe_gui.core import Params, initialize
+from smoe_gui.core.methods.pipeline import STAGES
 from smoe_gui.core.model import dense_logits
 from smoe_gui.core.params import METHODS
-from smoe_gui.core.pipeline import STAGES
 
 FAST = Params(max_pts=40, expert_iters=3, background_spacing=16.0)
 
@@ -92,7 +92,7 @@ def test_grid_baseline_has_as_many_kernels(small_image: np.ndarray) -> None:
 
 def test_expert_refinement_converges_at_the_centres(small_image: np.ndarray) -> None:
     """m ← m + η(L[μ] - L̂[μ]) drives the reconstruction at the centres to the samples."""
-    from smoe_gui.core.experts import sample_bilinear
+    from smoe_gui.core.methods.experts import sample_bilinear
 
     def residual(iters: int) -> float:
         r = initialize(small_image, FAST.replace(expert_iters=iters, expert_eta=1.0,
@@ -132,7 +132,7 @@ def test_bad_method_and_params_raise(small_image: np.ndarray) -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_reconstruction_is_the_initial_model_rendered(synthetic_image: np.ndarray, method: str) -> None:
     from smoe_gui.core.metrics import psnr
-    from smoe_gui.core.rendering import render
+    from smoe_gui.core.rendering.culled import render
 
     init = initialize(synthetic_image, Params(max_pts=40), method=method)
     assert init.reconstruction is not None and init.reconstruction.shape == synthetic_image.shape
@@ -147,9 +147,9 @@ def test_colour_initialisation_shares_the_gray_stages(small_image: np.ndarray) -
     h, w = small_image.shape
     yy, xx = np.mgrid[0:h, 0:w]
     colour = np.stack([small_image, 0.3 + 0.4 * xx / w, 1.0 - small_image], axis=2).astype(np.float32)
-    from smoe_gui.core.image import luma
+    from smoe_gui.core.io.image import luma
     from smoe_gui.core.metrics import psnr
-    from smoe_gui.core.rendering import render
+    from smoe_gui.core.rendering.culled import render
 
     rgb = initialize(colour, FAST.replace(channels="rgb"))
     gray = initialize(luma(colour), FAST)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from test_session import FakeQueue, FakeTrainer, FakeView, make_image
 
+from smoe_gui.core.methods.pipeline import SEGMENT_METHODS
+from smoe_gui.core.methods.segment.segment_init import AS_PATCH
 from smoe_gui.core.params import METHODS, Params
-from smoe_gui.core.pipeline import SEGMENT_METHODS
-from smoe_gui.core.segment_init import AS_PATCH
-from smoe_gui.ui.geometry import (
+from smoe_gui.ui.control.geometry import (
     INITIAL_CATEGORIES,
     KERNEL_CATEGORIES,
     KERNEL_CATEGORY_LABELS,
@@ -22,9 +22,8 @@ from smoe_gui.ui.geometry import (
     kernel_categories,
     kernel_geometry,
 )
-from smoe_gui.ui.jobs import TrainRun, compute_stages
-from smoe_gui.ui.kernel_panel import kernel_kind_text
-from smoe_gui.ui.lecture_steps import (
+from smoe_gui.ui.control.jobs import TrainRun, compute_stages
+from smoe_gui.ui.control.lecture_steps import (
     LECTURES,
     STAGE_TITLES,
     VIEW_NAMES,
@@ -32,7 +31,8 @@ from smoe_gui.ui.lecture_steps import (
     lecture_steps,
     stage_titles,
 )
-from smoe_gui.ui.session import Session, stage_summary
+from smoe_gui.ui.control.session import Session, stage_summary
+from smoe_gui.ui.views.kernel_panel import kernel_kind_text
 
 #: Small and quick for every method (AS-SMoE's local fits short).
 QUICK = Params(max_pts=12, expert_iters=3, tile_size=32, n_kernels=24, as_steps=10, as_doublings=1)

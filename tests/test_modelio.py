@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from smoe_gui.core.io.modelio import FORMAT_VERSION, load_model, read_model_params, save_model
 from smoe_gui.core.model import SmoeModel
-from smoe_gui.core.modelio import FORMAT_VERSION, load_model, read_model_params, save_model
 from smoe_gui.core.params import Params
 
 

@@ -177,7 +177,7 @@ def test_only_shippable_samples_are_bundled() -> None:
 
 
 def test_samples_load_and_are_documented() -> None:
-    from smoe_gui.core.image import load_image
+    from smoe_gui.core.io.image import load_image
 
     readme = (RES / "samples" / "README.md").read_text(encoding="utf-8")
     for path in resources.sample_images():

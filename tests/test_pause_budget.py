@@ -9,7 +9,7 @@ import numpy as np
 
 from smoe_gui.core.events import StopToken
 from smoe_gui.core.params import Params
-from smoe_gui.core.training import fit
+from smoe_gui.core.train.training import fit
 
 
 def _image() -> np.ndarray:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
+from smoe_gui.core.methods.edge.placement import background_kernels, edge_kernel_pairs, grid_kernels
 from smoe_gui.core.model import SmoeModel, ellipse_axes
-from smoe_gui.core.placement import background_kernels, edge_kernel_pairs, grid_kernels
 
 
 def test_pair_positions_for_each_direction() -> None:

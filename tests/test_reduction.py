@@ -12,7 +12,7 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import pdist, squareform
 from sklearn.cluster import DBSCAN
 
-from smoe_gui.core.reduction import (
+from smoe_gui.core.methods.edge.reduction import (
     LinkageTree,
     cluster_single_linkage,
     emst_edges,

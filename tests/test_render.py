@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from smoe_gui.core import _kernels as kern
-from smoe_gui.core import rendering
 from smoe_gui.core.model import SmoeModel, dense_render
-from smoe_gui.core.rendering import (
+from smoe_gui.core.rendering import _kernels as kern
+from smoe_gui.core.rendering import culled as rendering
+from smoe_gui.core.rendering.culled import (
     CullLists,
     SmoeRenderer,
     cull_tau,

@@ -11,8 +11,8 @@ import pytest
 from smoe_gui.core.events import FitEvent, StopToken
 from smoe_gui.core.metrics import psnr
 from smoe_gui.core.params import Params
-from smoe_gui.core.rendering import render
-from smoe_gui.core.runs import HISTORY_COLUMNS, FitHistory, fit_report, run_fit
+from smoe_gui.core.rendering.culled import render
+from smoe_gui.core.train.runs import HISTORY_COLUMNS, FitHistory, fit_report, run_fit
 
 QUICK = Params(tile_size=32, tile_steps=5, max_steps=8, time_budget=20.0)
 

@@ -9,11 +9,11 @@ import pytest
 from scipy import ndimage
 
 from smoe_gui.cli import main
-from smoe_gui.core.drawing import draw_superpixels, superpixel_boundaries
-from smoe_gui.core.image import load_image
-from smoe_gui.core.params import METHODS, Params
-from smoe_gui.core.pipeline import SEGMENT_METHODS, STAGES_BY_METHOD, initialize
-from smoe_gui.core.segment_init import (
+from smoe_gui.core.io.image import load_image
+from smoe_gui.core.labels import label_boundaries as superpixel_boundaries
+from smoe_gui.core.methods.drawing import draw_superpixels
+from smoe_gui.core.methods.pipeline import SEGMENT_METHODS, STAGES_BY_METHOD, initialize
+from smoe_gui.core.methods.segment.segment_init import (
     AS_PATCH,
     LocalFitConfig,
     LocalTask,
@@ -24,7 +24,12 @@ from smoe_gui.core.segment_init import (
     s_smoe_kernels,
     steering_from_cov,
 )
-from smoe_gui.core.superpixels import mdbscan_superpixels, merge_segments, segment_stats
+from smoe_gui.core.methods.segment.superpixels import (
+    mdbscan_superpixels,
+    merge_segments,
+    segment_stats,
+)
+from smoe_gui.core.params import METHODS, Params
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "resources" / "samples"
@@ -298,7 +303,7 @@ def test_budget_larger_than_the_image_gives_one_kernel_per_pixel() -> None:
 
 @pytest.mark.parametrize("method", ["edge", "grid"])
 def test_edge_and_grid_meet_kernel_budgets_through_the_planner(method: str) -> None:
-    pytest.importorskip("smoe_gui.core.budget")
+    pytest.importorskip("smoe_gui.core.methods.budget")
     for budget in (100, 300):
         init = initialize(_sample(side=128), Params(n_kernels=budget), method)
         assert 0.95 * budget <= init.n_kernels <= budget

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from smoe_gui.core.segments import DIRECTIONS, scan_segments, unit_directions
+from smoe_gui.core.methods.edge.segments import DIRECTIONS, scan_segments, unit_directions
 
 
 def oracle(mask: np.ndarray, min_length: int = 2) -> np.ndarray:

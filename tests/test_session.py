@@ -13,9 +13,9 @@ import pytest
 
 from smoe_gui.core.model import SmoeModel
 from smoe_gui.core.params import Params
-from smoe_gui.core.runs import FitHistory
-from smoe_gui.ui.jobs import ProgressBatch, compute_snapshot, compute_stages
-from smoe_gui.ui.session import Session, TrainRun
+from smoe_gui.core.train.runs import FitHistory
+from smoe_gui.ui.control.jobs import ProgressBatch, compute_snapshot, compute_stages
+from smoe_gui.ui.control.session import Session, TrainRun
 
 FAST = Params(max_pts=12, expert_iters=3, tile_size=32)
 
@@ -105,7 +105,7 @@ def parts() -> tuple[Session, FakeView, FakeQueue, FakeQueue, FakeQueue, list[Fa
 def test_session_imports_no_qt() -> None:
     import subprocess
 
-    code = ("import sys, smoe_gui.ui.session; "
+    code = ("import sys, smoe_gui.ui.control.session; "
             "print(any(m.startswith(('PySide6', 'PyQt', 'pyqtgraph')) for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])

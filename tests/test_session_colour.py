@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from test_session import FAST, FakeQueue, FakeTrainer, FakeView, make_image
 
-from smoe_gui.ui.jobs import TrainRun
-from smoe_gui.ui.session import COMPARE_METHODS, Session
+from smoe_gui.ui.control.jobs import TrainRun
+from smoe_gui.ui.control.session import COMPARE_METHODS, Session
 
 
 @pytest.fixture()

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from test_session import FAST, FakeQueue, FakeTrainer, FakeView, make_image
 
-from smoe_gui.ui.jobs import TrainRun
-from smoe_gui.ui.session import Session
+from smoe_gui.ui.control.jobs import TrainRun
+from smoe_gui.ui.control.session import Session
 
 
 @pytest.fixture()

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from smoe_gui.core.labels import label_boundaries
 from smoe_gui.core.model import SmoeModel, dense_gate, dense_logits, grid_points
-from smoe_gui.core.rendering import output_grid
-from smoe_gui.core.territories import (
+from smoe_gui.core.rendering.culled import output_grid
+from smoe_gui.core.rendering.territories import (
     gate_shares,
     gate_territories,
     kernel_weight_map,
-    territory_boundaries,
     territory_outline,
 )
 
@@ -81,7 +81,7 @@ def test_areas_fill_and_boundaries() -> None:
     np.testing.assert_allclose(fill, model.m[terr.label].astype(np.float32))
     with pytest.raises(ValueError, match="one value per kernel"):
         terr.fill(np.zeros(3))
-    b = territory_boundaries(terr.label)
+    b = label_boundaries(terr.label)
     lab = terr.label
     expect = np.zeros_like(b)
     for j in range(lab.shape[0]):

@@ -1,4 +1,4 @@
-"""Tiled training, pruning, merging, fine-tuning, stopping, divergence (smoe_gui.core.training)."""
+"""Tiled training, pruning, merging, fine-tuning, stopping, divergence (smoe_gui.core.train.training)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from smoe_gui.core import training
 from smoe_gui.core.events import FitEvent, StopToken
-from smoe_gui.core.experts import sample_bilinear
+from smoe_gui.core.methods.experts import sample_bilinear
 from smoe_gui.core.metrics import psnr
 from smoe_gui.core.model import SmoeModel
 from smoe_gui.core.params import Params
-from smoe_gui.core.rendering import render
-from smoe_gui.core.training import (
+from smoe_gui.core.rendering.culled import render
+from smoe_gui.core.train import training
+from smoe_gui.core.train.training import (
     KernelArrays,
     context_margin,
     fit,
@@ -568,7 +568,7 @@ def test_compilation_warm_up_is_not_charged_to_the_time_budget(monkeypatch) -> N
     # tenth of the steps of the others)
     import time
 
-    from smoe_gui.core import training
+    from smoe_gui.core.train import training
 
     calls = []
 
@@ -588,7 +588,7 @@ def test_compilation_warm_up_is_not_charged_to_the_time_budget(monkeypatch) -> N
 def test_warm_up_runs_once_per_device_type(monkeypatch) -> None:
     import torch
 
-    from smoe_gui.core import training
+    from smoe_gui.core.train import training
 
     monkeypatch.setattr(training, "_WARM", set())
     seen = []

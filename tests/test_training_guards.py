@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from smoe_gui.core import training
 from smoe_gui.core.events import FitEvent
 from smoe_gui.core.metrics import psnr
 from smoe_gui.core.model import SmoeModel
 from smoe_gui.core.params import Params
-from smoe_gui.core.rendering import render
-from smoe_gui.core.training import fit
+from smoe_gui.core.rendering.culled import render
+from smoe_gui.core.train import training
+from smoe_gui.core.train.training import fit
 
 
 def run(image: np.ndarray, params: Params, model: SmoeModel) -> list[FitEvent]:

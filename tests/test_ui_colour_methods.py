@@ -14,12 +14,12 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication, QGroupBox  # noqa: E402
 
-from smoe_gui.core.fileio import write_png  # noqa: E402
+from smoe_gui.core.io.fileio import write_png  # noqa: E402
+from smoe_gui.core.labels import label_boundaries  # noqa: E402
 from smoe_gui.core.params import Params  # noqa: E402
 from smoe_gui.ui import create_main_window  # noqa: E402
-from smoe_gui.ui.geometry import segment_boundaries  # noqa: E402
+from smoe_gui.ui.control.session import compare_pair, view_captions  # noqa: E402
 from smoe_gui.ui.messages import RecordingMessenger  # noqa: E402
-from smoe_gui.ui.session import compare_pair, view_captions  # noqa: E402
 from smoe_gui.ui.workers import running_threads  # noqa: E402
 
 FAST = Params(max_pts=20, tile_size=64, tile_steps=15, time_budget=0.8, expert_iters=5, patience=50,
@@ -43,7 +43,7 @@ def compiled_core():
     """Compile the core once in the main thread (numba's first compilation is
     slow on a busy machine and must not count against the GUI timeouts)."""
     from smoe_gui.core import initialize
-    from smoe_gui.core.rendering import render
+    from smoe_gui.core.rendering.culled import render
 
     for method in ("edge", "s-smoe"):
         render(initialize(colour_image(), FAST.replace(channels="rgb"), method).model)
@@ -86,14 +86,14 @@ def test_segment_boundaries_are_one_between_labels() -> None:
     labels = np.zeros((4, 6), np.int32)
     labels[:, 3:] = 1
     labels[2:, :3] = 2
-    b = segment_boundaries(labels)
-    assert b.dtype == np.uint8 and b.shape == labels.shape
+    b = label_boundaries(labels)
+    assert b.dtype == np.bool_ and b.shape == labels.shape
     assert b[:, 2].tolist() == [1, 1, 1, 1]  # left of the vertical boundary
     assert b[1, :3].tolist() == [1, 1, 1]  # above the horizontal one (columns 0-2)
     assert b[0, 0] == 0 and b[3, 5] == 0
-    assert not segment_boundaries(np.zeros((3, 3), np.int32)).any()
-    with pytest.raises(ValueError, match="segment map"):
-        segment_boundaries(np.zeros(5))
+    assert not label_boundaries(np.zeros((3, 3), np.int32)).any()
+    with pytest.raises(ValueError, match="label map"):
+        label_boundaries(np.zeros(5))
 
 
 def test_compare_pair_and_captions() -> None:
@@ -154,7 +154,7 @@ def test_s_smoe_shows_the_segment_map(qtbot, window) -> None:
     assert result.init.method == "s-smoe" and result.superpixel_bounds is not None
     shown = window.stages.superpixel_image
     assert shown is not None and shown.shape == (72, 96) and shown.any()
-    assert np.array_equal(shown, segment_boundaries(result.init.segment_map))
+    assert np.array_equal(shown, label_boundaries(result.init.segment_map))
     assert window.stages.views["segments"].mask.isVisible()
     titles = {n: window.stages.title_of(n) for n in ("edges", "segments", "reduced", "kernels")}
     n_sp = int(result.init.segment_map.max()) + 1
@@ -198,7 +198,7 @@ def quick_as_smoe(window) -> None:
 
 @pytest.mark.parametrize("method", ["s-smoe", "as-smoe"])
 def test_segment_methods_initial_kernels_are_drawn_as_initial(qtbot, window, method: str) -> None:
-    from smoe_gui.ui.geometry import KERNEL_CATEGORIES
+    from smoe_gui.ui.control.geometry import KERNEL_CATEGORIES
 
     quick_as_smoe(window)
     window.panel.set_method(method)
@@ -236,7 +236,7 @@ def test_trained_segment_model_is_drawn_as_trained(qtbot, window) -> None:
 
 def test_lecture_of_each_method_shows_its_steps(qtbot, window) -> None:
     from smoe_gui.core.params import METHODS
-    from smoe_gui.ui.lecture_steps import VIEW_NAMES, lecture_steps
+    from smoe_gui.ui.control.lecture_steps import VIEW_NAMES, lecture_steps
 
     quick_as_smoe(window)
     window.set_kernel_mode("territories")  # the user's choice, put back after the lecture
@@ -277,7 +277,7 @@ def test_lecture_of_each_method_shows_its_steps(qtbot, window) -> None:
 
 
 def test_guide_and_parameter_groups_follow_the_method(qtbot, window) -> None:
-    from smoe_gui.ui.lecture_steps import lecture_steps
+    from smoe_gui.ui.control.lecture_steps import lecture_steps
 
     window.panel.set_method("as-smoe", emit=False)
     guide = window.show_guide()
@@ -317,7 +317,7 @@ def test_screenshot_option_picks_the_method_and_lecture_step(qtbot, tmp_path, mo
     monkeypatch.setattr(app, "take_screenshot", spy)
     out = tmp_path / "shot.png"
     assert app.main([str(path), "--method", "s-smoe", "--screenshot", str(out), "--lecture", "3"]) == 0
-    from smoe_gui.ui.lecture_steps import lecture_steps
+    from smoe_gui.ui.control.lecture_steps import lecture_steps
 
     assert seen == {"method": "s-smoe", "init": "s-smoe", "step": lecture_steps("s-smoe")[2]}
     assert out.stat().st_size > 0

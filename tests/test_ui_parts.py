@@ -1,5 +1,5 @@
 """Qt-free and small parts of the desktop application: slider scales, drawing
-geometry, the Inspect helpers of smoe_gui.core.inspection, the panel alone."""
+geometry, the Inspect helpers of smoe_gui.core.rendering.inspection, the panel alone."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ import time
 import numpy as np
 import pytest
 
-from smoe_gui.core.inspection import gate_weight_map, kernel_info, nearest_kernel
 from smoe_gui.core.model import SmoeModel, dense_logits, ellipse_axes
 from smoe_gui.core.params import PARAM_SPECS, Params, spec
-from smoe_gui.ui.geometry import (
+from smoe_gui.core.rendering.inspection import gate_weight_map, kernel_info, nearest_kernel
+from smoe_gui.ui.control.geometry import (
     ellipse_polylines,
     kernel_geometry,
     reduced_geometry,
     segment_strokes,
 )
-from smoe_gui.ui.jobs import preview_size
+from smoe_gui.ui.control.jobs import preview_size
 
 
 @pytest.fixture(autouse=True)
@@ -191,10 +191,10 @@ def test_lower_thread_priority_lowers_only_the_calling_thread() -> None:
 
 
 def test_training_curves_are_drawn_in_batches_and_on_flush(qtbot) -> None:
-    from smoe_gui.core.runs import FitHistory
-    from smoe_gui.ui.jobs import ProgressBatch
-    from smoe_gui.ui.plots import PLOT_REFRESH_MS, TrainingPlots
+    from smoe_gui.core.train.runs import FitHistory
+    from smoe_gui.ui.control.jobs import ProgressBatch
     from smoe_gui.ui.theme import current_theme
+    from smoe_gui.ui.views.plots import PLOT_REFRESH_MS, TrainingPlots
 
     plots = TrainingPlots(current_theme())
     qtbot.addWidget(plots.psnr_plot)
@@ -223,7 +223,7 @@ def test_training_curves_are_drawn_in_batches_and_on_flush(qtbot) -> None:
 
 def test_snapshot_of_a_colour_model() -> None:
     from smoe_gui.core.model import model_in_channels
-    from smoe_gui.ui.jobs import compute_snapshot
+    from smoe_gui.ui.control.jobs import compute_snapshot
 
     gray_model = small_model()
     colour = model_in_channels(gray_model, "rgb").replace(

@@ -9,14 +9,14 @@ from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QApplication
 
 from smoe_gui.core.model import SmoeModel
-from smoe_gui.core.territories import gate_territories
-from smoe_gui.ui.geometry import (
+from smoe_gui.core.rendering.territories import gate_territories
+from smoe_gui.ui.control.geometry import (
     SHARE_LEVELS,
     kernel_geometry,
     max_pool_mask,
     share_levels,
 )
-from smoe_gui.ui.jobs import compute_inspection, compute_snapshot
+from smoe_gui.ui.control.jobs import compute_inspection, compute_snapshot
 
 
 def pair_model(h: int = 60, w: int = 80) -> SmoeModel:
@@ -33,8 +33,8 @@ def pair_model(h: int = 60, w: int = 80) -> SmoeModel:
 
 @pytest.fixture()
 def views(qtbot):
-    from smoe_gui.ui.stage_views import StageViews
     from smoe_gui.ui.theme import current_theme
+    from smoe_gui.ui.views.stage_views import StageViews
 
     v = StageViews(current_theme())
     qtbot.addWidget(v)
@@ -76,7 +76,7 @@ def test_kernel_geometry_with_shares_and_territories() -> None:
 
 
 def test_modes_draw_what_they_say(views) -> None:
-    from smoe_gui.ui.stage_views import MIN_ELLIPSE_PX
+    from smoe_gui.ui.views.stage_views import MIN_ELLIPSE_PX
 
     model = pair_model()
     image = views._original
@@ -218,7 +218,7 @@ def test_captions_say_which_model(views) -> None:
 
 
 def test_fit_title_drops_the_middle_of_the_caption_first() -> None:
-    from smoe_gui.ui.stage_views import fit_title
+    from smoe_gui.ui.views.stage_views import fit_title
 
     title, caption = "4  Kernels", "edge · trained · 128 steps · K=1373"
     full = f"{title}  —  {caption}"
@@ -251,10 +251,10 @@ def test_a_narrow_view_shows_a_shortened_title_and_the_full_one_as_tooltip(views
 
 
 def test_curves_whole_image_psnr_tiles_labels_and_integer_axis(qtbot) -> None:
-    from smoe_gui.core.runs import FitHistory
-    from smoe_gui.ui.jobs import ProgressBatch
-    from smoe_gui.ui.plots import PHASE_LABEL_POSITIONS, IntegerAxis, TrainingPlots
+    from smoe_gui.core.train.runs import FitHistory
+    from smoe_gui.ui.control.jobs import ProgressBatch
     from smoe_gui.ui.theme import current_theme
+    from smoe_gui.ui.views.plots import PHASE_LABEL_POSITIONS, IntegerAxis, TrainingPlots
 
     plots = TrainingPlots(current_theme())
     qtbot.addWidget(plots.psnr_plot)

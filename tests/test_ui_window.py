@@ -21,8 +21,8 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-from smoe_gui.core.fileio import write_png  # noqa: E402
-from smoe_gui.core.modelio import load_model, save_model  # noqa: E402
+from smoe_gui.core.io.fileio import write_png  # noqa: E402
+from smoe_gui.core.io.modelio import load_model, save_model  # noqa: E402
 from smoe_gui.core.params import Params  # noqa: E402
 from smoe_gui.ui import create_main_window  # noqa: E402
 from smoe_gui.ui.messages import RecordingMessenger  # noqa: E402
@@ -37,7 +37,7 @@ def compiled_core():
     """Run the core once in the main thread so that numba's first compilation
     (slow on a busy machine) does not count against the GUI timeouts."""
     from smoe_gui.core import initialize
-    from smoe_gui.core.rendering import render
+    from smoe_gui.core.rendering.culled import render
 
     render(initialize(make_image(), FAST).model)
 
@@ -292,7 +292,7 @@ def test_training_finishes_and_draws_live(qtbot, window) -> None:
 
 
 def test_training_runs_below_the_gui_and_ends_with_the_final_overlay(qtbot, window) -> None:
-    from smoe_gui.ui.geometry import KERNEL_CATEGORIES
+    from smoe_gui.ui.control.geometry import KERNEL_CATEGORIES
 
     window.panel.set_params(FAST.replace(time_budget=1.0), emit=False)
     with qtbot.waitSignal(window.training_finished, timeout=30_000):
@@ -714,7 +714,7 @@ def test_pausing_does_not_spend_the_time_budget(qtbot, window) -> None:
 
 # --------------------------------------------------------------------------- large images
 def test_large_image_is_offered_downscaled(qtbot, window, tmp_path) -> None:
-    from smoe_gui.core.image import MAX_SIDE
+    from smoe_gui.core.io.image import MAX_SIDE
 
     big = tmp_path / "wide.png"
     yy, xx = np.mgrid[0:40, 0:MAX_SIDE + 200].astype(np.float32)
@@ -858,7 +858,7 @@ def test_file_dialogs_start_in_the_last_folder_else_pictures_or_home(window, tmp
 
 
 def test_training_warm_up_runs_once_off_the_gui_thread(qtbot, window) -> None:
-    from smoe_gui.ui import jobs
+    from smoe_gui.ui.control import jobs
 
     # the module's compiled_core fixture does not train: the first window warms up
     qtbot.waitUntil(jobs.training_warmed, timeout=120_000)

@@ -43,9 +43,9 @@ def fail(message: str) -> None:
 
 
 def max_size_option(value: object) -> int | None:
-    """``--max-size`` checked by the one rule (:func:`smoe_gui.core.image.check_max_size`);
+    """``--max-size`` checked by the one rule (:func:`smoe_gui.core.io.image.check_max_size`);
     a bad value exits with a one-line error naming the option."""
-    from ..core.image import check_max_size
+    from ..core.io.image import check_max_size
 
     try:
         return check_max_size(value)

@@ -183,7 +183,7 @@ def _option(name: str, parse: Callable[[str], T], text: str) -> T:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``smoe experiment``; returns the exit status."""
-    from ..core.fileio import check_output_dir
+    from ..core.io.fileio import check_output_dir
 
     methods = _option("--methods", parse_methods, args.methods)
     budgets = _option("--budgets", parse_budgets, args.budgets)

@@ -1,10 +1,10 @@
 """``smoe fit`` and ``smoe render``.
 
 ``smoe fit IMAGE --out DIR`` initialises a model (edge-aligned or grid), trains
-it and measures it (:func:`smoe_gui.core.runs.run_fit`) and writes
+it and measures it (:func:`smoe_gui.core.train.runs.run_fit`) and writes
 ``DIR/model.npz``, ``DIR/reconstruction.png``, ``DIR/params.json`` and
-``DIR/report.json`` (:func:`smoe_gui.core.runs.fit_report`), all together or
-none (:func:`smoe_gui.core.fileio.output_group`).  Every input, and that
+``DIR/report.json`` (:func:`smoe_gui.core.train.runs.fit_report`), all together or
+none (:func:`smoe_gui.core.io.fileio.output_group`).  Every input, and that
 ``DIR`` can be written, is checked before the work starts.  Ctrl-C stops the
 training within one step and writes the best model so far (the report says
 ``"interrupted": true``); the exit status is then 130.  A second Ctrl-C aborts
@@ -71,11 +71,11 @@ def _fit_params(args: argparse.Namespace) -> Params:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from ..core.fileio import check_output_dir, output_group, write_png, write_text
-    from ..core.image import load_image
+    from ..core.io.fileio import check_output_dir, output_group, write_png, write_text
+    from ..core.io.image import load_image
+    from ..core.io.modelio import save_model
     from ..core.metrics import format_psnr
-    from ..core.modelio import save_model
-    from ..core.runs import fit_report, run_fit
+    from ..core.train.runs import fit_report, run_fit
     from .progress import FitProgress
 
     # -- validate everything before any work ----------------------------------------
@@ -143,10 +143,10 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from ..core.fileio import check_output_dir, write_png
+    from ..core.io.fileio import check_output_dir, write_png
+    from ..core.io.modelio import load_model
     from ..core.model import model_in_channels
-    from ..core.modelio import load_model
-    from ..core.rendering import output_grid, render
+    from ..core.rendering.culled import output_grid, render
 
     out = Path(args.out)
     if out.suffix.lower() != ".png":

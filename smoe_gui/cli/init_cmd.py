@@ -12,7 +12,7 @@
 
 and prints the counts and the time of each stage.  Every input, and that
 ``DIR`` can be written, is checked before the work starts; the files appear
-all together or none (:func:`smoe_gui.core.fileio.output_group`), so bad
+all together or none (:func:`smoe_gui.core.io.fileio.output_group`), so bad
 input or a full disk leaves nothing behind.
 """
 
@@ -69,7 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     """Run ``smoe init``; raises ValueError on bad input (before writing anything)."""
-    from ..core.drawing import (
+    from ..core.io.fileio import check_output_dir, output_group, write_npz, write_png, write_text
+    from ..core.io.image import load_image
+    from ..core.io.modelio import save_model
+    from ..core.methods.drawing import (
         auto_scale,
         draw_edges,
         draw_kernels,
@@ -78,11 +81,8 @@ def run(args: argparse.Namespace) -> int:
         draw_segments,
         draw_superpixels,
     )
-    from ..core.fileio import check_output_dir, output_group, write_npz, write_png, write_text
-    from ..core.image import load_image
+    from ..core.methods.pipeline import initialize
     from ..core.metrics import format_psnr
-    from ..core.modelio import save_model
-    from ..core.pipeline import initialize
 
     # -- validate everything first ------------------------------------------
     params = params_from_args(args)

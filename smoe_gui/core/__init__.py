@@ -18,19 +18,19 @@ _EXPORTS: dict[str, str] = {
     "SmoeModel": "model",
     "dense_render": "model",
     "ellipse_axes": "model",
-    "load_image": "image",
-    "check_image": "image",
-    "save_model": "modelio",
-    "load_model": "modelio",
-    "read_model_params": "modelio",
+    "load_image": "io.image",
+    "check_image": "io.image",
+    "save_model": "io.modelio",
+    "load_model": "io.modelio",
+    "read_model_params": "io.modelio",
     "psnr": "metrics",
     "ssim": "metrics",
     "FitEvent": "events",
     "StopToken": "events",
-    "Initialization": "pipeline",
-    "initialize": "pipeline",
-    "render": "rendering",
-    "fit": "training",
+    "Initialization": "methods.pipeline",
+    "initialize": "methods.pipeline",
+    "render": "rendering.culled",
+    "fit": "train.training",
 }
 
 __all__ = [
@@ -58,14 +58,14 @@ assert sorted(__all__) == sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from .events import FitEvent, StopToken
-    from .image import check_image, load_image
+    from .io.image import check_image, load_image
+    from .io.modelio import load_model, read_model_params, save_model
+    from .methods.pipeline import Initialization, initialize
     from .metrics import psnr, ssim
     from .model import SmoeModel, dense_render, ellipse_axes
-    from .modelio import load_model, read_model_params, save_model
     from .params import PARAM_SPECS, Params, ParamSpec
-    from .pipeline import Initialization, initialize
-    from .rendering import render
-    from .training import fit
+    from .rendering.culled import render
+    from .train.training import fit
 
 
 def __getattr__(name: str) -> Any:

@@ -18,8 +18,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
 
-from .stage_views import BACKGROUND_MODES, STAGES
 from .theme import COLOR_SCHEMES
+from .views.stage_views import BACKGROUND_MODES, STAGES
 
 __all__ = ["ACTIONS", "ActionSpec", "build_menus", "shortcut_text"]
 

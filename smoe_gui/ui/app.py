@@ -102,7 +102,7 @@ def take_screenshot(window: MainWindow, out: str, train_s: float | None = None,
                     lecture_step: int | None = None) -> int:
     """Draw the stages (and train ``train_s`` seconds), save the window as
     PNG to ``out``, close the window; returns the exit status."""
-    from ..core.fileio import write_png
+    from ..core.io.fileio import write_png
     from .file_ops import qimage_rgb
 
     def drawn() -> bool:
@@ -112,7 +112,7 @@ def take_screenshot(window: MainWindow, out: str, train_s: float | None = None,
         print("smoe-gui: error: the stages were not drawn in time", file=sys.stderr)
         return 1
     if train_s is not None:
-        from .jobs import training_warmed
+        from .control.jobs import training_warmed
 
         _spin(training_warmed, 300)  # the once-per-process warm-up, so that the budget is all training
         window.panel.set_params(window.panel.params().replace(time_budget=train_s), emit=False)
@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return int(selftest.run())
     if args.lecture is not None:
-        from .lecture_steps import lecture_steps
+        from .control.lecture_steps import lecture_steps
 
         method = args.method or "edge"
         n_steps = len(lecture_steps(method))

@@ -21,18 +21,18 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMenu
 
 from ..core.errors import one_line
-from ..core.fileio import write_png, write_text
-from ..core.image import IMAGE_SUFFIXES, MAX_SIDE, LoadedImage, is_image_file, read_image
-from ..core.modelio import load_model, read_model_params, save_model
+from ..core.io.fileio import write_png, write_text
+from ..core.io.image import IMAGE_SUFFIXES, MAX_SIDE, LoadedImage, is_image_file, read_image
+from ..core.io.modelio import load_model, read_model_params, save_model
 from ..core.params import Params
-from .stage_views import STAGES, widget_rgb
+from .views.stage_views import STAGES, widget_rgb
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
 __all__ = ["EXPORT_SCALES", "IMAGE_FILTER", "MAX_RECENT", "FileOps", "default_folder", "qimage_rgb"]
 
-#: The open dialog's filter: every suffix of :data:`smoe_gui.core.image.IMAGE_SUFFIXES`.
+#: The open dialog's filter: every suffix of :data:`smoe_gui.core.io.image.IMAGE_SUFFIXES`.
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All files (*)"
 MAX_RECENT = 8
 
@@ -162,7 +162,7 @@ class FileOps:
 
     def load(self, path: Path) -> LoadedImage | None:
         """Read ``path`` for the window: an image larger than
-        :data:`~smoe_gui.core.image.MAX_SIDE` on a side is offered downscaled
+        :data:`~smoe_gui.core.io.image.MAX_SIDE` on a side is offered downscaled
         to it (the CLI's ``--max-size`` rule); None when the user declines.
 
         Raises

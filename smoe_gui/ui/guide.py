@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayo
 
 from ..core.params import METHODS, PARAM_SPECS
 from .actions import ACTIONS, shortcut_text
-from .geometry import KERNEL_CATEGORIES
-from .lecture_steps import LECTURES, lecture_steps
+from .control.geometry import KERNEL_CATEGORIES
+from .control.lecture_steps import LECTURES, lecture_steps
 from .param_panel import GROUP_TITLES, METHOD_TEXT
 from .theme import Theme
 

@@ -2,14 +2,14 @@
 with a caption.
 
 View -> Lecture mode (F9) shows the first step of the lecture of the method
-chosen in the method selector (:data:`~smoe_gui.ui.lecture_steps.LECTURES`:
+chosen in the method selector (:data:`~smoe_gui.ui.control.lecture_steps.LECTURES`:
 edge, grid, S-SMoE, AS-SMoE) with its caption; Next (Page Down or N) reveals
 the next stage beside the ones shown, up to the reconstruction and then the
 training plots; Back (Page Up or B) hides the last one.  Choosing another
 method starts its lecture.  A step may set what view 4 draws (centres for
 "kernels per segment", ellipses for "steering"); leaving lecture mode puts
 back the user's choice and shows everything again.  The steps are data and
-the walk is Qt-free (:class:`~smoe_gui.ui.lecture_steps.LectureState`).
+the walk is Qt-free (:class:`~smoe_gui.ui.control.lecture_steps.LectureState`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 
-from .lecture_steps import LECTURE_STEPS, LECTURES, LectureState, LectureStep, lecture_steps
+from .control.lecture_steps import LECTURE_STEPS, LECTURES, LectureState, LectureStep, lecture_steps
 
 if TYPE_CHECKING:
     from .main_window import MainWindow

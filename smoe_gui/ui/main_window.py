@@ -1,12 +1,12 @@
 """The main window: layout and wiring only.
 
 What the user works on and the rules that change it live in the Qt-free
-:class:`~smoe_gui.ui.session.Session`; the menus are the table of
+:class:`~smoe_gui.ui.control.session.Session`; the menus are the table of
 :mod:`smoe_gui.ui.actions`; opening, saving and exporting are
 :class:`~smoe_gui.ui.file_ops.FileOps`.  The window lays out the parameter
 panel, the five linked stage views and the training plots, runs the session's
 jobs in worker threads (:mod:`smoe_gui.ui.workers`) and draws what the
-session hands it (it implements :class:`~smoe_gui.ui.session.SessionView`).
+session hands it (it implements :class:`~smoe_gui.ui.control.session.SessionView`).
 Every message goes through ``self.messenger`` and every file dialog through
 ``self.files``, so tests can intercept both.
 """
@@ -40,9 +40,7 @@ from PySide6.QtWidgets import (
 from ..core.model import SmoeModel
 from ..core.params import METHODS, Params, spec
 from .actions import ACTIONS, build_menus
-from .file_ops import FileOps
-from .guide import GuideDialog, guide_html
-from .jobs import (
+from .control.jobs import (
     InspectResult,
     ProgressBatch,
     SnapshotResult,
@@ -51,17 +49,19 @@ from .jobs import (
     training_warmed,
     warm_up_training,
 )
-from .kernel_panel import KernelPanel, kernel_kind_text
+from .control.lecture_steps import stage_titles
+from .control.session import Session, stage_summary, view_captions
+from .file_ops import FileOps
+from .guide import GuideDialog, guide_html
 from .keys import TrainingKeys
 from .lecture import LectureMode
-from .lecture_steps import stage_titles
 from .messages import Messenger
 from .param_panel import INIT_GROUPS, ParamPanel
-from .plots import ExpertPlot, TrainingPlots
 from .resources import default_sample, icon_path, sample_paths
-from .session import Session, stage_summary, view_captions
-from .stage_views import BACKGROUND_MODES, StageViews
 from .theme import COLOR_SCHEMES, apply_color_scheme, current_theme
+from .views.kernel_panel import KernelPanel, kernel_kind_text
+from .views.plots import ExpertPlot, TrainingPlots
+from .views.stage_views import BACKGROUND_MODES, StageViews
 from .widgets import ElidedLabel, StatusLine
 from .workers import JobRunner, TrainingThread, TrainWorker
 
@@ -902,7 +902,7 @@ class MainWindow(QMainWindow):
 
     def show_side_by_side(self) -> QWidget | None:
         """The reconstructions of the Compare runs side by side (a window of its own)."""
-        from .compare_view import CompareWindow
+        from .views.compare_view import CompareWindow
 
         results = {label: self.session.final_result(label) for label in self.session.compared_labels()}
         shown = {k: v for k, v in results.items() if v is not None}

@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.methods.pipeline import SEGMENT_METHODS
 from ..core.params import METHODS, PARAM_SPECS, Params, ParamSpec, Value, check_method
-from ..core.pipeline import SEGMENT_METHODS
 
 __all__ = ["GROUP_METHODS", "GROUP_TITLES", "INIT_GROUPS", "ParamPanel", "SliderScale", "group_title"]
 

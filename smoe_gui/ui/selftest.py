@@ -106,10 +106,10 @@ def _self_test(report: Callable[[str], None]) -> None:
     import numpy as np
 
     from .. import __version__
-    from ..core.image import load_image
+    from ..core.io.image import load_image
     from ..core.metrics import psnr
     from ..core.params import Params
-    from ..core.rendering import render
+    from ..core.rendering.culled import render
     from ..resources import resource_root, sample_images
 
     samples = sample_images()

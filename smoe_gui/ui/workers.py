@@ -7,10 +7,10 @@ Two patterns (see DESIGN.md section 3):
   pending one; the GUI drops any result whose id is older than its newest
   request.  Used for stage recomputation, snapshot rendering and weight maps.
 * :class:`TrainWorker`: the worker object of one training (or Compare) run,
-  moved to its own QThread; it runs :func:`smoe_gui.core.runs.run_fit` (the
+  moved to its own QThread; it runs :func:`smoe_gui.core.train.runs.run_fit` (the
   one run path of the CLI and the experiments too), batches its
   :class:`~smoe_gui.core.events.FitEvent` stream into
-  :class:`~smoe_gui.core.runs.FitHistory` rows at most ``1 / emit_interval_s``
+  :class:`~smoe_gui.core.train.runs.FitHistory` rows at most ``1 / emit_interval_s``
   times per second, and pauses and stops the fit through its
   :class:`~smoe_gui.core.events.StopToken` (paused time is not training time).
 """
@@ -31,9 +31,9 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ..core.errors import one_line
 from ..core.events import FitEvent, StopToken
-from ..core.runs import FitHistory, FitResult
 from ..core.threads import set_numba_threads
-from .jobs import ProgressBatch, TrainRun
+from ..core.train.runs import FitHistory, FitResult
+from .control.jobs import ProgressBatch, TrainRun
 
 __all__ = [
     "JobRunner",
@@ -176,7 +176,7 @@ class JobRunner:
 
 
 class TrainWorker(QObject):
-    """Runs :func:`smoe_gui.core.training.fit` for each of ``runs`` in turn.
+    """Runs :func:`smoe_gui.core.train.training.fit` for each of ``runs`` in turn.
 
     Messages go into :attr:`outbox` (a thread-safe queue) and ``posted`` tells
     the GUI to drain it with :meth:`drain`; no Python object crosses threads
@@ -273,7 +273,7 @@ class TrainWorker(QObject):
         try:
             if self._numba_threads is not None:  # numba's thread count is per thread
                 set_numba_threads(self._numba_threads)
-            from ..core.runs import run_fit as core_run_fit
+            from ..core.train.runs import run_fit as core_run_fit
 
             run_fit: Callable[..., Any] = self._run_fit or core_run_fit
             for run in self._runs:

@@ -6,7 +6,7 @@ and writes the report (``results.csv``, ``results.md`` and the figures).  The
 ``smoe experiment`` command is a thin layer over it.  One module per role:
 
 ``plan``
-    images, jobs and their kernel budgets (:mod:`smoe_gui.core.budget` plans
+    images, jobs and their kernel budgets (:mod:`smoe_gui.core.methods.budget` plans
     each budget).
 ``run``
     running one job and the executors; :func:`run_experiment`; progress goes

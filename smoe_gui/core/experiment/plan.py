@@ -1,7 +1,7 @@
 """Planning a sweep: the images, the (image, method, kernel budget) jobs and their budgets.
 
 Qt-free.  Each job's parameters come from the one kernel-budget planner,
-:func:`smoe_gui.core.budget.plan_budget`; the grid baseline gets the edge
+:func:`smoe_gui.core.methods.budget.plan_budget`; the grid baseline gets the edge
 method's plan, so both start with the same number of kernels.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..budget import KernelPlan, plan_budget
-from ..image import IMAGE_SUFFIXES
+from ..io.image import IMAGE_SUFFIXES
+from ..methods.budget import KernelPlan, plan_budget
 from ..params import METHODS, Params
 from .store import COLUMNS
 
@@ -219,9 +219,9 @@ def load_sources(
     name); a file that fails is kept with its error.
 
     ``on_message`` receives the loader's one-line messages (a data range mapped to
-    [0, 1], a downscale); see :func:`smoe_gui.core.image.load_image`.
+    [0, 1], a downscale); see :func:`smoe_gui.core.io.image.load_image`.
     """
-    from ..image import load_image
+    from ..io.image import load_image
 
     sources = []
     for path, name in zip(paths, _unique_names(paths), strict=True):
@@ -323,7 +323,7 @@ def plan_jobs(
 ) -> list[Job]:
     """Every (image, budget, method) job, each with its kernel budget planned.
 
-    Each method's parameters come from :func:`smoe_gui.core.budget.plan_budget`
+    Each method's parameters come from :func:`smoe_gui.core.methods.budget.plan_budget`
     (the grid baseline's plan is the edge plan: both start with the same number
     of kernels).  ``skip(key)`` true marks a finished run: its budget is not
     planned again.  ``log`` receives a line per image whose budgets are planned.

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .. import fileio
+from ..io import fileio
 from ..metrics import PSNR_PLOT_MAX_DB
 from ..params import Params
 from ..threads import default_threads
@@ -259,8 +259,8 @@ def _history_figure(ok_payloads: list[dict[str, Any]], images: list[str], budget
 def _placement_figure(out: Path, pair: tuple[dict[str, Any], dict[str, Any]], image: NDArray[np.float32], path: Path) -> None:
     from matplotlib.collections import EllipseCollection
 
+    from ..io.modelio import load_model
     from ..model import ellipse_axes
-    from ..modelio import load_model
 
     fig, axes = _figure(4, panel_w=5.0, panel_h=5.0 * image.shape[0] / image.shape[1] + 0.5, cols=2)
     for col, payload in enumerate(pair):
@@ -284,7 +284,7 @@ def _placement_figure(out: Path, pair: tuple[dict[str, Any], dict[str, Any]], im
         rec_ax = axes[2 + col]
         recon_path = runs_dir(out) / f"{r['run_id']}.png"
         if recon_path.is_file():
-            from ..image import load_image
+            from ..io.image import load_image
 
             rec_ax.imshow(load_image(recon_path, channels="rgb" if image.ndim == 3 else "gray"),
                           cmap="gray", vmin=0, vmax=1, interpolation="nearest")

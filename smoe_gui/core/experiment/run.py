@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import fileio
 from ..errors import one_line
 from ..events import FitEvent
+from ..io import fileio
 from ..params import METHODS, Params
-from ..runs import FitHistory
 from ..threads import default_threads, set_threads
+from ..train.runs import FitHistory
 from .plan import (
     DEFAULT_BUDGETS,
     Job,
@@ -151,7 +151,7 @@ def _set_threads(threads: int) -> None:
 def _initialize(job: Job) -> Any:
     """The job's initialisation: the planned ``max_pts``; the grid baseline places
     as many kernels as the edge method gives with it (see ``initialize``)."""
-    from ..pipeline import initialize
+    from ..methods.pipeline import initialize
 
     assert job.image is not None
     init = initialize(job.image, job.params, method=job.method)
@@ -164,7 +164,7 @@ def _initialize(job: Job) -> Any:
 
 
 def run_job(job: Job, on_event: Callable[[FitEvent], None] | None = None) -> RunOutput:
-    """Run one job: initialise, fit and evaluate with :func:`smoe_gui.core.runs.run_fit`.
+    """Run one job: initialise, fit and evaluate with :func:`smoe_gui.core.train.runs.run_fit`.
 
     Never raises for a failing run (the output's record says ``status =
     failed`` with the error), except :class:`KeyboardInterrupt`.
@@ -184,7 +184,7 @@ def run_job(job: Job, on_event: Callable[[FitEvent], None] | None = None) -> Run
             raise ValueError("no image")
         _set_threads(job.threads)
         from ..metrics import psnr_json
-        from ..runs import run_fit
+        from ..train.runs import run_fit
 
         t0 = time.perf_counter()
         init = _initialize(job)
@@ -289,7 +289,7 @@ def _run_processes(
 
 def _run_dask(jobs: Sequence[Job], scheduler: Any, on_done: Callable[[RunOutput], None]) -> None:
     """One Dask task per run.  An AS-SMoE run's per-segment fits do not stay in
-    its task: :class:`smoe_gui.core.segment_init.LocalFitRunner` sees that it
+    its task: :class:`smoe_gui.core.methods.segment.segment_init.LocalFitRunner` sees that it
     runs on a Dask worker and submits them to the same cluster (same results
     as in local processes)."""
     try:

@@ -1,7 +1,7 @@
 """Storing a sweep: one file set per finished run, resumable records, ``results.csv``.
 
 Qt-free.  Files under the output folder ``out``: ``runs/<run_id>.json`` (the
-CSV row, the fit's history as :class:`~smoe_gui.core.runs.FitHistory` records,
+CSV row, the fit's history as :class:`~smoe_gui.core.train.runs.FitHistory` records,
 the initial model's PSNR, the expert-initialisation PSNR per iteration, notes),
 ``runs/<run_id>.init.npz`` / ``.model.npz`` (initial and final model),
 ``runs/<run_id>.png`` (the reconstruction), ``results.csv`` and ``sweep.json``
@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .. import fileio
+from ..io import fileio
 from ..metrics import psnr_json
 from ..model import SmoeModel
-from ..runs import FitHistory
+from ..train.runs import FitHistory
 
 if TYPE_CHECKING:
     from .plan import Job
@@ -64,7 +64,7 @@ TIMING_COLUMNS = ("converge_s", "init_s", "fit_s", "wall_s")
 #: Largest number of history rows stored per run.
 HISTORY_POINTS = 1500
 #: Version of the per-run JSON layout; runs stored in another are run again.
-#: 2: ``history`` is a :class:`~smoe_gui.core.runs.FitHistory`'s records.
+#: 2: ``history`` is a :class:`~smoe_gui.core.train.runs.FitHistory`'s records.
 STORE_FORMAT = 2
 #: File (under the output folder) of the last running invocation's execution settings.
 SWEEP_FILE = "sweep.json"
@@ -80,7 +80,7 @@ class RunOutput:
         The CSV row (keys :data:`COLUMNS`); ``psnr_db`` is ``"inf"`` for an
         exact reconstruction.
     history : FitHistory or None
-        Every event of the fit (:class:`smoe_gui.core.runs.FitHistory`).
+        Every event of the fit (:class:`smoe_gui.core.train.runs.FitHistory`).
     initial_psnr : float
         PSNR (dB) of the initial model (NaN when unknown).
     expert_psnr : list of float
@@ -131,7 +131,7 @@ def runs_dir(out: Path) -> Path:
 
 def save_run(out: Path, output: RunOutput) -> None:
     """Write one run's files; the JSON last (its presence marks the run finished)."""
-    from ..modelio import save_model
+    from ..io.modelio import save_model
 
     runs = runs_dir(out)
     runs.mkdir(parents=True, exist_ok=True)

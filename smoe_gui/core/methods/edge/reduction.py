@@ -184,7 +184,7 @@ def importance_scores(segments: F64, lam: float, height: int, width: int) -> F64
     Parameters
     ----------
     segments : (N, 4) float64
-        ``x, y, θ, length`` as from :func:`~smoe_gui.core.segments.scan_segments`.
+        ``x, y, θ, length`` as from :func:`~smoe_gui.core.methods.edge.segments.scan_segments`.
     lam : float
         λ in [0, 1]: weight of the other-direction distance; ``1 - λ`` weighs
         the same-direction distance.

@@ -7,8 +7,8 @@ placement, S-SMoE's superpixels, kernels per segment and steering from the
 segment's shape, and AS-SMoE's superpixels, per-segment fits with kernel
 sparsification and their export into one global model; every lecture ends
 with the reconstruction and the training.  The texts describe what
-:mod:`smoe_gui.core.pipeline`, :mod:`smoe_gui.core.placement` and
-:mod:`smoe_gui.core.segment_init` implement (``docs/paper-readings.md``).
+:mod:`smoe_gui.core.methods.pipeline`, :mod:`smoe_gui.core.methods.edge.placement` and
+:mod:`smoe_gui.core.methods.segment.segment_init` implement (``docs/paper-readings.md``).
 The window's lecture mode (:mod:`smoe_gui.ui.lecture`) applies a step to the
 views; this module imports no Qt, so the lectures are tested without a window.
 """
@@ -18,8 +18,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from ..core.params import METHODS
-from ..core.segment_init import AS_PATCH
+from ...core.methods.segment.segment_init import AS_PATCH
+from ...core.params import METHODS
 
 __all__ = [
     "LECTURES",
@@ -32,7 +32,7 @@ __all__ = [
     "stage_titles",
 ]
 
-#: The five stage views (names of :data:`smoe_gui.ui.stage_views.STAGES`), in order.
+#: The five stage views (names of :data:`smoe_gui.ui.views.stage_views.STAGES`), in order.
 VIEW_NAMES: tuple[str, ...] = ("edges", "segments", "reduced", "kernels", "reconstruction")
 
 #: Titles of the stage views (the edge method's stages: the default).
@@ -55,7 +55,7 @@ _METHOD_TITLES: dict[str, dict[str, str]] = {
 def stage_titles(method: str) -> dict[str, str]:
     """Titles of the five stage views for a result of ``method`` (the views
     that have no meaning for a method say so in their captions,
-    :data:`smoe_gui.ui.session.NO_STAGE_TEXT`)."""
+    :data:`smoe_gui.ui.control.session.NO_STAGE_TEXT`)."""
     return {**STAGE_TITLES, **_METHOD_TITLES.get(method, {})}
 
 
@@ -74,7 +74,7 @@ class LectureStep:
         Whether the training controls and plots are shown.
     kernel_mode : str or None
         What view 4 draws during the step (one of
-        :data:`smoe_gui.ui.geometry.KERNEL_MODES`); None keeps the user's choice.
+        :data:`smoe_gui.ui.control.geometry.KERNEL_MODES`); None keeps the user's choice.
     """
 
     title: str

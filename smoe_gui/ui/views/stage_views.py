@@ -7,7 +7,7 @@ items are created once; new results only call ``setData``/``setImage``
 (re-plotting every frame would rebuild the items; see docs/gui.md).  Image coordinates: pixel centres at integers, x right,
 y down.
 
-View 4 has three modes (:data:`~smoe_gui.ui.geometry.KERNEL_MODES`): centres
+View 4 has three modes (:data:`~smoe_gui.ui.control.geometry.KERNEL_MODES`): centres
 and pair links (markers of constant screen size), 1-σ ellipses (clipped to the
 image, at least :data:`MIN_ELLIPSE_PX` screen pixels, faded by each kernel's
 gate share) and gate territories (the kernel of largest gate weight per pixel:
@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .geometry import (
+from ..control.geometry import (
     KERNEL_CATEGORIES,
     KERNEL_CATEGORY_LABELS,
     KERNEL_MODES,
@@ -47,9 +47,9 @@ from .geometry import (
     ellipse_polylines_of,
     max_pool_mask,
 )
-from .jobs import InspectResult, SnapshotResult, StageResult
-from .lecture_steps import STAGE_TITLES
-from .theme import Theme
+from ..control.jobs import InspectResult, SnapshotResult, StageResult
+from ..control.lecture_steps import STAGE_TITLES
+from ..theme import Theme
 
 __all__ = [
     "BACKGROUND_MODES",
@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 #: Stage view names (objectName ``stage-<name>``) and titles (the edge
-#: method's; :func:`~smoe_gui.ui.lecture_steps.stage_titles` gives each method's).
+#: method's; :func:`~smoe_gui.ui.control.lecture_steps.stage_titles` gives each method's).
 STAGES: dict[str, str] = STAGE_TITLES
 
 #: Titles of the kernel view's modes (the mode selector's entries).
@@ -653,7 +653,7 @@ class StageViews(QWidget):
 
     def set_titles(self, titles: dict[str, str]) -> None:
         """Name the views for the method whose result they show
-        (:func:`~smoe_gui.ui.lecture_steps.stage_titles`)."""
+        (:func:`~smoe_gui.ui.control.lecture_steps.stage_titles`)."""
         unknown = set(titles) - set(STAGES)
         if unknown:
             raise ValueError(f"unknown stage views {sorted(unknown)}")

@@ -13,7 +13,7 @@ channel on the same gate.
 (the convergent sign; the paper's eq. 12 prints the opposite, see
 ``docs/paper-readings.md``).  That only needs the gate at the ``K`` centres: a
 sparse ``K x K`` matrix ``C``, computed once by the culled evaluation of
-:mod:`smoe_gui.core.rendering`, so each iteration is one sparse product.  The
+:mod:`smoe_gui.core.rendering.culled`, so each iteration is one sparse product.  The
 whole-image MSE of each iterate is computed in passes over the pixels that
 evaluate each pixel's gate (its block's culled list) once and apply it to many
 iterates at once.  By default (``stop="mse"``) the refinement stops at the
@@ -28,7 +28,7 @@ sampled experts so that kernels without pixels keep a sensible value.
 
 The initial kernels are isotropic, so the gate's exponentials separate into a
 row and a column factor per kernel (see
-:func:`smoe_gui.core._kernels.experts_sse`).  The PSNR figures are
+:func:`smoe_gui.core.rendering._kernels.experts_sse`).  The PSNR figures are
 :func:`smoe_gui.core.metrics.psnr_from_mse` of the MSE over all pixels and
 channels: the same numbers as :func:`smoe_gui.core.metrics.psnr` of the
 reconstruction.
@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from .metrics import psnr_from_mse
+from ..metrics import psnr_from_mse
 
 __all__ = [
     "EXPERT_BLOCK",
@@ -151,7 +151,7 @@ class _Gate:
 
     def __init__(self, img: NDArray[np.float64], mu: NDArray[np.float64],
                  A: NDArray[np.float64], la: NDArray[np.float64]) -> None:
-        from .rendering import SKIP_WEIGHT, _kern, cull_tau
+        from ..rendering.culled import SKIP_WEIGHT, _kern, cull_tau
 
         kern = _kern()
         self.kern = kern
@@ -259,7 +259,7 @@ def initialize_experts(
     makes exactly ``iters`` iterations and keeps the last.  ``lstsq``: the
     least-squares experts of the fixed gate (normal equations over the culled
     gate, one sparse solve per channel).  The gate is the culled one of
-    :mod:`smoe_gui.core.rendering` (left-out weight < 1e-6 per point), so the PSNR
+    :mod:`smoe_gui.core.rendering.culled` (left-out weight < 1e-6 per point), so the PSNR
     figures equal the dense formula's to that tolerance.
 
     Parameters

@@ -9,7 +9,7 @@ monotone, so the largest weight has the largest logit).
 
 Everything here evaluates only the kernels that can matter per block of
 pixels, with the fast renderer's per-block lists
-(:func:`smoe_gui.core._kernels.build_lists`, :class:`smoe_gui.core.rendering.CullLists`):
+(:func:`smoe_gui.core.rendering._kernels.build_lists`, :class:`smoe_gui.core.rendering.culled.CullLists`):
 
 * :func:`gate_territories` builds the lists with margin 0: a kernel is left out
   of a block only when an upper bound of its logit over the block is below
@@ -22,7 +22,7 @@ pixels, with the fast renderer's per-block lists
   less than ``ε``.  The weight map evaluates only the blocks whose list holds
   the kernel; everywhere else its weight is below ``ε/K``.
 
-Output grids follow :func:`smoe_gui.core.rendering.output_grid`: ``height x width``
+Output grids follow :func:`smoe_gui.core.rendering.culled.output_grid`: ``height x width``
 pixels covering the model's whole image, so the partition can be computed at
 the size a view shows it.  Qt-free.
 """
@@ -37,16 +37,16 @@ import numpy as np
 from numba import prange
 from numpy.typing import NDArray
 
+from ..labels import label_boundaries
+from ..model import SmoeModel
 from . import _kernels
-from .model import SmoeModel
-from .rendering import DEFAULT_BLOCK, CullLists, output_grid
+from .culled import DEFAULT_BLOCK, CullLists, output_grid
 
 __all__ = [
     "Territories",
     "gate_shares",
     "gate_territories",
     "kernel_weight_map",
-    "territory_boundaries",
     "territory_outline",
 ]
 
@@ -274,8 +274,8 @@ class Territories:
 
     def boundaries(self) -> NDArray[np.bool_]:
         """(h, w) bool: pixels whose right or lower neighbour belongs to another
-        kernel (see :func:`territory_boundaries`)."""
-        return territory_boundaries(self.label)
+        kernel (see :func:`smoe_gui.core.labels.label_boundaries`)."""
+        return label_boundaries(self.label)
 
     def fill(self, experts: F64) -> F32:
         """(h, w) float32: each territory filled with its kernel's value
@@ -298,7 +298,7 @@ def gate_territories(
     model : SmoeModel
     height, width : int, optional
         Output grid (default: the model's image); it covers the whole image
-        area (:func:`smoe_gui.core.rendering.output_grid`).
+        area (:func:`smoe_gui.core.rendering.culled.output_grid`).
 
     Returns
     -------
@@ -331,26 +331,6 @@ def gate_territories(
     )
 
 
-def territory_boundaries(label: NDArray[np.integer]) -> NDArray[np.bool_]:
-    """Boundary pixels of a partition.
-
-    Parameters
-    ----------
-    label : (h, w) int array
-
-    Returns
-    -------
-    (h, w) bool
-        True where the right or the lower neighbour has another label: every
-        boundary between two territories is one pixel wide.
-    """
-    lab = np.asarray(label)
-    if lab.ndim != 2:
-        raise ValueError(f"label must be a 2-D array, got shape {lab.shape}")
-    out = np.zeros(lab.shape, dtype=bool)
-    out[:, :-1] |= lab[:, :-1] != lab[:, 1:]
-    out[:-1, :] |= lab[:-1, :] != lab[1:, :]
-    return out
 
 
 def territory_outline(label: NDArray[np.integer], index: int) -> NDArray[np.bool_]:

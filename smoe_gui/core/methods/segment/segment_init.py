@@ -1,8 +1,8 @@
 """Segmentation-based initialisations: S-SMoE and AS-SMoE.
 
-Both start from DBSCAN superpixels (:mod:`smoe_gui.core.superpixels`) and
+Both start from DBSCAN superpixels (:mod:`smoe_gui.core.methods.segment.superpixels`) and
 return kernel sets ``(mu, A, log_alpha)`` plus a gray value per kernel, from
-which :func:`smoe_gui.core.pipeline.initialize` computes the experts the same
+which :func:`smoe_gui.core.methods.pipeline.initialize` computes the experts the same
 way for every method.  The readings of the papers and of the authors' public
 code (github yihsinli/AS-SMoE) are in ``docs/paper-readings.md``.
 
@@ -634,7 +634,7 @@ def _fit_chunk_task(args: tuple[Sequence[LocalTask], LocalFitConfig]) -> list[di
     runs)."""
     import torch
 
-    from .threads import set_threads
+    from ...threads import set_threads
 
     if torch.get_num_threads() != 1:
         set_threads(1)
@@ -720,7 +720,7 @@ class LocalFitRunner:
             return list(self._pool.map(_fit_chunk_task, items))
         import torch
 
-        from .threads import default_threads, set_threads
+        from ...threads import default_threads, set_threads
 
         threads = max(1, min(default_threads(), len(items)))
         previous = torch.get_num_threads()

@@ -152,7 +152,7 @@ def write_with(path: str | os.PathLike[str], writer: Callable[[IO[bytes]], None]
 # Output folders: checked before work, filled all together or not at all
 # --------------------------------------------------------------------------------------
 def _shown(path: str | os.PathLike[str]) -> str:
-    from .errors import show_path
+    from ..errors import show_path
 
     return show_path(path)
 

@@ -23,12 +23,12 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.inspection import KernelInfo, kernel_info, nearest_kernel
-from ..core.metrics import format_psnr
-from ..core.model import SmoeModel
-from ..core.params import METHODS, Params
-from ..core.pipeline import Initialization
-from ..core.runs import FitResult
+from ...core.methods.pipeline import Initialization
+from ...core.metrics import format_psnr
+from ...core.model import SmoeModel
+from ...core.params import METHODS, Params
+from ...core.rendering.inspection import KernelInfo, kernel_info, nearest_kernel
+from ...core.train.runs import FitResult
 from .geometry import KERNEL_MODES
 from .jobs import (
     InspectResult,
@@ -192,7 +192,7 @@ class TrainingPoint:
 
 def stage_summary(result: StageResult, draw_ms: float) -> tuple[str, str]:
     """Status-bar texts of a stage result: the counts and the timings (ms) of
-    each stage of its method (:data:`smoe_gui.core.pipeline.STAGES_BY_METHOD`)."""
+    each stage of its method (:data:`smoe_gui.core.methods.pipeline.STAGES_BY_METHOD`)."""
     init = result.init
     model = result.snapshot.model
     colour = " · colour (RGB)" if init.image.ndim == 3 else ""
@@ -240,7 +240,7 @@ class Session:
         Gray/Colour switch never reloads it).
     image : (H, W) or (H, W, 3) float32 or None
         What the model is made of: ``source_image`` as ``params.channels``
-        says (:func:`smoe_gui.core.image.as_channels`; the luma for gray).
+        says (:func:`smoe_gui.core.io.image.as_channels`; the luma for gray).
     compare_with : str
         The second method of a Compare (default grid; see :func:`compare_pair`).
     image_path : Path or None
@@ -252,7 +252,7 @@ class Session:
         The model views 4-5 show (initial, training snapshot, trained or loaded).
     selected_kernel : int or None
     kernel_mode : str
-        What view 4 draws (:data:`~smoe_gui.ui.geometry.KERNEL_MODES`); the
+        What view 4 draws (:data:`~smoe_gui.ui.control.geometry.KERNEL_MODES`); the
         gate shares and territories are computed only for the mode shown.
     stages_caption, model_caption : str
         Which result views 1-3 and views 4-5 show ("edge · initial · K=1873",
@@ -330,7 +330,7 @@ class Session:
 
     def _channels_image(self) -> NDArray[np.float32]:
         """``source_image`` as ``params.channels`` says (gray: (H, W); rgb: (H, W, 3))."""
-        from ..core.image import as_channels
+        from ...core.io.image import as_channels
 
         src = self.source_image
         assert src is not None
@@ -570,7 +570,7 @@ class Session:
 
     def kernel_kind(self, kernel: int) -> str:
         """What kernel ``kernel`` of the shown model is (a category of
-        :data:`~smoe_gui.ui.geometry.KERNEL_CATEGORIES`): the kind its
+        :data:`~smoe_gui.ui.control.geometry.KERNEL_CATEGORIES`): the kind its
         initialisation made it when the initial model is shown (whatever the
         method), else "trained" (a training snapshot, a trained or loaded model)."""
         r = self.stage_result

@@ -15,8 +15,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from .model import SmoeModel, ellipse_axes
-from .segments import DIRECTIONS, direction_index
+from ..labels import label_boundaries
+from ..model import SmoeModel, ellipse_axes
+from .edge.segments import DIRECTIONS, direction_index
 
 __all__ = [
     "BACKGROUND_COLOUR",
@@ -26,7 +27,6 @@ __all__ = [
     "SALIENT_COLOUR",
     "SUPERPIXEL_COLOUR",
     "draw_superpixels",
-    "superpixel_boundaries",
     "auto_scale",
     "draw_edges",
     "draw_kernels",
@@ -73,7 +73,7 @@ def segment_strokes(segments: NDArray[np.float64]) -> dict[int, NDArray[np.float
     ----------
     segments : (N, 4) float64
         Centre x, centre y (px), θ (degrees: 0, 90, 45, -45, see
-        :data:`smoe_gui.core.segments.DIRECTIONS`), run length (pixels).
+        :data:`smoe_gui.core.methods.edge.segments.DIRECTIONS`), run length (pixels).
 
     Returns
     -------
@@ -241,29 +241,12 @@ def draw_reconstruction(
     ``reconstruction`` is the model's image when it is already at hand (the
     initialisation computes it), saving the render."""
     if reconstruction is None:
-        from .rendering import render
+        from ..rendering.culled import render
 
         reconstruction = render(model)
     return gray_rgb(reconstruction, scale)
 
 
-def superpixel_boundaries(labels: NDArray[np.integer]) -> NDArray[np.bool_]:
-    """Pixels whose right or lower 4-neighbour has another label.
-
-    Parameters
-    ----------
-    labels : (H, W) int
-        Segment map (e.g. ``Initialization.segment_map``).
-
-    Returns
-    -------
-    (H, W) bool
-    """
-    lab = np.asarray(labels)
-    out = np.zeros(lab.shape, dtype=bool)
-    out[:, :-1] |= lab[:, :-1] != lab[:, 1:]
-    out[:-1, :] |= lab[:-1, :] != lab[1:, :]
-    return out
 
 
 def draw_superpixels(image: NDArray[np.floating], labels: NDArray[np.integer], scale: int = 1) -> U8:
@@ -274,7 +257,7 @@ def draw_superpixels(image: NDArray[np.floating], labels: NDArray[np.integer], s
     (H·scale, W·scale, 3) uint8
     """
     out = gray_rgb(image, 1, 0.6)
-    out[superpixel_boundaries(labels)] = SUPERPIXEL_COLOUR
+    out[label_boundaries(labels)] = SUPERPIXEL_COLOUR
     if scale > 1:
         out = np.asarray(
             cv2.resize(out, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST), np.uint8

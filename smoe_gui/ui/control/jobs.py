@@ -15,18 +15,18 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.metrics import psnr
-from ..core.model import SmoeModel
-from ..core.params import Params
-from ..core.pipeline import Initialization
-from ..core.runs import FitHistory
-from ..core.threads import set_numba_threads
+from ...core.labels import label_boundaries
+from ...core.methods.pipeline import Initialization
+from ...core.metrics import psnr
+from ...core.model import SmoeModel
+from ...core.params import Params
+from ...core.threads import set_numba_threads
+from ...core.train.runs import FitHistory
 from .geometry import (
     KernelGeometry,
     ReducedGeometry,
     kernel_geometry,
     reduced_geometry,
-    segment_boundaries,
     segment_strokes,
 )
 
@@ -90,7 +90,7 @@ class StageResult:
         Wall-clock of the whole job.
     superpixel_bounds : (H, W) uint8 or None
         The segment methods' superpixel boundaries (1 on a boundary,
-        :func:`~smoe_gui.ui.geometry.segment_boundaries`); None otherwise.
+        :func:`~smoe_gui.core.labels.label_boundaries`); None otherwise.
     """
 
     init: Initialization
@@ -175,15 +175,15 @@ def compute_snapshot(
     preview's.  A full-size ``reconstruction`` already at hand (the
     initialisation's) is used instead of rendering again.
 
-    ``kernel_mode`` (one of :data:`~smoe_gui.ui.geometry.KERNEL_MODES`) says what
+    ``kernel_mode`` (one of :data:`~smoe_gui.ui.control.geometry.KERNEL_MODES`) says what
     the kernel view draws, so only that is computed: the gate shares for
     ``"ellipses"``, the gate territories for ``"territories"`` (on a grid of at
     most ``territory_pixels`` pixels, default: the preview's size).
     """
     import cv2
 
-    from ..core.image import as_channels
-    from ..core.rendering import render
+    from ...core.io.image import as_channels
+    from ...core.rendering.culled import render
 
     h, w = image.shape[:2]
     ph, pw = preview_size(h, w, max_pixels)
@@ -214,8 +214,8 @@ def compute_snapshot(
 
 def compute_stages(image: F32, params: Params, method: str, kernel_mode: str = "centres",
                    territory_pixels: int | None = None) -> StageResult:
-    """Run :func:`smoe_gui.core.pipeline.initialize` and prepare every view."""
-    from ..core.pipeline import initialize
+    """Run :func:`smoe_gui.core.methods.pipeline.initialize` and prepare every view."""
+    from ...core.methods.pipeline import initialize
 
     t0 = time.perf_counter()
     init = initialize(image, params, method=method)
@@ -229,7 +229,9 @@ def compute_stages(image: F32, params: Params, method: str, kernel_mode: str = "
         segment_strokes=segment_strokes(init.segments),
         reduced=reduced_geometry(init.reduced, init.salient, max(2.0, float(params.delta_mu))),
         compute_ms=(time.perf_counter() - t0) * 1e3,
-        superpixel_bounds=None if init.segment_map is None else segment_boundaries(init.segment_map),
+        superpixel_bounds=None if init.segment_map is None else (
+            label_boundaries(init.segment_map).astype(np.uint8)
+        ),
     )
     return result
 
@@ -260,7 +262,7 @@ def warm_up_training() -> float:
     global _warmed
     if _warmed:
         return 0.0
-    from ..core.runs import run_fit
+    from ...core.train.runs import run_fit
 
     t0 = time.perf_counter()
     yy, xx = np.mgrid[0:40, 0:40].astype(np.float32)
@@ -273,7 +275,7 @@ def warm_up_training() -> float:
 
 def compute_gate_map(model: SmoeModel, index: int) -> tuple[int, F32]:
     """``(index, w_index (H, W) float32)``: the gating weight map of one kernel."""
-    from ..core.inspection import gate_weight_map
+    from ...core.rendering.inspection import gate_weight_map
 
     return index, gate_weight_map(model, index)
 
@@ -285,7 +287,7 @@ class InspectResult:
     Attributes
     ----------
     index : int
-    info : smoe_gui.core.inspection.KernelInfo
+    info : smoe_gui.core.rendering.inspection.KernelInfo
     weight_map : (H, W) float32
         ``w_index`` at every pixel of the image.
     outline : (H, W) uint8
@@ -308,8 +310,8 @@ class InspectResult:
 
 def compute_inspection(model: SmoeModel, index: int) -> InspectResult:
     """Weight map, territory outline, gate share and territory area of kernel ``index``."""
-    from ..core.inspection import kernel_info
-    from ..core.territories import gate_territories, kernel_weight_map, territory_outline
+    from ...core.rendering.inspection import kernel_info
+    from ...core.rendering.territories import gate_territories, kernel_weight_map, territory_outline
 
     t0 = time.perf_counter()
     info = kernel_info(model, index)

@@ -9,9 +9,9 @@ from numpy.typing import NDArray
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from ..core.metrics import format_psnr
-from ..core.runs import FitResult
-from .theme import Theme
+from ...core.metrics import format_psnr
+from ...core.train.runs import FitResult
+from ..theme import Theme
 
 __all__ = ["CompareWindow", "run_title"]
 

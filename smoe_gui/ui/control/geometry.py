@@ -1,8 +1,8 @@
 """Drawing geometry for the stage views, as plain numpy arrays (no Qt).
 
 These turn stage results into polylines that pyqtgraph draws in one call each
-(segment strokes come from :func:`smoe_gui.core.drawing.segment_strokes`,
-re-exported here).  They run in worker threads (see :mod:`smoe_gui.ui.jobs`), never in a paint
+(segment strokes come from :func:`smoe_gui.core.methods.drawing.segment_strokes`,
+re-exported here).  They run in worker threads (see :mod:`smoe_gui.ui.control.jobs`), never in a paint
 handler.  Coordinates are image coordinates: x = column, y = row (px).
 """
 
@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.drawing import segment_strokes
-from ..core.model import SmoeModel, ellipse_axes
-from ..core.params import METHODS
-from ..core.pipeline import SEGMENT_METHODS
+from ...core.methods.drawing import segment_strokes
+from ...core.methods.pipeline import SEGMENT_METHODS
+from ...core.model import SmoeModel, ellipse_axes
+from ...core.params import METHODS
 
 __all__ = [
     "INITIAL_CATEGORIES",
@@ -35,7 +35,6 @@ __all__ = [
     "share_levels",
     "territory_images",
     "reduced_geometry",
-    "segment_boundaries",
     "segment_strokes",
 ]
 
@@ -45,21 +44,6 @@ F64 = NDArray[np.float64]
 _ELLIPSE_POINTS = 24
 
 
-def segment_boundaries(labels: NDArray[np.integer]) -> NDArray[np.uint8]:
-    """Boundaries of a superpixel map: ``(H, W)`` uint8, 1 where a pixel's
-    right or lower 4-neighbour carries another label (a one-pixel line
-    between every two segments), else 0.
-
-    ``labels`` is :attr:`smoe_gui.core.pipeline.Initialization.segment_map`
-    (S-SMoE, AS-SMoE).  Raises ValueError unless it is 2-D.
-    """
-    lab = np.asarray(labels)
-    if lab.ndim != 2:
-        raise ValueError(f"segment map must be (H, W), got shape {lab.shape}")
-    out = np.zeros(lab.shape, dtype=np.uint8)
-    out[:, :-1] |= (lab[:, :-1] != lab[:, 1:]).astype(np.uint8)
-    out[:-1, :] |= (lab[:-1, :] != lab[1:, :]).astype(np.uint8)
-    return out
 
 
 def _empty() -> F64:
@@ -275,11 +259,11 @@ class TerritoryImages:
 
 
 def territory_images(model: SmoeModel, height: int, width: int) -> TerritoryImages:
-    """:func:`smoe_gui.core.territories.gate_territories` of ``model`` on a
+    """:func:`smoe_gui.core.rendering.territories.gate_territories` of ``model`` on a
     ``height x width`` grid, with boundaries, fill and areas."""
     import time
 
-    from ..core.territories import gate_territories
+    from ...core.rendering.territories import gate_territories
 
     t0 = time.perf_counter()
     terr = gate_territories(model, height, width)
@@ -396,7 +380,7 @@ def kernel_geometry(
         the kernels after the pairs are background kernels, so it is not needed
         to group them; kept for callers that pass it).
     shares : bool
-        Compute each kernel's gate share (:func:`smoe_gui.core.territories.gate_shares`,
+        Compute each kernel's gate share (:func:`smoe_gui.core.rendering.territories.gate_shares`,
         on a grid of at most ~40 000 pixels: it sets the opacity of the ellipses).
     territory_size : (h, w), optional
         Compute the gate territories on this grid (:func:`territory_images`).
@@ -419,7 +403,7 @@ def kernel_geometry(
         partner[p] = p ^ 1
     share_values = None
     if shares:
-        from ..core.territories import gate_shares
+        from ...core.rendering.territories import gate_shares
 
         scale = min(1.0, float(np.sqrt(40_000.0 / (model.height * model.width))))
         share_values = gate_shares(model, max(1, round(model.height * scale)),

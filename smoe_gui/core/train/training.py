@@ -63,17 +63,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from .events import FitEvent, StopToken
-from .image import as_channels, check_image
-from .metrics import format_psnr, psnr_from_mse
-from .model import SmoeModel
-from .params import Params, check_method
-from .rendering import SmoeRenderer
+from ..events import FitEvent, StopToken
+from ..io.image import as_channels, check_image
+from ..metrics import format_psnr, psnr_from_mse
+from ..model import SmoeModel
+from ..params import Params, check_method
+from ..rendering.culled import SmoeRenderer
 
 if TYPE_CHECKING:
     import torch
 
-    from .pipeline import Initialization
+    from ..methods.pipeline import Initialization
 
 __all__ = [
     "IMAGE_PSNR_INTERVAL_S",
@@ -189,7 +189,7 @@ def fit_tile_size(image_shape: tuple[int, int], params: Params) -> int:
     """The tile side used for an image: ``tile_size``, clamped to the image's longer side.
 
     A tile larger than the image would be one tile holding the whole image, so any image
-    that :func:`~smoe_gui.core.pipeline.initialize` accepts is fitted with any
+    that :func:`~smoe_gui.core.methods.pipeline.initialize` accepts is fitted with any
     ``tile_size``; :func:`fit` says so in its ``merge`` event when it clamps.
     """
     return max(1, min(int(params.tile_size), max(int(image_shape[0]), int(image_shape[1]))))
@@ -503,7 +503,7 @@ class _Window:
             and self._steps - self._spared_step < 25
         ):
             return self._spared
-        from .territories import gate_shares
+        from ..rendering.territories import gate_shares
 
         kernels = self.kernels()
         model = SmoeModel(kernels.mu, kernels.A, kernels.m, kernels.log_alpha,
@@ -635,7 +635,7 @@ class _FitState:
         so that measuring takes at most :data:`IMAGE_PSNR_MAX_SHARE` of the time."""
         if model is None:
             return None
-        from .rendering import render
+        from ..rendering.culled import render
 
         t0 = time.perf_counter()
         recon = render(model)
@@ -923,7 +923,7 @@ def fit_input_image(
     """The image as the fit models it: gray ``(H, W)`` or RGB ``(H, W, 3)``.
 
     An initial model decides by its experts (``(K,)`` gray, ``(K, 3)`` RGB);
-    without one, ``params.channels`` does (:func:`smoe_gui.core.image.as_channels`:
+    without one, ``params.channels`` does (:func:`smoe_gui.core.io.image.as_channels`:
     a colour image's luma for gray, three equal channels of a gray image for rgb).
     """
     arr = np.asarray(image)
@@ -950,7 +950,7 @@ def _initial_model(
     method: str,
 ) -> SmoeModel:
     if init is None:
-        from .pipeline import initialize
+        from ..methods.pipeline import initialize
 
         init = initialize(image, params, method=method)
     model = getattr(init, "model", init)

@@ -1,7 +1,7 @@
 """Compiled (numba) kernels of the fast SMoE evaluation.
 
 Everything here works on plain float64 arrays in "structure of arrays" form;
-:mod:`smoe_gui.core.rendering` and :mod:`smoe_gui.core.experts` wrap it.  See
+:mod:`smoe_gui.core.rendering.culled` and :mod:`smoe_gui.core.methods.experts` wrap it.  See
 ``docs/rendering.md`` for the mathematics.
 
 Kernel ``k`` is given by its centre ``(mux[k], muy[k])`` (px), the quadratic

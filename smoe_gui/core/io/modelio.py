@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model import SmoeModel
+from ..params import Params
 from .fileio import write_npz
-from .model import SmoeModel
-from .params import Params
 
 __all__ = ["FORMAT_VERSION", "load_model", "read_model_params", "save_model"]
 

@@ -32,7 +32,7 @@ does not change the count).  The grid baseline places exactly as many kernels
 as the edge method with the same parameters (see ``pipeline.initialize``), so
 its plan is the edge plan.  S-SMoE and AS-SMoE need no search: the plan sets
 ``n_kernels = N`` and the methods meet it exactly (``min(N, H·W)`` kernels; the
-rule is in :mod:`smoe_gui.core.segment_init`).  Other methods add an entry to
+rule is in :mod:`smoe_gui.core.methods.segment.segment_init`).  Other methods add an entry to
 :data:`PLANNERS`.
 """
 
@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .params import Params, spec
+from ..params import Params, spec
 
 __all__ = [
     "BACKGROUND_SHARE",

@@ -1,5 +1,5 @@
 """The kernel panel: the numbers of the inspected kernel and the colour bar of
-its weight-map overlay.  Draws what an :class:`~smoe_gui.ui.jobs.InspectResult`
+its weight-map overlay.  Draws what an :class:`~smoe_gui.ui.control.jobs.InspectResult`
 holds; computes nothing."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from .geometry import KERNEL_CATEGORY_LABELS
-from .jobs import InspectResult
+from ..control.geometry import KERNEL_CATEGORY_LABELS
+from ..control.jobs import InspectResult
 from .stage_views import heat_lut
 
 __all__ = ["KernelPanel", "kernel_kind_text", "kernel_text"]
@@ -40,8 +40,8 @@ def kernel_text(result: InspectResult, partner: int | None, n_kernels: int, imag
     image_area : float
         Pixels of the image.
     kind : str
-        What the kernel is (:data:`~smoe_gui.ui.geometry.KERNEL_CATEGORIES`,
-        :meth:`smoe_gui.ui.session.Session.kernel_kind`).
+        What the kernel is (:data:`~smoe_gui.ui.control.geometry.KERNEL_CATEGORIES`,
+        :meth:`smoe_gui.ui.control.session.Session.kernel_kind`).
     """
     info = result.info
     s = info.sigma

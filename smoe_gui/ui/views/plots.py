@@ -21,11 +21,11 @@ from numpy.typing import NDArray
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
-from ..core.metrics import PSNR_PLOT_MAX_DB
-from ..core.params import METHODS
-from ..core.runs import FitHistory
-from .jobs import ProgressBatch
-from .theme import Theme
+from ...core.metrics import PSNR_PLOT_MAX_DB
+from ...core.params import METHODS
+from ...core.train.runs import FitHistory
+from ..control.jobs import ProgressBatch
+from ..theme import Theme
 
 __all__ = [
     "CURVE_LABELS",
@@ -275,7 +275,7 @@ class TrainingPlots:
 
     def csv_text(self) -> str:
         """Every run's points as CSV: a ``run`` column, then
-        :data:`smoe_gui.core.runs.HISTORY_COLUMNS`."""
+        :data:`smoe_gui.core.train.runs.HISTORY_COLUMNS`."""
         parts = [self.data[label].csv_text(label) for label in CURVE_LABELS if len(self.data[label])]
         if not parts:
             return FitHistory().csv_text("train")

@@ -3,8 +3,8 @@
 The code path that ``smoe fit``, the experiments, the window's training worker
 and the benchmarks share:
 
-* :func:`run_fit` initialises a model (:func:`smoe_gui.core.pipeline.initialize`)
-  unless one is given, trains it (:func:`smoe_gui.core.training.fit`), renders
+* :func:`run_fit` initialises a model (:func:`smoe_gui.core.methods.pipeline.initialize`)
+  unless one is given, trains it (:func:`smoe_gui.core.train.training.fit`), renders
   the best model with the exact formula and measures PSNR and SSIM against the
   image.
 * :class:`FitHistory` records the :class:`~smoe_gui.core.events.FitEvent`
@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .events import FitEvent, StopToken
-from .metrics import psnr_json
-from .model import SmoeModel
-from .params import Params, check_method
+from ..events import FitEvent, StopToken
+from ..metrics import psnr_json
+from ..model import SmoeModel
+from ..params import Params, check_method
 
 if TYPE_CHECKING:
-    from .pipeline import Initialization
+    from ..methods.pipeline import Initialization
 
 __all__ = ["HISTORY_COLUMNS", "FitHistory", "FitResult", "fit_report", "run_fit"]
 
@@ -268,7 +268,7 @@ class FitResult:
     n_initial : int
         Number of kernels of the initial model.
     reconstruction : (H, W) float32
-        ``model`` rendered with the exact formula (:func:`smoe_gui.core.rendering.render`).
+        ``model`` rendered with the exact formula (:func:`smoe_gui.core.rendering.culled.render`).
     psnr_db : float
         PSNR (dB) of ``reconstruction`` against the image; ``inf`` when exact.
     ssim : float
@@ -311,7 +311,7 @@ def run_fit(
     ----------
     image : (H, W) or (H, W, 3) float array in [0, 1]
         The image; modelled in gray or RGB as ``init``'s experts or, without
-        ``init``, ``params.channels`` say (:func:`smoe_gui.core.training.fit`).
+        ``init``, ``params.channels`` say (:func:`smoe_gui.core.train.training.fit`).
         PSNR and SSIM are over all channels (:mod:`smoe_gui.core.metrics`).
     params : Params
     method : str
@@ -338,11 +338,11 @@ def run_fit(
     ------
     ValueError
         For a bad image, method or parameters (before any work), or from the
-        training (see :func:`smoe_gui.core.training.fit`).
+        training (see :func:`smoe_gui.core.train.training.fit`).
     """
-    from .metrics import psnr, ssim
-    from .pipeline import Initialization, initialize
-    from .rendering import render
+    from ..methods.pipeline import Initialization, initialize
+    from ..metrics import psnr, ssim
+    from ..rendering.culled import render
     from .training import fit, fit_input_image
 
     check_method(method)
@@ -418,7 +418,7 @@ def fit_report(
         ``"inf"`` for an exact reconstruction (:func:`smoe_gui.core.metrics.psnr_json`).
         Serialise with ``json.dumps(report, allow_nan=False)``.
     """
-    from .errors import show_path
+    from ..errors import show_path
 
     height, width = np.shape(image)[:2]
     times = dict(result.final.phase_times_s or {})

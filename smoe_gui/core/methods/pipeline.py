@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .model import SmoeModel
-from .params import Params, check_method
+from ..model import SmoeModel
+from ..params import Params, check_method
 
 #: Stage names of the edge and grid methods, in order, as keys of
 #: :attr:`Initialization.timings_ms`.
@@ -71,7 +71,7 @@ class Initialization:
         PSNR (dB, :func:`smoe_gui.core.metrics.psnr_from_mse`, over all
         channels) of the whole reconstruction after sampling the experts
         (entry 0), then after each refinement iteration made (see
-        :func:`smoe_gui.core.experts.initialize_experts`: with the default
+        :func:`smoe_gui.core.methods.experts.initialize_experts`: with the default
         ``expert_stop = "mse"`` the model holds the best of them).
     timings_ms : dict of str to float
         Wall-clock milliseconds per stage (:data:`STAGES_BY_METHOD`).
@@ -126,7 +126,7 @@ class Initialization:
     def luma(self) -> NDArray[np.float32]:
         """(H, W) float32: the image's BT.601 luma (the image itself when gray),
         what the edge stages saw."""
-        from .image import luma
+        from ..io.image import luma
 
         return luma(self.image)
 
@@ -175,10 +175,10 @@ class _EdgeStages:
 
 def _edge_stages(image: NDArray[np.float32], params: Params, timings: dict[str, float]) -> _EdgeStages:
     """Every stage of the edge method before the experts; fills ``timings`` (ms)."""
-    from .edges import canny_edges
-    from .placement import background_kernels, edge_kernel_pairs
-    from .reduction import importance_scores, reduce_segments
-    from .segments import scan_segments
+    from .edge.edges import canny_edges
+    from .edge.placement import background_kernels, edge_kernel_pairs
+    from .edge.reduction import importance_scores, reduce_segments
+    from .edge.segments import scan_segments
 
     h, w = image.shape
     clock = time.perf_counter()
@@ -227,8 +227,8 @@ def _segment_stages(
     workers: int | None,
 ) -> tuple[NDArray[np.int32], Any, list[str]]:
     """Superpixels and kernels of the segment methods; fills ``timings`` (ms)."""
-    from .segment_init import LocalFitConfig, as_smoe_kernels, s_smoe_kernels
-    from .superpixels import mdbscan_superpixels
+    from .segment.segment_init import LocalFitConfig, as_smoe_kernels, s_smoe_kernels
+    from .segment.superpixels import mdbscan_superpixels
 
     h, w = image.shape
     budget = min(params.n_kernels, h * w)
@@ -276,7 +276,7 @@ def initialize(
     ----------
     image : (H, W) or (H, W, 3) array
         Image in [0, 1], at least 8x8 and at most 4096x4096 pixels.  It is
-        taken as ``params.channels`` says (:func:`smoe_gui.core.image.as_channels`):
+        taken as ``params.channels`` says (:func:`smoe_gui.core.io.image.as_channels`):
         ``gray`` models the BT.601 luma of a colour image; ``rgb`` models the
         three channels (a gray image gives three equal ones).  Canny and the
         segments always run on the luma.
@@ -291,7 +291,7 @@ def initialize(
         way.  ``"s-smoe"``: one kernel per DBSCAN superpixel, steered by the
         segment's shape (Li et al., VCIP 2023).  ``"as-smoe"``: per-segment
         SMoE fits with kernel sparsification, exported into one model (Li et
-        al., arXiv 2409.10101).  See :mod:`smoe_gui.core.segment_init`.
+        al., arXiv 2409.10101).  See :mod:`smoe_gui.core.methods.segment.segment_init`.
         With ``params.n_kernels = N > 0`` every method yields between
         ``0.95·N`` and ``N`` kernels: the segment methods exactly ``N`` (by
         construction), edge and grid through the planner
@@ -312,9 +312,9 @@ def initialize(
         For a bad image (shape, size, values), a bad ``params`` or an unknown
         ``method``.
     """
+    from ..io.image import as_channels, check_image, luma
+    from .edge.placement import grid_kernels
     from .experts import initialize_experts
-    from .image import as_channels, check_image, luma
-    from .placement import grid_kernels
 
     if params is None:
         params = Params()

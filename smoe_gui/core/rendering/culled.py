@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .model import SmoeModel
+from ..model import SmoeModel
 
 if TYPE_CHECKING:
     import torch
@@ -167,7 +167,7 @@ class CullLists:
         pad: float = 0.0,
     ) -> CullLists:
         """Build the lists for ``grid = (nx, ny, ox, oy, sx, sy)`` (see
-        :mod:`smoe_gui.core._kernels`)."""
+        :mod:`smoe_gui.core.rendering._kernels`)."""
         k = _kern()
         tau = cull_tau(mu.shape[0], eps)
         nx, ny, ox, oy, sx, sy = grid

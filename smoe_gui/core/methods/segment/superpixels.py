@@ -1,7 +1,7 @@
 """DBSCAN superpixels (MDBSCAN; Shen et al., IEEE TIP 25(12), 2016), for gray images.
 
 The segmentation the S-SMoE and AS-SMoE initialisations start from
-(:mod:`smoe_gui.core.segment_init`).  Written from the paper and from the
+(:mod:`smoe_gui.core.methods.segment.segment_init`).  Written from the paper and from the
 authors' public code (github yihsinli/AS-SMoE, ``MDBSCAN-old/code``); where the
 two differ, ``docs/paper-readings.md`` says which reading is taken and why.
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .model import SmoeModel, ellipse_axes
+from ..model import SmoeModel, ellipse_axes
 
 __all__ = ["KernelInfo", "gate_weight_map", "kernel_info", "nearest_kernel"]
 
@@ -142,7 +142,7 @@ def gate_weight_map(model: SmoeModel, index: int, tol: float | None = None) -> N
     every pixel of the model's image.
 
     Evaluated with the fast renderer's culled per-block lists
-    (:func:`smoe_gui.core.territories.kernel_weight_map`): only the blocks
+    (:func:`smoe_gui.core.rendering.territories.kernel_weight_map`): only the blocks
     whose list holds the kernel are computed; elsewhere its weight is below
     ``1e-6 / K`` and the map holds 0.  ``tol`` is accepted for compatibility
     and ignored (the error is below ``1e-6`` everywhere).
