@@ -8,7 +8,7 @@ import torch
 
 from smoe_gui.core.model import SmoeModel, dense_render
 from smoe_gui.core.rendering import _kernels as kern
-from smoe_gui.core.rendering import culled as rendering
+from smoe_gui.core.rendering import torch_backend
 from smoe_gui.core.rendering.culled import (
     CullLists,
     SmoeRenderer,
@@ -369,8 +369,8 @@ def test_torch_backend_segments_and_chunks_match_dense(
 ) -> None:
     # long lists cut into many segments per block, merged per pixel; blocks in
     # chunks (one block per chunk with chunk = 1); edge blocks past the window
-    monkeypatch.setattr(rendering, "TORCH_SEGMENT", segment)
-    monkeypatch.setattr(rendering, "TORCH_CHUNK", chunk)
+    monkeypatch.setattr(torch_backend, "TORCH_SEGMENT", segment)
+    monkeypatch.setattr(torch_backend, "TORCH_CHUNK", chunk)
     model = random_model(21, k=120, h=44, w=52, spread=0.15, channels=channels)
     x0, y0 = -1.5, 2.0
     r = SmoeRenderer(37, 45, x0=x0, y0=y0, backend="torch", block=8)

@@ -40,6 +40,7 @@ from numpy.typing import NDArray
 from ..labels import label_boundaries
 from ..model import SmoeModel
 from . import _kernels
+from ._common import _FM, _INF, gather_block, row_logits
 from .culled import DEFAULT_BLOCK, CullLists, output_grid
 
 __all__ = [
@@ -54,12 +55,10 @@ I32 = NDArray[np.int32]
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 
-_INF = np.inf
-_FM = {"reassoc", "contract", "nsz"}
 
 
 # --------------------------------------------------------------------------
-# numba kernels (own ones: they call only the public list builder)
+# numba kernels (the logits of a block row are the renderer's: _common.row_logits)
 # --------------------------------------------------------------------------
 
 
@@ -107,28 +106,6 @@ def _argmax_blocks(
                 label[j, i0 + p] = am[p]
 
 
-@nb.njit(inline="always", fastmath=_FM, cache=True)
-def _row_logits(
-    o: int, n: int, idx: np.ndarray, py: float, i0: int, wd: int, ox: float, sx: float,
-    mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
-    la: np.ndarray, lg: np.ndarray, mx: np.ndarray,
-) -> None:
-    """Logits ``lg[t, p]`` of the ``n`` kernels listed from ``idx[o]`` at the
-    ``wd`` pixels of one block row (output row ``py``, columns from ``i0``),
-    and each pixel's largest logit ``mx[p]``."""
-    for p in range(wd):
-        mx[p] = -_INF
-    for t in range(n):
-        k = idx[o + t]
-        dy = py - muy[k]
-        rc = la[k] - s22[k] * dy * dy
-        rl = 2.0 * s12[k] * dy
-        a = s11[k]
-        for p in range(wd):
-            dx = ox + (i0 + p) * sx - mux[k]
-            v = rc - dx * (a * dx + rl)
-            lg[t, p] = v
-            mx[p] = max(mx[p], v)
 
 
 @nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
@@ -151,12 +128,16 @@ def _share_pairs(
         o = off[b]
         n = off[b + 1] - o
         wd = i1 - i0
+        lx, ly, a, b2, c, l0 = gather_block(idx, o, n, 0.0, 0.0, mux, muy, s11, s12, s22, la)
+        u = np.empty(wd)
+        for p in range(wd):
+            u[p] = ox + (i0 + p) * sx
         lg = np.empty((n, wd))
         mx = np.empty(wd)
         ss = np.empty(wd)
         for j in range(j0, j1):
             py = oy + j * sy
-            _row_logits(o, n, idx, py, i0, wd, ox, sx, mux, muy, s11, s12, s22, la, lg, mx)
+            row_logits(n, py, wd, lx, ly, a, b2, c, l0, u, lg, mx)
             for p in range(wd):
                 ss[p] = 0.0
             for t in range(n):
@@ -192,12 +173,16 @@ def _weight_blocks(
         o = off[b]
         n = off[b + 1] - o
         wd = i1 - i0
+        lx, ly, a, b2, c, l0 = gather_block(idx, o, n, 0.0, 0.0, mux, muy, s11, s12, s22, la)
+        u = np.empty(wd)
+        for p in range(wd):
+            u[p] = ox + (i0 + p) * sx
         lg = np.empty((n, wd))
         mx = np.empty(wd)
         own = np.empty(wd)
         for j in range(j0, j1):
             py = oy + j * sy
-            _row_logits(o, n, idx, py, i0, wd, ox, sx, mux, muy, s11, s12, s22, la, lg, mx)
+            row_logits(n, py, wd, lx, ly, a, b2, c, l0, u, lg, mx)
             for t in range(n):
                 if idx[o + t] == target:
                     for p in range(wd):
