@@ -28,6 +28,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check smoe_gui tests benchmarks packaging
 	$(BIN)/mypy smoe_gui
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -43,15 +43,15 @@ import smoe_gui  # noqa: E402,F401
 # isort: split
 import numpy as np  # noqa: E402
 from _images import find_images  # noqa: E402
+
+from smoe_gui.core import Params, initialize, load_image  # noqa: E402
+from smoe_gui.core.methods.budget import plan_kernels  # noqa: E402
+from smoe_gui.core.model import SmoeModel  # noqa: E402
 from smoe_gui.core.rendering.territories import (  # noqa: E402
     gate_shares,
     gate_territories,
     kernel_weight_map,
 )
-
-from smoe_gui.core import Params, initialize, load_image  # noqa: E402
-from smoe_gui.core.methods.budget import plan_kernels  # noqa: E402
-from smoe_gui.core.model import SmoeModel  # noqa: E402
 
 
 def find_image(name: str, option: str | None) -> Path:

@@ -25,6 +25,7 @@ Definitions and file layout: ``docs/experiments.md``.
 from __future__ import annotations
 
 from .claims import Claim, paper_claims
+from .curves import CONVERGE_TOL_DB, first_time_reaching, time_to_converge
 from .plan import (
     DEFAULT_BUDGETS,
     PAPER_IMAGES,
@@ -41,14 +42,11 @@ from .plan import (
 )
 from .report import Comparison, compare_runs, machine_info, write_report
 from .run import (
-    CONVERGE_TOL_DB,
     DASK_CONNECT_TIMEOUT_S,
     ExperimentSummary,
     SweepObserver,
-    first_time_reaching,
     run_experiment,
     run_job,
-    time_to_converge,
 )
 from .store import (
     COLUMNS,

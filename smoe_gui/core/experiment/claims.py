@@ -24,7 +24,7 @@ from typing import Any
 
 from ..metrics import PSNR_PLOT_MAX_DB
 from ..params import METHODS, check_method
-from .run import CONVERGE_TOL_DB, first_time_reaching, whole_image_curve
+from .curves import CONVERGE_TOL_DB, first_time_reaching, whole_image_curve
 from .store import stored_history
 
 __all__ = [

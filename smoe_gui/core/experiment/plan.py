@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from ..io.image import IMAGE_SUFFIXES
 from ..methods.budget import KernelPlan, plan_budget
 from ..params import METHODS, Params
-from .store import COLUMNS
+from .store import COLUMNS, record_key
 
 __all__ = [
     "DEFAULT_BUDGETS",
@@ -36,6 +36,7 @@ __all__ = [
     "parse_budgets",
     "parse_methods",
     "plan_jobs",
+    "rows_for",
 ]
 
 #: Kernel budgets of the default sweep (the paper's Fig. 5 range).
@@ -357,3 +358,13 @@ def plan_jobs(
                     )
                 )
     return jobs
+
+
+def rows_for(jobs: Sequence[Job], payloads: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stored rows of ``jobs`` in the sweep's order (runs not finished are left out)."""
+    rows = []
+    for job in jobs:
+        payload = payloads.get(job.run_id)
+        if payload is not None and record_key(payload["record"]) == job.key:
+            rows.append(payload["record"])
+    return rows

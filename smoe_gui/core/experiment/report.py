@@ -25,9 +25,9 @@ from ..metrics import PSNR_PLOT_MAX_DB
 from ..params import Params
 from ..threads import default_threads
 from .claims import Claim, paper_claims
-from .plan import Job
-from .run import CONVERGE_TOL_DB, first_time_reaching, whole_image_curve
-from .store import csv_text, load_sweep, rows_for, runs_dir, save_sweep, stored_history
+from .curves import CONVERGE_TOL_DB, first_time_reaching, whole_image_curve
+from .plan import Job, rows_for
+from .store import csv_text, load_sweep, runs_dir, save_sweep, stored_history
 
 __all__ = ["Comparison", "clock", "compare_runs", "machine_info", "paper_claims", "write_report"]
 

@@ -5,7 +5,7 @@ Qt-free and silent: progress goes to a :class:`SweepObserver` (the terminal
 display is the command line's, ``smoe_gui.cli``).
 
 Time to converge: the fit's elapsed time (s, from the start of the fit) at
-which the whole-image PSNR first came within :data:`CONVERGE_TOL_DB` of its
+which the whole-image PSNR first came within :data:`.curves.CONVERGE_TOL_DB` of its
 final value.  The tile phase reports per-tile PSNR, so the whole-image history
 starts with the initial model's PSNR at time 0 and continues from the merge.
 """
@@ -31,7 +31,7 @@ from ..events import FitEvent
 from ..io import fileio
 from ..params import METHODS, Params
 from ..threads import default_threads, set_threads
-from ..train.runs import FitHistory
+from .curves import time_to_converge, whole_image_curve
 from .plan import (
     DEFAULT_BUDGETS,
     Job,
@@ -40,13 +40,13 @@ from .plan import (
     default_images,
     load_sources,
     plan_jobs,
+    rows_for,
 )
 from .store import (
     RunOutput,
     csv_text,
     finished_keys,
     load_records,
-    rows_for,
     save_run,
 )
 
@@ -54,19 +54,13 @@ if TYPE_CHECKING:
     from .claims import Claim
 
 __all__ = [
-    "CONVERGE_TOL_DB",
     "DASK_CONNECT_TIMEOUT_S",
     "ExperimentSummary",
     "SweepObserver",
-    "first_time_reaching",
     "run_experiment",
     "run_job",
-    "time_to_converge",
-    "whole_image_curve",
 ]
 
-#: Tolerance (dB) of "time to converge" and of "reaches the grid's final PSNR".
-CONVERGE_TOL_DB = 0.1
 #: Seconds to wait for a Dask scheduler to answer.
 DASK_CONNECT_TIMEOUT_S = 15.0
 
@@ -93,40 +87,6 @@ class SweepObserver:
 
     def close(self) -> None:
         """The sweep ended (finished, failed or interrupted)."""
-
-
-def first_time_reaching(times: Sequence[float], psnrs: Sequence[float], target: float) -> float | None:
-    """First time at which ``psnr >= target``, or None if never."""
-    for t, p in zip(times, psnrs, strict=True):
-        if p >= target:
-            return float(t)
-    return None
-
-
-def time_to_converge(
-    times: Sequence[float], psnrs: Sequence[float], final_psnr: float, tol_db: float = CONVERGE_TOL_DB
-) -> float:
-    """Time at which the PSNR first came within ``tol_db`` of ``final_psnr``.
-
-    Parameters
-    ----------
-    times : sequence of float
-        Seconds since the fit started, ascending.
-    psnrs : sequence of float
-        PSNR (dB) at those times.
-    final_psnr : float
-        PSNR of the final model.
-
-    Returns
-    -------
-    float
-        Seconds; the last time if the history never came that close, 0 for an
-        empty history.
-    """
-    if len(times) == 0:
-        return 0.0
-    t = first_time_reaching(times, psnrs, final_psnr - tol_db)
-    return float(times[-1]) if t is None else t
 
 
 def _interrupted(exc: BaseException) -> bool:
@@ -219,21 +179,6 @@ def run_job(job: Job, on_event: Callable[[FitEvent], None] | None = None) -> Run
         out.record.update(status="failed", error=one_line(exc))
     out.record["wall_s"] = round(time.perf_counter() - start, 3)
     return out
-
-
-def whole_image_curve(history: FitHistory, initial_psnr: float) -> tuple[list[float], list[float]]:
-    """``(seconds, PSNR dB)`` of the whole image over a fit: the initial model's
-    PSNR at 0 s (when finite), then every event from the merge on (the tile
-    phase reports per-tile PSNR only).  Non-finite PSNRs of diverged steps are
-    left out; an exact reconstruction's ``inf`` stays."""
-    rows = history.whole_image().arrays()
-    times = [0.0] if math.isfinite(initial_psnr) else []
-    psnrs = [float(initial_psnr)] if math.isfinite(initial_psnr) else []
-    for t, p in zip(rows["elapsed_s"].tolist(), rows["psnr_db"].tolist(), strict=True):
-        if not math.isnan(p):
-            times.append(float(t))
-            psnrs.append(float(p))
-    return times, psnrs
 
 
 def _init_pool_worker(threads: int) -> None:

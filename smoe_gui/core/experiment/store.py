@@ -18,10 +18,10 @@ import io
 import json
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,9 +30,6 @@ from ..io import fileio
 from ..metrics import psnr_json
 from ..model import SmoeModel
 from ..train.runs import FitHistory
-
-if TYPE_CHECKING:
-    from .plan import Job
 
 __all__ = [
     "COLUMNS",
@@ -46,7 +43,6 @@ __all__ = [
     "load_records",
     "load_sweep",
     "record_key",
-    "rows_for",
     "runs_dir",
     "save_run",
     "save_sweep",
@@ -199,17 +195,6 @@ def csv_text(rows: Iterable[dict[str, Any]]) -> str:
     for row in rows:
         writer.writerow({k: row.get(k, "") for k in COLUMNS})
     return buffer.getvalue()
-
-
-def rows_for(jobs: Sequence[Job], payloads: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The stored rows of ``jobs`` in the sweep's order (runs not finished are left out)."""
-    rows = []
-    for job in jobs:
-        payload = payloads.get(job.run_id)
-        if payload is not None and record_key(payload["record"]) == job.key:
-            rows.append(payload["record"])
-    return rows
-
 
 
 def save_sweep(out: Path, execution: dict[str, Any]) -> None:

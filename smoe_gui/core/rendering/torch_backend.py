@@ -9,16 +9,42 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
     import torch
 
-    from .culled import CullLists, SmoeRenderer
-
 __all__ = ["TORCH_CHUNK", "TORCH_SEGMENT", "TorchPlan", "torch_function"]
+
+
+class _Lists(Protocol):
+    """What the plan reads of :class:`~smoe_gui.core.rendering.culled.CullLists`."""
+
+    @property
+    def off(self) -> np.ndarray: ...
+    @property
+    def idx(self) -> np.ndarray: ...
+    @property
+    def mu(self) -> np.ndarray: ...
+
+
+class _Window(Protocol):
+    """What the plan reads of :class:`~smoe_gui.core.rendering.culled.SmoeRenderer`:
+    the pixel window (origin ``x0, y0`` in model coordinates, ``width x height``
+    pixels) and the block side."""
+
+    @property
+    def block(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def x0(self) -> float: ...
+    @property
+    def y0(self) -> float: ...
 
 
 # --------------------------------------------------------------------------
@@ -70,7 +96,7 @@ class TorchPlan:
     offsets: Any  # (bs,) pixel offsets 0..bs-1 inside a block, float64, on the device
 
     @classmethod
-    def build(cls, lists: CullLists, renderer: SmoeRenderer, dev: Any,
+    def build(cls, lists: _Lists, renderer: _Window, dev: Any,
               segment: int | None = None, chunk: int | None = None) -> TorchPlan:
         """Vectorised (numpy) layout of ``lists`` for ``renderer``'s window on
         ``dev`` (``segment`` and ``chunk`` default to :data:`TORCH_SEGMENT` and
