@@ -137,15 +137,20 @@ def kernel_info(model: SmoeModel, index: int) -> KernelInfo:
     )
 
 
-def gate_weight_map(model: SmoeModel, index: int, tol: float | None = None) -> NDArray[np.float32]:
+def gate_weight_map(model: SmoeModel, index: int) -> NDArray[np.float32]:
     """The gating weight ``w_i(x) = K_i(x) / Σ_j K_j(x)`` of kernel ``index`` at
     every pixel of the model's image.
 
     Evaluated with the fast renderer's culled per-block lists
     (:func:`smoe_gui.core.rendering.territories.kernel_weight_map`): only the blocks
     whose list holds the kernel are computed; elsewhere its weight is below
-    ``1e-6 / K`` and the map holds 0.  ``tol`` is accepted for compatibility
-    and ignored (the error is below ``1e-6`` everywhere).
+    ``1e-6 / K`` and the map holds 0 (the error is below ``1e-6`` everywhere).
+
+    Parameters
+    ----------
+    model : SmoeModel
+    index : int
+        The kernel, ``0 <= index < model.n_kernels``.
 
     Returns
     -------
