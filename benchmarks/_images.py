@@ -76,7 +76,9 @@ def find_images(
     """
     wanted = list(names or [])
     if option_value is not None:
-        items = [option_value] if isinstance(option_value, str | os.PathLike) else list(option_value)
+        items = (
+            [option_value] if isinstance(option_value, str | os.PathLike) else list(option_value)
+        )
         given = [Path(p) for p in items]
         for path in given:
             if not path.exists():

@@ -43,7 +43,9 @@ def largest_parts(internal: Path, n: int = 6) -> list[tuple[str, int]]:
     """The ``n`` largest entries directly under the bundle's ``_internal`` folder."""
     sizes = []
     for p in internal.iterdir():
-        sizes.append((p.name, tree_size(p) if p.is_dir() else (0 if p.is_symlink() else p.stat().st_size)))
+        sizes.append(
+            (p.name, tree_size(p) if p.is_dir() else (0 if p.is_symlink() else p.stat().st_size))
+        )
     return sorted(sizes, key=lambda item: -item[1])[:n]
 
 
@@ -58,7 +60,9 @@ def time_to_first_paint(command: list[str], timeout_s: float = 180.0) -> tuple[f
     """
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", SMOE_GUI_STARTUP_PROBE="1")
     start = time.time()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -68,14 +72,18 @@ def time_to_first_paint(command: list[str], timeout_s: float = 180.0) -> tuple[f
         if line.startswith(PROBE_TAG):
             _tag, stamp, folder = line.split(" ", 2)
             return float(stamp) - start, folder
-    raise RuntimeError(f"{command[0]} never painted its window (exit {proc.returncode}): {err.strip()[-500:]}")
+    raise RuntimeError(
+        f"{command[0]} never painted its window (exit {proc.returncode}): {err.strip()[-500:]}"
+    )
 
 
 def drop_page_cache() -> bool:
     """Ask the kernel to drop clean caches (root only); True when it worked."""
     try:
         os.sync()
-        with open("/proc/sys/vm/drop_caches", "w", encoding="ascii") as handle:  # atomic-ok: kernel control file
+        with open(
+            "/proc/sys/vm/drop_caches", "w", encoding="ascii"
+        ) as handle:  # atomic-ok: kernel control file
             handle.write("1\n")
         return True
     except OSError:
@@ -111,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(max(1, args.runs)):
         seconds, folder = time_to_first_paint([str(exe)])
         warm.append(seconds)
-    print(f"start-up to first drawn window, bundle, warm: median {statistics.median(warm):.2f} s "
-          f"(runs: {', '.join(f'{s:.2f}' for s in warm)})")
+    print(
+        f"start-up to first drawn window, bundle, warm: median {statistics.median(warm):.2f} s "
+        f"(runs: {', '.join(f'{s:.2f}' for s in warm)})"
+    )
     print(f"  resources found at: {folder}")
     if "_internal" not in folder and "_MEI" not in folder:
         print("  FAIL: the bundle did not use its own resources")
@@ -120,14 +130,23 @@ def main(argv: list[str] | None = None) -> int:
 
     source = []
     for _ in range(max(1, args.runs)):
-        seconds, _folder = time_to_first_paint([sys.executable, str(ROOT / "packaging" / "launcher.py")])
+        seconds, _folder = time_to_first_paint(
+            [sys.executable, str(ROOT / "packaging" / "launcher.py")]
+        )
         source.append(seconds)
-    print(f"start-up to first drawn window, source tree (.venv python): median "
-          f"{statistics.median(source):.2f} s")
+    print(
+        f"start-up to first drawn window, source tree (.venv python): median "
+        f"{statistics.median(source):.2f} s"
+    )
 
     t0 = time.perf_counter()
-    result = subprocess.run([str(exe), "--self-test"], capture_output=True, text=True,
-                            env=dict(os.environ, QT_QPA_PLATFORM="offscreen"), timeout=900)
+    result = subprocess.run(
+        [str(exe), "--self-test"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, QT_QPA_PLATFORM="offscreen"),
+        timeout=900,
+    )
     status = "passed" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
     print(f"bundle --self-test: {status} in {time.perf_counter() - t0:.1f} s")
     for line in result.stdout.splitlines():
@@ -138,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
 
     cli = args.bundle / "smoe"
     if cli.exists():
-        result = subprocess.run([str(cli), "--version"], capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [str(cli), "--version"], capture_output=True, text=True, timeout=120
+        )
         print(f"bundle smoe --version: {result.stdout.strip() or result.stderr.strip()[-300:]}")
         ok = ok and result.returncode == 0
     return 0 if ok else 1

@@ -25,7 +25,8 @@ Usage::
 
 Images (``benchmarks/_images.py``): ``--images`` (files or folders), else
 ``../shared/images/kodak`` relative to the checkout, else the bundled samples.
-The kernel budget is met by :func:`smoe_gui.core.methods.budget.plan_kernels`.  Wall-clock figures depend
+The kernel budget is met by :func:`smoe_gui.core.methods.budget.plan_kernels`.
+Wall-clock figures depend
 on the load of the machine.
 """
 
@@ -58,7 +59,9 @@ ANCHOR_DB = 26.5
 STEP_RATIO_TARGET = 1.3
 
 
-def init_within(image: np.ndarray, params: Params, max_kernels: int) -> tuple[Params, Initialization]:
+def init_within(
+    image: np.ndarray, params: Params, max_kernels: int
+) -> tuple[Params, Initialization]:
     """The colour edge initialisation with at most ``max_kernels`` kernels, planned by
     the one kernel-budget planner (:func:`smoe_gui.core.methods.budget.plan_kernels`).  The
     kernels come from the luma, so the plan is made in gray and used in colour."""
@@ -71,8 +74,9 @@ def init_within(image: np.ndarray, params: Params, max_kernels: int) -> tuple[Pa
 # --------------------------------------------------------------------------------------
 # 1. step cost
 # --------------------------------------------------------------------------------------
-def step_cost(image: np.ndarray, model: SmoeModel, steps: int, rounds: int,
-              device: str = "cpu") -> dict[str, float]:
+def step_cost(
+    image: np.ndarray, model: SmoeModel, steps: int, rounds: int, device: str = "cpu"
+) -> dict[str, float]:
     """Median seconds per full-image training step, gray and colour, interleaved:
     wall clock (``gray``, ``rgb``) and CPU time of the process (``gray_cpu``,
     ``rgb_cpu``; all threads, so it counts the work, not the waiting on a loaded
@@ -86,8 +90,18 @@ def step_cost(image: np.ndarray, model: SmoeModel, steps: int, rounds: int,
     gray_model = model_in_channels(model, "gray")
     windows = {}
     for name, mdl, target in (("gray", gray_model, luma(image)), ("rgb", model, image)):
-        windows[name] = _Window(KernelArrays.from_model(mdl), None, target, 0.0, 0.0, params, 0.0,
-                                1.0, torch.device(device), keep_one=True)
+        windows[name] = _Window(
+            KernelArrays.from_model(mdl),
+            None,
+            target,
+            0.0,
+            0.0,
+            params,
+            0.0,
+            1.0,
+            torch.device(device),
+            keep_one=True,
+        )
         windows[name].step()  # warm-up: compile, lists
     times: dict[str, list[float]] = {"gray": [], "rgb": [], "gray_cpu": [], "rgb_cpu": []}
     for _ in range(rounds):
@@ -105,7 +119,9 @@ def step_cost(image: np.ndarray, model: SmoeModel, steps: int, rounds: int,
 # --------------------------------------------------------------------------------------
 # 2. Kodak in colour
 # --------------------------------------------------------------------------------------
-def kodak_row(path: Path, budget: float, max_kernels: int, device: str = "cpu") -> dict[str, object]:
+def kodak_row(
+    path: Path, budget: float, max_kernels: int, device: str = "cpu"
+) -> dict[str, object]:
     from smoe_gui.core.train.training import fit
 
     image = load_image(path, channels="rgb")
@@ -144,8 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds of the step timing")
     ap.add_argument("--no-step", action="store_true", help="skip the step-cost figure")
     ap.add_argument("--no-kodak", action="store_true", help="skip the Kodak run")
-    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                    help="where the steps and fits run (default cpu, the machine of the figures)")
+    ap.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="where the steps and fits run (default cpu, the machine of the figures)",
+    )
     args = ap.parse_args(argv)
     try:
         images = find_images(None, args.images, folders=[SHARED_IMAGES / "kodak", SAMPLE_IMAGES])
@@ -178,15 +198,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = []
     print(f"\nColour fits: <= {args.max_kernels} kernels, {args.budget:g} s of training per image")
-    header = f"{'image':<10} {'size':>9} {'K':>5} {'K end':>5} {'init dB':>8} {'PSNR dB':>8} " \
-             f"{'SSIM':>6} {'steps':>6} {'init s':>6} {'fit s':>6}"
+    header = (
+        f"{'image':<10} {'size':>9} {'K':>5} {'K end':>5} {'init dB':>8} {'PSNR dB':>8} "
+        f"{'SSIM':>6} {'steps':>6} {'init s':>6} {'fit s':>6}"
+    )
     print(header, flush=True)
     for path in images:
         row = kodak_row(path, args.budget, args.max_kernels, args.device)
         rows.append(row)
-        print(f"{row['image']:<10} {row['size']:>9} {row['kernels']:>5} {row['final_kernels']:>5} "
-              f"{row['init_psnr']:>8.2f} {row['psnr']:>8.2f} {row['ssim']:>6.3f} "
-              f"{row['steps']:>6} {row['init_s']:>6.1f} {row['fit_s']:>6.1f}", flush=True)
+        print(
+            f"{row['image']:<10} {row['size']:>9} {row['kernels']:>5} {row['final_kernels']:>5} "
+            f"{row['init_psnr']:>8.2f} {row['psnr']:>8.2f} {row['ssim']:>6.3f} "
+            f"{row['steps']:>6} {row['init_s']:>6.1f} {row['fit_s']:>6.1f}",
+            flush=True,
+        )
     mean_psnr = statistics.mean(float(r["psnr"]) for r in rows)  # type: ignore[arg-type]
     mean_ssim = statistics.mean(float(r["ssim"]) for r in rows)  # type: ignore[arg-type]
     print(f"{'mean':<10} {'':>9} {'':>5} {'':>5} {'':>8} {mean_psnr:>8.2f} {mean_ssim:>6.3f}")
@@ -194,8 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\nSummary (side by side):")
     if step_line:
         print("  step cost:  " + step_line)
-    print(f"  Kodak:      {len(rows)} image(s), mean PSNR {mean_psnr:.2f} dB, mean SSIM "
-          f"{mean_ssim:.3f} at {args.budget:g} s/image; anchor {ANCHOR_DB} dB (R-SMoE): {verdict}")
+    print(
+        f"  Kodak:      {len(rows)} image(s), mean PSNR {mean_psnr:.2f} dB, mean SSIM "
+        f"{mean_ssim:.3f} at {args.budget:g} s/image; anchor {ANCHOR_DB} dB (R-SMoE): {verdict}"
+    )
     return 0
 
 

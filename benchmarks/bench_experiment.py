@@ -7,7 +7,8 @@ budget, evaluation and saving, the report) and projects the wall-clock time of
 the default run with 60 s per fit.  The default run must finish within 30
 minutes on the 2-core reference machine.
 
-    .venv/bin/python benchmarks/bench_experiment.py [--time-budget 3] [--keep DIR] [--images PATH ...]
+    .venv/bin/python benchmarks/bench_experiment.py [--time-budget 3] [--keep DIR]
+        [--images PATH ...]
 
 Images: the paper's four from ``--images`` (files or folders), else
 ``../shared/images`` next to the checkout, else the bundled samples
@@ -41,21 +42,32 @@ LIMIT_S = 30 * 60.0
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--time-budget", type=float, default=3.0, help="seconds per fit in this measurement")
+    parser.add_argument(
+        "--time-budget", type=float, default=3.0, help="seconds per fit in this measurement"
+    )
     parser.add_argument("--keep", type=Path, default=None, help="keep the sweep's output here")
-    parser.add_argument("--images", nargs="+", default=None, metavar="PATH",
-                        help="image files or folders (default: ../shared/images, else the bundled samples)")
+    parser.add_argument(
+        "--images",
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="image files or folders (default: ../shared/images, else the bundled samples)",
+    )
     args = parser.parse_args()
 
     images = find_images(PAPER_IMAGES, args.images)
     if missing(PAPER_IMAGES, images):
-        print(f"paper images missing: {', '.join(missing(PAPER_IMAGES, images))}; "
-              f"measuring {', '.join(p.stem for p in images)}")
+        print(
+            f"paper images missing: {', '.join(missing(PAPER_IMAGES, images))}; "
+            f"measuring {', '.join(p.stem for p in images)}"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         out = args.keep or Path(tmp) / "out"
         params = Params(time_budget=args.time_budget)
         start = time.perf_counter()
-        summary = run_experiment(images, out, params=params, observer=SweepProgress(stream=sys.stderr, tty=False))
+        summary = run_experiment(
+            images, out, params=params, observer=SweepProgress(stream=sys.stderr, tty=False)
+        )
         total = time.perf_counter() - start
         with (out / "results.csv").open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
@@ -68,10 +80,18 @@ def main() -> int:
     overrun_s = sum(float(r["fit_s"]) - args.time_budget for r in ok)
     evaluation_s = runs_s - fits_s - init_s
     outside_s = total - runs_s  # planning, loading, report
-    print(f"\nsweep of {n} runs ({len(ok)} ok) at {args.time_budget:g} s per fit: {total:.1f} s wall-clock")
-    print(f"  fits {fits_s:.1f} s (overrun past the budget: {overrun_s:+.1f} s in all, {overrun_s / max(1, len(ok)):+.2f} s per run)")
+    print(
+        f"\nsweep of {n} runs ({len(ok)} ok) at {args.time_budget:g} s per fit: "
+        f"{total:.1f} s wall-clock"
+    )
+    print(
+        f"  fits {fits_s:.1f} s (overrun past the budget: {overrun_s:+.1f} s in all, "
+        f"{overrun_s / max(1, len(ok)):+.2f} s per run)"
+    )
     print(f"  initialisation {init_s:.1f} s ({init_s / max(1, len(ok)):.2f} s per run)")
-    print(f"  evaluation and saving {evaluation_s:.1f} s ({evaluation_s / max(1, n):.2f} s per run)")
+    print(
+        f"  evaluation and saving {evaluation_s:.1f} s ({evaluation_s / max(1, n):.2f} s per run)"
+    )
     print(f"  planning, loading and report {outside_s:.1f} s")
     per_run_overhead = (init_s + evaluation_s + max(0.0, overrun_s)) / max(1, n)
     projected = n * (DEFAULT_TIME_BUDGET_S + per_run_overhead) + outside_s

@@ -66,7 +66,10 @@ def bench_initialize(path: Path, runs: int, method: str) -> None:
           f"PSNR {result.expert_psnr[0]:.2f} -> {result.expert_psnr[-1]:.2f} dB")
     for s in STAGES:
         print(f"  {s:<10} {statistics.median(stages[s]):8.2f} ms")
-    non_expert = [sum(result_t) for result_t in zip(*(stages[s] for s in STAGES if s != "experts"), strict=True)]
+    non_expert = [
+        sum(result_t)
+        for result_t in zip(*(stages[s] for s in STAGES if s != "experts"), strict=True)
+    ]
     print(f"  {'(no experts)':<10} {statistics.median(non_expert):8.2f} ms")
     print(f"  {'TOTAL':<10} {statistics.median(totals):8.2f} ms   (target <= 30 ms)")
 
@@ -90,8 +93,10 @@ def bench_noise_reduction(runs: int) -> None:
         score_t.append((mid - start) * 1000.0)
         reduce_t.append((end - mid) * 1000.0)
     assert red is not None
-    print(f"noise image 768x512: {int(edges.sum())} edge pixels, {n} raw segments -> "
-          f"{red.reduced.shape[0]} reduced (eps {red.eps:.3f} px), median of {runs} runs")
+    print(
+        f"noise image 768x512: {int(edges.sum())} edge pixels, {n} raw segments -> "
+        f"{red.reduced.shape[0]} reduced (eps {red.eps:.3f} px), median of {runs} runs"
+    )
     print(f"  scores     {statistics.median(score_t):8.1f} ms")
     print(f"  reduction  {statistics.median(reduce_t):8.1f} ms")
     total = statistics.median([a + b for a, b in zip(score_t, reduce_t, strict=True)])
@@ -101,17 +106,24 @@ def bench_noise_reduction(runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--images", nargs="+", default=None, metavar="PATH",
-                        help="an image file, or a folder holding parrots (default: ../shared/images, "
-                             "else the bundled sample)")
+    parser.add_argument(
+        "--images",
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="an image file, or a folder holding parrots (default: ../shared/images, "
+        "else the bundled sample)",
+    )
     parser.add_argument("--grid", action="store_true", help="also time the grid baseline")
     parser.add_argument("--noise-only", action="store_true", help="only the 100k-segment reduction")
     args = parser.parse_args()
     path = next(iter(find_images(["parrots"], args.images)), None)  # a file given comes first
     if path is None:
         parser.error(f"no image found in {' '.join(args.images)}")
-    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, load average "
-          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())} (figures are noisy on a shared machine)")
+    print(
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, load average "
+        f"{', '.join(f'{v:.2f}' for v in os.getloadavg())} (figures are noisy on a shared machine)"
+    )
     if not args.noise_only:
         bench_initialize(path, args.runs, "edge")
         if args.grid:

@@ -80,7 +80,9 @@ def synthetic_model(h: int, w: int, spacing: float, seed: int) -> SmoeModel:
     mu = g + rng.normal(0, spacing / 5, g.shape)
     sig = rng.uniform(0.3, 0.7, (k, 2)) * spacing
     th = rng.uniform(0, np.pi, k)
-    rot = np.stack([np.stack([np.cos(th), -np.sin(th)], 1), np.stack([np.sin(th), np.cos(th)], 1)], 1)
+    rot = np.stack(
+        [np.stack([np.cos(th), -np.sin(th)], 1), np.stack([np.sin(th), np.cos(th)], 1)], 1
+    )
     A = rot @ (np.eye(2)[None] / (np.sqrt(2) * sig[:, :, None]))
     return SmoeModel(mu, A, rng.uniform(0, 1, k), rng.normal(0, 0.3, k), h, w)
 
@@ -108,32 +110,37 @@ def trained_like(model: SmoeModel, seed: int) -> SmoeModel:
 
 
 def params_of(model: SmoeModel, dtype: torch.dtype) -> list[torch.Tensor]:
-    return [torch.tensor(v, dtype=dtype, requires_grad=True)
-            for v in (model.mu, model.A, model.m, model.log_alpha)]
+    return [
+        torch.tensor(v, dtype=dtype, requires_grad=True)
+        for v in (model.mu, model.A, model.m, model.log_alpha)
+    ]
 
 
 # -- exactness ---------------------------------------------------------------------------
 
 
-def dense_window_grads(model: SmoeModel, xs: np.ndarray, ys: np.ndarray, g: torch.Tensor,
-                       rows: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def dense_window_grads(
+    model: SmoeModel, xs: np.ndarray, ys: np.ndarray, g: torch.Tensor, rows: int
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Image and gradients of ``Σ g·image`` by dense float64 autograd, in row chunks."""
     ts = params_of(model, torch.float64)
     grads = [torch.zeros_like(t) for t in ts]
     pieces = []
     xt = torch.tensor(xs)
     for start in range(0, len(ys), rows):
-        yt = torch.tensor(ys[start:start + rows])
+        yt = torch.tensor(ys[start : start + rows])
         img = dense_image_torch(*ts, xt, yt)
-        for acc, gr in zip(grads, torch.autograd.grad((img * g[start:start + rows]).sum(), ts),
-                           strict=True):
+        for acc, gr in zip(
+            grads, torch.autograd.grad((img * g[start : start + rows]).sum(), ts), strict=True
+        ):
             acc += gr
         pieces.append(img.detach())
     return torch.cat(pieces, 0), grads
 
 
-def exactness(model: SmoeModel, window: tuple[int, int, int, int], seed: int
-              ) -> tuple[float, float, float]:
+def exactness(
+    model: SmoeModel, window: tuple[int, int, int, int], seed: int
+) -> tuple[float, float, float]:
     """(max |Δimage| of render() over the whole image, max |Δimage| and max
     relative gradient error of SmoeRenderer over ``window = (x0, y0, w, h)``)."""
     full = float(np.max(np.abs(render(model) - dense_render(model))))
@@ -144,9 +151,13 @@ def exactness(model: SmoeModel, window: tuple[int, int, int, int], seed: int
     ts = params_of(model, torch.float64)
     img = SmoeRenderer(h, w, x0=x0, y0=y0)(*ts)
     grads = torch.autograd.grad((img * g).sum(), ts)
-    ref, ref_grads = dense_window_grads(model, xs, ys, g, rows=max(1, 2_000_000 // (w * model.n_kernels)))
+    ref, ref_grads = dense_window_grads(
+        model, xs, ys, g, rows=max(1, 2_000_000 // (w * model.n_kernels))
+    )
     win = float((img.detach() - ref).abs().max())
-    rel = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(grads, ref_grads, strict=True))
+    rel = max(
+        float((a - b).abs().max() / b.abs().max()) for a, b in zip(grads, ref_grads, strict=True)
+    )
     return full, win, rel
 
 
@@ -162,31 +173,42 @@ def dense_step(ts: list[torch.Tensor], target: torch.Tensor, rows: int) -> None:
     for start in range(0, h, rows):
         ys = torch.arange(start, min(start + rows, h), dtype=torch.float32)
         img = dense_image_torch(*ts, xs, ys)
-        loss = ((img - target[start:start + rows]) ** 2).sum() / (h * w)
+        loss = ((img - target[start : start + rows]) ** 2).sum() / (h * w)
         loss.backward()
 
 
 def dense_forward(ts: list[torch.Tensor], h: int, w: int, rows: int) -> torch.Tensor:
     xs = torch.arange(w, dtype=torch.float32)
     with torch.no_grad():
-        return torch.cat([dense_image_torch(*ts, xs, torch.arange(s, min(s + rows, h), dtype=torch.float32))
-                          for s in range(0, h, rows)], 0)
+        return torch.cat(
+            [
+                dense_image_torch(*ts, xs, torch.arange(s, min(s + rows, h), dtype=torch.float32))
+                for s in range(0, h, rows)
+            ],
+            0,
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--images", nargs="+", default=None, metavar="PATH",
-                        help="image files or folders holding peppers and parrots "
-                             "(default: ../shared/images, else the bundled samples)")
+    parser.add_argument(
+        "--images",
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="image files or folders holding peppers and parrots "
+        "(default: ../shared/images, else the bundled samples)",
+    )
     args = parser.parse_args()
     global PEPPERS, PARROTS
     PEPPERS = next(iter(find_images(["peppers"], args.images)), None)
     PARROTS = next(iter(find_images(["parrots"], args.images)), PARROTS)
     repeat = 3 if args.quick else 7
     torch.manual_seed(0)
-    print(f"threads: torch {torch.get_num_threads()}, numba "
-          f"{__import__('numba').get_num_threads()}")
+    print(
+        f"threads: torch {torch.get_num_threads()}, numba {__import__('numba').get_num_threads()}"
+    )
 
     # warm up the compiled kernels (compiled once per machine, then cached)
     warm = random_model(0, k=20, h=20, w=20)
@@ -199,22 +221,28 @@ def main() -> None:
     for seed in range(3):
         model = random_model(seed)
         full, win, rel = exactness(model, (-3, 5, 96, 80), seed)
-        print(f"{'random anisotropic 128x96 #' + str(seed):48s} {model.n_kernels:5d} "
-              f"{full:11.2e} {win:11.2e} {rel:10.2e}")
+        print(
+            f"{'random anisotropic 128x96 #' + str(seed):48s} {model.n_kernels:5d} "
+            f"{full:11.2e} {win:11.2e} {rel:10.2e}"
+        )
     base, label = edge_model(1000)
     for seed in range(2):
         model = trained_like(base, seed)
         full, win, rel = exactness(model, (200, 180, 128, 128), seed)
-        print(f"{'trained-like (' + label + ')':48s} {model.n_kernels:5d} "
-              f"{full:11.2e} {win:11.2e} {rel:10.2e}")
+        print(
+            f"{'trained-like (' + label + ')':48s} {model.n_kernels:5d} "
+            f"{full:11.2e} {win:11.2e} {rel:10.2e}"
+        )
 
     print("\n== speed: 512x512 (wall-clock medians; the machine is shared) ==")
     models = [(base, label), (trained_like(base, 7), "trained-like (same K, dense time reused)")]
     if PEPPERS is None:
         models = models[:1]
     rows = 16
-    print(f"{'model':44s} {'K':>5s} {'pairs/px':>8s} {'fast step':>10s} {'dense step':>11s} "
-          f"{'speed-up':>8s} {'fast fwd':>9s} {'dense fwd':>10s} {'speed-up':>8s} {'Mpairs/s':>9s}")
+    print(
+        f"{'model':44s} {'K':>5s} {'pairs/px':>8s} {'fast step':>10s} {'dense step':>11s} "
+        f"{'speed-up':>8s} {'fast fwd':>9s} {'dense fwd':>10s} {'speed-up':>8s} {'Mpairs/s':>9s}"
+    )
     t_dense = t_dense_fwd = 0.0
     for model, name in models:
         h, w = model.height, model.width
@@ -223,8 +251,12 @@ def main() -> None:
         renderer = SmoeRenderer(h, w)
         opt = torch.optim.Adam(ts, lr=1e-3)
 
-        def fast_step(r: SmoeRenderer = renderer, p: list[torch.Tensor] = ts,
-                      o: torch.optim.Optimizer = opt, tg: torch.Tensor = target) -> None:
+        def fast_step(
+            r: SmoeRenderer = renderer,
+            p: list[torch.Tensor] = ts,
+            o: torch.optim.Optimizer = opt,
+            tg: torch.Tensor = target,
+        ) -> None:
             o.zero_grad()
             loss = ((r(*p) - tg) ** 2).mean()
             loss.backward()
@@ -238,12 +270,19 @@ def main() -> None:
             # the dense cost depends on K and the image size only, not on the values
             dense_ts = params_of(model, torch.float32)
             t_dense = median_time(lambda d=dense_ts, tg=target: dense_step(d, tg, rows), 1)
-            t_dense_fwd = median_time(lambda d=dense_ts, hh=h, ww=w: dense_forward(d, hh, ww, rows), 1)
-        print(f"{name[:44]:44s} {model.n_kernels:5d} {pairs / (h * w):8.1f} {t_fast * 1e3:8.1f}ms "
-              f"{t_dense:9.2f} s {t_dense / t_fast:7.0f}x {t_render * 1e3:7.1f}ms {t_dense_fwd:8.2f} s "
-              f"{t_dense_fwd / t_render:7.0f}x {pairs / t_fast / 1e6:9.0f}")
-        print(f"{'':44s} list rebuilds: {renderer.stats['rebuilds']} in "
-              f"{renderer.stats['calls']} Adam steps (lr 1e-3)")
+            t_dense_fwd = median_time(
+                lambda d=dense_ts, hh=h, ww=w: dense_forward(d, hh, ww, rows), 1
+            )
+        print(
+            f"{name[:44]:44s} {model.n_kernels:5d} {pairs / (h * w):8.1f} {t_fast * 1e3:8.1f}ms "
+            f"{t_dense:9.2f} s {t_dense / t_fast:7.0f}x {t_render * 1e3:7.1f}ms "
+            f"{t_dense_fwd:8.2f} s "
+            f"{t_dense_fwd / t_render:7.0f}x {pairs / t_fast / 1e6:9.0f}"
+        )
+        print(
+            f"{'':44s} list rebuilds: {renderer.stats['rebuilds']} in "
+            f"{renderer.stats['calls']} Adam steps (lr 1e-3)"
+        )
 
     print(f"\n== initialize() on {PARROTS.name}, max_pts = 500 ==")
     image = load_image(PARROTS)
@@ -256,8 +295,10 @@ def main() -> None:
         runs.append((time.perf_counter() - start, init.timings_ms["experts"]))
     total = statistics.median(r[0] for r in runs) * 1e3
     experts = statistics.median(r[1] for r in runs)
-    print(f"K = {init.model.n_kernels}: initialize() {total:.1f} ms median, "
-          f"expert stage ({params.expert_iters} iterations + gate) {experts:.1f} ms median")
+    print(
+        f"K = {init.model.n_kernels}: initialize() {total:.1f} ms median, "
+        f"expert stage ({params.expert_iters} iterations + gate) {experts:.1f} ms median"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Training throughput of ``smoe fit`` against a plain ``fit()`` loop, side by side.
 
-    python benchmarks/bench_throughput.py [--images DIR] [--image parrots] [--seconds 10] [--rounds 2]
+    python benchmarks/bench_throughput.py [--images DIR] [--image parrots] [--seconds 10]
+        [--rounds 2]
 
 Three ways to train the same image with the same parameters and the same
 initial model, each for ``--seconds`` of training, in rounds (plain, run_fit,
@@ -43,7 +44,9 @@ def find_image(name: str, images: str | None) -> Path:
 
     found = find_images([name], images)
     if not found:
-        raise SystemExit(f"image {name!r} not found (--images, ../shared/images, resources/samples)")
+        raise SystemExit(
+            f"image {name!r} not found (--images, ../shared/images, resources/samples)"
+        )
     return found[0]
 
 
@@ -53,8 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", default="parrots", help="image name without suffix")
     parser.add_argument("--seconds", type=float, default=10.0, help="training budget per run")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the three runs")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="parameter override (all runs)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="parameter override (all runs)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -72,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     params = Params(time_budget=args.seconds, tol_db=0.0).with_assignments(args.set)
     init = initialize(image, params, "edge")
     h, w = image.shape
-    print(f"image {path.name} {w}x{h}; {init.model.n_kernels} kernels; budget {args.seconds:g} s; "
-          f"torch threads {torch.get_num_threads()}; {args.rounds} round(s)")
+    print(
+        f"image {path.name} {w}x{h}; {init.model.n_kernels} kernels; budget {args.seconds:g} s; "
+        f"torch threads {torch.get_num_threads()}; {args.rounds} round(s)"
+    )
 
     # compile numba's training kernels first, so no measurement pays for it
     for _ in fit(image[:160, :160].copy(), params.replace(time_budget=2.0, tile_size=64)):
@@ -97,20 +107,42 @@ def main(argv: list[str] | None = None) -> int:
 
     def cli(i: int) -> float:
         out = tmp / f"cli-{i}"
-        subprocess.run([sys.executable, "-m", "smoe_gui.cli", "fit", str(path), "--params",
-                        str(params_file), "--quiet", "--out", str(out)], check=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "smoe_gui.cli",
+                "fit",
+                str(path),
+                "--params",
+                str(params_file),
+                "--quiet",
+                "--out",
+                str(out),
+            ],
+            check=True,
+            cwd=ROOT,
+        )
         report = json.loads((out / "report.json").read_text())
         times = report["phase_times_s"]
         return float(report["steps"]) / (float(times["total"]) - float(times["init"]))
 
-    rates: dict[str, list[float]] = {"plain fit() loop": [], "run_fit + progress": [], "smoe fit": []}
+    rates: dict[str, list[float]] = {
+        "plain fit() loop": [],
+        "run_fit + progress": [],
+        "smoe fit": [],
+    }
     t0 = time.perf_counter()
     for i in range(args.rounds):
         rates["plain fit() loop"].append(plain())
         rates["run_fit + progress"].append(with_progress())
         rates["smoe fit"].append(cli(i))
-        print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rates.items())
-              + " steps/s", flush=True)
+        print(
+            f"round {i + 1}: "
+            + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rates.items())
+            + " steps/s",
+            flush=True,
+        )
     base = statistics.median(rates["plain fit() loop"])
     print(f"median steps/s over {args.rounds} round(s) ({time.perf_counter() - t0:.0f} s):")
     for name, values in rates.items():

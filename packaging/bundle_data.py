@@ -35,5 +35,7 @@ def bundle_datas(root: Path = ROOT) -> list[tuple[str, str]]:
     pairs.append((res / "samples" / "README.md", "resources/samples"))
     pairs.append((res / "smoe-gui.desktop", "resources"))
     pairs.append((root / "packaging" / f"{APP_ID}.metainfo.xml", "resources"))
-    pairs += [(p, "resources/icons") for p in sorted((res / "icons").glob("smoe-gui*")) if p.is_file()]
+    pairs += [
+        (p, "resources/icons") for p in sorted((res / "icons").glob("smoe-gui*")) if p.is_file()
+    ]
     return [(str(src), dest) for src, dest in pairs]

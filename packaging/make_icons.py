@@ -118,7 +118,8 @@ def _same_icon(path: Path, blob: bytes) -> bool:
         with Image.open(io.BytesIO(old)) as a, Image.open(io.BytesIO(blob)) as b:
             if a.size != b.size:
                 return False
-            diff = np.abs(np.asarray(a.convert("RGBA"), np.int16) - np.asarray(b.convert("RGBA"), np.int16))
+            pixels_a = np.asarray(a.convert("RGBA"), np.int16)
+            diff = np.abs(pixels_a - np.asarray(b.convert("RGBA"), np.int16))
         return int(diff.max()) <= PIXEL_TOLERANCE
     return old.count(b"\x89PNG") == blob.count(b"\x89PNG")
 

@@ -23,7 +23,8 @@ def test_importing_the_core_api_loads_no_qt() -> None:
         "import sys\n"
         "import smoe_gui.core as c\n"
         "from smoe_gui.core import Params, SmoeModel, load_image, initialize, render, fit\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6')]\n"
+        "qt = ('PySide6', 'pyqtgraph', 'shiboken6')\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in qt]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -37,17 +37,27 @@ def test_fresh_clone_without_shared_falls_back_to_the_samples(tmp_path: Path) ->
         "import sys; sys.path.insert(0, 'benchmarks'); from _images import find_images;"
         "print('\\n'.join(str(p) for p in find_images(['peppers', 'parrots', 'flowers'])))"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=clone, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=clone, capture_output=True, text=True, check=True
+    )
     found = [Path(line) for line in out.stdout.split()]
-    assert found == [clone / "resources" / "samples" / "parrots.png", clone / "resources" / "samples" / "flowers.png"]
+    assert found == [
+        clone / "resources" / "samples" / "parrots.png",
+        clone / "resources" / "samples" / "flowers.png",
+    ]
 
     # with ../shared/images next to the checkout, its images come first
     shared = _touch(tmp_path / "shared" / "images" / "peppers.png")
     _touch(tmp_path / "shared" / "images" / "parrots.png")
-    out = subprocess.run([sys.executable, "-c", code], cwd=clone, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=clone, capture_output=True, text=True, check=True
+    )
     found = [Path(line) for line in out.stdout.split()]
-    assert found == [shared, tmp_path / "shared" / "images" / "parrots.png",
-                     clone / "resources" / "samples" / "flowers.png"]
+    assert found == [
+        shared,
+        tmp_path / "shared" / "images" / "parrots.png",
+        clone / "resources" / "samples" / "flowers.png",
+    ]
 
 
 def test_each_name_is_looked_up_folder_by_folder(tmp_path: Path) -> None:
@@ -67,7 +77,9 @@ def test_images_option_overrides_the_defaults(tmp_path: Path) -> None:
     own = _touch(folder / "parrots.png")
     other = _touch(tmp_path / "kodim01.png")
     (folder / "notes.txt").write_text("not an image")
-    assert find_images(["parrots", "peppers"], [folder]) == [own]  # no fallback to shared or samples
+    assert find_images(["parrots", "peppers"], [folder]) == [
+        own
+    ]  # no fallback to shared or samples
     assert find_images(["parrots"], str(folder)) == [own]
     assert find_images(["parrots"], [other, folder]) == [other, own]  # a file is taken as it is
     assert find_images(None, [folder]) == [own]

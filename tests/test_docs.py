@@ -137,8 +137,14 @@ def test_the_rules_find_blocks_of_every_kind() -> None:
 
 
 def test_the_parser_splits_commands() -> None:
-    code = "smoe fit a.png \\\n   --out o   # a comment\n\n# only a comment\nsmoe init b.png --out 'x y'\n"
-    assert sh_commands(code) == [["smoe", "fit", "a.png", "--out", "o"], ["smoe", "init", "b.png", "--out", "x y"]]
+    code = (
+        "smoe fit a.png \\\n   --out o   # a comment\n\n"
+        "# only a comment\nsmoe init b.png --out 'x y'\n"
+    )
+    assert sh_commands(code) == [
+        ["smoe", "fit", "a.png", "--out", "o"],
+        ["smoe", "init", "b.png", "--out", "x y"],
+    ]
     text = "intro\n<!-- not run: starts a window -->\n```sh\nsmoe-gui\n```\n```text\nusage\n```\n"
     path = ROOT / "tests" / "_docs_parser_probe.md"
     try:

@@ -23,7 +23,9 @@ def _model(k: int = 3) -> SmoeModel:
 def test_formula_matches_hand_computation() -> None:
     model = _model()
     x = np.array([3.0, 4.0])
-    k = model.alpha * np.exp(-np.array([np.sum((a.T @ (x - mu)) ** 2) for a, mu in zip(model.A, model.mu, strict=True)]))
+    k = model.alpha * np.exp(
+        -np.array([np.sum((a.T @ (x - mu)) ** 2) for a, mu in zip(model.A, model.mu, strict=True)])
+    )
     expected = float(np.sum(k / k.sum() * model.m))
     assert dense_render(model)[4, 3] == pytest.approx(expected, rel=1e-12)
     assert dense_render(model).shape == (12, 10)
@@ -31,8 +33,12 @@ def test_formula_matches_hand_computation() -> None:
 
 def test_gate_is_finite_far_from_every_kernel() -> None:
     model = SmoeModel(
-        mu=[[0.0, 0.0], [1.0, 0.0]], A=np.tile(np.eye(2) * 10.0, (2, 1, 1)),
-        m=[0.2, 0.8], log_alpha=[0.0, 0.0], height=8, width=8,
+        mu=[[0.0, 0.0], [1.0, 0.0]],
+        A=np.tile(np.eye(2) * 10.0, (2, 1, 1)),
+        m=[0.2, 0.8],
+        log_alpha=[0.0, 0.0],
+        height=8,
+        width=8,
     )
     far = np.array([[1e4, 0.0]])
     assert np.all(np.isfinite(dense_logits(model, far)))

@@ -28,7 +28,9 @@ SHARED_IMAGES = ROOT.parent / "shared" / "images"
 
 
 def _bundle_data():
-    spec = importlib.util.spec_from_file_location("bundle_data", ROOT / "packaging" / "bundle_data.py")
+    spec = importlib.util.spec_from_file_location(
+        "bundle_data", ROOT / "packaging" / "bundle_data.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -65,7 +67,11 @@ def test_desktop_mime_types_are_images_pillow_reads() -> None:
     Image.init()
     readable = set(Image.MIME.values())
     if "image/x-portable-anymap" in readable:  # Pillow's PPM plugin reads .pbm/.pgm/.ppm/.pnm
-        readable |= {"image/x-portable-graymap", "image/x-portable-pixmap", "image/x-portable-bitmap"}
+        readable |= {
+            "image/x-portable-graymap",
+            "image/x-portable-pixmap",
+            "image/x-portable-bitmap",
+        }
     mimes = [m for m in _desktop_entry()["MimeType"].split(";") if m]
     assert {"image/png", "image/jpeg", "image/tiff"} <= set(mimes)
     for mime in mimes:
@@ -91,7 +97,9 @@ def test_app_accepts_the_files_the_desktop_passes(tmp_path: Path) -> None:
     assert main([str(tmp_path / "missing.png"), str(tmp_path / "other.png")]) == 2
 
 
-@pytest.mark.skipif(shutil.which("desktop-file-validate") is None, reason="desktop-file-utils not installed")
+@pytest.mark.skipif(
+    shutil.which("desktop-file-validate") is None, reason="desktop-file-utils not installed"
+)
 def test_desktop_file_validates() -> None:
     result = subprocess.run(["desktop-file-validate", str(DESKTOP)], capture_output=True, text=True)
     errors = [ln for ln in result.stdout.splitlines() if "error:" in ln]
@@ -150,7 +158,9 @@ def test_svg_icon_is_valid_and_pngs_are_current() -> None:
         text=True,
         timeout=120,
     )
-    assert result.returncode == 0, "icons stale, run `make icons`:\n" + result.stdout + result.stderr
+    assert result.returncode == 0, (
+        "icons stale, run `make icons`:\n" + result.stdout + result.stderr
+    )
 
 
 def test_ico_and_icns_hold_the_renders() -> None:
@@ -169,7 +179,9 @@ def test_only_shippable_samples_are_bundled() -> None:
     for forbidden in ("peppers", "barbara"):
         assert not any(forbidden in p.name.lower() for p in RES.rglob("*"))
     if SHARED_IMAGES.is_dir():  # also by content, whatever the name
-        shipped = {hashlib.sha256(p.read_bytes()).hexdigest() for p in RES.rglob("*") if p.is_file()}
+        shipped = {
+            hashlib.sha256(p.read_bytes()).hexdigest() for p in RES.rglob("*") if p.is_file()
+        }
         for forbidden in ("peppers.png", "barbara.png"):
             source = SHARED_IMAGES / forbidden
             if source.exists():
@@ -197,9 +209,12 @@ def test_every_bundled_resource_exists_and_is_found_by_the_locator() -> None:
         assert src.is_file(), f"listed for the bundle but missing: {src}"
         assert dest.split("/")[0] == "resources"
     shipped = {Path(dest, Path(src).name).as_posix() for src, dest in datas}
-    for needed in ("resources/smoe-gui.desktop", "resources/icons/smoe-gui.svg",
-                   "resources/icons/smoe-gui-256.png",
-                   *(f"resources/samples/{n}" for n in BUNDLE.SAMPLES)):
+    for needed in (
+        "resources/smoe-gui.desktop",
+        "resources/icons/smoe-gui.svg",
+        "resources/icons/smoe-gui-256.png",
+        *(f"resources/samples/{n}" for n in BUNDLE.SAMPLES),
+    ):
         assert needed in shipped
 
 
@@ -209,7 +224,9 @@ def test_locator_finds_repo_resources() -> None:
     assert resources.resource_path("smoe-gui.desktop") == DESKTOP
 
 
-def test_locator_prefers_the_pyinstaller_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_locator_prefers_the_pyinstaller_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Lay out resources as the spec does under a fake ``sys._MEIPASS``."""
     for source, dest in BUNDLE.bundle_datas(ROOT):
         target = tmp_path / dest
@@ -222,7 +239,9 @@ def test_locator_prefers_the_pyinstaller_folder(tmp_path: Path, monkeypatch: pyt
     assert all(p.parent == tmp_path / "resources" / "samples" for p in resources.sample_images())
 
 
-def test_locator_env_override_and_bad_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_locator_env_override_and_bad_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "samples").mkdir()
     (tmp_path / "samples" / "mine.png").write_bytes(b"")  # only listed, never decoded
     (tmp_path / "samples" / "notes.txt").write_bytes(b"")

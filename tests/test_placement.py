@@ -13,14 +13,20 @@ from smoe_gui.core.model import SmoeModel, ellipse_axes
 
 
 def test_pair_positions_for_each_direction() -> None:
-    reduced = np.array([[10.0, 20.0, 0.0], [10.0, 20.0, 90.0], [10.0, 20.0, 45.0], [10.0, 20.0, -45.0]])
+    reduced = np.array(
+        [[10.0, 20.0, 0.0], [10.0, 20.0, 90.0], [10.0, 20.0, 45.0], [10.0, 20.0, -45.0]]
+    )
     mu, A, log_alpha = edge_kernel_pairs(reduced, 4.0)
     h = math.sqrt(2.0)
     expected = [
-        [10, 22], [10, 18],  # θ = 0: t = (1, 0), n = (0, 1)
-        [8, 20], [12, 20],  # θ = 90: t = (0, 1), n = (-1, 0)
-        [10 - h, 20 + h], [10 + h, 20 - h],  # θ = 45: n = (-1, 1)/√2
-        [10 + h, 20 + h], [10 - h, 20 - h],  # θ = -45: n = (1, 1)/√2
+        [10, 22],
+        [10, 18],  # θ = 0: t = (1, 0), n = (0, 1)
+        [8, 20],
+        [12, 20],  # θ = 90: t = (0, 1), n = (-1, 0)
+        [10 - h, 20 + h],
+        [10 + h, 20 - h],  # θ = 45: n = (-1, 1)/√2
+        [10 + h, 20 + h],
+        [10 - h, 20 - h],  # θ = -45: n = (1, 1)/√2
     ]
     np.testing.assert_allclose(mu, expected, atol=1e-12)
     assert np.all(log_alpha == 0.0)
@@ -28,8 +34,9 @@ def test_pair_positions_for_each_direction() -> None:
 
 def test_pair_geometry_is_across_the_segment() -> None:
     rng = np.random.default_rng(0)
-    reduced = np.column_stack([rng.random(20) * 50, rng.random(20) * 50,
-                               rng.choice([0.0, 90.0, 45.0, -45.0], 20)])
+    reduced = np.column_stack(
+        [rng.random(20) * 50, rng.random(20) * 50, rng.choice([0.0, 90.0, 45.0, -45.0], 20)]
+    )
     dmu = 2.5
     mu, _, _ = edge_kernel_pairs(reduced, dmu)
     a, b = mu[0::2], mu[1::2]
@@ -59,7 +66,9 @@ def test_background_fills_the_image_when_empty() -> None:
     mu, A, _ = background_kernels(np.zeros((0, 2)), 96, 128, 32.0)
     assert mu.shape == (3 * 4, 2)
     assert np.all((mu >= 0) & (mu <= [127, 95]))
-    np.testing.assert_allclose(ellipse_axes(SmoeModel(mu, A, np.zeros(12), np.zeros(12), 96, 128))[:, :2], 16.0)
+    np.testing.assert_allclose(
+        ellipse_axes(SmoeModel(mu, A, np.zeros(12), np.zeros(12), 96, 128))[:, :2], 16.0
+    )
 
 
 def test_background_only_where_no_kernel_is_near() -> None:

@@ -78,7 +78,9 @@ lattice_points = st.lists(
 
 @settings(max_examples=80, deadline=None)
 @given(lattice_points, st.data())
-def test_minimal_radius_is_exact_and_matches_dbscan(points: np.ndarray, data: st.DataObject) -> None:
+def test_minimal_radius_is_exact_and_matches_dbscan(
+    points: np.ndarray, data: st.DataObject
+) -> None:
     n = points.shape[0]
     c = data.draw(st.integers(1, n))
     eps = minimal_radius(points, c)
@@ -157,7 +159,9 @@ def test_reduction_count_salient_and_radius(max_pts: int) -> None:
 
 
 def test_cluster_mean_and_modal_direction() -> None:
-    seg = _seg([(0, 0, 90), (1, 0, 0), (2, 0, 0), (2, 1, 90), (40, 40, 45), (41, 40, -45), (90, 90, 0)])
+    seg = _seg(
+        [(0, 0, 90), (1, 0, 0), (2, 0, 0), (2, 1, 90), (40, 40, 45), (41, 40, -45), (90, 90, 0)]
+    )
     scores = np.array([0, 0, 0, 0, 0, 0, 9.0])
     red = reduce_segments(seg, scores, max_pts=3, salient_fraction=1 / 3)
     np.testing.assert_array_equal(red.salient, [True, False, False])
@@ -235,26 +239,33 @@ def _score_oracle(seg: np.ndarray, lam: float, h: int, w: int) -> np.ndarray:
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.integers(0, 120), st.integers(0, 80), st.sampled_from([0.0, 90.0, 45.0, -45.0])),
-        min_size=1, max_size=60, unique=True,
+        st.tuples(
+            st.integers(0, 120), st.integers(0, 80), st.sampled_from([0.0, 90.0, 45.0, -45.0])
+        ),
+        min_size=1,
+        max_size=60,
+        unique=True,
     ),
     st.floats(0.0, 1.0),
 )
 def test_scores_match_brute_force(rows: list[tuple[int, int, float]], lam: float) -> None:
     seg = _seg([(x / 2.0, y / 2.0, t) for x, y, t in rows])
-    np.testing.assert_allclose(importance_scores(seg, lam, 41, 61), _score_oracle(seg, lam, 41, 61),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        importance_scores(seg, lam, 41, 61), _score_oracle(seg, lam, 41, 61), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_scores_with_a_far_sparse_direction() -> None:
     rng = np.random.default_rng(11)
-    dense = np.column_stack([rng.integers(0, 40, 300) / 2.0, rng.integers(0, 40, 300) / 2.0,
-                             np.zeros(300)])
+    dense = np.column_stack(
+        [rng.integers(0, 40, 300) / 2.0, rng.integers(0, 40, 300) / 2.0, np.zeros(300)]
+    )
     seg = np.unique(dense, axis=0)
     seg = np.vstack([seg, [[400.0, 300.0, 90.0], [0.5, 350.0, 45.0]]])
     seg = np.column_stack([seg, np.full(len(seg), 2.0)])
-    np.testing.assert_allclose(importance_scores(seg, 0.4, 400, 500), _score_oracle(seg, 0.4, 400, 500),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        importance_scores(seg, 0.4, 400, 500), _score_oracle(seg, 0.4, 400, 500), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

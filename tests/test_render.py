@@ -319,13 +319,17 @@ def test_colour_render_matches_dense(seed: int) -> None:
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
 @pytest.mark.parametrize("channels", [1, 2, 3])
-def test_colour_renderer_image_and_gradients_match_dense_autograd(backend: str, channels: int) -> None:
+def test_colour_renderer_image_and_gradients_match_dense_autograd(
+    backend: str, channels: int
+) -> None:
     model = random_model(11, k=50, h=36, w=44, channels=channels)
     x0, y0 = 2.0, 3.0
     r = SmoeRenderer(30, 34, x0=x0, y0=y0, backend=backend)
     xs = np.arange(34, dtype=np.float64) + x0
     ys = np.arange(30, dtype=np.float64) + y0
-    g = torch.randn(30, 34, channels, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    g = torch.randn(
+        30, 34, channels, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
+    )
     ts = tensors(model)
     img = r(*ts)
     assert img.shape == (30, 34, channels)
@@ -343,8 +347,9 @@ def test_colour_channels_are_the_gray_models_of_each_channel() -> None:
     img = r(*tensors(colour)).detach()
     for c in range(3):
         gray = colour.replace(m=colour.m[:, c])
-        np.testing.assert_allclose(img[:, :, c].numpy(), r(*tensors(gray)).detach().numpy(),
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            img[:, :, c].numpy(), r(*tensors(gray)).detach().numpy(), atol=1e-12
+        )
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
@@ -401,12 +406,17 @@ def test_torch_and_numba_backends_agree_on_a_trained_like_model(channels: int) -
     k = len(grid)
     sig = rng.uniform(1.0, 6.0, (k, 2))
     th = rng.uniform(0, np.pi, k)
-    rot = np.stack([np.stack([np.cos(th), -np.sin(th)], 1), np.stack([np.sin(th), np.cos(th)], 1)], 1)
+    rot = np.stack(
+        [np.stack([np.cos(th), -np.sin(th)], 1), np.stack([np.sin(th), np.cos(th)], 1)], 1
+    )
     A = rot @ (np.eye(2)[None] / (np.sqrt(2) * sig[:, :, None]))
     m = rng.uniform(0, 1, (k, channels) if channels else k)
     model = SmoeModel(grid + rng.normal(0, 1.5, grid.shape), A, m, rng.normal(0, 0.5, k), h, w)
-    g = torch.randn(*((h, w, channels) if channels else (h, w)), dtype=torch.float64,
-                    generator=torch.Generator().manual_seed(4))
+    g = torch.randn(
+        *((h, w, channels) if channels else (h, w)),
+        dtype=torch.float64,
+        generator=torch.Generator().manual_seed(4),
+    )
     out = {}
     for backend in ("numba", "torch"):
         ts = tensors(model)
@@ -443,13 +453,19 @@ def test_torch_backend_float32_is_exact_far_from_the_origin() -> None:
     x0, y0 = 4000.37, 3000.61
     base = random_model(23, k=60, h=40, w=56)
     shifted = base.replace(mu=base.mu + np.array([x0, y0]), height=3100, width=4100)
-    shifted = shifted.replace(**{n: getattr(shifted, n).astype(np.float32).astype(np.float64)
-                                 for n in ("mu", "A", "m", "log_alpha")})
+    shifted = shifted.replace(
+        **{
+            n: getattr(shifted, n).astype(np.float32).astype(np.float64)
+            for n in ("mu", "A", "m", "log_alpha")
+        }
+    )
     r = SmoeRenderer(40, 56, x0=x0, y0=y0, backend="torch")
     img = r(*tensors(shifted, torch.float32)).detach().double()
-    ref = dense_image_torch(*(t.detach() for t in tensors(shifted)),
-                            torch.arange(56.0, dtype=torch.float64) + x0,
-                            torch.arange(40.0, dtype=torch.float64) + y0)
+    ref = dense_image_torch(
+        *(t.detach() for t in tensors(shifted)),
+        torch.arange(56.0, dtype=torch.float64) + x0,
+        torch.arange(40.0, dtype=torch.float64) + y0,
+    )
     assert float((img - ref).abs().max()) <= IMAGE_TOL
 
 

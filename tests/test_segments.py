@@ -92,6 +92,8 @@ def test_empty_and_full_masks() -> None:
 
 def test_unit_directions() -> None:
     t = unit_directions(np.array([0.0, 90.0, 45.0, -45.0]))
-    np.testing.assert_allclose(t, [[1, 0], [0, 1], [np.sqrt(0.5)] * 2, [np.sqrt(0.5), -np.sqrt(0.5)]])
+    np.testing.assert_allclose(
+        t, [[1, 0], [0, 1], [np.sqrt(0.5)] * 2, [np.sqrt(0.5), -np.sqrt(0.5)]]
+    )
     with pytest.raises(ValueError, match="30"):
         unit_directions(np.array([30.0]))

@@ -97,9 +97,11 @@ class SoakFigures:
     def lines(self) -> list[str]:
         return [
             f"cycles: {self.cycles} (stopped {self.stopped}, ran to the end {self.finished}, "
-            f"paused then stopped {self.paused_then_stopped}), parameter changes: {self.param_changes}",
+            f"paused then stopped {self.paused_then_stopped}), "
+            f"parameter changes: {self.param_changes}",
             f"RSS: start {self.rss_start_mb:.1f} MiB, after {WARMUP_CYCLES} warm-up cycles "
-            f"{self.rss_baseline_mb:.1f} MiB, end {self.rss_end_mb:.1f} MiB, peak {self.rss_peak_mb:.1f} MiB",
+            f"{self.rss_baseline_mb:.1f} MiB, end {self.rss_end_mb:.1f} MiB, "
+            f"peak {self.rss_peak_mb:.1f} MiB",
             f"RSS growth after warm-up: {self.growth_mb:+.1f} MiB (limit {MAX_GROWTH_MB:.0f})",
             f"worker threads left running: {len(self.threads_left)}; Python threads added: "
             f"{self.python_threads_added}; errors shown: {len(self.errors)}",
@@ -169,8 +171,13 @@ def run_soak(
         widget.setValue(value)
         figures.param_changes += 1
         if recompute:
-            wait_until(lambda before=before: window.latest_request > before
-                       and window.stages.views["edges"].shown_id == window.latest_request, 60.0)
+            wait_until(
+                lambda before=before: (
+                    window.latest_request > before
+                    and window.stages.views["edges"].shown_id == window.latest_request
+                ),
+                60.0,
+            )
         # --- start
         done.clear()
         wait_until(lambda: start_button.isEnabled(), 30.0)
@@ -237,7 +244,9 @@ def test_start_stop_soak(qtbot, qtlog, tmp_path) -> None:
     window.resize(1200, 800)
     window.show()
     window.set_image(soak_image())
-    qtbot.waitUntil(lambda: window.stages.views["edges"].shown_id == window.latest_request, timeout=60_000)
+    qtbot.waitUntil(
+        lambda: window.stages.views["edges"].shown_id == window.latest_request, timeout=60_000
+    )
 
     def wait_until(predicate: Callable[[], bool], timeout_s: float) -> None:
         qtbot.waitUntil(predicate, timeout=int(timeout_s * 1000))
@@ -256,8 +265,11 @@ def test_start_stop_soak(qtbot, qtlog, tmp_path) -> None:
     assert figures.threads_left == []
     assert figures.python_threads_added == 0
     warnings = relevant_qt_messages(
-        [r.message for r in qtlog.records if r.type in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg,
-                                                        QtMsgType.QtFatalMsg)]
+        [
+            r.message
+            for r in qtlog.records
+            if r.type in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg)
+        ]
     )
     assert warnings == [], warnings
     assert figures.growth_mb < MAX_GROWTH_MB, figures.lines()

@@ -42,7 +42,9 @@ def dense_reference(model: SmoeModel, h: int, w: int) -> tuple[np.ndarray, np.nd
     (300, 70, 90, 33, 47),  # a view smaller than the image
     (120, 50, 50, 101, 99),  # and a larger one
 ])
-def test_territories_equal_the_dense_argmax(k: int, h: int, w: int, oh: int | None, ow: int | None) -> None:
+def test_territories_equal_the_dense_argmax(
+    k: int, h: int, w: int, oh: int | None, ow: int | None
+) -> None:
     model = random_model(k, h, w, seed=k + h)
     terr = gate_territories(model, oh, ow)
     gh, gw = (h, w) if oh is None else (oh, ow)
@@ -131,8 +133,9 @@ def test_gate_shares_are_the_mean_weights() -> None:
 
 
 def test_a_single_kernel_owns_everything() -> None:
-    model = SmoeModel(np.array([[5.0, 5.0]]), np.eye(2)[None] * 0.3, np.array([0.4]),
-                      np.array([0.0]), 12, 10)
+    model = SmoeModel(
+        np.array([[5.0, 5.0]]), np.eye(2)[None] * 0.3, np.array([0.4]), np.array([0.0]), 12, 10
+    )
     terr = gate_territories(model)
     assert (terr.label == 0).all()
     assert not terr.boundaries().any()

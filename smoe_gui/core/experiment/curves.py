@@ -15,7 +15,9 @@ __all__ = ["CONVERGE_TOL_DB", "first_time_reaching", "time_to_converge", "whole_
 #: Tolerance (dB) of "time to converge" and of "reaches the grid's final PSNR".
 CONVERGE_TOL_DB = 0.1
 
-def first_time_reaching(times: Sequence[float], psnrs: Sequence[float], target: float) -> float | None:
+def first_time_reaching(
+    times: Sequence[float], psnrs: Sequence[float], target: float
+) -> float | None:
     """First time at which ``psnr >= target``, or None if never."""
     for t, p in zip(times, psnrs, strict=True):
         if p >= target:
@@ -24,7 +26,10 @@ def first_time_reaching(times: Sequence[float], psnrs: Sequence[float], target: 
 
 
 def time_to_converge(
-    times: Sequence[float], psnrs: Sequence[float], final_psnr: float, tol_db: float = CONVERGE_TOL_DB
+    times: Sequence[float],
+    psnrs: Sequence[float],
+    final_psnr: float,
+    tol_db: float = CONVERGE_TOL_DB,
 ) -> float:
     """Time at which the PSNR first came within ``tol_db`` of ``final_psnr``.
 

@@ -110,7 +110,9 @@ def _plot_psnr(values: Any) -> NDArray[np.float64]:
     return np.minimum(out, PSNR_PLOT_MAX_DB)
 
 
-def compare_runs(edge: dict[str, Any], grid: dict[str, Any], tol_db: float = CONVERGE_TOL_DB) -> Comparison:
+def compare_runs(
+    edge: dict[str, Any], grid: dict[str, Any], tol_db: float = CONVERGE_TOL_DB
+) -> Comparison:
     """Compare two stored runs (payloads with ``record`` and ``history``)."""
     er, gr = edge["record"], grid["record"]
     target = float(gr["psnr_db"]) - tol_db
@@ -123,10 +125,19 @@ def compare_runs(edge: dict[str, Any], grid: dict[str, Any], tol_db: float = CON
     grid_time = reach(grid)
     if grid_time is None:
         grid_time = float(gr["init_s"]) + float(gr["converge_s"])
-    return Comparison(str(er["image"]), int(er["budget"]), float(er["psnr_db"]), float(gr["psnr_db"]), reach(edge), grid_time)
+    return Comparison(
+        str(er["image"]),
+        int(er["budget"]),
+        float(er["psnr_db"]),
+        float(gr["psnr_db"]),
+        reach(edge),
+        grid_time,
+    )
 
 
-def _figure(n_panels: int, panel_w: float = 4.2, panel_h: float = 3.2, cols: int | None = None) -> tuple[Any, list[Any]]:
+def _figure(
+    n_panels: int, panel_w: float = 4.2, panel_h: float = 3.2, cols: int | None = None
+) -> tuple[Any, list[Any]]:
     from matplotlib.figure import Figure
 
     cols = cols or min(4, max(1, n_panels))
@@ -143,7 +154,8 @@ def _save_figure(fig: Any, path: Path) -> None:
 
 
 _STYLE: dict[str, dict[str, str]] = {
-    "edge": {"color": "tab:red", "marker": "o"}, "grid": {"color": "tab:blue", "marker": "s"},
+    "edge": {"color": "tab:red", "marker": "o"},
+    "grid": {"color": "tab:blue", "marker": "s"},
 }
 _MORE_COLORS = ("tab:green", "tab:purple", "tab:orange", "tab:brown")
 
@@ -152,17 +164,29 @@ def _style(method: str) -> dict[str, str]:
     """Colour and marker of a method in every figure (methods beyond edge and grid
     take the next free colour)."""
     if method not in _STYLE:
-        _STYLE[method] = {"color": _MORE_COLORS[(len(_STYLE) - 2) % len(_MORE_COLORS)], "marker": "^"}
+        _STYLE[method] = {
+            "color": _MORE_COLORS[(len(_STYLE) - 2) % len(_MORE_COLORS)],
+            "marker": "^",
+        }
     return _STYLE[method]
 
 
-def _metric_figure(ok: list[dict[str, Any]], images: list[str], methods: Sequence[str], column: str, ylabel: str, title: str, path: Path) -> None:
+def _metric_figure(
+    ok: list[dict[str, Any]],
+    images: list[str],
+    methods: Sequence[str],
+    column: str,
+    ylabel: str,
+    title: str,
+    path: Path,
+) -> None:
     fig, axes = _figure(len(images))
     for ax, image in zip(axes, images, strict=True):
         for method in methods:
             pts = sorted(
                 (int(r["final_kernels"]), min(float(r[column]), PSNR_PLOT_MAX_DB), int(r["budget"]))
-                for r in ok if r["image"] == image and r["method"] == method
+                for r in ok
+                if r["image"] == image and r["method"] == method
             )
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], label=method, **_style(method))
@@ -175,7 +199,13 @@ def _metric_figure(ok: list[dict[str, Any]], images: list[str], methods: Sequenc
     _save_figure(fig, path)
 
 
-def _time_figure(ok: list[dict[str, Any]], images: list[str], methods: Sequence[str], budgets: Sequence[int], path: Path) -> None:
+def _time_figure(
+    ok: list[dict[str, Any]],
+    images: list[str],
+    methods: Sequence[str],
+    budgets: Sequence[int],
+    path: Path,
+) -> None:
     # wide enough for the title and the legend below even with one panel
     fig, axes = _figure(len(budgets), panel_w=max(4.2, 1.3 * len(images) + 1.5, 9.0 / len(budgets)))
     width = 0.8 / max(1, len(methods))
@@ -200,15 +230,29 @@ def _time_figure(ok: list[dict[str, Any]], images: list[str], methods: Sequence[
     from matplotlib.patches import Patch
 
     handles = [Patch(color=_style(m)["color"], label=m) for m in methods]
-    handles += [Patch(facecolor="white", edgecolor="0.3", label="solid: fit to convergence"),
-                Patch(facecolor="0.85", edgecolor="0.3", hatch="//", label="hatched: initialisation")]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3 * len(budgets)),
-               fontsize="small")
-    fig.suptitle(f"Time to converge (PSNR within {CONVERGE_TOL_DB:g} dB of final; cf. paper Fig. 6)")
+    handles += [
+        Patch(facecolor="white", edgecolor="0.3", label="solid: fit to convergence"),
+        Patch(facecolor="0.85", edgecolor="0.3", hatch="//", label="hatched: initialisation"),
+    ]
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncols=min(len(handles), 3 * len(budgets)),
+        fontsize="small",
+    )
+    fig.suptitle(
+        f"Time to converge (PSNR within {CONVERGE_TOL_DB:g} dB of final; cf. paper Fig. 6)"
+    )
     _save_figure(fig, path)
 
 
-def _expert_figure(ok_payloads: list[dict[str, Any]], images: list[str], methods: Sequence[str], budgets: Sequence[int], path: Path) -> None:
+def _expert_figure(
+    ok_payloads: list[dict[str, Any]],
+    images: list[str],
+    methods: Sequence[str],
+    budgets: Sequence[int],
+    path: Path,
+) -> None:
     fig, axes = _figure(len(images))
     styles = ["-", "--", ":", "-."]
     for ax, image in zip(axes, images, strict=True):
@@ -219,7 +263,13 @@ def _expert_figure(ok_payloads: list[dict[str, Any]], images: list[str], methods
             b = int(r["budget"])
             style = styles[list(budgets).index(b) % len(styles)] if b in budgets else "-"
             values = _plot_psnr(payload["expert_psnr"])
-            ax.plot(range(len(values)), values, style, color=_style(r["method"])["color"], label=f"{r['method']} {b}")
+            ax.plot(
+                range(len(values)),
+                values,
+                style,
+                color=_style(r["method"])["color"],
+                label=f"{r['method']} {b}",
+            )
         ax.set_title(image)
         ax.set_xlabel("refinement iteration (0: sampled)")
         ax.set_ylabel("PSNR (dB)")
@@ -229,7 +279,9 @@ def _expert_figure(ok_payloads: list[dict[str, Any]], images: list[str], methods
     _save_figure(fig, path)
 
 
-def _history_figure(ok_payloads: list[dict[str, Any]], images: list[str], budgets: Sequence[int], path: Path) -> None:
+def _history_figure(
+    ok_payloads: list[dict[str, Any]], images: list[str], budgets: Sequence[int], path: Path
+) -> None:
     fig, axes = _figure(len(images))
     styles = ["-", "--", ":", "-."]
     for ax, image in zip(axes, images, strict=True):
@@ -252,11 +304,15 @@ def _history_figure(ok_payloads: list[dict[str, Any]], images: list[str], budget
         ax.set_ylabel("PSNR (dB)")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
-    fig.suptitle("Whole-image PSNR during training (marker: initial model; the tile phase is not shown)")
+    fig.suptitle(
+        "Whole-image PSNR during training (marker: initial model; the tile phase is not shown)"
+    )
     _save_figure(fig, path)
 
 
-def _placement_figure(out: Path, pair: tuple[dict[str, Any], dict[str, Any]], image: NDArray[np.float32], path: Path) -> None:
+def _placement_figure(
+    out: Path, pair: tuple[dict[str, Any], dict[str, Any]], image: NDArray[np.float32], path: Path
+) -> None:
     from matplotlib.collections import EllipseCollection
 
     from ..io.modelio import load_model
@@ -271,9 +327,15 @@ def _placement_figure(out: Path, pair: tuple[dict[str, Any], dict[str, Any]], im
         ell = ellipse_axes(model)
         finite = np.isfinite(ell).all(axis=1)
         coll = EllipseCollection(
-            widths=2 * ell[finite, 0], heights=2 * ell[finite, 1], angles=ell[finite, 2], units="xy",
-            offsets=model.mu[finite], offset_transform=ax.transData, facecolors="none",
-            edgecolors=_style(r["method"])["color"], linewidths=0.5,
+            widths=2 * ell[finite, 0],
+            heights=2 * ell[finite, 1],
+            angles=ell[finite, 2],
+            units="xy",
+            offsets=model.mu[finite],
+            offset_transform=ax.transData,
+            facecolors="none",
+            edgecolors=_style(r["method"])["color"],
+            linewidths=0.5,
         )
         ax.add_collection(coll)
         ax.plot(model.mu[:, 0], model.mu[:, 1], ".", color="yellow", markersize=1.5)
@@ -286,11 +348,22 @@ def _placement_figure(out: Path, pair: tuple[dict[str, Any], dict[str, Any]], im
         if recon_path.is_file():
             from ..io.image import load_image
 
-            rec_ax.imshow(load_image(recon_path, channels="rgb" if image.ndim == 3 else "gray"),
-                          cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        rec_ax.set_title(f"{r['method']}: after training, {r['final_kernels']} kernels, {float(r['psnr_db']):.2f} dB")
+            rec_ax.imshow(
+                load_image(recon_path, channels="rgb" if image.ndim == 3 else "gray"),
+                cmap="gray",
+                vmin=0,
+                vmax=1,
+                interpolation="nearest",
+            )
+        rec_ax.set_title(
+            f"{r['method']}: after training, {r['final_kernels']} kernels, "
+            f"{float(r['psnr_db']):.2f} dB"
+        )
         rec_ax.set_axis_off()
-    fig.suptitle(f"Kernel placement on {pair[0]['record']['image']}, budget {pair[0]['record']['budget']} (cf. paper Fig. 7)")
+    fig.suptitle(
+        f"Kernel placement on {pair[0]['record']['image']}, budget {pair[0]['record']['budget']} "
+        "(cf. paper Fig. 7)"
+    )
     _save_figure(fig, path)
 
 
@@ -301,7 +374,9 @@ def _fmt(value: Any, digits: int) -> str:
         return str(value)
 
 
-def write_report(out: Path, jobs: Sequence[Job], payloads: dict[str, dict[str, Any]], meta: dict[str, Any]) -> list[Path]:
+def write_report(
+    out: Path, jobs: Sequence[Job], payloads: dict[str, dict[str, Any]], meta: dict[str, Any]
+) -> list[Path]:
     """Write ``results.csv``, the figures and ``results.md``; returns the paths written.
 
     Parameters
@@ -337,65 +412,140 @@ def write_report(out: Path, jobs: Sequence[Job], payloads: dict[str, dict[str, A
     notes: list[str] = []
     if ok:
         specs = [
-            ("fig5_psnr_vs_kernels.png", "PSNR against the number of kernels (cf. paper Fig. 5)",
-             lambda p: _metric_figure(ok, images, methods, "psnr_db", "PSNR (dB)", "PSNR against kernels (cf. paper Fig. 5)", p)),
-            ("fig5_ssim_vs_kernels.png", "SSIM against the number of kernels",
-             lambda p: _metric_figure(ok, images, methods, "ssim", "SSIM", "SSIM against kernels", p)),
-            ("fig6_time_to_converge.png", "Time to converge per image and method (cf. paper Fig. 6)",
-             lambda p: _time_figure(ok, images, methods, budgets, p)),
-            ("fig3_expert_psnr.png", "Expert-initialisation PSNR per iteration (cf. paper Fig. 3)",
-             lambda p: _expert_figure(ok_payloads, images, methods, budgets, p)),
-            ("psnr_vs_time.png", "Whole-image PSNR against time",
-             lambda p: _history_figure(ok_payloads, images, budgets, p)),
+            (
+                "fig5_psnr_vs_kernels.png",
+                "PSNR against the number of kernels (cf. paper Fig. 5)",
+                lambda p: _metric_figure(
+                    ok,
+                    images,
+                    methods,
+                    "psnr_db",
+                    "PSNR (dB)",
+                    "PSNR against kernels (cf. paper Fig. 5)",
+                    p,
+                ),
+            ),
+            (
+                "fig5_ssim_vs_kernels.png",
+                "SSIM against the number of kernels",
+                lambda p: _metric_figure(
+                    ok, images, methods, "ssim", "SSIM", "SSIM against kernels", p
+                ),
+            ),
+            (
+                "fig6_time_to_converge.png",
+                "Time to converge per image and method (cf. paper Fig. 6)",
+                lambda p: _time_figure(ok, images, methods, budgets, p),
+            ),
+            (
+                "fig3_expert_psnr.png",
+                "Expert-initialisation PSNR per iteration (cf. paper Fig. 3)",
+                lambda p: _expert_figure(ok_payloads, images, methods, budgets, p),
+            ),
+            (
+                "psnr_vs_time.png",
+                "Whole-image PSNR against time",
+                lambda p: _history_figure(ok_payloads, images, budgets, p),
+            ),
         ]
         for name, caption, draw in specs:
             draw(out / name)
             figures.append((name, caption))
         pair = _placement_pair(ok_payloads, budgets)
         if pair is not None:
-            source = next((s for s in meta.get("sources", []) if s.name == pair[0]["record"]["image"]), None)
+            source = next(
+                (s for s in meta.get("sources", []) if s.name == pair[0]["record"]["image"]), None
+            )
             models = [runs_dir(out) / f"{p['record']['run_id']}.init.npz" for p in pair]
             if any(not m.is_file() for m in models):
-                notes.append("Kernel placement figure (cf. paper Fig. 7) left out: the initial models "
-                             + ", ".join(f"`runs/{m.name}`" for m in models if not m.is_file()) + " are missing.")
+                notes.append(
+                    "Kernel placement figure (cf. paper Fig. 7) left out: the initial models "
+                    + ", ".join(f"`runs/{m.name}`" for m in models if not m.is_file())
+                    + " are missing."
+                )
             elif source is not None and source.image is not None:
                 _placement_figure(out, pair, source.image, out / "fig7_kernel_placement.png")
-                figures.append(("fig7_kernel_placement.png", "Kernel placements of both methods (cf. paper Fig. 7)"))
+                figures.append(
+                    (
+                        "fig7_kernel_placement.png",
+                        "Kernel placements of both methods (cf. paper Fig. 7)",
+                    )
+                )
     written.extend(out / name for name, _ in figures)
 
     comparisons = []
     for image in images:
         for budget in budgets:
-            edge = next((p for p in ok_payloads if p["record"]["image"] == image and p["record"]["method"] == "edge" and int(p["record"]["budget"]) == budget), None)
-            grid = next((p for p in ok_payloads if p["record"]["image"] == image and p["record"]["method"] == "grid" and int(p["record"]["budget"]) == budget), None)
+            edge = next(
+                (
+                    p
+                    for p in ok_payloads
+                    if p["record"]["image"] == image
+                    and p["record"]["method"] == "edge"
+                    and int(p["record"]["budget"]) == budget
+                ),
+                None,
+            )
+            grid = next(
+                (
+                    p
+                    for p in ok_payloads
+                    if p["record"]["image"] == image
+                    and p["record"]["method"] == "grid"
+                    and int(p["record"]["budget"]) == budget
+                ),
+                None,
+            )
             if edge is not None and grid is not None:
                 comparisons.append(compare_runs(edge, grid))
 
-    claims: list[Claim] = meta["claims"] if meta.get("claims") is not None else paper_claims(rows, payloads)
-    fileio.write_text(out / "claims.json", json.dumps([c.to_json() for c in claims], indent=1, allow_nan=False) + "\n")
+    claims: list[Claim] = (
+        meta["claims"] if meta.get("claims") is not None else paper_claims(rows, payloads)
+    )
+    fileio.write_text(
+        out / "claims.json",
+        json.dumps([c.to_json() for c in claims], indent=1, allow_nan=False) + "\n",
+    )
     written.append(out / "claims.json")
 
     if meta.get("report_only"):
         execution = load_sweep(out)
     else:
         execution = {
-            "machine": machine_info(), "workers": meta.get("workers"), "threads": meta.get("threads"),
-            "dask_scheduler": meta.get("dask_scheduler"), "elapsed_s": round(float(meta["elapsed_s"]), 3),
+            "machine": machine_info(),
+            "workers": meta.get("workers"),
+            "threads": meta.get("threads"),
+            "dask_scheduler": meta.get("dask_scheduler"),
+            "elapsed_s": round(float(meta["elapsed_s"]), 3),
         }
         save_sweep(out, execution)
     hosts = sorted({str(payloads[r["run_id"]].get("host") or "") for r in rows} - {""})
-    fileio.write_text(out / "results.md", _markdown(rows, comparisons, claims, figures, notes, meta, execution, hosts, budgets))
+    fileio.write_text(
+        out / "results.md",
+        _markdown(rows, comparisons, claims, figures, notes, meta, execution, hosts, budgets),
+    )
     written.append(out / "results.md")
     return written
 
 
-def _placement_pair(ok_payloads: list[dict[str, Any]], budgets: Sequence[int]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _placement_pair(
+    ok_payloads: list[dict[str, Any]], budgets: Sequence[int]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
     for budget in sorted(budgets):
         for payload in ok_payloads:
             r = payload["record"]
             if r["method"] != "edge" or int(r["budget"]) != budget:
                 continue
-            grid = next((p for p in ok_payloads if p["record"]["method"] == "grid" and p["record"]["image"] == r["image"] and int(p["record"]["budget"]) == budget), None)
+            grid = next(
+                (
+                    p
+                    for p in ok_payloads
+                    if p["record"]["method"] == "grid"
+                    and p["record"]["image"] == r["image"]
+                    and int(p["record"]["budget"]) == budget
+                ),
+                None,
+            )
             if grid is not None:
                 return payload, grid
     return None
@@ -403,6 +553,7 @@ def _placement_pair(ok_payloads: list[dict[str, Any]], budgets: Sequence[int]) -
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """A Markdown table; columns after the first two are right-aligned when they hold numbers."""
+
     def numeric(j: int) -> bool:
         return all(_is_number(r[j]) for r in rows) and bool(rows)
 
@@ -421,50 +572,90 @@ def _is_number(text: str) -> bool:
 
 
 def _claims_markdown(claims: Sequence[Claim]) -> list[str]:
-    """The section "The paper's claims": per claim the paper's words, the rule, the numbers, the verdict."""
-    lines = ["## The paper's claims", "",
-             "Each claim of the paper's section IV, tested on the runs above that finished ok "
-             "(the rules and why they are read so: `docs/paper-readings.md`, section 12; the same numbers "
-             "are in `claims.json`).", ""]
+    """The section "The paper's claims": per claim the paper's words, the rule, the numbers, the "
+    "verdict."""
+    lines = [
+        "## The paper's claims",
+        "",
+        "Each claim of the paper's section IV, tested on the runs above that finished ok (the "
+        "rules and why they are read so: `docs/paper-readings.md`, section 12; the same numbers "
+        "are in `claims.json`).",
+        "",
+    ]
     for claim in claims:
-        lines += [f"### ({claim.key.split(':')[0]}) {claim.title}", "",
-                  f"- Paper: {claim.paper}", f"- Rule: {claim.rule}", ""]
+        lines += [
+            f"### ({claim.key.split(':')[0]}) {claim.title}",
+            "",
+            f"- Paper: {claim.paper}",
+            f"- Rule: {claim.rule}",
+            "",
+        ]
         for table in claim.tables:
             lines += [f"{table.caption}:", "", *_table(table.header, table.rows), ""]
-        lines += [f"**Verdict: {claim.verdict}.** {claim.reason[0].upper() + claim.reason[1:]}.", ""]
+        lines += [
+            f"**Verdict: {claim.verdict}.** {claim.reason[0].upper() + claim.reason[1:]}.",
+            "",
+        ]
     return lines
 
 
 def _markdown(
-    rows: list[dict[str, Any]], comparisons: list[Comparison], claims: Sequence[Claim],
-    figures: list[tuple[str, str]], notes: Sequence[str], meta: dict[str, Any],
-    execution: dict[str, Any] | None, hosts: Sequence[str], budgets: Sequence[int],
+    rows: list[dict[str, Any]],
+    comparisons: list[Comparison],
+    claims: Sequence[Claim],
+    figures: list[tuple[str, str]],
+    notes: Sequence[str],
+    meta: dict[str, Any],
+    execution: dict[str, Any] | None,
+    hosts: Sequence[str],
+    budgets: Sequence[int],
 ) -> str:
     params: Params = meta["params"]
     report_only = bool(meta.get("report_only"))
     lines = ["# SMoE initialisation experiment", ""]
     missing_runs = list(meta.get("missing_runs") or [])
     if report_only and missing_runs:
-        lines += [f"**Incomplete:** {len(missing_runs)} run(s) of this sweep are not stored: "
-                  f"{', '.join(missing_runs)}; run the command without --report-only to do them.", ""]
+        lines += [
+            f"**Incomplete:** {len(missing_runs)} run(s) of this sweep are not stored: "
+            f"{', '.join(missing_runs)}; run the command without --report-only to do them.",
+            "",
+        ]
     elif meta.get("interrupted") or meta.get("pending"):
-        lines += [f"**Incomplete:** {meta.get('pending', 0)} run(s) have not finished; re-run the same command to resume.", ""]
+        lines += [
+            f"**Incomplete:** {meta.get('pending', 0)} run(s) have not finished; re-run the same "
+            "command to resume.",
+            "",
+        ]
     lines += [
-        "## Settings", "",
-        f"- methods: {', '.join(meta['methods'])}; kernel budgets: {', '.join(str(b) for b in budgets)}",
-        f"- time budget per fit: {params.time_budget:g} s; step cap: {params.max_steps}; parameter hash `{params.digest()}`",
+        "## Settings",
+        "",
+        f"- methods: {', '.join(meta['methods'])}; kernel budgets: "
+        f"{', '.join(str(b) for b in budgets)}",
+        f"- time budget per fit: {params.time_budget:g} s; step cap: {params.max_steps}; "
+        f"parameter hash `{params.digest()}`",
     ]
     if report_only:
-        lines.append("- this report was rewritten from the stored runs (`smoe experiment --report-only`); "
-                     + ("execution as recorded in `sweep.json` by the last invocation that ran runs:"
-                        if execution else "how the runs were executed is not recorded (no `sweep.json`)"))
+        lines.append(
+            "- this report was rewritten from the stored runs (`smoe experiment --report-only`); "
+            + (
+                "execution as recorded in `sweep.json` by the last invocation that ran runs:"
+                if execution
+                else "how the runs were executed is not recorded (no `sweep.json`)"
+            )
+        )
     if execution:
-        workers, threads, dask = execution.get("workers"), execution.get("threads"), execution.get("dask_scheduler")
+        workers, threads, dask = (
+            execution.get("workers"),
+            execution.get("threads"),
+            execution.get("dask_scheduler"),
+        )
         elapsed = float(execution.get("elapsed_s") or 0.0)
         lines += [
-            f"- execution: {'Dask scheduler ' + str(dask) if dask else str(workers) + ' local worker(s)'}"
+            "- execution: "
+            f"{'Dask scheduler ' + str(dask) if dask else str(workers) + ' local worker(s)'}"
             + (f", {threads} torch thread(s) per run" if threads else ""),
-            f"- wall-clock time of {'that' if report_only else 'this'} invocation: {elapsed:.0f} s ({clock(elapsed)})",
+            f"- wall-clock time of {'that' if report_only else 'this'} invocation: {elapsed:.0f} "
+            f"s ({clock(elapsed)})",
         ]
     lines += [
         f"- sum of run times: {sum(float(r['wall_s'] or 0) for r in rows):.0f} s",
@@ -473,7 +664,10 @@ def _markdown(
     ]
     changed = {k: v for k, v in params.to_dict().items() if v != Params().to_dict()[k]}
     if changed:
-        lines.append("- parameters changed from the defaults: " + ", ".join(f"`{k}={v}`" for k, v in changed.items()))
+        lines.append(
+            "- parameters changed from the defaults: "
+            + ", ".join(f"`{k}={v}`" for k, v in changed.items())
+        )
     if meta.get("missing_images"):
         lines.append(f"- paper images not found (not run): {', '.join(meta['missing_images'])}")
     lines += ["", "## Machine", ""]
@@ -482,26 +676,45 @@ def _markdown(
         lines += [f"- {k}: {v}" for k, v in machine.items()]
     else:
         lines.append("- not recorded (see the hosts above)")
-    lines += ["", "## Results", "",
-              "| image | method | budget | initial kernels | final kernels | PSNR (dB) | SSIM | time to converge (s) | init (s) | fit (s) | steps | status |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines += [
+        "",
+        "## Results",
+        "",
+        "| image | method | budget | initial kernels | final kernels | PSNR (dB) | SSIM | time "
+        "to converge (s) | init (s) | fit (s) | steps | status |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for r in rows:
         status = r["status"] if r["status"] == "ok" else f"failed: {r['error']}"
         lines.append(
-            f"| {r['image']} | {r['method']} | {r['budget']} | {r['init_kernels']} | {r['final_kernels']} | "
-            f"{_fmt(r['psnr_db'], 2)} | {_fmt(r['ssim'], 4)} | {_fmt(r['converge_s'], 1)} | {_fmt(r['init_s'], 2)} | "
-            f"{_fmt(r['fit_s'], 1)} | {r['steps']} | {status.replace('|', '/')} |"
+            f"| {r['image']} | {r['method']} | {r['budget']} | {r['init_kernels']} | "
+            f"{r['final_kernels']} | {_fmt(r['psnr_db'], 2)} | {_fmt(r['ssim'], 4)} | "
+            f"{_fmt(r['converge_s'], 1)} | {_fmt(r['init_s'], 2)} | {_fmt(r['fit_s'], 1)} | "
+            f"{r['steps']} | {status.replace('|', '/')} |"
         )
-    lines += ["", f"Time to converge: fit time until the whole-image PSNR first came within {CONVERGE_TOL_DB:g} dB of its final value.", ""]
+    lines += [
+        "",
+        "Time to converge: fit time until the whole-image PSNR first came within "
+        f"{CONVERGE_TOL_DB:g} dB of its final value.",
+        "",
+    ]
     if comparisons:
-        lines += ["## Edge against grid", "",
-                  f"\"Sooner\": time from the start of the run (initialisation included) until the PSNR first reached the grid's final PSNR minus {CONVERGE_TOL_DB:g} dB.", "",
-                  "| image | budget | edge PSNR | grid PSNR | gain (dB) | edge reaches grid's final PSNR at (s) | grid at (s) | edge sooner |",
-                  "|---|---:|---:|---:|---:|---:|---:|---|"]
+        lines += [
+            "## Edge against grid",
+            "",
+            '"Sooner": time from the start of the run (initialisation included) until the PSNR '
+            f'first reached the grid\'s final PSNR minus {CONVERGE_TOL_DB:g} dB.',
+            "",
+            "| image | budget | edge PSNR | grid PSNR | gain (dB) | edge reaches grid's final "
+            "PSNR at (s) | grid at (s) | edge sooner |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
         for c in comparisons:
             lines.append(
-                f"| {c.image} | {c.budget} | {c.edge_psnr:.2f} | {c.grid_psnr:.2f} | {c.edge_psnr - c.grid_psnr:+.2f} | "
-                f"{'never' if c.edge_time_s is None else f'{c.edge_time_s:.1f}'} | {c.grid_time_s:.1f} | {'yes' if c.edge_sooner else 'no'} |"
+                f"| {c.image} | {c.budget} | {c.edge_psnr:.2f} | {c.grid_psnr:.2f} | "
+                f"{c.edge_psnr - c.grid_psnr:+.2f} | "
+                f"{'never' if c.edge_time_s is None else f'{c.edge_time_s:.1f}'} | "
+                f"{c.grid_time_s:.1f} | {'yes' if c.edge_sooner else 'no'} |"
             )
         lines += [""]
         for budget in budgets:
@@ -517,9 +730,15 @@ def _markdown(
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     if meta.get("skipped_files"):
-        lines += ["## Skipped files (not images)", ""] + [f"- {p}" for p in meta["skipped_files"]] + [""]
-    lines += ["Per-run data: `runs/<run_id>.json` (row, fit history, expert PSNR, notes), "
-              "`runs/<run_id>.init.npz` / `.model.npz` (initial / final model), `runs/<run_id>.png` (reconstruction).", ""]
+        lines += (
+            ["## Skipped files (not images)", ""] + [f"- {p}" for p in meta["skipped_files"]] + [""]
+        )
+    lines += [
+        "Per-run data: `runs/<run_id>.json` (row, fit history, expert PSNR, notes), "
+        "`runs/<run_id>.init.npz` / `.model.npz` (initial / final model), `runs/<run_id>.png` "
+        "(reconstruction).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -532,8 +751,9 @@ def _budget_line(budget: int, at: Sequence[Comparison]) -> str:
     need = math.ceil(0.75 * n)
     both = len(better) >= need and len(sooner) == n
     return (
-        f"- budget {budget}: edge's final PSNR higher than the grid's on {len(better)} of {n} image(s)"
-        f"{' (' + ', '.join(better) + ')' if better else ''}; edge reached the grid's final PSNR sooner on "
-        f"{len(sooner)} of {n}{' (' + ', '.join(sooner) + ')' if sooner else ''}. "
-        f"Edge higher on at least {need} of {n} and sooner on all {n}: {'yes' if both else 'no'}."
+        f"- budget {budget}: edge's final PSNR higher than the grid's on {len(better)} of {n} "
+        f"image(s){' (' + ', '.join(better) + ')' if better else ''}; edge reached the grid's "
+        f"final PSNR sooner on {len(sooner)} of "
+        f"{n}{' (' + ', '.join(sooner) + ')' if sooner else ''}. Edge higher on at least {need} of "
+        f"{n} and sooner on all {n}: {'yes' if both else 'no'}."
     )

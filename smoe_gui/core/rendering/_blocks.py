@@ -109,7 +109,8 @@ def backward_blocks(
     lane array, and a second accumulates its sums in registers (a vectorised
     reduction, no stores).  Two loops rather than one keep each within the
     vector registers (the polynomial's constants in the first, the
-    accumulators in the second): measured 15-25 % faster than the fused loop.  ``dy`` is constant along a row, so only ``Σ gℓ``, ``Σ gℓ dx``
+    accumulators in the second): measured 15-25 % faster than the fused loop.
+    ``dy`` is constant along a row, so only ``Σ gℓ``, ``Σ gℓ dx``
     and ``Σ gℓ dx²`` are accumulated and the ``dy`` terms follow from them.  The
     gate (one exponential per kernel and pixel) is shared by the channels: a
     channel adds two multiply-adds per pair.

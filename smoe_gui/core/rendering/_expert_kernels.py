@@ -160,7 +160,9 @@ def experts_sse(
         npix = rows * EXPERT_LANES
         o = off[b]
         n = off[b + 1] - o
-        lx, ly, a, b2, c, l0 = gather_block(idx, o, n, float(i0), float(j0), mux, muy, s11, s12, s22, la)
+        lx, ly, a, b2, c, l0 = gather_block(
+            idx, o, n, float(i0), float(j0), mux, muy, s11, s12, s22, la
+        )
         em = np.empty((n, nt), dtype=np.float32)
         separable = True
         for t in range(n):
@@ -241,7 +243,7 @@ def experts_sse(
                     row = acc[rec0 + k * nc + ch]
                     for jj in range(rows):
                         q0 = jj * EXPERT_LANES
-                        dst = recon[k, j0 + jj, i0:i0 + wd, ch]
+                        dst = recon[k, j0 + jj, i0 : i0 + wd, ch]
                         for p in range(wd):
                             dst[p] = np.float32(row[q0 + p] * inv[q0 + p])
     out = np.zeros(nt)
@@ -253,9 +255,16 @@ def experts_sse(
 
 @nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
 def gate_normal_equations(
-    off: np.ndarray, idx: np.ndarray,
-    mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
-    la: np.ndarray, image: np.ndarray, bs: int,
+    off: np.ndarray,
+    idx: np.ndarray,
+    mux: np.ndarray,
+    muy: np.ndarray,
+    s11: np.ndarray,
+    s12: np.ndarray,
+    s22: np.ndarray,
+    la: np.ndarray,
+    image: np.ndarray,
+    bs: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The normal equations of the experts for a fixed gate, over the culled lists.
 
@@ -295,8 +304,9 @@ def gate_normal_equations(
         nrow = min(j0 + bs, ny) - j0
         o = off[b]
         n = off[b + 1] - o
-        lx, ly, a, b2, c, l0 = gather_block(idx, o, n, float(i0), float(j0), mux, muy, s11, s12,
-                                             s22, la)
+        lx, ly, a, b2, c, l0 = gather_block(
+            idx, o, n, float(i0), float(j0), mux, muy, s11, s12, s22, la
+        )
         npix = nrow * bs
         wt = np.zeros((n, npix))
         u = np.empty(bs)
@@ -338,4 +348,3 @@ def gate_normal_equations(
                         tot += wt[t, jj * bs + p] * image[j0 + jj, i0 + p, ch]
                 rhs[ch, o + t] = tot
     return rows, cols, vals, rhs
-

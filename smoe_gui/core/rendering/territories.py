@@ -9,7 +9,8 @@ monotone, so the largest weight has the largest logit).
 
 Everything here evaluates only the kernels that can matter per block of
 pixels, with the fast renderer's per-block lists
-(:func:`smoe_gui.core.rendering._kernels.build_lists`, :class:`smoe_gui.core.rendering.culled.CullLists`):
+(:func:`smoe_gui.core.rendering._kernels.build_lists`,
+:class:`smoe_gui.core.rendering.culled.CullLists`):
 
 * :func:`gate_territories` builds the lists with margin 0: a kernel is left out
   of a block only when an upper bound of its logit over the block is below
@@ -56,7 +57,6 @@ F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 
 
-
 # --------------------------------------------------------------------------
 # numba kernels (the logits of a block row are the renderer's: _common.row_logits)
 # --------------------------------------------------------------------------
@@ -64,9 +64,21 @@ F64 = NDArray[np.float64]
 
 @nb.njit(parallel=True, cache=True, nogil=True)
 def _argmax_blocks(
-    off: np.ndarray, idx: np.ndarray,
-    mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
-    la: np.ndarray, nx: int, ny: int, ox: float, oy: float, sx: float, sy: float, bs: int,
+    off: np.ndarray,
+    idx: np.ndarray,
+    mux: np.ndarray,
+    muy: np.ndarray,
+    s11: np.ndarray,
+    s12: np.ndarray,
+    s22: np.ndarray,
+    la: np.ndarray,
+    nx: int,
+    ny: int,
+    ox: float,
+    oy: float,
+    sx: float,
+    sy: float,
+    bs: int,
     label: np.ndarray,
 ) -> None:
     """``label[j, i]`` = the listed kernel of largest logit at output pixel
@@ -106,13 +118,23 @@ def _argmax_blocks(
                 label[j, i0 + p] = am[p]
 
 
-
-
 @nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
 def _share_pairs(
-    off: np.ndarray, idx: np.ndarray,
-    mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
-    la: np.ndarray, nx: int, ny: int, ox: float, oy: float, sx: float, sy: float, bs: int,
+    off: np.ndarray,
+    idx: np.ndarray,
+    mux: np.ndarray,
+    muy: np.ndarray,
+    s11: np.ndarray,
+    s12: np.ndarray,
+    s22: np.ndarray,
+    la: np.ndarray,
+    nx: int,
+    ny: int,
+    ox: float,
+    oy: float,
+    sx: float,
+    sy: float,
+    bs: int,
 ) -> np.ndarray:
     """Per (block, listed kernel) pair: ``Σ w_k`` over the block's pixels."""
     nbx = -(-nx // bs)
@@ -155,9 +177,23 @@ def _share_pairs(
 
 @nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
 def _weight_blocks(
-    off: np.ndarray, idx: np.ndarray, blocks: np.ndarray, target: int,
-    mux: np.ndarray, muy: np.ndarray, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray,
-    la: np.ndarray, nx: int, ny: int, ox: float, oy: float, sx: float, sy: float, bs: int,
+    off: np.ndarray,
+    idx: np.ndarray,
+    blocks: np.ndarray,
+    target: int,
+    mux: np.ndarray,
+    muy: np.ndarray,
+    s11: np.ndarray,
+    s12: np.ndarray,
+    s22: np.ndarray,
+    la: np.ndarray,
+    nx: int,
+    ny: int,
+    ox: float,
+    oy: float,
+    sx: float,
+    sy: float,
+    bs: int,
     out: np.ndarray,
 ) -> None:
     """``w_target`` at every pixel of the given blocks (whose lists hold it)."""
@@ -205,8 +241,9 @@ _WEIGHTS: Any = _weight_blocks
 # --------------------------------------------------------------------------
 
 
-def _grid(model: SmoeModel, height: int | None, width: int | None
-          ) -> tuple[F64, F64, tuple[int, int, float, float, float, float]]:
+def _grid(
+    model: SmoeModel, height: int | None, width: int | None
+) -> tuple[F64, F64, tuple[int, int, float, float, float, float]]:
     xs, ys = output_grid(model, height=height, width=width)
     sx = model.width / xs.shape[0]
     sy = model.height / ys.shape[0]
@@ -310,12 +347,12 @@ def gate_territories(
     label = np.empty((ny, nx), dtype=np.int32)
     _ARGMAX(off, idx, *karr[:6], nx, ny, ox, oy, sx, sy, DEFAULT_BLOCK, label)
     return Territories(
-        label=label, xs=xs, ys=ys,
+        label=label,
+        xs=xs,
+        ys=ys,
         pixel_area=float(model.width * model.height) / float(nx * ny),
         n_kernels=model.n_kernels,
     )
-
-
 
 
 def territory_outline(label: NDArray[np.integer], index: int) -> NDArray[np.bool_]:
@@ -327,8 +364,11 @@ def territory_outline(label: NDArray[np.integer], index: int) -> NDArray[np.bool
     inside = lab == int(index)
     padded = np.pad(inside, 1, constant_values=False)
     interior = (
-        padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1]
-        & padded[1:-1, :-2] & padded[1:-1, 2:]
+        padded[1:-1, 1:-1]
+        & padded[:-2, 1:-1]
+        & padded[2:, 1:-1]
+        & padded[1:-1, :-2]
+        & padded[1:-1, 2:]
     )
     return inside & ~interior
 
@@ -390,6 +430,7 @@ def kernel_weight_map(
     blocks = np.ascontiguousarray(pair_block[lists.idx == k], dtype=np.int64)
     out = np.zeros((ny, nx), dtype=np.float32)
     if blocks.size:
-        _WEIGHTS(lists.off, lists.idx, blocks, k, *karr[:6], nx, ny, ox, oy, sx, sy,
-                       DEFAULT_BLOCK, out)
+        _WEIGHTS(
+            lists.off, lists.idx, blocks, k, *karr[:6], nx, ny, ox, oy, sx, sy, DEFAULT_BLOCK, out
+        )
     return out
