@@ -58,3 +58,28 @@ def test_core_draws_no_terminal_output() -> None:
         text = path.read_text()
         for banned in ("\\x1b[", "sys.stderr", "sys.stdout", "print("):
             assert banned not in text, (path, banned)
+
+
+#: The most lines a module of ``smoe_gui`` may have: a longer one holds several ideas.
+MAX_MODULE_LINES = 800
+
+
+def test_no_module_is_over_the_line_limit() -> None:
+    package = CORE.parent
+    long = {
+        path.relative_to(package).as_posix(): n
+        for path in sorted(package.rglob("*.py"))
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def test_layer_contracts_hold() -> None:
+    """The import-linter contracts of pyproject.toml, on the real import graph."""
+    import shutil
+
+    exe = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
+    root = CORE.parents[1]
+    done = subprocess.run([exe, "--no-cache"], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert "BROKEN" not in done.stdout and "KEPT" in done.stdout
