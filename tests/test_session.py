@@ -198,6 +198,8 @@ def test_compare_runs_edge_then_grid_and_failure_is_reported(parts) -> None:
     session.set_image(make_image())
     assert session.start_training(compare=True)
     assert [(r.label, r.method) for r in trainers[0].runs] == [("edge", "edge"), ("grid", "grid")]
+    first, second = trainers[0].runs
+    assert first.params.n_kernels == 0 and first.params == session.params
     trainers[0].outbox.append(("failed", "no kernels left"))
     session.drain_training()
     assert view.last("show_error") == ("Training failed", "no kernels left")
@@ -228,3 +230,26 @@ def test_loaded_model_must_fit_and_kernels_are_inspected(parts) -> None:
     assert shown.index == 0 and shown.weight_map.shape == image.shape
     assert session.select_kernel(None) == -1 and view.last("show_inspection") == (None,)
     assert view.last("show_captions")[1] == f"loaded model · K={model.n_kernels}"
+
+
+def test_compare_gives_the_partner_the_first_methods_kernel_count(parts) -> None:
+    """A Compare without a kernel budget compares at equal budgets: the partner
+    plans for as many kernels as the drawn initialisation of the first method has."""
+    session, _view, stages, _r, _i, trainers = parts
+    rid = session.set_image(make_image())
+    session.stage_done(rid, stages.run(rid))
+    count = session.stage_result.init.n_kernels
+    assert count > 0
+    assert session.start_training(compare=True)
+    first, second = trainers[0].runs
+    assert first.init is session.stage_result.init
+    assert second.params.n_kernels == count
+    assert second.params.replace(n_kernels=0) == session.params
+    session.stop_training_and_wait()
+
+    # with a budget, both plan for it
+    session.set_params(session.params.replace(n_kernels=40), session.method)
+    assert session.start_training(compare=True)
+    runs = trainers[-1].runs
+    assert [r.params.n_kernels for r in runs] == [40, 40]
+    session.stop_training_and_wait()

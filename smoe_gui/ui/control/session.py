@@ -653,7 +653,7 @@ class Session:
             self.recompute()
         params = self.params
         if compare:
-            runs = [TrainRun(m, params, m, self.matching_init(params, m)) for m in self.compare_methods()]
+            runs = self._compare_runs(params)
         else:
             runs = [TrainRun("train", params, self.method, self.matching_init(params, self.method))]
         self._final_models = {}
@@ -666,6 +666,26 @@ class Session:
         self._trainer = self._start_trainer(self.image, runs)
         self.view.show_training_state("")
         return True
+
+    def _compare_runs(self, params: Params) -> list[TrainRun]:
+        """The two fits of a Compare at equal kernel budgets.
+
+        With a kernel budget (``params.n_kernels = N > 0``) both methods plan
+        for ``N``.  Without one, the first method keeps its drawn
+        initialisation and the second is given its kernel count as the budget
+        (a method's own count can differ several-fold: edge 1,373 against
+        S-SMoE 310 on parrots), so the two are compared as equals."""
+        first, second = self.compare_methods()
+        init = self.matching_init(params, first)
+        partner = params
+        if params.n_kernels == 0:
+            count = init.n_kernels if init is not None else 0
+            if count > 0:
+                partner = params.replace(n_kernels=count)
+        return [
+            TrainRun(first, params, first, init),
+            TrainRun(second, partner, second, self.matching_init(partner, second)),
+        ]
 
     def toggle_pause(self) -> None:
         """Pause a running training, or resume a paused one."""
