@@ -43,15 +43,15 @@ import smoe_gui  # noqa: E402,F401
 # isort: split
 import numpy as np  # noqa: E402
 from _images import find_images  # noqa: E402
+
+from smoe_gui.core import Params, initialize, load_image  # noqa: E402
+from smoe_gui.core.methods.budget import plan_kernels  # noqa: E402
+from smoe_gui.core.model import SmoeModel  # noqa: E402
 from smoe_gui.core.rendering.territories import (  # noqa: E402
     gate_shares,
     gate_territories,
     kernel_weight_map,
 )
-
-from smoe_gui.core import Params, initialize, load_image  # noqa: E402
-from smoe_gui.core.methods.budget import plan_kernels  # noqa: E402
-from smoe_gui.core.model import SmoeModel  # noqa: E402
 
 
 def find_image(name: str, option: str | None) -> Path:
@@ -121,9 +121,9 @@ def bench_territories(images: str | None, repeat: int) -> SmoeModel:
 def bench_redraw(model: SmoeModel, repeat: int) -> None:
     from PySide6.QtWidgets import QApplication
 
-    from smoe_gui.ui.control.geometry import kernel_geometry
+    from smoe_gui.ui.control.geometry import KERNEL_MODES, kernel_geometry
     from smoe_gui.ui.theme import current_theme
-    from smoe_gui.ui.views.stage_views import KERNEL_MODES, StageViews
+    from smoe_gui.ui.views.stage_views import StageViews
 
     app = QApplication.instance() or QApplication([])
     views = StageViews(current_theme())
