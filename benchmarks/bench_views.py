@@ -121,9 +121,9 @@ def bench_territories(images: str | None, repeat: int) -> SmoeModel:
 def bench_redraw(model: SmoeModel, repeat: int) -> None:
     from PySide6.QtWidgets import QApplication
 
-    from smoe_gui.ui.control.geometry import kernel_geometry
+    from smoe_gui.ui.control.geometry import KERNEL_MODES, kernel_geometry
     from smoe_gui.ui.theme import current_theme
-    from smoe_gui.ui.views.stage_views import KERNEL_MODES, StageViews
+    from smoe_gui.ui.views.stage_views import StageViews
 
     app = QApplication.instance() or QApplication([])
     views = StageViews(current_theme())

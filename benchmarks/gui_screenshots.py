@@ -31,7 +31,7 @@ from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 from smoe_gui.core.io.fileio import write_png  # noqa: E402
 from smoe_gui.core.params import Params  # noqa: E402
 from smoe_gui.ui import create_main_window  # noqa: E402
-from smoe_gui.ui.views.stage_views import widget_rgb  # noqa: E402
+from smoe_gui.ui.views.view_items import widget_rgb  # noqa: E402
 
 #: What the screenshots show: the default parameters, except a short training.
 PARAMS = Params(tile_steps=20)

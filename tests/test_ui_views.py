@@ -76,7 +76,7 @@ def test_kernel_geometry_with_shares_and_territories() -> None:
 
 
 def test_modes_draw_what_they_say(views) -> None:
-    from smoe_gui.ui.views.stage_views import MIN_ELLIPSE_PX
+    from smoe_gui.ui.views.kernel_view import MIN_ELLIPSE_PX
 
     model = pair_model()
     image = views._original
@@ -218,7 +218,7 @@ def test_captions_say_which_model(views) -> None:
 
 
 def test_fit_title_drops_the_middle_of_the_caption_first() -> None:
-    from smoe_gui.ui.views.stage_views import fit_title
+    from smoe_gui.ui.views.view_items import fit_title
 
     title, caption = "4  Kernels", "edge · trained · 128 steps · K=1373"
     full = f"{title}  —  {caption}"

@@ -312,7 +312,7 @@ def test_training_runs_below_the_gui_and_ends_with_the_final_overlay(qtbot, wind
 
 
 def test_live_previews_follow_the_view_size(window) -> None:
-    from smoe_gui.ui.main_window import PREVIEW_MIN_PIXELS, PREVIEW_PIXELS
+    from smoe_gui.ui.window_training import PREVIEW_MIN_PIXELS, PREVIEW_PIXELS
 
     view = window.stages.views["reconstruction"]
     view.resize(120, 80)

@@ -12,16 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMenu
+from PySide6.QtWidgets import QMenu
 
 from .theme import COLOR_SCHEMES
 from .views.stage_views import BACKGROUND_MODES, STAGES
 
-__all__ = ["ACTIONS", "ActionSpec", "build_menus", "shortcut_text"]
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+__all__ = ["ACTIONS", "ActionSpec", "Handler", "build_menus", "shortcut_text"]
+
+#: Given the window, the callable a menu entry runs.
+Handler = Callable[["MainWindow"], Callable[..., object]]
 
 
 @dataclass(frozen=True)
@@ -36,9 +42,11 @@ class ActionSpec:
         Menu text (``&`` marks the mnemonic).
     menu : str
         Menu path, ``/``-separated (``"&File/&Export"``).
-    handler : str
-        Dotted attribute path from the window to the callable
-        (``"files.open_image_dialog"``); empty for a separator or a submenu.
+    handler : callable or None
+        Given the window, the callable the entry runs
+        (``lambda w: w.files.open_image_dialog``: a direct reference that mypy
+        checks against :class:`~smoe_gui.ui.main_window.MainWindow`); None for a
+        separator or a submenu.
     shortcut : str
         A ``QKeySequence`` string (``"Ctrl+L"``) or the name of a
         ``QKeySequence.StandardKey`` (``"Open"``); several separated by ``;``
@@ -60,7 +68,7 @@ class ActionSpec:
     id: str
     text: str
     menu: str
-    handler: str = ""
+    handler: Handler | None = None
     shortcut: str = ""
     tooltip: str = ""
     arg: str | None = None
@@ -79,68 +87,68 @@ _EXPORT = "&File/&Export"
 
 #: Every menu entry, in menu order.
 ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec("open", "&Open image…", _FILE, "files.open_image_dialog", "Open",
+    ActionSpec("open", "&Open image…", _FILE, lambda w: w.files.open_image_dialog, "Open",
                "Open an image (PNG, JPEG, TIFF, …); large images can be downscaled"),
     ActionSpec("recent", "Open &recent", _FILE, kind="submenu"),
     ActionSpec("samples", "&Samples", _FILE, kind="submenu"),
     _separator(_FILE, 1),
-    ActionSpec("load-model", "&Load model…", _FILE, "files.load_model_dialog", "Ctrl+L",
+    ActionSpec("load-model", "&Load model…", _FILE, lambda w: w.files.load_model_dialog, "Ctrl+L",
                "Show a saved model (.npz) over the image it was made for"),
-    ActionSpec("save-model", "&Save model…", _FILE, "files.save_model_dialog", "Save",
+    ActionSpec("save-model", "&Save model…", _FILE, lambda w: w.files.save_model_dialog, "Save",
                "Save the trained (or initial) model as .npz"),
-    ActionSpec("load-params", "Load &parameters…", _FILE, "files.load_params_dialog", "Ctrl+Shift+O",
+    ActionSpec("load-params", "Load &parameters…", _FILE, lambda w: w.files.load_params_dialog, "Ctrl+Shift+O",
                "Load every parameter from a JSON file"),
-    ActionSpec("save-params", "Save p&arameters…", _FILE, "files.save_params_dialog", "Ctrl+Shift+S",
+    ActionSpec("save-params", "Save p&arameters…", _FILE, lambda w: w.files.save_params_dialog, "Ctrl+Shift+S",
                "Save every parameter to a JSON file (the CLI's --params reads it)"),
     _separator(_FILE, 2),
-    *(ActionSpec(f"export-{name}", f"Stage view '{name}' as PNG…", _EXPORT, "files.export_stage_dialog",
+    *(ActionSpec(f"export-{name}", f"Stage view '{name}' as PNG…", _EXPORT, lambda w: w.files.export_stage_dialog,
                  tooltip=f"The '{name}' view at the image's resolution, overlays included", arg=name)
       for name in STAGES),
-    ActionSpec("export-stages", "All stage views to a folder…", _EXPORT, "files.export_all_stages_dialog",
+    ActionSpec("export-stages", "All stage views to a folder…", _EXPORT, lambda w: w.files.export_all_stages_dialog,
                tooltip="Every stage view as stage-<name>.png at the image's resolution"),
     *(ActionSpec(f"export-scale-{k}", f"Stage views at {k}× the image's resolution", _EXPORT,
-                 "files.set_export_scale", arg=str(k), checkable=True, group="export-scale",
+                 lambda w: w.files.set_export_scale, arg=str(k), checkable=True, group="export-scale",
                  tooltip="1×: one pixel per image pixel; 2× and 4× for slides")
       for k in (1, 2, 4)),
     _separator(_EXPORT, 1),
-    ActionSpec("export-reconstruction", "Reconstruction as PNG…", _EXPORT, "files.export_reconstruction_dialog",
+    ActionSpec("export-reconstruction", "Reconstruction as PNG…", _EXPORT, lambda w: w.files.export_reconstruction_dialog,
                "Ctrl+E", "The reconstruction alone, one pixel per image pixel"),
-    ActionSpec("export-psnr-png", "PSNR curve as PNG…", _EXPORT, "files.export_psnr_png_dialog"),
-    ActionSpec("export-psnr-csv", "PSNR curve as CSV…", _EXPORT, "files.export_psnr_csv_dialog"),
+    ActionSpec("export-psnr-png", "PSNR curve as PNG…", _EXPORT, lambda w: w.files.export_psnr_png_dialog),
+    ActionSpec("export-psnr-csv", "PSNR curve as CSV…", _EXPORT, lambda w: w.files.export_psnr_csv_dialog),
     _separator(_FILE, 3),
-    ActionSpec("quit", "&Quit", _FILE, "close", "Quit"),
-    *(ActionSpec(f"view-{mode}", f"Show {mode}", "&View", "set_view_mode", f"Ctrl+{i + 1}",
+    ActionSpec("quit", "&Quit", _FILE, lambda w: w.close, "Quit"),
+    *(ActionSpec(f"view-{mode}", f"Show {mode}", "&View", lambda w: w.set_view_mode, f"Ctrl+{i + 1}",
                  arg=mode, checkable=True, group="view-mode")
       for i, mode in enumerate(BACKGROUND_MODES)),
     _separator("&View", 1),
-    ActionSpec("fit", "Fit views to image", "&View", "fit_views", "Ctrl+0", "Zoom every view to the whole image"),
+    ActionSpec("fit", "Fit views to image", "&View", lambda w: w.fit_views, "Ctrl+0", "Zoom every view to the whole image"),
     _separator("&View", 2),
-    ActionSpec("lecture", "&Lecture mode", "&View", "toggle_lecture", "F9",
+    ActionSpec("lecture", "&Lecture mode", "&View", lambda w: w.toggle_lecture, "F9",
                "Reveal the stages one at a time with a caption (1 → 5, then training)", checkable=True),
-    ActionSpec("lecture-next", "Lecture: next step", "&View", "lecture.next", "PgDown;N",
+    ActionSpec("lecture-next", "Lecture: next step", "&View", lambda w: w.lecture.next, "PgDown;N",
                "Reveal the next stage"),
-    ActionSpec("lecture-back", "Lecture: previous step", "&View", "lecture.back", "PgUp;B",
+    ActionSpec("lecture-back", "Lecture: previous step", "&View", lambda w: w.lecture.back, "PgUp;B",
                "Hide the last stage shown"),
-    ActionSpec("full-screen", "&Full screen", "&View", "toggle_full_screen", "F11",
+    ActionSpec("full-screen", "&Full screen", "&View", lambda w: w.toggle_full_screen, "F11",
                "Use the whole screen (a projector)", checkable=True),
-    *(ActionSpec(f"theme-{scheme}", f"{scheme.capitalize()} colours", "&View/&Theme", "set_color_scheme",
+    *(ActionSpec(f"theme-{scheme}", f"{scheme.capitalize()} colours", "&View/&Theme", lambda w: w.set_color_scheme,
                  arg=scheme, checkable=True, group="theme",
                  tooltip="The desktop's colours" if scheme == "system" else f"A {scheme} palette")
       for scheme in COLOR_SCHEMES),
-    ActionSpec("start", "&Start", "&Train", "start_training", "F5",
+    ActionSpec("start", "&Start", "&Train", lambda w: w.start_training, "F5",
                "Train the model from the current initialisation", training=True),
-    ActionSpec("pause", "&Pause / resume", "&Train", "toggle_pause", "Space",
+    ActionSpec("pause", "&Pause / resume", "&Train", lambda w: w.toggle_pause, "Space",
                "Pause or resume training (paused time does not count against the time budget)", training=True),
-    ActionSpec("stop", "S&top", "&Train", "stop_training", "Esc",
+    ActionSpec("stop", "S&top", "&Train", lambda w: w.stop_training, "Esc",
                "Stop training and keep the best model so far", training=True),
-    ActionSpec("compare", "&Compare two methods", "&Train", "start_compare", "Ctrl+K",
+    ActionSpec("compare", "&Compare two methods", "&Train", lambda w: w.start_compare, "Ctrl+K",
                "Train the selected initialisation and the one chosen after 'vs' one after the other", training=True),
     _separator("&Train", 1),
-    ActionSpec("reset", "&Reset parameters", "&Train", "panel.reset_to_defaults", "Ctrl+R",
+    ActionSpec("reset", "&Reset parameters", "&Train", lambda w: w.panel.reset_to_defaults, "Ctrl+R",
                "Set every parameter to its default"),
-    ActionSpec("guide", "&Guide", "&Help", "show_guide", "F1",
+    ActionSpec("guide", "&Guide", "&Help", lambda w: w.show_guide, "F1",
                "What each view shows and its colours, what each slider changes, the equations, the shortcuts"),
-    ActionSpec("about", "&About smoe-gui", "&Help", "about"),
+    ActionSpec("about", "&About smoe-gui", "&Help", lambda w: w.about),
 )
 
 
@@ -156,16 +164,7 @@ def shortcut_text(spec: ActionSpec) -> str:
                      for k in spec.shortcut.split(";") if k)
 
 
-def _resolve(owner: object, dotted: str) -> Callable[..., Any]:
-    target: Any = owner
-    for part in dotted.split("."):
-        target = getattr(target, part)
-    if not callable(target):
-        raise TypeError(f"action handler {dotted!r} is not callable")
-    return cast(Callable[..., Any], target)
-
-
-def build_menus(window: QMainWindow, specs: tuple[ActionSpec, ...] = ACTIONS
+def build_menus(window: MainWindow, specs: tuple[ActionSpec, ...] = ACTIONS
                 ) -> tuple[dict[str, QAction], dict[str, QMenu]]:
     """Build ``specs`` into the menu bar of ``window``.
 
@@ -212,7 +211,9 @@ def build_menus(window: QMainWindow, specs: tuple[ActionSpec, ...] = ACTIONS
             if group is None:
                 group = groups[spec.group] = QActionGroup(window)
             group.addAction(action)
-        handler = _resolve(window, spec.handler)
+        if spec.handler is None:
+            raise ValueError(f"menu entry {spec.id!r} has no handler")
+        handler = spec.handler(window)
         if spec.arg is None:
             action.triggered.connect(lambda _checked=False, h=handler: h())
         else:

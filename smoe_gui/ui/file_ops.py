@@ -25,7 +25,8 @@ from ..core.io.fileio import write_png, write_text
 from ..core.io.image import IMAGE_SUFFIXES, MAX_SIDE, LoadedImage, is_image_file, read_image
 from ..core.io.modelio import load_model, read_model_params, save_model
 from ..core.params import Params
-from .views.stage_views import STAGES, widget_rgb
+from .views.stage_views import STAGES
+from .views.view_items import widget_rgb
 
 if TYPE_CHECKING:
     from .main_window import MainWindow

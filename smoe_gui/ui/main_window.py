@@ -19,38 +19,19 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from PySide6.QtCore import QByteArray, QEvent, QRect, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QScreen, QShowEvent
-from PySide6.QtWidgets import (
-    QApplication,
-    QButtonGroup,
-    QCheckBox,
-    QComboBox,
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QPushButton,
-    QScrollArea,
-    QSizePolicy,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QByteArray, QEvent, QSettings, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QShowEvent
+from PySide6.QtWidgets import QApplication
 
-from ..core.model import SmoeModel
 from ..core.params import METHODS, Params, spec
 from .actions import ACTIONS, build_menus
 from .control.jobs import (
-    InspectResult,
-    ProgressBatch,
     SnapshotResult,
     StageResult,
-    TrainRun,
     training_warmed,
     warm_up_training,
 )
-from .control.lecture_steps import stage_titles
-from .control.session import Session, stage_summary, view_captions
+from .control.session import Session, stage_summary
 from .file_ops import FileOps
 from .guide import GuideDialog, guide_html
 from .keys import TrainingKeys
@@ -59,11 +40,11 @@ from .messages import Messenger
 from .param_panel import INIT_GROUPS, ParamPanel
 from .resources import default_sample, icon_path, sample_paths
 from .theme import COLOR_SCHEMES, apply_color_scheme, current_theme
-from .views.kernel_panel import KernelPanel, kernel_kind_text
 from .views.plots import ExpertPlot, TrainingPlots
 from .views.stage_views import BACKGROUND_MODES, StageViews
-from .widgets import ElidedLabel, StatusLine
-from .workers import JobRunner, TrainingThread, TrainWorker
+from .window_inspect import InspectHandlers
+from .window_layout import fits, initial_geometry
+from .workers import JobRunner
 
 __all__ = ["MainWindow", "default_settings", "fits", "initial_geometry"]
 
@@ -74,31 +55,6 @@ SETTINGS_ENV = "SMOE_GUI_SETTINGS"
 
 #: Debounce while a slider is dragged (ms).
 DEBOUNCE_MS = 60
-#: Seconds between model snapshots asked of fit() (reconstruction refresh rate).
-SNAPSHOT_INTERVAL_S = 0.1
-#: Seconds between batched progress signals from the training worker.
-PROGRESS_INTERVAL_S = 0.1
-#: Live training previews are rendered at the reconstruction view's size on
-#: screen (device pixels), within these bounds.
-PREVIEW_PIXELS = 160_000
-PREVIEW_MIN_PIXELS = 40_000
-#: Hover radius around a kernel centre, in screen pixels.
-HOVER_RADIUS_PX = 12
-
-
-def initial_geometry(available: QRect) -> QRect:
-    """The window's first geometry on a screen whose available area is
-    ``available``: up to 1600x1000, at most 96 % of the area, centred."""
-    w = min(1600, int(available.width() * 0.96))
-    h = min(1000, int(available.height() * 0.96))
-    x = available.x() + (available.width() - w) // 2
-    y = available.y() + (available.height() - h) // 2
-    return QRect(x, y, w, h)
-
-
-def fits(rect: QRect, available: QRect) -> bool:
-    """Whether ``rect`` lies within ``available``."""
-    return available.contains(rect)
 
 
 def default_settings() -> QSettings:
@@ -109,7 +65,7 @@ def default_settings() -> QSettings:
     return QSettings(ORGANIZATION, APPLICATION)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(InspectHandlers):
     """The smoe-gui main window.
 
     Attributes
@@ -126,19 +82,16 @@ class MainWindow(QMainWindow):
     -------
     stages_shown(int)
         Request id of a stage result just drawn in every stage view.
-    snapshot_shown(int)
-        Request id of a model snapshot just drawn in the kernel and
-        reconstruction views.
+    snapshot_shown(int), training_finished()
+        See :class:`~smoe_gui.ui.window_training.TrainingHandlers`.
     gate_map_shown(int)
-        Kernel index whose weight map is now highlighted.
-    training_finished()
-        The training (or Compare) thread has ended.
+        See :class:`~smoe_gui.ui.window_inspect.InspectHandlers`.
     """
 
     stages_shown = Signal(int)
-    snapshot_shown = Signal(int)
-    gate_map_shown = Signal(int)
-    training_finished = Signal()
+
+    files: FileOps
+    lecture: LectureMode
 
     def __init__(self, image_path: str | os.PathLike[str] | None = None,
                  settings: QSettings | None = None, open_default: bool = True,
@@ -175,6 +128,7 @@ class MainWindow(QMainWindow):
         self.stages.grid.addWidget(self.expert_plot, 1, 2)
         self.plots = TrainingPlots(theme)
         self._build_layout()
+        self._connect_controls()
         self.actions_by_id, submenus = build_menus(self)
         self.recent_menu = self.files.recent_menu = submenus["recent"]
         self.samples_menu = submenus["samples"]
@@ -232,179 +186,20 @@ class MainWindow(QMainWindow):
             if sample is not None:
                 self.open_image(sample)
 
-    # ------------------------------------------------------------------ layout
-    def _build_layout(self) -> None:
-        scroll = QScrollArea()
-        scroll.setObjectName("param-scroll")
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.panel)
-        # The panel scrolls (both ways on a small screen) rather than setting
-        # the window's minimum size.
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        scroll.setMinimumWidth(200)
-        self.param_scroll = scroll
-
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.setSpacing(2)
-        mode_row = QHBoxLayout()
-        mode_row.addWidget(QLabel("Show:"))
-        self.mode_buttons = QButtonGroup(self)
-        self.mode_buttons.setExclusive(True)
-        for i, (mode, text, tip) in enumerate((
-            ("stage", "Stages", "Each view shows its stage (Ctrl+1)"),
-            ("original", "Original", "Every view shows the original image under its overlay (Ctrl+2)"),
-            ("residual", "Residual", "Every view shows |original − reconstruction| (Ctrl+3)"),
-        )):
-            button = QPushButton(text)
-            button.setObjectName(f"view-{mode}")
-            button.setCheckable(True)
-            button.setToolTip(tip)
-            button.setChecked(mode == "stage")
-            self.mode_buttons.addButton(button, i)
-            mode_row.addWidget(button)
+    # ------------------------------------------------------------------ wiring
+    def _connect_controls(self) -> None:
+        """What the buttons and selectors of :meth:`_build_layout` do."""
         self.mode_buttons.idClicked.connect(lambda i: self.set_view_mode(BACKGROUND_MODES[i]))
-        mode_row.addSpacing(12)
-        self.inspect_label = QLabel("")
-        self.inspect_label.setObjectName("inspect-info")
-        self.inspect_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.inspect_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        mode_row.addWidget(self.inspect_label, 1)
-        self.lecture_caption = QLabel("")
-        self.lecture_caption.setObjectName("lecture-caption")
-        self.lecture_caption.setWordWrap(True)
-        self.lecture_caption.setTextFormat(Qt.TextFormat.RichText)
-        font = self.lecture_caption.font()
-        font.setPointSizeF(font.pointSizeF() * 1.25)
-        self.lecture_caption.setFont(font)
-        self.lecture_caption.setVisible(False)
-        top_layout.addWidget(self.lecture_caption)
-        top_layout.addLayout(mode_row)
-        top_layout.addWidget(self.stages, 1)
-        self.kernel_panel = KernelPanel()
-        top_layout.addWidget(self.kernel_panel)
-        top_layout.addWidget(self.stages.legend)
-
-        bottom = QWidget()
-        bottom.setObjectName("training-panel")
-        self.training_panel = bottom
-        bottom_layout = QVBoxLayout(bottom)
-        bottom_layout.setContentsMargins(0, 0, 0, 0)
-        controls = QHBoxLayout()
-        self.start_button = QPushButton("Start")
-        self.start_button.setObjectName("train-start")
-        self.start_button.setToolTip("Train the model from the current initialisation (F5)")
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.setObjectName("train-pause")
-        self.pause_button.setToolTip("Pause or resume training (Space)")
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setObjectName("train-stop")
-        self.stop_button.setToolTip("Stop training and keep the best model so far (Esc)")
-        self.compare_button = QPushButton("Compare")
-        self.compare_button.setObjectName("train-compare")
-        self.compare_button.setToolTip(
-            "Train the selected initialisation and the one chosen under \"vs\" with the same\n"
-            "parameters, one after the other, and overlay their PSNR curves (Ctrl+K)"
-        )
-        self.compare_combo = QComboBox()
-        self.compare_combo.setObjectName("compare-with")
-        self.compare_combo.setToolTip("Compare: the second method, trained after the selected one\n"
-                                      "(the same method: the edge method, or grid for edge)")
-        for method in METHODS:
-            self.compare_combo.addItem(method, method)
-        self.compare_combo.setCurrentIndex(self.compare_combo.findData(METHODS[1]))
-        self.compare_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.start_button.clicked.connect(lambda: self.start_training())
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop_training)
         self.compare_button.clicked.connect(lambda: self.start_compare())
-        for b in (self.start_button, self.pause_button, self.stop_button, self.compare_button):
-            controls.addWidget(b)
-        controls.addWidget(QLabel("vs"))
-        controls.addWidget(self.compare_combo)
-        controls.addSpacing(8)
-        controls.addWidget(QLabel("views 4-5:"))
-        self.run_combo = QComboBox()
-        self.run_combo.setObjectName("compare-run")
-        self.run_combo.setToolTip("After Compare: which run's trained model views 4-5 show")
-        self.run_combo.setEnabled(False)
-        self.run_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.run_combo.activated.connect(lambda _i: self.show_run(str(self.run_combo.currentData())))
-        controls.addWidget(self.run_combo)
-        self.side_by_side_button = QPushButton("Side by side")
-        self.side_by_side_button.setObjectName("compare-side-by-side")
-        self.side_by_side_button.setToolTip("The reconstructions of the two Compare runs side by side")
-        self.side_by_side_button.setEnabled(False)
         self.side_by_side_button.clicked.connect(lambda: self.show_side_by_side())
-        controls.addWidget(self.side_by_side_button)
-        controls.addStretch(1)
-        # a second row, so that the buttons never set the window's minimum width (1280x720)
-        plot_controls = QHBoxLayout()
-        plot_controls.addWidget(QLabel("x axis:"))
-        self.x_axis_combo = QComboBox()
-        self.x_axis_combo.setObjectName("x-axis")
-        self.x_axis_combo.addItem("steps", "steps")
-        self.x_axis_combo.addItem("seconds", "seconds")
         self.x_axis_combo.currentIndexChanged.connect(
             lambda _i: self.plots.set_x_axis(str(self.x_axis_combo.currentData()))
         )
-        plot_controls.addWidget(self.x_axis_combo)
-        self.tile_psnr_box = QCheckBox("per-tile PSNR")
-        self.tile_psnr_box.setObjectName("tile-psnr")
-        self.tile_psnr_box.setToolTip("Also draw each tile's own PSNR (faded) during the tile phase;\n"
-                                      "the main curve is always the whole image's")
         self.tile_psnr_box.toggled.connect(self.plots.set_show_tile_psnr)
-        plot_controls.addWidget(self.tile_psnr_box)
-        self.train_label = ElidedLabel("")
-        self.train_label.setObjectName("train-status")
-        plot_controls.addWidget(self.train_label, 1)
-        bottom_layout.addLayout(controls)
-        bottom_layout.addLayout(plot_controls)
-        plots_row = QSplitter(Qt.Orientation.Horizontal)
-        plots_row.setObjectName("plots-splitter")
-        plots_row.addWidget(self.plots.psnr_plot)
-        plots_row.addWidget(self.plots.kernel_plot)
-        plots_row.setSizes([700, 300])
-        bottom_layout.addWidget(plots_row, 1)
-
-        self.right_splitter = QSplitter(Qt.Orientation.Vertical)
-        self.right_splitter.setObjectName("right-splitter")
-        self.right_splitter.addWidget(top)
-        self.right_splitter.addWidget(bottom)
-        self.right_splitter.setStretchFactor(0, 3)
-        self.right_splitter.setStretchFactor(1, 1)
-        self.right_splitter.setSizes([700, 260])
-        self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.main_splitter.setObjectName("main-splitter")
-        self.main_splitter.addWidget(scroll)
-        self.main_splitter.addWidget(self.right_splitter)
-        self.main_splitter.setStretchFactor(1, 1)
-        panel_width = self.panel.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
-        self.main_splitter.setSizes([panel_width, max(400, 1600 - panel_width)])
-        self.setCentralWidget(self.main_splitter)
-        self.setGeometry(initial_geometry(self.screen().availableGeometry()))
-
-    def _build_status_bar(self) -> None:
-        # Three elided lines side by side: a long message never widens the
-        # window nor overlaps the counts (QStatusBar's own message would).
-        bar = self.statusBar()
-        self.status_line = StatusLine()
-        self.counts_label = ElidedLabel("")
-        self.counts_label.setObjectName("status-counts")
-        self.times_label = ElidedLabel("")
-        self.times_label.setObjectName("status-times")
-        bar.addWidget(self.status_line, 3)
-        bar.addWidget(self.counts_label, 4)
-        bar.addWidget(self.times_label, 2)
-
-    def fit_to_screen(self, screen: QScreen | None = None) -> None:
-        """Place the window on ``screen`` (default: its own) at :func:`initial_geometry`."""
-        screen = screen if screen is not None else self.screen()
-        handle = self.windowHandle()
-        if handle is not None:
-            handle.setScreen(screen)
-        self.setGeometry(initial_geometry(screen.availableGeometry()))
 
     def show_guide(self) -> GuideDialog:
         """Help -> Guide (F1): a non-modal dialog."""
@@ -444,10 +239,6 @@ class MainWindow(QMainWindow):
             "edge-aligned kernel initialisation of Determann & Fleig, compared with a regular grid "
             "and the segmentation-based S-SMoE and AS-SMoE initialisations.",
         )
-
-    def show_status(self, text: str, timeout_ms: int = 0) -> None:
-        """A status-bar message, cleared after ``timeout_ms`` (SessionView)."""
-        self.status_line.show_message(text, timeout_ms)
 
     # ------------------------------------------------------------------ settings
     def _stored_params(self) -> Params:
@@ -607,12 +398,6 @@ class MainWindow(QMainWindow):
             self.show_status("computing the stages…")
         return rid
 
-    def _adopt_panel_params(self) -> None:
-        """Give the session what the panel shows (the panel may have been set
-        quietly, with ``emit=False``) unless a training holds other parameters."""
-        if not self.session.is_training():
-            self.session.params, self.session.method = self.panel.params(), self.panel.method()
-
     @property
     def latest_request(self) -> int:
         """Id of the newest stage request."""
@@ -680,239 +465,6 @@ class MainWindow(QMainWindow):
         views = self.stages.views
         shown = [v for v in views.values() if v.getPlotItem().isVisible()]
         (shown[0] if shown else views["edges"]).getViewBox().autoRange(padding=0.01)
-
-    # ------------------------------------------------------------------ training
-    def _start_trainer(self, image: NDArray[np.float32], runs: list[TrainRun]) -> TrainingThread:
-        from .app import training_threads
-
-        self.plots.clear(tuple(r.label for r in runs))
-        self.plots.show_labels(tuple(r.label for r in runs))
-        worker = TrainWorker(image, runs, PROGRESS_INTERVAL_S, SNAPSHOT_INTERVAL_S,
-                             numba_threads=training_threads())
-        trainer = TrainingThread(worker)
-        # bound methods of the window: queued to the GUI thread
-        worker.posted.connect(self._on_training_posted)
-        trainer.ended.connect(lambda: self.session.training_thread_finished(trainer))  # GUI thread
-        trainer.start()
-        self.frames_shown = 0
-        return trainer
-
-    def _on_training_posted(self) -> None:
-        self.session.drain_training()
-
-    def is_training(self) -> bool:
-        """Whether a training or Compare thread is running."""
-        return self.session.is_training()
-
-    def is_paused(self) -> bool:
-        return self.session.is_paused()
-
-    def start_training(self, compare: bool = False) -> bool:
-        """Train from the current initialisation; returns whether it started."""
-        self._adopt_panel_params()
-        try:
-            return self.session.start_training(compare)
-        except ValueError as exc:
-            self.messenger.warning("No image", str(exc))
-            return False
-
-    def start_compare(self, partner: str | None = None) -> bool:
-        """Train the selected method, then ``partner`` (default: the "vs"
-        selector's, grid unless changed) with the same parameters; overlay the
-        curves."""
-        if partner is not None:
-            self.compare_combo.setCurrentIndex(self.compare_combo.findData(partner))
-        self.session.compare_with = str(self.compare_combo.currentData())
-        return self.start_training(compare=True)
-
-    def toggle_pause(self) -> None:
-        """Pause a running training, or resume a paused one."""
-        self.session.toggle_pause()
-
-    def stop_training(self) -> None:
-        """Ask the fit to stop within one step; the best model so far is kept."""
-        self.session.stop_training()
-
-    def final_model(self, label: str) -> SmoeModel | None:
-        """The final model of the last run called ``label`` ("train", or a method in a Compare)."""
-        return self.session.final_model(label)
-
-    def show_training_state(self, text: str) -> None:
-        """SessionView: training started, paused, resumed or stopping."""
-        self._update_buttons()
-        self.train_label.setText(text)
-
-    def training_ended(self, summary: str) -> None:
-        """SessionView: the training thread has ended."""
-        self.plots.flush()
-        self._update_buttons()
-        labels = self.session.compared_labels()
-        self.run_combo.clear()
-        for label in labels:
-            self.run_combo.addItem(f"{label} (trained)", label)
-        if labels:
-            self.run_combo.setCurrentIndex(len(labels) - 1)
-        self.run_combo.setEnabled(len(labels) > 1)
-        self.side_by_side_button.setEnabled(len(labels) > 1)
-        if summary:
-            self.train_label.setText(summary)
-        self.training_finished.emit()
-
-    def show_progress(self, label: str, text: str, batch: ProgressBatch | None) -> None:
-        """SessionView: a progress line of run ``label`` and its new curve points."""
-        if batch is not None:
-            self.plots.append(batch)
-            if batch.messages:
-                self.show_status(f"{label}: {batch.messages[-1]}", 6000)
-        if text:
-            self.train_label.setText(text)
-
-    def _update_buttons(self) -> None:
-        running = self.is_training()
-        self.start_button.setEnabled(not running)
-        self.compare_button.setEnabled(not running)
-        self.compare_combo.setEnabled(not running)
-        self.pause_button.setEnabled(running)
-        self.stop_button.setEnabled(running)
-        self.pause_button.setText("Resume" if running and self.is_paused() else "Pause")
-        for key, enabled in (("start", not running), ("compare", not running), ("pause", running),
-                             ("stop", running)):
-            self.actions_by_id[key].setEnabled(enabled)
-
-    def preview_pixels(self) -> int:
-        """Pixels of a live training preview: the reconstruction view's size on
-        screen, within ``PREVIEW_MIN_PIXELS .. PREVIEW_PIXELS``."""
-        view = self.stages.views["reconstruction"]
-        dpr = float(view.devicePixelRatioF())
-        shown = view.width() * view.height() * dpr * dpr
-        return int(min(PREVIEW_PIXELS, max(PREVIEW_MIN_PIXELS, shown)))
-
-    def show_snapshot(self, request_id: int, snapshot: SnapshotResult, overlay: bool) -> None:
-        """SessionView: draw a model in views 4-5."""
-        self.stages.show_snapshot(request_id, snapshot, kernels=overlay)
-        self.frames_shown += 1
-        self.snapshot_shown.emit(request_id)
-
-    # ------------------------------------------------------------------ inspect
-    def current_model(self) -> SmoeModel | None:
-        """The model shown in the kernel and reconstruction views."""
-        return self.session.shown_model
-
-    def _hover_radius(self, view: str) -> float:
-        px, _py = self.stages.views[view].getViewBox().viewPixelSize()
-        return max(1.5, HOVER_RADIUS_PX * float(px))
-
-    def inspect_at(self, view: str, x: float, y: float) -> int | None:
-        """Show the numbers of the kernel near ``(x, y)`` (px) in ``view``, in a
-        label next to the pointer."""
-        target = self.stages.views.get(view)
-        if target is None or view not in ("kernels", "reconstruction"):
-            return None
-        found = self.session.kernel_near(x, y, self._hover_radius(view))
-        if found is None:
-            target.hide_hover()
-            return None
-        k, info = found
-        first, _, rest = info.short_text().partition("\n")
-        head, _, tail = first.partition(":")
-        kind = kernel_kind_text(self.session.kernel_kind(k), short=True)
-        target.show_hover(x, y, f"{head} · {kind}\n{tail.strip()}\n{rest}")  # narrow: what it is on a line
-        self.inspect_label.setText(info.text().replace("\n", " · "))
-        return k
-
-    def _on_mouse_moved(self, view: str, x: float, y: float) -> None:
-        for name in ("kernels", "reconstruction"):
-            if name != view:
-                self.stages.views[name].hide_hover()
-        self._pointer = (view, x, y)
-        self.inspect_at(view, x, y)
-
-    def _on_pointer_left(self, view: str) -> None:
-        if self._pointer is not None and self._pointer[0] == view:
-            self._pointer = None
-
-    def refresh_hover(self) -> None:
-        """SessionView: the model shown changed; the label follows it."""
-        if self._pointer is None:
-            for name in ("kernels", "reconstruction"):
-                self.stages.views[name].hide_hover()
-            return
-        self.inspect_at(*self._pointer)
-
-    def select_kernel_at(self, view: str, x: float, y: float) -> int | None:
-        """Inspect the kernel near ``(x, y)``, or clear the inspection."""
-        if self.session.shown_model is None or view not in ("kernels", "reconstruction"):
-            return None
-        found = self.session.kernel_near(x, y, self._hover_radius(view))
-        k = None if found is None else found[0]
-        self.session.select_kernel(k)
-        if k is not None:
-            self.show_status(f"inspecting kernel {k}…", 3000)
-        return k
-
-    def show_inspection(self, result: InspectResult | None) -> None:
-        """SessionView: the inspected kernel (None: clear it and the hover labels)."""
-        if result is None:
-            self.stages.clear_inspection()
-            self.kernel_panel.show_result(None)
-            return
-        self.stages.show_inspection(result)
-        model = self.session.shown_model
-        image = self.session.image
-        self.kernel_panel.show_result(
-            result, self.session.partner_of(result.index),
-            model.n_kernels if model is not None else 1,
-            float(image.shape[0] * image.shape[1]) if image is not None else 1.0,
-            self.session.kernel_kind(result.index),
-        )
-        self.gate_map_shown.emit(result.index)
-
-    def show_captions(self, stages: str, model: str) -> None:
-        """SessionView: say in the titles which result each view shows (views
-        1-3 say when their stage has no meaning for the method)."""
-        result = self.session.stage_result
-        if result is not None and stages:
-            init = result.init
-            n_sp = 0 if init.segment_map is None else int(init.segment_map.max()) + 1
-            captions = view_captions(init.method, stages, n_sp)
-            self.stages.set_titles(stage_titles(init.method))
-        else:
-            captions = {name: stages for name in ("edges", "segments", "reduced")}
-        for name, text in captions.items():
-            self.stages.set_caption(name, text)
-        for name in ("kernels", "reconstruction"):
-            self.stages.set_caption(name, model)
-
-    def set_kernel_mode(self, mode: str) -> None:
-        """Draw view 4 as centres, ellipses or gate territories."""
-        self.stages.set_kernel_mode(mode)
-        self.session.set_kernel_mode(mode)
-
-    def show_run(self, label: str) -> int:
-        """After Compare: show run ``label``'s trained model in views 4-5."""
-        try:
-            rid = self.session.show_run(label)
-        except ValueError as exc:
-            self.messenger.warning("Nothing to show", str(exc))
-            return -1
-        i = self.run_combo.findData(label)
-        if i >= 0 and self.run_combo.currentIndex() != i:
-            self.run_combo.setCurrentIndex(i)
-        return rid
-
-    def show_side_by_side(self) -> QWidget | None:
-        """The reconstructions of the Compare runs side by side (a window of its own)."""
-        from .views.compare_view import CompareWindow
-
-        results = {label: self.session.final_result(label) for label in self.session.compared_labels()}
-        shown = {k: v for k, v in results.items() if v is not None}
-        if len(shown) < 2 or self.session.image is None:
-            self.messenger.warning("Nothing to compare", "Run Compare (Ctrl+K) first.")
-            return None
-        window = CompareWindow(self.session.image, shown, current_theme(), self)
-        window.show()
-        self.compare_window = window
-        return window
 
     # ------------------------------------------------------------------ Qt events
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ..control.geometry import KERNEL_CATEGORY_LABELS
 from ..control.jobs import InspectResult
-from .stage_views import heat_lut
+from .view_items import heat_lut
 
 __all__ = ["KernelPanel", "kernel_kind_text", "kernel_text"]
 
