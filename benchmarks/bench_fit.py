@@ -2,8 +2,8 @@
 
 For each image, the kernel-budget planner (:func:`smoe_gui.core.methods.budget.plan_kernels`)
 chooses ``max_pts`` and the background spacing for between 95 % and 100 % of
-``--max-kernels`` kernels, the grid baseline gets exactly as many kernels, and both are trained by the
-code path of ``smoe fit`` (:func:`smoe_gui.core.train.runs.run_fit` and
+``--max-kernels`` kernels, the grid baseline gets exactly as many kernels, and both are trained
+by the code path of ``smoe fit`` (:func:`smoe_gui.core.train.runs.run_fit` and
 :func:`~smoe_gui.core.train.runs.fit_report`) for each time budget.  The PSNR and
 SSIM are of the final model rendered with the exact formula.  Then the peak
 resident memory of fitting a 768x512 image with 4,000 kernels is measured in a
@@ -15,6 +15,13 @@ Usage::
     .venv/bin/python benchmarks/bench_fit.py --names peppers --budgets 15
     .venv/bin/python benchmarks/bench_fit.py --images ~/pictures/kodak --names kodim01
     .venv/bin/python benchmarks/bench_fit.py --no-memory --methods edge
+    .venv/bin/python benchmarks/bench_fit.py --tiles --budgets 25   # do the tiles compose?
+
+``--tiles`` prints, per image and for the tile phase's first reading (an 8-px
+loss band at the default 128-px tiles) beside the reading in use (a 32-px band,
+context twice as wide): the whole-image PSNR at the start and at the end of
+the tile phase, the tiles' own reconstructions stitched, the merge loss (that
+minus the merged model's PSNR, target <= 0.3 dB) and the final PSNR.
 
 Images: ``--images`` (files or folders), else ``../shared/images`` next to the
 checkout, else the bundled samples (``benchmarks/_images.py``).  Timings depend
@@ -34,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import numpy as np  # noqa: E402
 from _images import PAPER_IMAGES, find_images, missing  # noqa: E402
 
 from smoe_gui.core.io.image import load_image  # noqa: E402
@@ -54,7 +62,8 @@ def memory_child(max_kernels: int, budget: float) -> None:
         import numpy as np
 
         image = np.ascontiguousarray(cv2.resize(image, (768, 512), interpolation=cv2.INTER_AREA))
-    params = plan_kernels(image, Params(background_spacing=10.0, time_budget=budget), "edge", max_kernels)
+    params = plan_kernels(image, Params(background_spacing=10.0, time_budget=budget), "edge",
+                          max_kernels)
     init = initialize(image, params, "edge")
     run = run_fit(image, params, "edge", init=init.model)
     fit_report(run, image, params, "edge")
@@ -63,10 +72,66 @@ def memory_child(max_kernels: int, budget: float) -> None:
           f"{peak_kb / 1024.0:.1f}")
 
 
+def first_loss_band(tile_size: int) -> int:
+    """The tile phase's first reading: a loss band of half the context margin."""
+    return max(16, tile_size // 4) // 2
+
+
+def first_context_margin(tile_size: int) -> int:
+    """The first reading's context margin: ``max(16, tile_size // 4)``."""
+    return max(16, tile_size // 4)
+
+
+def tile_phase_row(image: np.ndarray, params: Params, init: Initialization) -> dict[str, float]:
+    """One fit's tile-phase figures: start, end of tiles, stitched tiles, merge loss, final."""
+    import math
+
+    from smoe_gui.core.train.training import fit
+
+    row: dict[str, float] = {}
+    for event in fit(image, params, init=init, snapshot_interval_s=math.inf):
+        if "start" not in row and event.image_psnr is not None:
+            row["start"] = event.image_psnr
+        if event.phase == "merge" and not event.final:
+            row["tiles_end"] = event.psnr
+            row["stitched"] = event.tiles_psnr if event.tiles_psnr is not None else math.nan
+            row["merge_loss"] = row["stitched"] - event.psnr
+            row["tiles_s"] = event.elapsed_s
+        if event.final:
+            row["final"] = event.psnr
+    return row
+
+
+def tiles_table(paths: list[Path], base: Params, budgets: list[float], max_kernels: int) -> None:
+    """Print the tile-phase figures of both readings side by side (see the module doc)."""
+    from smoe_gui.core.train import phases, tiles
+
+    readings = {"first": (first_loss_band, first_context_margin),
+                "now": (tiles.loss_band, tiles.context_margin)}
+    print(f"{'image':8} {'budget':>6} {'reading':7} {'start':>6} {'tiles':>6} {'stitch':>6} "
+          f"{'merge':>6} {'final':>6} {'t tiles':>7}  verdict")
+    for path in paths:
+        image = load_image(path)
+        p0 = plan_kernels(image, base, "edge", max_kernels)
+        init = initialize(image, p0, "edge")
+        for budget in budgets:
+            for name, (band, margin) in readings.items():
+                phases.loss_band, phases.context_margin = band, margin
+                try:
+                    r = tile_phase_row(image, p0.replace(time_budget=budget), init)
+                finally:
+                    phases.loss_band, phases.context_margin = tiles.loss_band, tiles.context_margin
+                ok = r["tiles_end"] > r["start"] and r["merge_loss"] <= 0.3
+                print(f"{path.stem:8} {budget:6g} {name:7} {r['start']:6.2f} {r['tiles_end']:6.2f} "
+                      f"{r['stitched']:6.2f} {r['merge_loss']:6.2f} {r['final']:6.2f} "
+                      f"{r['tiles_s']:7.1f}  {'ok' if ok else 'MISS'}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", nargs="+", default=None, metavar="PATH",
-                        help="image files or folders (default: ../shared/images, else the bundled samples)")
+                        help="image files or folders (default: ../shared/images, "
+                        "else the bundled samples)")
     parser.add_argument("--names", nargs="+", default=None, metavar="STEM",
                         help="image names to run (default: the paper's four, or every image given)")
     parser.add_argument("--budgets", nargs="+", type=float, default=[15.0, 60.0])
@@ -78,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-kernels", type=int, default=4000)
     parser.add_argument("--memory-budget", type=float, default=20.0)
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tiles", action="store_true",
+                        help="tile phase: merge loss and whole-image PSNR, both readings")
     args = parser.parse_args(argv)
     if args.memory_child:
         memory_child(args.memory_kernels, args.memory_budget)
@@ -95,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         print("no images found")
         return 1
     base = Params().with_assignments(args.set)
+    if args.tiles:
+        tiles_table(paths, base, args.budgets, args.max_kernels)
+        return 0
     rows = []
     header = (f"{'image':8} {'size':>8} {'method':6} {'K':>5} {'budget':>6} {'PSNR':>7} "
               f"{'SSIM':>6} {'init':>5} {'steps':>6} {'K end':>5} {'target':>8}  stop")

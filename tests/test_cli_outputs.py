@@ -221,7 +221,7 @@ def test_fit_progress_plain_lines_off_a_terminal() -> None:
     lines = stream.getvalue().splitlines()
     assert "\r" not in stream.getvalue() and "\x1b" not in stream.getvalue()
     # throttled: one line per phase change and final, plus the two messages
-    assert lines[0] == "fit: tile 1/4 step 0  PSNR 25.00 dB  K 50  0.0/10 s"
+    assert lines[0] == "fit: tiles 1/4  step 0  PSNR …  (tile 1/4: 25.00 dB)  K 50  0.0 / 10 s"
     assert len(lines) == 6, lines
     assert "PSNR inf dB" in lines[-2] and lines[-1] == "  time budget of 10 s spent"
 
@@ -262,4 +262,4 @@ def test_progress_bar_draws_on_a_terminal_of_size_zero(monkeypatch: pytest.Monke
         stream.flush()
         text = os.read(master, 65536).decode("utf-8", "replace")
     os.close(master)
-    assert "fit:  50%|" in text and "finetune step 3" in text, text
+    assert "fit:  50%|" in text and "finetune  step 3" in text, text

@@ -39,7 +39,8 @@ def test_token_counts_paused_seconds() -> None:
 def test_pause_longer_than_the_budget_does_not_end_the_run() -> None:
     params = Params(max_pts=10, expert_iters=3, tile_size=48, tile_steps=100_000, time_budget=2.0,
                     patience=10_000, tol_db=0.0)
-    for _ in fit(_image(), params.replace(time_budget=0.3)):  # compile first: compiling is not training
+    # compile first: compiling is not training
+    for _ in fit(_image(), params.replace(time_budget=0.3)):
         pass
     token = StopToken()
     events = fit(_image(), params, stop=token, snapshot_interval_s=10.0)

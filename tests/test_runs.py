@@ -17,7 +17,9 @@ from smoe_gui.core.train.runs import HISTORY_COLUMNS, FitHistory, fit_report, ru
 QUICK = Params(tile_size=32, tile_steps=5, max_steps=8, time_budget=20.0)
 
 
-def _event(step: int, phase: str = "finetune", psnr_db: float = 30.0, tile: int | None = None) -> FitEvent:
+def _event(
+    step: int, phase: str = "finetune", psnr_db: float = 30.0, tile: int | None = None
+) -> FitEvent:
     return FitEvent(phase=phase, step=step, loss=0.0, psnr=psnr_db, n_kernels=10 + step,
                     elapsed_s=0.5 * step, tile=tile)
 
@@ -29,7 +31,8 @@ def test_history_views_agree() -> None:
     assert len(history) == 5
     arrays = history.arrays()
     assert list(arrays) == list(HISTORY_COLUMNS)
-    assert arrays["step"].tolist() == [0, 1, 2, 3, 4] and arrays["tile"].tolist() == [0, 1, -1, -1, -1]
+    assert arrays["step"].tolist() == [0, 1, 2, 3, 4]
+    assert arrays["tile"].tolist() == [0, 1, -1, -1, -1]
     records = history.records()
     assert records[3]["psnr_db"] == "inf" and records[4]["psnr_db"] is None
     assert records[0]["tile"] == 0 and records[2]["tile"] is None
@@ -48,7 +51,8 @@ def test_history_views_agree() -> None:
                   image_psnr=22.5), _event(1, "tiles", 21.0, 1), _event(2, "merge", 25.0)]
     )
     whole = measured.whole_image().arrays()
-    assert whole["phase"].tolist() == ["tiles", "merge"] and whole["psnr_db"].tolist() == [22.5, 25.0]
+    assert whole["phase"].tolist() == ["tiles", "merge"]
+    assert whole["psnr_db"].tolist() == [22.5, 25.0]
     assert FitHistory.from_records(measured.records()).records() == measured.records()
     assert history.phase_starts() == {"tiles": (0, 0.0), "merge": (2, 1.0), "finetune": (3, 1.5)}
     other = FitHistory()

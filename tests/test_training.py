@@ -1,4 +1,5 @@
-"""Tiled training, pruning, merging, fine-tuning, stopping, divergence (smoe_gui.core.train.training)."""
+"""Tiled training, pruning, merging, fine-tuning, stopping, divergence
+(smoe_gui.core.train.training)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from smoe_gui.core.model import SmoeModel
 from smoe_gui.core.params import Params
 from smoe_gui.core.rendering.culled import render
 from smoe_gui.core.train import training
+from smoe_gui.core.train import window as train_window
 from smoe_gui.core.train.training import (
     KernelArrays,
     context_margin,
@@ -74,7 +76,9 @@ def test_kernels_belong_to_the_tile_of_their_centre() -> None:
     mu = np.array([[0.0, 0.0], [31.4, 0.0], [31.6, 0.0], [69.0, 39.0], [-5.0, 100.0]])
     # pixel (round(x), round(y)): 31.4 -> column 31 (tile 0), 31.6 -> column 32 (tile 1)
     assert tile_index(mu, 40, 70, 32).tolist() == [0, 0, 1, 5, 3]
-    assert context_margin(128) == 32 and context_margin(16) == 16
+    # the loss band is a quarter tile (at least 16 px); the context twice as wide
+    assert loss_band(128) == 32 and loss_band(16) == 16
+    assert context_margin(128) == 64 and context_margin(16) == 32
 
 
 # --------------------------------------------------------------------------------------
@@ -90,7 +94,8 @@ def test_prune_removes_exactly_the_kernels_under_the_threshold() -> None:
         torch.linspace(0, 1, k).requires_grad_(True),
         torch.tensor(np.log(alpha), dtype=torch.float32).requires_grad_(True),
     ]
-    opt = torch.optim.Adam([{"params": [t], "lr": lr} for t, lr in zip(tensors, (1, 2, 3, 4), strict=True)])
+    opt = torch.optim.Adam([{"params": [t], "lr": lr}
+                            for t, lr in zip(tensors, (1, 2, 3, 4), strict=True)])
     # one step with zero learning rate to fill the Adam state without moving anything
     for g in opt.param_groups:
         g["lr"], g["_lr"] = 0.0, g["lr"]
@@ -135,38 +140,51 @@ def test_fit_prunes_the_weak_kernels_and_keeps_the_others() -> None:
     model = model.replace(log_alpha=log_alpha)
     events = run(image, quick_params(prune_threshold=1e-3), model)
     final = events[-1].model
-    assert final is not None and final.n_kernels == model.n_kernels - weak.size
+    # the weak ones went and were re-placed where the error is largest: a budget of N stays N
+    assert final is not None and final.n_kernels == model.n_kernels
     assert any(e.message and "pruned" in e.message for e in events)
+    merge = next(e for e in events if e.phase == "merge")
+    assert merge.message is not None and f"{weak.size} re-placed" in merge.message
     # the others remain, in order: Adam moves a coordinate by at most lr_mu per step
-    moved = np.abs(final.mu - np.delete(model.mu, weak, axis=0))
+    kept = model.n_kernels - weak.size
+    moved = np.abs(final.mu[:kept] - np.delete(model.mu, weak, axis=0))
     assert np.all(moved <= 0.05 * 40 + 1e-3)
+    assert np.all(final.log_alpha > math.log(1e-3))
 
 
 # --------------------------------------------------------------------------------------
 # tiles and merging
 # --------------------------------------------------------------------------------------
 def test_merging_keeps_each_tile_interior() -> None:
-    image = small_image(64, 64)
+    # 4 tiles of 64 px: each tile's kernels are charged for the 16-px band of
+    # its neighbours' pixels, so the tiles compose.  Measured (this case): the
+    # merge costs 0.03 dB against the tiles' own reconstructions, no interior
+    # moves by more than 0.35 dB; with the first reading (an 8-px band) the
+    # merge cost 0.73 dB and the first tile's interior lost 2.2 dB.
+    image = small_image(128, 128)
     model = grid_model(image, 8.0)
-    params = quick_params(tile_size=32, tile_steps=30)
+    params = quick_params(tile_size=64, tile_steps=30)
     merged, outcomes = train_tiles(image, model, params, device="cpu")
     assert len(outcomes) == 4
     whole = render(merged)
-    # later tiles may improve the band of an earlier tile (it is in their loss);
-    # inside it, the earlier tile's reconstruction stands
-    inset = loss_band(32)
+    stitched = whole.copy()
+    inset = loss_band(64)
     for out in outcomes:
         y0, y1, x0, x1 = out.window
+        stitched[y0:y1, x0:x1] = out.reconstruction
         assert out.steps == 30
         # the tile's own training improved its pixels
         start = render(model)[y0:y1, x0:x1]
         assert out.psnr > psnr(start, image[y0:y1, x0:x1])
+        # later tiles may improve the band of an earlier tile (it is in their
+        # loss); inside it, the earlier tile's reconstruction stands
         a = whole[y0 + inset : y1 - inset, x0 + inset : x1 - inset]
         b = out.reconstruction[inset:-inset, inset:-inset]
         target = image[y0 + inset : y1 - inset, x0 + inset : x1 - inset]
-        assert psnr(a, b) > 40.0, out.window
         assert np.max(np.abs(a - b)) < 0.05, out.window
-        assert abs(psnr(a, target) - psnr(b, target)) < 0.2, out.window
+        assert abs(psnr(a, target) - psnr(b, target)) < 0.5, out.window
+    # the merge costs at most 0.3 dB (issue 22), and the tiles made the whole image better
+    assert psnr(stitched, image) - psnr(whole, image) <= 0.3
     assert psnr(whole, image) > psnr(render(model), image) + 1.0
 
 
@@ -259,14 +277,14 @@ def test_stop_token_takes_effect_within_one_step(stop_at: int) -> None:
 
 def test_closing_the_generator_stops_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real = training.SmoeRenderer
+    real = train_window.SmoeRenderer
 
     class Counting(real):  # type: ignore[misc, valid-type]
         def __call__(self, *args: torch.Tensor) -> torch.Tensor:
             calls.append(1)
             return super().__call__(*args)
 
-    monkeypatch.setattr(training, "SmoeRenderer", Counting)
+    monkeypatch.setattr(train_window, "SmoeRenderer", Counting)
     image = small_image()
     gen = fit(image, quick_params(), init=grid_model(image), device="cpu")
     for _ in range(3):
@@ -286,7 +304,7 @@ def test_a_non_finite_loss_is_undone_and_the_learning_rate_halved(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls = []
-    real = training.SmoeRenderer
+    real = train_window.SmoeRenderer
 
     class Poisoned(real):  # type: ignore[misc, valid-type]
         def __call__(self, *args: torch.Tensor) -> torch.Tensor:
@@ -296,7 +314,7 @@ def test_a_non_finite_loss_is_undone_and_the_learning_rate_halved(
                 return out * float("nan")
             return out
 
-    monkeypatch.setattr(training, "SmoeRenderer", Poisoned)
+    monkeypatch.setattr(train_window, "SmoeRenderer", Poisoned)
     image = small_image()
     model = grid_model(image)
     events = run(image, quick_params(), model, snapshot_interval_s=0.0)
@@ -319,7 +337,7 @@ def test_a_non_finite_loss_is_undone_and_the_learning_rate_halved(
 
 def test_a_non_finite_gradient_is_undone(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real = training.SmoeRenderer
+    real = train_window.SmoeRenderer
 
     class Poisoned(real):  # type: ignore[misc, valid-type]
         def __call__(self, mu: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
@@ -329,7 +347,7 @@ def test_a_non_finite_gradient_is_undone(monkeypatch: pytest.MonkeyPatch) -> Non
                 return out + 0.0 * torch.sqrt(mu[:, 0] - mu[:, 0].detach()).sum()
             return out
 
-    monkeypatch.setattr(training, "SmoeRenderer", Poisoned)
+    monkeypatch.setattr(train_window, "SmoeRenderer", Poisoned)
     image = small_image()
     events = run(image, quick_params(), grid_model(image))
     flagged = [e for e in events if e.message and "non-finite gradient" in e.message]
@@ -338,7 +356,9 @@ def test_a_non_finite_gradient_is_undone(monkeypatch: pytest.MonkeyPatch) -> Non
     assert final is not None and np.all(np.isfinite(final.mu))
 
 
-def test_a_fit_on_the_torch_backend_follows_the_numba_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_fit_on_the_torch_backend_follows_the_numba_backend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # the renderer of a GPU (backend "torch") driven by the training loop on the
     # CPU: the same run to float32 rounding, undo and pruning included
     image = small_image()
@@ -348,8 +368,8 @@ def test_a_fit_on_the_torch_backend_follows_the_numba_backend(monkeypatch: pytes
     model = model.replace(log_alpha=log_alpha)
     params = quick_params(prune_threshold=1e-3)
     reference = run(image, params, model)
-    assert reference[-1].n_kernels == model.n_kernels - 2
-    real = training.SmoeRenderer
+    assert reference[-1].n_kernels == model.n_kernels  # 2 pruned, 2 re-placed
+    real = train_window.SmoeRenderer
     backends = []
 
     class TorchBackend(real):  # type: ignore[misc, valid-type]
@@ -357,7 +377,7 @@ def test_a_fit_on_the_torch_backend_follows_the_numba_backend(monkeypatch: pytes
             super().__init__(*args, **kw, backend="torch")  # type: ignore[arg-type]
             backends.append(self.backend)
 
-    monkeypatch.setattr(training, "SmoeRenderer", TorchBackend)
+    monkeypatch.setattr(train_window, "SmoeRenderer", TorchBackend)
     events = run(image, params, model)
     assert backends and set(backends) == {"torch"}
     assert len(events) == len(reference)

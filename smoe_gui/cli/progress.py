@@ -6,9 +6,10 @@
   throttled, so calling it on every training step costs next to nothing.
 * :class:`FitProgress` -- a :class:`Progress` fed with
   :class:`~smoe_gui.core.events.FitEvent`\\ s: the bar follows the time budget,
-  the status shows phase, step, PSNR (``inf dB`` for an exact
-  reconstruction), kernel count and seconds; divergence, merge and stop
-  messages are printed on their own lines.
+  the status shows phase, step, the whole-image PSNR (``inf dB`` for an
+  exact reconstruction; the tile's own PSNR after it, labelled, during the
+  tile phase), kernel count and "elapsed / budget s"; divergence, merge and
+  stop messages are printed on their own lines.
 
 ``smoe fit`` uses :class:`FitProgress`; ``smoe experiment`` uses
 :class:`Progress` with one unit per run (``update(done, status)``) and may feed
@@ -27,7 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from ..core.errors import show_text
-from ..core.metrics import format_psnr
+from ..core.train.messages import status_line
 
 if TYPE_CHECKING:
     from ..core.events import FitEvent
@@ -202,18 +203,15 @@ class FitProgress(Progress):
 
     @staticmethod
     def status_of(event: FitEvent, budget_s: float | None = None) -> str:
-        """One line describing ``event``: where, step, PSNR, kernels, seconds."""
-        where = (
-            f"tile {event.tile + 1}/{event.n_tiles}"
-            if event.phase == "tiles" and event.tile is not None
-            else event.phase
-        )
-        seconds = f"{event.elapsed_s:.1f}"
-        if budget_s is not None:
-            seconds += f"/{budget_s:g}"
-        return (
-            f"{where} step {event.step}  PSNR {format_psnr(event.psnr)}  "
-            f"K {event.n_kernels}  {seconds} s"
+        """One line describing ``event`` (:func:`smoe_gui.core.train.messages.status_line`):
+        phase, step, the whole-image PSNR, the tile's PSNR labelled as such during
+        ``tiles``, kernels, and "elapsed / budget s"."""
+        whole = event.image_psnr
+        if whole is None and event.phase != "tiles":
+            whole = event.psnr  # from the merge on, the event's PSNR is the whole image's
+        return status_line(
+            event.phase, event.step, whole, event.n_kernels, event.elapsed_s, budget_s,
+            tile=event.tile, n_tiles=event.n_tiles, tile_psnr=event.tile_psnr,
         )
 
     def __call__(self, event: FitEvent) -> None:

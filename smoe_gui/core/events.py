@@ -31,8 +31,9 @@ class FitEvent:
     loss : float
         Loss of this step (MSE, plus the penalty during tile training).
     psnr : float
-        PSNR in dB: of the current tile during ``tiles``, of the whole image
-        from ``merge`` on.
+        PSNR in dB of what the step optimised: of the current tile's loss window
+        during ``tiles`` (a per-tile figure, see :attr:`tile_psnr`), of the whole
+        image from ``merge`` on.  The headline is :attr:`image_psnr`.
     n_kernels : int
         Number of kernels of the whole model now.
     elapsed_s : float
@@ -55,10 +56,20 @@ class FitEvent:
     phase_times_s : dict of str to float or None
         Wall-clock seconds spent in each phase; on the final event only.
     image_psnr : float or None
-        Whole-image PSNR in dB of the model now, where measured: on every
-        event from ``merge`` on (equal to ``psnr``), and every ~0.3 s during
-        ``tiles`` (the tiles trained so far with the initial kernels
-        elsewhere); None on the other tile events.
+        Whole-image PSNR in dB, on every event of every phase: from ``merge``
+        on that of the model now (equal to ``psnr``); during ``tiles`` the
+        latest measurement of the whole model (the tiles trained so far with
+        the initial kernels elsewhere), rendered in full every ~0.3 s and at
+        the start (``image_psnr_fresh`` says whether it was measured on this
+        event).  None only on events made elsewhere (tests, replays).
+    image_psnr_fresh : bool
+        Whether :attr:`image_psnr` was measured on this event (always True
+        from ``merge`` on).
+    tiles_psnr : float or None
+        On the ``merge`` event: PSNR in dB of the tiles' reconstructions
+        stitched together, each as its own training left it (the tile's
+        pixels only); the merge costs ``tiles_psnr - psnr`` dB.  None elsewhere
+        or when no tile trained.
     """
 
     phase: str
@@ -75,6 +86,13 @@ class FitEvent:
     lr_scale: float = 1.0
     phase_times_s: dict[str, float] | None = None
     image_psnr: float | None = None
+    image_psnr_fresh: bool = True
+    tiles_psnr: float | None = None
+
+    @property
+    def tile_psnr(self) -> float | None:
+        """PSNR in dB of the tile being trained (``tiles`` only, else None)."""
+        return self.psnr if self.phase == "tiles" else None
 
 
 @dataclass
@@ -130,7 +148,8 @@ class StopToken:
     def paused_s(self) -> float:
         """Seconds spent paused so far (including a pause going on now)."""
         with self._lock:
-            ongoing = 0.0 if self._paused_since is None else time.perf_counter() - self._paused_since
+            since = self._paused_since
+            ongoing = 0.0 if since is None else time.perf_counter() - since
             return self._paused_total + ongoing
 
     def wait_while_paused(self) -> None:

@@ -87,8 +87,10 @@ class FitHistory:
     # -- building ------------------------------------------------------------------
     def append(self, event: FitEvent) -> None:
         """Add one event."""
+        # a carried (not freshly measured) whole-image PSNR is not a point of the curve
+        image = event.image_psnr if getattr(event, "image_psnr_fresh", True) else None
         self.add_row(event.step, event.elapsed_s, event.phase, event.psnr, event.n_kernels,
-                     event.tile, getattr(event, "image_psnr", None))
+                     event.tile, image)
 
     def add_row(self, step: int, elapsed_s: float, phase: str, psnr_db: float, n_kernels: int,
                 tile: int | None = None, image_psnr_db: float | None = None) -> None:

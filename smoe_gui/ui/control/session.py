@@ -28,6 +28,7 @@ from ...core.metrics import format_psnr
 from ...core.model import SmoeModel
 from ...core.params import METHODS, Params
 from ...core.rendering.inspection import KernelInfo, kernel_info, nearest_kernel
+from ...core.train.messages import status_line
 from ...core.train.runs import FitResult
 from .geometry import KERNEL_MODES
 from .jobs import (
@@ -309,6 +310,7 @@ class Session:
         self._final_models: dict[str, SmoeModel] = {}
         self._final_results: dict[str, FitResult] = {}
         self._last_points: dict[str, TrainingPoint] = {}
+        self._last_image_psnr: dict[str, float] = {}  # whole-image PSNR per run label
         self._trainer: Trainer | None = None
         self._restart_after_stop = False
         self._overlay_drawn_at = -np.inf
@@ -659,6 +661,7 @@ class Session:
         self._final_models = {}
         self._final_results = {}
         self._last_points = {}
+        self._last_image_psnr = {}
         self.select_kernel(None)  # a new run: the inspection no longer holds
         self.train_labels = tuple(r.label for r in runs)
         self.train_params = (params, self.method)
@@ -747,13 +750,17 @@ class Session:
         if not len(batch.history):
             return ""
         a = batch.history.arrays()
-        phase, tile_index, step = str(a["phase"][-1]), int(a["tile"][-1]), int(a["step"][-1])
-        tile = f" tile {tile_index + 1}/{batch.n_tiles}" if phase == "tiles" and tile_index >= 0 else ""
-        elapsed = float(a["elapsed_s"][-1])
-        rate = step / elapsed if elapsed > 0 else 0.0
-        return (f"{batch.label}: {phase}{tile} · step {step} · "
-                f"PSNR {format_psnr(float(a['psnr_db'][-1]))} · {int(a['n_kernels'][-1])} kernels · "
-                f"{elapsed:.1f} s · {rate:.0f} steps/s" + (" · paused" if self.is_paused() else ""))
+        whole = a["image_psnr_db"][~np.isnan(a["image_psnr_db"])]  # the headline: whole image
+        if len(whole):
+            self._last_image_psnr[batch.label] = float(whole[-1])
+        phase, tile = str(a["phase"][-1]), int(a["tile"][-1])
+        budget = self.train_params[0].time_budget if self.train_params else None
+        return f"{batch.label}: " + status_line(
+            phase, int(a["step"][-1]), self._last_image_psnr.get(batch.label),
+            int(a["n_kernels"][-1]), float(a["elapsed_s"][-1]), budget,
+            tile=tile if tile >= 0 else None, n_tiles=batch.n_tiles,
+            tile_psnr=float(a["psnr_db"][-1]), separator=" · ",
+        ) + (" · paused" if self.is_paused() else "")
 
     def _on_snapshot(self, label: str, model: SmoeModel) -> None:
         if self.image is None or (model.height, model.width) != self.image.shape[:2]:
