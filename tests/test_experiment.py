@@ -447,9 +447,9 @@ def test_dask_cluster_gives_the_same_rows_as_local_processes(image_folder: Path,
 
 def test_unreachable_dask_scheduler_is_a_clear_error(image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("distributed")
-    from smoe_gui.core.experiment import run
+    from smoe_gui.core.experiment import lifetime
 
-    monkeypatch.setattr(run, "DASK_CONNECT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(lifetime, "DASK_CONNECT_TIMEOUT_S", 1.0)
     with pytest.raises(ValueError, match="cannot reach the Dask scheduler"):
         run_experiment([image_folder / "disc.png"], tmp_path / "o", budgets=(20,), params=Params(**FAST),
                        dask_scheduler="tcp://127.0.0.1:1")

@@ -83,7 +83,7 @@ def test_bad_json(text: str, pattern: str) -> None:
 
 
 def test_missing_and_list_json(tmp_path) -> None:
-    with pytest.raises(ValueError, match="no such parameter file"):
+    with pytest.raises(ValueError, match="no such file"):
         Params.from_json(tmp_path / "missing.json")
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="JSON object"):

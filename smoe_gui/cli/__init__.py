@@ -3,23 +3,55 @@
 Each sub-command lives in its own module with a ``register(subparsers)``
 function that adds its parser and sets ``func``.  Errors in the input (files,
 parameters, values) print one line to stderr and exit with status 2; Ctrl-C
-exits with status 130.
+exits with status 130, SIGTERM (what ``timeout`` and cluster schedulers send)
+does what Ctrl-C does and exits with status 143.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..core.params import PARAM_SPECS, Params, spec
 
-__all__ = ["add_param_options", "fail", "main", "params_from_args", "print_note"]
+__all__ = [
+    "EXIT_TERMINATED",
+    "add_param_options",
+    "fail",
+    "interrupted_status",
+    "main",
+    "note_signal",
+    "params_from_args",
+    "print_note",
+]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: Exit status after SIGTERM (128 + 15, as a shell reports a process ended by it).
+EXIT_TERMINATED = 143
+
+_signals_received: list[int] = []
+
+
+def note_signal(signum: int) -> None:
+    """Remember that ``signum`` (SIGINT or SIGTERM) asked the command to stop."""
+    _signals_received.append(signum)
+
+
+def interrupted_status() -> int:
+    """The exit status of a command stopped by a signal: 143 after SIGTERM, else 130."""
+    return EXIT_TERMINATED if signal.SIGTERM in _signals_received else EXIT_INTERRUPTED
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: a KeyboardInterrupt where the program is, remembered for the status."""
+    note_signal(signum)
+    raise KeyboardInterrupt
 
 _COMMAND_MODULES = ("init_cmd", "fit_cmd", "experiment_cmd")
 
@@ -127,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``smoe`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _signals_received.clear()
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         status = args.func(args)
     except (ValueError, OSError, MemoryError) as exc:
@@ -134,6 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         fail(one_line(exc))
     except KeyboardInterrupt:
-        print("smoe: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print("smoe: interrupted" + (" (SIGTERM)" if signal.SIGTERM in _signals_received else ""),
+              file=sys.stderr)
+        return interrupted_status()
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    if status == EXIT_INTERRUPTED:
+        return interrupted_status()
     return int(status or 0)

@@ -7,7 +7,8 @@ it and measures it (:func:`smoe_gui.core.train.runs.run_fit`) and writes
 none (:func:`smoe_gui.core.io.fileio.output_group`).  Every input, and that
 ``DIR`` can be written, is checked before the work starts.  Ctrl-C stops the
 training within one step and writes the best model so far (the report says
-``"interrupted": true``); the exit status is then 130.  A second Ctrl-C aborts
+``"interrupted": true``); the exit status is then 130.  SIGTERM does the same and
+exits 143.  A second Ctrl-C aborts
 at once without writing.  Progress goes to stderr
 (:class:`smoe_gui.cli.progress.FitProgress`).
 
@@ -29,9 +30,16 @@ from typing import Any
 from ..core.errors import show_path
 from ..core.events import StopToken
 from ..core.params import METHODS, Params
-from . import EXIT_INTERRUPTED, add_param_options, max_size_option, params_from_args, print_note
+from . import (
+    add_param_options,
+    interrupted_status,
+    max_size_option,
+    note_signal,
+    params_from_args,
+    print_note,
+)
 
-__all__ = ["FIT_OUTPUT_FILES", "parse_size", "register"]
+__all__ = ["ASPECT_TOLERANCE", "FIT_OUTPUT_FILES", "aspect_note", "parse_size", "register"]
 
 #: Files ``smoe fit`` writes into ``--out``.
 FIT_OUTPUT_FILES: tuple[str, ...] = ("model.npz", "reconstruction.png", "params.json", "report.json")
@@ -87,20 +95,25 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
     stop = StopToken()
 
-    def on_sigint(signum: int, frame: object) -> None:
+    def on_stop_signal(signum: int, frame: object) -> None:
+        note_signal(signum)
         stop.stop()
-        # a second Ctrl-C aborts at once
+        # a second Ctrl-C (or SIGTERM) aborts at once
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, previous_term)
         if not args.quiet:
-            print("\nsmoe: interrupted; keeping the best model so far (Ctrl-C again to abort)",
+            name = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+            print(f"\nsmoe: {name}; keeping the best model so far (Ctrl-C again to abort)",
                   file=sys.stderr, flush=True)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = signal.signal(signal.SIGINT, on_stop_signal)
+    previous_term = signal.signal(signal.SIGTERM, on_stop_signal)
     try:
         with FitProgress(params.time_budget, quiet=args.quiet) as progress:
             result = run_fit(image, params, args.method, stop=stop, on_event=progress)
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
     report = fit_report(result, image, params, args.method, args.image)
     text = json.dumps(report, indent=2, allow_nan=False) + "\n"
     with output_group(out) as folder:
@@ -116,7 +129,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             f"wrote {', '.join(FIT_OUTPUT_FILES)} to {show_path(out)}",
             file=sys.stderr,
         )
-    return EXIT_INTERRUPTED if result.interrupted else 0
+    return interrupted_status() if result.interrupted else 0
 
 
 # --------------------------------------------------------------------------------------
@@ -142,6 +155,25 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+#: Relative difference of width/height ratios above which ``--size`` is said to stretch.
+ASPECT_TOLERANCE = 0.01
+
+
+def aspect_note(model_w: int, model_h: int, width: int, height: int) -> str | None:
+    """The note that ``--size WIDTHxHEIGHT`` stretches a ``model_w x model_h`` model,
+    or None when the ratios agree within :data:`ASPECT_TOLERANCE`."""
+    ratio, asked = model_w / model_h, width / height
+    if abs(asked / ratio - 1.0) <= ASPECT_TOLERANCE:
+        return None
+    from fractions import Fraction
+
+    shape = Fraction(model_w, model_h)
+    return (
+        f"--size {width}x{height} stretches the model: it is {model_w}x{model_h} "
+        f"({shape.numerator}:{shape.denominator}); {width}x{round(width / ratio)} keeps its shape"
+    )
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from ..core.io.fileio import check_output_dir, write_png
     from ..core.io.modelio import load_model
@@ -163,6 +195,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
         model = model_in_channels(model, args.channels)
     if size is not None:
         output_grid(model, height=size[1], width=size[0])  # validates the size
+        note = aspect_note(model.width, model.height, *size)
+        if note is not None and not args.quiet:
+            print_note(note)
         image = render(model, height=size[1], width=size[0])
     else:
         output_grid(model, scale=args.scale)

@@ -471,24 +471,15 @@ class Params:
             For a missing or unreadable file, malformed JSON, an unknown key or a
             bad value.
         """
+        from .io.limits import MAX_PARAMS_BYTES, parse_json, read_bounded_text
+
         source = "parameters"
         if isinstance(text_or_path, str) and text_or_path.lstrip().startswith("{"):
             text = text_or_path
         else:
-            path = Path(text_or_path)
-            source = str(path)
-            try:
-                text = path.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                raise ValueError(f"{path}: no such parameter file") from None
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ValueError(f"{path}: cannot read parameter file ({exc})") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"{source}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            ) from None
+            source = str(Path(text_or_path))
+            text = read_bounded_text(text_or_path, "a parameter file", MAX_PARAMS_BYTES)
+        data = parse_json(text, source)
         try:
             return cls.from_dict(data)
         except ValueError as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -153,11 +152,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
     image = args.image[0] if args.image else None
-    if image is not None and not os.path.isfile(image):
-        from ..core.errors import show_path
+    if image is not None:
+        from ..core.errors import one_line, show_text
+        from ..core.io.image import MAX_SIDE, read_image
+        from ..core.io.limits import check_input_file
 
-        print(f"smoe-gui: error: {show_path(image)}: no such file", file=sys.stderr)
-        return 2
+        try:
+            check_input_file(image, "an image file", empty_ok=True)  # a FIFO would block the window
+            if args.screenshot:  # no one is there to close a modal box: refuse here, one line
+                read_image(image, max_size=MAX_SIDE)
+        except ValueError as exc:
+            print(f"smoe-gui: error: {show_text(one_line(exc))}", file=sys.stderr)
+            return 2
     app = ensure_application([sys.argv[0]])
     from . import create_main_window
 

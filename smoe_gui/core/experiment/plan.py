@@ -131,19 +131,45 @@ def default_images() -> tuple[list[Path], list[str]]:
     return found, missing
 
 
-def collect_images(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:
+def collect_images(
+    inputs: Iterable[str | os.PathLike[str]], outputs: Path | None = None,
+) -> tuple[list[Path], list[Path]]:
     """Image files from files and folders, and the non-image files skipped.
 
-    A folder is scanned (not recursively, sorted by name) for files whose
-    suffix is in :data:`IMAGE_SUFFIXES`; other files are skipped and returned.
-    A file named explicitly is taken as an image whatever its suffix (a file
-    that does not decode fails as a run, with its error).
+    A folder is scanned (not recursively, sorted by name) for regular files
+    whose suffix is in :data:`IMAGE_SUFFIXES`; other files are skipped and
+    returned.  A file named explicitly is taken as an image whatever its suffix
+    (a file that does not decode fails as a run, with its error).
+
+    Parameters
+    ----------
+    inputs : paths
+    outputs : Path, optional
+        The sweep's output folder: what the sweep wrote there (its ``runs``
+        folder, the report files listed by
+        :func:`~smoe_gui.core.experiment.store.record_outputs`) is never taken
+        as an input, also when ``outputs`` is one of the input folders.
 
     Raises
     ------
     ValueError
-        For a path that does not exist.
+        For a path that does not exist, that is a FIFO, device or socket, or that
+        is one of the sweep's outputs.
     """
+    from ..io.limits import file_kind
+    from .store import recorded_outputs, runs_dir
+
+    out_root = outputs.resolve() if outputs is not None and outputs.is_dir() else None
+    produced: set[Path] = set()
+    if out_root is not None:
+        produced = {out_root / name for name in recorded_outputs(out_root)}
+
+    def is_output(path: Path) -> bool:
+        if out_root is None:
+            return False
+        resolved = path.resolve()
+        return resolved in produced or resolved.is_relative_to(runs_dir(out_root))
+
     images: list[Path] = []
     skipped: list[Path] = []
     seen: set[Path] = set()
@@ -151,7 +177,7 @@ def collect_images(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path]
         path = Path(item)
         if path.is_dir():
             for child in sorted(path.iterdir()):
-                if not child.is_file() or child.name.startswith("."):
+                if not child.is_file() or child.name.startswith(".") or is_output(child):
                     continue
                 if child.suffix.lower() in IMAGE_SUFFIXES:
                     if child.resolve() not in seen:
@@ -160,9 +186,13 @@ def collect_images(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path]
                 else:
                     skipped.append(child)
         elif path.is_file():
+            if is_output(path):
+                raise ValueError(f"{path}: written by this sweep into its output folder, not an input")
             if path.resolve() not in seen:
                 seen.add(path.resolve())
                 images.append(path)
+        elif path.exists():
+            raise ValueError(f"{path}: is {file_kind(path.stat().st_mode)}, not an image file")
         else:
             raise ValueError(f"{path}: no such file or folder")
     return images, skipped

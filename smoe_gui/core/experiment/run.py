@@ -32,6 +32,7 @@ from ..io import fileio
 from ..params import METHODS, Params
 from ..threads import default_threads, set_threads
 from .curves import time_to_converge, whole_image_curve
+from .lifetime import DASK_CONNECT_TIMEOUT_S, connect_dask, follow_parent
 from .plan import (
     DEFAULT_BUDGETS,
     Job,
@@ -47,6 +48,7 @@ from .store import (
     csv_text,
     finished_keys,
     load_records,
+    record_outputs,
     save_run,
 )
 
@@ -61,8 +63,6 @@ __all__ = [
     "run_job",
 ]
 
-#: Seconds to wait for a Dask scheduler to answer.
-DASK_CONNECT_TIMEOUT_S = 15.0
 
 
 class SweepObserver:
@@ -181,9 +181,12 @@ def run_job(job: Job, on_event: Callable[[FitEvent], None] | None = None) -> Run
     return out
 
 
-def _init_pool_worker(threads: int) -> None:
-    """Process-pool initialiser: the parent handles Ctrl-C; set torch threads."""
+def _init_pool_worker(threads: int, parent: int) -> None:
+    """Process-pool initialiser: the parent handles Ctrl-C and SIGTERM; the worker
+    ends when the parent is gone (:func:`~.lifetime.follow_parent`); set torch threads."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    follow_parent(parent)
     _set_threads(threads)
 
 
@@ -204,7 +207,8 @@ def _run_processes(
 ) -> None:
     context = multiprocessing.get_context("spawn")
     executor = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_pool_worker, initargs=(threads,)
+        max_workers=workers, mp_context=context, initializer=_init_pool_worker,
+        initargs=(threads, os.getpid()),
     )
     futures: dict[Future[RunOutput], Job] = {}
     try:
@@ -232,21 +236,14 @@ def _run_processes(
     executor.shutdown(wait=True)
 
 
-def _run_dask(jobs: Sequence[Job], scheduler: Any, on_done: Callable[[RunOutput], None]) -> None:
-    """One Dask task per run.  An AS-SMoE run's per-segment fits do not stay in
-    its task: :class:`smoe_gui.core.methods.segment.segment_init.LocalFitRunner` sees that it
+def _run_dask(jobs: Sequence[Job], client: Any, on_done: Callable[[RunOutput], None]) -> None:
+    """One Dask task per run on a connected client (:func:`connect_dask`).  An
+    AS-SMoE run's per-segment fits do not stay in its task:
+    :class:`smoe_gui.core.methods.segment.segment_init.LocalFitRunner` sees that it
     runs on a Dask worker and submits them to the same cluster (same results
     as in local processes)."""
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise ValueError(
-            "running on a Dask cluster needs Dask distributed: pip install 'smoe-gui[cluster]'"
-        ) from None
-    try:
-        client = Client(scheduler, timeout=f"{DASK_CONNECT_TIMEOUT_S}s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {one_line(exc)}") from None
+    from distributed import as_completed
+
     try:
         futures = client.map(run_job, list(jobs), pure=False, key=[f"smoe-{j.run_id}" for j in jobs])
         by_key = {f.key: job for f, job in zip(futures, jobs, strict=True)}
@@ -403,7 +400,7 @@ def run_experiment(
 
     summary = ExperimentSummary(out=out_dir)
     if inputs:
-        paths, summary.skipped_files = collect_images(inputs)
+        paths, summary.skipped_files = collect_images(inputs, outputs=out_dir)
         if not paths:
             raise ValueError("no image files found in " + ", ".join(str(p) for p in inputs))
     else:
@@ -416,8 +413,35 @@ def run_experiment(
             )
         if not paths:
             raise ValueError("none of the paper's images were found; give images or folders")
-    if not report_only:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    # nothing is written before the scheduler answered; one process at a time on out_dir
+    client = connect_dask(dask_scheduler) if dask_scheduler is not None and not report_only else None
+    try:
+        if not report_only:
+            fileio.make_folder(out_dir)
+        lock = fileio.OutputLock(out_dir).acquire()
+    except BaseException:
+        if client is not None:
+            client.close()
+        raise
+    try:
+        return _sweep(summary, out_dir, paths, methods, budgets, params, workers, client,
+                      dask_scheduler, threads, max_size, progress, say, report_only, started)
+    finally:
+        lock.release()
+        if client is not None:
+            client.close()
+
+
+def _sweep(
+    summary: ExperimentSummary, out_dir: Path, paths: Sequence[Path], methods: tuple[str, ...],
+    budgets: tuple[int, ...], params: Params, workers: int, client: Any, dask_scheduler: Any,
+    threads: int | None, max_size: int | None, progress: SweepObserver,
+    say: Callable[[str], None], report_only: bool, started: float,
+) -> ExperimentSummary:
+    """:func:`run_experiment` once its arguments are checked, the scheduler (if
+    any) connected and ``out_dir`` locked."""
+    for stale in fileio.remove_stale_staging(out_dir):
+        say(f"removed {stale.name}, left by a writer that was killed")
 
     cores = default_threads()
     if threads is None:
@@ -428,7 +452,7 @@ def run_experiment(
         else:
             threads = 0
     sources = load_sources(paths, max_size=max_size, on_message=say, channels=params.channels)
-    payloads = load_records(out_dir)
+    payloads = load_records(out_dir, on_skip=say)
     done_keys = finished_keys(payloads.values())
     if report_only:  # nothing runs, so nothing is planned
         jobs = plan_jobs(sources, methods, budgets, params, threads=threads, skip=lambda key: True)
@@ -464,8 +488,8 @@ def run_experiment(
             else:
                 runnable.append(job)
         if runnable:
-            if dask_scheduler is not None:
-                _run_dask(runnable, dask_scheduler, on_done)
+            if client is not None:
+                _run_dask(runnable, client, on_done)
             elif workers > 1:
                 _run_processes(runnable, workers, threads, on_done)
             else:
@@ -525,7 +549,36 @@ def _report(
         **(execution or {}),
     }
     try:
-        summary.files = write_report(out_dir, jobs, payloads, meta)
+        summary.files = _write_report_group(out_dir, jobs, payloads, meta, write_report)
     except KeyboardInterrupt:
         summary.interrupted = True
+
+
+def _write_report_group(
+    out_dir: Path, jobs: Sequence[Job], payloads: dict[str, dict[str, Any]], meta: dict[str, Any],
+    write_report: Callable[..., list[Path]],
+) -> list[Path]:
+    """``write_report`` into a staging folder, its files moved into ``out_dir``
+    together (:func:`~smoe_gui.core.io.fileio.output_group`): an error or Ctrl-C
+    part way leaves the previous report whole.  The staging folder sees the
+    stored runs through a link to ``out_dir/runs`` and the previous
+    ``sweep.json`` as a copy."""
+    import shutil
+
+    from .store import SWEEP_FILE, runs_dir
+
+    with fileio.output_group(out_dir) as staging:
+        link = staging / "runs"
+        if runs_dir(out_dir).is_dir():
+            link.symlink_to(runs_dir(out_dir).resolve(), target_is_directory=True)
+        if (out_dir / SWEEP_FILE).is_file():
+            shutil.copy2(out_dir / SWEEP_FILE, staging / SWEEP_FILE)
+        try:
+            written = write_report(staging, jobs, payloads, meta)
+        finally:
+            if link.is_symlink():
+                link.unlink()
+        names = [path.relative_to(staging) for path in written]
+        record_outputs(staging, [*names, Path(SWEEP_FILE)])
+    return [out_dir / name for name in names]
 

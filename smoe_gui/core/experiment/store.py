@@ -18,7 +18,7 @@ import io
 import json
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,14 +35,18 @@ __all__ = [
     "COLUMNS",
     "HISTORY_POINTS",
     "STORE_FORMAT",
+    "OUTPUTS_FILE",
     "SWEEP_FILE",
     "TIMING_COLUMNS",
     "RunOutput",
+    "check_payload",
     "csv_text",
     "finished_keys",
     "load_records",
     "load_sweep",
     "record_key",
+    "record_outputs",
+    "recorded_outputs",
     "runs_dir",
     "save_run",
     "save_sweep",
@@ -64,6 +68,9 @@ HISTORY_POINTS = 1500
 STORE_FORMAT = 2
 #: File (under the output folder) of the last running invocation's execution settings.
 SWEEP_FILE = "sweep.json"
+#: File (under the output folder) listing the report files the sweep wrote there, so
+#: that a sweep whose ``--out`` is also an input folder never reads them as images.
+OUTPUTS_FILE = ".smoe-outputs.json"
 
 
 @dataclass(eq=False)
@@ -152,19 +159,108 @@ def save_run(out: Path, output: RunOutput) -> None:
     fileio.write_text(runs / f"{run_id}.json", json.dumps(payload, indent=1, allow_nan=False) + "\n")
 
 
-def load_records(out: Path) -> dict[str, dict[str, Any]]:
-    """Every stored run under ``out/runs`` by run id (unreadable files are ignored)."""
+def check_payload(payload: Any) -> dict[str, Any]:
+    """A stored run (the parsed ``runs/<run_id>.json``) checked field by field.
+
+    Every field that resuming, ``results.csv``, the figures and the claims read is
+    checked: the record holds every column of :data:`COLUMNS`; ``run_id``,
+    ``image``, ``image_sha``, ``params_hash`` are non-empty text; ``method`` is a
+    known method; ``budget`` a whole number of at least 2; ``status`` ``ok`` or
+    ``failed``.  An ``ok`` run also has a PSNR that is a number or ``"inf"`` (not
+    NaN), an SSIM in [-1, 1], whole kernel counts and step count, finite
+    non-negative times, a readable history and expert PSNRs that are numbers or
+    null.
+
+    Returns
+    -------
+    dict
+        ``payload`` itself.
+
+    Raises
+    ------
+    ValueError
+        One line naming the first bad field.
+    """
+    from ..params import METHODS
+
+    if not isinstance(payload, dict) or not isinstance(payload.get("record"), dict):
+        raise ValueError("not a run record (no 'record' object)")
+    record = payload["record"]
+    missing = [c for c in COLUMNS if c not in record]
+    if missing:
+        raise ValueError(f"record lacks {', '.join(missing)}")
+    for key in ("run_id", "image", "image_sha", "params_hash"):
+        if not isinstance(record[key], str) or not record[key]:
+            raise ValueError(f"'{key}' is {record[key]!r}, not a non-empty text")
+    if record["method"] not in METHODS:
+        raise ValueError(f"'method' is {record['method']!r}, not one of {', '.join(METHODS)}")
+    _whole(record, "budget", 2)
+    if record["status"] not in ("ok", "failed"):
+        raise ValueError(f"'status' is {record['status']!r}, not 'ok' or 'failed'")
+    if record["status"] == "ok":
+        psnr = record["psnr_db"]
+        if psnr != "inf" and not (_is_number(psnr) and math.isfinite(psnr)):
+            raise ValueError(f"'psnr_db' is {psnr!r}, not a finite number or \"inf\"")
+        ssim = record["ssim"]
+        if not (_is_number(ssim) and -1.0 <= ssim <= 1.0):
+            raise ValueError(f"'ssim' is {ssim!r}, not a number in [-1, 1]")
+        for key in ("init_kernels", "final_kernels", "steps"):
+            _whole(record, key, 0)
+        for key in TIMING_COLUMNS:
+            value = record[key]
+            if not (_is_number(value) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"'{key}' is {value!r}, not a finite number of seconds")
+        if not isinstance(payload.get("history", []), list):
+            raise ValueError("'history' is not a list")
+        stored_history(payload)
+        expert = payload.get("expert_psnr", [])
+        if not isinstance(expert, list) or not all(
+                v is None or v == "inf" or _is_number(v) for v in expert):
+            raise ValueError("'expert_psnr' is not a list of numbers")
+        initial = payload.get("initial_psnr_db")
+        if initial is not None and initial != "inf" and not _is_number(initial):
+            raise ValueError(f"'initial_psnr_db' is {initial!r}, not a number")
+    return payload
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+        isinstance(value, float) and math.isnan(value))
+
+
+def _whole(record: dict[str, Any], key: str, low: int) -> None:
+    value = record[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"'{key}' is {value!r}, not a whole number of at least {low}")
+
+
+def load_records(
+    out: Path, on_skip: Callable[[str], None] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every stored run under ``out/runs`` by run id, each checked on its own.
+
+    A file that cannot be read (a FIFO, over
+    :data:`~smoe_gui.core.io.limits.MAX_RECORD_BYTES`, malformed JSON) or whose
+    fields fail :func:`check_payload` is skipped: ``on_skip`` receives one line
+    naming it and the reason.  The other runs are kept.
+    """
+    from ..errors import show_path
+    from ..io.limits import MAX_RECORD_BYTES, read_json_file
+
     runs = runs_dir(out)
     found: dict[str, dict[str, Any]] = {}
     if not runs.is_dir():
         return found
     for path in sorted(runs.glob("*.json")):
         try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-            record = payload["record"]
-            found[str(record["run_id"])] = payload
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
+            payload = check_payload(read_json_file(path, "a run record", MAX_RECORD_BYTES))
+            found[str(payload["record"]["run_id"])] = payload
+        except ValueError as exc:
+            if on_skip is not None:
+                text = str(exc)
+                shown = show_path(path)
+                text = text if text.startswith(shown) else f"{shown}: {text}"
+                on_skip(f"skipped run record {text}")
     return found
 
 
@@ -205,9 +301,29 @@ def save_sweep(out: Path, execution: dict[str, Any]) -> None:
 
 
 def load_sweep(out: Path) -> dict[str, Any] | None:
-    """What :func:`save_sweep` recorded, or None (absent or unreadable)."""
+    """What :func:`save_sweep` recorded, or None (absent, unreadable, not a JSON
+    object, or over :data:`~smoe_gui.core.io.limits.MAX_PARAMS_BYTES`)."""
+    from ..io.limits import MAX_PARAMS_BYTES, read_json_file
+
     try:
-        data = json.loads((out / SWEEP_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json_file(out / SWEEP_FILE, "a sweep record", MAX_PARAMS_BYTES)
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
+
+
+def record_outputs(out: Path, names: Iterable[str | Path]) -> None:
+    """List the report files (names relative to ``out``) in ``out/.smoe-outputs.json``."""
+    text = json.dumps(sorted({Path(n).as_posix() for n in names}), indent=1) + "\n"
+    fileio.write_text(out / OUTPUTS_FILE, text)
+
+
+def recorded_outputs(out: Path) -> set[str]:
+    """The names :func:`record_outputs` listed (empty when absent or unreadable)."""
+    from ..io.limits import MAX_PARAMS_BYTES, read_json_file
+
+    try:
+        data = read_json_file(out / OUTPUTS_FILE, "a list of outputs", MAX_PARAMS_BYTES)
+    except ValueError:
+        return set()
+    return {str(n) for n in data if isinstance(n, str)} if isinstance(data, list) else set()

@@ -18,6 +18,7 @@ import contextlib
 import errno
 import io
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -38,9 +39,14 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 __all__ = [
+    "FOLDER_MODE",
+    "STAGING_TAG",
+    "OutputLock",
     "atomic_write",
     "check_output_dir",
+    "make_folder",
     "output_group",
+    "remove_stale_staging",
     "write_bytes",
     "write_text",
     "write_npz",
@@ -256,11 +262,14 @@ def output_group(out: str | os.PathLike[str]) -> Iterator[Path]:
     staging: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(target)
+        tag = f"{STAGING_TAG}{os.getpid()}."
         if target.is_dir():
-            staging = Path(tempfile.mkdtemp(prefix=".smoe-staging.", suffix=".tmp", dir=target))
+            staging = Path(tempfile.mkdtemp(prefix=f".{tag}", suffix=".tmp", dir=target))
         else:
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp",
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{tag}", suffix=".tmp",
                                             dir=target.parent))
+            os.chmod(staging, FOLDER_MODE & ~_UMASK)  # mkdtemp makes 0700; a folder follows the umask
         try:
             yield staging
         except OSError as exc:
@@ -284,6 +293,118 @@ def output_group(out: str | os.PathLike[str]) -> Iterator[Path]:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
+
+
+#: Part of every staging folder's name, followed by the process id of its writer.
+STAGING_TAG = "smoe-staging."
+#: Mode of a new folder before the umask (as ``mkdir``): rwx for all.
+FOLDER_MODE = 0o777
+_STAGING_NAME = re.compile(r"^\.(?:.*\.)?" + re.escape(STAGING_TAG) + r"(\d+)\..*\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(out: str | os.PathLike[str]) -> list[Path]:
+    """Remove the staging folders a killed writer left in or beside ``out``.
+
+    A staging folder's name carries its writer's process id; one whose process
+    no longer runs (SIGKILL during the writes, a power cut) is removed, one of a
+    running process is kept.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+    """
+    target = Path(out)
+    removed: list[Path] = []
+    places = [(target.parent, f".{target.name}.")]
+    if target.is_dir():
+        places.append((target, "."))
+    for folder, prefix in places:
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            match = _STAGING_NAME.match(entry.name)
+            if (match is None or not entry.name.startswith(prefix) or not entry.is_dir()
+                    or _alive(int(match.group(1)))):
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def make_folder(path: str | os.PathLike[str]) -> Path:
+    """``mkdir -p`` whose new folders have :data:`FOLDER_MODE` minus the umask
+    (as the files written into them), whatever the caller's ``mkdir`` mode."""
+    folder = Path(path)
+    missing = _missing_parents(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in missing:
+        with contextlib.suppress(OSError):
+            os.chmod(item, FOLDER_MODE & ~_UMASK)
+    return folder
+
+
+class OutputLock:
+    """An advisory lock file ``out/.smoe.lock`` held while a process writes ``out``.
+
+    A second process on the same folder is refused at once with one line
+    (:func:`fcntl.flock`, so the lock goes with the process, also on SIGKILL;
+    the file itself is left, empty).  Where ``fcntl`` does not exist (Windows)
+    no lock is taken.
+
+    Raises
+    ------
+    ValueError
+        From :meth:`acquire` when another process holds the lock.
+    """
+
+    NAME = ".smoe.lock"
+
+    def __init__(self, out: str | os.PathLike[str]) -> None:
+        self.path = Path(out) / self.NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> OutputLock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ValueError(
+                f"{_shown(self.path.parent)}: another smoe process is writing this folder "
+                "(wait for it to end, or give another --out)"
+            ) from None
+        self._fd = fd  # the file stays empty and untouched: the lock is the process's
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> OutputLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def _renamed(exc: OSError, staging: Path, target: Path) -> OSError:

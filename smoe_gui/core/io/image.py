@@ -26,13 +26,17 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from .limits import check_input_file
+
 if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = [
     "CHANNELS",
     "IMAGE_SUFFIXES",
+    "MAX_IMAGE_BYTES",
     "MAX_PIXELS",
+    "MAX_PNG_CHUNK_BYTES",
     "MAX_SIDE",
     "MIN_SIDE",
     "InputWarning",
@@ -60,6 +64,15 @@ MAX_SIDE = 4096
 #: Most pixels a file may declare to be decoded at all (with or without a downscale);
 #: checked from the header, so a decompression bomb is refused before decoding.
 MAX_PIXELS = 100_000_000
+
+#: Largest image file in bytes: 2 GiB (an uncompressed 100-megapixel RGBA float file is 1.6 GB).
+MAX_IMAGE_BYTES = 2 << 30
+#: Largest PNG ancillary chunk (an ICC profile, a text chunk) decompressed, in bytes: 16 MiB.
+#: Pillow's default (1 MiB) refuses valid files with large ICC profiles, which OpenCV reads;
+#: the profile is not used (docs/inputs.md), only bounded.
+MAX_PNG_CHUNK_BYTES = 16 << 20
+#: Largest total of decompressed PNG text chunks in bytes: 64 MiB.
+MAX_PNG_TEXT_BYTES = 64 << 20
 
 #: File name suffixes (lower case, with the dot) of the image files that
 #: :func:`load_image` reads (through Pillow); the one list that folder scans,
@@ -476,23 +489,16 @@ def read_image(
         With a one-line message for a missing, empty, truncated, non-image, too small
         or too large file, data with no finite value, or memory running out.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+    PngImagePlugin.MAX_TEXT_CHUNK = MAX_PNG_CHUNK_BYTES
+    PngImagePlugin.MAX_TEXT_MEMORY = MAX_PNG_TEXT_BYTES
     max_size = check_max_size(max_size)
     if channels not in CHANNELS:
         raise ValueError(f"channels must be one of {', '.join(CHANNELS)}, got {channels!r}")
     p = Path(path)
     label = str(p)
-    if not p.exists():
-        raise ValueError(f"{label}: no such file")
-    if p.is_dir():
-        raise ValueError(f"{label}: is a folder, not an image file")
-    try:
-        size = p.stat().st_size
-    except OSError as exc:
-        raise ValueError(f"{label}: cannot read ({exc.strerror or exc})") from None
-    if size == 0:
-        raise ValueError(f"{label}: file is empty")
+    check_input_file(p, "an image file", MAX_IMAGE_BYTES)
     messages: list[str] = []
     try:
         with warnings.catch_warnings():
@@ -516,8 +522,12 @@ def read_image(
             h0, w0 = gray.shape[:2]
             gray = downscale_to(gray, max_size)
             messages.append(f"downscaled from {w0}x{h0} to {gray.shape[1]}x{gray.shape[0]} pixels")
-    except ValueError:
-        raise
+    except ValueError as exc:
+        if str(exc).startswith(label):
+            raise
+        # Pillow's own refusals (a chunk over its bounds, a bad header field) name no file
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(f"{label}: {reason}") from None
     except Image.DecompressionBombError as exc:
         # Pillow's own header check (above twice its MAX_IMAGE_PIXELS) came first
         declared = re.search(r"\((\d+) pixels\)", str(exc))
