@@ -21,7 +21,7 @@ __all__ = ["add_param_options", "fail", "main", "params_from_args", "print_note"
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-_COMMAND_MODULES = ("init_cmd", "fit_cmd", "experiment_cmd")
+_COMMAND_MODULES = ("init_cmd", "fit_cmd", "experiment_cmd", "tune_cmd")
 
 
 class _Parser(argparse.ArgumentParser):
