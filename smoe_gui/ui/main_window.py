@@ -62,6 +62,7 @@ from .theme import COLOR_SCHEMES, apply_color_scheme, current_theme
 from .views.kernel_panel import KernelPanel, kernel_kind_text
 from .views.plots import ExpertPlot, TrainingPlots
 from .views.stage_views import BACKGROUND_MODES, StageViews
+from .tune_panel import install_tune_panel
 from .widgets import ElidedLabel, StatusLine
 from .workers import JobRunner, TrainingThread, TrainWorker
 
@@ -224,6 +225,7 @@ class MainWindow(QMainWindow):
         self._pointer: tuple[str, float, float] | None = None
 
         self._restore_settings()
+        self.tune_panel = install_tune_panel(self)  # ui/tune_panel.py: the Tune dock
         self._update_buttons()
         if image_path is not None:
             self.open_image(image_path)
