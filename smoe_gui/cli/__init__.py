@@ -53,7 +53,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
     note_signal(signum)
     raise KeyboardInterrupt
 
-_COMMAND_MODULES = ("init_cmd", "fit_cmd", "experiment_cmd")
+_COMMAND_MODULES = ("init_cmd", "fit_cmd", "experiment_cmd", "tune_cmd")
 
 
 class _Parser(argparse.ArgumentParser):

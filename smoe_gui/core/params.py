@@ -209,6 +209,10 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     _p("delta_mu", float, 3.0, 0.25, 32.0, "px", "Δμ",
        "Distance between the two kernels of a pair, across the segment; also sets their width.",
        "Sec. III-C (kernel placement)", "placement"),
+    _p("segment_steering", float, 1.0, 1.0, 16.0, "1", "segment steering",
+       "Edge pairs: each kernel's width along its segment, in units of its width Δμ across it; "
+       "1: isotropic Σ (the paper).",
+       "Sec. V (future work: steering from the segments); extension", "placement"),
     _p("background_kernels", bool, True, 0, 1, "", "background kernels",
        "Add kernels in flat regions that no edge kernel reaches (a documented extension).",
        "Extension (docs/paper-readings.md)", "placement"),
@@ -314,6 +318,7 @@ _EFFECTS: dict[str, str] = {
     "max_pts": "Higher: more reduced segments in view 3 and twice as many kernel pairs in view 4.",
     "salient_fraction": "Higher: more magenta (salient) segments in view 3, fewer cyan cluster means.",
     "delta_mu": "Higher: the two kernels of each pair in view 4 move apart and grow wider.",
+    "segment_steering": "Higher: the edge pairs' ellipses in view 4 stretch along their segments.",
     "background_kernels": "On: violet background kernels fill flat regions in view 4; off: only edge pairs.",
     "background_spacing": "Higher: fewer, wider-spaced violet background kernels in view 4.",
     "expert_eta": "Higher: the expert curve (Fig. 3 plot) rises faster, or oscillates when too high.",
@@ -375,6 +380,7 @@ class Params:
     max_pts: int = 500
     salient_fraction: float = 0.2
     delta_mu: float = 3.0
+    segment_steering: float = 1.0
     background_kernels: bool = True
     background_spacing: float = 24.0
     expert_eta: float = 0.1

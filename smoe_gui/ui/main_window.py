@@ -40,6 +40,7 @@ from .messages import Messenger
 from .param_panel import INIT_GROUPS, ParamPanel
 from .resources import default_sample, icon_path, sample_paths
 from .theme import COLOR_SCHEMES, apply_color_scheme, current_theme
+from .tune_panel import install_tune_panel
 from .views.plots import ExpertPlot, TrainingPlots
 from .views.stage_views import BACKGROUND_MODES, StageViews
 from .window_inspect import InspectHandlers
@@ -178,6 +179,7 @@ class MainWindow(InspectHandlers):
         self._pointer: tuple[str, float, float] | None = None
 
         self._restore_settings()
+        self.tune_panel = install_tune_panel(self)  # ui/tune_panel.py: the Tune dock
         self._update_buttons()
         if image_path is not None:
             self.open_image(image_path)

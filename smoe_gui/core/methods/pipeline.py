@@ -197,7 +197,7 @@ def _edge_stages(image: NDArray[np.float32], params: Params, timings: dict[str, 
     lap("scores")
     red = reduce_segments(segments, scores, params.max_pts, params.salient_fraction)
     lap("reduction")
-    mu, A, log_alpha = edge_kernel_pairs(red.reduced, params.delta_mu)
+    mu, A, log_alpha = edge_kernel_pairs(red.reduced, params.delta_mu, params.segment_steering)
     notes: list[str] = []
     use_background = params.background_kernels
     if red.reduced.shape[0] == 0:

@@ -14,6 +14,12 @@ both with ``A = I/(√2·Δμ)`` (so ``Σ = A Aᵀ = I/(2Δμ²)`` and the gate 
 as ``exp(-‖x - μ‖²/(2Δμ²))``, a Gaussian of standard deviation Δμ) and
 ``log α = 0``.
 
+Steering from the segments (the paper's future work, Sec. V; an extension):
+with ``segment_steering = e > 1`` each kernel of a pair is stretched along its
+segment, ``A = R·diag(1/(√2·e·Δμ), 1/(√2·Δμ))`` with ``R = [t, n]``, so its
+standard deviation is ``e·Δμ`` along ``t`` and Δμ across it; ``e = 1`` is the
+paper's isotropic Σ exactly.
+
 Background kernels
 ------------------
 Edges leave smooth regions without kernels.  The image is covered by a grid of
@@ -74,7 +80,7 @@ def isotropic_A(count: int, sigma: float) -> F64:
     return a
 
 
-def edge_kernel_pairs(reduced: F64, delta_mu: float) -> GateArrays:
+def edge_kernel_pairs(reduced: F64, delta_mu: float, steering: float = 1.0) -> GateArrays:
     """Two kernels across each reduced segment.
 
     Parameters
@@ -83,14 +89,16 @@ def edge_kernel_pairs(reduced: F64, delta_mu: float) -> GateArrays:
         ``x, y, θ`` (px, px, degrees in {0, 90, 45, -45}).
     delta_mu : float
         Δμ: distance between the two kernels of a pair (px), also their
-        standard deviation.
+        standard deviation (across the segment).
+    steering : float
+        ``segment_steering`` e >= 1: standard deviation ``e·Δμ`` along the segment.
 
     Returns
     -------
     mu : (2M, 2) float64
         Kernel ``2i`` at ``c + (Δμ/2)·n``, kernel ``2i+1`` at ``c - (Δμ/2)·n``.
     A : (2M, 2, 2) float64
-        ``I/(√2·Δμ)``.
+        ``I/(√2·Δμ)``; steered (module doc) when ``steering > 1``.
     log_alpha : (2M,) float64
         Zeros.
     """
@@ -104,7 +112,16 @@ def edge_kernel_pairs(reduced: F64, delta_mu: float) -> GateArrays:
     mu = np.empty((2 * m, 2), dtype=np.float64)
     mu[0::2] = red[:, :2] + offset
     mu[1::2] = red[:, :2] - offset
-    return mu, isotropic_A(2 * m, delta_mu), np.zeros(2 * m, dtype=np.float64)
+    if not (steering >= 1.0):
+        raise ValueError(f"segment steering must be at least 1, got {steering}")
+    if steering == 1.0:
+        return mu, isotropic_A(2 * m, delta_mu), np.zeros(2 * m, dtype=np.float64)
+    tt = np.repeat(t, 2, axis=0)  # (2M, 2): both kernels of a pair share the direction
+    nn = np.repeat(normal, 2, axis=0)
+    a = np.empty((2 * m, 2, 2), dtype=np.float64)
+    a[:, :, 0] = tt / (math.sqrt(2.0) * steering * delta_mu)  # column 0: along the segment
+    a[:, :, 1] = nn / (math.sqrt(2.0) * delta_mu)  # column 1: across it
+    return mu, a, np.zeros(2 * m, dtype=np.float64)
 
 
 def _cell_centres(length: int, count: int) -> F64:

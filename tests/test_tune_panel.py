@@ -1,0 +1,115 @@
+"""The window's Tune panel: bad input in a dialog, a grid study off the GUI thread that
+fills the table and the plot, a click that loads a trial's model, Stop keeps what is done."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QSettings, QTimer  # noqa: E402
+
+from smoe_gui.core.io.fileio import write_png  # noqa: E402
+from smoe_gui.core.io.modelio import load_model  # noqa: E402
+from smoe_gui.core.params import Params  # noqa: E402
+from smoe_gui.core.tune import load_trials  # noqa: E402
+from smoe_gui.ui import create_main_window  # noqa: E402
+from smoe_gui.ui.messages import RecordingMessenger  # noqa: E402
+
+FAST = Params(max_pts=20, tile_size=32, tile_steps=3, time_budget=1.0, expert_iters=3)
+
+
+@pytest.fixture()
+def window(qtbot, tmp_path: Path, synthetic_image: np.ndarray):
+    path = tmp_path / "synthetic.png"
+    write_png(path, synthetic_image[:64, :80])
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("params", FAST.to_json())
+    win = create_main_window(path, settings=settings)
+    win.messenger = RecordingMessenger()
+    win.tune_panel.out_root = tmp_path / "tune"
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+def test_the_panel_is_a_dock_with_a_menu_toggle(window) -> None:
+    panel = window.tune_panel
+    assert panel.dock.isHidden()
+    panel.dock.toggleViewAction().trigger()
+    assert panel.dock.isVisible()
+    assert panel.first.combo.findText("segment_steering") >= 0
+    assert panel.first.combo.findText("channels") < 0  # not numeric
+    assert "Range" in panel.first.combo.toolTip()
+
+
+def test_bad_input_shows_a_dialog_and_starts_nothing(window) -> None:
+    panel = window.tune_panel
+    panel.first.combo.setCurrentText("delta_mu")
+    panel.first.low.setValue(6.0)
+    panel.first.high.setValue(2.0)
+    assert not panel.start()
+    level, title, text = window.messenger.messages[-1]
+    assert (level, title) == ("error", "Cannot tune") and "above high bound" in text
+    assert not panel.running and not panel.out_root.exists()
+
+
+def test_a_grid_runs_off_the_gui_thread_fills_in_and_loads_a_trial(qtbot, window) -> None:
+    panel = window.tune_panel
+    panel.first.combo.setCurrentText("delta_mu")
+    panel.first.low.setValue(2.0)
+    panel.first.high.setValue(4.0)
+    panel.sampler.setCurrentText("grid")
+    panel.steps.setValue(2)
+    panel.budget.setValue(0.5)
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(10)
+    assert panel.start()
+    qtbot.waitUntil(lambda: not panel.running and panel.start_button.isEnabled(), timeout=240_000)
+    timer.stop()
+    assert [r["state"] for r in panel.rows] == ["complete", "complete"]
+    assert panel.table.rowCount() == 2 and len(panel.points.data) == 2
+    assert "tuning done: best: trial" in panel.status.text()
+    assert len(load_trials(panel.out_dir)) == 2
+    # the GUI thread was never held for seconds: trials ran in a worker process
+    assert max(gaps) < 2.0, max(gaps)
+
+    assert panel.load_trial(1)
+    expected = load_model(panel.out_dir / "models" / "trial-0001.npz")
+
+    def shows_it() -> bool:
+        shown = window.current_model()
+        return shown is not None and np.array_equal(shown.mu, expected.mu)
+
+    qtbot.waitUntil(shows_it, timeout=60_000)  # the views render it off the GUI thread
+    assert window.panel.params().delta_mu == 4.0
+
+
+def test_stop_keeps_the_finished_trials(qtbot, window) -> None:
+    panel = window.tune_panel
+    panel.first.combo.setCurrentText("delta_mu")
+    panel.sampler.setCurrentText("grid")
+    panel.steps.setValue(6)
+    panel.budget.setValue(1.0)
+    assert panel.start()
+    qtbot.waitUntil(lambda: len(panel.rows) >= 1, timeout=240_000)
+    panel.stop()
+    qtbot.waitUntil(lambda: not panel.running and panel.start_button.isEnabled(), timeout=60_000)
+    assert "tuning stopped" in panel.status.text()
+    rows = load_trials(panel.out_dir)
+    kept = [r for r in rows if r["state"] == "complete"]
+    shown = [r for r in panel.rows if r["state"] == "complete"]
+    assert 1 <= len(kept) < 6 and len(kept) >= len(shown)
