@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--big", type=int, default=10, help="cases on larger images")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the draws (default: random)")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed of the draws (default: random)"
+    )
     args = parser.parse_args(argv)
 
     from hypothesis import strategies as st
@@ -45,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         h, w = draw(st.sampled_from([(64, 64), (48, 64), (8, 2000), (2000, 8)]))
         image = fuzz.ImageCase(case.kind, h, w, case.level, case.seed)
         tile = int(min(max(h, w), max(16, params.tile_size)))
-        return image, params.replace(tile_size=tile, expert_iters=min(params.expert_iters, 50)), method
+        return (
+            image,
+            params.replace(tile_size=tile, expert_iters=min(params.expert_iters, 50)),
+            method,
+        )
 
     outcomes: Counter[str] = Counter()
     failures: dict[tuple[str, str, str], str] = {}
@@ -56,8 +62,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def make_runner(label: str, strategy: Any, count: int, run_seed: int) -> Any:
         @hypothesis_seed(run_seed)
-        @settings(max_examples=count, deadline=None, database=None, derandomize=False,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=count,
+            deadline=None,
+            database=None,
+            derandomize=False,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(drawn=strategy)
         def one(drawn: tuple[Any, Any, str]) -> None:
             case, params, method = drawn
@@ -66,12 +77,19 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001  (every failure is reported, none stops the run)
                 outcomes["FAILED"] += 1
                 where = traceback.extract_tb(exc.__traceback__)[-1]
-                key = (type(exc).__name__, str(exc).splitlines()[0][:120] if str(exc) else "",
-                       f"{Path(where.filename).name}:{where.lineno}")
+                key = (
+                    type(exc).__name__,
+                    str(exc).splitlines()[0][:120] if str(exc) else "",
+                    f"{Path(where.filename).name}:{where.lineno}",
+                )
                 if key not in failures:
-                    changed = {k: v for k, v in params.to_dict().items() if v != fuzz.Params().to_dict()[k]}
-                    failures[key] = (f"{label} case {case}, method {method}, params changed: {changed}\n"
-                                     + "".join(traceback.format_exception(exc)[-6:]))
+                    changed = {
+                        k: v for k, v in params.to_dict().items() if v != fuzz.Params().to_dict()[k]
+                    }
+                    failures[key] = (
+                        f"{label} case {case}, method {method}, params changed: {changed}\n"
+                        + "".join(traceback.format_exception(exc)[-6:])
+                    )
 
         return one
 
@@ -81,8 +99,10 @@ def main(argv: list[str] | None = None) -> int:
 
     total = sum(outcomes.values())
     elapsed = time.perf_counter() - started
-    print(f"fuzz benchmark (seed {seed}): {total} cases in {elapsed:.0f} s "
-          f"({elapsed / max(1, total):.2f} s per case; noisy on a shared machine)")
+    print(
+        f"fuzz benchmark (seed {seed}): {total} cases in {elapsed:.0f} s "
+        f"({elapsed / max(1, total):.2f} s per case; noisy on a shared machine)"
+    )
     for name, n in sorted(outcomes.items()):
         print(f"  {name}: {n}")
     for (kind, message, where), detail in failures.items():

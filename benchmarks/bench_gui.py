@@ -35,7 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("image", nargs="?", default=str(ROOT / "resources" / "samples" / "parrots.png"))
+    parser.add_argument(
+        "image", nargs="?", default=str(ROOT / "resources" / "samples" / "parrots.png")
+    )
     parser.add_argument("--changes", type=int, default=20, help="parameter changes timed")
     parser.add_argument("--train-seconds", type=float, default=8.0, help="training time budget")
     args = parser.parse_args()
@@ -109,11 +111,18 @@ def main() -> int:
     spin(training_warmed, 300)  # the window's once-per-process training warm-up (a worker thread)
     print(f"training warm-up done {time.perf_counter() - t_warm:.1f} s after the first stages")
     h, w = window.image.shape
-    print(f"image {Path(args.image).name} {w}x{h}; torch threads {training_threads()}; "
-          f"{window.current_model().n_kernels} kernels")
+    print(
+        f"image {Path(args.image).name} {w}x{h}; torch threads {training_threads()}; "
+        f"{window.current_model().n_kernels} kernels"
+    )
 
     # -- 1. latency parameter change -> every stage view updated -------------------
-    widgets = [("delta_mu", [2.5, 3.5]), ("canny_sigma", [1.4, 1.6]), ("lam", [0.15, 0.1]), ("max_pts", [480, 500])]
+    widgets = [
+        ("delta_mu", [2.5, 3.5]),
+        ("canny_sigma", [1.4, 1.6]),
+        ("lam", [0.15, 0.1]),
+        ("max_pts", [480, 500]),
+    ]
     latencies: list[float] = []
     compute: list[float] = []
     for i in range(args.changes + 2):
@@ -129,15 +138,20 @@ def main() -> int:
             compute.append(window.session.stage_result.compute_ms)
     latencies.sort()
     p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))]
-    print(f"parameter change -> all 5 stage views: median {statistics.median(latencies):.0f} ms, "
-          f"p95 {p95:.0f} ms (target <= 100 ms); worker compute median {statistics.median(compute):.0f} ms, "
-          f"GUI draw {window.stage_draw_ms:.1f} ms")
+    print(
+        f"parameter change -> all 5 stage views: median {statistics.median(latencies):.0f} ms, p95 "
+        f"{p95:.0f} ms (target <= 100 ms); worker compute median {statistics.median(compute):.0f} "
+        f"ms, GUI draw {window.stage_draw_ms:.1f} ms"
+    )
 
     # -- 2. training in the app ------------------------------------------------------
     params = window.panel.params().replace(time_budget=args.train_seconds)
     # compile numba's training kernels first, so neither measurement pays for it
-    for _ in fit(window.image[:160, :160].copy(), params.replace(time_budget=2.0, tile_size=64),
-                 snapshot_interval_s=0.5):
+    for _ in fit(
+        window.image[:160, :160].copy(),
+        params.replace(time_budget=2.0, tile_size=64),
+        snapshot_interval_s=0.5,
+    ):
         pass
     window.panel.set_params(params, emit=False)
     init = window.session.matching_init(params, "edge")
@@ -172,8 +186,10 @@ def main() -> int:
     spin(lambda: False, 2.0)
     probe.stop()
     idle = sorted(gaps)
-    print(f"idle event loop (machine load baseline): max timer gap {idle[-1]:.0f} ms, "
-          f"p99 {idle[int(0.99 * (len(idle) - 1))]:.0f} ms over {len(idle)} ticks")
+    print(
+        f"idle event loop (machine load baseline): max timer gap {idle[-1]:.0f} ms, "
+        f"p99 {idle[int(0.99 * (len(idle) - 1))]:.0f} ms over {len(idle)} ticks"
+    )
     gaps.clear()
     stamps.clear()
     window.start_training()
@@ -191,13 +207,17 @@ def main() -> int:
     wall = t_end - t_start
     stall = max(gaps) - 5.0 if gaps else float("nan")
     gaps.sort()
-    print(f"training in the app: {steps_app:.0f} steps in {secs_app:.1f} s = {steps_app / secs_app:.1f} steps/s; "
-          f"{window.frames_shown} reconstruction refreshes in {wall:.1f} s = {window.frames_shown / wall:.1f}/s "
-          f"(target >= 5)")
+    print(
+        f"training in the app: {steps_app:.0f} steps in {secs_app:.1f} s = "
+        f"{steps_app / secs_app:.1f} steps/s; {window.frames_shown} reconstruction refreshes in "
+        f"{wall:.1f} s = {window.frames_shown / wall:.1f}/s (target >= 5)"
+    )
     if window.last_error:
         print("worker error:", window.last_error)
-    print(f"GUI event loop during training: max stall {stall:.0f} ms (target <= 50 ms), "
-          f"p99 timer gap {gaps[int(0.99 * (len(gaps) - 1))]:.0f} ms over {len(gaps)} ticks")
+    print(
+        f"GUI event loop during training: max stall {stall:.0f} ms (target <= 50 ms), "
+        f"p99 timer gap {gaps[int(0.99 * (len(gaps) - 1))]:.0f} ms over {len(gaps)} ticks"
+    )
     del training
     # where the longest stalls happened: training phase at that moment
     phases = window.plots.data["train"].arrays()["phase"].tolist()
@@ -211,8 +231,10 @@ def main() -> int:
     plain_after = plain_rate()
     rates = [steps / secs for steps, secs in (plain_before, plain_after)]
     rate_app, rate_plain = steps_app / secs_app, sum(rates) / 2
-    print(f"plain fit() loop in this process: {rates[0]:.1f} steps/s before the app, {rates[1]:.1f} after; "
-          f"app / plain = {100 * rate_app / rate_plain:.0f}% (target >= 90%)")
+    print(
+        f"plain fit() loop in this process: {rates[0]:.1f} steps/s before the app, {rates[1]:.1f} "
+        f"after; app / plain = {100 * rate_app / rate_plain:.0f}% (target >= 90%)"
+    )
 
     # -- 4. the CLI: `smoe fit` on the same image and parameters, its own process -------
     import json
@@ -221,14 +243,30 @@ def main() -> int:
     params_file = Path(tmp) / "params.json"
     params_file.write_text(params.to_json())
     out_dir = Path(tmp) / "cli-fit"
-    subprocess.run([sys.executable, "-m", "smoe_gui.cli", "fit", args.image, "--params", str(params_file),
-                    "--quiet", "--out", str(out_dir)], check=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smoe_gui.cli",
+            "fit",
+            args.image,
+            "--params",
+            str(params_file),
+            "--quiet",
+            "--out",
+            str(out_dir),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
     report = json.loads((out_dir / "report.json").read_text())
     times = report["phase_times_s"]
     secs_cli = float(times["total"]) - float(times["init"])
     rate_cli = float(report["steps"]) / secs_cli
-    print(f"CLI `smoe fit`: {report['steps']} steps in {secs_cli:.1f} s = {rate_cli:.1f} steps/s; "
-          f"app / CLI = {100 * rate_app / rate_cli:.0f}% (target >= 80%)")
+    print(
+        f"CLI `smoe fit`: {report['steps']} steps in {secs_cli:.1f} s = {rate_cli:.1f} steps/s; "
+        f"app / CLI = {100 * rate_app / rate_cli:.0f}% (target >= 80%)"
+    )
     window.close()
     return 0
 

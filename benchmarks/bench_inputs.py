@@ -104,7 +104,8 @@ def main() -> None:
         for label, path, max_size, runs in cases:
             r = measure(path, max_size, runs)
             print(
-                f"{label:42} {float(r['median_s']) * 1e3:7.1f} ms {float(r['first_s']) * 1e3:7.1f} ms "  # type: ignore[arg-type]
+                f"{label:42} {float(r['median_s']) * 1e3:7.1f} ms "
+                f"{float(r['first_s']) * 1e3:7.1f} ms "
                 f"{float(r['rss_growth_mib']):8.1f} MiB  {r['outcome']}"  # type: ignore[arg-type]
             )
         print("target: a bomb is refused within 1 s and 200 MB")

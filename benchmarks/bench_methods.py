@@ -52,7 +52,9 @@ def method_params(image: NDArray[np.float32], method: str, n_kernels: int) -> tu
     try:
         from smoe_gui.core.methods.budget import plan_kernels
     except ImportError:
-        raise SystemExit("the kernel-budget planner (smoe_gui/core/methods/budget.py) is missing") from None
+        raise SystemExit(
+            "the kernel-budget planner (smoe_gui/core/methods/budget.py) is missing"
+        ) from None
     start = time.perf_counter()
     params = plan_kernels(image, Params(), method, n_kernels)
     return params, time.perf_counter() - start
@@ -61,8 +63,10 @@ def method_params(image: NDArray[np.float32], method: str, n_kernels: int) -> tu
 def bench_timing(path: Path, methods: list[str], n_kernels: int, runs: int) -> None:
     image = load_image(path)
     h, w = image.shape
-    print(f"1. initialisation time at {n_kernels} kernels, {path.name} {w}x{h}, "
-          f"{default_threads()} threads, median of {runs} run(s) after a warm-up")
+    print(
+        f"1. initialisation time at {n_kernels} kernels, {path.name} {w}x{h}, "
+        f"{default_threads()} threads, median of {runs} run(s) after a warm-up"
+    )
     for method in methods:
         params, plan_s = method_params(image, method, n_kernels)
         initialize(image, params, method)  # warm-up (JIT, caches)
@@ -75,12 +79,17 @@ def bench_timing(path: Path, methods: list[str], n_kernels: int, runs: int) -> N
         assert result is not None
         stages = ", ".join(f"{k} {v:.0f}" for k, v in result.timings_ms.items())
         planner = f"; planner search {plan_s:.2f} s" if plan_s else ""
-        print(f"   {method:8s} {statistics.median(totals):8.2f} s  {result.n_kernels:5d} kernels  "
-              f"PSNR {result.expert_psnr[-1]:.2f} dB  (ms: {stages}){planner}", flush=True)
+        print(
+            f"   {method:8s} {statistics.median(totals):8.2f} s  {result.n_kernels:5d} kernels  "
+            f"PSNR {result.expert_psnr[-1]:.2f} dB  (ms: {stages}){planner}",
+            flush=True,
+        )
 
 
 def bench_budgets(paths: list[Path], methods: list[str], budgets: list[int]) -> None:
-    print(f"2. kernel counts for budgets {', '.join(map(str, budgets))} (met: 0.95*N <= count <= N)")
+    print(
+        f"2. kernel counts for budgets {', '.join(map(str, budgets))} (met: 0.95*N <= count <= N)"
+    )
     met_all = True
     for path in paths:
         image = load_image(path)
@@ -102,7 +111,9 @@ def main() -> None:
     parser.add_argument("--kernels", type=int, default=2000)
     parser.add_argument("--budgets", default="500,1000,2000,4000")
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--images", default=None, nargs="+", help="the paper's images: files or folders")
+    parser.add_argument(
+        "--images", default=None, nargs="+", help="the paper's images: files or folders"
+    )
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--skip-budgets", action="store_true")
     args = parser.parse_args()

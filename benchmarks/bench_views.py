@@ -98,8 +98,10 @@ def bench_weight_map(images: str | None, repeat: int) -> None:
         kernel_weight_map(model, 0)
         ks = np.linspace(0, model.n_kernels - 1, 25).astype(int)
         times = [median_ms(lambda k=k, m=model: kernel_weight_map(m, int(k)), 1) for k in ks]
-        print(f"{label:14s} K={model.n_kernels:5d}  weight map median {statistics.median(times):6.1f} ms, "
-              f"max {max(times):6.1f} ms over {len(ks)} kernels")
+        print(
+            f"{label:14s} K={model.n_kernels:5d}  weight map median "
+            f"{statistics.median(times):6.1f} ms, max {max(times):6.1f} ms over {len(ks)} kernels"
+        )
     del repeat
 
 
@@ -107,14 +109,18 @@ def bench_territories(images: str | None, repeat: int) -> SmoeModel:
     path = find_image("parrots.png", images)
     image = load_image(path)
     base = model_near(image, 2000)
-    print(f"\n== gate territories: {path.name} {image.shape[1]}x{image.shape[0]} (target <= 30 ms) ==")
+    print(
+        f"\n== gate territories: {path.name} {image.shape[1]}x{image.shape[0]} (target <= 30 ms) =="
+    )
     for label, model in (("edge init", base), ("trained-like", trained_like(base, 2))):
         gate_territories(model)
         full = median_ms(lambda m=model: gate_territories(m), repeat)
         view = median_ms(lambda m=model: gate_territories(m, 400, 600), repeat)
         shares = median_ms(lambda m=model: gate_shares(m, 163, 245), max(3, repeat // 2))
-        print(f"{label:14s} K={model.n_kernels:5d}  full {full:6.1f} ms, view 600x400 {view:6.1f} ms, "
-              f"gate shares (245x163) {shares:6.1f} ms")
+        print(
+            f"{label:14s} K={model.n_kernels:5d}  full {full:6.1f} ms, view 600x400 {view:6.1f} "
+            f"ms, gate shares (245x163) {shares:6.1f} ms"
+        )
     return trained_like(base, 2)
 
 
@@ -133,13 +139,21 @@ def bench_redraw(model: SmoeModel, repeat: int) -> None:
     views.set_original(image)
     app.processEvents()
     view = views.views["kernels"]
-    print(f"\n== view 4 redraw, {model.n_kernels} kernels, view {view.width()}x{view.height()} px "
-          "(target <= 10 ms GUI-thread time per frame) ==")
+    print(
+        f"\n== view 4 redraw, {model.n_kernels} kernels, view {view.width()}x{view.height()} px "
+        "(target <= 10 ms GUI-thread time per frame) =="
+    )
     for mode in KERNEL_MODES:
         views.set_kernel_mode(mode)
-        geos = [kernel_geometry(trained_like(model, s), None, shares=mode == "ellipses",
-                                territory_size=(300, 450) if mode == "territories" else None)
-                for s in range(3)]
+        geos = [
+            kernel_geometry(
+                trained_like(model, s),
+                None,
+                shares=mode == "ellipses",
+                territory_size=(300, 450) if mode == "territories" else None,
+            )
+            for s in range(3)
+        ]
         times = []
         for i in range(repeat + 2):
             geo = geos[i % len(geos)]
@@ -147,8 +161,10 @@ def bench_redraw(model: SmoeModel, repeat: int) -> None:
             views.show_kernels(geo)
             view.viewport().repaint()
             times.append(time.perf_counter() - t0)
-        print(f"{mode:12s} median {1e3 * statistics.median(times[2:]):6.1f} ms, "
-              f"max {1e3 * max(times[2:]):6.1f} ms per frame")
+        print(
+            f"{mode:12s} median {1e3 * statistics.median(times[2:]):6.1f} ms, "
+            f"max {1e3 * max(times[2:]):6.1f} ms per frame"
+        )
     views.close()
 
 
@@ -171,18 +187,26 @@ def bench_psnr_cost(images: str | None, seconds: float) -> None:
     cost = median_ms(lambda: float(np.mean((render(model) - image) ** 2)), 5)
     span = tiles[-1] if tiles else 0.0
     share = measured * cost / 1e3 / span if span else 0.0
-    print(f"\n== whole-image PSNR during the tile phase: {path.name}, K={model.n_kernels}, "
-          f"{seconds:g} s fit ==")
-    print(f"{measured} measurements in {span:.1f} s of tiles ({measured / max(span, 1e-9):.1f}/s), "
-          f"{cost:.1f} ms each: {100 * share:.1f} % of the tile phase")
+    print(
+        f"\n== whole-image PSNR during the tile phase: {path.name}, K={model.n_kernels}, "
+        f"{seconds:g} s fit =="
+    )
+    print(
+        f"{measured} measurements in {span:.1f} s of tiles ({measured / max(span, 1e-9):.1f}/s), "
+        f"{cost:.1f} ms each: {100 * share:.1f} % of the tile phase"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", help="folder with peppers.png and parrots.png")
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--sections", nargs="*", default=["weights", "territories", "redraw", "psnr"],
-                        help="which figures to print (default: all)")
+    parser.add_argument(
+        "--sections",
+        nargs="*",
+        default=["weights", "territories", "redraw", "psnr"],
+        help="which figures to print (default: all)",
+    )
     parser.add_argument("--fit-seconds", type=float, default=20.0)
     args = parser.parse_args()
     import numba

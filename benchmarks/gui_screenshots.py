@@ -3,8 +3,10 @@ mode, inspecting a kernel, training, and after Compare.
 
 Run (a display is needed; Xvfb gives one):
 
-    xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/gui_screenshots.py --size 1600x1000
-    xvfb-run -s "-screen 0 1280x720x24" .venv/bin/python benchmarks/gui_screenshots.py --size 1280x720
+    xvfb-run -s "-screen 0 1600x1000x24" \
+        .venv/bin/python benchmarks/gui_screenshots.py --size 1600x1000
+    xvfb-run -s "-screen 0 1280x720x24" \
+        .venv/bin/python benchmarks/gui_screenshots.py --size 1280x720
 
 Writes ``docs/screenshots/<name>-<W>x<H>.png`` (``--out`` to change the folder)
 and prints each path.  Uses the bundled ``parrots.png`` sample and short
@@ -66,8 +68,10 @@ def main() -> None:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     ini = Path(tempfile.mkdtemp()) / "settings.ini"
-    window = create_main_window(ROOT / "resources" / "samples" / "parrots.png",
-                                settings=QSettings(str(ini), QSettings.Format.IniFormat))
+    window = create_main_window(
+        ROOT / "resources" / "samples" / "parrots.png",
+        settings=QSettings(str(ini), QSettings.Format.IniFormat),
+    )
     window.resize(w, h)
     window.show()
     window.move(0, 0)
@@ -90,8 +94,14 @@ def main() -> None:
     def mode(m: str) -> None:
         stages.kernel_mode_box.setCurrentIndex(["centres", "ellipses", "territories"].index(m))
         rid = session._latest_snapshot
-        spin(app, lambda: session._latest_snapshot != rid and stages.views["kernels"].shown_id
-             == session._latest_snapshot, 60)
+        spin(
+            app,
+            lambda: (
+                session._latest_snapshot != rid
+                and stages.views["kernels"].shown_id == session._latest_snapshot
+            ),
+            60,
+        )
 
     mode("centres")
     shot("kernels-centres")
@@ -111,7 +121,9 @@ def main() -> None:
     x, y = (float(v) for v in model.mu[k])
     mode("ellipses")
     # zoomed in on it (the linked views follow), so that its weight map reads
-    stages.views["edges"].getViewBox().setRange(xRange=(x - 60, x + 60), yRange=(y - 40, y + 40), padding=0)
+    stages.views["edges"].getViewBox().setRange(
+        xRange=(x - 60, x + 60), yRange=(y - 40, y + 40), padding=0
+    )
     shown: list[int] = []
     window.gate_map_shown.connect(shown.append)
     window.select_kernel_at("kernels", x, y)

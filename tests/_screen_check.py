@@ -22,7 +22,9 @@ from smoe_gui.core.params import Params
 from smoe_gui.ui import create_main_window
 from smoe_gui.ui.messages import RecordingMessenger
 
-FAST = Params(max_pts=20, tile_size=64, tile_steps=15, time_budget=30.0, expert_iters=5, patience=50)
+FAST = Params(
+    max_pts=20, tile_size=64, tile_steps=15, time_budget=30.0, expert_iters=5, patience=50
+)
 
 
 def spin(app: QApplication, until, timeout: float) -> bool:
@@ -38,7 +40,9 @@ def spin(app: QApplication, until, timeout: float) -> bool:
 def on_screen(widget: QWidget, screen: QRect) -> bool:
     top_left = widget.mapToGlobal(QPoint(0, 0))
     rect = QRect(top_left, widget.size())
-    return widget.isVisible() and rect.width() >= 40 and rect.height() >= 20 and screen.contains(rect)
+    return (
+        widget.isVisible() and rect.width() >= 40 and rect.height() >= 20 and screen.contains(rect)
+    )
 
 
 def check(window, when: str) -> list[str]:
@@ -47,8 +51,14 @@ def check(window, when: str) -> list[str]:
     if not screen.contains(window.frameGeometry()):
         problems.append(f"{when}: window {window.frameGeometry()} off the screen {screen}")
     named = dict(window.stages.views)
-    named.update({"start": window.start_button, "pause": window.pause_button, "stop": window.stop_button,
-                  "psnr-plot": window.plots.psnr_plot})
+    named.update(
+        {
+            "start": window.start_button,
+            "pause": window.pause_button,
+            "stop": window.stop_button,
+            "psnr-plot": window.plots.psnr_plot,
+        }
+    )
     for name, widget in named.items():
         if not on_screen(widget, screen):
             top_left = widget.mapToGlobal(QPoint(0, 0))
@@ -63,11 +73,16 @@ def check_screen(app: QApplication, image: Path, settings: QSettings, screen: QS
     if screen is not app.primaryScreen():
         window.fit_to_screen(screen)
     window.show()
-    name = f"{screen.name()} {screen.availableGeometry().width()}x{screen.availableGeometry().height()}"
+    name = (
+        f"{screen.name()} "
+        f"{screen.availableGeometry().width()}x{screen.availableGeometry().height()}"
+    )
     problems: list[str] = []
     if window.screen() is not screen:
         problems.append(f"{name}: the window is on {window.screen().name()}")
-    if not spin(app, lambda: window.stages.views["edges"].shown_id == window.latest_request > 0, 60):
+    if not spin(
+        app, lambda: window.stages.views["edges"].shown_id == window.latest_request > 0, 60
+    ):
         problems.append(f"{name}: stages never drawn")
     spin(app, lambda: False, 0.3)
     width = window.width()
@@ -82,7 +97,9 @@ def check_screen(app: QApplication, image: Path, settings: QSettings, screen: QS
     spin(app, lambda: False, 0.5)
     problems += check(window, f"{name} during training")
     if window.width() != width:
-        problems.append(f"{name}: the window grew from {width} to {window.width()} px during training")
+        problems.append(
+            f"{name}: the window grew from {width} to {window.width()} px during training"
+        )
     window.stop_training()
     spin(app, lambda: not window.is_training(), 30)
     problems += check(window, f"{name} after training")

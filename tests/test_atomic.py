@@ -122,7 +122,8 @@ def _read(kind: str, path: Path) -> object:
         return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if kind == "model":
         m = modelio.load_model(path)
-        return {"mu": m.mu, "A": m.A, "m": m.m, "la": m.log_alpha, "p": modelio.read_model_params(path)}
+        p = modelio.read_model_params(path)
+        return {"mu": m.mu, "A": m.A, "m": m.m, "la": m.log_alpha, "p": p}
     if kind == "text":
         return path.read_text(encoding="utf-8")
     return path.read_bytes()
@@ -162,7 +163,8 @@ def test_sigkill_mid_write_keeps_previous_file(tmp_path: Path, kind: str) -> Non
                 line = child.stdout.readline()  # type: ignore[union-attr]
                 break
         assert line.strip() == MARK, (
-            f"child never reached the middle of the write: {child.stderr.read() if child.poll() is not None else ''}"  # type: ignore[union-attr]
+            "child never reached the middle of the write: "
+            f"{child.stderr.read() if child.poll() is not None else ''}"  # type: ignore[union-attr]
         )
         # the new content really is half on disk, in a temporary file beside the target
         temps = [p for p in tmp_path.iterdir() if p.name.startswith(f".{target.name}.")]
@@ -234,8 +236,19 @@ def test_new_file_is_complete_and_replaces_old(tmp_path: Path) -> None:
 
 #: Method names that write a file when given a path.
 _WRITING_METHODS = {
-    "save", "savez", "savez_compressed", "savetxt", "savefig", "imwrite", "tofile",
-    "write_text", "write_bytes", "to_csv", "to_json", "dump", "export",
+    "save",
+    "savez",
+    "savez_compressed",
+    "savetxt",
+    "savefig",
+    "imwrite",
+    "tofile",
+    "write_text",
+    "write_bytes",
+    "to_csv",
+    "to_json",
+    "dump",
+    "export",
 }
 #: Receivers whose methods of those names are the atomic writers themselves.
 _ATOMIC_RECEIVERS = {"fileio", "modelio"}
@@ -271,8 +284,16 @@ def _non_atomic_writes(path: Path) -> list[str]:
             continue
         if isinstance(func, ast.Attribute):
             if func.attr == "open" and node.args:
-                mode = node.args[0] if not isinstance(func.value, ast.Name) or func.value.id != "os" else None
-                if isinstance(mode, ast.Constant) and isinstance(mode.value, str) and set(mode.value) & set("wax+"):
+                mode = (
+                    node.args[0]
+                    if not isinstance(func.value, ast.Name) or func.value.id != "os"
+                    else None
+                )
+                if (
+                    isinstance(mode, ast.Constant)
+                    and isinstance(mode.value, str)
+                    and set(mode.value) & set("wax+")
+                ):
                     found.append(where)
                 continue
             if func.attr not in _WRITING_METHODS or not (node.args or node.keywords):
@@ -281,11 +302,15 @@ def _non_atomic_writes(path: Path) -> list[str]:
             if isinstance(receiver, ast.Name) and receiver.id in _ATOMIC_RECEIVERS:
                 continue
             first = node.args[0] if node.args else None
-            if isinstance(first, ast.Name) and any(s in first.id.lower() for s in ("buf", "handle", "stream")):
+            if isinstance(first, ast.Name) and any(
+                s in first.id.lower() for s in ("buf", "handle", "stream")
+            ):
                 continue
             if func.attr == "dump" and len(node.args) >= 2:
                 target = node.args[1]
-                if isinstance(target, ast.Name) and any(s in target.id.lower() for s in ("buf", "handle", "stream", "fh")):
+                if isinstance(target, ast.Name) and any(
+                    s in target.id.lower() for s in ("buf", "handle", "stream", "fh")
+                ):
                     continue
             found.append(where)
     return found
@@ -369,16 +394,44 @@ def test_cli_writes_every_output_through_temp_files(tmp_path: Path, sample_path:
     img = load_image(sample_path)[::6, ::6]
     fileio.write_png(small, img)
     sets = "\x1f".join(
-        ["--set", "max_steps=5", "--set", "tile_steps=2", "--set", "time_budget=10",
-         "--set", "max_pts=40", "--set", "expert_iters=2", "--set", "tile_size=64"]
+        [
+            "--set",
+            "max_steps=5",
+            "--set",
+            "tile_steps=2",
+            "--set",
+            "time_budget=10",
+            "--set",
+            "max_pts=40",
+            "--set",
+            "expert_iters=2",
+            "--set",
+            "tile_size=64",
+        ]
     )
     runs = [
         "\x1f".join(["init", str(small), "--out", str(out / "init")]) + "\x1f" + sets,
         "\x1f".join(["fit", str(small), "--out", str(out / "fit")]) + "\x1f" + sets,
     ]
     if _cli_available("experiment"):
-        runs.append("\x1f".join(["experiment", str(small), "--methods", "edge", "--budgets", "30",
-                                  "--time-budget", "1", "--out", str(out / "experiment")]) + "\x1f" + sets)
+        runs.append(
+            "\x1f".join(
+                [
+                    "experiment",
+                    str(small),
+                    "--methods",
+                    "edge",
+                    "--budgets",
+                    "30",
+                    "--time-budget",
+                    "1",
+                    "--out",
+                    str(out / "experiment"),
+                ]
+            )
+            + "\x1f"
+            + sets
+        )
     for name in ("init", "fit", "experiment"):
         (out / name).mkdir()
     result = subprocess.run(
@@ -390,12 +443,15 @@ def test_cli_writes_every_output_through_temp_files(tmp_path: Path, sample_path:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     line = [ln for ln in result.stdout.splitlines() if ln.startswith("OPENED=")][-1]
-    opened = [n for n in line[len("OPENED="):].split("|") if n]
+    opened = [n for n in line[len("OPENED=") :].split("|") if n]
     written = sorted(p.name for p in out.rglob("*") if p.is_file())
     assert written, "the commands wrote nothing"
     # the sweep's lock file is opened, never written through: it holds no output
-    direct = [n for n in opened
-              if not (n.startswith(".") and n.endswith(".tmp")) and n != fileio.OutputLock.NAME]
+    direct = [
+        n
+        for n in opened
+        if not (n.startswith(".") and n.endswith(".tmp")) and n != fileio.OutputLock.NAME
+    ]
     assert not direct, f"opened for writing without atomic_write: {direct}"
     leftovers = [n for n in written if n.endswith(".tmp")]
     assert not leftovers, leftovers

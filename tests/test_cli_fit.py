@@ -273,7 +273,8 @@ def test_render_refuses_bad_model_files(
 def test_render_refuses_missing_or_non_model_files(
     tmp_path: Path, model_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, err = run_cli(["render", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "r.png")], capsys)
+    args = ["render", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "r.png")]
+    status, err = run_cli(args, capsys)
     assert_one_line_error(status, err, "no such file")
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip")
@@ -298,8 +299,9 @@ def test_parse_size() -> None:
 # --------------------------------------------------------------------------------------
 # colour
 # --------------------------------------------------------------------------------------
-def test_fit_and_render_in_colour(tmp_path: Path, synthetic_image: np.ndarray,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_fit_and_render_in_colour(
+    tmp_path: Path, synthetic_image: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
     h, w = synthetic_image.shape
     yy, xx = np.mgrid[0:h, 0:w]
     colour = np.stack([synthetic_image, 0.2 + 0.6 * xx / w, 1.0 - synthetic_image * yy / h], 2)
@@ -320,12 +322,15 @@ def test_fit_and_render_in_colour(tmp_path: Path, synthetic_image: np.ndarray,
     png = load_image(out / "reconstruction.png", channels="rgb")
     assert np.max(np.abs(png - np.clip(recon, 0, 1))) <= 0.5 / 255 + 1e-6
     # render: colour by default, gray (the luma of the colour rendering) on request
-    status, err = run_cli(["render", str(out / "model.npz"), "--out", str(tmp_path / "c.png")],
-                          capsys)
+    status, err = run_cli(
+        ["render", str(out / "model.npz"), "--out", str(tmp_path / "c.png")], capsys
+    )
     assert status == 0, err
     assert load_image(tmp_path / "c.png", channels="rgb").shape == (h, w, 3)
-    status, err = run_cli(["render", str(out / "model.npz"), "--channels", "gray",
-                           "--out", str(tmp_path / "g.png")], capsys)
+    status, err = run_cli(
+        ["render", str(out / "model.npz"), "--channels", "gray", "--out", str(tmp_path / "g.png")],
+        capsys,
+    )
     assert status == 0, err
     gray = load_image(tmp_path / "g.png")
     luma = recon @ np.array([0.299, 0.587, 0.114])
@@ -334,6 +339,7 @@ def test_fit_and_render_in_colour(tmp_path: Path, synthetic_image: np.ndarray,
     status, err = run_cli(["fit", str(src), *QUICK, "--out", str(tmp_path / "gray")], capsys)
     assert status == 0, err
     assert load_model(tmp_path / "gray" / "model.npz").m.ndim == 1
-    status, err = run_cli(["fit", str(src), *QUICK, "--channels", "cmyk", "--out",
-                           str(tmp_path / "bad")], capsys)
+    status, err = run_cli(
+        ["fit", str(src), *QUICK, "--channels", "cmyk", "--out", str(tmp_path / "bad")], capsys
+    )
     assert status == 2 and not (tmp_path / "bad").exists()

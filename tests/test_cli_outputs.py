@@ -126,8 +126,9 @@ def test_unwritable_out_is_refused_before_any_work(
     out.mkdir()
     model = tmp_path / "m.npz"
     if command == "render":
-        status, _, err = run_cli(["init", str(image_file), *INIT_QUICK, "--out", str(tmp_path / "i")],
-                                 capsys)
+        status, _, err = run_cli(
+            ["init", str(image_file), *INIT_QUICK, "--out", str(tmp_path / "i")], capsys
+        )
         assert status == 0, err
         (tmp_path / "i" / "model.npz").rename(model)
 
@@ -166,22 +167,41 @@ def test_latin1_file_names_are_shown_safely(tmp_path: Path, synthetic_image: np.
         "render": [b"render", folder + b"/fit-\xe9/model.npz", b"--out", folder + b"/r\xe9.png"],
     }
     for name, argv in runs.items():
-        result = subprocess.run([os.fsencode(sys.executable), b"-m", b"smoe_gui.cli", *argv],
-                                capture_output=True, env=env, timeout=300)
+        result = subprocess.run(
+            [os.fsencode(sys.executable), b"-m", b"smoe_gui.cli", *argv],
+            capture_output=True,
+            env=env,
+            timeout=300,
+        )
         text = (result.stdout + result.stderr).decode("utf-8")
         assert result.returncode == 0, text
         assert "Traceback" not in text and "surrogates" not in text
         assert "\\xe9" in text, (name, text)
     assert sorted(os.listdir(folder + b"/fit-\xe9")) == [
-        b"model.npz", b"params.json", b"reconstruction.png", b"report.json",
+        b"model.npz",
+        b"params.json",
+        b"reconstruction.png",
+        b"report.json",
     ]
     report = json.loads((Path(os.fsdecode(folder + b"/fit-\xe9")) / "report.json").read_text())
     assert report["image"]["path"].endswith("caf\\xe9.png")
     assert os.path.isfile(folder + b"/r\xe9.png")
     # an error about such a file is one printable line too
     missing = folder + b"/gon\xe9.png"
-    result = subprocess.run([os.fsencode(sys.executable), b"-m", b"smoe_gui.cli", b"fit", missing,
-                             b"--out", folder + b"/never"], capture_output=True, env=env, timeout=120)
+    result = subprocess.run(
+        [
+            os.fsencode(sys.executable),
+            b"-m",
+            b"smoe_gui.cli",
+            b"fit",
+            missing,
+            b"--out",
+            folder + b"/never",
+        ],
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
     err = result.stderr.decode("utf-8")
     assert result.returncode == 2 and "gon\\xe9.png" in err and len(err.strip().splitlines()) == 1
 
@@ -202,11 +222,27 @@ def test_fit_on_a_constant_image_writes_inf(
     assert "PSNR inf dB" in err and "Traceback" not in err
 
 
-# --- 3. progress -------------------------------------------------------------------------------------
-def _event(step: int, phase: str, elapsed: float, psnr: float = 25.0, final: bool = False,
-           message: str | None = None) -> FitEvent:
-    return FitEvent(phase=phase, step=step, loss=0.0, psnr=psnr, n_kernels=50, elapsed_s=elapsed,
-                    tile=0 if phase == "tiles" else None, n_tiles=4, final=final, message=message)
+# --- 3. progress ------------------------------------------------------------------------
+def _event(
+    step: int,
+    phase: str,
+    elapsed: float,
+    psnr: float = 25.0,
+    final: bool = False,
+    message: str | None = None,
+) -> FitEvent:
+    return FitEvent(
+        phase=phase,
+        step=step,
+        loss=0.0,
+        psnr=psnr,
+        n_kernels=50,
+        elapsed_s=elapsed,
+        tile=0 if phase == "tiles" else None,
+        n_tiles=4,
+        final=final,
+        message=message,
+    )
 
 
 def test_fit_progress_plain_lines_off_a_terminal() -> None:
@@ -216,7 +252,9 @@ def test_fit_progress_plain_lines_off_a_terminal() -> None:
         progress(_event(step, "tiles", step * 0.01))
     progress(_event(200, "merge", 2.0, message="merged 4 tile(s): 50 kernels (0 pruned)"))
     progress(_event(201, "finetune", 2.1))
-    progress(_event(202, "finetune", 3.0, psnr=math.inf, final=True, message="time budget of 10 s spent"))
+    progress(
+        _event(202, "finetune", 3.0, psnr=math.inf, final=True, message="time budget of 10 s spent")
+    )
     progress.close()
     lines = stream.getvalue().splitlines()
     assert "\r" not in stream.getvalue() and "\x1b" not in stream.getvalue()

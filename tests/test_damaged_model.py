@@ -17,8 +17,14 @@ from smoe_gui.core.model import SmoeModel
 
 def _model() -> SmoeModel:
     k = 3
-    return SmoeModel(mu=np.array([[2.0, 2.0], [5.0, 5.0], [8.0, 3.0]]), A=np.tile(np.eye(2), (k, 1, 1)),
-                     m=np.full(k, 0.5), log_alpha=np.zeros(k), height=10, width=12)
+    return SmoeModel(
+        mu=np.array([[2.0, 2.0], [5.0, 5.0], [8.0, 3.0]]),
+        A=np.tile(np.eye(2), (k, 1, 1)),
+        m=np.full(k, 0.5),
+        log_alpha=np.zeros(k),
+        height=10,
+        width=12,
+    )
 
 
 def _damaged(kind: str, folder: Path) -> Path:
@@ -54,7 +60,7 @@ def test_damaged_model_file_one_clear_line(kind: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError) as info:
         load_model(path)
     text = str(info.value)
-    assert "\n" not in text and "pickle" not in text[len(str(path)):].lower()
+    assert "\n" not in text and "pickle" not in text[len(str(path)) :].lower()
     assert text.startswith(str(path)) and ("damaged" in text or "not a smoe model" in text)
 
 

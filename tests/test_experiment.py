@@ -77,7 +77,9 @@ def sweep(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        status = main(["experiment", str(image_folder), "--budgets", "40,20", *FAST_SET, "--out", str(out)])
+        status = main(
+            ["experiment", str(image_folder), "--budgets", "40,20", *FAST_SET, "--out", str(out)]
+        )
     return out, status, buffer.getvalue()
 
 
@@ -133,7 +135,12 @@ def test_jobs_are_planned_by_the_budget_planner_and_grid_gets_the_edge_count() -
     params = Params(**FAST)
     source = ImageSource("disc", Path("disc.png"), "abc", image)
     jobs = plan_jobs([source], ("edge", "grid"), (20, 40), params)
-    assert [(j.method, j.budget) for j in jobs] == [("edge", 20), ("grid", 20), ("edge", 40), ("grid", 40)]
+    assert [(j.method, j.budget) for j in jobs] == [
+        ("edge", 20),
+        ("grid", 20),
+        ("edge", 40),
+        ("grid", 40),
+    ]
     for edge, grid in (jobs[0:2], jobs[2:4]):
         plan = plan_budget(image, params, "edge", edge.budget)
         assert edge.params == grid.params == plan.params
@@ -145,7 +152,9 @@ def test_jobs_are_planned_by_the_budget_planner_and_grid_gets_the_edge_count() -
     again = plan_jobs([source], ("edge", "grid"), (20,), params, skip=done.__contains__)
     assert again[0].params == params and again[1].params == jobs[1].params
     broken = ImageSource("broken", Path("broken.png"), "-", None, "broken.png: cannot read")
-    assert all(j.error == "broken.png: cannot read" for j in plan_jobs([broken], ("edge",), (20,), params))
+    assert all(
+        j.error == "broken.png: cannot read" for j in plan_jobs([broken], ("edge",), (20,), params)
+    )
 
 
 def test_observer_receives_the_sweep(image_folder: Path, tmp_path: Path) -> None:
@@ -167,8 +176,14 @@ def test_observer_receives_the_sweep(image_folder: Path, tmp_path: Path) -> None
         def close(self) -> None:
             seen.append(("close", None))
 
-    summary = run_experiment([image_folder / "disc.png"], tmp_path / "o", methods=("edge",), budgets=(20,),
-                             params=Params(**FAST), observer=Recorder())
+    summary = run_experiment(
+        [image_folder / "disc.png"],
+        tmp_path / "o",
+        methods=("edge",),
+        budgets=(20,),
+        params=Params(**FAST),
+        observer=Recorder(),
+    )
     assert summary.ran == 1 and not summary.failed
     kinds = [k for k, _ in seen]
     assert seen[0] == ("start", 1) and seen[1] == ("job", "disc edge 20")
@@ -177,9 +192,16 @@ def test_observer_receives_the_sweep(image_folder: Path, tmp_path: Path) -> None
 
 
 def test_core_argument_errors_are_not_worded_as_flags(image_folder: Path, tmp_path: Path) -> None:
-    for kwargs in ({"workers": 0}, {"workers": 2, "dask_scheduler": "tcp://127.0.0.1:1"}, {"budgets": (1,)}, {"methods": ("spiral",)}):
+    for kwargs in (
+        {"workers": 0},
+        {"workers": 2, "dask_scheduler": "tcp://127.0.0.1:1"},
+        {"budgets": (1,)},
+        {"methods": ("spiral",)},
+    ):
         with pytest.raises(ValueError) as info:
-            run_experiment([image_folder / "disc.png"], tmp_path / "o", params=Params(**FAST), **kwargs)  # type: ignore[arg-type]
+            run_experiment(
+                [image_folder / "disc.png"], tmp_path / "o", params=Params(**FAST), **kwargs
+            )  # type: ignore[arg-type]
         assert "--" not in str(info.value), str(info.value)
     assert not (tmp_path / "o").exists()
 
@@ -240,7 +262,10 @@ def test_small_sweep_writes_every_file_with_sane_content(sweep: tuple[Path, int,
     assert claims[0]["numbers"]["pairs"] == 4  # 2 images x 2 budgets
     for claim in claims:
         assert f"**Verdict: {claim['verdict']}.**" in md
-        assert f"paper's claim ({claim['key'].split(':')[0]}) {claim['title']}: {claim['verdict']}" in stdout
+        assert (
+            f"paper's claim ({claim['key'].split(':')[0]}) {claim['title']}: {claim['verdict']}"
+            in stdout
+        )
     sweep_info = json.loads((out / "sweep.json").read_text())
     assert sweep_info["workers"] == 1 and "cpu_count" in sweep_info["machine"]
     for name in FIGURES:
@@ -248,7 +273,9 @@ def test_small_sweep_writes_every_file_with_sane_content(sweep: tuple[Path, int,
     assert "notes.txt" in md and "notes.txt" in stdout  # skipped file listed
 
 
-def test_rerun_resumes_and_reruns_only_missing_runs(sweep: tuple[Path, int, str], image_folder: Path, tmp_path: Path) -> None:
+def test_rerun_resumes_and_reruns_only_missing_runs(
+    sweep: tuple[Path, int, str], image_folder: Path, tmp_path: Path
+) -> None:
     out, _, _ = sweep
     work = tmp_path / "out"
     import shutil
@@ -272,12 +299,22 @@ def test_rerun_resumes_and_reruns_only_missing_runs(sweep: tuple[Path, int, str]
     assert [r[c] for c in strip for r in after] == [r[c] for c in strip for r in before]
 
     # other parameters are other runs
-    summary = run_experiment([image_folder / "disc.png"], work, methods=("grid",), budgets=(20,),
-                             params=params.replace(max_steps=5))
+    summary = run_experiment(
+        [image_folder / "disc.png"],
+        work,
+        methods=("grid",),
+        budgets=(20,),
+        params=params.replace(max_steps=5),
+    )
     assert (summary.resumed, summary.ran) == (0, 1)
 
 
-def test_report_only_rewrites_the_report_from_the_stored_json_alone(sweep: tuple[Path, int, str], image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_only_rewrites_the_report_from_the_stored_json_alone(
+    sweep: tuple[Path, int, str],
+    image_folder: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     out, _, _ = sweep
     work = tmp_path / "out"
     import shutil
@@ -286,13 +323,26 @@ def test_report_only_rewrites_the_report_from_the_stored_json_alone(sweep: tuple
     before = _read_csv(work / "results.csv")
     claims_before = json.loads((work / "claims.json").read_text())
     # only the JSON of each run is kept (as in a copy without the model files)
-    for path in [p for p in (work / "runs").iterdir() if p.suffix != ".json"] + [p for p in work.iterdir() if p.is_file()]:
+    for path in [p for p in (work / "runs").iterdir() if p.suffix != ".json"] + [
+        p for p in work.iterdir() if p.is_file()
+    ]:
         path.unlink()
     lost = before[5]
     (work / "runs" / f"{lost['run_id']}.json").unlink()
     stored = sorted(p.name for p in (work / "runs").iterdir())
 
-    status = main(["experiment", str(image_folder), "--budgets", "20,40", *FAST_SET, "--report-only", "--out", str(work)])
+    status = main(
+        [
+            "experiment",
+            str(image_folder),
+            "--budgets",
+            "20,40",
+            *FAST_SET,
+            "--report-only",
+            "--out",
+            str(work),
+        ]
+    )
     assert status == 0
     printed = capsys.readouterr().out
     label = f"{lost['image']} {lost['method']} {lost['budget']}"
@@ -303,24 +353,49 @@ def test_report_only_rewrites_the_report_from_the_stored_json_alone(sweep: tuple
     md = (work / "results.md").read_text()
     assert "rewritten from the stored runs" in md and "not recorded (no `sweep.json`)" in md
     assert f"1 run(s) of this sweep are not stored: {label}" in md
-    assert "## The paper's claims" in md and "Kernel placement figure (cf. paper Fig. 7) left out" in md
+    assert (
+        "## The paper's claims" in md
+        and "Kernel placement figure (cf. paper Fig. 7) left out" in md
+    )
     for name in FIGURES[:-1]:
         assert (work / name).is_file() and f"]({name})" in md
     assert not (work / "fig7_kernel_placement.png").exists() and not (work / "sweep.json").exists()
     claims = json.loads((work / "claims.json").read_text())
     assert [c["key"] for c in claims] == [c["key"] for c in claims_before]
 
-    # with every run stored, the same claims as the sweep's own report; sweep.json is used when present
+    # with every run stored, the same claims as the sweep's own report;
+    # sweep.json is used when present
     shutil.copy(out / "runs" / f"{lost['run_id']}.json", work / "runs")
     shutil.copy(out / "sweep.json", work)
-    assert main(["experiment", str(image_folder), "--budgets", "20,40", *FAST_SET, "--report-only", "--out", str(work)]) == 0
+    assert (
+        main(
+            [
+                "experiment",
+                str(image_folder),
+                "--budgets",
+                "20,40",
+                *FAST_SET,
+                "--report-only",
+                "--out",
+                str(work),
+            ]
+        )
+        == 0
+    )
     assert json.loads((work / "claims.json").read_text()) == claims_before
     md = (work / "results.md").read_text()
-    assert "Incomplete" not in md and "as recorded in `sweep.json`" in md and "1 local worker(s)" in md
+    assert (
+        "Incomplete" not in md and "as recorded in `sweep.json`" in md and "1 local worker(s)" in md
+    )
     assert _read_csv(work / "results.csv") == before
 
 
-def test_report_only_refuses_a_folder_without_runs_of_the_sweep(sweep: tuple[Path, int, str], image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_only_refuses_a_folder_without_runs_of_the_sweep(
+    sweep: tuple[Path, int, str],
+    image_folder: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     empty = tmp_path / "empty"
     with pytest.raises(SystemExit) as info:
         main(["experiment", str(image_folder), "--report-only", "--out", str(empty)])
@@ -332,22 +407,48 @@ def test_report_only_refuses_a_folder_without_runs_of_the_sweep(sweep: tuple[Pat
 
     shutil.copytree(out, work)
     before = {p.name: p.stat().st_mtime_ns for p in work.iterdir()}
-    with pytest.raises(SystemExit) as info:  # other parameters (the default time budget): other runs
-        main(["experiment", str(image_folder), "--budgets", "20,40", "--report-only", "--out", str(work)])
+    with pytest.raises(
+        SystemExit
+    ) as info:  # other parameters (the default time budget): other runs
+        main(
+            [
+                "experiment",
+                str(image_folder),
+                "--budgets",
+                "20,40",
+                "--report-only",
+                "--out",
+                str(work),
+            ]
+        )
     err = capsys.readouterr().err
     assert info.value.code == 2 and "none of the stored runs belong to this sweep" in err
     assert Params(**FAST).digest() in err and len(err.strip().splitlines()) == 1
     assert {p.name: p.stat().st_mtime_ns for p in work.iterdir()} == before  # nothing written
 
 
-def test_failing_image_is_recorded_and_the_sweep_continues(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_failing_image_is_recorded_and_the_sweep_continues(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "imgs"
     folder.mkdir()
     fileio.write_png(folder / "good.png", _disc_image())
     fileio.write_bytes(folder / "broken.png", b"\x89PNG\r\n\x1a\nthis is not really a png")
     fileio.write_png(folder / "tiny.png", _disc_image()[:6, :6])  # smaller than 8x8
     out = tmp_path / "out"
-    status = main(["experiment", str(folder), "--budgets", "20", "--methods", "edge", *FAST_SET, "--out", str(out)])
+    status = main(
+        [
+            "experiment",
+            str(folder),
+            "--budgets",
+            "20",
+            "--methods",
+            "edge",
+            *FAST_SET,
+            "--out",
+            str(out),
+        ]
+    )
     assert status == 1
     rows = {r["image"]: r for r in _read_csv(out / "results.csv")}
     assert rows["good"]["status"] == "ok"
@@ -370,7 +471,9 @@ def test_failing_image_is_recorded_and_the_sweep_continues(tmp_path: Path, capsy
         (["--time-budget", "0"], "time_budget"),
     ],
 )
-def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_arguments_exit_2_with_one_line(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as info:
         main(["experiment", *args, "--out", str(tmp_path / "out")])
     assert info.value.code == 2
@@ -388,12 +491,23 @@ def test_ctrl_c_keeps_finished_runs_and_exits_130(image_folder: Path, tmp_path: 
     out = tmp_path / "out"
     # 4 s per run: the interrupt lands 0.5 s into the second run with a wide margin
     settings = {**FAST, "max_steps": 1_000_000, "time_budget": 4.0, "tol_db": 0.0}
-    cmd = [sys.executable, "-m", "smoe_gui.cli", "experiment", str(image_folder / "disc.png"),
-           "--budgets", "20", *[f"--set={k}={v}" for k, v in settings.items()], "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "smoe_gui.cli",
+        "experiment",
+        str(image_folder / "disc.png"),
+        "--budgets",
+        "20",
+        *[f"--set={k}={v}" for k, v in settings.items()],
+        "--out",
+        str(out),
+    ]
     # the child must see Ctrl-C even when this test runs in a background job, which
     # starts with SIGINT ignored (and Python then installs no KeyboardInterrupt)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_default_sigint)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint
+    )
     try:
         deadline = time.monotonic() + 60
         while not list((out / "runs").glob("*.json")) and time.monotonic() < deadline:
@@ -416,13 +530,17 @@ def test_ctrl_c_keeps_finished_runs_and_exits_130(image_folder: Path, tmp_path: 
 # Executors
 # --------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_dask_cluster_gives_the_same_rows_as_local_processes(image_folder: Path, tmp_path: Path) -> None:
+def test_dask_cluster_gives_the_same_rows_as_local_processes(
+    image_folder: Path, tmp_path: Path
+) -> None:
     distributed = pytest.importorskip("distributed")
     import torch
 
     params = Params(**FAST)
     image = [image_folder / "disc.png"]
-    local = run_experiment(image, tmp_path / "local", budgets=(20,), params=params, workers=2, threads=1)
+    local = run_experiment(
+        image, tmp_path / "local", budgets=(20,), params=params, workers=2, threads=1
+    )
     assert local.ran == len(METHODS) and not local.failed
     threads = torch.get_num_threads()
     try:
@@ -430,7 +548,11 @@ def test_dask_cluster_gives_the_same_rows_as_local_processes(image_folder: Path,
             n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
         ) as cluster:
             remote = run_experiment(
-                image, tmp_path / "dask", budgets=(20,), params=params, dask_scheduler=cluster.scheduler_address
+                image,
+                tmp_path / "dask",
+                budgets=(20,),
+                params=params,
+                dask_scheduler=cluster.scheduler_address,
             )
     finally:
         torch.set_num_threads(threads)
@@ -441,18 +563,28 @@ def test_dask_cluster_gives_the_same_rows_as_local_processes(image_folder: Path,
     assert a == b
     assert "Dask scheduler" in (tmp_path / "dask" / "results.md").read_text()
     # AS-SMoE's per-segment fits went to the cluster, not into its run's task
-    notes = [json.loads(p.read_text())["notes"] for p in (tmp_path / "dask" / "runs").glob("*as-smoe*.json")]
+    notes = [
+        json.loads(p.read_text())["notes"]
+        for p in (tmp_path / "dask" / "runs").glob("*as-smoe*.json")
+    ]
     assert notes and all(any("(dask)" in n for n in ns) for ns in notes)
 
 
-def test_unreachable_dask_scheduler_is_a_clear_error(image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_dask_scheduler_is_a_clear_error(
+    image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("distributed")
     from smoe_gui.core.experiment import lifetime
 
     monkeypatch.setattr(lifetime, "DASK_CONNECT_TIMEOUT_S", 1.0)
     with pytest.raises(ValueError, match="cannot reach the Dask scheduler"):
-        run_experiment([image_folder / "disc.png"], tmp_path / "o", budgets=(20,), params=Params(**FAST),
-                       dask_scheduler="tcp://127.0.0.1:1")
+        run_experiment(
+            [image_folder / "disc.png"],
+            tmp_path / "o",
+            budgets=(20,),
+            params=Params(**FAST),
+            dask_scheduler="tcp://127.0.0.1:1",
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -460,22 +592,31 @@ def test_unreachable_dask_scheduler_is_a_clear_error(image_folder: Path, tmp_pat
 # --------------------------------------------------------------------------------------
 def test_runs_of_an_older_store_format_are_run_again(image_folder: Path, tmp_path: Path) -> None:
     params = Params(**FAST)
-    first = run_experiment([image_folder / "disc.png"], tmp_path / "o", methods=("grid",), budgets=(20,), params=params)
+    first = run_experiment(
+        [image_folder / "disc.png"], tmp_path / "o", methods=("grid",), budgets=(20,), params=params
+    )
     assert first.ran == 1 and not first.failed
     (stored,) = (tmp_path / "o" / "runs").glob("*.json")
     payload = json.loads(stored.read_text())
     payload["format"] = 1
     payload["history"] = {"t": [0.0], "psnr": [20.0], "step": [0]}  # the former layout
     stored.write_text(json.dumps(payload))
-    again = run_experiment([image_folder / "disc.png"], tmp_path / "o", methods=("grid",), budgets=(20,), params=params)
+    again = run_experiment(
+        [image_folder / "disc.png"], tmp_path / "o", methods=("grid",), budgets=(20,), params=params
+    )
     assert (again.resumed, again.ran) == (0, 1)
     assert json.loads(stored.read_text())["format"] == STORE_FORMAT
 
 
 def test_exact_reconstruction_is_inf_in_csv_json_and_report(tmp_path: Path) -> None:
     fileio.write_png(tmp_path / "flat.png", np.full((48, 60), 0.4, dtype=np.float32))
-    summary = run_experiment([tmp_path / "flat.png"], tmp_path / "o", methods=("grid",), budgets=(20,),
-                             params=Params(**FAST))
+    summary = run_experiment(
+        [tmp_path / "flat.png"],
+        tmp_path / "o",
+        methods=("grid",),
+        budgets=(20,),
+        params=Params(**FAST),
+    )
     assert not summary.failed, summary.failed
     (row,) = _read_csv(tmp_path / "o" / "results.csv")
     assert row["psnr_db"] == "inf" and float(row["psnr_db"]) == float("inf")
@@ -495,11 +636,21 @@ def test_sweep_progress_prints_plain_lines_off_a_terminal() -> None:
     progress.note("planning the kernel budgets of disc ...")
     progress.start(2, 1, 5.0)
     progress.job_started("disc edge 20")
-    ok = {"image": "disc", "method": "edge", "budget": 20, "status": "ok", "psnr_db": "inf",
-          "ssim": 1.0, "final_kernels": 19, "wall_s": 0.5}
+    ok = {
+        "image": "disc",
+        "method": "edge",
+        "budget": 20,
+        "status": "ok",
+        "psnr_db": "inf",
+        "ssim": 1.0,
+        "final_kernels": 19,
+        "wall_s": 0.5,
+    }
     progress.job_finished(ok)
     progress.job_started("disc grid 20")
-    progress.job_finished({**ok, "method": "grid", "status": "failed", "error": "broken", "wall_s": ""})
+    progress.job_finished(
+        {**ok, "method": "grid", "status": "failed", "error": "broken", "wall_s": ""}
+    )
     assert 0.0 <= progress.eta_s() <= 0.5
     progress.close()
     text = stream.getvalue()
@@ -510,7 +661,9 @@ def test_sweep_progress_prints_plain_lines_off_a_terminal() -> None:
     assert "  [2/2] disc grid 20: FAILED (broken)" in lines
 
 
-def test_a_malformed_assignment_is_named_by_the_cli_not_by_core(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_malformed_assignment_is_named_by_the_cli_not_by_core(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(ValueError, match="NAME=VALUE") as info:
         Params().with_assignments(["max_pts"])
     assert "--" not in str(info.value)

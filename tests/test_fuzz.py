@@ -48,8 +48,14 @@ OUTCOMES: Counter[str] = Counter()
 
 #: Parameters held small to bound the time of a case, with their fuzzed range.
 # the cost of a case stays small: AS-SMoE local fits and kernel budgets are bounded here
-BOUNDED = {"max_steps": (1, 20), "time_budget": (0.01, 0.5), "as_steps": (1, 20), "as_doublings": (0, 2),
-           "as_initial_kernels": (1, 8), "n_kernels": (0, 400)}
+BOUNDED = {
+    "max_steps": (1, 20),
+    "time_budget": (0.01, 0.5),
+    "as_steps": (1, 20),
+    "as_doublings": (0, 2),
+    "as_initial_kernels": (1, 8),
+    "n_kernels": (0, 400),
+}
 
 IMAGE_KINDS = ("constant", "noise", "disc", "stripes", "ramp", "checker")
 
@@ -202,7 +208,10 @@ def run_case(image: np.ndarray, params: Params, method: str = "edge") -> str:
 
     h, w = image.shape
     if min(h, w) < MIN_SIDE:
-        for call in (lambda: initialize(image, params, method), lambda: next(iter(fit(image, params)))):
+        for call in (
+            lambda: initialize(image, params, method),
+            lambda: next(iter(fit(image, params))),
+        ):
             try:
                 call()
             except ValueError as exc:
@@ -255,15 +264,21 @@ def run_case(image: np.ndarray, params: Params, method: str = "edge") -> str:
 
 # --- the tests ------------------------------------------------------------------------------
 
-_LOW = {s.name: BOUNDED.get(s.name, (s.low, s.high))[0] for s in PARAM_SPECS if s.kind in (int, float)}
-_HIGH = {s.name: BOUNDED.get(s.name, (s.low, s.high))[1] for s in PARAM_SPECS if s.kind in (int, float)}
+_LOW = {
+    s.name: BOUNDED.get(s.name, (s.low, s.high))[0] for s in PARAM_SPECS if s.kind in (int, float)
+}
+_HIGH = {
+    s.name: BOUNDED.get(s.name, (s.low, s.high))[1] for s in PARAM_SPECS if s.kind in (int, float)
+}
 _HIGH["canny_low"] = 1.0
 
 
 def _ends(values: dict[str, float], **extra: Any) -> Params:
     """Params with every numeric field at ``values`` (low or high ends), then ``extra``."""
     defaults = Params().to_dict()
-    fields: dict[str, Any] = {k: (int(v) if isinstance(defaults[k], int) else v) for k, v in values.items()}
+    fields: dict[str, Any] = {
+        k: (int(v) if isinstance(defaults[k], int) else v) for k, v in values.items()
+    }
     fields.update(extra)
     return Params(**fields)
 
@@ -296,11 +311,21 @@ def _report_count(request: pytest.FixtureRequest) -> None:
 )
 @given(drawn=case_strategy())
 @example(drawn=(ImageCase("constant", 8, 8, 0.0, 0), _ends(_LOW, tile_size=16), "edge"))
-@example(drawn=(ImageCase("constant", 16, 16, 1.0, 0), _ends(_LOW, background_kernels=False), "edge"))
+@example(
+    drawn=(ImageCase("constant", 16, 16, 1.0, 0), _ends(_LOW, background_kernels=False), "edge")
+)
 @example(drawn=(ImageCase("noise", 16, 16, 1.0, 1), _ends(_HIGH, tile_size=16), "edge"))
-@example(drawn=(ImageCase("disc", 8, 200, 1.0, 2), _ends(_HIGH, tile_size=200, expert_iters=40), "edge"))
+@example(
+    drawn=(ImageCase("disc", 8, 200, 1.0, 2), _ends(_HIGH, tile_size=200, expert_iters=40), "edge")
+)
 @example(drawn=(ImageCase("noise", 1, 40, 1.0, 3), Params(), "edge"))
-@example(drawn=(ImageCase("disc", 300, 9, 0.0, 4), Params(max_steps=20, time_budget=0.2, tile_size=16), "grid"))
+@example(
+    drawn=(
+        ImageCase("disc", 300, 9, 0.0, 4),
+        Params(max_steps=20, time_budget=0.2, tile_size=16),
+        "grid",
+    )
+)
 def test_fuzz_initialize_and_fit(drawn: tuple[ImageCase, Params, str]) -> None:
     case, params, method = drawn
     outcome = run_case(case.make(), params, method)
@@ -317,7 +342,12 @@ def test_too_small_image_is_a_clear_value_error(shape: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [np.full((16, 16), np.nan, np.float32), np.full((16, 16), 2.0), np.zeros((16, 16, 4)), np.zeros(16)],
+    [
+        np.full((16, 16), np.nan, np.float32),
+        np.full((16, 16), 2.0),
+        np.zeros((16, 16, 4)),
+        np.zeros(16),
+    ],
     ids=["nan", "out-of-range", "four-channels", "1-d"],
 )
 def test_bad_arrays_are_clear_value_errors(bad: np.ndarray) -> None:

@@ -35,9 +35,13 @@ def test_rgba_palette_gray_and_16_bit(tmp_path: Path) -> None:
     np.testing.assert_allclose(load_image(_save(tmp_path / "a.png", Image.fromarray(rgba))), base)
     pal = Image.fromarray(rgb).quantize(colors=16)
     from_palette = load_image(_save(tmp_path / "p.png", pal))
-    np.testing.assert_allclose(from_palette, load_image(_save(tmp_path / "pr.png", pal.convert("RGB"))))
+    np.testing.assert_allclose(
+        from_palette, load_image(_save(tmp_path / "pr.png", pal.convert("RGB")))
+    )
     g8 = rgb[..., 0]
-    np.testing.assert_allclose(load_image(_save(tmp_path / "g.png", Image.fromarray(g8))), g8 / 255.0, atol=1e-6)
+    np.testing.assert_allclose(
+        load_image(_save(tmp_path / "g.png", Image.fromarray(g8))), g8 / 255.0, atol=1e-6
+    )
     g16 = (np.arange(20 * 30).reshape(20, 30) * 100).astype(np.uint16)
     cv2.imwrite(str(tmp_path / "g16.png"), g16)
     loaded = load_image(tmp_path / "g16.png")
@@ -135,7 +139,7 @@ def test_float_data_in_unit_range_is_kept_as_it_is(tmp_path: Path) -> None:
 
 
 def test_32_bit_integers_above_65535_are_not_clipped(tmp_path: Path) -> None:
-    data = (np.arange(40 * 30, dtype=np.int32).reshape(40, 30) * 1000)  # up to 1,199,000
+    data = np.arange(40 * 30, dtype=np.int32).reshape(40, 30) * 1000  # up to 1,199,000
     loaded = read_image(_tiff(tmp_path / "i.tif", data))
     expected = (data - data.min()) / float(data.max() - data.min())
     np.testing.assert_allclose(loaded.image, expected, atol=1e-6)
@@ -200,11 +204,15 @@ def png_bomb(path: Path, width: int, height: int) -> Path:
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     idat = zlib.compress(b"\0" * (width + 1), 9)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -222,7 +230,9 @@ def test_a_decompression_bomb_is_refused_before_decoding(
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
     with pytest.raises(ValueError, match=r"12000x9000 pixels \(108 megapixels\).*refused before"):
         load_image(png_bomb(tmp_path / "108mp.png", 12000, 9000), max_size=max_size)
-    with pytest.raises(ValueError, match="1600 megapixels, more than the 100 megapixels.*refused before decoding") as info:
+    with pytest.raises(
+        ValueError, match="1600 megapixels, more than the 100 megapixels.*refused before decoding"
+    ) as info:
         load_image(bomb, max_size=max_size)
     assert "\n" not in str(info.value)
 
@@ -233,7 +243,9 @@ def test_too_large_without_downscale_is_refused_from_the_header(
     from PIL import ImageFile
 
     big = png_bomb(tmp_path / "big.png", 5000, 300)
-    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setattr(
+        ImageFile.ImageFile, "load", lambda self: (_ for _ in ()).throw(AssertionError)
+    )
     with pytest.raises(ValueError, match="maximum size of 4096"):
         load_image(big)
 
@@ -257,7 +269,11 @@ def test_the_bomb_check_holds_within_200_mb(tmp_path: Path) -> None:
     )
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
         env={**__import__("os").environ, "PYTHONPATH": str(root)},
     ).stdout.splitlines()
     assert "refused before decoding" in out[0]
@@ -279,7 +295,9 @@ def test_memory_errors_become_one_line(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_a_downscale_below_the_minimum_is_explained(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((10, 2000), np.uint8)).save(tmp_path / "thin.png")
-    with pytest.raises(ValueError, match="downscaled to 1000x5 pixels, below 8x8; ask for a larger maximum size"):
+    with pytest.raises(
+        ValueError, match="downscaled to 1000x5 pixels, below 8x8; ask for a larger maximum size"
+    ):
         read_image(tmp_path / "thin.png", max_size=1000)
     loaded = read_image(tmp_path / "thin.png", max_size=1600)
     assert loaded.image.shape == (8, 1600)

@@ -119,7 +119,8 @@ def add_param_options(parser: argparse.ArgumentParser) -> None:
 
 
 def params_from_args(args: argparse.Namespace) -> Params:
-    """Params from ``--params``, then ``--set``, then ``--kernels`` (raises ValueError on bad input)."""
+    """Params from ``--params``, then ``--set``, then ``--kernels`` (raises ValueError on bad "
+    "input)."""
     params = Params.from_json(Path(args.params)) if args.params else Params()
     try:
         params = params.with_assignments(args.set)
@@ -169,8 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         fail(one_line(exc))
     except KeyboardInterrupt:
-        print("smoe: interrupted" + (" (SIGTERM)" if signal.SIGTERM in _signals_received else ""),
-              file=sys.stderr)
+        print(
+            "smoe: interrupted" + (" (SIGTERM)" if signal.SIGTERM in _signals_received else ""),
+            file=sys.stderr,
+        )
         return interrupted_status()
     finally:
         if main_thread:

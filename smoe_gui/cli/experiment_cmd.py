@@ -71,7 +71,9 @@ class SweepProgress(SweepObserver):
 
     def start(self, total: int, workers: int, expected_s: float) -> None:
         self.total, self.workers, self.expected_s = total, max(1, workers), expected_s
-        self._bar = Progress(max(1, total), "experiment", unit="run", stream=self.stream, tty=self.tty)
+        self._bar = Progress(
+            max(1, total), "experiment", unit="run", stream=self.stream, tty=self.tty
+        )
         self.note(f"{total} run(s) to do on {self.workers} worker(s)")
         self._show(force=True)
 
@@ -90,8 +92,11 @@ class SweepProgress(SweepObserver):
         self._current, self._fit = "", ""
         label = f"{record['image']} {record['method']} {record['budget']}"
         if record.get("status") == "ok":
-            text = (f"{label}: {format_psnr(float(record['psnr_db']))}, SSIM {float(record['ssim']):.4f}, "
-                    f"{record['final_kernels']} kernels, {float(record['wall_s']):.1f} s")
+            text = (
+                f"{label}: {format_psnr(float(record['psnr_db']))}, SSIM "
+                f"{float(record['ssim']):.4f}, {record['final_kernels']} kernels, "
+                f"{float(record['wall_s']):.1f} s"
+            )
         else:
             text = f"{label}: FAILED ({record.get('error', '')})"
         self.note(f"[{self.done}/{self.total}] {text}")
@@ -148,28 +153,63 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
             "Re-running with the same --out resumes where it stopped."
         ),
     )
-    parser.add_argument("inputs", nargs="*", metavar="IMAGE_OR_FOLDER",
-                        help="image files and folders of images (default: the paper's four images)")
-    parser.add_argument("--methods", default=",".join(METHODS),
-                        help=f"comma-separated methods (default: {','.join(METHODS)})")
-    parser.add_argument("--budgets", default=",".join(str(b) for b in DEFAULT_BUDGETS),
-                        help="comma-separated kernel budgets (default: %(default)s)")
-    parser.add_argument("--time-budget", metavar="S", default=None,
-                        help="seconds of training per run (default: the time_budget parameter, 60)")
-    parser.add_argument("--workers", metavar="N", default="1",
-                        help="local worker processes (default 1: run in this process)")
-    parser.add_argument("--threads", metavar="N", default=None,
-                        help="torch threads per run (default: cores / workers; 1 on Dask)")
-    parser.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
-                        help="run on a Dask distributed cluster (needs smoe-gui[cluster])")
-    parser.add_argument("--max-size", metavar="PX", default=None,
-                        help="downscale images whose longer side exceeds PX pixels")
-    parser.add_argument("--report-only", action="store_true",
-                        help="run nothing: rewrite results.csv, results.md, claims.json and the figures from the "
-                        "runs stored in --out (give the same images, methods, budgets and parameters); "
-                        "lists the sweep's runs that are not stored")
+    parser.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="IMAGE_OR_FOLDER",
+        help="image files and folders of images (default: the paper's four images)",
+    )
+    parser.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"comma-separated methods (default: {','.join(METHODS)})",
+    )
+    parser.add_argument(
+        "--budgets",
+        default=",".join(str(b) for b in DEFAULT_BUDGETS),
+        help="comma-separated kernel budgets (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--time-budget",
+        metavar="S",
+        default=None,
+        help="seconds of training per run (default: the time_budget parameter, 60)",
+    )
+    parser.add_argument(
+        "--workers",
+        metavar="N",
+        default="1",
+        help="local worker processes (default 1: run in this process)",
+    )
+    parser.add_argument(
+        "--threads",
+        metavar="N",
+        default=None,
+        help="torch threads per run (default: cores / workers; 1 on Dask)",
+    )
+    parser.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="run on a Dask distributed cluster (needs smoe-gui[cluster])",
+    )
+    parser.add_argument(
+        "--max-size",
+        metavar="PX",
+        default=None,
+        help="downscale images whose longer side exceeds PX pixels",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rewrite results.csv, results.md, claims.json and the figures from the "
+        "runs stored in --out (give the same images, methods, budgets and parameters); "
+        "lists the sweep's runs that are not stored",
+    )
     add_param_options(parser)
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created; resumed if it exists)")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="output folder (created; resumed if it exists)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -202,20 +242,31 @@ def run(args: argparse.Namespace) -> int:
 
     progress = SweepProgress()
     summary = run_experiment(
-        args.inputs, args.out, methods=methods, budgets=budgets, params=params, workers=workers,
-        dask_scheduler=args.dask_scheduler, threads=threads, max_size=max_size, observer=progress,
+        args.inputs,
+        args.out,
+        methods=methods,
+        budgets=budgets,
+        params=params,
+        workers=workers,
+        dask_scheduler=args.dask_scheduler,
+        threads=threads,
+        max_size=max_size,
+        observer=progress,
         report_only=args.report_only,
     )
     ok = summary.total - len(summary.failed) - summary.pending
     if args.report_only:
-        print(f"report rewritten from {summary.total - summary.pending} stored run(s) of {summary.total}; "
-              f"{ok} ok, {len(summary.failed)} failed, {summary.pending} not stored")
+        print(
+            f"report rewritten from {summary.total - summary.pending} stored run(s) of "
+            f"{summary.total}; {ok} ok, {len(summary.failed)} failed, {summary.pending} not stored"
+        )
         for label in summary.missing_runs:
             print(f"  not stored: {label}")
     else:
         print(
-            f"{summary.ran} run(s) done now, {summary.resumed} resumed; {ok} of {summary.total} ok, "
-            f"{len(summary.failed)} failed, {summary.pending} pending; {summary.elapsed_s:.0f} s"
+            f"{summary.ran} run(s) done now, {summary.resumed} resumed; {ok} of {summary.total} "
+            f"ok, {len(summary.failed)} failed, {summary.pending} pending; {summary.elapsed_s:.0f} "
+            "s"
         )
     for line in summary.failed:
         print(f"  failed: {line}")
@@ -227,11 +278,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"paper images not found: {', '.join(summary.missing_images)}")
     if summary.files:
         figures = sum(1 for path in summary.files if path.suffix == ".png")
-        print(f"wrote {show_path(summary.out / 'results.csv')}, {show_path(summary.out / 'results.md')}, "
-              f"{show_path(summary.out / 'claims.json')} and {figures} figure(s)")
+        print(
+            f"wrote {show_path(summary.out / 'results.csv')}, "
+            f"{show_path(summary.out / 'results.md')}, {show_path(summary.out / 'claims.json')} "
+            f"and {figures} figure(s)"
+        )
         for claim in summary.claims:
             print(f"paper's claim {claim.line()}")
     if summary.interrupted:
-        print("smoe: interrupted; finished runs are saved, re-run the same command to resume", file=sys.stderr)
+        print(
+            "smoe: interrupted; finished runs are saved, re-run the same command to resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     return EXIT_RUNS_FAILED if summary.failed else 0

@@ -42,7 +42,12 @@ from . import (
 __all__ = ["ASPECT_TOLERANCE", "FIT_OUTPUT_FILES", "aspect_note", "parse_size", "register"]
 
 #: Files ``smoe fit`` writes into ``--out``.
-FIT_OUTPUT_FILES: tuple[str, ...] = ("model.npz", "reconstruction.png", "params.json", "report.json")
+FIT_OUTPUT_FILES: tuple[str, ...] = (
+    "model.npz",
+    "reconstruction.png",
+    "params.json",
+    "report.json",
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -90,8 +95,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     params = _fit_params(args)
     max_size = max_size_option(args.max_size)
     out = check_output_dir(args.out)
-    image = load_image(args.image, max_size=max_size, channels=params.channels,
-                       on_message=print_note)
+    image = load_image(
+        args.image, max_size=max_size, channels=params.channels, on_message=print_note
+    )
 
     stop = StopToken()
 
@@ -103,8 +109,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous_term)
         if not args.quiet:
             name = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
-            print(f"\nsmoe: {name}; keeping the best model so far (Ctrl-C again to abort)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"\nsmoe: {name}; keeping the best model so far (Ctrl-C again to abort)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     previous = signal.signal(signal.SIGINT, on_stop_signal)
     previous_term = signal.signal(signal.SIGTERM, on_stop_signal)
@@ -204,8 +213,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
         image = render(model, scale=args.scale)
     write_png(out, image)
     if not args.quiet:
-        print(f"smoe render: wrote {show_path(out)} ({image.shape[1]}x{image.shape[0]})",
-              file=sys.stderr)
+        print(
+            f"smoe render: wrote {show_path(out)} ({image.shape[1]}x{image.shape[0]})",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -219,17 +230,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "write model.npz, reconstruction.png, params.json and report.json into --out. "
         "Ctrl-C keeps the best model so far and exits with status 130.",
     )
-    fit_parser.add_argument("image", metavar="IMAGE",
-                            help="image file (its luma, or its colours with --channels rgb)")
+    fit_parser.add_argument(
+        "image", metavar="IMAGE", help="image file (its luma, or its colours with --channels rgb)"
+    )
     add_param_options(fit_parser)
-    fit_parser.add_argument("--method", choices=METHODS, default=METHODS[0],
-                            help=f"kernel initialisation (default: {METHODS[0]})")
-    fit_parser.add_argument("--time-budget", type=_positive_float, metavar="S",
-                            help="wall-clock budget of the training in seconds (sets time_budget)")
-    fit_parser.add_argument("--steps", type=_positive_int, metavar="N",
-                            help="largest number of fine-tuning steps (sets max_steps)")
-    fit_parser.add_argument("--max-size", metavar="N",
-                            help="downscale the image so that its longer side is at most N px")
+    fit_parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default=METHODS[0],
+        help=f"kernel initialisation (default: {METHODS[0]})",
+    )
+    fit_parser.add_argument(
+        "--time-budget",
+        type=_positive_float,
+        metavar="S",
+        help="wall-clock budget of the training in seconds (sets time_budget)",
+    )
+    fit_parser.add_argument(
+        "--steps",
+        type=_positive_int,
+        metavar="N",
+        help="largest number of fine-tuning steps (sets max_steps)",
+    )
+    fit_parser.add_argument(
+        "--max-size",
+        metavar="N",
+        help="downscale the image so that its longer side is at most N px",
+    )
     fit_parser.add_argument("--quiet", action="store_true", help="no progress output")
     fit_parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     fit_parser.set_defaults(func=_cmd_fit)
@@ -243,11 +270,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     render_parser.add_argument("model", metavar="MODEL.npz", help="model file")
     render_parser.add_argument("--out", required=True, metavar="OUT.png", help="output image")
     group = render_parser.add_mutually_exclusive_group()
-    group.add_argument("--scale", type=float, metavar="F",
-                       help="output size relative to the model's image (default 1)")
+    group.add_argument(
+        "--scale",
+        type=float,
+        metavar="F",
+        help="output size relative to the model's image (default 1)",
+    )
     group.add_argument("--size", metavar="WxH", help="explicit output size, e.g. 1024x768")
     render_parser.add_argument(
-        "--channels", choices=("gray", "rgb"), default=None,
+        "--channels",
+        choices=("gray", "rgb"),
+        default=None,
         help="output gray (BT.601 luma of a colour model) or RGB (default: as the model)",
     )
     render_parser.add_argument("--quiet", action="store_true", help="no output on success")

@@ -135,15 +135,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"method       {result.method}")
     print(f"edge pixels  {s['edge_pixels']}")
     print(f"segments     {s['segments']}")
-    print(f"reduced      {s['reduced']} ({s['salient']} salient, DBSCAN eps {result.reduction_eps:.3f} px)")
+    print(
+        f"reduced      {s['reduced']} ({s['salient']} salient, DBSCAN eps "
+        f"{result.reduction_eps:.3f} px)"
+    )
     print(f"kernels      {s['kernels']} ({s['background_kernels']} background)")
     psnr = result.expert_psnr
     if params.experts == "lstsq":
-        print(f"PSNR         {format_psnr(psnr[0])} after sampling, {format_psnr(psnr[-1])} with "
-              "least-squares experts")
+        print(
+            f"PSNR         {format_psnr(psnr[0])} after sampling, {format_psnr(psnr[-1])} with "
+            "least-squares experts"
+        )
     else:
-        print(f"PSNR         {format_psnr(psnr[0])} after sampling, {format_psnr(max(psnr))} "
-              f"kept after {len(psnr) - 1} refinement iterations ({params.expert_stop} stop)")
+        print(
+            f"PSNR         {format_psnr(psnr[0])} after sampling, {format_psnr(max(psnr))} "
+            f"kept after {len(psnr) - 1} refinement iterations ({params.expert_stop} stop)"
+        )
     timing = ", ".join(f"{k} {v:.1f}" for k, v in result.timings_ms.items())
     print(f"time (ms)    {timing}; total {sum(result.timings_ms.values()):.1f}")
     for note in result.notes:

@@ -84,7 +84,9 @@ def format_psnr(value: float | None, digits: int = 2) -> str:
     return f"{v:.{digits}f} dB"
 
 
-def _pair(a: NDArray[np.generic], b: NDArray[np.generic]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _pair(
+    a: NDArray[np.generic], b: NDArray[np.generic]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     x = np.asarray(a, dtype=np.float64)
     y = np.asarray(b, dtype=np.float64)
     if x.shape != y.shape:

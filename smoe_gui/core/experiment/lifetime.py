@@ -51,7 +51,9 @@ def connect_dask(scheduler: Any) -> Any:
             "running on a Dask cluster needs Dask distributed: pip install 'smoe-gui[cluster]'"
         ) from None
     timeout = float(DASK_CONNECT_TIMEOUT_S)
-    other_scheme = isinstance(scheduler, str) and re.match(r"(?!tcp://|tls://)[a-z]+://.", scheduler)
+    other_scheme = isinstance(scheduler, str) and re.match(
+        r"(?!tcp://|tls://)[a-z]+://.", scheduler
+    )
     if isinstance(scheduler, str) and not other_scheme:  # inproc://, ucx://: Dask's own checks
         match = _DASK_ADDRESS.fullmatch(scheduler.strip())
         if match is None or not 0 < int(match.group("port")) < 65536:
@@ -63,7 +65,9 @@ def connect_dask(scheduler: Any) -> Any:
         try:
             socket.create_connection((host, int(match.group("port"))), timeout=timeout).close()
         except OSError as exc:
-            raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {one_line(exc)}") from None
+            raise ValueError(
+                f"cannot reach the Dask scheduler at {scheduler}: {one_line(exc)}"
+            ) from None
     box: dict[str, Any] = {}
 
     def connect() -> None:

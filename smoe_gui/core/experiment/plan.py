@@ -64,7 +64,8 @@ def parse_budgets(text: str) -> tuple[int, ...]:
     for item in items:
         if not re.fullmatch(r"\+?\d+", item):
             raise ValueError(
-                f"kernel budget {item!r} is not a positive whole number of kernels (expected e.g. 500,1000,2000)"
+                f"kernel budget {item!r} is not a positive whole number of kernels (expected e.g. "
+                "500,1000,2000)"
             )
         value = int(item)
         if value < 2:
@@ -132,7 +133,8 @@ def default_images() -> tuple[list[Path], list[str]]:
 
 
 def collect_images(
-    inputs: Iterable[str | os.PathLike[str]], outputs: Path | None = None,
+    inputs: Iterable[str | os.PathLike[str]],
+    outputs: Path | None = None,
 ) -> tuple[list[Path], list[Path]]:
     """Image files from files and folders, and the non-image files skipped.
 
@@ -187,7 +189,9 @@ def collect_images(
                     skipped.append(child)
         elif path.is_file():
             if is_output(path):
-                raise ValueError(f"{path}: written by this sweep into its output folder, not an input")
+                raise ValueError(
+                    f"{path}: written by this sweep into its output folder, not an input"
+                )
             if path.resolve() not in seen:
                 seen.add(path.resolve())
                 images.append(path)
@@ -259,7 +263,9 @@ def load_sources(
         try:
             sha = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         except OSError as exc:
-            sources.append(ImageSource(name, path, "-", None, f"{path}: cannot read ({exc.strerror or exc})"))
+            sources.append(
+                ImageSource(name, path, "-", None, f"{path}: cannot read ({exc.strerror or exc})")
+            )
             continue
         try:
             image = load_image(path, max_size=max_size, channels=channels, on_message=on_message)
@@ -325,11 +331,17 @@ class Job:
         """A CSV row with the job's identity filled in and no results."""
         row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
         row.update(
-            image=self.image_name, method=self.method, budget=self.budget,
-            time_budget_s=self.params.time_budget, max_pts=self.params.max_pts,
+            image=self.image_name,
+            method=self.method,
+            budget=self.budget,
+            time_budget_s=self.params.time_budget,
+            max_pts=self.params.max_pts,
             background_spacing=self.params.background_spacing,
-            params_hash=self.params_hash, image_sha=self.image_sha, run_id=self.run_id,
-            status="failed", error="",
+            params_hash=self.params_hash,
+            image_sha=self.image_sha,
+            run_id=self.run_id,
+            status="failed",
+            error="",
         )
         return row
 
@@ -364,8 +376,12 @@ def plan_jobs(
     digest = params.digest()
     jobs: list[Job] = []
     for src in sources:
-        if log is not None and src.image is not None and any(
-            skip is None or not skip((src.sha, m, b, digest)) for m in methods for b in budgets
+        if (
+            log is not None
+            and src.image is not None
+            and any(
+                skip is None or not skip((src.sha, m, b, digest)) for m in methods for b in budgets
+            )
         ):
             log(f"planning the kernel budgets of {src.name} ...")
         for budget in budgets:
@@ -381,10 +397,16 @@ def plan_jobs(
                 jobs.append(
                     Job(
                         run_id=make_run_id(src.name, method, budget, digest),
-                        image_name=src.name, image_sha=src.sha, method=method, budget=budget,
-                        params=params if plan is None else plan.params, params_hash=digest,
+                        image_name=src.name,
+                        image_sha=src.sha,
+                        method=method,
+                        budget=budget,
+                        params=params if plan is None else plan.params,
+                        params_hash=digest,
                         target_kernels=budget if plan is None else plan.n_kernels,
-                        image=src.image, threads=threads, error=error,
+                        image=src.image,
+                        threads=threads,
+                        error=error,
                     )
                 )
     return jobs

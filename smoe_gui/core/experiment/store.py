@@ -156,7 +156,8 @@ def save_run(out: Path, output: RunOutput) -> None:
         "host": output.host,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    fileio.write_text(runs / f"{run_id}.json", json.dumps(payload, indent=1, allow_nan=False) + "\n")
+    text = json.dumps(payload, indent=1, allow_nan=False) + "\n"
+    fileio.write_text(runs / f"{run_id}.json", text)
 
 
 def check_payload(payload: Any) -> dict[str, Any]:
@@ -215,7 +216,8 @@ def check_payload(payload: Any) -> dict[str, Any]:
         stored_history(payload)
         expert = payload.get("expert_psnr", [])
         if not isinstance(expert, list) or not all(
-                v is None or v == "inf" or _is_number(v) for v in expert):
+            v is None or v == "inf" or _is_number(v) for v in expert
+        ):
             raise ValueError("'expert_psnr' is not a list of numbers")
         initial = payload.get("initial_psnr_db")
         if initial is not None and initial != "inf" and not _is_number(initial):
@@ -224,8 +226,11 @@ def check_payload(payload: Any) -> dict[str, Any]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not (
-        isinstance(value, float) and math.isnan(value))
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and not (isinstance(value, float) and math.isnan(value))
+    )
 
 
 def _whole(record: dict[str, Any], key: str, low: int) -> None:
@@ -266,7 +271,12 @@ def load_records(
 
 def record_key(record: dict[str, Any]) -> tuple[str, str, int, str]:
     """Resume key of a stored row: image content hash, method, budget, parameter hash."""
-    return (str(record["image_sha"]), str(record["method"]), int(record["budget"]), str(record["params_hash"]))
+    return (
+        str(record["image_sha"]),
+        str(record["method"]),
+        int(record["budget"]),
+        str(record["params_hash"]),
+    )
 
 
 def finished_keys(payloads: Iterable[dict[str, Any]]) -> set[tuple[str, str, int, str]]:
@@ -286,7 +296,9 @@ def finished_keys(payloads: Iterable[dict[str, Any]]) -> set[tuple[str, str, int
 def csv_text(rows: Iterable[dict[str, Any]]) -> str:
     """``results.csv`` text for ``rows`` (columns :data:`COLUMNS`)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(
+        buffer, fieldnames=list(COLUMNS), extrasaction="ignore", lineterminator="\n"
+    )
     writer.writeheader()
     for row in rows:
         writer.writerow({k: row.get(k, "") for k in COLUMNS})

@@ -203,7 +203,9 @@ def check_output_dir(path: str | os.PathLike[str]) -> Path:
         raise ValueError(f"{shown}: cannot create a folder under {_shown(parent)} (not a folder)")
     reason = _write_probe(parent) if os.access(parent, os.W_OK | os.X_OK) else "permission denied"
     if reason is not None:
-        raise ValueError(f"{shown}: cannot create the folder: {_shown(parent)} is not writable ({reason})")
+        raise ValueError(
+            f"{shown}: cannot create the folder: {_shown(parent)} is not writable ({reason})"
+        )
     return out
 
 
@@ -267,9 +269,12 @@ def output_group(out: str | os.PathLike[str]) -> Iterator[Path]:
         if target.is_dir():
             staging = Path(tempfile.mkdtemp(prefix=f".{tag}", suffix=".tmp", dir=target))
         else:
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{tag}", suffix=".tmp",
-                                            dir=target.parent))
-            os.chmod(staging, FOLDER_MODE & ~_UMASK)  # mkdtemp makes 0700; a folder follows the umask
+            staging = Path(
+                tempfile.mkdtemp(prefix=f".{target.name}.{tag}", suffix=".tmp", dir=target.parent)
+            )
+            os.chmod(
+                staging, FOLDER_MODE & ~_UMASK
+            )  # mkdtemp makes 0700; a folder follows the umask
         try:
             yield staging
         except OSError as exc:
@@ -338,8 +343,12 @@ def remove_stale_staging(out: str | os.PathLike[str]) -> list[Path]:
             continue
         for entry in entries:
             match = _STAGING_NAME.match(entry.name)
-            if (match is None or not entry.name.startswith(prefix) or not entry.is_dir()
-                    or _alive(int(match.group(1)))):
+            if (
+                match is None
+                or not entry.name.startswith(prefix)
+                or not entry.is_dir()
+                or _alive(int(match.group(1)))
+            ):
                 continue
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)

@@ -115,7 +115,9 @@ def check_max_size(value: object) -> int | None:
         try:
             value = int(value.strip())
         except ValueError:
-            raise ValueError(f"the maximum size must be a whole number of pixels, got {value!r}") from None
+            raise ValueError(
+                f"the maximum size must be a whole number of pixels, got {value!r}"
+            ) from None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, (int, np.integer)):
@@ -218,8 +220,9 @@ def luma(image: NDArray[np.generic]) -> F32:
         return np.ascontiguousarray(arr)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"image must be (H, W) or (H, W, 3), got shape {arr.shape}")
-    return np.ascontiguousarray(cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2GRAY),
-                                dtype=np.float32)
+    return np.ascontiguousarray(
+        cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2GRAY), dtype=np.float32
+    )
 
 
 def as_channels(image: NDArray[np.generic], channels: str) -> F32:
@@ -285,9 +288,7 @@ def check_image(
         raise ValueError(f"image must be {want}, got shape {arr.shape}")
     h, w = arr.shape[:2]
     if min(h, w) < MIN_SIDE:
-        raise ValueError(
-            f"image is {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed"
-        )
+        raise ValueError(f"image is {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
     if max(h, w) > max_side:
         raise ValueError(
             f"image is {w}x{h} pixels, larger than {max_side} on a side; "
@@ -299,9 +300,7 @@ def check_image(
     if not np.all(np.isfinite(out)):
         raise ValueError("image contains NaN or infinite values")
     if out.min() < 0.0 or out.max() > 1.0:
-        raise ValueError(
-            f"image values must lie in [0, 1], got [{out.min():g}, {out.max():g}]"
-        )
+        raise ValueError(f"image values must lie in [0, 1], got [{out.min():g}, {out.max():g}]")
     return out
 
 
@@ -390,7 +389,9 @@ def _stored_16_bit(opened: Image.Image) -> bool:
     (16-bit PGM, for one): its decoder's raw mode is ``I;16*``."""
     for tile in getattr(opened, "tile", None) or ():
         args = tile.args if hasattr(tile, "args") else tile[3]
-        raw = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args else "")
+        raw = (
+            args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args else "")
+        )
         if isinstance(raw, str) and raw.startswith("I;16") and not raw.startswith("I;16S"):
             return True
     return False
@@ -436,7 +437,8 @@ def _decode(opened: Image.Image, label: str) -> tuple[NDArray[np.generic], float
 
 
 def _check_declared_size(width: int, height: int, max_size: int | None) -> None:
-    """Refuse from the header alone: too small, too many pixels, or too large without a downscale."""
+    """Refuse from the header alone: too small, too many pixels, or too large without a "
+    "downscale."""
     if min(width, height) < MIN_SIDE:
         raise ValueError(
             f"image is {width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed"
@@ -542,7 +544,9 @@ def read_image(
         raise ValueError(f"{label}: not enough memory to load this image") from None
     except (OSError, SyntaxError, cv2.error) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"{label}: cannot decode image, file damaged or truncated ({msg})") from None
+        raise ValueError(
+            f"{label}: cannot decode image, file damaged or truncated ({msg})"
+        ) from None
 
     limit = MAX_SIDE if max_size is None else max(max_size, MAX_SIDE)
     h, w = gray.shape[:2]

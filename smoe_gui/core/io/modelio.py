@@ -34,7 +34,9 @@ FORMAT_VERSION = 2
 _FLOAT_KEYS = ("mu", "A", "m", "log_alpha")
 
 
-def save_model(model: SmoeModel, path: str | os.PathLike[str], params: Params | None = None) -> None:
+def save_model(
+    model: SmoeModel, path: str | os.PathLike[str], params: Params | None = None
+) -> None:
     """Write ``model`` (and the ``params`` that made it) to ``path`` atomically.
 
     Keys: ``mu, A, m, log_alpha`` (float64; ``m`` is ``(K,)`` for a gray
@@ -86,8 +88,11 @@ class _Member:
             major = handle.read(2)[0]
             if major not in (1, 2, 3):
                 raise ValueError(f"{label} (member {info.filename!r}: .npy version {major})")
-            reader = (np.lib.format.read_array_header_1_0 if major == 1
-                      else np.lib.format.read_array_header_2_0)
+            reader = (
+                np.lib.format.read_array_header_1_0
+                if major == 1
+                else np.lib.format.read_array_header_2_0
+            )
             shape, _, dtype = reader(handle)
             header_bytes = handle.tell() if handle.seekable() else None
         if dtype.hasobject:
@@ -122,10 +127,11 @@ def _archive(p: Path) -> zipfile.ZipFile:
             end = zipfile._EndRecData(handle)  # type: ignore[attr-defined]
         if not end:
             raise ValueError(f"{damaged} (not an .npz archive)")
-        if end[zipfile._ECD_SIZE] > MAX_DIRECTORY_BYTES:  # type: ignore[attr-defined]
+        directory_bytes = end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
+        if directory_bytes > MAX_DIRECTORY_BYTES:
             raise ValueError(
-                f"{damaged} (its list of members is {end[zipfile._ECD_SIZE]} bytes, "  # type: ignore[attr-defined]
-                f"more than the {MAX_DIRECTORY_BYTES} read)"
+                f"{damaged} (its list of members is {directory_bytes} bytes, more than the "
+                f"{MAX_DIRECTORY_BYTES} read)"
             )
         return zipfile.ZipFile(p)
     except (EOFError, zipfile.BadZipFile, zlib.error, struct.error):
@@ -166,7 +172,9 @@ def _check_headers(members: dict[str, _Member], version: int, label: str) -> Non
     """Shapes and dtypes of the float members from their headers alone."""
     for key in _FLOAT_KEYS:
         if not np.issubdtype(members[key].dtype, np.floating):
-            raise ValueError(f"{label}: '{key}' has dtype {members[key].dtype}, expected a float array")
+            raise ValueError(
+                f"{label}: '{key}' has dtype {members[key].dtype}, expected a float array"
+            )
     mu = members["mu"].shape
     if len(mu) != 2 or mu[1] != 2:
         raise ValueError(f"{label}: 'mu' has shape {mu}, expected (K, 2)")
@@ -240,7 +248,9 @@ def load_model(path: str | os.PathLike[str]) -> SmoeModel:
                     f"supports ({FORMAT_VERSION})"
                 )
             if version < 1:
-                raise ValueError(f"{label}: model format version {version} is not valid (1 or later)")
+                raise ValueError(
+                    f"{label}: model format version {version} is not valid (1 or later)"
+                )
             height = _check_scalar(members["height"], label)
             width = _check_scalar(members["width"], label)
             if height < 1 or width < 1 or height * width > MAX_PIXELS:
@@ -252,7 +262,8 @@ def load_model(path: str | os.PathLike[str]) -> SmoeModel:
             arrays = {key: members[key].read() for key in _FLOAT_KEYS}
         except (EOFError, zipfile.BadZipFile, zlib.error, struct.error, OSError):
             raise ValueError(
-                f"{label}: damaged or not a smoe-gui model file (the archive is truncated or corrupt)"
+                f"{label}: damaged or not a smoe-gui model file (the archive is truncated or "
+                "corrupt)"
             ) from None
     _check_values(arrays, label)
     try:
@@ -278,13 +289,19 @@ def read_model_params(path: str | os.PathLike[str]) -> Params | None:
             if "params" not in members:
                 return None
             member = members["params"]
-            if (member.shape != () or member.dtype.kind != "U"
-                    or member.dtype.itemsize > 4 * MAX_PARAMS_BYTES):
-                raise ValueError(f"{label}: 'params' must be JSON text of at most {MAX_PARAMS_BYTES} bytes")
+            if (
+                member.shape != ()
+                or member.dtype.kind != "U"
+                or member.dtype.itemsize > 4 * MAX_PARAMS_BYTES
+            ):
+                raise ValueError(
+                    f"{label}: 'params' must be JSON text of at most {MAX_PARAMS_BYTES} bytes"
+                )
             text = str(member.read())
         except (EOFError, zipfile.BadZipFile, zlib.error, struct.error, OSError):
             raise ValueError(
-                f"{label}: damaged or not a smoe-gui model file (the archive is truncated or corrupt)"
+                f"{label}: damaged or not a smoe-gui model file (the archive is truncated or "
+                "corrupt)"
             ) from None
     try:
         return Params.from_dict(parse_json(text, f"{label}: stored parameters"))

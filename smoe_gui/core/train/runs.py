@@ -199,7 +199,9 @@ class FitHistory:
             self._step, self._elapsed, self._phase, self._psnr, self._kernels, self._tile,
             self._image, strict=True,
         ):
-            lines.append(f"{prefix}{step},{elapsed:.4f},{phase},{psnr:.4f},{kernels},{tile},{whole:.4f}")
+            lines.append(
+                f"{prefix}{step},{elapsed:.4f},{phase},{psnr:.4f},{kernels},{tile},{whole:.4f}"
+            )
         return "\n".join(lines) + "\n"
 
     def thinned(self, points: int) -> FitHistory:
