@@ -528,8 +528,9 @@ def read_image(
         if str(exc).startswith(label):
             raise
         # Pillow's own refusals (a chunk over its bounds, a bad header field) name no file
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise ValueError(f"{label}: {reason}") from None
+        from ..errors import one_line
+
+        raise ValueError(f"{label}: {one_line(exc)}") from None
     except Image.DecompressionBombError as exc:
         # Pillow's own header check (above twice its MAX_IMAGE_PIXELS) came first
         declared = re.search(r"\((\d+) pixels\)", str(exc))
