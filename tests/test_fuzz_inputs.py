@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from smoe_gui.cli import main
-from smoe_gui.core.io import limits
+from smoe_gui.core import limits
 from smoe_gui.core.io.image import load_image
 from smoe_gui.core.io.modelio import MAX_MODEL_KERNELS, load_model, read_model_params, save_model
 from smoe_gui.core.model import SmoeModel

@@ -477,7 +477,7 @@ class Params:
             For a missing or unreadable file, malformed JSON, an unknown key or a
             bad value.
         """
-        from .io.limits import MAX_PARAMS_BYTES, parse_json, read_bounded_text
+        from .limits import MAX_PARAMS_BYTES, parse_json, read_bounded_text
 
         source = "parameters"
         if isinstance(text_or_path, str) and text_or_path.lstrip().startswith("{"):

@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if image is not None:
         from ..core.errors import one_line, show_text
         from ..core.io.image import MAX_SIDE, read_image
-        from ..core.io.limits import check_input_file
+        from ..core.limits import check_input_file
 
         try:
             check_input_file(image, "an image file", empty_ok=True)  # a FIFO would block the window

@@ -158,7 +158,7 @@ def collect_images(
         For a path that does not exist, that is a FIFO, device or socket, or that
         is one of the sweep's outputs.
     """
-    from ..io.limits import file_kind
+    from ..limits import file_kind
     from .store import recorded_outputs, runs_dir
 
     out_root = outputs.resolve() if outputs is not None and outputs.is_dir() else None

@@ -245,12 +245,12 @@ def load_records(
     """Every stored run under ``out/runs`` by run id, each checked on its own.
 
     A file that cannot be read (a FIFO, over
-    :data:`~smoe_gui.core.io.limits.MAX_RECORD_BYTES`, malformed JSON) or whose
+    :data:`~smoe_gui.core.limits.MAX_RECORD_BYTES`, malformed JSON) or whose
     fields fail :func:`check_payload` is skipped: ``on_skip`` receives one line
     naming it and the reason.  The other runs are kept.
     """
     from ..errors import show_path
-    from ..io.limits import MAX_RECORD_BYTES, read_json_file
+    from ..limits import MAX_RECORD_BYTES, read_json_file
 
     runs = runs_dir(out)
     found: dict[str, dict[str, Any]] = {}
@@ -314,8 +314,8 @@ def save_sweep(out: Path, execution: dict[str, Any]) -> None:
 
 def load_sweep(out: Path) -> dict[str, Any] | None:
     """What :func:`save_sweep` recorded, or None (absent, unreadable, not a JSON
-    object, or over :data:`~smoe_gui.core.io.limits.MAX_PARAMS_BYTES`)."""
-    from ..io.limits import MAX_PARAMS_BYTES, read_json_file
+    object, or over :data:`~smoe_gui.core.limits.MAX_PARAMS_BYTES`)."""
+    from ..limits import MAX_PARAMS_BYTES, read_json_file
 
     try:
         data = read_json_file(out / SWEEP_FILE, "a sweep record", MAX_PARAMS_BYTES)
@@ -332,7 +332,7 @@ def record_outputs(out: Path, names: Iterable[str | Path]) -> None:
 
 def recorded_outputs(out: Path) -> set[str]:
     """The names :func:`record_outputs` listed (empty when absent or unreadable)."""
-    from ..io.limits import MAX_PARAMS_BYTES, read_json_file
+    from ..limits import MAX_PARAMS_BYTES, read_json_file
 
     try:
         data = read_json_file(out / OUTPUTS_FILE, "a list of outputs", MAX_PARAMS_BYTES)

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from .limits import check_input_file
+from ..limits import check_input_file
 
 if TYPE_CHECKING:
     from PIL import Image

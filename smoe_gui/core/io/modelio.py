@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from ..limits import MAX_PARAMS_BYTES, check_input_file, parse_json
 from ..model import SmoeModel
 from ..params import Params
 from .fileio import write_npz
-from .limits import MAX_PARAMS_BYTES, check_input_file, parse_json
 
 __all__ = [
     "EXPERT_CHANNELS",

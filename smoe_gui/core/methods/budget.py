@@ -29,7 +29,8 @@ The rule (also in ``docs/experiments.md``), for the edge method and a budget of
 The largest count that fits wins (ties: the smaller ``max_pts``, then the
 larger spacing).  The expert refinement is switched off during the search (it
 does not change the count).  The grid baseline places exactly as many kernels
-as the edge method with the same parameters (see ``pipeline.initialize``), so
+as the edge method with the same parameters (its placement stages,
+``edge.stages.edge_stages``, without the expert stage), so
 its plan is the edge plan.  S-SMoE and AS-SMoE need no search: the plan sets
 ``n_kernels = N`` and the methods meet it exactly (``min(N, H·W)`` kernels; the
 rule is in :mod:`smoe_gui.core.methods.segment.segment_init`).  Other methods add an entry to
@@ -133,10 +134,11 @@ class _Counter:
     def __call__(self, max_pts: int, spacing: float) -> tuple[int, int]:
         key = (int(max_pts), round(float(spacing), 6))
         if key not in self.counts:
-            from .pipeline import initialize
+            from .edge.stages import edge_stages
 
-            init = initialize(self.image, self.params.replace(max_pts=key[0], background_spacing=key[1]), "edge")
-            self.counts[key] = (init.model.n_kernels, init.n_background)
+            chosen = self.params.replace(max_pts=key[0], background_spacing=key[1])
+            stages = edge_stages(self.image, chosen, {})  # placement only: no expert stage
+            self.counts[key] = (int(stages.mu.shape[0]), stages.n_background)
         return self.counts[key]
 
     def best(self, budget: int) -> tuple[int, float]:

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from ..model import SmoeModel
 from ..params import Params, check_method
+from .edge.stages import edge_stages
 
 #: Stage names of the edge and grid methods, in order, as keys of
 #: :attr:`Initialization.timings_ms`.
@@ -157,71 +158,6 @@ class Initialization:
         }
 
 
-@dataclass(frozen=True, eq=False)
-class _EdgeStages:
-    edges: NDArray[np.bool_]
-    segments: NDArray[np.float64]
-    scores: NDArray[np.float64]
-    reduced: NDArray[np.float64]
-    salient: NDArray[np.bool_]
-    owner: NDArray[np.intp]
-    eps: float
-    mu: NDArray[np.float64]
-    A: NDArray[np.float64]
-    log_alpha: NDArray[np.float64]
-    n_background: int
-    notes: tuple[str, ...]
-
-
-def _edge_stages(image: NDArray[np.float32], params: Params, timings: dict[str, float]) -> _EdgeStages:
-    """Every stage of the edge method before the experts; fills ``timings`` (ms)."""
-    from .edge.edges import canny_edges
-    from .edge.placement import background_kernels, edge_kernel_pairs
-    from .edge.reduction import importance_scores, reduce_segments
-    from .edge.segments import scan_segments
-
-    h, w = image.shape
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = (now - clock) * 1000.0
-        clock = now
-
-    edges = canny_edges(image, params.canny_sigma, params.canny_low, params.canny_high)
-    lap("edges")
-    segments = scan_segments(edges)
-    lap("segments")
-    scores = importance_scores(segments, params.lam, h, w)
-    lap("scores")
-    red = reduce_segments(segments, scores, params.max_pts, params.salient_fraction)
-    lap("reduction")
-    mu, A, log_alpha = edge_kernel_pairs(red.reduced, params.delta_mu, params.segment_steering)
-    notes: list[str] = []
-    use_background = params.background_kernels
-    if red.reduced.shape[0] == 0:
-        if edges.any():
-            notes.append("no segment of 2 or more pixels among the edges: background kernels only")
-        else:
-            notes.append("no edges found: background kernels only")
-        if not use_background:
-            notes.append("background kernels switched on although disabled, so the model is not empty")
-            use_background = True
-    n_background = 0
-    if use_background:
-        b_mu, b_A, b_la = background_kernels(mu, h, w, params.background_spacing)
-        n_background = b_mu.shape[0]
-        mu = np.concatenate([mu, b_mu])
-        A = np.concatenate([A, b_A])
-        log_alpha = np.concatenate([log_alpha, b_la])
-    lap("placement")
-    return _EdgeStages(
-        edges, segments, scores, red.reduced, red.salient, red.source, red.eps,
-        mu, A, log_alpha, n_background, tuple(notes),
-    )
-
-
 def _segment_stages(
     image: NDArray[np.float32], params: Params, method: str, timings: dict[str, float],
     workers: int | None,
@@ -349,7 +285,7 @@ def initialize(
         owner = np.zeros(0, dtype=np.intp)
         n_background, eps = 0, 0.0
     else:
-        stages = _edge_stages(luma(img), params, timings)
+        stages = edge_stages(luma(img), params, timings)
         notes = list(stages.notes)
     if method == "edge":
         edges, segments, scores = stages.edges, stages.segments, stages.scores

@@ -20,11 +20,13 @@ See ``docs/paper-readings.md`` ("Pruned kernels are re-placed").
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .window import KernelArrays
+if TYPE_CHECKING:
+    from .window import KernelArrays
 
 __all__ = ["outside_image", "residual_cells", "replacement_kernels"]
 
@@ -132,4 +134,5 @@ def replacement_kernels(
     if kernels.m.ndim == 1 and values.ndim == 2:
         values = values.mean(axis=1)
     log_alpha = np.full(m, float(np.median(kernels.log_alpha)) if len(kernels) else 0.0)
-    return KernelArrays(mu, steer, values.reshape((m,) + kernels.m.shape[1:]), log_alpha)
+    # the arrays' own type (window.KernelArrays), so that this module never imports window
+    return type(kernels)(mu, steer, values.reshape((m,) + kernels.m.shape[1:]), log_alpha)

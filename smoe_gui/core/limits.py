@@ -48,7 +48,7 @@ MAX_JSON_INT_DIGITS = 30
 
 
 def _shown(path: str | os.PathLike[str]) -> str:
-    from ..errors import show_path
+    from .errors import show_path
 
     return show_path(path)
 
