@@ -27,20 +27,30 @@ def sample(request: pytest.FixtureRequest) -> np.ndarray:
 
 
 @pytest.mark.parametrize("budget", [500, 1000, 2000])
-def test_edge_and_grid_get_between_95_percent_and_all_of_the_budget(sample: np.ndarray, budget: int) -> None:
+def test_edge_and_grid_get_between_95_percent_and_all_of_the_budget(
+    sample: np.ndarray, budget: int
+) -> None:
     params = Params(expert_iters=1)
     for method in ("edge", "grid"):
         planned = plan_kernels(sample, params, method, budget)
         init = initialize(sample, planned, method)
-        assert FILL_TARGET * budget <= init.model.n_kernels <= budget, (method, init.model.n_kernels)
+        assert FILL_TARGET * budget <= init.model.n_kernels <= budget, (
+            method,
+            init.model.n_kernels,
+        )
         # only the two planned fields change
-        assert planned.replace(max_pts=params.max_pts, background_spacing=params.background_spacing) == params
+        assert (
+            planned.replace(max_pts=params.max_pts, background_spacing=params.background_spacing)
+            == params
+        )
 
 
 def test_grid_plan_is_the_edge_plan(synthetic_image: np.ndarray) -> None:
     edge = plan_budget(synthetic_image, Params(), "edge", 60)
     grid = plan_budget(synthetic_image, Params(), "grid", 60)
-    assert grid.params == edge.params and grid.n_kernels == edge.n_kernels and grid.n_background == 0
+    assert (
+        grid.params == edge.params and grid.n_kernels == edge.n_kernels and grid.n_background == 0
+    )
     assert initialize(synthetic_image, grid.params, "grid").model.n_kernels == edge.n_kernels
 
 

@@ -40,7 +40,9 @@ def _fails(argv: list[str], capsys: pytest.CaptureFixture[str], out: Path) -> st
     return lines[0]
 
 
-def test_init_writes_every_stage(small_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_writes_every_stage(
+    small_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run" / "init"
     assert main(["init", str(small_png), *FAST, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -50,8 +52,19 @@ def test_init_writes_every_stage(small_png: Path, tmp_path: Path, capsys: pytest
     with np.load(out / "stages.npz", allow_pickle=False) as z:
         keys = set(z.files)
         stages = {k: z[k] for k in z.files}
-    assert keys == {"image", "edges", "segments", "scores", "reduced", "salient",
-                    "mu", "A", "m", "log_alpha", "expert_psnr"}
+    assert keys == {
+        "image",
+        "edges",
+        "segments",
+        "scores",
+        "reduced",
+        "salient",
+        "mu",
+        "A",
+        "m",
+        "log_alpha",
+        "expert_psnr",
+    }
     assert stages["image"].shape == (48, 64) and stages["edges"].dtype == bool
     assert stages["segments"].shape[1] == 4 and stages["reduced"].shape[0] <= 30
     assert 1 <= stages["expert_psnr"].shape[0] <= 3  # expert_stop = "mse" may end early
@@ -67,16 +80,25 @@ def test_init_writes_every_stage(small_png: Path, tmp_path: Path, capsys: pytest
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_grid_method_and_params_file(small_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_grid_method_and_params_file(
+    small_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pfile = tmp_path / "p.json"
     pfile.write_text(Params(max_pts=20, expert_iters=1).to_json())
     out = tmp_path / "grid"
-    assert main(["init", str(small_png), "--params", str(pfile), "--method", "grid", "--out", str(out)]) == 0
+    assert (
+        main(
+            ["init", str(small_png), "--params", str(pfile), "--method", "grid", "--out", str(out)]
+        )
+        == 0
+    )
     assert "grid" in capsys.readouterr().out
     assert Params.from_json(out / "params.json").max_pts == 20
 
 
-def test_constant_image_says_background_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_constant_image_says_background_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "flat.png"
     cv2.imwrite(str(path), np.full((32, 40), 128, np.uint8))
     out = tmp_path / "flat"
@@ -121,8 +143,12 @@ def _bad_files(tmp_path: Path, small_png: Path) -> dict[str, Path]:
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "truncated", "not an image", "2x2", "1x1", "folder"])
-def test_bad_image_files(case: str, small_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "case", ["missing", "empty", "truncated", "not an image", "2x2", "1x1", "folder"]
+)
+def test_bad_image_files(
+    case: str, small_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = _bad_files(tmp_path, small_png)[case]
     out = tmp_path / "out"
     _fails(["init", str(path), "--out", str(out)], capsys, out)
@@ -139,8 +165,13 @@ def test_bad_image_files(case: str, small_png: Path, tmp_path: Path, capsys: pyt
         (["--max-size", "4"], "max-size"),
     ],
 )
-def test_bad_options(extra: list[str], fragment: str, small_png: Path, tmp_path: Path,
-                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_options(
+    extra: list[str],
+    fragment: str,
+    small_png: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     out = tmp_path / "out"
     line = _fails(["init", str(small_png), *extra, "--out", str(out)], capsys, out)
     assert fragment in line
@@ -148,10 +179,16 @@ def test_bad_options(extra: list[str], fragment: str, small_png: Path, tmp_path:
 
 @pytest.mark.parametrize(
     ("content", "fragment"),
-    [("{ not json", "malformed JSON"), ('{"max_pts": -3}', "max_pts"), ('{"bogus": 1}', "bogus"), ("[1, 2]", "object")],
+    [
+        ("{ not json", "malformed JSON"),
+        ('{"max_pts": -3}', "max_pts"),
+        ('{"bogus": 1}', "bogus"),
+        ("[1, 2]", "object"),
+    ],
 )
-def test_bad_params_file(content: str, fragment: str, small_png: Path, tmp_path: Path,
-                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_params_file(
+    content: str, fragment: str, small_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pfile = tmp_path / "p.json"
     pfile.write_text(content)
     out = tmp_path / "out"
@@ -172,16 +209,27 @@ def test_out_is_a_file(small_png: Path, tmp_path: Path, capsys: pytest.CaptureFi
 def test_module_entry_point_exit_status(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "smoe_gui.cli", "init", str(tmp_path / "missing.png"), "--out", str(out)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "smoe_gui.cli",
+            "init",
+            str(tmp_path / "missing.png"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
     assert not out.exists()
 
 
-def test_init_in_colour_and_the_expert_options(small_png: Path, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_in_colour_and_the_expert_options(
+    small_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "rgb"
     assert main(["init", str(small_png), *FAST, "--channels", "rgb", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -195,6 +243,9 @@ def test_init_in_colour_and_the_expert_options(small_png: Path, tmp_path: Path,
     lsq = tmp_path / "lstsq"
     assert main(["init", str(small_png), *FAST, "--set", "experts=lstsq", "--out", str(lsq)]) == 0
     assert "least-squares" in capsys.readouterr().out
-    line = _fails(["init", str(small_png), "--set", "expert_stop=never", "--out",
-                   str(tmp_path / "bad")], capsys, tmp_path / "bad")
+    line = _fails(
+        ["init", str(small_png), "--set", "expert_stop=never", "--out", str(tmp_path / "bad")],
+        capsys,
+        tmp_path / "bad",
+    )
     assert "expert_stop" in line and "mse, fixed" in line

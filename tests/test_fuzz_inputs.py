@@ -180,7 +180,9 @@ def test_a_member_that_is_not_npy_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("shape", [(6, 2), (6, 4), (6, 3, 1), (5,)])
-def test_experts_of_a_wrong_shape_are_refused(shape: tuple[int, ...], tmp_path: Path, capsys) -> None:
+def test_experts_of_a_wrong_shape_are_refused(
+    shape: tuple[int, ...], tmp_path: Path, capsys
+) -> None:
     data = _arrays(_model())
     data["m"] = np.full(shape, 0.5)
     np.savez(tmp_path / "m.npz", **data)
@@ -194,7 +196,8 @@ def test_experts_of_a_wrong_shape_are_refused(shape: tuple[int, ...], tmp_path: 
 def _npy_header(shape: tuple[int, ...], dtype: str = "<f8") -> bytes:
     buffer = io.BytesIO()
     np.lib.format.write_array_header_1_0(
-        buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+        buffer, {"descr": dtype, "fortran_order": False, "shape": shape}
+    )
     return buffer.getvalue()
 
 
@@ -247,7 +250,9 @@ def test_an_unused_large_member_is_never_decompressed(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("key", "value"), [("A", 1e200), ("mu", 1e12), ("log_alpha", 1e300)])
-def test_values_that_overflow_the_renderer_are_refused(key: str, value: float, tmp_path: Path) -> None:
+def test_values_that_overflow_the_renderer_are_refused(
+    key: str, value: float, tmp_path: Path
+) -> None:
     data = _arrays(_model())
     data[key] = np.full_like(np.asarray(data[key]), value)
     np.savez(tmp_path / "m.npz", **data)
@@ -308,13 +313,35 @@ def test_a_pillow_refusal_names_the_file(tmp_path: Path, monkeypatch: pytest.Mon
 # --------------------------------------------------------------------------------------
 def test_render_says_when_size_stretches(tmp_path: Path, capsys) -> None:
     save_model(_model(width=45, height=30), tmp_path / "m.npz")
-    assert main(["render", str(tmp_path / "m.npz"), "--size", "300x300",
-                 "--out", str(tmp_path / "sq.png")]) == 0
+    assert (
+        main(
+            [
+                "render",
+                str(tmp_path / "m.npz"),
+                "--size",
+                "300x300",
+                "--out",
+                str(tmp_path / "sq.png"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "smoe: note: --size 300x300 stretches the model: it is 45x30 (3:2)" in err
     assert "300x200 keeps its shape" in err
-    assert main(["render", str(tmp_path / "m.npz"), "--size", "450x300",
-                 "--out", str(tmp_path / "wide.png")]) == 0
+    assert (
+        main(
+            [
+                "render",
+                str(tmp_path / "m.npz"),
+                "--size",
+                "450x300",
+                "--out",
+                str(tmp_path / "wide.png"),
+            ]
+        )
+        == 0
+    )
     assert "note" not in capsys.readouterr().err
 
 
@@ -325,7 +352,10 @@ def test_screenshot_of_a_bad_file_is_one_line_not_a_modal_box(tmp_path: Path) ->
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "smoe_gui", str(notes), "--screenshot", str(tmp_path / "s.png")],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "notes.txt" in proc.stderr

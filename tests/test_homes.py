@@ -231,8 +231,9 @@ def test_check_output_dir_refuses_a_read_only_folder(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("exists", [False, True])
-def test_output_group_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                     exists: bool) -> None:
+def test_output_group_all_or_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exists: bool
+) -> None:
     out = tmp_path / "deep" / "out"
     if exists:
         out.mkdir(parents=True)

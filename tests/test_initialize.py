@@ -138,7 +138,9 @@ def test_reconstruction_is_the_initial_model_rendered(synthetic_image: np.ndarra
     assert init.reconstruction is not None and init.reconstruction.shape == synthetic_image.shape
     np.testing.assert_allclose(init.reconstruction, render(init.model), atol=1e-5)
     # the model holds the best iterate (expert_stop = "mse"): one PSNR definition
-    assert psnr(init.reconstruction, synthetic_image) == pytest.approx(max(init.expert_psnr), abs=1e-3)
+    assert psnr(init.reconstruction, synthetic_image) == pytest.approx(
+        max(init.expert_psnr), abs=1e-3
+    )
     assert init.expert_psnr[init.expert_kept] == max(init.expert_psnr)
     assert init.summary()["psnr_db"] == max(init.expert_psnr)
 
@@ -146,7 +148,9 @@ def test_reconstruction_is_the_initial_model_rendered(synthetic_image: np.ndarra
 def test_colour_initialisation_shares_the_gray_stages(small_image: np.ndarray) -> None:
     h, w = small_image.shape
     yy, xx = np.mgrid[0:h, 0:w]
-    colour = np.stack([small_image, 0.3 + 0.4 * xx / w, 1.0 - small_image], axis=2).astype(np.float32)
+    colour = np.stack([small_image, 0.3 + 0.4 * xx / w, 1.0 - small_image], axis=2).astype(
+        np.float32
+    )
     from smoe_gui.core.io.image import luma
     from smoe_gui.core.metrics import psnr
     from smoe_gui.core.rendering.culled import render

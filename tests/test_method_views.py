@@ -83,7 +83,11 @@ def test_initial_model_of_every_method_is_drawn_as_initial(method: str) -> None:
     if method == "edge":
         assert "edge pixels" in counts and "reduced" in counts
     else:
-        assert counts.startswith(f"{method}: ") and "edge pixels" not in counts and "reduced" not in counts
+        assert (
+            counts.startswith(f"{method}: ")
+            and "edge pixels" not in counts
+            and "reduced" not in counts
+        )
 
 
 @pytest.mark.parametrize("method", ["s-smoe", "grid"])
@@ -104,7 +108,10 @@ def test_session_keeps_the_kinds_of_the_initial_model(method: str) -> None:
     rid = session.set_kernel_mode("centres")
     assert session.render_pending()
     snap = render.run(rid)
-    assert len(snap.kernels.centres[kind]) == snap.model.n_kernels and len(snap.kernels.centres["trained"]) == 0
+    assert (
+        len(snap.kernels.centres[kind]) == snap.model.n_kernels
+        and len(snap.kernels.centres["trained"]) == 0
+    )
     assert session.snapshot_done(rid, snap) and not session.render_pending()
     assert session.kernel_kind(0) == kind
     # a loaded (or trained) model: trained
@@ -139,7 +146,9 @@ def test_every_method_has_a_lecture_of_valid_steps() -> None:
             assert step.kernel_mode is None or step.kernel_mode in KERNEL_MODES
             assert step.caption.strip() and step.caption == step.caption.strip()
         shown = [set(s.views) for s in steps]
-        assert all(a <= b for a, b in zip(shown, shown[1:], strict=False)), method  # revealed one at a time
+        assert all(a <= b for a, b in zip(shown, shown[1:], strict=False)), (
+            method
+        )  # revealed one at a time
     with pytest.raises(ValueError, match="no lecture"):
         lecture_steps("blobs")
 
@@ -158,7 +167,9 @@ def test_other_methods_lectures_describe_that_method(method: str) -> None:
     assert "edges" not in revealed and "reduced" not in revealed  # no edges, no reduction
     assert "kernels" in revealed and "reconstruction" in revealed
     if method in SEGMENT_METHODS:
-        assert steps[0].views == ("segments",) and "Superpixels" in steps[0].title  # the segment map first
+        assert (
+            steps[0].views == ("segments",) and "Superpixels" in steps[0].title
+        )  # the segment map first
         assert "superpixel" in text.lower()
     if method == "s-smoe":
         assert "covariance" in text and "centroid" in text and "principal axis" in text
@@ -214,7 +225,9 @@ def test_caption_is_escaped_rich_text() -> None:
 # --------------------------------------------------------------------------- titles
 def test_stage_titles_name_what_each_method_shows() -> None:
     assert stage_titles("edge") == STAGE_TITLES
-    assert stage_titles("grid") == STAGE_TITLES  # views 1-3 say in their captions that grid has none
+    assert (
+        stage_titles("grid") == STAGE_TITLES
+    )  # views 1-3 say in their captions that grid has none
     for method in SEGMENT_METHODS:
         titles = stage_titles(method)
         assert titles["segments"] == "2  Superpixels"

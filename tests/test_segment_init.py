@@ -47,7 +47,9 @@ def _generated(kind: str, h: int = 40, w: int = 56, seed: int = 0) -> np.ndarray
     if kind == "noise":
         return rng.random((h, w)).astype(np.float32)
     if kind == "disc":
-        return np.where((xx - w / 2) ** 2 + (yy - h / 2) ** 2 < (h / 3) ** 2, 0.9, 0.1).astype(np.float32)
+        return np.where((xx - w / 2) ** 2 + (yy - h / 2) ** 2 < (h / 3) ** 2, 0.9, 0.1).astype(
+            np.float32
+        )
     if kind == "ramp":
         return (xx / (w - 1)).astype(np.float32)
     if kind == "constant":
@@ -221,7 +223,12 @@ def test_local_fits_in_a_process_pool_match_this_process() -> None:
     here = as_smoe_kernels(image, labels, config, 100, workers=1)
     assert torch.get_num_threads() == threads  # the thread pool gives torch's threads back
     pool = as_smoe_kernels(image, labels, config, 100, workers=2)
-    for a, b in ((here.mu, pool.mu), (here.A, pool.A), (here.values, pool.values), (here.log_alpha, pool.log_alpha)):
+    for a, b in (
+        (here.mu, pool.mu),
+        (here.A, pool.A),
+        (here.values, pool.values),
+        (here.log_alpha, pool.log_alpha),
+    ):
         assert np.array_equal(a, b)
     assert "threads" in here.notes[0] and "processes" in pool.notes[0]
     with pytest.raises(ValueError, match="workers"):
@@ -239,10 +246,16 @@ def test_local_fits_inside_a_dask_task_go_to_its_cluster() -> None:
     here = as_smoe_kernels(image, labels, config, 100, workers=1)
     threads = torch.get_num_threads()
     try:
-        with distributed.LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as cluster, distributed.Client(cluster) as client, distributed.get_task_stream(client) as stream:
-            remote = client.submit(as_smoe_kernels, image, labels, config, 100, 1, pure=False).result()
+        with (
+            distributed.LocalCluster(
+                n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+            ) as cluster,
+            distributed.Client(cluster) as client,
+            distributed.get_task_stream(client) as stream,
+        ):
+            remote = client.submit(
+                as_smoe_kernels, image, labels, config, 100, 1, pure=False
+            ).result()
     finally:
         torch.set_num_threads(threads)
     fits = [t for t in stream.data if str(t["key"]).startswith("smoe-as-fit")]
@@ -267,15 +280,37 @@ def test_local_fits_keep_a_fit_only_if_it_lowers_the_window_error() -> None:
     # a window already modelled exactly: no step can lower its error, the start comes back
     pixels = np.full((AS_PATCH, AS_PATCH), 0.5, np.float32)
     task = LocalTask(
-        pixels, np.ones_like(pixels), np.ones(pixels.shape, bool), (0.0, 0.0), 1.0,
-        np.array([[10.0, 12.0]]), np.array([[0.2, 0.0, 0.2]]), np.array([0.5]), np.zeros(1),
-        np.zeros((0, 2)), np.zeros((0, 3)), np.zeros(0), np.zeros(0), False,
+        pixels,
+        np.ones_like(pixels),
+        np.ones(pixels.shape, bool),
+        (0.0, 0.0),
+        1.0,
+        np.array([[10.0, 12.0]]),
+        np.array([[0.2, 0.0, 0.2]]),
+        np.array([0.5]),
+        np.zeros(1),
+        np.zeros((0, 2)),
+        np.zeros((0, 3)),
+        np.zeros(0),
+        np.zeros(0),
+        False,
     )
     ramp = np.tile(np.linspace(0, 1, AS_PATCH, dtype=np.float32), (AS_PATCH, 1))
     better = LocalTask(
-        ramp, task.weight, task.inside, task.x0, 1.0,
-        np.array([[10.0, 12.0], [22.0, 12.0]]), np.array([[0.2, 0.0, 0.2]] * 2), np.array([0.5, 0.5]), np.zeros(2),
-        task.ctx_mu, task.ctx_a, task.ctx_m, task.ctx_la, False,
+        ramp,
+        task.weight,
+        task.inside,
+        task.x0,
+        1.0,
+        np.array([[10.0, 12.0], [22.0, 12.0]]),
+        np.array([[0.2, 0.0, 0.2]] * 2),
+        np.array([0.5, 0.5]),
+        np.zeros(2),
+        task.ctx_mu,
+        task.ctx_a,
+        task.ctx_m,
+        task.ctx_la,
+        False,
     )
     flat, fitted = fit_local_chunk([task, better], LocalFitConfig(steps=20, doublings=0))
     assert not flat["kept"] and np.array_equal(flat["mu"], task.mu)
@@ -286,7 +321,9 @@ def test_local_fits_keep_a_fit_only_if_it_lowers_the_window_error() -> None:
 @pytest.mark.parametrize("method", SEGMENT_METHODS)
 @pytest.mark.parametrize(("name", "image"), IMAGES[:4], ids=[n for n, _ in IMAGES[:4]])
 @pytest.mark.parametrize("budget", [20, 150])
-def test_segment_methods_meet_kernel_budgets(method: str, name: str, image: np.ndarray, budget: int) -> None:
+def test_segment_methods_meet_kernel_budgets(
+    method: str, name: str, image: np.ndarray, budget: int
+) -> None:
     init = initialize(image, Params(n_kernels=budget, **QUICK), method)
     assert 0.95 * budget <= init.n_kernels <= budget
     assert init.segment_map is not None and init.segment_map.shape == image.shape
@@ -315,8 +352,12 @@ def test_segment_methods_are_deterministic_and_report_their_stages(method: str) 
     params = Params(**QUICK)
     one = initialize(image, params, method)
     two = initialize(image, params, method)
-    for a, b in ((one.model.mu, two.model.mu), (one.model.A, two.model.A), (one.model.m, two.model.m),
-                 (one.segment_map, two.segment_map)):
+    for a, b in (
+        (one.model.mu, two.model.mu),
+        (one.model.A, two.model.A),
+        (one.model.m, two.model.m),
+        (one.segment_map, two.segment_map),
+    ):
         assert np.array_equal(a, b)
     assert tuple(one.timings_ms) == STAGES_BY_METHOD[method]
     assert one.summary()["superpixels"] == int(one.segment_map.max()) + 1
@@ -340,10 +381,24 @@ def test_superpixel_boundaries_drawn() -> None:
 
 
 # --- command line ---------------------------------------------------------------------------------
-def test_cli_init_segment_method_with_kernel_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_init_segment_method_with_kernel_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "init"
-    status = main(["init", str(SAMPLES / "parrots.png"), "--max-size", "96", "--method", "s-smoe",
-                   "--kernels", "40", "--out", str(out)])
+    status = main(
+        [
+            "init",
+            str(SAMPLES / "parrots.png"),
+            "--max-size",
+            "96",
+            "--method",
+            "s-smoe",
+            "--kernels",
+            "40",
+            "--out",
+            str(out),
+        ]
+    )
     printed = capsys.readouterr().out
     assert status == 0
     assert "kernels      40 " in printed and "superpixels" in printed
@@ -354,7 +409,9 @@ def test_cli_init_segment_method_with_kernel_budget(tmp_path: Path, capsys: pyte
 
 
 @pytest.mark.parametrize("bad", ["abc", "-5", "2.5"])
-def test_cli_rejects_a_bad_kernel_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str) -> None:
+def test_cli_rejects_a_bad_kernel_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
     out = tmp_path / "never"
     with pytest.raises(SystemExit) as exit_info:
         main(["init", str(SAMPLES / "parrots.png"), "--kernels", bad, "--out", str(out)])
@@ -374,7 +431,11 @@ def test_a_budget_beyond_the_image_gives_what_it_can(method: str) -> None:
 
 @pytest.mark.parametrize("method", SEGMENT_METHODS)
 def test_segment_methods_model_colour_images_on_their_luma(method: str) -> None:
-    rgb = np.stack([_two_regions(), 1.0 - _two_regions(), np.full((48, 64), 0.5, np.float32)], axis=2)
-    init = initialize(rgb, Params(channels="rgb", superpixel_blur=0.0, superpixel_min_size=10, **QUICK), method)
+    rgb = np.stack(
+        [_two_regions(), 1.0 - _two_regions(), np.full((48, 64), 0.5, np.float32)], axis=2
+    )
+    init = initialize(
+        rgb, Params(channels="rgb", superpixel_blur=0.0, superpixel_min_size=10, **QUICK), method
+    )
     assert int(init.segment_map.max()) + 1 == 2
     assert init.model.m.shape == (init.n_kernels, 3) and np.isfinite(init.expert_psnr).all()

@@ -37,7 +37,10 @@ def test_switching_channels_keeps_the_source_and_restarts_the_stages(parts) -> N
     session, view, stages, *_ = parts
     source = colour()
     rid = session.set_image(source, Path("c.png"))
-    assert session.source_image.shape == (40, 48, 3) and session.image.shape == (40, 48)  # gray: the luma
+    assert session.source_image.shape == (40, 48, 3) and session.image.shape == (
+        40,
+        48,
+    )  # gray: the luma
     assert stages.jobs[rid][1][0] is session.image
     assert session.stage_done(rid, stages.run(rid))
     assert session.stage_result is not None

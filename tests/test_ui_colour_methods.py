@@ -104,12 +104,16 @@ def test_compare_pair_and_captions() -> None:
     caps = view_captions("s-smoe", "s-smoe stages", 12)
     assert caps["segments"] == "s-smoe · 12" and caps["edges"] == "s-smoe: no edges"
     assert caps["reduced"] == "s-smoe: none"
-    assert view_captions("edge", "edge stages") == dict.fromkeys(("edges", "segments", "reduced"), "edge stages")
+    assert view_captions("edge", "edge stages") == dict.fromkeys(
+        ("edges", "segments", "reduced"), "edge stages"
+    )
 
 
 def test_colour_switch_shows_rgb_reconstruction(qtbot, window) -> None:
     session = window.session
-    assert session.source_image is not None and session.source_image.ndim == 3  # the file's colours kept
+    assert (
+        session.source_image is not None and session.source_image.ndim == 3
+    )  # the file's colours kept
     assert window.image.ndim == 2  # gray (the paper) by default
     gray_button = window.panel.findChild(type(window.start_button), "channels-gray")
     colour_button = window.panel.findChild(type(window.start_button), "channels-rgb")
@@ -142,7 +146,10 @@ def test_colour_switch_shows_rgb_reconstruction(qtbot, window) -> None:
     info = window.stages.inspected.info
     assert info.expert_rgb is not None and len(info.expert_rgb) == 3 and "RGB" in info.text()
     # back to gray: the luma, without reading the file
-    qtbot.mouseClick(window.panel.findChild(type(window.start_button), "channels-gray"), Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(
+        window.panel.findChild(type(window.start_button), "channels-gray"),
+        Qt.MouseButton.LeftButton,
+    )
     wait_stages(qtbot, window)
     assert window.image.ndim == 2 and window.stages.reconstruction().ndim == 2
 
@@ -183,9 +190,15 @@ def test_compare_with_a_chosen_method_labels_both_runs(qtbot, window) -> None:
     assert window.final_model("s-smoe") is not None and window.final_model("edge") is not None
     text = window.train_label.text()
     assert "s-smoe:" in text and "edge:" in text
-    assert window.plots.psnr_curves["s-smoe"].isVisible() and window.plots.psnr_curves["edge"].isVisible()
+    assert (
+        window.plots.psnr_curves["s-smoe"].isVisible()
+        and window.plots.psnr_curves["edge"].isVisible()
+    )
     assert not window.plots.psnr_curves["grid"].isVisible()
-    assert [window.run_combo.itemData(i) for i in range(window.run_combo.count())] == ["s-smoe", "edge"]
+    assert [window.run_combo.itemData(i) for i in range(window.run_combo.count())] == [
+        "s-smoe",
+        "edge",
+    ]
     window.show_run("s-smoe")
     assert window.session.model_caption.startswith("s-smoe · trained")
 
@@ -227,8 +240,10 @@ def test_trained_segment_model_is_drawn_as_trained(qtbot, window) -> None:
     with qtbot.waitSignal(window.training_finished, timeout=120_000):
         assert window.start_training()
     final = window.final_model("train")
-    qtbot.waitUntil(lambda: window.current_model() is final and not window.session.render_pending(),
-                    timeout=30_000)
+    qtbot.waitUntil(
+        lambda: window.current_model() is final and not window.session.render_pending(),
+        timeout=30_000,
+    )
     kv = window.stages.views["kernels"]
     assert kv.point_count("trained") == final.n_kernels and kv.point_count("segment") == 0
     assert window.session.kernel_kind(0) == "trained"
@@ -248,7 +263,10 @@ def test_lecture_of_each_method_shows_its_steps(qtbot, window) -> None:
         steps = lecture_steps(method)
         for i, step in enumerate(steps):
             assert window.lecture.current() is step
-            assert window.lecture.revealed() == [v for v in VIEW_NAMES if v in step.views], (method, step.title)
+            assert window.lecture.revealed() == [v for v in VIEW_NAMES if v in step.views], (
+                method,
+                step.title,
+            )
             caption = window.lecture_caption.text()
             assert window.lecture_caption.isVisible()
             assert f"{method} · {step.title}" in caption and f"({i + 1}/{len(steps)})" in caption
@@ -272,7 +290,10 @@ def test_lecture_of_each_method_shows_its_steps(qtbot, window) -> None:
     window.lecture.next()
     window.panel.set_method("grid")
     assert window.lecture.method == "grid" and window.lecture.step == 0
-    assert window.lecture.revealed() == ["kernels"] and "grid · 1 Grid kernels" in window.lecture_caption.text()
+    assert (
+        window.lecture.revealed() == ["kernels"]
+        and "grid · 1 Grid kernels" in window.lecture_caption.text()
+    )
     window.lecture.set_active(False)
 
 
@@ -283,17 +304,29 @@ def test_guide_and_parameter_groups_follow_the_method(qtbot, window) -> None:
     guide = window.show_guide()
     text = guide.browser.toPlainText()
     assert "AS-SMoE (adaptive superpixels) — the method selected" in text
-    assert text.index("— the method selected") < text.index("Canny marks")  # as-smoe's lecture first
+    assert text.index("— the method selected") < text.index(
+        "Canny marks"
+    )  # as-smoe's lecture first
     for method in ("edge", "grid", "s-smoe", "as-smoe"):
         for step in lecture_steps(method):
             assert step.title in text and step.caption in text, (method, step.title)
-    for needle in ("Superpixels", "segment kernels (S-SMoE, AS-SMoE)", "a trained or loaded model",
-                   "A AT = C−1/2"):
+    for needle in (
+        "Superpixels",
+        "segment kernels (S-SMoE, AS-SMoE)",
+        "a trained or loaded model",
+        "A AT = C−1/2",
+    ):
         assert needle in text, needle
     guide.close()
-    boxes = {g: window.panel.findChild(QGroupBox, f"param-group-{g}") for g in ("edges", "segments", "experts")}
+    boxes = {
+        g: window.panel.findChild(QGroupBox, f"param-group-{g}")
+        for g in ("edges", "segments", "experts")
+    }
     assert boxes["edges"].title() == "1  Canny edges  (not used by as-smoe)"
-    assert boxes["segments"].title() == "Superpixels (S-SMoE, AS-SMoE)" and boxes["experts"].title() == "5  Experts"
+    assert (
+        boxes["segments"].title() == "Superpixels (S-SMoE, AS-SMoE)"
+        and boxes["experts"].title() == "5  Experts"
+    )
     window.panel.set_method("grid", emit=False)
     assert boxes["edges"].title() == "1  Canny edges"  # the grid's count follows the edge stages
     assert boxes["segments"].title().endswith("(not used by grid)")
@@ -316,7 +349,9 @@ def test_screenshot_option_picks_the_method_and_lecture_step(qtbot, tmp_path, mo
 
     monkeypatch.setattr(app, "take_screenshot", spy)
     out = tmp_path / "shot.png"
-    assert app.main([str(path), "--method", "s-smoe", "--screenshot", str(out), "--lecture", "3"]) == 0
+    assert (
+        app.main([str(path), "--method", "s-smoe", "--screenshot", str(out), "--lecture", "3"]) == 0
+    )
     from smoe_gui.ui.control.lecture_steps import lecture_steps
 
     assert seen == {"method": "s-smoe", "init": "s-smoe", "step": lecture_steps("s-smoe")[2]}
@@ -331,7 +366,10 @@ def test_lecture_step_out_of_range_is_one_line_and_exit_2(tmp_path, capsys) -> N
 
     out = tmp_path / "shot.png"
     for argv, says in (
-        (["--method", "s-smoe", "--screenshot", str(out), "--lecture", "9"], "s-smoe lecture has steps 1-5"),
+        (
+            ["--method", "s-smoe", "--screenshot", str(out), "--lecture", "9"],
+            "s-smoe lecture has steps 1-5",
+        ),
         (["--screenshot", str(out), "--lecture", "0"], "edge lecture has steps 1-6"),
         (["--lecture", "2"], "--lecture needs --screenshot"),
     ):

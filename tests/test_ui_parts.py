@@ -42,7 +42,9 @@ def small_model() -> SmoeModel:
 
 
 # --------------------------------------------------------------------------- slider scales
-@pytest.mark.parametrize("s", [s for s in PARAM_SPECS if s.kind not in (bool, str)], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "s", [s for s in PARAM_SPECS if s.kind not in (bool, str)], ids=lambda s: s.name
+)
 def test_slider_scale_round_trips_and_covers_the_range(s) -> None:
     from smoe_gui.ui.param_panel import SLIDER_STEPS, SliderScale
 
@@ -50,8 +52,9 @@ def test_slider_scale_round_trips_and_covers_the_range(s) -> None:
     assert scale.to_value(0) == pytest.approx(s.low)
     assert scale.to_value(SLIDER_STEPS) == pytest.approx(s.high, rel=1e-2)
     pos = scale.to_position(float(s.default))
-    assert abs(scale.to_value(pos) - float(s.default)) <= max(0.02 * abs(float(s.default)),
-                                                               (s.high - s.low) / SLIDER_STEPS + 1e-12)
+    assert abs(scale.to_value(pos) - float(s.default)) <= max(
+        0.02 * abs(float(s.default)), (s.high - s.low) / SLIDER_STEPS + 1e-12
+    )
     values = [scale.to_value(p) for p in range(0, SLIDER_STEPS + 1, 50)]
     assert values == sorted(values)  # monotonic
 
@@ -67,7 +70,9 @@ def test_log_slider_reaches_tiny_values_and_zero() -> None:
 
 # --------------------------------------------------------------------------- geometry
 def test_segment_strokes_follow_the_run_directions() -> None:
-    segs = np.array([[5.0, 5.0, 0.0, 3.0], [5.0, 5.0, 90.0, 5.0], [5.0, 5.0, 45.0, 3.0], [5.0, 5.0, -45.0, 3.0]])
+    segs = np.array(
+        [[5.0, 5.0, 0.0, 3.0], [5.0, 5.0, 90.0, 5.0], [5.0, 5.0, 45.0, 3.0], [5.0, 5.0, -45.0, 3.0]]
+    )
     strokes = segment_strokes(segs)
     np.testing.assert_allclose(strokes[0], [[4, 5], [6, 5]])
     np.testing.assert_allclose(strokes[90], [[5, 3], [5, 7]])
@@ -172,7 +177,9 @@ def test_panel_builds_every_parameter_and_emits_changes(qtbot) -> None:
 
 
 # --------------------------------------------------------------------------- training load on the GUI
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's"
+)
 def test_lower_thread_priority_lowers_only_the_calling_thread() -> None:
     from smoe_gui.ui.workers import lower_thread_priority
 
@@ -230,7 +237,8 @@ def test_snapshot_of_a_colour_model() -> None:
 
     gray_model = small_model()
     colour = model_in_channels(gray_model, "rgb").replace(
-        m=np.array([[0.2, 0.5, 0.9], [0.8, 0.1, 0.3], [0.5, 0.5, 0.5]]))
+        m=np.array([[0.2, 0.5, 0.9], [0.8, 0.1, 0.3], [0.5, 0.5, 0.5]])
+    )
     image = np.full((32, 64), 0.4, np.float32)
     snap = compute_snapshot(image, colour)
     assert snap.reconstruction.shape == (32, 64, 3) and snap.residual.shape == (32, 64, 3)
@@ -254,4 +262,6 @@ def test_panel_labels_name_a_unit_once(qtbot) -> None:
     for text in texts:
         found = re.fullmatch(r"(.*) \(([^()]+)\)", text)
         if found:
-            assert found.group(2) not in found.group(1).lower(), text  # not "initial kernels (kernels)"
+            assert found.group(2) not in found.group(1).lower(), (
+                text
+            )  # not "initial kernels (kernels)"

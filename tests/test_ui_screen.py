@@ -20,17 +20,42 @@ ROOT = Path(__file__).resolve().parents[1]
 SCREENS = [
     {"name": "hd", "x": 0, "y": 0, "width": 1280, "height": 720, "logicalDpi": 96, "dpr": 1},
     {"name": "wxga", "x": 1280, "y": 0, "width": 1366, "height": 768, "logicalDpi": 96, "dpr": 1},
-    {"name": "hd-125", "x": 2646, "y": 0, "width": 1280, "height": 720, "logicalDpi": 96, "dpr": 1.25},
-    {"name": "hd-150", "x": 3926, "y": 0, "width": 1280, "height": 720, "logicalDpi": 96, "dpr": 1.5},
+    {
+        "name": "hd-125",
+        "x": 2646,
+        "y": 0,
+        "width": 1280,
+        "height": 720,
+        "logicalDpi": 96,
+        "dpr": 1.25,
+    },
+    {
+        "name": "hd-150",
+        "x": 3926,
+        "y": 0,
+        "width": 1280,
+        "height": 720,
+        "logicalDpi": 96,
+        "dpr": 1.5,
+    },
 ]
 
 
 def test_window_views_and_buttons_lie_on_small_screens(tmp_path: Path) -> None:
     config = tmp_path / "screens.json"
     config.write_text(json.dumps({"screens": SCREENS}))
-    env = dict(os.environ, QT_QPA_PLATFORM=f"offscreen:configfile={config}",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, str(ROOT / "tests" / "_screen_check.py")], env=env, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM=f"offscreen:configfile={config}",
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "_screen_check.py")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     lines = [ln for ln in out.stdout.splitlines() if ln.strip()]
     assert out.returncode == 0 and lines and lines[-1] == "OK", out.stdout + out.stderr[-2000:]

@@ -224,8 +224,11 @@ def test_fit_title_drops_the_middle_of_the_caption_first() -> None:
     full = f"{title}  —  {caption}"
     assert fit_title(title, caption, lambda t: True) == full
     # too wide: the middle parts go first, then the kernel count, then the state
-    for expected in ("4  Kernels  —  edge · trained · K=1373", "4  Kernels  —  edge · trained",
-                     "4  Kernels  —  edge"):
+    for expected in (
+        "4  Kernels  —  edge · trained · K=1373",
+        "4  Kernels  —  edge · trained",
+        "4  Kernels  —  edge",
+    ):
         assert fit_title(title, caption, lambda t, n=len(expected): len(t) <= n) == expected
     assert fit_title(title, caption, lambda t: len(t) <= 10) == "4  Kernels"
     assert fit_title(title, caption, lambda t: len(t) <= 6) == "4  Ke…"
@@ -242,7 +245,9 @@ def test_a_narrow_view_shows_a_shortened_title_and_the_full_one_as_tooltip(views
     shown = view.getPlotItem().titleLabel.text
     assert shown.startswith("4  Kernels") and "128 steps" not in shown
     metrics = QFontMetrics(QFont(views.font().family(), 10))
-    assert metrics.horizontalAdvance(views.title_of("kernels")) > view.width() - 16  # too wide whole
+    assert (
+        metrics.horizontalAdvance(views.title_of("kernels")) > view.width() - 16
+    )  # too wide whole
     assert view.toolTip() == views.title_of("kernels")
     views.resize(2400, 900)  # wide enough again: the whole title, no tooltip
     QApplication.processEvents()
@@ -265,8 +270,15 @@ def test_curves_whole_image_psnr_tiles_labels_and_integer_axis(qtbot) -> None:
     whole: dict[int, float] = {0: 20.0, 3: 22.0, 6: 24.0}
     history = FitHistory()
     for i in range(n):
-        history.add_row(i + 1, 0.1 * (i + 1), phases[i], tile_psnr[i], 1373,
-                        i if phases[i] == "tiles" else None, whole.get(i))
+        history.add_row(
+            i + 1,
+            0.1 * (i + 1),
+            phases[i],
+            tile_psnr[i],
+            1373,
+            i if phases[i] == "tiles" else None,
+            whole.get(i),
+        )
     plots.append(ProgressBatch("train", history))
     plots.flush()
     x, y = plots.psnr_curves["train"].getData()

@@ -104,9 +104,13 @@ def views_state(window) -> dict[str, object]:
     return {
         "edges": np.asarray(window.stages._edges).copy(),
         "segments": np.concatenate([v["segments"].line_data(f"dir{a}") for a in (0, 90, 45, -45)]),
-        "reduced": np.concatenate([v["reduced"].line_data("cluster"), v["reduced"].line_data("salient")]),
+        "reduced": np.concatenate(
+            [v["reduced"].line_data("cluster"), v["reduced"].line_data("salient")]
+        ),
         "salient": v["reduced"].line_data("salient"),
-        "kernels": np.concatenate([v["kernels"].line_data(c) for c in ("pair", "background", "grid", "trained")]),
+        "kernels": np.concatenate(
+            [v["kernels"].line_data(c) for c in ("pair", "background", "grid", "trained")]
+        ),
         "reconstruction": np.asarray(v["reconstruction"].base.image).copy(),
     }
 
@@ -119,9 +123,23 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
 def test_required_object_names_exist(window) -> None:
     from PySide6.QtWidgets import QWidget
 
-    for name in ("stage-edges", "stage-segments", "stage-reduced", "stage-kernels", "stage-reconstruction",
-                 "param-canny_sigma", "param-canny_low", "param-canny_high", "param-lam", "param-max_pts",
-                 "param-delta_mu", "psnr-plot", "train-start", "train-pause", "train-stop"):
+    for name in (
+        "stage-edges",
+        "stage-segments",
+        "stage-reduced",
+        "stage-kernels",
+        "stage-reconstruction",
+        "param-canny_sigma",
+        "param-canny_low",
+        "param-canny_high",
+        "param-lam",
+        "param-max_pts",
+        "param-delta_mu",
+        "psnr-plot",
+        "train-start",
+        "train-pause",
+        "train-stop",
+    ):
         assert window.findChild(QWidget, name) is not None, name
     counts = window.findChild(QWidget, "status-counts").text()
     assert "edge pixels" in counts and "segments" in counts and "kernels" in counts
@@ -215,7 +233,9 @@ def test_slider_drag_is_debounced(qtbot, window) -> None:
     qtbot.waitUntil(lambda: window.latest_request == before + 1, timeout=5_000)
     slider.setSliderDown(False)
     wait_stages(qtbot, window)
-    assert window.session.stage_result.init.params.delta_mu == pytest.approx(window.panel.params().delta_mu)
+    assert window.session.stage_result.init.params.delta_mu == pytest.approx(
+        window.panel.params().delta_mu
+    )
 
 
 def test_canny_thresholds_stay_ordered(window) -> None:
@@ -234,7 +254,9 @@ def test_original_and_residual_one_click_away(qtbot, window) -> None:
     assert window.stages.views["edges"].mask.isVisible()  # edge pixels over the original
     qtbot.mouseClick(window.findChild(QPushButton, "view-residual"), Qt.MouseButton.LeftButton)
     residual = window.stages.views["kernels"].base.image
-    np.testing.assert_allclose(residual, np.abs(window.image - window.stages.reconstruction()), atol=1e-6)
+    np.testing.assert_allclose(
+        residual, np.abs(window.image - window.stages.reconstruction()), atol=1e-6
+    )
     qtbot.mouseClick(window.findChild(QPushButton, "view-stage"), Qt.MouseButton.LeftButton)
     assert window.stages.background_of("edges") == "edges"
     assert window.stages.background_of("reconstruction") == "reconstruction"
@@ -319,7 +341,9 @@ def test_live_previews_follow_the_view_size(window) -> None:
     assert window.preview_pixels() == PREVIEW_MIN_PIXELS
     view.resize(300, 200)
     dpr = view.devicePixelRatioF()
-    assert window.preview_pixels() == min(PREVIEW_PIXELS, max(PREVIEW_MIN_PIXELS, int(60_000 * dpr * dpr)))
+    assert window.preview_pixels() == min(
+        PREVIEW_PIXELS, max(PREVIEW_MIN_PIXELS, int(60_000 * dpr * dpr))
+    )
     view.resize(3000, 2000)
     assert window.preview_pixels() == PREVIEW_PIXELS
 
@@ -332,7 +356,9 @@ def test_parameter_change_during_training_asks(qtbot, window, answer) -> None:
     qtbot.waitUntil(lambda: _steps(window) > 2, timeout=30_000)
     old = window.panel.params()
     window.panel.widget("delta_mu").setValue(5.0)
-    qtbot.waitUntil(lambda: window.messenger.levels() == ["ask"], timeout=5_000)  # asked once the editor is done
+    qtbot.waitUntil(
+        lambda: window.messenger.levels() == ["ask"], timeout=5_000
+    )  # asked once the editor is done
     if not answer:
         assert window.panel.params() == old  # put back; the run goes on
         assert window.panel.widget("delta_mu").value() == pytest.approx(old.delta_mu)
@@ -341,8 +367,10 @@ def test_parameter_change_during_training_asks(qtbot, window, answer) -> None:
             window.stop_training()
     else:
         # the run stops, then a new run starts with the new parameters
-        qtbot.waitUntil(lambda: window.is_training() and window.session.train_params[0].delta_mu == 5.0,
-                        timeout=30_000)
+        qtbot.waitUntil(
+            lambda: window.is_training() and window.session.train_params[0].delta_mu == 5.0,
+            timeout=30_000,
+        )
         with qtbot.waitSignal(window.training_finished, timeout=10_000):
             window.stop_training()
         assert window.panel.params().delta_mu == 5.0
@@ -353,7 +381,10 @@ def test_compare_overlays_edge_and_grid(qtbot, window) -> None:
     with qtbot.waitSignal(window.training_finished, timeout=60_000):
         qtbot.mouseClick(window.compare_button, Qt.MouseButton.LeftButton)
     assert _steps(window, "edge") > 0 and _steps(window, "grid") > 0
-    assert window.plots.psnr_curves["edge"].isVisible() and window.plots.psnr_curves["grid"].isVisible()
+    assert (
+        window.plots.psnr_curves["edge"].isVisible()
+        and window.plots.psnr_curves["grid"].isVisible()
+    )
     assert not window.plots.psnr_curves["train"].isVisible()
     edge, grid = window.final_model("edge"), window.final_model("grid")
     assert edge is not None and grid is not None
@@ -426,8 +457,13 @@ def test_save_and_load_model_round_trip(qtbot, window, tmp_path) -> None:
     with qtbot.waitSignal(window.snapshot_shown, timeout=30_000):
         window.files.load_model_dialog()
     wait_stages(qtbot, window)  # the stored parameters were applied
-    qtbot.waitUntil(lambda: window.current_model() is not None
-                    and window.current_model().n_kernels == saved.n_kernels, timeout=10_000)
+    qtbot.waitUntil(
+        lambda: (
+            window.current_model() is not None
+            and window.current_model().n_kernels == saved.n_kernels
+        ),
+        timeout=10_000,
+    )
     np.testing.assert_array_equal(window.current_model().mu, saved.mu)
     assert window.panel.params() == FAST
     assert window.messenger.messages == []
@@ -476,8 +512,9 @@ def test_exports(qtbot, window, tmp_path) -> None:
     from PIL import Image
 
     written = window.files.export_all_stages(tmp_path)
-    assert [p.name for p in written] == [f"stage-{n}.png" for n in
-                                        ("edges", "segments", "reduced", "kernels", "reconstruction")]
+    assert [p.name for p in written] == [
+        f"stage-{n}.png" for n in ("edges", "segments", "reduced", "kernels", "reconstruction")
+    ]
     for p in written:
         with Image.open(p) as im:
             assert im.size[0] > 50 and im.size[1] > 50
@@ -485,7 +522,9 @@ def test_exports(qtbot, window, tmp_path) -> None:
     assert window.files.export_reconstruction(recon)
     with Image.open(recon) as im:
         assert im.size == (128, 96)
-        np.testing.assert_allclose(np.asarray(im) / 255.0, window.stages.reconstruction(), atol=1 / 255 + 1e-6)
+        np.testing.assert_allclose(
+            np.asarray(im) / 255.0, window.stages.reconstruction(), atol=1 / 255 + 1e-6
+        )
     window.panel.set_params(FAST.replace(time_budget=0.5), emit=False)
     with qtbot.waitSignal(window.training_finished, timeout=30_000):
         window.start_training()
@@ -496,7 +535,9 @@ def test_exports(qtbot, window, tmp_path) -> None:
     assert {"step", "elapsed_s", "phase", "psnr_db", "n_kernels"} <= set(rows[0])
 
 
-def test_settings_keep_params_recent_files_and_splitters(qtbot, window, image_path, settings) -> None:
+def test_settings_keep_params_recent_files_and_splitters(
+    qtbot, window, image_path, settings
+) -> None:
     window.panel.set_params(FAST.replace(lam=0.33), emit=False)
     window.resize(790, 700)  # fits the offscreen platform's 800x800 screen
     QApplication.processEvents()
@@ -542,12 +583,19 @@ def test_unreadable_file_keeps_current_image(window, tmp_path) -> None:
 def _drop(window, paths: list[Path]) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
-                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dropEvent(event)
 
 
-def test_drop_several_files_opens_first_image_and_says_what_was_ignored(qtbot, window, tmp_path) -> None:
+def test_drop_several_files_opens_first_image_and_says_what_was_ignored(
+    qtbot, window, tmp_path
+) -> None:
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG broken")
     second = tmp_path / "second.png"
@@ -619,7 +667,9 @@ def test_default_window_opens_bundled_sample(qtbot, settings, monkeypatch) -> No
     import smoe_gui.ui.main_window as mw
 
     opened: list[Path] = []
-    monkeypatch.setattr(mw.MainWindow, "set_image", lambda self, image, path=None, notes=(): opened.append(path))
+    monkeypatch.setattr(
+        mw.MainWindow, "set_image", lambda self, image, path=None, notes=(): opened.append(path)
+    )
     win = create_main_window(settings=settings)
     qtbot.addWidget(win)
     try:
@@ -697,8 +747,10 @@ def test_declined_restart_puts_the_typed_value_back(qtbot, window) -> None:
 
 
 def test_pausing_does_not_spend_the_time_budget(qtbot, window) -> None:
-    window.panel.set_params(FAST.replace(time_budget=1.5, tile_steps=100_000 // 1000, patience=10_000,
-                                         tol_db=0.0), emit=False)
+    window.panel.set_params(
+        FAST.replace(time_budget=1.5, tile_steps=100_000 // 1000, patience=10_000, tol_db=0.0),
+        emit=False,
+    )
     window.start_training()
     qtbot.waitUntil(lambda: _steps(window) > 2, timeout=30_000)
     window.toggle_pause()
@@ -717,7 +769,7 @@ def test_large_image_is_offered_downscaled(qtbot, window, tmp_path) -> None:
     from smoe_gui.core.io.image import MAX_SIDE
 
     big = tmp_path / "wide.png"
-    yy, xx = np.mgrid[0:40, 0:MAX_SIDE + 200].astype(np.float32)
+    yy, xx = np.mgrid[0:40, 0 : MAX_SIDE + 200].astype(np.float32)
     write_png(big, 0.3 + 0.4 * (np.sin(xx / 50.0) > 0) + 0.1 * yy / 40)
     before = window.image
     window.messenger.answer = False
@@ -726,21 +778,29 @@ def test_large_image_is_offered_downscaled(qtbot, window, tmp_path) -> None:
     assert window.image is before
     window.messenger.answer = True
     assert window.open_image(big)
-    assert window.image.shape[1] == MAX_SIDE and window.image.shape[0] == round(40 * MAX_SIDE / (MAX_SIDE + 200))
+    assert window.image.shape[1] == MAX_SIDE and window.image.shape[0] == round(
+        40 * MAX_SIDE / (MAX_SIDE + 200)
+    )
     wait_stages(qtbot, window)
     assert "downscaled from" in window.status_line.text()  # what loading did is said
 
 
-def test_stage_exports_are_at_the_image_resolution_with_overlays_without_hover(qtbot, window, tmp_path) -> None:
+def test_stage_exports_are_at_the_image_resolution_with_overlays_without_hover(
+    qtbot, window, tmp_path
+) -> None:
     from PIL import Image
 
     h, w = window.image.shape
-    window.stages.views["kernels"].getViewBox().setRange(xRange=(0, 20), yRange=(0, 15), padding=0)  # zoomed in
+    window.stages.views["kernels"].getViewBox().setRange(
+        xRange=(0, 20), yRange=(0, 15), padding=0
+    )  # zoomed in
     zoomed = window.stages.views["kernels"].getViewBox().viewRange()
     plain = window.files.stage_image("kernels", 1)
     assert plain.shape == (h, w, 3)
     assert np.any(plain.astype(int).std(axis=2) > 20)  # the coloured kernel overlay is in it
-    np.testing.assert_allclose(window.stages.views["kernels"].getViewBox().viewRange(), zoomed, atol=1e-9)  # zoom kept
+    np.testing.assert_allclose(
+        window.stages.views["kernels"].getViewBox().viewRange(), zoomed, atol=1e-9
+    )  # zoom kept
     model = window.current_model()
     x, y = model.mu[0]
     assert window.inspect_at("kernels", float(x), float(y)) == 0  # hover text shown on screen
@@ -766,8 +826,19 @@ def test_guide_explains_views_sliders_equations_and_shortcuts(qtbot, window) -> 
     text = guide.browser.toPlainText()
     for s in PARAM_SPECS:
         assert s.label in text and s.effect in text, s.name
-    for needle in ("Canny edges", "Reduced segments", "Reconstruction", "softmax", "Eq. 12", "PSNR",
-                   "F1", "Space", "Esc", "F5", "Lecture mode"):
+    for needle in (
+        "Canny edges",
+        "Reduced segments",
+        "Reconstruction",
+        "softmax",
+        "Eq. 12",
+        "PSNR",
+        "F1",
+        "Space",
+        "Esc",
+        "F5",
+        "Lecture mode",
+    ):
         assert needle in text, needle
     assert window.actions_by_id["guide"].shortcut().toString() == "F1"
     guide.close()
@@ -795,7 +866,11 @@ def test_lecture_mode_reveals_the_stages_one_at_a_time(qtbot, window) -> None:
     qtbot.keyClick(window.stages.views["edges"], Qt.Key.Key_PageUp)
     assert not window.training_panel.isVisible() and len(shown()) == 5
     window.actions_by_id["lecture"].trigger()  # leave: everything again
-    assert len(shown()) == 5 and window.training_panel.isVisible() and not window.lecture_caption.isVisible()
+    assert (
+        len(shown()) == 5
+        and window.training_panel.isVisible()
+        and not window.lecture_caption.isVisible()
+    )
     assert not window.actions_by_id["lecture-next"].isEnabled()
 
 
@@ -834,7 +909,9 @@ def test_screenshot_option_writes_the_window(qtbot, image_path, tmp_path, monkey
     assert running_threads() == []
 
 
-def test_file_dialogs_start_in_the_last_folder_else_pictures_or_home(window, tmp_path, monkeypatch) -> None:
+def test_file_dialogs_start_in_the_last_folder_else_pictures_or_home(
+    window, tmp_path, monkeypatch
+) -> None:
     from PySide6.QtWidgets import QFileDialog
 
     from smoe_gui.ui.file_ops import default_folder

@@ -87,67 +87,222 @@ _EXPORT = "&File/&Export"
 
 #: Every menu entry, in menu order.
 ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec("open", "&Open image…", _FILE, lambda w: w.files.open_image_dialog, "Open",
-               "Open an image (PNG, JPEG, TIFF, …); large images can be downscaled"),
+    ActionSpec(
+        "open",
+        "&Open image…",
+        _FILE,
+        lambda w: w.files.open_image_dialog,
+        "Open",
+        "Open an image (PNG, JPEG, TIFF, …); large images can be downscaled",
+    ),
     ActionSpec("recent", "Open &recent", _FILE, kind="submenu"),
     ActionSpec("samples", "&Samples", _FILE, kind="submenu"),
     _separator(_FILE, 1),
-    ActionSpec("load-model", "&Load model…", _FILE, lambda w: w.files.load_model_dialog, "Ctrl+L",
-               "Show a saved model (.npz) over the image it was made for"),
-    ActionSpec("save-model", "&Save model…", _FILE, lambda w: w.files.save_model_dialog, "Save",
-               "Save the trained (or initial) model as .npz"),
-    ActionSpec("load-params", "Load &parameters…", _FILE, lambda w: w.files.load_params_dialog, "Ctrl+Shift+O",
-               "Load every parameter from a JSON file"),
-    ActionSpec("save-params", "Save p&arameters…", _FILE, lambda w: w.files.save_params_dialog, "Ctrl+Shift+S",
-               "Save every parameter to a JSON file (the CLI's --params reads it)"),
+    ActionSpec(
+        "load-model",
+        "&Load model…",
+        _FILE,
+        lambda w: w.files.load_model_dialog,
+        "Ctrl+L",
+        "Show a saved model (.npz) over the image it was made for",
+    ),
+    ActionSpec(
+        "save-model",
+        "&Save model…",
+        _FILE,
+        lambda w: w.files.save_model_dialog,
+        "Save",
+        "Save the trained (or initial) model as .npz",
+    ),
+    ActionSpec(
+        "load-params",
+        "Load &parameters…",
+        _FILE,
+        lambda w: w.files.load_params_dialog,
+        "Ctrl+Shift+O",
+        "Load every parameter from a JSON file",
+    ),
+    ActionSpec(
+        "save-params",
+        "Save p&arameters…",
+        _FILE,
+        lambda w: w.files.save_params_dialog,
+        "Ctrl+Shift+S",
+        "Save every parameter to a JSON file (the CLI's --params reads it)",
+    ),
     _separator(_FILE, 2),
-    *(ActionSpec(f"export-{name}", f"Stage view '{name}' as PNG…", _EXPORT, lambda w: w.files.export_stage_dialog,
-                 tooltip=f"The '{name}' view at the image's resolution, overlays included", arg=name)
-      for name in STAGES),
-    ActionSpec("export-stages", "All stage views to a folder…", _EXPORT, lambda w: w.files.export_all_stages_dialog,
-               tooltip="Every stage view as stage-<name>.png at the image's resolution"),
-    *(ActionSpec(f"export-scale-{k}", f"Stage views at {k}× the image's resolution", _EXPORT,
-                 lambda w: w.files.set_export_scale, arg=str(k), checkable=True, group="export-scale",
-                 tooltip="1×: one pixel per image pixel; 2× and 4× for slides")
-      for k in (1, 2, 4)),
+    *(
+        ActionSpec(
+            f"export-{name}",
+            f"Stage view '{name}' as PNG…",
+            _EXPORT,
+            lambda w: w.files.export_stage_dialog,
+            tooltip=f"The '{name}' view at the image's resolution, overlays included",
+            arg=name,
+        )
+        for name in STAGES
+    ),
+    ActionSpec(
+        "export-stages",
+        "All stage views to a folder…",
+        _EXPORT,
+        lambda w: w.files.export_all_stages_dialog,
+        tooltip="Every stage view as stage-<name>.png at the image's resolution",
+    ),
+    *(
+        ActionSpec(
+            f"export-scale-{k}",
+            f"Stage views at {k}× the image's resolution",
+            _EXPORT,
+            lambda w: w.files.set_export_scale,
+            arg=str(k),
+            checkable=True,
+            group="export-scale",
+            tooltip="1×: one pixel per image pixel; 2× and 4× for slides",
+        )
+        for k in (1, 2, 4)
+    ),
     _separator(_EXPORT, 1),
-    ActionSpec("export-reconstruction", "Reconstruction as PNG…", _EXPORT, lambda w: w.files.export_reconstruction_dialog,
-               "Ctrl+E", "The reconstruction alone, one pixel per image pixel"),
-    ActionSpec("export-psnr-png", "PSNR curve as PNG…", _EXPORT, lambda w: w.files.export_psnr_png_dialog),
-    ActionSpec("export-psnr-csv", "PSNR curve as CSV…", _EXPORT, lambda w: w.files.export_psnr_csv_dialog),
+    ActionSpec(
+        "export-reconstruction",
+        "Reconstruction as PNG…",
+        _EXPORT,
+        lambda w: w.files.export_reconstruction_dialog,
+        "Ctrl+E",
+        "The reconstruction alone, one pixel per image pixel",
+    ),
+    ActionSpec(
+        "export-psnr-png", "PSNR curve as PNG…", _EXPORT, lambda w: w.files.export_psnr_png_dialog
+    ),
+    ActionSpec(
+        "export-psnr-csv", "PSNR curve as CSV…", _EXPORT, lambda w: w.files.export_psnr_csv_dialog
+    ),
     _separator(_FILE, 3),
     ActionSpec("quit", "&Quit", _FILE, lambda w: w.close, "Quit"),
-    *(ActionSpec(f"view-{mode}", f"Show {mode}", "&View", lambda w: w.set_view_mode, f"Ctrl+{i + 1}",
-                 arg=mode, checkable=True, group="view-mode")
-      for i, mode in enumerate(BACKGROUND_MODES)),
+    *(
+        ActionSpec(
+            f"view-{mode}",
+            f"Show {mode}",
+            "&View",
+            lambda w: w.set_view_mode,
+            f"Ctrl+{i + 1}",
+            arg=mode,
+            checkable=True,
+            group="view-mode",
+        )
+        for i, mode in enumerate(BACKGROUND_MODES)
+    ),
     _separator("&View", 1),
-    ActionSpec("fit", "Fit views to image", "&View", lambda w: w.fit_views, "Ctrl+0", "Zoom every view to the whole image"),
+    ActionSpec(
+        "fit",
+        "Fit views to image",
+        "&View",
+        lambda w: w.fit_views,
+        "Ctrl+0",
+        "Zoom every view to the whole image",
+    ),
     _separator("&View", 2),
-    ActionSpec("lecture", "&Lecture mode", "&View", lambda w: w.toggle_lecture, "F9",
-               "Reveal the stages one at a time with a caption (1 → 5, then training)", checkable=True),
-    ActionSpec("lecture-next", "Lecture: next step", "&View", lambda w: w.lecture.next, "PgDown;N",
-               "Reveal the next stage"),
-    ActionSpec("lecture-back", "Lecture: previous step", "&View", lambda w: w.lecture.back, "PgUp;B",
-               "Hide the last stage shown"),
-    ActionSpec("full-screen", "&Full screen", "&View", lambda w: w.toggle_full_screen, "F11",
-               "Use the whole screen (a projector)", checkable=True),
-    *(ActionSpec(f"theme-{scheme}", f"{scheme.capitalize()} colours", "&View/&Theme", lambda w: w.set_color_scheme,
-                 arg=scheme, checkable=True, group="theme",
-                 tooltip="The desktop's colours" if scheme == "system" else f"A {scheme} palette")
-      for scheme in COLOR_SCHEMES),
-    ActionSpec("start", "&Start", "&Train", lambda w: w.start_training, "F5",
-               "Train the model from the current initialisation", training=True),
-    ActionSpec("pause", "&Pause / resume", "&Train", lambda w: w.toggle_pause, "Space",
-               "Pause or resume training (paused time does not count against the time budget)", training=True),
-    ActionSpec("stop", "S&top", "&Train", lambda w: w.stop_training, "Esc",
-               "Stop training and keep the best model so far", training=True),
-    ActionSpec("compare", "&Compare two methods", "&Train", lambda w: w.start_compare, "Ctrl+K",
-               "Train the selected initialisation and the one chosen after 'vs' one after the other", training=True),
+    ActionSpec(
+        "lecture",
+        "&Lecture mode",
+        "&View",
+        lambda w: w.toggle_lecture,
+        "F9",
+        "Reveal the stages one at a time with a caption (1 → 5, then training)",
+        checkable=True,
+    ),
+    ActionSpec(
+        "lecture-next",
+        "Lecture: next step",
+        "&View",
+        lambda w: w.lecture.next,
+        "PgDown;N",
+        "Reveal the next stage",
+    ),
+    ActionSpec(
+        "lecture-back",
+        "Lecture: previous step",
+        "&View",
+        lambda w: w.lecture.back,
+        "PgUp;B",
+        "Hide the last stage shown",
+    ),
+    ActionSpec(
+        "full-screen",
+        "&Full screen",
+        "&View",
+        lambda w: w.toggle_full_screen,
+        "F11",
+        "Use the whole screen (a projector)",
+        checkable=True,
+    ),
+    *(
+        ActionSpec(
+            f"theme-{scheme}",
+            f"{scheme.capitalize()} colours",
+            "&View/&Theme",
+            lambda w: w.set_color_scheme,
+            arg=scheme,
+            checkable=True,
+            group="theme",
+            tooltip="The desktop's colours" if scheme == "system" else f"A {scheme} palette",
+        )
+        for scheme in COLOR_SCHEMES
+    ),
+    ActionSpec(
+        "start",
+        "&Start",
+        "&Train",
+        lambda w: w.start_training,
+        "F5",
+        "Train the model from the current initialisation",
+        training=True,
+    ),
+    ActionSpec(
+        "pause",
+        "&Pause / resume",
+        "&Train",
+        lambda w: w.toggle_pause,
+        "Space",
+        "Pause or resume training (paused time does not count against the time budget)",
+        training=True,
+    ),
+    ActionSpec(
+        "stop",
+        "S&top",
+        "&Train",
+        lambda w: w.stop_training,
+        "Esc",
+        "Stop training and keep the best model so far",
+        training=True,
+    ),
+    ActionSpec(
+        "compare",
+        "&Compare two methods",
+        "&Train",
+        lambda w: w.start_compare,
+        "Ctrl+K",
+        "Train the selected initialisation and the one chosen after 'vs' one after the other",
+        training=True,
+    ),
     _separator("&Train", 1),
-    ActionSpec("reset", "&Reset parameters", "&Train", lambda w: w.panel.reset_to_defaults, "Ctrl+R",
-               "Set every parameter to its default"),
-    ActionSpec("guide", "&Guide", "&Help", lambda w: w.show_guide, "F1",
-               "What each view shows and its colours, what each slider changes, the equations, the shortcuts"),
+    ActionSpec(
+        "reset",
+        "&Reset parameters",
+        "&Train",
+        lambda w: w.panel.reset_to_defaults,
+        "Ctrl+R",
+        "Set every parameter to its default",
+    ),
+    ActionSpec(
+        "guide",
+        "&Guide",
+        "&Help",
+        lambda w: w.show_guide,
+        "F1",
+        "What each view shows and its colours, what each slider changes, the equations, the "
+        "shortcuts",
+    ),
     ActionSpec("about", "&About smoe-gui", "&Help", lambda w: w.about),
 )
 
@@ -160,12 +315,16 @@ def _key(shortcut: str) -> QKeySequence:
 def shortcut_text(spec: ActionSpec) -> str:
     """The shortcuts of ``spec`` as the user reads them (``"Ctrl+O"``,
     ``"PgDown, N"``), or ``""``."""
-    return ", ".join(_key(k).toString(QKeySequence.SequenceFormat.NativeText)
-                     for k in spec.shortcut.split(";") if k)
+    return ", ".join(
+        _key(k).toString(QKeySequence.SequenceFormat.NativeText)
+        for k in spec.shortcut.split(";")
+        if k
+    )
 
 
-def build_menus(window: MainWindow, specs: tuple[ActionSpec, ...] = ACTIONS
-                ) -> tuple[dict[str, QAction], dict[str, QMenu]]:
+def build_menus(
+    window: MainWindow, specs: tuple[ActionSpec, ...] = ACTIONS
+) -> tuple[dict[str, QAction], dict[str, QMenu]]:
     """Build ``specs`` into the menu bar of ``window``.
 
     Returns
@@ -222,4 +381,3 @@ def build_menus(window: MainWindow, specs: tuple[ActionSpec, ...] = ACTIONS
         window.addAction(action)
         actions[spec.id] = action
     return actions, submenus
-

@@ -1,4 +1,5 @@
-"""``smoe-gui [IMAGE] [--theme T] [--method M] [--self-test] [--screenshot OUT.png]``: start the desktop application."""
+"""``smoe-gui [IMAGE] [--theme T] [--method M] [--self-test] [--screenshot OUT.png]``: start the "
+"desktop application."""
 
 from __future__ import annotations
 
@@ -63,25 +64,51 @@ def ensure_application(argv: Sequence[str] | None = None) -> object:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smoe-gui",
-        description="Steered Mixture-of-Experts with edge-aligned kernels: see every stage, train, compare.",
+        description=(
+            "Steered Mixture-of-Experts with edge-aligned kernels: see every stage, train, "
+            "compare."
+        ),
     )
-    parser.add_argument("image", nargs="*",  # the .desktop file's %F may pass several: the first opens
-                        help="image to open (default: a bundled sample)")
-    parser.add_argument("--self-test", action="store_true",
-                        help="check that the installed application works, print the result, exit")
-    parser.add_argument("--theme", choices=("system", "light", "dark"),
-                        help="colours: the desktop's, or a light or dark palette (remembered)")
-    parser.add_argument("--method", choices=METHODS,
-                        help="initialisation method to start with (default: the last one chosen; "
-                             "edge for --screenshot)")
+    parser.add_argument(
+        "image",
+        nargs="*",  # the .desktop file's %F may pass several: the first opens
+        help="image to open (default: a bundled sample)",
+    )
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check that the installed application works, print the result, exit",
+    )
+    parser.add_argument(
+        "--theme",
+        choices=("system", "light", "dark"),
+        help="colours: the desktop's, or a light or dark palette (remembered)",
+    )
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        help="initialisation method to start with (default: the last one chosen; "
+        "edge for --screenshot)",
+    )
     shot = parser.add_argument_group("screenshots (for the documentation)")
-    shot.add_argument("--screenshot", metavar="OUT.png",
-                      help="save a picture of the window once the stages are drawn, then exit")
-    shot.add_argument("--train", type=float, metavar="SECONDS",
-                      help="with --screenshot: train for this time budget first")
-    shot.add_argument("--lecture", type=int, metavar="STEP",
-                      help="with --screenshot: lecture mode at this step of the method's lecture "
-                           "(edge: 1-6, grid: 1-3, s-smoe and as-smoe: 1-5)")
+    shot.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="save a picture of the window once the stages are drawn, then exit",
+    )
+    shot.add_argument(
+        "--train",
+        type=float,
+        metavar="SECONDS",
+        help="with --screenshot: train for this time budget first",
+    )
+    shot.add_argument(
+        "--lecture",
+        type=int,
+        metavar="STEP",
+        help="with --screenshot: lecture mode at this step of the method's lecture "
+        "(edge: 1-6, grid: 1-3, s-smoe and as-smoe: 1-5)",
+    )
     return parser
 
 
@@ -97,15 +124,19 @@ def _spin(until: Callable[[], bool], timeout_s: float) -> bool:
     return False
 
 
-def take_screenshot(window: MainWindow, out: str, train_s: float | None = None,
-                    lecture_step: int | None = None) -> int:
+def take_screenshot(
+    window: MainWindow, out: str, train_s: float | None = None, lecture_step: int | None = None
+) -> int:
     """Draw the stages (and train ``train_s`` seconds), save the window as
     PNG to ``out``, close the window; returns the exit status."""
     from ..core.io.fileio import write_png
     from .file_ops import qimage_rgb
 
     def drawn() -> bool:
-        return window.latest_request > 0 and window.stages.views["edges"].shown_id == window.latest_request
+        return (
+            window.latest_request > 0
+            and window.stages.views["edges"].shown_id == window.latest_request
+        )
 
     if not _spin(drawn, 300):
         print("smoe-gui: error: the stages were not drawn in time", file=sys.stderr)
@@ -113,7 +144,9 @@ def take_screenshot(window: MainWindow, out: str, train_s: float | None = None,
     if train_s is not None:
         from .control.jobs import training_warmed
 
-        _spin(training_warmed, 300)  # the once-per-process warm-up, so that the budget is all training
+        _spin(
+            training_warmed, 300
+        )  # the once-per-process warm-up, so that the budget is all training
         window.panel.set_params(window.panel.params().replace(time_budget=train_s), emit=False)
         window.start_training()
         _spin(lambda: not window.is_training(), train_s + 300)
@@ -123,7 +156,9 @@ def take_screenshot(window: MainWindow, out: str, train_s: float | None = None,
         window.lecture.set_active(True)
         for _ in range(max(0, lecture_step - 1)):
             window.lecture.next()
-        _spin(lambda: not window.session.render_pending(), 60)  # a step may redraw view 4 (its mode)
+        _spin(
+            lambda: not window.session.render_pending(), 60
+        )  # a step may redraw view 4 (its mode)
     _spin(lambda: False, 0.5)  # let the layout and the plots settle
     window.fit_views()
     _spin(lambda: False, 0.3)
@@ -148,8 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("smoe-gui: error: --lecture needs --screenshot", file=sys.stderr)
             return 2
         if not 1 <= args.lecture <= n_steps:
-            print(f"smoe-gui: error: --lecture {args.lecture}: the {method} lecture has steps 1-{n_steps}",
-                  file=sys.stderr)
+            print(
+                f"smoe-gui: error: --lecture {args.lecture}: the {method} lecture has steps "
+                f"1-{n_steps}",
+                file=sys.stderr,
+            )
             return 2
     image = args.image[0] if args.image else None
     if image is not None:

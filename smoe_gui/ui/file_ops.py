@@ -59,7 +59,11 @@ def _keep_colour(loaded: LoadedImage) -> LoadedImage:
     the luma or the RGB without reading it again); a file whose three
     channels are equal (a gray file) is kept as (H, W)."""
     img = loaded.image
-    if img.ndim == 3 and np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]):
+    if (
+        img.ndim == 3
+        and np.array_equal(img[..., 0], img[..., 1])
+        and np.array_equal(img[..., 1], img[..., 2])
+    ):
         return dataclasses.replace(loaded, image=np.ascontiguousarray(img[..., 0]))
     return loaded
 
@@ -150,7 +154,9 @@ class FileOps:
 
     def open_recent(self, path: str) -> None:
         if not Path(path).is_file():
-            self.window.messenger.error("Cannot open image", f"{path}: no such file (removed from the recent files)")
+            self.window.messenger.error(
+                "Cannot open image", f"{path}: no such file (removed from the recent files)"
+            )
             self.remove_recent(path)
             return
         self.open_image(path)
@@ -176,9 +182,9 @@ class FileOps:
             w, h = size
             if not self.window.messenger.ask(
                 "Large image",
-                f"{path.name} is {w}×{h} px; the window works on images of at most {MAX_SIDE} px a side.\n"
-                f"Open it downscaled so that its longer side is {MAX_SIDE} px "
-                f"(what `smoe fit --max-size {MAX_SIDE}` does)?",
+                f"{path.name} is {w}×{h} px; the window works on images of at most {MAX_SIDE} px "
+                f"a side.\nOpen it downscaled so that its longer side is {MAX_SIDE} px (what "
+                f"`smoe fit --max-size {MAX_SIDE}` does)?",
             ):
                 return None
             return _keep_colour(read_image(path, max_size=MAX_SIDE, channels="rgb"))
@@ -187,7 +193,9 @@ class FileOps:
     def _show(self, loaded: LoadedImage, path: Path) -> None:
         # what was done to the values (a range stretched, a downscale) is shown
         # with the stages' notes once they are drawn
-        self.window.set_image(loaded.image, path, tuple(f"{path.name}: {m}" for m in loaded.messages))
+        self.window.set_image(
+            loaded.image, path, tuple(f"{path.name}: {m}" for m in loaded.messages)
+        )
 
     def open_image(self, path: str | os.PathLike[str]) -> bool:
         """Load ``path`` and recompute every stage; on failure say why and keep
@@ -248,8 +256,10 @@ class FileOps:
             self.add_recent(p)
             opened = p
         if opened is None:
-            messenger.error("Cannot open what was dropped",
-                            "None of the dropped files could be opened:\n" + "\n".join(notes))
+            messenger.error(
+                "Cannot open what was dropped",
+                "None of the dropped files could be opened:\n" + "\n".join(notes),
+            )
         elif len(files) > 1 or notes:
             messenger.info("Dropped several files", f"Opened {opened.name}.\n" + "\n".join(notes))
 
@@ -263,7 +273,9 @@ class FileOps:
         window = self.window
         model = window.session.model_to_save()
         if model is None:
-            window.messenger.warning("Nothing to save", "There is no model yet: open an image first.")
+            window.messenger.warning(
+                "Nothing to save", "There is no model yet: open an image first."
+            )
             return False
         try:
             save_model(model, path, params=window.panel.params())
@@ -289,7 +301,11 @@ class FileOps:
         try:
             window.session.check_model_fits(model, Path(path).name)
         except ValueError as exc:
-            title = "Cannot load model" if window.session.image is None else "Model does not fit the image"
+            title = (
+                "Cannot load model"
+                if window.session.image is None
+                else "Model does not fit the image"
+            )
             window.messenger.error(title, one_line(exc))
             return False
         try:
@@ -363,7 +379,9 @@ class FileOps:
         :attr:`export_scale`), overlays included, the hover text never."""
         return self.window.stages.export_rgb(name, self.export_scale if scale is None else scale)
 
-    def export_stage(self, name: str, path: str | os.PathLike[str], scale: int | None = None) -> bool:
+    def export_stage(
+        self, name: str, path: str | os.PathLike[str], scale: int | None = None
+    ) -> bool:
         """Write stage view ``name`` to a PNG (see :meth:`stage_image`): the
         whole image whatever the zoom, every edge pixel, the overlays, never
         the hover label (:meth:`StageViews.export_rgb`)."""
@@ -375,7 +393,9 @@ class FileOps:
         return self._write_png(path, rgb)
 
     def export_stage_dialog(self, name: str) -> None:
-        path = self.ask_save_path(f"Export stage view '{name}'", f"stage-{name}.png", "PNG image (*.png)")
+        path = self.ask_save_path(
+            f"Export stage view '{name}'", f"stage-{name}.png", "PNG image (*.png)"
+        )
         if path:
             self.export_stage(name, path)
 
@@ -403,7 +423,9 @@ class FileOps:
         return self._write_png(path, recon)
 
     def export_reconstruction_dialog(self) -> None:
-        path = self.ask_save_path("Export reconstruction", "reconstruction.png", "PNG image (*.png)")
+        path = self.ask_save_path(
+            "Export reconstruction", "reconstruction.png", "PNG image (*.png)"
+        )
         if path:
             self.export_reconstruction(path)
 

@@ -42,26 +42,54 @@ def _views(theme: Theme) -> str:
     sw = _swatch
     kinds = ", ".join(sw(theme, c, _KIND_TEXT[c], "◯") for c in KERNEL_CATEGORIES)
     rows = [
-        ("1 Canny edges", "Edge method: the edge pixels Canny finds (white on black; over the original or the "
-         "residual in the other modes " + sw(theme, "edge", "edge pixel") + "). The other methods use no "
-         "edges; the view says so."),
-        ("2 Raw segments / Superpixels", "Edge method: runs of edge pixels in four directions: "
-         + " ".join(sw(theme, f"dir{a}", f"θ = {a}°", "━") for a in (0, 90, 45, -45))
-         + ". S-SMoE and AS-SMoE: the DBSCAN superpixel map, "
-         + sw(theme, "superpixel", "segment boundaries", "━") + " over the image."),
-        ("3 Reduced segments", "Edge method: what the reduction keeps: "
-         + sw(theme, "cluster", "DBSCAN cluster means", "━")
-         + " and " + sw(theme, "salient", "salient segments (highest importance)", "━")
-         + ". No other method reduces segments; the view says so."),
-        ("4 Kernels (μ, Σ)", "Each kernel's centre μ and its ellipse Σ = A Aᵀ, coloured by what it is: "
-         "the initial model's kinds, whatever the method, " + kinds
-         + ". Hover a centre for its numbers; click for its weight map w<sub>i</sub> "
-         + sw(theme, "highlight", "") + "."),
-        ("5 Reconstruction", "The model rendered at every pixel, L(x). With <i>Residual</i> every view shows "
-         "|original − reconstruction| (bright: large error)."),
-        ("Expert plot (Fig. 3)", "PSNR of the initial reconstruction after each expert-refinement iteration."),
-        ("Training plots", "PSNR (dB) and kernel count against steps or seconds; dashed lines mark the "
-         "phases (tiles, merge, fine-tuning). An exact reconstruction's PSNR (inf) is drawn at 100 dB."),
+        (
+            "1 Canny edges",
+            "Edge method: the edge pixels Canny finds (white on black; over the original or the "
+            "residual in the other modes "
+            + sw(theme, "edge", "edge pixel")
+            + "). The other methods use no "
+            "edges; the view says so.",
+        ),
+        (
+            "2 Raw segments / Superpixels",
+            "Edge method: runs of edge pixels in four directions: "
+            + " ".join(sw(theme, f"dir{a}", f"θ = {a}°", "━") for a in (0, 90, 45, -45))
+            + ". S-SMoE and AS-SMoE: the DBSCAN superpixel map, "
+            + sw(theme, "superpixel", "segment boundaries", "━")
+            + " over the image.",
+        ),
+        (
+            "3 Reduced segments",
+            "Edge method: what the reduction keeps: "
+            + sw(theme, "cluster", "DBSCAN cluster means", "━")
+            + " and "
+            + sw(theme, "salient", "salient segments (highest importance)", "━")
+            + ". No other method reduces segments; the view says so.",
+        ),
+        (
+            "4 Kernels (μ, Σ)",
+            "Each kernel's centre μ and its ellipse Σ = A Aᵀ, coloured by what it is: "
+            "the initial model's kinds, whatever the method, "
+            + kinds
+            + ". Hover a centre for its numbers; click for its weight map w<sub>i</sub> "
+            + sw(theme, "highlight", "")
+            + ".",
+        ),
+        (
+            "5 Reconstruction",
+            "The model rendered at every pixel, L(x). With <i>Residual</i> every view shows "
+            "|original − reconstruction| (bright: large error).",
+        ),
+        (
+            "Expert plot (Fig. 3)",
+            "PSNR of the initial reconstruction after each expert-refinement iteration.",
+        ),
+        (
+            "Training plots",
+            "PSNR (dB) and kernel count against steps or seconds; dashed lines mark the phases "
+            "(tiles, merge, fine-tuning). An exact reconstruction's PSNR (inf) is drawn at 100 "
+            "dB.",
+        ),
     ]
     body = "".join(f"<tr><td><b>{html.escape(a)}</b></td><td>{b}</td></tr>" for a, b in rows)
     return f"<h2>The views</h2><table cellpadding='3'>{body}</table>"
@@ -76,9 +104,11 @@ def _sliders() -> str:
         out.append(f"<h3>{html.escape(title)}</h3><table cellpadding='3'>")
         for s in specs:
             unit = f" {s.unit}" if s.unit and s.unit != "1" else ""
-            out.append(f"<tr><td><b>{html.escape(s.label)}</b></td><td>{html.escape(s.effect)}<br>"
-                       f"<small>{html.escape(s.range_text())}{html.escape(unit)} · "
-                       f"{html.escape(s.ref)}</small></td></tr>")
+            out.append(
+                f"<tr><td><b>{html.escape(s.label)}</b></td><td>{html.escape(s.effect)}<br>"
+                f"<small>{html.escape(s.range_text())}{html.escape(unit)} · "
+                f"{html.escape(s.ref)}</small></td></tr>"
+            )
         out.append("</table>")
     return "".join(out)
 
@@ -105,40 +135,63 @@ the whole image; PSNR = 10 · log<sub>10</sub>(1 / MSE) dB.</p>
 
 
 def _shortcuts() -> str:
-    rows = [(shortcut_text(a), a.text.replace("&", "").rstrip("…"), a.tooltip) for a in ACTIONS
-            if a.kind == "action" and a.shortcut]
-    body = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(t)}</td>"
-                   f"<td><small>{html.escape(tip)}</small></td></tr>" for k, t, tip in rows)
-    return ("<h2>Shortcuts</h2><p>The training keys (Space, Esc, F5) work wherever the focus is, except in a "
-            "field you are typing in: there Esc first puts back the value the app holds.</p>"
-            f"<table cellpadding='3'>{body}</table>")
+    rows = [
+        (shortcut_text(a), a.text.replace("&", "").rstrip("…"), a.tooltip)
+        for a in ACTIONS
+        if a.kind == "action" and a.shortcut
+    ]
+    body = "".join(
+        f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(t)}</td>"
+        f"<td><small>{html.escape(tip)}</small></td></tr>"
+        for k, t, tip in rows
+    )
+    return (
+        "<h2>Shortcuts</h2><p>The training keys (Space, Esc, F5) work wherever the focus is, "
+        "except in a field you are typing in: there Esc first puts back the value the app "
+        f"holds.</p><table cellpadding='3'>{body}</table>"
+    )
 
 
 def _lecture(method: str) -> str:
     order = [method] + [m for m in LECTURES if m != method]
     parts = []
     for m in order:
-        items = "".join(f"<li><b>{html.escape(step.title)}</b>: {html.escape(step.caption)}</li>"
-                        for step in lecture_steps(m))
+        items = "".join(
+            f"<li><b>{html.escape(step.title)}</b>: {html.escape(step.caption)}</li>"
+            for step in lecture_steps(m)
+        )
         selected = " — the method selected" if m == method else ""
-        parts.append(f"<h3>{html.escape(METHOD_TEXT.get(m, m))}{selected}</h3><ul>{items}</ul>")  # titles numbered
-    return ("<h2>Lecture mode</h2><p>View → Lecture mode (F9) gives the lecture of the method chosen in the "
-            "method selector, revealing its stages one at a time with a caption; Page Down or N: next; "
-            "Page Up or B: back. F11: full screen.</p>" + "".join(parts))
+        parts.append(
+            f"<h3>{html.escape(METHOD_TEXT.get(m, m))}{selected}</h3><ul>{items}</ul>"
+        )  # titles numbered
+    return (
+        "<h2>Lecture mode</h2><p>View → Lecture mode (F9) gives the lecture of the method chosen in the "
+        "method selector, revealing its stages one at a time with a caption; Page Down or N: next; "
+        "Page Up or B: back. F11: full screen.</p>" + "".join(parts)
+    )
 
 
 def guide_html(theme: Theme, method: str = METHODS[0]) -> str:
     """The whole guide as rich text (colours of ``theme``; ``method``'s lecture first)."""
-    return ("<h1>smoe-gui guide</h1><p>Steered Mixture-of-Experts with edge-aligned kernels "
-            "(Determann &amp; Fleig), compared with a regular grid and the segmentation-based S-SMoE and "
-            "AS-SMoE initialisations: from an image to its stages, kernels and a trained model.</p>"
-            + _views(theme) + _sliders() + _EQUATIONS + _shortcuts() + _lecture(method))
+    return (
+        "<h1>smoe-gui guide</h1><p>Steered Mixture-of-Experts with edge-aligned kernels "
+        "(Determann &amp; Fleig), compared with a regular grid and the segmentation-based S-SMoE "
+        "and AS-SMoE initialisations: from an image to its stages, kernels and a trained "
+        "model.</p>"
+        + _views(theme)
+        + _sliders()
+        + _EQUATIONS
+        + _shortcuts()
+        + _lecture(method)
+    )
 
 
 class GuideDialog(QDialog):
     """A non-modal dialog showing :func:`guide_html` in a :class:`QTextBrowser`."""
 
-    def __init__(self, theme: Theme, parent: QWidget | None = None, method: str = METHODS[0]) -> None:
+    def __init__(
+        self, theme: Theme, parent: QWidget | None = None, method: str = METHODS[0]
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("guide")
         self.setWindowTitle("smoe-gui guide")

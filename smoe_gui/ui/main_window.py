@@ -143,8 +143,14 @@ class MainWindow(InspectHandlers):
             self.actions_by_id[key].setEnabled(False)
         scheme = str(self.settings.value("theme", "system"))
         self.set_color_scheme(scheme if scheme in COLOR_SCHEMES else "system")
-        self.training_keys = TrainingKeys(self, [self.actions_by_id[a.id].shortcut() for a in ACTIONS
-                                                 if a.training and a.id in self.actions_by_id])
+        self.training_keys = TrainingKeys(
+            self,
+            [
+                self.actions_by_id[a.id].shortcut()
+                for a in ACTIONS
+                if a.training and a.id in self.actions_by_id
+            ],
+        )
         app = QApplication.instance()
         if app is not None:
             app.installEventFilter(self.training_keys)
@@ -153,8 +159,15 @@ class MainWindow(InspectHandlers):
         self._stage_runner = JobRunner("smoe-stages")
         self._render_runner = JobRunner("smoe-render")
         self._inspect_runner = JobRunner("smoe-inspect")
-        self.session = Session(self, self._stage_runner, self._render_runner, self._inspect_runner,
-                               self._start_trainer, self.panel.params(), self.panel.method())
+        self.session = Session(
+            self,
+            self._stage_runner,
+            self._render_runner,
+            self._inspect_runner,
+            self._start_trainer,
+            self.panel.params(),
+            self.panel.method(),
+        )
         # Bound methods of the window (never lambdas): Qt then queues the
         # workers' signals to the GUI thread.
         self._stage_runner.worker.done.connect(self._on_stage_done)
@@ -175,7 +188,8 @@ class MainWindow(InspectHandlers):
         self.stages.mouse_clicked.connect(self.select_kernel_at)
         self.stages.pointer_left.connect(self._on_pointer_left)
         self.stages.kernel_mode_box.currentIndexChanged.connect(
-            lambda _i: self.set_kernel_mode(self.stages.kernel_mode))
+            lambda _i: self.set_kernel_mode(self.stages.kernel_mode)
+        )
         self._pointer: tuple[str, float, float] | None = None
 
         self._restore_settings()
@@ -196,7 +210,9 @@ class MainWindow(InspectHandlers):
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop_training)
         self.compare_button.clicked.connect(lambda: self.start_compare())
-        self.run_combo.activated.connect(lambda _i: self.show_run(str(self.run_combo.currentData())))
+        self.run_combo.activated.connect(
+            lambda _i: self.show_run(str(self.run_combo.currentData()))
+        )
         self.side_by_side_button.clicked.connect(lambda: self.show_side_by_side())
         self.x_axis_combo.currentIndexChanged.connect(
             lambda _i: self.plots.set_x_axis(str(self.x_axis_combo.currentData()))
@@ -260,7 +276,10 @@ class MainWindow(InspectHandlers):
         state = s.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
-        for key, splitter in (("main_splitter", self.main_splitter), ("right_splitter", self.right_splitter)):
+        for key, splitter in (
+            ("main_splitter", self.main_splitter),
+            ("right_splitter", self.right_splitter),
+        ):
             sizes = s.value(key)
             if isinstance(sizes, QByteArray):
                 splitter.restoreState(sizes)
@@ -307,8 +326,9 @@ class MainWindow(InspectHandlers):
         """Load ``path`` and recompute every stage (see :meth:`FileOps.open_image`)."""
         return self.files.open_image(path)
 
-    def set_image(self, image: NDArray[np.float32], path: Path | None = None,
-                  notes: tuple[str, ...] = ()) -> None:
+    def set_image(
+        self, image: NDArray[np.float32], path: Path | None = None, notes: tuple[str, ...] = ()
+    ) -> None:
         """Show ``image`` (H, W) float32 and recompute every stage; ``notes``
         say what loading did to its values (shown with the stages' notes)."""
         self._debounce.stop()
@@ -335,7 +355,9 @@ class MainWindow(InspectHandlers):
         urls = event.mimeData().urls()
         paths = [u.toLocalFile() for u in urls if u.isLocalFile()]
         if len(paths) < len(urls):
-            self.messenger.warning("Not a local file", "Only local files can be opened; remote URLs were ignored.")
+            self.messenger.warning(
+                "Not a local file", "Only local files can be opened; remote URLs were ignored."
+            )
         event.acceptProposedAction()
         if paths:
             QTimer.singleShot(0, lambda: self.files.open_dropped(paths))
@@ -379,7 +401,9 @@ class MainWindow(InspectHandlers):
         if not self.session.set_params(params, self.panel.method(), affects_stages=affects):
             if not affects:
                 self.show_status(
-                    f"{spec(name).label} = {getattr(params, name)} (used by the next training)", 4000)
+                    f"{spec(name).label} = {getattr(params, name)} (used by the next training)",
+                    4000,
+                )
             return
         if dragging:
             self._debounce.start()
@@ -405,7 +429,9 @@ class MainWindow(InspectHandlers):
         """Id of the newest stage request."""
         return self.session.latest_request
 
-    def show_stages(self, request_id: int, result: StageResult, snapshot: SnapshotResult | None) -> None:
+    def show_stages(
+        self, request_id: int, result: StageResult, snapshot: SnapshotResult | None
+    ) -> None:
         """SessionView: draw every stage (and a trained or loaded model over them)."""
         t0 = time.perf_counter()
         self.stages.show_result(request_id, result)

@@ -32,7 +32,14 @@ from PySide6.QtWidgets import (
 from ..core.methods.pipeline import SEGMENT_METHODS
 from ..core.params import METHODS, PARAM_SPECS, Params, ParamSpec, Value, check_method
 
-__all__ = ["GROUP_METHODS", "GROUP_TITLES", "INIT_GROUPS", "ParamPanel", "SliderScale", "group_title"]
+__all__ = [
+    "GROUP_METHODS",
+    "GROUP_TITLES",
+    "INIT_GROUPS",
+    "ParamPanel",
+    "SliderScale",
+    "group_title",
+]
 
 #: Panel group titles, in the pipeline's order.
 GROUP_TITLES: dict[str, str] = {
@@ -68,8 +75,10 @@ def group_title(group: str, method: str) -> str:
 
 #: The method selector's texts (a method without one shows its name).
 METHOD_TEXT: dict[str, str] = {
-    "edge": "edge-aligned (paper)", "grid": "regular grid (baseline)",
-    "s-smoe": "S-SMoE (superpixels)", "as-smoe": "AS-SMoE (adaptive superpixels)",
+    "edge": "edge-aligned (paper)",
+    "grid": "regular grid (baseline)",
+    "s-smoe": "S-SMoE (superpixels)",
+    "as-smoe": "AS-SMoE (adaptive superpixels)",
 }
 
 #: The Gray/Colour switch: the ``channels`` parameter's values and their button texts.
@@ -116,7 +125,9 @@ class SliderScale:
         else:
             first, n = 0, self.steps
         v = min(max(v, self.log_low), self.high)
-        frac = (math.log(v) - math.log(self.log_low)) / (math.log(self.high) - math.log(self.log_low))
+        frac = (math.log(v) - math.log(self.log_low)) / (
+            math.log(self.high) - math.log(self.log_low)
+        )
         return int(round(first + frac * n))
 
     def to_value(self, position: int) -> float:
@@ -128,7 +139,9 @@ class SliderScale:
         else:
             first, n = (1, self.steps - 1) if self.zero_slot else (0, self.steps)
             frac = (p - first) / n
-            v = math.exp(math.log(self.log_low) + frac * (math.log(self.high) - math.log(self.log_low)))
+            v = math.exp(
+                math.log(self.log_low) + frac * (math.log(self.high) - math.log(self.log_low))
+            )
             v = float(f"{v:.3g}")  # round to 3 significant digits: readable values
         if self.spec.kind is int:
             v = float(round(v))
@@ -227,9 +240,11 @@ class ParamPanel(QWidget):
             button = QPushButton(text)
             button.setObjectName(f"channels-{value}")
             button.setCheckable(True)
-            button.setToolTip("Gray: model the BT.601 luma (the paper).\n"
-                              "Colour: one gate, three experts (R, G, B) per kernel; views 4-5 and the\n"
-                              "exports in colour, PSNR over all channels. Edges and superpixels use the luma.")
+            button.setToolTip(
+                "Gray: model the BT.601 luma (the paper).\n"
+                "Colour: one gate, three experts (R, G, B) per kernel; views 4-5 and the\n"
+                "exports in colour, PSNR over all channels. Edges and superpixels use the luma."
+            )
             # as wide as the text: both stay in view in the narrow panel at 1280x720
             # (a push button's size hint is wider, and the panel scrolls sideways)
             button.setFixedWidth(button.fontMetrics().horizontalAdvance(text) + 22)
@@ -273,9 +288,12 @@ class ParamPanel(QWidget):
         for group, box in self._group_boxes.items():
             box.setTitle(group_title(group, method))
             users = GROUP_METHODS.get(group)
-            box.setToolTip("" if users is None or method in users else
-                           f"These parameters do not change the {method} initialisation; they serve "
-                           f"{' and '.join(users)} (e.g. in a Compare).")
+            box.setToolTip(
+                ""
+                if users is None or method in users
+                else f"These parameters do not change the {method} initialisation; they serve "
+                f"{' and '.join(users)} (e.g. in a Compare)."
+            )
 
     # -- building ----------------------------------------------------------------
     def _add_row(self, grid: QGridLayout, row: int, s: ParamSpec) -> None:
@@ -413,7 +431,11 @@ class ParamPanel(QWidget):
 
     def _show_channels(self, value: str) -> None:
         """Check the Gray/Colour button of ``value``."""
-        button = self.channel_buttons.button(list(CHANNEL_TEXT).index(value)) if value in CHANNEL_TEXT else None
+        button = (
+            self.channel_buttons.button(list(CHANNEL_TEXT).index(value))
+            if value in CHANNEL_TEXT
+            else None
+        )
         if button is not None and not button.isChecked():
             button.setChecked(True)
 
@@ -471,7 +493,9 @@ class ParamPanel(QWidget):
         try:
             params = self._params.replace(**changes)
         except ValueError:
-            self._show_value(next(s for s in PARAM_SPECS if s.name == name), getattr(self._params, name))
+            self._show_value(
+                next(s for s in PARAM_SPECS if s.name == name), getattr(self._params, name)
+            )
             return
         for other in changes:
             if other != name:

@@ -143,9 +143,10 @@ def _self_test(report: Callable[[str], None]) -> None:
             t0 = time.perf_counter()
             window = create_main_window(settings=settings, open_default=False)
             app = QApplication.instance()
+            platform = app.platformName() if app else "?"  # type: ignore[attr-defined]
             report(
                 f"  Python {sys.version.split()[0]}, Qt {pyside_version} "
-                f"({app.platformName() if app else '?'}), torch {torch.__version__} "  # type: ignore[attr-defined]
+                f"({platform}), torch {torch.__version__} "
                 f"({torch.get_num_threads()} threads)"
             )
             report(f"  resources: {resource_root()}")
@@ -171,16 +172,27 @@ def _self_test(report: Callable[[str], None]) -> None:
             if pixmap.isNull() or pixmap.width() < 100 or pixmap.height() < 100:
                 raise SelfTestError("the main window could not be drawn")
             drawn_s = time.perf_counter() - t0
-            report(f"  window drawn: {pixmap.width()}x{pixmap.height()} px, {drawn_s:.2f} s after start")
+            report(
+                f"  window drawn: {pixmap.width()}x{pixmap.height()} px, {drawn_s:.2f} s after "
+                "start"
+            )
 
             h, w = image.shape
             report(
                 f"  sample: {sample.name}, {w}x{h} px"
-                + (f" (downscaled from {full.shape[1]}x{full.shape[0]})" if image.shape != full.shape else "")
+                + (
+                    f" (downscaled from {full.shape[1]}x{full.shape[0]})"
+                    if image.shape != full.shape
+                    else ""
+                )
             )
             t1 = time.perf_counter()
             window.set_image(image, sample)
-            _wait_until(lambda: bool(shown) or window.last_error is not None, TIMEOUT_S, "the initialisation")
+            _wait_until(
+                lambda: bool(shown) or window.last_error is not None,
+                TIMEOUT_S,
+                "the initialisation",
+            )
             if window.last_error is not None:
                 raise SelfTestError(f"the initialisation failed: {window.last_error}")
             init_s = time.perf_counter() - t1
@@ -188,7 +200,10 @@ def _self_test(report: Callable[[str], None]) -> None:
             _check_finite(initial, "initial model")
             assert initial is not None
             init_psnr = psnr(render(initial), image)
-            report(f"  initialisation: {initial.n_kernels} kernels, PSNR {init_psnr:.2f} dB, {init_s:.2f} s")
+            report(
+                f"  initialisation: {initial.n_kernels} kernels, PSNR {init_psnr:.2f} dB, "
+                f"{init_s:.2f} s"
+            )
 
             t2 = time.perf_counter()
             if not window.start_training():
@@ -213,7 +228,9 @@ def _self_test(report: Callable[[str], None]) -> None:
                 f"PSNR {final_psnr:.2f} dB, {train_s:.2f} s"
             )
             if n_steps < params.max_steps:
-                raise SelfTestError(f"the training stopped after {n_steps} of {params.max_steps} steps")
+                raise SelfTestError(
+                    f"the training stopped after {n_steps} of {params.max_steps} steps"
+                )
 
             window.close()
             _wait_until(lambda: not running_threads(), 30.0, "stopping the worker threads")
@@ -221,7 +238,10 @@ def _self_test(report: Callable[[str], None]) -> None:
         bad = [m for m in qt_messages if "QThread" in m or "Destroyed" in m]
         if bad:
             raise SelfTestError(f"Qt warned: {bad[0]}")
-        report(f"  Qt warnings: {len(qt_messages)}" + (f" (first: {qt_messages[0]})" if qt_messages else ""))
+        report(
+            f"  Qt warnings: {len(qt_messages)}"
+            + (f" (first: {qt_messages[0]})" if qt_messages else "")
+        )
         report(f"self-test passed in {time.perf_counter() - t_start:.1f} s")
     finally:
         qInstallMessageHandler(previous_handler)

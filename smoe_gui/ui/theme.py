@@ -89,20 +89,50 @@ def _palette(dark: bool) -> QPalette:
     p = QPalette()
     role, group = QPalette.ColorRole, QPalette.ColorGroup
     if dark:
-        colors = {role.Window: "#2b2b2b", role.WindowText: "#e6e6e6", role.Base: "#1e1e1e",
-                  role.AlternateBase: "#2b2b2b", role.Text: "#e6e6e6", role.Button: "#353535",
-                  role.ButtonText: "#e6e6e6", role.Highlight: "#3d7fd9", role.HighlightedText: "#ffffff",
-                  role.ToolTipBase: "#1e1e1e", role.ToolTipText: "#e6e6e6", role.PlaceholderText: "#8c8c8c",
-                  role.Link: "#7fb2ff", role.Light: "#505050", role.Midlight: "#404040", role.Mid: "#303030",
-                  role.Dark: "#1a1a1a", role.Shadow: "#000000", role.BrightText: "#ff6060"}
+        colors = {
+            role.Window: "#2b2b2b",
+            role.WindowText: "#e6e6e6",
+            role.Base: "#1e1e1e",
+            role.AlternateBase: "#2b2b2b",
+            role.Text: "#e6e6e6",
+            role.Button: "#353535",
+            role.ButtonText: "#e6e6e6",
+            role.Highlight: "#3d7fd9",
+            role.HighlightedText: "#ffffff",
+            role.ToolTipBase: "#1e1e1e",
+            role.ToolTipText: "#e6e6e6",
+            role.PlaceholderText: "#8c8c8c",
+            role.Link: "#7fb2ff",
+            role.Light: "#505050",
+            role.Midlight: "#404040",
+            role.Mid: "#303030",
+            role.Dark: "#1a1a1a",
+            role.Shadow: "#000000",
+            role.BrightText: "#ff6060",
+        }
         disabled = "#7a7a7a"
     else:
-        colors = {role.Window: "#efefef", role.WindowText: "#1a1a1a", role.Base: "#ffffff",
-                  role.AlternateBase: "#f5f5f5", role.Text: "#1a1a1a", role.Button: "#e6e6e6",
-                  role.ButtonText: "#1a1a1a", role.Highlight: "#2f6fd0", role.HighlightedText: "#ffffff",
-                  role.ToolTipBase: "#ffffdc", role.ToolTipText: "#1a1a1a", role.PlaceholderText: "#7a7a7a",
-                  role.Link: "#1a5fb4", role.Light: "#ffffff", role.Midlight: "#f0f0f0", role.Mid: "#b8b8b8",
-                  role.Dark: "#9f9f9f", role.Shadow: "#767676", role.BrightText: "#ff0000"}
+        colors = {
+            role.Window: "#efefef",
+            role.WindowText: "#1a1a1a",
+            role.Base: "#ffffff",
+            role.AlternateBase: "#f5f5f5",
+            role.Text: "#1a1a1a",
+            role.Button: "#e6e6e6",
+            role.ButtonText: "#1a1a1a",
+            role.Highlight: "#2f6fd0",
+            role.HighlightedText: "#ffffff",
+            role.ToolTipBase: "#ffffdc",
+            role.ToolTipText: "#1a1a1a",
+            role.PlaceholderText: "#7a7a7a",
+            role.Link: "#1a5fb4",
+            role.Light: "#ffffff",
+            role.Midlight: "#f0f0f0",
+            role.Mid: "#b8b8b8",
+            role.Dark: "#9f9f9f",
+            role.Shadow: "#767676",
+            role.BrightText: "#ff0000",
+        }
         disabled = "#9a9a9a"
     for r, c in colors.items():
         p.setColor(r, QColor(c))

@@ -39,7 +39,9 @@ class ElidedLabel(QLabel):
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
         fm = self.fontMetrics()
-        return QSize(min(fm.horizontalAdvance(self._full), 40 * fm.averageCharWidth()), fm.height() + 2)
+        return QSize(
+            min(fm.horizontalAdvance(self._full), 40 * fm.averageCharWidth()), fm.height() + 2
+        )
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt override)
         return QSize(20, self.fontMetrics().height() + 2)
@@ -47,8 +49,11 @@ class ElidedLabel(QLabel):
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
         painter = QPainter(self)
         painter.setPen(self.palette().color(self.foregroundRole()))
-        painter.drawText(self.contentsRect(), int(self.alignment() | Qt.AlignmentFlag.AlignVCenter),
-                         self.elided_text())
+        painter.drawText(
+            self.contentsRect(),
+            int(self.alignment() | Qt.AlignmentFlag.AlignVCenter),
+            self.elided_text(),
+        )
 
 
 class StatusLine(ElidedLabel):

@@ -53,7 +53,9 @@ class InspectHandlers(TrainingHandlers):
         first, _, rest = info.short_text().partition("\n")
         head, _, tail = first.partition(":")
         kind = kernel_kind_text(self.session.kernel_kind(k), short=True)
-        target.show_hover(x, y, f"{head} · {kind}\n{tail.strip()}\n{rest}")  # narrow: what it is on a line
+        target.show_hover(
+            x, y, f"{head} · {kind}\n{tail.strip()}\n{rest}"
+        )  # narrow: what it is on a line
         self.inspect_label.setText(info.text().replace("\n", " · "))
         return k
 
@@ -97,7 +99,8 @@ class InspectHandlers(TrainingHandlers):
         model = self.session.shown_model
         image = self.session.image
         self.kernel_panel.show_result(
-            result, self.session.partner_of(result.index),
+            result,
+            self.session.partner_of(result.index),
             model.n_kernels if model is not None else 1,
             float(image.shape[0] * image.shape[1]) if image is not None else 1.0,
             self.session.kernel_kind(result.index),

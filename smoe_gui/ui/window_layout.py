@@ -77,11 +77,17 @@ class WindowLayout(QMainWindow):
         mode_row.addWidget(QLabel("Show:"))
         self.mode_buttons = QButtonGroup(self)
         self.mode_buttons.setExclusive(True)
-        for i, (mode, text, tip) in enumerate((
-            ("stage", "Stages", "Each view shows its stage (Ctrl+1)"),
-            ("original", "Original", "Every view shows the original image under its overlay (Ctrl+2)"),
-            ("residual", "Residual", "Every view shows |original − reconstruction| (Ctrl+3)"),
-        )):
+        for i, (mode, text, tip) in enumerate(
+            (
+                ("stage", "Stages", "Each view shows its stage (Ctrl+1)"),
+                (
+                    "original",
+                    "Original",
+                    "Every view shows the original image under its overlay (Ctrl+2)",
+                ),
+                ("residual", "Residual", "Every view shows |original − reconstruction| (Ctrl+3)"),
+            )
+        ):
             button = QPushButton(text)
             button.setObjectName(f"view-{mode}")
             button.setCheckable(True)
@@ -128,13 +134,15 @@ class WindowLayout(QMainWindow):
         self.compare_button = QPushButton("Compare")
         self.compare_button.setObjectName("train-compare")
         self.compare_button.setToolTip(
-            "Train the selected initialisation and the one chosen under \"vs\" with the same\n"
+            'Train the selected initialisation and the one chosen under "vs" with the same\n'
             "parameters, one after the other, and overlay their PSNR curves (Ctrl+K)"
         )
         self.compare_combo = QComboBox()
         self.compare_combo.setObjectName("compare-with")
-        self.compare_combo.setToolTip("Compare: the second method, trained after the selected one\n"
-                                      "(the same method: the edge method, or grid for edge)")
+        self.compare_combo.setToolTip(
+            "Compare: the second method, trained after the selected one\n"
+            "(the same method: the edge method, or grid for edge)"
+        )
         for method in METHODS:
             self.compare_combo.addItem(method, method)
         self.compare_combo.setCurrentIndex(self.compare_combo.findData(METHODS[1]))
@@ -153,7 +161,9 @@ class WindowLayout(QMainWindow):
         controls.addWidget(self.run_combo)
         self.side_by_side_button = QPushButton("Side by side")
         self.side_by_side_button.setObjectName("compare-side-by-side")
-        self.side_by_side_button.setToolTip("The reconstructions of the two Compare runs side by side")
+        self.side_by_side_button.setToolTip(
+            "The reconstructions of the two Compare runs side by side"
+        )
         self.side_by_side_button.setEnabled(False)
         controls.addWidget(self.side_by_side_button)
         controls.addStretch(1)
@@ -167,8 +177,10 @@ class WindowLayout(QMainWindow):
         plot_controls.addWidget(self.x_axis_combo)
         self.tile_psnr_box = QCheckBox("per-tile PSNR")
         self.tile_psnr_box.setObjectName("tile-psnr")
-        self.tile_psnr_box.setToolTip("Also draw each tile's own PSNR (faded) during the tile phase;\n"
-                                      "the main curve is always the whole image's")
+        self.tile_psnr_box.setToolTip(
+            "Also draw each tile's own PSNR (faded) during the tile phase;\n"
+            "the main curve is always the whole image's"
+        )
         plot_controls.addWidget(self.tile_psnr_box)
         self.train_label = ElidedLabel("")
         self.train_label.setObjectName("train-status")
@@ -194,7 +206,9 @@ class WindowLayout(QMainWindow):
         self.main_splitter.addWidget(scroll)
         self.main_splitter.addWidget(self.right_splitter)
         self.main_splitter.setStretchFactor(1, 1)
-        panel_width = self.panel.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
+        panel_width = (
+            self.panel.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
+        )
         self.main_splitter.setSizes([panel_width, max(400, 1600 - panel_width)])
         self.setCentralWidget(self.main_splitter)
         self.setGeometry(initial_geometry(self.screen().availableGeometry()))

@@ -118,7 +118,8 @@ def _initialize(job: Job) -> Any:
     n = init.model.n_kernels
     if n != job.target_kernels:
         raise RuntimeError(
-            f"the {job.method} initialisation made {n} kernels, the plan expected {job.target_kernels}"
+            f"the {job.method} initialisation made {n} kernels, the plan expected "
+            f"{job.target_kernels}"
         )
     return init
 
@@ -161,12 +162,16 @@ def run_job(job: Job, on_event: Callable[[FitEvent], None] | None = None) -> Run
             if message not in out.notes and len(out.notes) < 50:
                 out.notes.append(message)
         out.final_model = result.model
-        out.reconstruction = np.round(np.clip(result.reconstruction, 0.0, 1.0) * 255.0).astype(np.uint8)
+        out.reconstruction = np.round(np.clip(result.reconstruction, 0.0, 1.0) * 255.0).astype(
+            np.uint8
+        )
         out.history = result.history
         times, psnrs = whole_image_curve(result.history, out.initial_psnr)
         out.record.update(
             final_kernels=result.model.n_kernels,
-            psnr_db=psnr_json(round(result.psnr_db, 4) if math.isfinite(result.psnr_db) else result.psnr_db),
+            psnr_db=psnr_json(
+                round(result.psnr_db, 4) if math.isfinite(result.psnr_db) else result.psnr_db
+            ),
             ssim=round(result.ssim, 5),
             converge_s=round(time_to_converge(times, psnrs, result.psnr_db), 3),
             fit_s=round(float(result.final.elapsed_s), 3),
@@ -196,7 +201,9 @@ def _failed_output(job: Job, exc: BaseException) -> RunOutput:
     return out
 
 
-def _run_serial(jobs: Sequence[Job], on_done: Callable[[RunOutput], None], observer: SweepObserver) -> None:
+def _run_serial(
+    jobs: Sequence[Job], on_done: Callable[[RunOutput], None], observer: SweepObserver
+) -> None:
     for job in jobs:
         observer.job_started(job.label)
         on_done(run_job(job, on_event=observer.event))
@@ -207,7 +214,9 @@ def _run_processes(
 ) -> None:
     context = multiprocessing.get_context("spawn")
     executor = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_pool_worker,
+        max_workers=workers,
+        mp_context=context,
+        initializer=_init_pool_worker,
         initargs=(threads, os.getpid()),
     )
     futures: dict[Future[RunOutput], Job] = {}
@@ -245,7 +254,9 @@ def _run_dask(jobs: Sequence[Job], client: Any, on_done: Callable[[RunOutput], N
     from distributed import as_completed
 
     try:
-        futures = client.map(run_job, list(jobs), pure=False, key=[f"smoe-{j.run_id}" for j in jobs])
+        futures = client.map(
+            run_job, list(jobs), pure=False, key=[f"smoe-{j.run_id}" for j in jobs]
+        )
         by_key = {f.key: job for f, job in zip(futures, jobs, strict=True)}
         try:
             for future in as_completed(futures, loop=client.loop):
@@ -414,7 +425,9 @@ def run_experiment(
         if not paths:
             raise ValueError("none of the paper's images were found; give images or folders")
     # nothing is written before the scheduler answered; one process at a time on out_dir
-    client = connect_dask(dask_scheduler) if dask_scheduler is not None and not report_only else None
+    client = (
+        connect_dask(dask_scheduler) if dask_scheduler is not None and not report_only else None
+    )
     try:
         if not report_only:
             fileio.make_folder(out_dir)
@@ -424,8 +437,23 @@ def run_experiment(
             client.close()
         raise
     try:
-        return _sweep(summary, out_dir, paths, methods, budgets, params, workers, client,
-                      dask_scheduler, threads, max_size, progress, say, report_only, started)
+        return _sweep(
+            summary,
+            out_dir,
+            paths,
+            methods,
+            budgets,
+            params,
+            workers,
+            client,
+            dask_scheduler,
+            threads,
+            max_size,
+            progress,
+            say,
+            report_only,
+            started,
+        )
     finally:
         lock.release()
         if client is not None:
@@ -433,10 +461,21 @@ def run_experiment(
 
 
 def _sweep(
-    summary: ExperimentSummary, out_dir: Path, paths: Sequence[Path], methods: tuple[str, ...],
-    budgets: tuple[int, ...], params: Params, workers: int, client: Any, dask_scheduler: Any,
-    threads: int | None, max_size: int | None, progress: SweepObserver,
-    say: Callable[[str], None], report_only: bool, started: float,
+    summary: ExperimentSummary,
+    out_dir: Path,
+    paths: Sequence[Path],
+    methods: tuple[str, ...],
+    budgets: tuple[int, ...],
+    params: Params,
+    workers: int,
+    client: Any,
+    dask_scheduler: Any,
+    threads: int | None,
+    max_size: int | None,
+    progress: SweepObserver,
+    say: Callable[[str], None],
+    report_only: bool,
+    started: float,
 ) -> ExperimentSummary:
     """:func:`run_experiment` once its arguments are checked, the scheduler (if
     any) connected and ``out_dir`` locked."""
@@ -500,17 +539,35 @@ def _sweep(
     finally:
         progress.close()
 
-    _report(summary, out_dir, jobs, methods, budgets, params, sources, started, execution={
-        "workers": workers,
-        "dask_scheduler": None if dask_scheduler is None else str(getattr(dask_scheduler, "scheduler_address", dask_scheduler)),
-        "threads": threads,
-    })
+    _report(
+        summary,
+        out_dir,
+        jobs,
+        methods,
+        budgets,
+        params,
+        sources,
+        started,
+        execution={
+            "workers": workers,
+            "dask_scheduler": None
+            if dask_scheduler is None
+            else str(getattr(dask_scheduler, "scheduler_address", dask_scheduler)),
+            "threads": threads,
+        },
+    )
     return summary
 
 
 def _report(
-    summary: ExperimentSummary, out_dir: Path, jobs: Sequence[Job], methods: Sequence[str],
-    budgets: Sequence[int], params: Params, sources: Sequence[Any], started: float,
+    summary: ExperimentSummary,
+    out_dir: Path,
+    jobs: Sequence[Job],
+    methods: Sequence[str],
+    budgets: Sequence[int],
+    params: Params,
+    sources: Sequence[Any],
+    started: float,
     execution: dict[str, Any] | None = None,
 ) -> None:
     """Fill ``summary`` from the runs stored in ``out_dir`` and write the report
@@ -524,11 +581,15 @@ def _report(
         found = sorted({str(p["record"].get("params_hash")) for p in payloads.values()})
         raise ValueError(
             f"{out_dir}: none of the stored runs belong to this sweep (stored parameter hash(es) "
-            f"{', '.join(found)}, this sweep's {params.digest()}): give the images, methods, budgets "
-            "and parameters of the run"
+            f"{', '.join(found)}, this sweep's {params.digest()}): give the images, methods, "
+            "budgets and parameters of the run"
         )
     stored = {r["run_id"] for r in rows}
-    summary.failed = [f"{r['image']} {r['method']} {r['budget']}: {r['error']}" for r in rows if r["status"] != "ok"]
+    summary.failed = [
+        f"{r['image']} {r['method']} {r['budget']}: {r['error']}"
+        for r in rows
+        if r["status"] != "ok"
+    ]
     summary.pending = len(jobs) - len(rows)
     summary.missing_runs = [job.label for job in jobs if job.run_id not in stored]
     summary.claims = paper_claims(rows, payloads)
@@ -555,7 +616,10 @@ def _report(
 
 
 def _write_report_group(
-    out_dir: Path, jobs: Sequence[Job], payloads: dict[str, dict[str, Any]], meta: dict[str, Any],
+    out_dir: Path,
+    jobs: Sequence[Job],
+    payloads: dict[str, dict[str, Any]],
+    meta: dict[str, Any],
     write_report: Callable[..., list[Path]],
 ) -> list[Path]:
     """``write_report`` into a staging folder, its files moved into ``out_dir``
@@ -581,4 +645,3 @@ def _write_report_group(
         names = [path.relative_to(staging) for path in written]
         record_outputs(staging, [*names, Path(SWEEP_FILE)])
     return [out_dir / name for name in names]
-

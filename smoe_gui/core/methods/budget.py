@@ -274,7 +274,10 @@ def plan_budget(image: NDArray[np.float32], params: Params, method: str, n_kerne
         raise ValueError(f"a kernel budget must be a whole number of at least 2, got {n_kernels!r}")
     planner = PLANNERS.get(method)
     if planner is None:
-        raise ValueError(f"no kernel-budget planner for method {method!r}; planned methods: {', '.join(PLANNERS)}")
+        raise ValueError(
+            f"no kernel-budget planner for method {method!r}; planned methods: "
+            f"{', '.join(PLANNERS)}"
+        )
     # the search's own initialisations run with the budget off (max_pts governs)
     return planner(image, params.replace(n_kernels=0), int(n_kernels))
 

@@ -228,7 +228,9 @@ def draw_kernels(
                 int(round(min(major, limit) * scale * _ONE)),
                 int(round(min(minor, limit) * scale * _ONE)),
             )
-            cv2.ellipse(out, tuple(centres[k]), size, angle, 0.0, 360.0, colour, 1, cv2.LINE_AA, _SHIFT)
+            cv2.ellipse(
+                out, tuple(centres[k]), size, angle, 0.0, 360.0, colour, 1, cv2.LINE_AA, _SHIFT
+            )
         cv2.circle(out, tuple(centres[k]), dot * _ONE, colour, -1, cv2.LINE_AA, _SHIFT)
     return out
 
@@ -247,9 +249,9 @@ def draw_reconstruction(
     return gray_rgb(reconstruction, scale)
 
 
-
-
-def draw_superpixels(image: NDArray[np.floating], labels: NDArray[np.integer], scale: int = 1) -> U8:
+def draw_superpixels(
+    image: NDArray[np.floating], labels: NDArray[np.integer], scale: int = 1
+) -> U8:
     """Superpixel boundaries in :data:`SUPERPIXEL_COLOUR` over the image dimmed to 60 %.
 
     Returns

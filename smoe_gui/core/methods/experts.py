@@ -62,7 +62,9 @@ EXPERT_STOPS: tuple[str, ...] = ("mse", "fixed")
 #: Relative ridge of the least-squares experts (times the mean diagonal of WᵀW).
 LSTSQ_RIDGE = 1e-9
 
-def sample_bilinear(image: NDArray[np.floating[Any]], points: NDArray[np.float64]) -> NDArray[np.float64]:
+def sample_bilinear(
+    image: NDArray[np.floating[Any]], points: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """Bilinear samples of ``image`` (H, W) or (H, W, C) at ``points`` (K, 2) =
     (x, y) px, clamped to the image; returns (K,) or (K, C) float64 (each
     channel sampled alike)."""
@@ -95,8 +97,11 @@ def _check(
     method: str,
 ) -> tuple[NDArray[np.float64], ...]:
     img = np.asarray(image)
-    if img.ndim not in (2, 3) or img.shape[0] < 1 or img.shape[1] < 1 or (
-        img.ndim == 3 and img.shape[2] < 1
+    if (
+        img.ndim not in (2, 3)
+        or img.shape[0] < 1
+        or img.shape[1] < 1
+        or (img.ndim == 3 and img.shape[2] < 1)
     ):
         raise ValueError(f"image must be a 2-D (H, W) or (H, W, C) array, got shape {img.shape}")
     if stop not in EXPERT_STOPS:
@@ -149,8 +154,13 @@ class ExpertResult(NamedTuple):
 class _Gate:
     """The culled gate of an image's pixel grid and at the kernel centres."""
 
-    def __init__(self, img: NDArray[np.float64], mu: NDArray[np.float64],
-                 A: NDArray[np.float64], la: NDArray[np.float64]) -> None:
+    def __init__(
+        self,
+        img: NDArray[np.float64],
+        mu: NDArray[np.float64],
+        A: NDArray[np.float64],
+        la: NDArray[np.float64],
+    ) -> None:
         from ..rendering.culled import SKIP_WEIGHT, _kern, cull_tau
 
         kern = _kern()
@@ -178,27 +188,35 @@ class _Gate:
         bs = EXPERT_BLOCK
         col = np.floor(mu[:, 0] + 0.5)
         row = np.floor(mu[:, 1] + 0.5)
-        inside = ((mu[:, 0] >= -0.5) & (mu[:, 0] <= w - 0.5)
-                  & (mu[:, 1] >= -0.5) & (mu[:, 1] <= h - 0.5))
+        inside = (
+            (mu[:, 0] >= -0.5) & (mu[:, 0] <= w - 0.5) & (mu[:, 1] >= -0.5) & (mu[:, 1] <= h - 0.5)
+        )
         col = np.clip(col, 0, w - 1).astype(np.int64) // bs
         row = np.clip(row, 0, h - 1).astype(np.int64) // bs
         blk = np.where(inside, row * (-(-w // bs)) + col, -1).astype(np.int64)
         roff, cols, vals = kern.point_weights(
-            mu[:, 0].copy(), mu[:, 1].copy(), blk, self.off, self.idx, *self.karr[:6],
+            mu[:, 0].copy(),
+            mu[:, 1].copy(),
+            blk,
+            self.off,
+            self.idx,
+            *self.karr[:6],
             np.arange(self.k, dtype=np.int32),
         )
         return scipy.sparse.csr_matrix((vals, cols, roff), shape=(self.k, self.k))
 
-    def sse(self, iterates: list[NDArray[np.float64]], recon_of: int | None
-            ) -> tuple[NDArray[np.float64], NDArray[np.float32] | None]:
+    def sse(
+        self, iterates: list[NDArray[np.float64]], recon_of: int | None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float32] | None]:
         """Whole-image sum of squared errors (over all channels) of each
         ``(K, C)`` iterate, and the reconstruction ``(H, W, C)`` of iterate
         ``recon_of`` (None: none)."""
         sse, recons = self.sse_all(iterates, recon_of, 1)
         return sse, (recons[0] if recons is not None else None)
 
-    def sse_all(self, iterates: list[NDArray[np.float64]], first: int | None, count: int
-                ) -> tuple[NDArray[np.float64], NDArray[np.float32] | None]:
+    def sse_all(
+        self, iterates: list[NDArray[np.float64]], first: int | None, count: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.float32] | None]:
         """As :meth:`sse`, with the reconstructions ``(count, H, W, C)`` of the
         iterates ``first .. first + count - 1`` (one pass over the image)."""
         h, w, nc = self.img.shape
@@ -209,8 +227,9 @@ class _Gate:
         shape = (count, h, w, nc) if first is not None else (1, 1, 1, nc)
         recon = np.empty(shape, dtype=np.float32)
         rec0 = -1 if first is None else first * nc
-        rows = self.kern.experts_sse(self.off, self.idx, *self.karr[:6], experts, chan, self.img,
-                                     EXPERT_BLOCK, recon, rec0)
+        rows = self.kern.experts_sse(
+            self.off, self.idx, *self.karr[:6], experts, chan, self.img, EXPERT_BLOCK, recon, rec0
+        )
         return rows.reshape(len(iterates), nc).sum(axis=1), (recon if first is not None else None)
 
     def least_squares(self, start: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -314,8 +333,9 @@ def initialize_experts(
         target = np.ascontiguousarray(target.reshape(k, nc))
     gate = _Gate(img3, mu, A, la)
 
-    def result(m: NDArray[np.float64], sse: list[float], recon: NDArray[np.float32] | None
-               ) -> ExpertResult:
+    def result(
+        m: NDArray[np.float64], sse: list[float], recon: NDArray[np.float32] | None
+    ) -> ExpertResult:
         assert recon is not None
         history = [psnr_from_mse(max(e, 0.0) / n_values) for e in sse]
         out_m = m[:, 0].copy() if gray else m.copy()

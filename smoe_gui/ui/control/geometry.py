@@ -44,8 +44,6 @@ F64 = NDArray[np.float64]
 _ELLIPSE_POINTS = 24
 
 
-
-
 def _empty() -> F64:
     return np.zeros((0, 2), dtype=np.float64)
 
@@ -68,7 +66,9 @@ class ReducedGeometry:
     salient_centres: F64 = field(default_factory=_empty)
 
 
-def reduced_geometry(reduced: F64, salient: NDArray[np.bool_], half_length: float) -> ReducedGeometry:
+def reduced_geometry(
+    reduced: F64, salient: NDArray[np.bool_], half_length: float
+) -> ReducedGeometry:
     """Strokes for the reduced segments ``(M, 3)`` = x, y, θ with ``salient (M,)``.
 
     Each stroke has half-length ``half_length`` px along the segment direction.
@@ -323,7 +323,9 @@ class KernelGeometry:
         return share_levels(self.shares[self.index[category]], self.n_kernels)
 
 
-def kernel_categories(method: str | None, n_kernels: int, n_pairs: int = 0) -> dict[str, NDArray[np.intp]]:
+def kernel_categories(
+    method: str | None, n_kernels: int, n_pairs: int = 0
+) -> dict[str, NDArray[np.intp]]:
     """Kernel indices of each category (:data:`KERNEL_CATEGORIES`) of a model
     of ``n_kernels`` kernels by its provenance.
 
@@ -350,7 +352,9 @@ def kernel_categories(method: str | None, n_kernels: int, n_pairs: int = 0) -> d
         return groups
     kinds = INITIAL_CATEGORIES.get(method)
     if kinds is None:
-        raise ValueError(f"no kernel categories for method {method!r}; expected one of {METHODS} or None")
+        raise ValueError(
+            f"no kernel categories for method {method!r}; expected one of {METHODS} or None"
+        )
     if method == "edge":
         paired = min(2 * max(int(n_pairs), 0), k - k % 2)
         groups["pair"] = np.arange(paired)
@@ -362,8 +366,12 @@ def kernel_categories(method: str | None, n_kernels: int, n_pairs: int = 0) -> d
 
 
 def kernel_geometry(
-    model: SmoeModel, method: str | None, n_pairs: int = 0, n_background: int = 0,
-    shares: bool = False, territory_size: tuple[int, int] | None = None,
+    model: SmoeModel,
+    method: str | None,
+    n_pairs: int = 0,
+    n_background: int = 0,
+    shares: bool = False,
+    territory_size: tuple[int, int] | None = None,
 ) -> KernelGeometry:
     """Geometry of a model's kernels, grouped by what they are (:func:`kernel_categories`).
 
@@ -390,7 +398,9 @@ def kernel_geometry(
     ValueError
         For an unknown method.
     """
-    del n_background  # the pairs come first; every other kernel of an edge model is a background kernel
+    del (
+        n_background
+    )  # the pairs come first; every other kernel of an edge model is a background kernel
     k = model.n_kernels
     groups = kernel_categories(method, k, n_pairs)
     links = model.mu[: len(groups["pair"])].copy()
@@ -406,8 +416,9 @@ def kernel_geometry(
         from ...core.rendering.territories import gate_shares
 
         scale = min(1.0, float(np.sqrt(40_000.0 / (model.height * model.width))))
-        share_values = gate_shares(model, max(1, round(model.height * scale)),
-                                   max(1, round(model.width * scale)))
+        share_values = gate_shares(
+            model, max(1, round(model.height * scale)), max(1, round(model.width * scale))
+        )
     terr = None
     if territory_size is not None:
         terr = territory_images(model, int(territory_size[0]), int(territory_size[1]))

@@ -204,34 +204,53 @@ def compute_snapshot(
         residual=residual,
         psnr=psnr(recon, target),
         kernels=kernel_geometry(
-            model, method, n_pairs, n_background, shares=kernel_mode == "ellipses",
-            territory_size=(preview_size(h, w, territory_pixels or max_pixels)
-                            if kernel_mode == "territories" else None),
+            model,
+            method,
+            n_pairs,
+            n_background,
+            shares=kernel_mode == "ellipses",
+            territory_size=(
+                preview_size(h, w, territory_pixels or max_pixels)
+                if kernel_mode == "territories"
+                else None
+            ),
         ),
         render_ms=ms,
     )
 
 
-def compute_stages(image: F32, params: Params, method: str, kernel_mode: str = "centres",
-                   territory_pixels: int | None = None) -> StageResult:
+def compute_stages(
+    image: F32,
+    params: Params,
+    method: str,
+    kernel_mode: str = "centres",
+    territory_pixels: int | None = None,
+) -> StageResult:
     """Run :func:`smoe_gui.core.methods.pipeline.initialize` and prepare every view."""
     from ...core.methods.pipeline import initialize
 
     t0 = time.perf_counter()
     init = initialize(image, params, method=method)
     n_pairs = len(init.reduced) if method == "edge" else 0
-    snap = compute_snapshot(image, init.model, method, n_pairs, int(init.n_background),
-                            reconstruction=init.reconstruction, kernel_mode=kernel_mode,
-                            territory_pixels=territory_pixels)
+    snap = compute_snapshot(
+        image,
+        init.model,
+        method,
+        n_pairs,
+        int(init.n_background),
+        reconstruction=init.reconstruction,
+        kernel_mode=kernel_mode,
+        territory_pixels=territory_pixels,
+    )
     result = StageResult(
         init=init,
         snapshot=snap,
         segment_strokes=segment_strokes(init.segments),
         reduced=reduced_geometry(init.reduced, init.salient, max(2.0, float(params.delta_mu))),
         compute_ms=(time.perf_counter() - t0) * 1e3,
-        superpixel_bounds=None if init.segment_map is None else (
-            label_boundaries(init.segment_map).astype(np.uint8)
-        ),
+        superpixel_bounds=None
+        if init.segment_map is None
+        else (label_boundaries(init.segment_map).astype(np.uint8)),
     )
     return result
 
@@ -266,8 +285,12 @@ def warm_up_training() -> float:
 
     t0 = time.perf_counter()
     yy, xx = np.mgrid[0:40, 0:40].astype(np.float32)
-    image = np.clip(0.2 + 0.6 * ((xx - 20) ** 2 + (yy - 20) ** 2 < 100) + 0.005 * xx, 0, 1).astype(np.float32)
-    params = Params(max_pts=6, expert_iters=1, tile_size=32, tile_steps=2, max_steps=3, time_budget=30.0)
+    image = np.clip(0.2 + 0.6 * ((xx - 20) ** 2 + (yy - 20) ** 2 < 100) + 0.005 * xx, 0, 1).astype(
+        np.float32
+    )
+    params = Params(
+        max_pts=6, expert_iters=1, tile_size=32, tile_steps=2, max_steps=3, time_budget=30.0
+    )
     run_fit(image, params, snapshot_interval_s=0.0)
     _warmed = True
     return time.perf_counter() - t0

@@ -87,80 +87,129 @@ class LectureStep:
 _ALL = VIEW_NAMES
 _SEGMENT_VIEWS = ("segments", "kernels", "reconstruction")
 
-_TRAINING = ("Gradient descent moves, shapes and weighs the kernels: press F5 and watch the PSNR rise "
-             "(Space pauses, Esc stops).")
+_TRAINING = (
+    "Gradient descent moves, shapes and weighs the kernels: press F5 and watch the PSNR rise "
+    "(Space pauses, Esc stops)."
+)
 
-_SUPERPIXELS = ("from seeds taken row by row, a pixel joins a segment while its gray level stays close to the "
-                "seed's and its neighbour's; small segments merge into their most similar neighbour.")
+_SUPERPIXELS = (
+    "from seeds taken row by row, a pixel joins a segment while its gray level stays close to the "
+    "seed's and its neighbour's; small segments merge into their most similar neighbour."
+)
 
 EDGE_STEPS: tuple[LectureStep, ...] = (
-    LectureStep("1 Canny edges",
-                "Canny marks the pixels where the brightness changes fastest: the edges the kernels will follow.",
-                _ALL[:1]),
-    LectureStep("2 Raw segments",
-                "Edge pixels are scanned in four directions; each straight run becomes a segment "
-                "(colour = direction).", _ALL[:2]),
-    LectureStep("3 Reduced segments",
-                "Too many segments: the most important ones stay (magenta), the rest are merged by DBSCAN "
-                "into cluster means (cyan).", _ALL[:3]),
-    LectureStep("4 Kernels",
-                "Each reduced segment gets a pair of kernels, one on each side of the edge; flat regions get "
-                "background kernels.", _ALL[:4]),
-    LectureStep("5 Reconstruction",
-                "Each pixel is a softmax-weighted mix of the kernels' gray levels: the initial model, "
-                "before any training.", _ALL),
+    LectureStep(
+        "1 Canny edges",
+        "Canny marks the pixels where the brightness changes fastest: the edges the kernels will "
+        "follow.",
+        _ALL[:1],
+    ),
+    LectureStep(
+        "2 Raw segments",
+        "Edge pixels are scanned in four directions; each straight run becomes a segment "
+        "(colour = direction).",
+        _ALL[:2],
+    ),
+    LectureStep(
+        "3 Reduced segments",
+        "Too many segments: the most important ones stay (magenta), the rest are merged by DBSCAN "
+        "into cluster means (cyan).",
+        _ALL[:3],
+    ),
+    LectureStep(
+        "4 Kernels",
+        "Each reduced segment gets a pair of kernels, one on each side of the edge; flat regions "
+        "get background kernels.",
+        _ALL[:4],
+    ),
+    LectureStep(
+        "5 Reconstruction",
+        "Each pixel is a softmax-weighted mix of the kernels' gray levels: the initial model, "
+        "before any training.",
+        _ALL,
+    ),
     LectureStep("6 Training", _TRAINING, _ALL, training=True),
 )
 
 GRID_STEPS: tuple[LectureStep, ...] = (
-    LectureStep("1 Grid kernels",
-                "The baseline: as many kernels as the edge method would place (or the budget N), spread evenly "
-                "row by row, all round and alike (standard deviation half their spacing): blind to the "
-                "image's content.",
-                ("kernels",), kernel_mode="ellipses"),
-    LectureStep("2 Reconstruction",
-                "Each expert starts from the image at its kernel's centre and is refined (eq. 12); each pixel "
-                "is a softmax-weighted mix of the experts: the initial model, before any training.",
-                ("kernels", "reconstruction")),
+    LectureStep(
+        "1 Grid kernels",
+        "The baseline: as many kernels as the edge method would place (or the budget N), spread "
+        "evenly row by row, all round and alike (standard deviation half their spacing): blind "
+        "to the image's content.",
+        ("kernels",),
+        kernel_mode="ellipses",
+    ),
+    LectureStep(
+        "2 Reconstruction",
+        "Each expert starts from the image at its kernel's centre and is refined (eq. 12); each "
+        "pixel is a softmax-weighted mix of the experts: the initial model, before any training.",
+        ("kernels", "reconstruction"),
+    ),
     LectureStep("3 Training", _TRAINING, ("kernels", "reconstruction"), training=True),
 )
 
 S_SMOE_STEPS: tuple[LectureStep, ...] = (
-    LectureStep("1 Superpixels", "S-SMoE starts from DBSCAN superpixels, not edges: " + _SUPERPIXELS,
-                ("segments",)),
-    LectureStep("2 Kernels per segment",
-                "Each superpixel gets a kernel at its centroid. With a kernel budget N the rest goes to large, "
-                "busy segments; a segment with n kernels is cut into n parts along its principal axis, one "
-                "kernel per part.",
-                ("segments", "kernels"), kernel_mode="centres"),
-    LectureStep("3 Steering from the segment's shape",
-                "Each kernel's steering matrix comes from the covariance C of its part's pixel coordinates "
-                "(A Aᵀ = C⁻¹/2): a long, thin segment gives a long, thin ellipse along it.",
-                ("segments", "kernels"), kernel_mode="ellipses"),
-    LectureStep("4 Experts and reconstruction",
-                "Each expert starts from its part's mean value and is refined like every method's (eq. 12); "
-                "each pixel is a softmax-weighted mix of the experts: the initial model, before any training.",
-                _SEGMENT_VIEWS),
+    LectureStep(
+        "1 Superpixels",
+        "S-SMoE starts from DBSCAN superpixels, not edges: " + _SUPERPIXELS,
+        ("segments",),
+    ),
+    LectureStep(
+        "2 Kernels per segment",
+        "Each superpixel gets a kernel at its centroid. With a kernel budget N the rest goes to "
+        "large, busy segments; a segment with n kernels is cut into n parts along its principal "
+        "axis, one kernel per part.",
+        ("segments", "kernels"),
+        kernel_mode="centres",
+    ),
+    LectureStep(
+        "3 Steering from the segment's shape",
+        "Each kernel's steering matrix comes from the covariance C of its part's pixel coordinates "
+        "(A Aᵀ = C⁻¹/2): a long, thin segment gives a long, thin ellipse along it.",
+        ("segments", "kernels"),
+        kernel_mode="ellipses",
+    ),
+    LectureStep(
+        "4 Experts and reconstruction",
+        "Each expert starts from its part's mean value and is refined like every method's (eq. "
+        "12); each pixel is a softmax-weighted mix of the experts: the initial model, before any "
+        "training.",
+        _SEGMENT_VIEWS,
+    ),
     LectureStep("5 Training", _TRAINING, _SEGMENT_VIEWS, training=True),
 )
 
 AS_SMOE_STEPS: tuple[LectureStep, ...] = (
-    LectureStep("1 Superpixels", "AS-SMoE starts from the same DBSCAN superpixels: " + _SUPERPIXELS,
-                ("segments",)),
-    LectureStep("2 Per-segment SMoE fits",
-                "Kernels start where S-SMoE puts them. Each segment (big ones in pieces) is cut out with a "
-                f"margin, resized to {AS_PATCH}×{AS_PATCH} and fitted by a small SMoE (Adam) with its neighbours' "
-                "kernels fixed; far-apart pieces go together, in rounds; a fit stays only if it lowers the error.",
-                ("segments", "kernels"), kernel_mode="centres"),
-    LectureStep("3 Kernel sparsification",
-                "An L0 (hard-concrete) gate on every kernel switches off the kernels a segment does not need: "
-                "the fits decide each segment's kernel count, positions and steering. View 4: the kernels kept.",
-                ("segments", "kernels"), kernel_mode="ellipses"),
-    LectureStep("4 One global model",
-                "The kept kernels of all segments, mapped back to the image (α = their gate), form one initial "
-                "model; with a budget N the worst-fitting ones are split until there are N; its experts are "
-                "refined (eq. 12). View 5: before any training.",
-                _SEGMENT_VIEWS),
+    LectureStep(
+        "1 Superpixels",
+        "AS-SMoE starts from the same DBSCAN superpixels: " + _SUPERPIXELS,
+        ("segments",),
+    ),
+    LectureStep(
+        "2 Per-segment SMoE fits",
+        "Kernels start where S-SMoE puts them. Each segment (big ones in pieces) is cut out with "
+        f"a margin, resized to {AS_PATCH}×{AS_PATCH} and fitted by a small SMoE (Adam) with its "
+        "neighbours' kernels fixed; far-apart pieces go together, in rounds; a fit stays only if "
+        "it lowers the error.",
+        ("segments", "kernels"),
+        kernel_mode="centres",
+    ),
+    LectureStep(
+        "3 Kernel sparsification",
+        "An L0 (hard-concrete) gate on every kernel switches off the kernels a segment does not "
+        "need: the fits decide each segment's kernel count, positions and steering. View 4: the "
+        "kernels kept.",
+        ("segments", "kernels"),
+        kernel_mode="ellipses",
+    ),
+    LectureStep(
+        "4 One global model",
+        "The kept kernels of all segments, mapped back to the image (α = their gate), form one "
+        "initial model; with a budget N the worst-fitting ones are split until there are N; its "
+        "experts are refined (eq. 12). View 5: before any training.",
+        _SEGMENT_VIEWS,
+    ),
     LectureStep("5 Training", _TRAINING, _SEGMENT_VIEWS, training=True),
 )
 
@@ -268,6 +317,9 @@ class LectureState:
         step = self.current()
         if step is None:
             return ""
-        return (f"<b>{html.escape(self.method, quote=False)} · {html.escape(step.title, quote=False)}</b> ({self.step + 1}/"
-                f"{len(self.steps)}) — {html.escape(step.caption, quote=False)}"
-                "  <small>[Page Down / N: next · Page Up / B: back]</small>")
+        return (
+            f"<b>{html.escape(self.method, quote=False)} · "
+            f"{html.escape(step.title, quote=False)}</b> ({self.step + 1}/{len(self.steps)}) — "
+            f"{html.escape(step.caption, quote=False)}  <small>[Page Down / N: next · Page Up / B: "
+            "back]</small>"
+        )

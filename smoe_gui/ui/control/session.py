@@ -671,13 +671,10 @@ class Session:
         return True
 
     def _compare_runs(self, params: Params) -> list[TrainRun]:
-        """The two fits of a Compare at equal kernel budgets.
-
-        With a kernel budget (``params.n_kernels = N > 0``) both methods plan
-        for ``N``.  Without one, the first method keeps its drawn
-        initialisation and the second is given its kernel count as the budget
-        (a method's own count can differ several-fold: edge 1,373 against
-        S-SMoE 310 on parrots), so the two are compared as equals."""
+        """The two fits of a Compare at equal kernel budgets: with a budget
+        (``params.n_kernels > 0``) both plan for it; without one the second
+        method plans for the first one's kernel count (a method's own count can
+        differ several-fold: edge 1,373 against S-SMoE 310 on parrots)."""
         first, second = self.compare_methods()
         init = self.matching_init(params, first)
         partner = params

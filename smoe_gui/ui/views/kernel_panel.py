@@ -95,7 +95,13 @@ class KernelPanel(QWidget):
         self.colour_bar.setObjectName("kernel-colour-bar")
         lut = heat_lut()
         strip = np.ascontiguousarray(np.repeat(lut[None, :, :3], 14, axis=0))
-        image = QImage(strip.data, strip.shape[1], strip.shape[0], strip.strides[0], QImage.Format.Format_RGB888)
+        image = QImage(
+            strip.data,
+            strip.shape[1],
+            strip.shape[0],
+            strip.strides[0],
+            QImage.Format.Format_RGB888,
+        )
         self.colour_bar.setPixmap(QPixmap.fromImage(image.copy()).scaled(200, 14))
         bar_box.addWidget(self.colour_bar)
         ticks = QHBoxLayout()
@@ -109,8 +115,14 @@ class KernelPanel(QWidget):
         self.inspecting = False
         self.show_result(None)
 
-    def show_result(self, result: InspectResult | None, partner: int | None = None,
-                    n_kernels: int = 1, image_area: float = 1.0, kind: str = "trained") -> None:
+    def show_result(
+        self,
+        result: InspectResult | None,
+        partner: int | None = None,
+        n_kernels: int = 1,
+        image_area: float = 1.0,
+        kind: str = "trained",
+    ) -> None:
         """Show ``result`` (None: the placeholder; ``kind``: what the kernel is)."""
         self.inspecting = result is not None
         self.colour_bar.setEnabled(self.inspecting)

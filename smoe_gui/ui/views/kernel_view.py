@@ -74,7 +74,9 @@ class KernelViewMixin:
     _original: NDArray[np.float32] | None
     _min_axis: float
 
-    def _fit_item(self, item: pg.ImageItem, rows: int | None = None, cols: int | None = None) -> None:
+    def _fit_item(
+        self, item: pg.ImageItem, rows: int | None = None, cols: int | None = None
+    ) -> None:
         """Stretch ``item`` over the whole image (previews have fewer pixels);
         ``rows x cols`` image pixels when given (a max-pooled mask's padded size)."""
         if self._original is None or item.image is None:
@@ -107,7 +109,9 @@ class KernelViewMixin:
         self.background_box = QCheckBox("background kernels")
         self.background_box.setObjectName("kernel-background")
         self.background_box.setChecked(True)
-        self.background_box.setToolTip("Show the background (and grid) kernels' markers and ellipses")
+        self.background_box.setToolTip(
+            "Show the background (and grid) kernels' markers and ellipses"
+        )
         self.fill_box = QCheckBox("fill with expert")
         self.fill_box.setObjectName("territory-fill")
         self.fill_box.setToolTip("Fill each gate territory with its kernel's expert value m")
@@ -270,7 +274,8 @@ class KernelViewMixin:
             limit = float(np.hypot(*self._original.shape[:2]))
             axes[:, :2] = np.minimum(axes[:, :2], limit)
         self.views["kernels"].set_lines(
-            "selected", ellipse_polylines_of(np.array([[info.x, info.y]]), axes, self._min_axis_now())
+            "selected",
+            ellipse_polylines_of(np.array([[info.x, info.y]]), axes, self._min_axis_now()),
         )
         for item in self.outlines.values():
             item.setImage(result.outline, levels=(0, 1), autoLevels=False)

@@ -18,9 +18,15 @@ def legend_html(t: Theme, kernel_mode: str, territory_fill: bool) -> str:
 
     def kinds(shape: str) -> str:
         # what each kernel is: the kinds of an initial model, then trained
-        initial = [sw(c, KERNEL_CATEGORY_LABELS[c], shape) for c in KERNEL_CATEGORIES if c != "trained"]
-        return ("<i>initial:</i> " + " ".join(initial) + " · "
-                + sw("trained", KERNEL_CATEGORY_LABELS["trained"], shape))
+        initial = [
+            sw(c, KERNEL_CATEGORY_LABELS[c], shape) for c in KERNEL_CATEGORIES if c != "trained"
+        ]
+        return (
+            "<i>initial:</i> "
+            + " ".join(initial)
+            + " · "
+            + sw("trained", KERNEL_CATEGORY_LABELS["trained"], shape)
+        )
 
     if kernel_mode == "centres":
         kern = "<b>kernels: centres</b> " + kinds("●") + " " + sw("link", "pair link", "━")
@@ -28,24 +34,36 @@ def legend_html(t: Theme, kernel_mode: str, territory_fill: bool) -> str:
         lim = [f"{a:g}" for a, _ in SHARE_LEVELS[:-1]]
         fg = t.foreground
         fade = " ".join(  # the opacity classes, in the neutral text colour (every kind fades alike)
-            f"<span style='color:rgba({fg.red()},{fg.green()},{fg.blue()},{alpha})'>◯</span>&nbsp;{text}"
+            "<span "
+            f"style='color:rgba({fg.red()},{fg.green()},{fg.blue()},{alpha})'>◯</span>&nbsp;{text}"
             for text, alpha in zip(
                 [f"&lt;{lim[0]}", f"&lt;{lim[1]}", f"&lt;{lim[2]}", f"≥{lim[2]}"],
-                [a for _, a in SHARE_LEVELS], strict=True,
+                [a for _, a in SHARE_LEVELS],
+                strict=True,
             )
         )
-        kern = ("<b>kernels: 1-σ ellipses</b> " + kinds("◯")
-                + " &nbsp;<i>opacity: gate share × K</i> " + fade)
+        kern = (
+            "<b>kernels: 1-σ ellipses</b> "
+            + kinds("◯")
+            + " &nbsp;<i>opacity: gate share × K</i> "
+            + fade
+        )
     else:
         fill = "filled with the expert value m; " if territory_fill else ""
-        kern = (f"<b>kernels: gate territories</b> centres {kinds('●')} "
-                f"<span style='color:{t.foreground.name()}'>━</span>&nbsp;boundary "
-                f"({fill}each region: the kernel of largest gate weight w<sub>i</sub>)")
+        kern = (
+            f"<b>kernels: gate territories</b> centres {kinds('●')} "
+            f"<span style='color:{t.foreground.name()}'>━</span>&nbsp;boundary "
+            f"({fill}each region: the kernel of largest gate weight w<sub>i</sub>)"
+        )
     parts = [
-        "<b>segments</b> " + " ".join(
-            sw(f"dir{a}", f"θ={a}°", "━") for a in (0, 90, 45, -45)
-        ) + " " + sw("superpixel", "superpixel boundary (S-SMoE, AS-SMoE)", "━"),
-        "<b>reduced</b> " + sw("cluster", "cluster (DBSCAN)", "━") + " " + sw("salient", "salient", "━"),
+        "<b>segments</b> "
+        + " ".join(sw(f"dir{a}", f"θ={a}°", "━") for a in (0, 90, 45, -45))
+        + " "
+        + sw("superpixel", "superpixel boundary (S-SMoE, AS-SMoE)", "━"),
+        "<b>reduced</b> "
+        + sw("cluster", "cluster (DBSCAN)", "━")
+        + " "
+        + sw("salient", "salient", "━"),
         kern,
         "<b>inspect</b> w<sub>i</sub> of the clicked kernel (heat, 0…1) "
         + sw("highlight", "its ellipse and territory", "━"),

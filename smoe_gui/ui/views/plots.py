@@ -45,17 +45,20 @@ PLOT_REFRESH_MS = 250
 def add_grid(plot: pg.PlotWidget) -> pg.GridItem:
     """A light grid behind the curves of ``plot`` (its pen is set by the theme)."""
     grid = pg.GridItem(textPen=None)
-    grid.setTickSpacing(x=[None, None], y=[None, None])  # the two coarsest levels, like the axes' ticks
+    grid.setTickSpacing(
+        x=[None, None], y=[None, None]
+    )  # the two coarsest levels, like the axes' ticks
     grid.setZValue(-100)
     plot.addItem(grid, ignoreBounds=True)
     return grid
 
 
-
 class IntegerAxis(pg.AxisItem):
     """An axis whose ticks are whole numbers only (a kernel count)."""
 
-    def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:  # noqa: N802,N803
+    def tickValues(
+        self, minVal: float, maxVal: float, size: float
+    ) -> list[tuple[float, list[float]]]:  # noqa: N802,N803
         levels = super().tickValues(minVal, maxVal, size)
         out = []
         for spacing, values in levels:
@@ -128,9 +131,15 @@ class TrainingPlots:
             self.kernel_curves[label] = self.kernel_plot.plot()
         self.phase_lines: dict[str, pg.InfiniteLine] = {}
         for phase in ("tiles", "merge", "finetune"):
-            line = pg.InfiniteLine(angle=90, movable=False, label=phase,
-                                   labelOpts={"position": PHASE_LABEL_POSITIONS[phase],
-                                              "anchors": [(0, 0.5), (0, 0.5)]})
+            line = pg.InfiniteLine(
+                angle=90,
+                movable=False,
+                label=phase,
+                labelOpts={
+                    "position": PHASE_LABEL_POSITIONS[phase],
+                    "anchors": [(0, 0.5), (0, 0.5)],
+                },
+            )
             line.setVisible(False)
             self.psnr_plot.addItem(line, ignoreBounds=True)
             self.phase_lines[phase] = line
@@ -196,7 +205,8 @@ class TrainingPlots:
         html = f"<span style='color:{fg}'>whole-image PSNR</span>"
         if len(self.labels_shown) > 1:
             html += " &nbsp;" + " ".join(
-                f"<span style='color:{self.theme.hex(f'curve-{label}')}'>━ {curve_name(label)}</span>"
+                f"<span style='color:{self.theme.hex(f'curve-{label}')}'>━ "
+                f"{curve_name(label)}</span>"
                 for label in self.labels_shown
             )
         if self.show_tile_psnr:
@@ -250,12 +260,16 @@ class TrainingPlots:
         x = arrays[xkey].astype(np.float64)
         # the whole image's PSNR (an exact reconstruction's inf at the axis' ceiling)
         whole = history.whole_image().arrays()
-        self.psnr_curves[label].setData(whole[xkey].astype(np.float64),
-                                        np.minimum(whole["psnr_db"], PSNR_PLOT_MAX_DB), connect="finite")
+        self.psnr_curves[label].setData(
+            whole[xkey].astype(np.float64),
+            np.minimum(whole["psnr_db"], PSNR_PLOT_MAX_DB),
+            connect="finite",
+        )
         tiles = arrays["phase"] == "tiles"
         if tiles.any():
-            self.tile_curves[label].setData(x[tiles], np.minimum(arrays["psnr_db"][tiles], PSNR_PLOT_MAX_DB),
-                                            connect="finite")
+            self.tile_curves[label].setData(
+                x[tiles], np.minimum(arrays["psnr_db"][tiles], PSNR_PLOT_MAX_DB), connect="finite"
+            )
         else:
             self.tile_curves[label].setData([], [])
         k = arrays["n_kernels"].astype(np.float64)
@@ -276,7 +290,9 @@ class TrainingPlots:
     def csv_text(self) -> str:
         """Every run's points as CSV: a ``run`` column, then
         :data:`smoe_gui.core.train.runs.HISTORY_COLUMNS`."""
-        parts = [self.data[label].csv_text(label) for label in CURVE_LABELS if len(self.data[label])]
+        parts = [
+            self.data[label].csv_text(label) for label in CURVE_LABELS if len(self.data[label])
+        ]
         if not parts:
             return FitHistory().csv_text("train")
         return parts[0] + "".join(p.split("\n", 1)[1] for p in parts[1:])
@@ -300,7 +316,9 @@ class ExpertPlot(pg.PlotWidget):
         for name in ("left", "bottom"):
             self.getAxis(name).setPen(theme.foreground)
             self.getAxis(name).setTextPen(theme.foreground)
-        self.getPlotItem().titleLabel.setText("Expert initialisation (Fig. 3)", color=theme.foreground.name())
+        self.getPlotItem().titleLabel.setText(
+            "Expert initialisation (Fig. 3)", color=theme.foreground.name()
+        )
         color = theme.color("curve-edge")
         self.curve.setPen(pg.mkPen(color, width=2))
         self.curve.setSymbolBrush(pg.mkBrush(color))
@@ -309,7 +327,9 @@ class ExpertPlot(pg.PlotWidget):
 
     def set_history(self, psnr_db: list[float]) -> None:
         """Show ``psnr_db[i]`` after iteration ``i`` (0: sampled experts)."""
-        y = np.minimum(np.asarray(psnr_db, dtype=np.float64), PSNR_PLOT_MAX_DB)  # inf: at the ceiling
+        y = np.minimum(
+            np.asarray(psnr_db, dtype=np.float64), PSNR_PLOT_MAX_DB
+        )  # inf: at the ceiling
         self.curve.setData(np.arange(len(y), dtype=np.float64), y, connect="finite")
 
     def history(self) -> NDArray[np.float64]:

@@ -189,7 +189,9 @@ class StageViews(KernelViewMixin, QWidget):
         for item in self.outlines.values():
             item.setLookupTable(outline)
         bc = theme.foreground
-        self.territory_bounds.setLookupTable(lut2((0, 0, 0, 0), (bc.red(), bc.green(), bc.blue(), 235)))
+        self.territory_bounds.setLookupTable(
+            lut2((0, 0, 0, 0), (bc.red(), bc.green(), bc.blue(), 235))
+        )
         self._show_legend()
         self._refresh_backgrounds()
 
@@ -222,8 +224,11 @@ class StageViews(KernelViewMixin, QWidget):
         metrics = QFontMetrics(font)
         for name, view in self.views.items():
             full = self.title_of(name)
-            shown = fit_title(self.titles[name], self.captions.get(name, ""),
-                              partial(fits_width, metrics, max(40, view.width() - 16)))
+            shown = fit_title(
+                self.titles[name],
+                self.captions.get(name, ""),
+                partial(fits_width, metrics, max(40, view.width() - 16)),
+            )
             view.getPlotItem().titleLabel.setText(shown, color=fg.name(), size="10pt")
             view.setToolTip(full if shown != full else "")
 
@@ -262,7 +267,11 @@ class StageViews(KernelViewMixin, QWidget):
         """Draw every stage of ``result`` (stale results are dropped by the caller)."""
         init = result.init
         # the segment methods have no edge stage: view 1 shows the image dimmed
-        self._edges = None if init.segment_map is not None else np.ascontiguousarray(init.edges, dtype=np.uint8)
+        self._edges = (
+            None
+            if init.segment_map is not None
+            else np.ascontiguousarray(init.edges, dtype=np.uint8)
+        )
         self._edge_factor = 0
         v = self.views
         for angle, strokes in result.segment_strokes.items():
@@ -363,8 +372,11 @@ class StageViews(KernelViewMixin, QWidget):
         h, w = self._edges.shape
         for item in self._edge_items():
             item.setImage(mask, levels=(0, 1), autoLevels=False)
-            self._fit_item(item, rows=mask.shape[0] * factor if factor > 1 else h,
-                           cols=mask.shape[1] * factor if factor > 1 else w)
+            self._fit_item(
+                item,
+                rows=mask.shape[0] * factor if factor > 1 else h,
+                cols=mask.shape[1] * factor if factor > 1 else w,
+            )
 
     @property
     def superpixel_image(self) -> NDArray[np.uint8] | None:
@@ -394,9 +406,12 @@ class StageViews(KernelViewMixin, QWidget):
             base.setVisible(True)
             if choice == "edges":
                 assert self._edges is not None
-                base.setLookupTable(lut2(
-                    (bg.red(), bg.green(), bg.blue(), 255), (fg.red(), fg.green(), fg.blue(), 255)
-                ))
+                base.setLookupTable(
+                    lut2(
+                        (bg.red(), bg.green(), bg.blue(), 255),
+                        (fg.red(), fg.green(), fg.blue(), 255),
+                    )
+                )
             elif choice == "reconstruction":
                 base.setImage(self._reconstruction, levels=(0.0, 1.0), autoLevels=False)
             elif choice == "residual":
@@ -411,14 +426,18 @@ class StageViews(KernelViewMixin, QWidget):
             if name == "edges":
                 show_mask = choice in ("original", "residual") and self._edges is not None
                 if show_mask:
-                    view.mask.setLookupTable(lut2((0, 0, 0, 0), (edge.red(), edge.green(), edge.blue(), 255)))
+                    view.mask.setLookupTable(
+                        lut2((0, 0, 0, 0), (edge.red(), edge.green(), edge.blue(), 255))
+                    )
                 view.mask.setVisible(show_mask)
                 self._draw_edges(force=True)
             elif name == "segments":  # the superpixel boundaries over the image
                 bounds = self._superpixels
                 if bounds is not None:
                     c = t.color("superpixel")
-                    view.mask.setLookupTable(lut2((0, 0, 0, 0), (c.red(), c.green(), c.blue(), 255)))
+                    view.mask.setLookupTable(
+                        lut2((0, 0, 0, 0), (c.red(), c.green(), c.blue(), 255))
+                    )
                     self._fit_item(view.mask)
                 view.mask.setVisible(bounds is not None)
 
@@ -458,8 +477,12 @@ class StageViews(KernelViewMixin, QWidget):
             image.fill(self.theme.background)
             painter = QPainter(image)
             try:
-                view.scene().render(painter, QRectF(0, 0, w * scale, h * scale), source,
-                                    Qt.AspectRatioMode.IgnoreAspectRatio)
+                view.scene().render(
+                    painter,
+                    QRectF(0, 0, w * scale, h * scale),
+                    source,
+                    Qt.AspectRatioMode.IgnoreAspectRatio,
+                )
             finally:
                 painter.end()
         finally:
@@ -485,4 +508,3 @@ class StageViews(KernelViewMixin, QWidget):
         vb = self.views[name].getViewBox()
         p = vb.mapSceneToView(event.scenePos())  # type: ignore[attr-defined]
         self.mouse_clicked.emit(name, float(p.x()), float(p.y()))
-

@@ -144,7 +144,12 @@ class MarkerItem(pg.GraphicsObject):
         return self._bounds.adjusted(-pad, -pad, pad, pad)
 
     def _sprite(self, dpr: float) -> QPixmap:
-        key = (self._size, self._color.rgba(), None if self._outline is None else self._outline.rgba(), dpr)
+        key = (
+            self._size,
+            self._color.rgba(),
+            None if self._outline is None else self._outline.rgba(),
+            dpr,
+        )
         if self._sprite_key != key:
             side = int(np.ceil((self._size + 2.0) * dpr)) + 2
             pix = QPixmap(side, side)
@@ -165,7 +170,9 @@ class MarkerItem(pg.GraphicsObject):
             self._sprite_key = key
         return self._sprite_pix
 
-    def paint(self, painter: QPainter, _option: object = None, widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, _option: object = None, widget: QWidget | None = None
+    ) -> None:
         if not len(self._xy):
             return
         dpr = float(widget.devicePixelRatioF()) if widget is not None else 1.0
@@ -270,7 +277,9 @@ class StageView(pg.PlotWidget):
         super().resizeEvent(ev)
         self.resized.emit()
 
-    def add_lines(self, key: str, connect: str, width: float = 1.0, z: float = 10) -> pg.PlotCurveItem:
+    def add_lines(
+        self, key: str, connect: str, width: float = 1.0, z: float = 10
+    ) -> pg.PlotCurveItem:
         item = pg.PlotCurveItem(connect=connect)
         item.setZValue(z)
         item._smoe_width = width  # type: ignore[attr-defined]

@@ -54,7 +54,9 @@ def blur(image: NDArray[np.float32], sigma: float) -> NDArray[np.float32]:
     return np.asarray(out, dtype=np.float32)
 
 
-def gradients(image: NDArray[np.float32], sigma: float) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+def gradients(
+    image: NDArray[np.float32], sigma: float
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Sobel derivatives of the blurred image.
 
     Returns

@@ -70,7 +70,9 @@ def unit_directions(theta: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan_kernel(mask: NDArray[np.uint8], min_length: int) -> NDArray[np.float64]:  # pragma: no cover - compiled
+def _scan_kernel(
+    mask: NDArray[np.uint8], min_length: int
+) -> NDArray[np.float64]:  # pragma: no cover - compiled
     h, w = mask.shape
     n_on = 0
     for y in range(h):

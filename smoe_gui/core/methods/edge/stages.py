@@ -40,7 +40,9 @@ class EdgeStages:
     notes: tuple[str, ...]
 
 
-def edge_stages(image: NDArray[np.float32], params: Params, timings: dict[str, float]) -> EdgeStages:
+def edge_stages(
+    image: NDArray[np.float32], params: Params, timings: dict[str, float]
+) -> EdgeStages:
     """Every stage of the edge method before the experts; fills ``timings`` (ms)."""
     from .edges import canny_edges
     from .placement import background_kernels, edge_kernel_pairs
@@ -73,7 +75,9 @@ def edge_stages(image: NDArray[np.float32], params: Params, timings: dict[str, f
         else:
             notes.append("no edges found: background kernels only")
         if not use_background:
-            notes.append("background kernels switched on although disabled, so the model is not empty")
+            notes.append(
+                "background kernels switched on although disabled, so the model is not empty"
+            )
             use_background = True
     n_background = 0
     if use_background:
@@ -84,6 +88,16 @@ def edge_stages(image: NDArray[np.float32], params: Params, timings: dict[str, f
         log_alpha = np.concatenate([log_alpha, b_la])
     lap("placement")
     return EdgeStages(
-        edges, segments, scores, red.reduced, red.salient, red.source, red.eps,
-        mu, A, log_alpha, n_background, tuple(notes),
+        edges,
+        segments,
+        scores,
+        red.reduced,
+        red.salient,
+        red.source,
+        red.eps,
+        mu,
+        A,
+        log_alpha,
+        n_background,
+        tuple(notes),
     )
