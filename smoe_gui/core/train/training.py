@@ -415,5 +415,8 @@ def _stitched_psnr(state: _FitState, merged: NDArray[np.float32]) -> float | Non
     stitched = np.array(merged, dtype=np.float64, copy=True)
     for outcome in state.outcomes:
         y0, y1, x0, x1 = outcome.window
-        stitched[y0:y1, x0:x1] = outcome.reconstruction
+        piece = np.asarray(outcome.reconstruction, dtype=np.float64)
+        if piece.ndim == 2 and stitched.ndim == 3:
+            piece = piece[..., None]  # a one-channel tile rendering over every channel
+        stitched[y0:y1, x0:x1] = piece
     return psnr_from_mse(float(np.mean(np.square(stitched - state.image))))
