@@ -349,7 +349,7 @@ def run_experiment(
     out : path
         Output folder (created).
     methods, budgets : sequences
-        Methods (``"edge"``, ``"grid"``) and kernel budgets.
+        Methods (names of :data:`smoe_gui.core.params.METHODS`) and kernel budgets.
     params : Params, optional
         Parameters of every run (``time_budget`` is each fit's budget).
     workers : int
