@@ -3,7 +3,9 @@
 The source scans read every ``.py`` file of ``smoe_gui`` and ``benchmarks`` and
 fail when a fact (the method list, the image suffixes, the PSNR formula, thread
 set-up, one-line error text, ``--max-size`` validation, segment strokes, the
-fit-run code path of the old CLI) is written anywhere but its home.
+fit-run code path of the old CLI, union-find, pixel moments by bincount, process
+and thread pools) is written anywhere but its home; another scan keeps the method
+names in the methods' own modules.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ FACTS: dict[str, tuple[str, re.Pattern[str]]] = {
     "strokes": ("smoe_gui/core/methods/drawing.py", re.compile(r"def segment_strokes")),
     "fit_run": ("smoe_gui/core/train/runs.py",
                 re.compile(r"def (fit_image|fit_report|run_fit)\b|class (FitRun|FitHistory)\b")),
+    "union_find": ("smoe_gui/core/methods/_unionfind.py",
+                   re.compile(r"def _?find\(|parent\[\w+\] = parent\[parent\[")),
+    "moments": ("smoe_gui/core/methods/segment/superpixels.py",
+                re.compile(r"np\.bincount\([^)]*dx \* dy")),
+    "executors": ("smoe_gui/core/parallel.py",
+                  re.compile(r"(ProcessPool|ThreadPool)Executor\(|get_context\(\s*[\"']spawn")),
 }
 
 
@@ -81,6 +89,9 @@ def test_the_scan_sees_a_copy(tmp_path: Path) -> None:
         "max_size": 'raise ValueError("--max-size must be at least 8")',
         "strokes": "def segment_strokes(segments):",
         "fit_run": "def fit_image(image, params):",
+        "union_find": "        parent[i] = parent[parent[i]]",
+        "moments": "    cov[:, 0, 1] = np.bincount(part, dx * dy, k) / cnt",
+        "executors": "pool = ProcessPoolExecutor(max_workers=4)",
     }
     assert set(samples) == set(FACTS)
     for fact, line in samples.items():

@@ -16,20 +16,20 @@ Qt-free and silent: progress goes to a :class:`TuneObserver`.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import platform
 import signal
 import sqlite3
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import parallel
 from ..errors import one_line, show_path
 from ..events import FitEvent, StopToken
 from ..io import fileio
@@ -369,10 +369,7 @@ class _Processes:
 
     def __init__(self, workers: int, threads: int) -> None:
         self.capacity = workers
-        self.executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(threads,),
-        )
+        self.executor = parallel.spawn_pool(workers, _init_worker, (threads,))
         self.futures: dict[Future[TrialOutput], int] = {}
 
     def submit(self, job: TrialJob) -> Any:
@@ -395,13 +392,7 @@ class _Processes:
         if not cancel:
             self.executor.shutdown(wait=True)
             return
-        processes = list(getattr(self.executor, "_processes", {}).values())
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(timeout=5)
+        parallel.stop_pool(self.executor)
 
 
 class _Dask:
