@@ -1,13 +1,16 @@
 """The edge method's kernel-budget planner: the search of ``max_pts`` and the
 background spacing (the rule is in :mod:`smoe_gui.core.methods.budget`).
 
-Each probe runs the placement stages only (:func:`.stages.edge_stages`, no
-expert stage): the count depends on placement alone.
+Each probe runs the placement stages only (no expert stage): the count depends
+on placement alone.  Canny, the segment scan and the scores run once per
+search (:func:`.stages.edge_front`: they depend on neither ``max_pts`` nor the
+spacing), the reduction once per ``max_pts``, the placement once per probe.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,25 +25,34 @@ from ..budget import (
     background_spacing_for,
 )
 from . import NAME
-from .stages import edge_stages
+from .stages import EdgeFront, edge_front, edge_placement, edge_reduction
 
 __all__ = ["plan_edge"]
 
 
 class _Counter:
-    """Edge kernel counts by (max_pts, spacing), each initialisation made once."""
+    """Edge kernel counts by (max_pts, spacing), each placement made once: the
+    edges, segments and scores once per search, the reduction once per max_pts."""
 
     def __init__(self, image: NDArray[np.float32], params: Params) -> None:
         self.image = image
         self.params = params.replace(expert_iters=0)
         self.counts: dict[tuple[int, float], tuple[int, int]] = {}
+        self._front: EdgeFront | None = None
+        self._reductions: dict[int, Any] = {}
 
     def __call__(self, max_pts: int, spacing: float) -> tuple[int, int]:
         key = (int(max_pts), round(float(spacing), 6))
         if key not in self.counts:
             chosen = self.params.replace(max_pts=key[0], background_spacing=key[1])
-            stages = edge_stages(self.image, chosen, {})  # placement only: no expert stage
-            self.counts[key] = (int(stages.mu.shape[0]), stages.n_background)
+            if self._front is None:
+                self._front = edge_front(self.image, chosen, {})
+            red = self._reductions.get(key[0])
+            if red is None:
+                red = self._reductions[key[0]] = edge_reduction(self._front, chosen, {})
+            shape = (int(self.image.shape[0]), int(self.image.shape[1]))
+            placed = edge_placement(shape, self._front, red, chosen, {})  # no expert stage
+            self.counts[key] = (int(placed.mu.shape[0]), placed.n_background)
         return self.counts[key]
 
     def best(self, budget: int) -> tuple[int, float]:
