@@ -9,6 +9,9 @@ import csv
 import io
 import json
 import math
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,6 +86,20 @@ def test_unknown_before_and_registered_after(toy: BaseMethod) -> None:
     with pytest.raises(ValueError, match="unknown method 'toy'; known methods: edge, grid"):
         initialize(_image(), None, NAME)
     registry.register(TOY)
+
+
+def test_listing_the_methods_loads_no_method_code() -> None:
+    """The names come from light modules: the CLI's choices cost no numba, torch or OpenCV."""
+    code = (
+        "import sys; from smoe_gui.core.params import METHODS; names = list(METHODS); "
+        "heavy = [m for m in ('numba', 'torch', 'cv2', 'scipy') if m in sys.modules]; "
+        "print(names, heavy); assert names[:4] == ['edge', 'grid', 's-smoe', 'as-smoe'], names; "
+        "assert not heavy, heavy"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_register_refuses_what_is_not_a_method(toy: BaseMethod) -> None:

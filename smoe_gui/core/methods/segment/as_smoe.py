@@ -13,7 +13,7 @@ from ...params import Params
 from ...registry import TRAINING_TEXT, LectureStep
 from ..base import BaseMethod
 from . import common
-from .segment_init import AS_PATCH
+from .local_fit import AS_PATCH  # light: the fits themselves load on first use
 
 __all__ = ["LECTURE", "METHOD", "NAME"]
 

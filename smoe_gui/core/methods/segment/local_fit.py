@@ -24,6 +24,7 @@ from ... import parallel
 __all__ = [
     "AS_CHUNK",
     "AS_MARGIN",
+    "AS_PATCH",
     "CONFLICT_REACH",
     "CONTEXT_REACH",
     "PIECE_KERNELS",
@@ -38,6 +39,8 @@ F64 = NDArray[np.float64]
 
 #: Margin (px) added to a piece's bounding box before cropping (public code: 10).
 AS_MARGIN = 10
+#: Side of the square patch each window is resized to for its local fit (public code: 32).
+AS_PATCH = 32
 
 
 @dataclass(frozen=True)

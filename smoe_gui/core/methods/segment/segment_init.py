@@ -79,6 +79,7 @@ from scipy.spatial import cKDTree
 from .local_fit import (
     AS_CHUNK,
     AS_MARGIN,
+    AS_PATCH,
     CONFLICT_REACH,
     CONTEXT_REACH,
     PIECE_KERNELS,
@@ -110,8 +111,6 @@ __all__ = [
 
 F64 = NDArray[np.float64]
 
-#: Side of the square patch each window is resized to for its local fit (public code: 32).
-AS_PATCH = 32
 #: Smallest variance (px²) of a kernel along any axis; keeps one-pixel-wide parts finite.
 MIN_VARIANCE = 0.25
 #: Variance of a uniform unit pixel (px²), added to every part's coordinate covariance.
