@@ -84,8 +84,11 @@ def view_captions(method: str, stages: str, n_superpixels: int = 0) -> dict[str,
     "s-smoe stages"), or what the view shows instead / that it has no meaning
     for the method (each method's ``caption``, :class:`smoe_gui.core.registry.Method`)."""
     counts = {"superpixels": int(n_superpixels)}
-    chosen = registry.get(method)
-    return {name: chosen.caption(name, stages, counts) for name in ("edges", "segments", "reduced")}
+    caption = getattr(registry.get(method), "caption", None)
+    views = ("edges", "segments", "reduced")
+    if caption is None:  # a method without captions of its own
+        return dict.fromkeys(views, stages)
+    return {name: caption(name, stages, counts) for name in views}
 
 
 class JobQueue(Protocol):
@@ -187,7 +190,11 @@ def stage_summary(result: StageResult, draw_ms: float) -> tuple[str, str]:
     each stage of its method (:data:`smoe_gui.core.methods.pipeline.STAGES_BY_METHOD`)."""
     init = result.init
     colour = " · colour (RGB)" if init.image.ndim == 3 else ""
-    own = registry.get(init.method).summary_text(init)  # the method's own counts
+    summary_text = getattr(registry.get(init.method), "summary_text", None)
+    own = (  # the method's own counts
+        summary_text(init) if summary_text is not None
+        else f"{init.method}: kernels {init.model.n_kernels:,}"
+    )
     counts = f"{own} · init PSNR {result.snapshot.psnr:.2f} dB{colour}"
     timings = dict(init.timings_ms)
     timings["render"] = result.snapshot.render_ms
