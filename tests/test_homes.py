@@ -3,7 +3,9 @@
 The source scans read every ``.py`` file of ``smoe_gui`` and ``benchmarks`` and
 fail when a fact (the method list, the image suffixes, the PSNR formula, thread
 set-up, one-line error text, ``--max-size`` validation, segment strokes, the
-fit-run code path of the old CLI) is written anywhere but its home.
+fit-run code path of the old CLI, union-find, pixel moments by bincount, process
+and thread pools) is written anywhere but its home; another scan keeps the method
+names in the methods' own modules.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ PENDING: dict[str, set[str]] = {
 
 #: fact -> (its home, a pattern that marks a copy of it)
 FACTS: dict[str, tuple[str, re.Pattern[str]]] = {
-    "methods": ("smoe_gui/core/params.py", re.compile(r"""["']edge["']\s*,\s*["']grid["']""")),
+    "methods": ("smoe_gui/core/registry.py", re.compile(r"""["']edge["']\s*,\s*["']grid["']""")),
     "suffixes": ("smoe_gui/core/io/image.py", re.compile(r"""["']\.(tiff?|jpe?g|webp|bmp)["']""")),
     "psnr": ("smoe_gui/core/metrics.py", re.compile(r"10(\.0)?\s*\*\s*(math|np|numpy)\.log10")),
     "threads": ("smoe_gui/core/threads.py", re.compile(r"set_num_threads\(|sched_getaffinity")),
@@ -48,6 +50,12 @@ FACTS: dict[str, tuple[str, re.Pattern[str]]] = {
     "strokes": ("smoe_gui/core/methods/drawing.py", re.compile(r"def segment_strokes")),
     "fit_run": ("smoe_gui/core/train/runs.py",
                 re.compile(r"def (fit_image|fit_report|run_fit)\b|class (FitRun|FitHistory)\b")),
+    "union_find": ("smoe_gui/core/methods/_unionfind.py",
+                   re.compile(r"def _?find\(|parent\[\w+\] = parent\[parent\[")),
+    "moments": ("smoe_gui/core/methods/segment/superpixels.py",
+                re.compile(r"np\.bincount\([^)]*dx \* dy")),
+    "executors": ("smoe_gui/core/parallel.py",
+                  re.compile(r"(ProcessPool|ThreadPool)Executor\(|get_context\(\s*[\"']spawn")),
 }
 
 
@@ -81,6 +89,9 @@ def test_the_scan_sees_a_copy(tmp_path: Path) -> None:
         "max_size": 'raise ValueError("--max-size must be at least 8")',
         "strokes": "def segment_strokes(segments):",
         "fit_run": "def fit_image(image, params):",
+        "union_find": "        parent[i] = parent[parent[i]]",
+        "moments": "    cov[:, 0, 1] = np.bincount(part, dx * dy, k) / cnt",
+        "executors": "pool = ProcessPoolExecutor(max_workers=4)",
     }
     assert set(samples) == set(FACTS)
     for fact, line in samples.items():
@@ -90,6 +101,59 @@ def test_the_scan_sees_a_copy(tmp_path: Path) -> None:
 def test_pending_files_exist() -> None:
     for rel in PENDING:
         assert (ROOT / rel).exists(), f"{rel} is gone: drop it from PENDING"
+
+
+# --- method names: only in the methods' own modules ----------------------------------
+#: The built-in method names and the files that may write them as string literals:
+#: each method's own module (or package), and the registry.
+METHOD_NAMES = ("edge", "grid", "s-smoe", "as-smoe")
+METHOD_HOMES = (
+    "smoe_gui/core/methods/edge/",
+    "smoe_gui/core/methods/grid.py",
+    "smoe_gui/core/methods/segment/s_smoe.py",
+    "smoe_gui/core/methods/segment/as_smoe.py",
+    "smoe_gui/core/registry.py",
+)
+#: (file, literal) written elsewhere on purpose, and why.
+METHOD_NAME_EXCEPTIONS: dict[tuple[str, str], str] = {
+    # Optuna's grid sampler ("smoe tune --sampler grid"), a sampler, not the grid method;
+    # its one definition, GRID_SAMPLER, serves the study, its outputs and the window.
+    ("smoe_gui/core/tune/space.py", "grid"): "the grid sampler's name",
+}
+
+
+def _method_name_literals(path: Path, rel: str) -> list[str]:
+    """``file:line: 'name'`` for each string constant of ``path`` equal to a method name
+    (docstrings and longer texts do not count: they name no method by its key)."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Constant) and node.value in METHOD_NAMES:
+            if (rel, node.value) not in METHOD_NAME_EXCEPTIONS:
+                found.append(f"{rel}:{node.lineno}: {node.value!r}")
+    return found
+
+
+def test_method_names_are_written_only_in_their_homes() -> None:
+    found = []
+    for path in sorted((ROOT / "smoe_gui").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if not rel.startswith(METHOD_HOMES):
+            found.extend(_method_name_literals(path, rel))
+    assert not found, "method names written outside the methods' modules:\n" + "\n".join(found)
+
+
+def test_method_name_scan_sees_a_literal(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text('x = 1\nif method == "as-smoe":\n    pass\n"""edge in a docstring"""\n')
+    assert _method_name_literals(sample, "sample.py") == ["sample.py:2: 'as-smoe'"]
+    for rel, name in METHOD_NAME_EXCEPTIONS:  # each exception is still needed
+        assert any(hit.endswith(repr(name)) for hit in _method_name_literals(ROOT / rel, "x"))
+
+
+def test_the_registry_lists_the_builtin_methods_in_order() -> None:
+    assert tuple(METHODS)[:4] == METHOD_NAMES
 
 
 # --- methods, suffixes, --max-size ------------------------------------------------

@@ -232,3 +232,23 @@ def test_stage_titles_name_what_each_method_shows() -> None:
         titles = stage_titles(method)
         assert titles["segments"] == "2  Superpixels"
         assert titles["kernels"] == STAGE_TITLES["kernels"]
+
+
+def test_the_legend_lists_the_shown_methods_entries_only(qapp) -> None:
+    """Edge results: segment directions, clusters, pair links, edge pixels and the edge
+    kinds, no superpixels; S-SMoE results: superpixels and segment kernels only."""
+    from smoe_gui.ui.theme import current_theme
+    from smoe_gui.ui.views.legend import legend_html
+
+    theme = current_theme()
+    edge = legend_html(theme, "centres", False, "edge")
+    assert "θ=0°" in edge and "cluster (DBSCAN)" in edge and "pair link" in edge
+    assert "edge pixel" in edge and "edge pair" in edge and "background" in edge
+    assert "superpixel" not in edge and "segment (S-SMoE" not in edge and "&nbsp;grid" not in edge
+    segment = legend_html(theme, "centres", False, "s-smoe")
+    assert "superpixel boundary" in segment and "segment (S-SMoE, AS-SMoE)" in segment
+    assert "θ=0°" not in segment and "pair link" not in segment and "cluster" not in segment
+    everything = legend_html(theme, "centres", False)  # no result yet: every method's
+    assert "superpixel boundary" in everything and "pair link" in everything
+    assert "&nbsp;grid" in everything
+    assert "trained / loaded" in edge and "trained / loaded" in segment

@@ -22,16 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import registry
+
 __all__ = ["METHODS", "PARAM_SPECS", "ParamSpec", "Params", "check_method", "spec"]
 
 Value = int | float | bool | str
 
-#: Initialisation methods, the paper's first: ``"edge"`` (edge-aligned kernels,
-#: Determann & Fleig), ``"grid"`` (the regular-grid baseline), ``"s-smoe"``
-#: (one kernel per DBSCAN superpixel, Li et al., VCIP 2023) and ``"as-smoe"``
-#: (per-segment fits with kernel sparsification, Li et al., arXiv 2409.10101).
-#: The one list every command, experiment and window selector offers.
-METHODS: tuple[str, ...] = ("edge", "grid", "s-smoe", "as-smoe")
+#: Initialisation methods, the paper's first: the edge-aligned kernels of
+#: Determann & Fleig, the regular-grid baseline, S-SMoE (one kernel per DBSCAN
+#: superpixel, Li et al., VCIP 2023) and AS-SMoE (per-segment fits with kernel
+#: sparsification, Li et al., arXiv 2409.10101), then any method a plug-in
+#: registers.  A live view of :func:`smoe_gui.core.registry.names`: the one list
+#: every command, experiment and window selector offers.
+METHODS: registry.MethodNames = registry.MethodNames()
 
 
 def check_method(method: object) -> str:
@@ -42,9 +45,7 @@ def check_method(method: object) -> str:
     ValueError
         One line naming the known methods.
     """
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; known methods: {', '.join(METHODS)}")
-    return method
+    return registry.get(method).name
 
 
 @dataclass(frozen=True)

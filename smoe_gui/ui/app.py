@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         "--method",
         choices=METHODS,
         help="initialisation method to start with (default: the last one chosen; "
-        "edge for --screenshot)",
+        f"{METHODS[0]} for --screenshot)",
     )
     shot = parser.add_argument_group("screenshots (for the documentation)")
     shot.add_argument(
@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.lecture is not None:
         from .control.lecture_steps import lecture_steps
 
-        method = args.method or "edge"
+        method = args.method or METHODS[0]
         n_steps = len(lecture_steps(method))
         if not args.screenshot:
             print("smoe-gui: error: --lecture needs --screenshot", file=sys.stderr)

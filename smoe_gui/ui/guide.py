@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayo
 
 from ..core.params import METHODS, PARAM_SPECS
 from .actions import ACTIONS, shortcut_text
-from .control.geometry import KERNEL_CATEGORIES
+from .control.geometry import KERNEL_CATEGORIES, KERNEL_CATEGORY_LABELS
 from .control.lecture_steps import LECTURES, lecture_steps
 from .param_panel import GROUP_TITLES, METHOD_TEXT
 from .theme import Theme
@@ -28,25 +28,29 @@ def _swatch(theme: Theme, key: str, text: str, shape: str = "■") -> str:
     return f"<span style='color:{theme.hex(key)}'>{shape}</span>&nbsp;{html.escape(text)}"
 
 
-#: What view 4's colours mean (one entry per kernel category).
+#: What view 4's colours mean, where more is said than the kind's label
+#: (the others: "<label> kernels").
 _KIND_TEXT: dict[str, str] = {
     "pair": "edge pairs (linked across the segment)",
     "background": "background kernels",
-    "grid": "grid kernels",
     "segment": "segment kernels (S-SMoE, AS-SMoE)",
     "trained": "a trained or loaded model",
 }
 
 
+def _kind_text(kind: str) -> str:
+    return _KIND_TEXT.get(kind, f"{KERNEL_CATEGORY_LABELS[kind]} kernels")
+
+
 def _views(theme: Theme) -> str:
     sw = _swatch
-    kinds = ", ".join(sw(theme, c, _KIND_TEXT[c], "◯") for c in KERNEL_CATEGORIES)
+    kinds = ", ".join(sw(theme, c, _kind_text(c), "◯") for c in KERNEL_CATEGORIES)
     rows = [
         (
             "1 Canny edges",
             "Edge method: the edge pixels Canny finds (white on black; over the original or the "
             "residual in the other modes "
-            + sw(theme, "edge", "edge pixel")
+            + sw(theme, "edge-pixel", "edge pixel")
             + "). The other methods use no "
             "edges; the view says so.",
         ),
@@ -171,7 +175,7 @@ def _lecture(method: str) -> str:
     )
 
 
-def guide_html(theme: Theme, method: str = METHODS[0]) -> str:
+def guide_html(theme: Theme, method: str | None = None) -> str:
     """The whole guide as rich text (colours of ``theme``; ``method``'s lecture first)."""
     return (
         "<h1>smoe-gui guide</h1><p>Steered Mixture-of-Experts with edge-aligned kernels "
@@ -182,7 +186,7 @@ def guide_html(theme: Theme, method: str = METHODS[0]) -> str:
         + _sliders()
         + _EQUATIONS
         + _shortcuts()
-        + _lecture(method)
+        + _lecture(METHODS[0] if method is None else method)
     )
 
 
@@ -190,7 +194,7 @@ class GuideDialog(QDialog):
     """A non-modal dialog showing :func:`guide_html` in a :class:`QTextBrowser`."""
 
     def __init__(
-        self, theme: Theme, parent: QWidget | None = None, method: str = METHODS[0]
+        self, theme: Theme, parent: QWidget | None = None, method: str | None = None
     ) -> None:
         super().__init__(parent)
         self.setObjectName("guide")

@@ -121,7 +121,7 @@ class MainWindow(InspectHandlers):
 
         theme = current_theme()
         self.panel = ParamPanel(self._stored_params())
-        stored_method = str(self.settings.value("method", "edge"))
+        stored_method = str(self.settings.value("method", METHODS[0]))
         if stored_method in METHODS:
             self.panel.set_method(stored_method, emit=False)
         self.stages = StageViews(theme)

@@ -8,6 +8,7 @@ a check box.  Tooltips are :meth:`ParamSpec.tooltip` (help, range, paper ref).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.methods.pipeline import SEGMENT_METHODS
+from ..core import registry
 from ..core.params import METHODS, PARAM_SPECS, Params, ParamSpec, Value, check_method
 
 __all__ = [
@@ -52,16 +53,31 @@ GROUP_TITLES: dict[str, str] = {
     "general": "General",
 }
 
-#: The methods whose initialisation a group's parameters change (groups not
-#: listed serve every method).  The grid places as many kernels as the edge
-#: method would, so the edge stages' parameters change it too.
-_EDGE_STAGE_METHODS = tuple(m for m in METHODS if m not in SEGMENT_METHODS)  # edge and grid
-GROUP_METHODS: dict[str, tuple[str, ...]] = {
-    "edges": _EDGE_STAGE_METHODS,
-    "reduction": _EDGE_STAGE_METHODS,
-    "placement": _EDGE_STAGE_METHODS,
-    "segments": SEGMENT_METHODS,
-}
+class _GroupMethods(Mapping[str, tuple[str, ...]]):
+    """:data:`GROUP_METHODS`, read from each method's ``param_groups``."""
+
+    def _table(self) -> dict[str, tuple[str, ...]]:
+        table: dict[str, list[str]] = {}
+        for method in registry.all():
+            for group in getattr(method, "param_groups", ()):
+                table.setdefault(group, []).append(method.name)
+        return {group: tuple(users) for group, users in table.items()}
+
+    def __getitem__(self, group: str) -> tuple[str, ...]:
+        return self._table()[group]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+#: The methods whose initialisation a group's parameters change (groups no
+#: method lists serve every method): each method's ``param_groups``.  The grid
+#: places as many kernels as the edge method would, so the edge stages'
+#: parameters change it too.
+GROUP_METHODS: Mapping[str, tuple[str, ...]] = _GroupMethods()
 
 
 def group_title(group: str, method: str) -> str:
@@ -73,13 +89,23 @@ def group_title(group: str, method: str) -> str:
     return title if users is None or method in users else f"{title}  (not used by {method})"
 
 
-#: The method selector's texts (a method without one shows its name).
-METHOD_TEXT: dict[str, str] = {
-    "edge": "edge-aligned (paper)",
-    "grid": "regular grid (baseline)",
-    "s-smoe": "S-SMoE (superpixels)",
-    "as-smoe": "AS-SMoE (adaptive superpixels)",
-}
+class _MethodText(Mapping[str, str]):
+    """:data:`METHOD_TEXT`, read from each method's ``label``."""
+
+    def __getitem__(self, name: str) -> str:
+        if name not in registry.names():
+            raise KeyError(name)
+        return str(getattr(registry.get(name), "label", "") or name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry.names())
+
+    def __len__(self) -> int:
+        return len(registry.names())
+
+
+#: The method selector's texts (each method's ``label``).
+METHOD_TEXT: Mapping[str, str] = _MethodText()
 
 #: The Gray/Colour switch: the ``channels`` parameter's values and their button texts.
 CHANNEL_TEXT: dict[str, str] = {"gray": "Gray", "rgb": "Colour"}

@@ -108,7 +108,7 @@ def _self_test(report: Callable[[str], None]) -> None:
     from .. import __version__
     from ..core.io.image import load_image
     from ..core.metrics import psnr
-    from ..core.params import Params
+    from ..core.params import METHODS, Params
     from ..core.rendering.culled import render
     from ..resources import resource_root, sample_images
 
@@ -160,7 +160,7 @@ def _self_test(report: Callable[[str], None]) -> None:
             window.messenger = messenger
             params = Params().replace(**SELFTEST_PARAMS)
             window.panel.set_params(params, emit=False)
-            window.panel.set_method("edge", emit=False)
+            window.panel.set_method(METHODS[0], emit=False)
 
             shown: list[int] = []
             finished: list[bool] = []

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from ..core.errors import one_line
 from ..core.events import StopToken
 from ..core.params import PARAM_SPECS, spec
-from ..core.tune.space import DEFAULT_GRID_STEPS, default_range, parse_range
+from ..core.tune.space import DEFAULT_GRID_STEPS, GRID_SAMPLER, default_range, parse_range
 from ..core.tune.study import SAMPLERS, TuneConfig, TuneObserver, check_config
 
 if TYPE_CHECKING:
@@ -226,7 +226,7 @@ class TunePanel(QWidget):
         config = TuneConfig(
             images=[path], ranges=ranges, method=self.main.panel.method(),
             kernels=params.n_kernels, time_budget=self.budget.value(),
-            trials=None if self.sampler.currentText() == "grid" else self.trials.value(),
+            trials=None if self.sampler.currentText() == GRID_SAMPLER else self.trials.value(),
             sampler=self.sampler.currentText(), params=params, workers=1, processes=True,
         )
         check_config(config)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.params import METHODS
+from .control.session import COMPARE_METHODS
 from .param_panel import ParamPanel
 from .views.kernel_panel import KernelPanel
 from .views.plots import TrainingPlots
@@ -145,7 +146,7 @@ class WindowLayout(QMainWindow):
         )
         for method in METHODS:
             self.compare_combo.addItem(method, method)
-        self.compare_combo.setCurrentIndex(self.compare_combo.findData(METHODS[1]))
+        self.compare_combo.setCurrentIndex(self.compare_combo.findData(COMPARE_METHODS[1]))
         self.compare_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for b in (self.start_button, self.pause_button, self.stop_button, self.compare_button):
             controls.addWidget(b)

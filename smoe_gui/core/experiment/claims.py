@@ -22,6 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..methods.edge import NAME as EDGE_NAME
+from ..methods.grid import NAME as GRID_NAME
+from ..methods.segment.as_smoe import NAME as AS_SMOE_NAME
+from ..methods.segment.s_smoe import NAME as S_SMOE_NAME
 from ..metrics import PSNR_PLOT_MAX_DB
 from ..params import METHODS, check_method
 from .curves import CONVERGE_TOL_DB, first_time_reaching, whole_image_curve
@@ -50,11 +54,11 @@ NOT_TESTABLE = "not testable"
 SLIGHT_DB = 1.0
 #: The image on which the paper finds S-SMoE faster than edge (claim c).
 PEPPERS = "peppers"
-#: The methods the claims name (each checked against :data:`~smoe_gui.core.params.METHODS`).
-EDGE = check_method("edge")
-GRID = check_method("grid")
-S_SMOE = check_method("s-smoe")
-AS_SMOE = check_method("as-smoe")
+#: The methods the claims name (the paper's, each named by its own module).
+EDGE = check_method(EDGE_NAME)
+GRID = check_method(GRID_NAME)
+S_SMOE = check_method(S_SMOE_NAME)
+AS_SMOE = check_method(AS_SMOE_NAME)
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import registry
 from ..io import fileio
 from ..metrics import PSNR_PLOT_MAX_DB
-from ..params import Params
+from ..params import METHODS, Params
 from ..threads import default_threads
-from .claims import Claim, paper_claims
+from .claims import EDGE, GRID, Claim, paper_claims
 from .curves import CONVERGE_TOL_DB, first_time_reaching, whole_image_curve
 from .plan import Job, rows_for
 from .store import csv_text, load_sweep, runs_dir, save_sweep, stored_history
@@ -153,21 +154,20 @@ def _save_figure(fig: Any, path: Path) -> None:
     fileio.write_bytes(path, buffer.getvalue())
 
 
-_STYLE: dict[str, dict[str, str]] = {
-    "edge": {"color": "tab:red", "marker": "o"},
-    "grid": {"color": "tab:blue", "marker": "s"},
-}
-_MORE_COLORS = ("tab:green", "tab:purple", "tab:orange", "tab:brown")
+_STYLE: dict[str, dict[str, str]] = {}
+_MORE_COLORS = ("tab:orange", "tab:brown", "tab:pink", "tab:olive")
 
 
 def _style(method: str) -> dict[str, str]:
-    """Colour and marker of a method in every figure (methods beyond edge and grid
-    take the next free colour)."""
+    """Colour and marker of a method in every figure: the method's ``plot_style``
+    (a method without one takes the next free colour)."""
     if method not in _STYLE:
-        _STYLE[method] = {
-            "color": _MORE_COLORS[(len(_STYLE) - 2) % len(_MORE_COLORS)],
-            "marker": "^",
-        }
+        own = dict(getattr(registry.get(method), "plot_style", {})) if method in METHODS else {}
+        if "color" not in own:
+            taken = sum(1 for s in _STYLE.values() if s.get("color") in _MORE_COLORS)
+            own["color"] = _MORE_COLORS[taken % len(_MORE_COLORS)]
+        own.setdefault("marker", "^")
+        _STYLE[method] = own
     return _STYLE[method]
 
 
@@ -481,7 +481,7 @@ def write_report(
                     p
                     for p in ok_payloads
                     if p["record"]["image"] == image
-                    and p["record"]["method"] == "edge"
+                    and p["record"]["method"] == EDGE
                     and int(p["record"]["budget"]) == budget
                 ),
                 None,
@@ -491,7 +491,7 @@ def write_report(
                     p
                     for p in ok_payloads
                     if p["record"]["image"] == image
-                    and p["record"]["method"] == "grid"
+                    and p["record"]["method"] == GRID
                     and int(p["record"]["budget"]) == budget
                 ),
                 None,
@@ -534,13 +534,13 @@ def _placement_pair(
     for budget in sorted(budgets):
         for payload in ok_payloads:
             r = payload["record"]
-            if r["method"] != "edge" or int(r["budget"]) != budget:
+            if r["method"] != EDGE or int(r["budget"]) != budget:
                 continue
             grid = next(
                 (
                     p
                     for p in ok_payloads
-                    if p["record"]["method"] == "grid"
+                    if p["record"]["method"] == GRID
                     and p["record"]["image"] == r["image"]
                     and int(p["record"]["budget"]) == budget
                 ),

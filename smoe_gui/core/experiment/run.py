@@ -13,19 +13,19 @@ starts with the initial model's PSNR at time 0 and continues from the merge.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import platform
 import signal
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import parallel
 from ..errors import one_line
 from ..events import FitEvent
 from ..io import fileio
@@ -212,13 +212,7 @@ def _run_serial(
 def _run_processes(
     jobs: Sequence[Job], workers: int, threads: int, on_done: Callable[[RunOutput], None]
 ) -> None:
-    context = multiprocessing.get_context("spawn")
-    executor = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_init_pool_worker,
-        initargs=(threads, os.getpid()),
-    )
+    executor = parallel.spawn_pool(workers, _init_pool_worker, (threads, os.getpid()))
     futures: dict[Future[RunOutput], Job] = {}
     try:
         futures = {executor.submit(run_job, job): job for job in jobs}
@@ -234,13 +228,7 @@ def _run_processes(
     except BaseException:
         for future in futures:
             future.cancel()
-        processes = list(getattr(executor, "_processes", {}).values())
-        executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(timeout=5)
+        parallel.stop_pool(executor)
         raise
     executor.shutdown(wait=True)
 
@@ -349,7 +337,7 @@ def run_experiment(
     out : path
         Output folder (created).
     methods, budgets : sequences
-        Methods (``"edge"``, ``"grid"``) and kernel budgets.
+        Methods (names of :data:`smoe_gui.core.params.METHODS`) and kernel budgets.
     params : Params, optional
         Parameters of every run (``time_budget`` is each fit's budget).
     workers : int

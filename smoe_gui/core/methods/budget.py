@@ -33,19 +33,22 @@ as the edge method with the same parameters (its placement stages,
 ``edge.stages.edge_stages``, without the expert stage), so
 its plan is the edge plan.  S-SMoE and AS-SMoE need no search: the plan sets
 ``n_kernels = N`` and the methods meet it exactly (``min(N, H·W)`` kernels; the
-rule is in :mod:`smoe_gui.core.methods.segment.segment_init`).  Other methods add an entry to
-:data:`PLANNERS`.
+rule is in :mod:`smoe_gui.core.methods.segment.segment_init`).  Each method
+brings its own planner (its ``plan``, :class:`smoe_gui.core.registry.Method`);
+the edge method's search is :mod:`smoe_gui.core.methods.edge.planner`;
+:data:`PLANNERS` reads them from the registry.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import registry
 from ..params import Params, spec
 
 __all__ = [
@@ -123,124 +126,25 @@ def background_spacing_for(shape: tuple[int, ...], params: Params, budget: int) 
     return float(min(limit, max(params.background_spacing, math.ceil(needed * 10) / 10)))
 
 
-class _Counter:
-    """Edge kernel counts by (max_pts, spacing), each initialisation made once."""
+class _Planners(Mapping[str, Callable[[NDArray[np.float32], Params, int], KernelPlan]]):
+    """The planner of each registered method (``registry.get(name).plan``), read live."""
 
-    def __init__(self, image: NDArray[np.float32], params: Params) -> None:
-        self.image = image
-        self.params = params.replace(expert_iters=0)
-        self.counts: dict[tuple[int, float], tuple[int, int]] = {}
+    def __getitem__(self, name: str) -> Callable[[NDArray[np.float32], Params, int], KernelPlan]:
+        try:
+            return registry.get(name).plan
+        except ValueError:
+            raise KeyError(name) from None
 
-    def __call__(self, max_pts: int, spacing: float) -> tuple[int, int]:
-        key = (int(max_pts), round(float(spacing), 6))
-        if key not in self.counts:
-            from .edge.stages import edge_stages
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry.names())
 
-            chosen = self.params.replace(max_pts=key[0], background_spacing=key[1])
-            stages = edge_stages(self.image, chosen, {})  # placement only: no expert stage
-            self.counts[key] = (int(stages.mu.shape[0]), stages.n_background)
-        return self.counts[key]
-
-    def best(self, budget: int) -> tuple[int, float]:
-        """The fitting (max_pts, spacing) with the most kernels."""
-        fitting = [key for key, (n, _) in self.counts.items() if n <= budget]
-        return max(fitting, key=lambda k: (self.counts[k][0], -k[0], k[1]))
+    def __len__(self) -> int:
+        return len(registry.names())
 
 
-def _search_max_pts(count: _Counter, budget: int, spacing: float) -> int:
-    """Step 2 of the rule: the largest ``max_pts`` found whose model fits."""
-    tries_before = len(count.counts)
-    top = int(spec("max_pts").high)  # a budget beyond what max_pts can give stops there
-    max_pts = min(max(1, budget // 2), top)
-    too_big: int | None = None
-    while True:
-        n, n_background = count(max_pts, spacing)
-        if n <= budget:
-            break
-        too_big = max_pts
-        lower = min(max_pts - max(1, math.ceil((n - budget) / 2)), (budget - n_background) // 2)
-        if max_pts <= 1 or lower < 1:
-            raise ValueError(
-                f"a budget of {budget} kernels is too small for this image: the edge "
-                f"initialisation needs {n} with max_pts={max_pts} ({n_background} background "
-                f"kernels at {spacing:g} px spacing)"
-            )
-        max_pts = lower
-    fits = max_pts
-
-    def tries() -> int:
-        return len(count.counts) - tries_before
-
-    while too_big is None and tries() < MAX_PTS_TRIES and count(fits, spacing)[0] < budget:
-        # the reduction may give fewer than max_pts segments: probe upwards
-        up = min(fits + max(1, (budget - count(fits, spacing)[0]) // 2), top)
-        if up <= fits:
-            break
-        if count(up, spacing)[0] <= budget:
-            fits = up
-        else:
-            too_big = up
-    while too_big is not None and too_big - fits > 1 and tries() < MAX_PTS_TRIES:
-        middle = (fits + too_big) // 2
-        if count(middle, spacing)[0] <= budget:
-            fits = middle
-        else:
-            too_big = middle
-    return fits
-
-
-def _fill_background(count: _Counter, budget: int, max_pts: int, spacing: float) -> None:
-    """Step 3 of the rule: bisect the background spacing below ``spacing``."""
-    low = float(spec("background_spacing").low)
-    fits, too_fine = spacing, low  # too_fine is assumed, never initialised: it may be costly
-    for _ in range(FILL_TRIES):
-        if fits - too_fine <= SPACING_STEP or count(max_pts, fits)[0] == budget:
-            return
-        middle = round((fits + too_fine) / 2, 1)
-        if middle in (fits, too_fine):
-            return
-        if count(max_pts, middle)[0] <= budget:
-            fits = middle
-        else:
-            too_fine = middle
-
-
-def _plan_edge(image: NDArray[np.float32], params: Params, budget: int) -> KernelPlan:
-    spacing = background_spacing_for(image.shape, params, budget)
-    count = _Counter(image, params)
-    max_pts = _search_max_pts(count, budget, spacing)
-    if params.background_kernels and count(max_pts, spacing)[0] < FILL_TARGET * budget:
-        _fill_background(count, budget, max_pts, spacing)
-    best_pts, best_spacing = count.best(budget)
-    n, n_background = count.counts[(best_pts, best_spacing)]
-    planned = params.replace(max_pts=best_pts, background_spacing=best_spacing)
-    return KernelPlan("edge", budget, planned, n, n_background, len(count.counts))
-
-
-def _plan_grid(image: NDArray[np.float32], params: Params, budget: int) -> KernelPlan:
-    # the grid baseline places as many kernels as the edge method with the same parameters
-    edge = _plan_edge(image, params, budget)
-    return KernelPlan("grid", budget, edge.params, edge.n_kernels, 0, edge.tries)
-
-
-def _plan_segments(method: str) -> Callable[[NDArray[np.float32], Params, int], KernelPlan]:
-    """S-SMoE and AS-SMoE take the budget as an input (``n_kernels``) and meet
-    it exactly (``min(N, H·W)`` kernels; rule in ``segment_init``): nothing to search."""
-
-    def plan(image: NDArray[np.float32], params: Params, budget: int) -> KernelPlan:
-        count = min(budget, int(image.shape[0]) * int(image.shape[1]))
-        return KernelPlan(method, budget, params.replace(n_kernels=budget), count, 0, 0)
-
-    return plan
-
-
-#: Planner of each method: ``(image, params, budget) -> KernelPlan``.
-PLANNERS: dict[str, Callable[[NDArray[np.float32], Params, int], KernelPlan]] = {
-    "edge": _plan_edge,
-    "grid": _plan_grid,
-    "s-smoe": _plan_segments("s-smoe"),
-    "as-smoe": _plan_segments("as-smoe"),
-}
+#: Planner of each method: ``(image, params, budget) -> KernelPlan`` (each
+#: method's ``plan``; the edge method's is :mod:`smoe_gui.core.methods.edge.planner`).
+PLANNERS: Mapping[str, Callable[[NDArray[np.float32], Params, int], KernelPlan]] = _Planners()
 
 
 def plan_budget(image: NDArray[np.float32], params: Params, method: str, n_kernels: int) -> KernelPlan:

@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from ..events import FitEvent, StopToken
 from ..metrics import psnr_json
 from ..model import SmoeModel
-from ..params import Params, check_method
+from ..params import METHODS, Params, check_method
 
 if TYPE_CHECKING:
     from ..methods.pipeline import Initialization
@@ -301,7 +301,7 @@ class FitResult:
 def run_fit(
     image: NDArray[np.floating[Any]],
     params: Params,
-    method: str = "edge",
+    method: str | None = None,
     *,
     stop: StopToken | None = None,
     on_event: Callable[[FitEvent], None] | None = None,
@@ -318,8 +318,9 @@ def run_fit(
         ``init``, ``params.channels`` say (:func:`smoe_gui.core.train.training.fit`).
         PSNR and SSIM are over all channels (:mod:`smoe_gui.core.metrics`).
     params : Params
-    method : str
-        One of :data:`smoe_gui.core.params.METHODS`; used when ``init`` is None.
+    method : str, optional
+        One of :data:`smoe_gui.core.params.METHODS` (default: the first); used
+        when ``init`` is None.
     stop : StopToken, optional
         Set it (from any thread) to stop the training within one step; the best
         model so far is kept and ``interrupted`` is True.
@@ -349,7 +350,7 @@ def run_fit(
     from ..rendering.culled import render
     from .training import fit, fit_input_image
 
-    check_method(method)
+    method = METHODS[0] if method is None else check_method(method)
     img = fit_input_image(image, params, init)  # gray (H, W) or RGB (H, W, 3)
     t0 = time.perf_counter()
     initialization: Initialization | None = None

@@ -65,7 +65,7 @@ from ..events import FitEvent, StopToken
 from ..io.image import as_channels, check_image
 from ..metrics import psnr_from_mse
 from ..model import SmoeModel
-from ..params import Params, check_method
+from ..params import METHODS, Params, check_method
 from .messages import final_message, merge_message
 from .phases import (
     IMAGE_PSNR_INTERVAL_S,
@@ -141,7 +141,7 @@ def train_tiles(
     import torch
 
     img = fit_input_image(image, params, model)
-    model = _initial_model(img, params, model, "edge")
+    model = _initial_model(img, params, model, None)
     torch.manual_seed(params.seed)
     state = _FitState(
         image=img, params=params, device=resolve_device(device), clock=_Clock(), stop=None,
@@ -190,7 +190,7 @@ def _initial_model(
     image: NDArray[np.float32],
     params: Params,
     init: Initialization | SmoeModel | None,
-    method: str,
+    method: str | None,
 ) -> SmoeModel:
     if init is None:
         from ..methods.pipeline import initialize
@@ -221,7 +221,7 @@ def fit(
     image: NDArray[np.floating],
     params: Params,
     init: Initialization | SmoeModel | None = None,
-    method: str = "edge",
+    method: str | None = None,
     *,
     stop: StopToken | None = None,
     snapshot_interval_s: float = 0.2,
@@ -245,8 +245,8 @@ def fit(
     init : Initialization or SmoeModel, optional
         The initial model; when None, ``initialize(image, params, method)``
         makes it (its time does not count against ``time_budget``).
-    method : str
-        One of :data:`smoe_gui.core.params.METHODS`.
+    method : str, optional
+        One of :data:`smoe_gui.core.params.METHODS` (default: the first).
         Initialisation method when ``init`` is None.
     stop : StopToken, optional
         Checked before every step; once set, the fit yields its final event
@@ -274,7 +274,7 @@ def fit(
     """
     if not isinstance(params, Params):
         raise ValueError(f"params must be a Params, got {type(params).__name__}")
-    check_method(method)
+    method = METHODS[0] if method is None else check_method(method)
     if not (isinstance(snapshot_interval_s, (int, float)) and snapshot_interval_s >= 0):
         raise ValueError(f"snapshot_interval_s must be >= 0, got {snapshot_interval_s!r}")
     img = fit_input_image(image, params, init)

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..io import fileio
 from ..params import Params
-from .space import ParamRange
+from .space import GRID_SAMPLER, ParamRange
 
 __all__ = ["TRIAL_COLUMNS", "best_trial", "pareto_front", "trial_row", "write_outputs",
            "write_trials_csv"]
@@ -254,7 +254,8 @@ def write_outputs(
         if len(ranges) == 1:
             files.append(_sweep_figure(done, ranges[0], out))
         elif len(ranges) == 2:
-            files.append(_heatmap_figure(done, ranges, settings.get("sampler") == "grid", out))
+            on_grid = settings.get("sampler") == GRID_SAMPLER
+            files.append(_heatmap_figure(done, ranges, on_grid, out))
         files.append(_pareto_figure(done, "n_kernels", "kernels", out))
         files.append(_pareto_figure(done, "seconds", "seconds per fit", out))
         if len(ranges) >= 2 and len(done) >= 3:

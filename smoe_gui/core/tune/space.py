@@ -21,6 +21,7 @@ from ..params import ParamSpec, spec
 
 __all__ = [
     "DEFAULT_GRID_STEPS",
+    "GRID_SAMPLER",
     "MAX_GRID_PARAMS",
     "MAX_GRID_TRIALS",
     "ParamRange",
@@ -30,6 +31,8 @@ __all__ = [
     "parse_range",
 ]
 
+#: The grid sampler's name (every point of 1-2 parameters; a sampler, not the grid method).
+GRID_SAMPLER = "grid"
 #: Grid points of a parameter whose range gives no ``STEPS``.
 DEFAULT_GRID_STEPS = 5
 #: A grid sweeps one or two parameters (a curve or a heat map).

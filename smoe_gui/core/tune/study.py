@@ -16,25 +16,32 @@ Qt-free and silent: progress goes to a :class:`TuneObserver`.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import platform
 import signal
 import sqlite3
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import parallel
 from ..errors import one_line, show_path
 from ..events import FitEvent, StopToken
 from ..io import fileio
-from ..params import Params, check_method, spec
-from .space import MAX_GRID_TRIALS, ParamRange, check_ranges, distributions, grid_points
+from ..params import METHODS, Params, check_method, spec
+from .space import (
+    GRID_SAMPLER,
+    MAX_GRID_TRIALS,
+    ParamRange,
+    check_ranges,
+    distributions,
+    grid_points,
+)
 from .trial import TrialJob, TrialOutput, prune_thresholds, run_trial
 
 __all__ = [
@@ -57,7 +64,7 @@ STUDY_FILE = "study.db"
 #: The study's name inside it.
 STUDY_NAME = "smoe-tune"
 #: Samplers: ``grid`` (every point of 1-2 parameters) and ``tpe`` (Optuna's search).
-SAMPLERS = ("grid", "tpe")
+SAMPLERS = (GRID_SAMPLER, "tpe")
 #: Objectives and their directions.
 OBJECTIVES: dict[str, str] = {
     "psnr": "maximize", "ssim": "maximize", "kernels": "minimize", "seconds": "minimize",
@@ -134,7 +141,7 @@ class TuneConfig:
 
     images: Sequence[str | os.PathLike[str]]
     ranges: Sequence[ParamRange]
-    method: str = "edge"
+    method: str = field(default_factory=lambda: METHODS[0])
     kernels: int = 0
     time_budget: float = 25.0
     trials: int | None = None
@@ -281,7 +288,7 @@ def open_study(path: str | os.PathLike[str], config: TuneConfig | None = None) -
 def _sampler(config: TuneConfig) -> Any:
     import optuna
 
-    if config.sampler == "grid":  # the grid's points are enqueued; this sampler is not asked
+    if config.sampler == GRID_SAMPLER:  # the grid's points are enqueued; this sampler is not asked
         return optuna.samplers.RandomSampler(seed=config.seed)
     total = config.trials or DEFAULT_SEARCH_TRIALS
     return optuna.samplers.TPESampler(
@@ -362,10 +369,7 @@ class _Processes:
 
     def __init__(self, workers: int, threads: int) -> None:
         self.capacity = workers
-        self.executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(threads,),
-        )
+        self.executor = parallel.spawn_pool(workers, _init_worker, (threads,))
         self.futures: dict[Future[TrialOutput], int] = {}
 
     def submit(self, job: TrialJob) -> Any:
@@ -388,13 +392,7 @@ class _Processes:
         if not cancel:
             self.executor.shutdown(wait=True)
             return
-        processes = list(getattr(self.executor, "_processes", {}).values())
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(timeout=5)
+        parallel.stop_pool(self.executor)
 
 
 class _Dask:
@@ -545,7 +543,7 @@ def check_config(config: TuneConfig) -> list[dict[str, Any]] | None:
                 raise ValueError(f"parameter '{r.name}' is set by the kernel budget's planner; "
                                  "tune it without a kernel budget")
     config.base_params()  # validated
-    if config.sampler == "grid":
+    if config.sampler == GRID_SAMPLER:
         limit = MAX_GRID_TRIALS if config.trials is None else min(config.trials, MAX_GRID_TRIALS)
         return grid_points(config.ranges, max_trials=limit)
     return None

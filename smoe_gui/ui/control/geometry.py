@@ -8,15 +8,17 @@ handler.  Coordinates are image coordinates: x = column, y = row (px).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ...core import registry
 from ...core.methods.drawing import segment_strokes
-from ...core.methods.pipeline import SEGMENT_METHODS
 from ...core.model import SmoeModel, ellipse_axes
-from ...core.params import METHODS
+from ...core.registry import KernelKind
 
 __all__ = [
     "INITIAL_CATEGORIES",
@@ -24,6 +26,7 @@ __all__ = [
     "KERNEL_CATEGORY_LABELS",
     "KERNEL_MODES",
     "SHARE_LEVELS",
+    "TRAINED",
     "KernelGeometry",
     "TerritoryImages",
     "ReducedGeometry",
@@ -31,7 +34,9 @@ __all__ = [
     "ellipse_polylines_of",
     "kernel_categories",
     "kernel_geometry",
+    "kernel_hues",
     "max_pool_mask",
+    "minor_categories",
     "share_levels",
     "territory_images",
     "reduced_geometry",
@@ -165,28 +170,92 @@ def ellipse_polylines(model: SmoeModel, index: NDArray[np.intp] | None = None) -
     return pts.reshape(-1, 2)
 
 
+#: The kind of a trained or loaded model's kernels.
+TRAINED = "trained"
+
+
+def _kinds() -> dict[str, KernelKind]:
+    """Every registered method's kernel kinds by key, in registry order, then "trained"."""
+    out: dict[str, KernelKind] = {}
+    for method in registry.all():
+        for kind in getattr(method, "kernel_kinds", ()) or (KernelKind(method.name, method.name, 0),):
+            out.setdefault(kind.key, kind)
+    out[TRAINED] = KernelKind(TRAINED, "trained / loaded", 55)
+    return out
+
+
+class _Categories(Sequence[str]):
+    """:data:`KERNEL_CATEGORIES`, read from the registry each time."""
+
+    def __getitem__(self, index: Any) -> Any:
+        return tuple(_kinds())[index]
+
+    def __len__(self) -> int:
+        return len(_kinds())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_kinds())
+
+    def __contains__(self, item: object) -> bool:
+        return item in _kinds()
+
+
+class _Labels(Mapping[str, str]):
+    """:data:`KERNEL_CATEGORY_LABELS`, read from the registry each time."""
+
+    def __getitem__(self, key: str) -> str:
+        return _kinds()[key].label
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_kinds())
+
+    def __len__(self) -> int:
+        return len(_kinds())
+
+
+class _Initial(Mapping[str, tuple[str, ...]]):
+    """:data:`INITIAL_CATEGORIES`, read from the registry each time."""
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        if name not in registry.names():
+            raise KeyError(name)
+        method = registry.get(name)
+        kinds = getattr(method, "kernel_kinds", ()) or (KernelKind(name, name, 0),)
+        return tuple(kind.key for kind in kinds)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry.names())
+
+    def __len__(self) -> int:
+        return len(registry.names())
+
+
 #: Kernel categories, in drawing order: what a kernel is.  The kernels of an
-#: initial model are drawn by the kind the method made (edge pairs and
-#: background kernels, grid kernels, segment kernels); a trained or loaded
-#: model's kernels are all "trained" (training moves, prunes and merges them).
-KERNEL_CATEGORIES = ("pair", "background", "grid", "segment", "trained")
+#: initial model are drawn by the kind the method made (each method's
+#: ``kernel_kinds``: edge pairs and background kernels, grid kernels, segment
+#: kernels, ...); a trained or loaded model's kernels are all "trained"
+#: (training moves, prunes and merges them).  A live view of the registry.
+KERNEL_CATEGORIES: Sequence[str] = _Categories()
 
 #: What each category is, for the legend, the guide, the hover label and the kernel panel.
-KERNEL_CATEGORY_LABELS: dict[str, str] = {
-    "pair": "edge pair",
-    "background": "background",
-    "grid": "grid",
-    "segment": "segment (S-SMoE, AS-SMoE)",
-    "trained": "trained / loaded",
-}
+KERNEL_CATEGORY_LABELS: Mapping[str, str] = _Labels()
 
-#: The categories of an initial model's kernels, for each method (edge: its
-#: ``2·n_pairs`` pair kernels first, then its background kernels).
-INITIAL_CATEGORIES: dict[str, tuple[str, ...]] = {
-    "edge": ("pair", "background"),
-    "grid": ("grid",),
-    **{m: ("segment",) for m in SEGMENT_METHODS},
-}
+#: The categories of an initial model's kernels, for each method (a method
+#: with two kinds, the edge method: its ``2·n_pairs`` pair kernels first, then
+#: the rest).
+INITIAL_CATEGORIES: Mapping[str, tuple[str, ...]] = _Initial()
+
+
+def kernel_hues() -> dict[str, int]:
+    """Hue (degrees) of each kernel category (the theme's colours)."""
+    return {key: kind.hue for key, kind in _kinds().items()}
+
+
+def minor_categories() -> frozenset[str]:
+    """Categories drawn with smaller markers and hidden with the background
+    kernels (kinds that tile the image: background, grid)."""
+    return frozenset(key for key, kind in _kinds().items() if kind.minor)
+
 
 #: What view 4 draws: centres and pair links, 1-σ ellipses, gate territories.
 KERNEL_MODES = ("centres", "ellipses", "territories")
@@ -353,12 +422,13 @@ def kernel_categories(
     kinds = INITIAL_CATEGORIES.get(method)
     if kinds is None:
         raise ValueError(
-            f"no kernel categories for method {method!r}; expected one of {METHODS} or None"
+            f"no kernel categories for method {method!r}; expected one of "
+            f"{', '.join(registry.names())} or None"
         )
-    if method == "edge":
+    if len(kinds) >= 2:  # pairs first (kernels 2i, 2i+1), then the rest
         paired = min(2 * max(int(n_pairs), 0), k - k % 2)
-        groups["pair"] = np.arange(paired)
-        groups["background"] = np.arange(paired, k)
+        groups[kinds[0]] = np.arange(paired)
+        groups[kinds[1]] = np.arange(paired, k)
     else:
         (kind,) = kinds
         groups[kind] = np.arange(k)

@@ -108,7 +108,7 @@ class TrainRun:
     Attributes
     ----------
     label : str
-        ``"train"``, or ``"edge"`` / ``"grid"`` in a Compare.
+        ``"train"``, or the method's name in a Compare.
     params : Params
     method : str
     init : Initialization or None
@@ -231,7 +231,7 @@ def compute_stages(
 
     t0 = time.perf_counter()
     init = initialize(image, params, method=method)
-    n_pairs = len(init.reduced) if method == "edge" else 0
+    n_pairs = len(init.reduced)  # the edge pairs (no reduced segments: none)
     snap = compute_snapshot(
         image,
         init.model,

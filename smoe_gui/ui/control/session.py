@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from ...core import registry
 from ...core.methods.pipeline import Initialization
 from ...core.metrics import format_psnr
 from ...core.model import SmoeModel
@@ -45,7 +46,6 @@ from .jobs import (
 
 __all__ = [
     "COMPARE_METHODS",
-    "NO_STAGE_TEXT",
     "OVERLAY_INTERVAL_S",
     "RENDER_THREADS",
     "JobQueue",
@@ -67,15 +67,7 @@ RENDER_THREADS = 1
 #: What Compare trains by default, one after the other: the edge-aligned
 #: initialisation (first in METHODS) and the grid baseline it is compared with
 #: in the paper.  The window's "vs" selector picks the second method.
-COMPARE_METHODS: tuple[str, ...] = METHODS[:2]
-
-#: What views 1-3 say for a method that has no such stage (their caption,
-#: short: a long title would widen the views).
-NO_STAGE_TEXT: dict[str, dict[str, str]] = {
-    "grid": {"edges": "grid: no edges used", "segments": "grid: no segments", "reduced": "grid: none"},
-    "s-smoe": {"edges": "s-smoe: no edges", "reduced": "s-smoe: none"},
-    "as-smoe": {"edges": "as-smoe: no edges", "reduced": "as-smoe: none"},
-}
+COMPARE_METHODS: tuple[str, ...] = tuple(METHODS[:2])
 
 
 def compare_pair(method: str, partner: str) -> tuple[str, str]:
@@ -90,11 +82,13 @@ def compare_pair(method: str, partner: str) -> tuple[str, str]:
 def view_captions(method: str, stages: str, n_superpixels: int = 0) -> dict[str, str]:
     """Captions of views 1-3 for a result of ``method``: ``stages`` (e.g.
     "s-smoe stages"), or what the view shows instead / that it has no meaning
-    for the method (:data:`NO_STAGE_TEXT`)."""
-    out = {name: NO_STAGE_TEXT.get(method, {}).get(name, stages) for name in ("edges", "segments", "reduced")}
-    if method in ("s-smoe", "as-smoe"):
-        out["segments"] = f"{method} · {n_superpixels:,}"  # view 2's title says "Superpixels"
-    return out
+    for the method (each method's ``caption``, :class:`smoe_gui.core.registry.Method`)."""
+    counts = {"superpixels": int(n_superpixels)}
+    caption = getattr(registry.get(method), "caption", None)
+    views = ("edges", "segments", "reduced")
+    if caption is None:  # a method without captions of its own
+        return dict.fromkeys(views, stages)
+    return {name: caption(name, stages, counts) for name in views}
 
 
 class JobQueue(Protocol):
@@ -195,24 +189,13 @@ def stage_summary(result: StageResult, draw_ms: float) -> tuple[str, str]:
     """Status-bar texts of a stage result: the counts and the timings (ms) of
     each stage of its method (:data:`smoe_gui.core.methods.pipeline.STAGES_BY_METHOD`)."""
     init = result.init
-    model = result.snapshot.model
     colour = " · colour (RGB)" if init.image.ndim == 3 else ""
-    if init.segment_map is not None:
-        counts = (
-            f"{init.method}: superpixels {int(init.segment_map.max()) + 1:,} · "
-            f"kernels {model.n_kernels:,} · init PSNR {result.snapshot.psnr:.2f} dB{colour}"
-        )
-    elif init.method != "edge":  # the grid: no edge stages of its own (it counts the edge method's kernels)
-        counts = (f"{init.method}: kernels {model.n_kernels:,} · "
-                  f"init PSNR {result.snapshot.psnr:.2f} dB{colour}")
-    else:
-        counts = (
-            f"edge pixels {int(np.count_nonzero(init.edges)):,} · "
-            f"segments {len(init.segments):,} · "
-            f"reduced {len(init.reduced):,} ({int(np.count_nonzero(init.salient))} salient) · "
-            f"kernels {model.n_kernels:,} ({int(init.n_background)} background) · "
-            f"init PSNR {result.snapshot.psnr:.2f} dB{colour}"
-        )
+    summary_text = getattr(registry.get(init.method), "summary_text", None)
+    own = (  # the method's own counts
+        summary_text(init) if summary_text is not None
+        else f"{init.method}: kernels {init.model.n_kernels:,}"
+    )
+    counts = f"{own} · init PSNR {result.snapshot.psnr:.2f} dB{colour}"
     timings = dict(init.timings_ms)
     timings["render"] = result.snapshot.render_ms
     times = "ms: " + " · ".join(f"{k} {v:.0f}" for k, v in timings.items()) + f" · draw {draw_ms:.0f}"
@@ -490,7 +473,7 @@ class Session:
         r = self.stage_result
         if r is not None and model is r.snapshot.model:  # the initial model: keep its kinds of kernel
             method = r.init.method
-            n_pairs = len(r.init.reduced) if method == "edge" else 0
+            n_pairs = len(r.init.reduced)  # the edge pairs (no reduced segments: none)
             n_background = int(r.init.n_background)
             reconstruction = r.snapshot.reconstruction if reconstruction is None else reconstruction
         self._render_jobs.submit(rid, compute_snapshot, self.image, model, method, n_pairs, n_background,

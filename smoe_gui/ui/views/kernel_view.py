@@ -24,6 +24,7 @@ from ..control.geometry import (
     SHARE_LEVELS,
     KernelGeometry,
     ellipse_polylines_of,
+    minor_categories,
 )
 from ..control.jobs import InspectResult
 from ..theme import Theme
@@ -50,7 +51,7 @@ def centre_size(mode: str, category: str) -> float:
     """Marker diameter (screen px): background and grid kernels smaller, so
     that the edge pairs stand out."""
     size = _CENTRE_SIZE[mode]
-    return size - 1.5 if category in ("background", "grid") else size
+    return size - 1.5 if category in minor_categories() else size
 
 
 class KernelViewMixin:
@@ -87,7 +88,8 @@ class KernelViewMixin:
         item.setRect(QRectF(-0.5, -0.5, float(w), float(h)))
 
     def _show_legend(self) -> None:
-        self.legend.setText(legend_html(self.theme, self.kernel_mode, self.territory_fill))
+        method = getattr(self, "legend_method", None)  # whose result is shown (None: all)
+        self.legend.setText(legend_html(self.theme, self.kernel_mode, self.territory_fill, method))
 
     # -- kernel view controls ----------------------------------------------------
     def _make_kernel_controls(self) -> QWidget:
@@ -165,7 +167,7 @@ class KernelViewMixin:
         self._show_legend()
 
     def _category_visible(self, cat: str) -> bool:
-        return self.show_background or cat not in ("background", "grid")
+        return self.show_background or cat not in minor_categories()
 
     def _apply_kernel_visibility(self) -> None:
         kv = self.views["kernels"]

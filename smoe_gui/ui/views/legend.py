@@ -1,15 +1,42 @@
-"""The stage views' legend: what each colour means, as rich text."""
+"""The stage views' legend: what each colour means, as rich text.
+
+Each method names the entries its results use (its ``legend``,
+:class:`smoe_gui.core.registry.Method`; keys of :data:`ENTRIES`) and the kinds
+of its kernels (``kernel_kinds``): the legend of a result lists those only.
+"""
 
 from __future__ import annotations
 
-from ..control.geometry import KERNEL_CATEGORIES, KERNEL_CATEGORY_LABELS, SHARE_LEVELS
+from ...core import registry
+from ..control.geometry import (
+    INITIAL_CATEGORIES,
+    KERNEL_CATEGORIES,
+    KERNEL_CATEGORY_LABELS,
+    SHARE_LEVELS,
+    TRAINED,
+)
 from ..theme import Theme
 
-__all__ = ["legend_html"]
+__all__ = ["ENTRIES", "legend_html"]
+
+#: Legend entries a method may use: the segment directions (view 2), the
+#: superpixel boundaries (view 2), the clusters and salient segments (view 3),
+#: the pair links (view 4, centres) and the edge pixels (view 1 over an image).
+ENTRIES = ("directions", "superpixels", "clusters", "pair-links", "edge-pixels")
 
 
-def legend_html(t: Theme, kernel_mode: str, territory_fill: bool) -> str:
-    """Rich text saying what each colour means (view 4's part follows its mode)."""
+def legend_html(t: Theme, kernel_mode: str, territory_fill: bool, method: str | None = None) -> str:
+    """Rich text saying what each colour means (view 4's part follows its mode).
+
+    ``method``: the method whose result the views show (its entries and kernel
+    kinds only); None lists every method's.
+    """
+    if method is not None and method in registry.names():
+        used = set(getattr(registry.get(method), "legend", ()))
+        categories = [*INITIAL_CATEGORIES[method], TRAINED]
+    else:
+        used = set(ENTRIES)
+        categories = list(KERNEL_CATEGORIES)
 
     def sw(key: str, text: str, shape: str = "■", alpha: int = 255) -> str:
         c = t.color(key, alpha)
@@ -18,18 +45,18 @@ def legend_html(t: Theme, kernel_mode: str, territory_fill: bool) -> str:
 
     def kinds(shape: str) -> str:
         # what each kernel is: the kinds of an initial model, then trained
-        initial = [
-            sw(c, KERNEL_CATEGORY_LABELS[c], shape) for c in KERNEL_CATEGORIES if c != "trained"
-        ]
+        initial = [sw(c, KERNEL_CATEGORY_LABELS[c], shape) for c in categories if c != TRAINED]
         return (
             "<i>initial:</i> "
             + " ".join(initial)
             + " · "
-            + sw("trained", KERNEL_CATEGORY_LABELS["trained"], shape)
+            + sw(TRAINED, KERNEL_CATEGORY_LABELS[TRAINED], shape)
         )
 
     if kernel_mode == "centres":
-        kern = "<b>kernels: centres</b> " + kinds("●") + " " + sw("link", "pair link", "━")
+        kern = "<b>kernels: centres</b> " + kinds("●")
+        if "pair-links" in used:
+            kern += " " + sw("link", "pair link", "━")
     elif kernel_mode == "ellipses":
         lim = [f"{a:g}" for a, _ in SHARE_LEVELS[:-1]]
         fg = t.foreground
@@ -55,18 +82,22 @@ def legend_html(t: Theme, kernel_mode: str, territory_fill: bool) -> str:
             f"<span style='color:{t.foreground.name()}'>━</span>&nbsp;boundary "
             f"({fill}each region: the kernel of largest gate weight w<sub>i</sub>)"
         )
-    parts = [
-        "<b>segments</b> "
-        + " ".join(sw(f"dir{a}", f"θ={a}°", "━") for a in (0, 90, 45, -45))
-        + " "
-        + sw("superpixel", "superpixel boundary (S-SMoE, AS-SMoE)", "━"),
-        "<b>reduced</b> "
-        + sw("cluster", "cluster (DBSCAN)", "━")
-        + " "
-        + sw("salient", "salient", "━"),
+    segments = []
+    if "directions" in used:
+        segments.append(" ".join(sw(f"dir{a}", f"θ={a}°", "━") for a in (0, 90, 45, -45)))
+    if "superpixels" in used:
+        segments.append(sw("superpixel", "superpixel boundary (S-SMoE, AS-SMoE)", "━"))
+    parts = ["<b>segments</b> " + " ".join(segments)] if segments else []
+    if "clusters" in used:
+        parts.append(
+            "<b>reduced</b> " + sw("cluster", "cluster (DBSCAN)", "━") + " "
+            + sw("salient", "salient", "━")
+        )
+    parts += [
         kern,
         "<b>inspect</b> w<sub>i</sub> of the clicked kernel (heat, 0…1) "
         + sw("highlight", "its ellipse and territory", "━"),
-        "<b>edges view</b> " + sw("edge", "edge pixel over original/residual"),
     ]
+    if "edge-pixels" in used:
+        parts.append("<b>edges view</b> " + sw("edge-pixel", "edge pixel over original/residual"))
     return " &nbsp;│&nbsp; ".join(parts)

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
+from ...core import registry
 from ...core.metrics import PSNR_PLOT_MAX_DB
 from ...core.params import METHODS
 from ...core.train.runs import FitHistory
@@ -28,7 +29,7 @@ from ..control.jobs import ProgressBatch
 from ..theme import Theme
 
 __all__ = [
-    "CURVE_LABELS",
+    "curve_labels",
     "PHASE_LABEL_POSITIONS",
     "PLOT_REFRESH_MS",
     "ExpertPlot",
@@ -78,14 +79,18 @@ class IntegerAxis(pg.AxisItem):
 #: never print on top of each other.
 PHASE_LABEL_POSITIONS = {"tiles": 0.93, "merge": 0.78, "finetune": 0.63}
 
-#: Curve labels: a normal run, and one run per method in a Compare.
-CURVE_LABELS: tuple[str, ...] = ("train", *METHODS)
-_CURVE_NAMES = {"train": "training", "edge": "edge-aligned init", "grid": "grid init"}
+def curve_labels() -> tuple[str, ...]:
+    """Curve labels: a normal run, and one run per method in a Compare."""
+    return ("train", *METHODS)
 
 
 def curve_name(label: str) -> str:
-    """The legend text of run ``label``."""
-    return _CURVE_NAMES.get(label, f"{label} init")
+    """The legend text of run ``label`` (a method's ``curve_name``)."""
+    if label == "train":
+        return "training"
+    if label in METHODS:
+        return str(getattr(registry.get(label), "curve_name", "") or f"{label} init")
+    return f"{label} init"
 
 
 class TrainingPlots:
@@ -119,11 +124,12 @@ class TrainingPlots:
         self.kernel_plot.setObjectName("kernel-plot")
         self.psnr_plot.setLabel("left", "PSNR", units="dB")
         self.kernel_plot.setLabel("left", "kernels")
-        self.data: dict[str, FitHistory] = {label: FitHistory() for label in CURVE_LABELS}
+        self.curve_labels = curve_labels()
+        self.data: dict[str, FitHistory] = {label: FitHistory() for label in self.curve_labels}
         self.psnr_curves: dict[str, pg.PlotDataItem] = {}
         self.tile_curves: dict[str, pg.PlotDataItem] = {}
         self.kernel_curves: dict[str, pg.PlotDataItem] = {}
-        for label in CURVE_LABELS:
+        for label in self.curve_labels:
             self.psnr_curves[label] = self.psnr_plot.plot(name=curve_name(label))
             self.tile_curves[label] = self.psnr_plot.plot()
             self.tile_curves[label].setZValue(-1)
@@ -163,7 +169,7 @@ class TrainingPlots:
                 axis.setTextPen(theme.foreground)
         for grid in self.grids:
             grid.setPen(pg.mkPen(theme.grid))
-        for label in CURVE_LABELS:
+        for label in self.curve_labels:
             pen = pg.mkPen(theme.color(f"curve-{label}"), width=2)
             self.psnr_curves[label].setPen(pen)
             self.kernel_curves[label].setPen(pen)
@@ -179,7 +185,7 @@ class TrainingPlots:
         """Show only the curves of ``labels``; with several, the title names
         them in their colours (a legend outside the data)."""
         self.labels_shown = tuple(labels)
-        for label in CURVE_LABELS:
+        for label in self.curve_labels:
             visible = label in labels
             self.psnr_curves[label].setVisible(visible)
             self.tile_curves[label].setVisible(visible and self.show_tile_psnr)
@@ -245,7 +251,7 @@ class TrainingPlots:
             raise ValueError(f"x axis must be 'steps' or 'seconds', got {axis!r}")
         self.x_axis = axis
         self._update_axis_labels()
-        for label in CURVE_LABELS:
+        for label in self.curve_labels:
             self._redraw(label)
 
     def _update_axis_labels(self) -> None:
@@ -291,7 +297,7 @@ class TrainingPlots:
         """Every run's points as CSV: a ``run`` column, then
         :data:`smoe_gui.core.train.runs.HISTORY_COLUMNS`."""
         parts = [
-            self.data[label].csv_text(label) for label in CURVE_LABELS if len(self.data[label])
+            self.data[label].csv_text(label) for label in self.curve_labels if len(self.data[label])
         ]
         if not parts:
             return FitHistory().csv_text("train")
@@ -319,7 +325,7 @@ class ExpertPlot(pg.PlotWidget):
         self.getPlotItem().titleLabel.setText(
             "Expert initialisation (Fig. 3)", color=theme.foreground.name()
         )
-        color = theme.color("curve-edge")
+        color = theme.color(f"curve-{METHODS[0]}")  # the default method's expert stage
         self.curve.setPen(pg.mkPen(color, width=2))
         self.curve.setSymbolBrush(pg.mkBrush(color))
         self.curve.setSymbolPen(None)

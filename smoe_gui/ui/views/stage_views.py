@@ -234,7 +234,9 @@ class StageViews(KernelViewMixin, QWidget):
 
     def legend_html(self) -> str:
         """Rich text saying what each colour means (view 4's part follows its mode)."""
-        return legend_html(self.theme, self.kernel_mode, self.territory_fill)
+        return legend_html(
+            self.theme, self.kernel_mode, self.territory_fill, getattr(self, "legend_method", None)
+        )
 
     # -- data -------------------------------------------------------------------------
     def set_original(self, image: NDArray[np.float32]) -> None:
@@ -266,6 +268,9 @@ class StageViews(KernelViewMixin, QWidget):
     def show_result(self, request_id: int, result: StageResult) -> None:
         """Draw every stage of ``result`` (stale results are dropped by the caller)."""
         init = result.init
+        if getattr(self, "legend_method", None) != init.method:
+            self.legend_method: str | None = init.method  # the legend lists its entries only
+            self._show_legend()
         # the segment methods have no edge stage: view 1 shows the image dimmed
         self._edges = (
             None
@@ -393,7 +398,7 @@ class StageViews(KernelViewMixin, QWidget):
 
     def _refresh_backgrounds(self, only: tuple[str, ...] | None = None) -> None:
         t = self.theme
-        bg, fg, edge = t.background, t.foreground, t.color("edge")
+        bg, fg, edge = t.background, t.foreground, t.color("edge-pixel")
         for name, view in self.views.items():
             if only is not None and name not in only:
                 continue

@@ -43,6 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+from .._unionfind import find as find_root
 from .segments import DIRECTIONS, direction_index
 
 __all__ = [
@@ -331,14 +332,6 @@ def _qhull_delaunay_edges(pts: F64) -> tuple[NDArray[np.intp], NDArray[np.intp]]
 
 
 @numba.njit(cache=True, nogil=True)
-def _find(parent: NDArray[np.int64], i: int) -> int:  # pragma: no cover - compiled
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
-
-
-@numba.njit(cache=True, nogil=True)
 def _edge_order(sq: F64, lattice: bool) -> NDArray[np.int64]:  # pragma: no cover - compiled
     """Stable ascending order of ``sq``; a counting sort when every value is a
     multiple of 1/4 (squared distances between half-pixel lattice points)."""
@@ -377,8 +370,8 @@ def _kruskal(
     for e in order:
         if k == n - 1:
             break
-        ra = _find(parent, a[e])
-        rb = _find(parent, b[e])
+        ra = find_root(parent, a[e])
+        rb = find_root(parent, b[e])
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
             ti[k] = a[e]
@@ -396,15 +389,15 @@ def _labels_at(
     parent = np.arange(n)
     for e in range(ti.size):
         if tsq[e] <= limit:
-            ra = _find(parent, ti[e])
-            rb = _find(parent, tj[e])
+            ra = find_root(parent, ti[e])
+            rb = find_root(parent, tj[e])
             if ra != rb:
                 parent[max(ra, rb)] = min(ra, rb)
     label = np.full(n, -1, dtype=np.int64)
     out = np.empty(n, dtype=np.int64)
     nxt = 0
     for i in range(n):
-        r = _find(parent, i)
+        r = find_root(parent, i)
         if label[r] < 0:
             label[r] = nxt
             nxt += 1

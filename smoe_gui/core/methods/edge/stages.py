@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ...params import Params
 
-__all__ = ["EdgeStages", "edge_stages"]
+__all__ = [
+    "EdgeFront", "EdgeStages", "edge_front", "edge_placement", "edge_reduction", "edge_stages",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,13 +43,22 @@ class EdgeStages:
     notes: tuple[str, ...]
 
 
-def edge_stages(
+@dataclass(frozen=True, eq=False)
+class EdgeFront:
+    """Stages 1-2 and the scores: what does not depend on ``max_pts`` or the
+    background spacing (the planner computes it once per search)."""
+
+    edges: NDArray[np.bool_]
+    segments: NDArray[np.float64]
+    scores: NDArray[np.float64]
+
+
+def edge_front(
     image: NDArray[np.float32], params: Params, timings: dict[str, float]
-) -> EdgeStages:
-    """Every stage of the edge method before the experts; fills ``timings`` (ms)."""
+) -> EdgeFront:
+    """Canny, the segment scan and the importance scores; fills ``timings`` (ms)."""
     from .edges import canny_edges
-    from .placement import background_kernels, edge_kernel_pairs
-    from .reduction import importance_scores, reduce_segments
+    from .reduction import importance_scores
     from .segments import scan_segments
 
     h, w = image.shape
@@ -64,13 +76,34 @@ def edge_stages(
     lap("segments")
     scores = importance_scores(segments, params.lam, h, w)
     lap("scores")
-    red = reduce_segments(segments, scores, params.max_pts, params.salient_fraction)
-    lap("reduction")
+    return EdgeFront(edges, segments, scores)
+
+
+def edge_reduction(front: EdgeFront, params: Params, timings: dict[str, float]) -> Any:
+    """The DBSCAN reduction of ``front``'s segments (``params.max_pts``,
+    ``salient_fraction``); fills ``timings["reduction"]`` (ms)."""
+    from .reduction import reduce_segments
+
+    start = time.perf_counter()
+    red = reduce_segments(front.segments, front.scores, params.max_pts, params.salient_fraction)
+    timings["reduction"] = (time.perf_counter() - start) * 1000.0
+    return red
+
+
+def edge_placement(
+    shape: tuple[int, int], front: EdgeFront, red: Any, params: Params, timings: dict[str, float]
+) -> EdgeStages:
+    """Kernel pairs of the reduced segments and background kernels on an image
+    of ``shape`` (H, W); fills ``timings["placement"]`` (ms)."""
+    from .placement import background_kernels, edge_kernel_pairs
+
+    h, w = shape
+    start = time.perf_counter()
     mu, A, log_alpha = edge_kernel_pairs(red.reduced, params.delta_mu, params.segment_steering)
     notes: list[str] = []
     use_background = params.background_kernels
     if red.reduced.shape[0] == 0:
-        if edges.any():
+        if front.edges.any():
             notes.append("no segment of 2 or more pixels among the edges: background kernels only")
         else:
             notes.append("no edges found: background kernels only")
@@ -86,18 +119,17 @@ def edge_stages(
         mu = np.concatenate([mu, b_mu])
         A = np.concatenate([A, b_A])
         log_alpha = np.concatenate([log_alpha, b_la])
-    lap("placement")
+    timings["placement"] = (time.perf_counter() - start) * 1000.0
     return EdgeStages(
-        edges,
-        segments,
-        scores,
-        red.reduced,
-        red.salient,
-        red.source,
-        red.eps,
-        mu,
-        A,
-        log_alpha,
-        n_background,
-        tuple(notes),
+        front.edges, front.segments, front.scores, red.reduced, red.salient, red.source, red.eps,
+        mu, A, log_alpha, n_background, tuple(notes),
     )
+
+
+def edge_stages(
+    image: NDArray[np.float32], params: Params, timings: dict[str, float]
+) -> EdgeStages:
+    """Every stage of the edge method before the experts; fills ``timings`` (ms)."""
+    front = edge_front(image, params, timings)
+    red = edge_reduction(front, params, timings)
+    return edge_placement(image.shape[:2], front, red, params, timings)

@@ -13,17 +13,18 @@ import math
 import os
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ... import parallel
+
 __all__ = [
     "AS_CHUNK",
     "AS_MARGIN",
+    "AS_PATCH",
     "CONFLICT_REACH",
     "CONTEXT_REACH",
     "PIECE_KERNELS",
@@ -38,6 +39,8 @@ F64 = NDArray[np.float64]
 
 #: Margin (px) added to a piece's bounding box before cropping (public code: 10).
 AS_MARGIN = 10
+#: Side of the square patch each window is resized to for its local fit (public code: 32).
+AS_PATCH = 32
 
 
 @dataclass(frozen=True)
@@ -332,18 +335,6 @@ def default_workers() -> int:
     return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
-def _dask_worker() -> Any:
-    """The Dask worker this code runs in, or None (no Dask, or not in a task)."""
-    try:
-        from distributed import get_worker
-    except ImportError:
-        return None
-    try:
-        return get_worker()
-    except ValueError:
-        return None
-
-
 class LocalFitRunner:
     """Where the local fits' chunks run: the seam between AS-SMoE and a cluster.
 
@@ -373,16 +364,14 @@ class LocalFitRunner:
         self._round = 0
 
     def __enter__(self) -> LocalFitRunner:
-        if _dask_worker() is not None:
+        if parallel.dask_worker() is not None:
             from distributed import worker_client
 
             self._client_cm = worker_client()
             self._client = self._client_cm.__enter__()
             self.kind = "dask"
         elif self.workers > 1:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=get_context("spawn")
-            )
+            self._pool = parallel.spawn_pool(self.workers)
             self.kind = "processes"
         return self
 
@@ -399,16 +388,12 @@ class LocalFitRunner:
         if not items:
             return []
         if self._client is not None:
-            futures = self._client.map(
-                _fit_chunk_task,
-                items,
-                pure=False,
-                key=[f"{self._prefix}-{self._round}-{i}" for i in range(len(items))],
-            )
             self._round += 1
-            return list(self._client.gather(futures))
+            return parallel.dask_map(
+                self._client, _fit_chunk_task, items, f"{self._prefix}-{self._round - 1}"
+            )
         if self._pool is not None:
-            return list(self._pool.map(_fit_chunk_task, items))
+            return parallel.pool_map(self._pool, _fit_chunk_task, items)
         import torch
 
         from ...threads import default_threads, set_threads
@@ -417,7 +402,6 @@ class LocalFitRunner:
         previous = torch.get_num_threads()
         set_threads(1)  # once, here: the chunks' threads share torch's setting
         try:
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                return list(pool.map(lambda item: fit_local_chunk(item[0], item[1]), items))
+            return parallel.thread_map(lambda it: fit_local_chunk(it[0], it[1]), items, threads)
         finally:
             set_threads(previous)

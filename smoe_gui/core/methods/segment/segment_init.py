@@ -79,6 +79,7 @@ from scipy.spatial import cKDTree
 from .local_fit import (
     AS_CHUNK,
     AS_MARGIN,
+    AS_PATCH,
     CONFLICT_REACH,
     CONTEXT_REACH,
     PIECE_KERNELS,
@@ -90,7 +91,7 @@ from .local_fit import (
     default_workers,
     fit_local_chunk,
 )
-from .superpixels import SegmentStats, segment_stats
+from .superpixels import SegmentStats, pixel_moments, segment_stats
 
 __all__ = [
     "AS_CHUNK",
@@ -110,8 +111,6 @@ __all__ = [
 
 F64 = NDArray[np.float64]
 
-#: Side of the square patch each window is resized to for its local fit (public code: 32).
-AS_PATCH = 32
 #: Smallest variance (px²) of a kernel along any axis; keeps one-pixel-wide parts finite.
 MIN_VARIANCE = 0.25
 #: Variance of a uniform unit pixel (px²), added to every part's coordinate covariance.
@@ -358,21 +357,12 @@ def _allocation_parts(
         part[a:b] = first[s] + _bisect_ids(xs.astype(np.float64), ys.astype(np.float64), int(alloc[s]))
     k = int(first[-1])
     ys, xs = np.divmod(order, w)
-    cnt = np.bincount(part, minlength=k).astype(np.float64)
-    cx = np.bincount(part, xs, k) / cnt
-    cy = np.bincount(part, ys, k) / cnt
-    dx = xs - cx[part]
-    dy = ys - cy[part]
-    cov = np.empty((k, 2, 2))
-    cov[:, 0, 0] = np.bincount(part, dx * dx, k) / cnt
-    cov[:, 1, 1] = np.bincount(part, dy * dy, k) / cnt
-    cov[:, 0, 1] = cov[:, 1, 0] = np.bincount(part, dx * dy, k) / cnt
-    means = np.bincount(part, img.ravel()[order], k) / cnt
+    _, centres, cov, means = pixel_moments(part, xs, ys, img.ravel()[order], k)
     owner = np.repeat(np.arange(n_seg, dtype=np.intp), alloc)
     pixel_part = np.empty_like(part)
     pixel_part[order] = part
     return SegmentKernels(
-        np.stack([cx, cy], axis=1),
+        centres,
         steering_from_cov(cov),
         np.zeros(k),
         means,

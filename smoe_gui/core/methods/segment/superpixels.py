@@ -44,7 +44,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import find_objects
 
-__all__ = ["SegmentStats", "mdbscan_superpixels", "merge_segments", "relabel", "segment_stats"]
+from .._unionfind import find as find_root
+
+__all__ = [
+    "SegmentStats", "mdbscan_superpixels", "merge_segments", "pixel_moments", "relabel",
+    "segment_stats",
+]
 
 #: Weight of the distance to the seed in the growing criterion (public code).
 SEED_WEIGHT = 0.62
@@ -101,18 +106,6 @@ def _grow(image: np.ndarray, e2: float) -> tuple[np.ndarray, int]:
 
 
 @numba.njit(cache=True, nogil=True)
-def _find(parent: np.ndarray, a: int) -> int:
-    root = a
-    while parent[root] != root:
-        root = parent[root]
-    while parent[a] != root:
-        nxt = parent[a]
-        parent[a] = root
-        a = nxt
-    return root
-
-
-@numba.njit(cache=True, nogil=True)
 def _merge_pass(
     labels: np.ndarray, image: np.ndarray, n_seg: int, small: np.ndarray, spatial: float
 ) -> int:
@@ -164,8 +157,8 @@ def _merge_pass(
         v = best[u]
         if v < 0 or absorbed[u]:
             continue
-        ru = _find(parent, u)
-        rv = _find(parent, v)
+        ru = find_root(parent, u)
+        rv = find_root(parent, v)
         if ru == rv:
             continue
         parent[ru] = rv
@@ -175,7 +168,7 @@ def _merge_pass(
     n_new = 0
     for y in range(h):
         for x in range(w):
-            r = _find(parent, labels[y, x])
+            r = find_root(parent, labels[y, x])
             if new[r] < 0:
                 new[r] = n_new
                 n_new += 1
@@ -338,26 +331,57 @@ class SegmentStats:
     bbox: NDArray[np.int64]
 
 
+def pixel_moments(
+    group: NDArray[np.integer], xs: NDArray[np.integer], ys: NDArray[np.integer],
+    values: NDArray[np.floating], n: int,
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Moments of ``n`` groups of pixels, by ``np.bincount`` (the one home of this
+    computation: segments here, S-SMoE's kernel parts in ``segment_init``).
+
+    Parameters
+    ----------
+    group : (P,) int
+        The group ``0 .. n-1`` of each pixel (every group non-empty).
+    xs, ys : (P,) int
+        The pixels' coordinates (px).
+    values : (P,) float
+        The pixels' values.
+    n : int
+
+    Returns
+    -------
+    count : (n,) int64
+    centroid : (n, 2) float64
+        Mean ``(x, y)``.
+    cov : (n, 2, 2) float64
+        Covariance of the coordinates (px², population form).
+    mean : (n,) float64
+        Mean value.
+    """
+    cnt = np.bincount(group, minlength=n).astype(np.int64)
+    c = cnt.astype(np.float64)
+    mx = np.bincount(group, xs, n) / c
+    my = np.bincount(group, ys, n) / c
+    dx = xs - mx[group]
+    dy = ys - my[group]
+    cov = np.empty((n, 2, 2))
+    cov[:, 0, 0] = np.bincount(group, dx * dx, n) / c
+    cov[:, 1, 1] = np.bincount(group, dy * dy, n) / c
+    cov[:, 0, 1] = cov[:, 1, 0] = np.bincount(group, dx * dy, n) / c
+    mean = np.bincount(group, values, n) / c
+    return cnt, np.stack([mx, my], axis=1), cov, mean
+
+
 def segment_stats(labels: NDArray[np.int32], image: NDArray[np.floating]) -> SegmentStats:
     """Moments of every segment of ``labels`` (module :class:`SegmentStats`)."""
     lab = np.asarray(labels)
     h, w = lab.shape
     n = int(lab.max()) + 1
-    flat = lab.ravel()
     ys, xs = np.divmod(np.arange(h * w, dtype=np.int64), w)
-    cnt = np.bincount(flat, minlength=n).astype(np.int64)
-    c = cnt.astype(np.float64)
-    mx = np.bincount(flat, xs, n) / c
-    my = np.bincount(flat, ys, n) / c
-    dx = xs - mx[flat]
-    dy = ys - my[flat]
-    cov = np.empty((n, 2, 2))
-    cov[:, 0, 0] = np.bincount(flat, dx * dx, n) / c
-    cov[:, 1, 1] = np.bincount(flat, dy * dy, n) / c
-    cov[:, 0, 1] = cov[:, 1, 0] = np.bincount(flat, dx * dy, n) / c
-    mean = np.bincount(flat, np.asarray(image, dtype=np.float64).ravel(), n) / c
+    values = np.asarray(image, dtype=np.float64).ravel()
+    cnt, centroid, cov, mean = pixel_moments(lab.ravel(), xs, ys, values, n)
     bbox = np.empty((n, 4), dtype=np.int64)
     for k, sl in enumerate(find_objects(lab + 1, max_label=n)):
         assert sl is not None, "labels must be 0 .. n-1 without gaps"
         bbox[k] = (sl[1].start, sl[0].start, sl[1].stop - 1, sl[0].stop - 1)
-    return SegmentStats(cnt, np.stack([mx, my], axis=1), cov, mean, bbox)
+    return SegmentStats(cnt, centroid, cov, mean, bbox)
