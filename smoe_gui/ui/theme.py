@@ -9,34 +9,16 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
+from ..core.palette import HUES, hsl
+
 __all__ = ["COLOR_SCHEMES", "Theme", "apply_color_scheme", "current_theme"]
 
 #: Colour schemes the window offers: the desktop's, or a light or dark palette.
 COLOR_SCHEMES = ("system", "light", "dark")
 
-# Hue (degrees) of each thing drawn; saturation/lightness come from the palette.
-_HUES: dict[str, int] = {
-    "dir0": 0,  # θ = 0°: red
-    "dir90": 210,  # θ = 90°: blue
-    "dir45": 120,  # θ = 45°: green
-    "dir-45": 45,  # θ = -45°: amber
-    "cluster": 190,  # reduced, clustered: cyan
-    "salient": 320,  # reduced, salient: magenta
-    "pair": 25,  # pair kernels: orange
-    "background": 260,  # background kernels: violet
-    "grid": 160,  # grid kernels: teal
-    "segment": 300,  # initial kernels of a segment method (S-SMoE, AS-SMoE): purple
-    "trained": 55,  # trained / loaded kernels: yellow
-    "link": 25,  # pair link
-    "edge": 95,  # edge pixels over an image: lime
-    "curve-train": 210,
-    "curve-edge": 25,
-    "curve-grid": 160,
-    "curve-s-smoe": 300,
-    "curve-as-smoe": 130,
-    "superpixel": 350,  # superpixel boundaries (S-SMoE, AS-SMoE): red
-    "highlight": 0,
-}
+# Hue (degrees) of each thing drawn and the saturation/lightness rule: in the core
+# (smoe_gui.core.palette), so that the command line's PNGs use the same colours.
+_HUES = HUES
 
 
 class Theme:
@@ -60,12 +42,7 @@ class Theme:
 
     def color(self, key: str, alpha: int = 255) -> QColor:
         """The colour of ``key`` (one of the drawn things) for this palette."""
-        hue = _HUES.get(key, sum(map(ord, key)) * 47 % 360)  # e.g. the curve of a method added later
-        lightness = 170 if self.dark else 110
-        saturation = 230 if self.dark else 240
-        if hue in (45, 55, 95, 120, 160, 190) and not self.dark:
-            lightness = 85  # yellows and greens need to be deeper on white
-        c = QColor.fromHsl(hue, saturation, lightness)
+        c = QColor.fromHsl(*hsl(key, self.dark))  # e.g. the curve of a method added later too
         c.setAlpha(alpha)
         return c
 
