@@ -173,10 +173,11 @@ def _snapshot_interval(params: Params) -> float:
 
 def _write_video(args: argparse.Namespace, video: tuple[Path, tuple[str, ...]],
                  image: Any, result: Any) -> None:
-    from ..core.train.video import DEFAULT_FPS, initial_kernel_keys, write_training_video
+    from ..core.methods.drawing import initial_kinds
+    from ..core.train.video import DEFAULT_FPS, write_training_video
 
     path, panels = video
-    keys = (initial_kernel_keys(result.initialization)
+    keys = (initial_kinds(result.initialization)
             if result.initialization is not None else None)
     if not args.quiet:
         print(f"smoe fit: drawing {len(result.snapshots)} frames into {show_path(path)}",

@@ -7,8 +7,11 @@
   A, m, log_alpha, expert_psnr``;
 * ``DIR/model.npz``: the initial model with its parameters;
 * ``DIR/params.json``: the parameters used;
-* ``DIR/edges.png``, ``segments.png``, ``reduced.png``, ``kernels.png``,
-  ``reconstruction.png``: one picture per stage;
+* ``DIR/edges.png``, ``segments.png``, ``reduced.png``, ``kernels.png``
+  (and ``superpixels.png`` for a segment method): one picture per stage in the
+  window's colours, the image upscaled by :func:`~smoe_gui.core.methods.drawing.auto_scale`
+  with a legend strip below (:func:`~smoe_gui.core.methods.drawing.with_legend`);
+  ``reconstruction.png``: the initial model at the image's size;
 
 and prints the counts and the time of each stage.  Every input, and that
 ``DIR`` can be written, is checked before the work starts; the files appear
@@ -80,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
         draw_reduced,
         draw_segments,
         draw_superpixels,
+        initial_kinds,
+        stage_legend,
+        with_legend,
     )
     from ..core.methods.pipeline import initialize
     from ..core.metrics import format_psnr
@@ -94,16 +100,27 @@ def run(args: argparse.Namespace) -> int:
     model = result.model
     h, w = image.shape[:2]
     scale = auto_scale(h, w)
+    kinds = initial_kinds(result)
+    # the window's colours, a legend strip below each overlay (the reconstruction as it is)
     pictures = {
-        "edges.png": draw_edges(result.edges, image, scale),
-        "segments.png": draw_segments(image, result.segments, scale),
-        "reduced.png": draw_reduced(image, result.reduced, result.salient, scale),
-        "kernels.png": draw_kernels(image, model, result.n_background, scale),
+        # no edge stage (grid, segment methods): the image dimmed, as the window's view 1
+        "edges.png": with_legend(
+            draw_edges(result.edges, None if result.edges.any() else image, scale),
+            stage_legend("edges"),
+        ),
+        "segments.png": with_legend(draw_segments(image, result.segments, scale),
+                                    stage_legend("segments")),
+        "reduced.png": with_legend(draw_reduced(image, result.reduced, result.salient, scale),
+                                   stage_legend("reduced")),
+        "kernels.png": with_legend(draw_kernels(image, model, scale=scale, kinds=kinds),
+                                   stage_legend("kernels", kinds)),
         "reconstruction.png": draw_reconstruction(model, reconstruction=result.reconstruction),
     }
     extra: dict[str, np.ndarray] = {}
     if result.segment_map is not None:  # segment methods: the superpixels and whose kernel is whose
-        pictures["superpixels.png"] = draw_superpixels(image, result.segment_map, scale)
+        pictures["superpixels.png"] = with_legend(
+            draw_superpixels(image, result.segment_map, scale), stage_legend("superpixels")
+        )
         extra = {"segment_map": result.segment_map, "kernel_segment": result.kernel_segment}
 
     # -- write ------------------------------------------------------------------

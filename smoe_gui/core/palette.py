@@ -13,7 +13,7 @@ from __future__ import annotations
 import colorsys
 from dataclasses import dataclass
 
-__all__ = ["DARK", "HUES", "LIGHT", "BasePalette", "hsl", "rgb"]
+__all__ = ["DARK", "HUES", "KIND_LABELS", "LIGHT", "BasePalette", "hsl", "rgb"]
 
 RGB = tuple[int, int, int]
 
@@ -39,6 +39,15 @@ HUES: dict[str, int] = {
     "curve-as-smoe": 130,
     "superpixel": 350,  # superpixel boundaries (S-SMoE, AS-SMoE): red
     "highlight": 0,
+}
+
+#: What each kind of kernel is (its palette key), for legends.
+KIND_LABELS: dict[str, str] = {
+    "pair": "edge pair",
+    "background": "background",
+    "grid": "grid",
+    "segment": "segment (S-SMoE, AS-SMoE)",
+    "trained": "trained / loaded",
 }
 
 #: Hues drawn deeper on a light background (yellows and greens).

@@ -24,11 +24,11 @@ from PySide6.QtCore import QEvent, QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import QLabel, QPushButton
 
 from ..core.errors import one_line, show_path
+from ..core.methods.drawing import initial_kinds
 from ..core.train.video import (
     PANELS,
     VideoCancelled,
     check_video_path,
-    initial_kernel_keys,
     write_training_video,
 )
 from .workers import _track
@@ -180,7 +180,7 @@ class VideoExporter(QObject):
         except ValueError as exc:
             self.window.messenger.error("Cannot export the video", one_line(exc))
             return False
-        keys = (initial_kernel_keys(result.initialization)
+        keys = (initial_kinds(result.initialization)
                 if result.initialization is not None else None)
         job = {
             "image": image,

@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import show_path
+from ..methods.drawing import text_font
 from ..palette import LIGHT, rgb
 from .runs import FitHistory
 from .snapshots import ModelHistory, Snapshot
@@ -41,7 +42,6 @@ __all__ = [
     "VideoCancelled",
     "VideoInfo",
     "check_video_path",
-    "initial_kernel_keys",
     "parse_panels",
     "video_frames",
     "write_training_video",
@@ -130,26 +130,6 @@ def check_video_path(path: str | os.PathLike[str]) -> Path:
         raise ValueError(f"{shown}: folder {show_path(folder)} does not exist")
     check_output_dir(folder)
     return out
-
-
-def initial_kernel_keys(init: Any) -> list[str]:
-    """Palette key of each kernel of an initialisation's model, as the window's
-    view 4 colours them: ``"segment"`` for a segment method's (it has a
-    ``segment_map``), ``"grid"`` for the grid's, else ``"pair"`` for the pair
-    kernels and ``"background"`` for the last ``n_background``.
-
-    Parameters
-    ----------
-    init : Initialization
-        :func:`smoe_gui.core.methods.pipeline.initialize`'s result.
-    """
-    k = int(init.model.n_kernels)
-    if getattr(init, "segment_map", None) is not None:
-        return ["segment"] * k
-    if init.method == "grid":
-        return ["grid"] * k
-    n_bg = min(max(int(init.n_background), 0), k)
-    return ["pair"] * (k - n_bg) + ["background"] * n_bg
 
 
 def parse_panels(text: str | Sequence[str]) -> tuple[str, ...]:
@@ -255,15 +235,6 @@ class _PsnrPlot:
         return out
 
 
-def _font(size: int) -> Any:
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
-
-
 def _psnr_at(times: NDArray[np.float64], psnr: NDArray[np.float64], elapsed_s: float) -> float:
     """The latest PSNR measured at or before ``elapsed_s`` (the first one before
     any; NaN: none)."""
@@ -293,8 +264,8 @@ class _FrameDrawer:
         small = _resized(img, (self.ph, self.pw))
         self.dimmed = _to_u8(_dim(small))
         self.plot = _PsnrPlot(history, (self.ph, self.pw)) if "psnr" in panels else None
-        self.title_font = _font(18)
-        self.status_font = _font(18)
+        self.title_font = text_font(18)
+        self.status_font = text_font(18)
         whole = history.whole_image().arrays() if history is not None else None
         self.psnr_t = whole["elapsed_s"] if whole is not None else np.zeros(0)
         self.psnr_db = whole["psnr_db"] if whole is not None else np.zeros(0)
