@@ -1,6 +1,7 @@
 """``smoe fit`` and ``smoe render``.
 
-``smoe fit IMAGE --out DIR`` initialises a model (edge-aligned or grid), trains
+``smoe fit IMAGE --out DIR`` initialises a model (any method of
+:data:`smoe_gui.core.params.METHODS`), trains
 it and measures it (:func:`smoe_gui.core.train.runs.run_fit`) and writes
 ``DIR/model.npz``, ``DIR/reconstruction.png``, ``DIR/params.json`` and
 ``DIR/report.json`` (:func:`smoe_gui.core.train.runs.fit_report`), all together or
@@ -34,6 +35,7 @@ from . import (
     add_param_options,
     interrupted_status,
     max_size_option,
+    methods_text,
     note_signal,
     params_from_args,
     print_note,
@@ -286,7 +288,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     fit_parser = subparsers.add_parser(
         "fit",
         help="initialise and train a model of an image",
-        description="Initialise (edge-aligned or grid) and train an SMoE model of IMAGE; "
+        description=f"Initialise (--method: {methods_text()}) and train an SMoE model of IMAGE; "
         "write model.npz, reconstruction.png, params.json and report.json into --out. "
         "Ctrl-C keeps the best model so far and exits with status 130.",
     )
@@ -298,7 +300,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--method",
         choices=METHODS,
         default=METHODS[0],
-        help=f"kernel initialisation (default: {METHODS[0]})",
+        help=f"kernel initialisation: {methods_text()} (default: {METHODS[0]})",
     )
     fit_parser.add_argument(
         "--time-budget",

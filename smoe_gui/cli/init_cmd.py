@@ -1,7 +1,8 @@
 """``smoe init``: run the initialisation stages and write each one to a folder.
 
-``smoe init IMAGE [--params F.json] [--set NAME=VALUE ...] [--method edge|grid]
-[--max-size N] --out DIR`` writes, atomically:
+``smoe init IMAGE [--params F.json] [--set NAME=VALUE ...] [--method M]
+[--max-size N] --out DIR`` (``M`` one of :data:`smoe_gui.core.params.METHODS`)
+writes, atomically:
 
 * ``DIR/stages.npz``: ``image, edges, segments, scores, reduced, salient, mu,
   A, m, log_alpha, expert_psnr``;
@@ -28,7 +29,7 @@ import numpy as np
 
 from ..core.errors import show_path
 from ..core.params import METHODS
-from . import add_param_options, max_size_option, params_from_args, print_note
+from . import add_param_options, max_size_option, methods_text, params_from_args, print_note
 
 __all__ = ["OUTPUT_FILES", "register", "run"]
 
@@ -49,18 +50,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     """Add the ``init`` sub-command."""
     parser = subparsers.add_parser(
         "init",
-        help="run the edge-aligned initialisation and write every stage",
+        help=f"run an initialisation ({methods_text()}) and write every stage",
         description=(
-            "Run the edge-aligned initialisation (Canny, segments, scores, DBSCAN "
-            "reduction, kernel placement, experts) or the grid baseline on IMAGE and "
-            "write the stages, the model and one PNG per stage into --out."
+            f"Run the initialisation --method ({methods_text()}; default {METHODS[0]}) on "
+            "IMAGE and write its stages, the initial model and one PNG per stage (in the "
+            "window's colours, with a legend) into --out."
         ),
     )
     parser.add_argument("image", metavar="IMAGE", help="input image (PNG, JPEG, TIFF, ...)")
     add_param_options(parser)
     parser.add_argument(
         "--method", choices=METHODS, default=METHODS[0],
-        help="edge-aligned initialisation (default) or the regular-grid baseline",
+        help=f"kernel initialisation: {methods_text()} (default: {METHODS[0]})",
     )
     parser.add_argument(
         "--max-size", default=None, metavar="N",
