@@ -114,19 +114,19 @@ def test_export_video_bad_path_cancel_and_close(qtbot, window, tmp_path: Path) -
         window.start_training()
     exporter = video_exporter(window)
     for bad in ("run.avi", "missing/run.mp4"):
-        assert not exporter.export(tmp_path / bad)
+        assert not exporter.start_export(tmp_path / bad)
     assert window.messenger.levels() == ["error", "error"]
     assert ".mp4 or .gif" in window.messenger.messages[0][2]
     assert "does not exist" in window.messenger.messages[1][2]
     # cancelled at once: nothing is written, not even a temporary file
     before = sorted(p.name for p in tmp_path.iterdir())
     with qtbot.waitSignal(exporter.ended, timeout=60_000):
-        assert exporter.export(tmp_path / "cancelled.mp4")
+        assert exporter.start_export(tmp_path / "cancelled.mp4")
         exporter.cancel()
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert exporter.last_info is None
     # closing the window during an export cancels it and waits for its thread
-    assert exporter.export(tmp_path / "closing.mp4")
+    assert exporter.start_export(tmp_path / "closing.mp4")
     window.close()
     assert exporter.wait(1000)
     assert not (tmp_path / "closing.mp4").exists()

@@ -102,6 +102,7 @@ class VideoExporter(QObject):
         self.last_info: Any = None
         self._thread: QThread | None = None
         self._worker: VideoExportWorker | None = None
+        self._finished: tuple[QThread, VideoExportWorker] | None = None
         self.label = QLabel("")
         self.label.setObjectName("video-export-status")
         self.cancel_button = QPushButton("Cancel video")
@@ -140,7 +141,7 @@ class VideoExporter(QObject):
             "Export training as video", "training.mp4", VIDEO_FILTER
         )
         if path:
-            self.export(path, layout)
+            self.start_export(path, layout)
 
     def _nothing_to_export(self) -> str | None:
         """The reason nothing can be exported now (shown in a dialog), or None."""
@@ -156,7 +157,7 @@ class VideoExporter(QObject):
         messenger.warning("Nothing to export", reason)
         return reason
 
-    def export(self, path: str | Path, layout: str = "full") -> bool:
+    def start_export(self, path: str | Path, layout: str = "full") -> bool:
         """Start writing the last run's video to ``path`` (.mp4 or .gif) off the
         GUI thread, with the panels of ``LAYOUTS[layout]``; False (after a
         dialog) when it cannot start.
@@ -189,6 +190,7 @@ class VideoExporter(QObject):
             "panels": LAYOUTS[layout],
             "initial_keys": keys,
         }
+        self._retire()
         worker = VideoExportWorker(target, job)
         thread = QThread()
         thread.setObjectName("smoe-video")
@@ -202,8 +204,8 @@ class VideoExporter(QObject):
         # thread, which may be waiting for this thread (closing the window)
         worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         thread.finished.connect(self._on_thread_finished)
-        thread.finished.connect(worker.deleteLater)
-        thread.finished.connect(thread.deleteLater)
+        # Python owns both: no deleteLater (a deleteLater'd object that Python then drops
+        # is deleted twice); a finished pair is kept until the next export replaces it
         self._thread, self._worker = thread, worker
         self.label.setText(f"Video: starting {show_path(target.name)}…")
         self.label.show()
@@ -211,6 +213,12 @@ class VideoExporter(QObject):
         thread.start()
         _track(thread)
         return True
+
+    def _retire(self) -> None:
+        """Let go of the last finished export's thread and worker (they are done)."""
+        if self._finished is not None:
+            self._finished[0].wait()
+            self._finished = None
 
     def cancel(self) -> None:
         """Stop the running export before its next frame (nothing is left)."""
@@ -252,6 +260,8 @@ class VideoExporter(QObject):
 
     @Slot()
     def _on_thread_finished(self) -> None:
+        if self._thread is not None and self._worker is not None:
+            self._finished = (self._thread, self._worker)
         self._thread = self._worker = None
         self.label.hide()
         self.cancel_button.hide()

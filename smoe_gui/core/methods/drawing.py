@@ -14,7 +14,9 @@ means (:func:`stage_legend` gives each stage's entries).  They serve the
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -395,15 +397,21 @@ def stage_legend(stage: str, kinds: Sequence[str] = ()) -> list[LegendEntry]:
     raise ValueError(f"no legend for stage {stage!r}")
 
 
+@functools.lru_cache(maxsize=16)
 def text_font(size: int) -> Any:
     """A Pillow font of ``size`` px with Greek letters (θ, σ, μ): DejaVu Sans,
-    which matplotlib ships, else Pillow's own font."""
+    which matplotlib ships (found without importing matplotlib), else Pillow's
+    own font.  Cached per size."""
+    import importlib.util
+
     from PIL import ImageFont
 
     try:
-        from matplotlib import font_manager
-
-        path = font_manager.findfont("DejaVu Sans", fallback_to_default=True)
+        found = importlib.util.find_spec("matplotlib")
+        if found is None or found.origin is None:
+            raise ImportError("matplotlib is not installed")
+        path = os.path.join(os.path.dirname(found.origin), "mpl-data", "fonts", "ttf",
+                            "DejaVuSans.ttf")
         return ImageFont.truetype(path, size)
     except (OSError, ValueError, ImportError):  # no TrueType font at hand: Pillow's own
         try:

@@ -8,7 +8,7 @@ The frames come from the models a run kept
 the reconstruction by the exact renderer
 (:func:`smoe_gui.core.rendering.culled.render`) at the panel's size, the
 kernel centres with OpenCV in the window's colours
-(:mod:`smoe_gui.core.palette`), the PSNR curve with matplotlib (Agg).
+(:mod:`smoe_gui.core.palette`), the PSNR curve with Pillow.
 Nothing is grabbed from a screen.
 
 The encoding is imageio's: MP4 (H.264, yuv420p) through the ffmpeg binary
@@ -180,59 +180,87 @@ def _resized(image: NDArray[Any], size: tuple[int, int]) -> NDArray[np.float32]:
     return np.asarray(cv2.resize(arr, (w, h), interpolation=cv2.INTER_AREA), np.float32)
 
 
-def _unit(colour: tuple[int, int, int]) -> tuple[float, float, float]:
-    """0-255 RGB as matplotlib's 0-1 RGB."""
-    return colour[0] / 255.0, colour[1] / 255.0, colour[2] / 255.0
+def _nice_ticks(low: float, high: float, most: int = 6) -> list[float]:
+    """Round tick values (1, 2 or 5 times a power of ten apart) within [low, high]."""
+    span = max(high - low, 1e-9)
+    raw = span / max(most - 1, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1.0, 2.0, 5.0, 10.0) if m * power >= raw)
+    first = math.ceil(low / step) * step
+    return [first + i * step for i in range(int((high - first) / step + 1e-9) + 1)]
 
 
 class _PsnrPlot:
-    """A matplotlib figure of the PSNR curve with a moving cursor (Agg, no display)."""
+    """The PSNR curve of the run with a moving cursor, drawn with Pillow: the
+    axes, grid, ticks and the whole curve (faint) once, then per frame the
+    curve up to the frame's time and a dot at its end.  (Pillow rather than
+    matplotlib: no figure code to import on the export's thread, and a few
+    milliseconds per frame.)"""
 
     def __init__(self, history: FitHistory | None, size: tuple[int, int]) -> None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        from PIL import Image, ImageDraw
 
         h, w = size
-        dpi = 100.0
-        self.fig = Figure(figsize=(w / dpi, h / dpi), dpi=dpi)
-        self.fig.patch.set_facecolor(_unit(LIGHT.background))
-        self.canvas = FigureCanvasAgg(self.fig)
-        ax = self.fig.add_subplot(111)
-        fg = _unit(LIGHT.foreground)
-        colour = _unit(rgb("curve-train"))
+        self.size = size
         whole = history.whole_image() if history is not None else FitHistory()
         a = whole.arrays()
         finite = np.isfinite(a["psnr_db"])
         self.t = a["elapsed_s"][finite]
         self.p = a["psnr_db"][finite]
-        ax.plot(self.t, self.p, color=colour, alpha=0.25, linewidth=1.5)
-        (self.line,) = ax.plot([], [], color=colour, linewidth=2.2)
-        (self.dot,) = ax.plot([], [], "o", color=colour, markersize=6)
-        ax.set_xlabel("training time (s)", color=fg)
-        ax.set_ylabel("PSNR (dB)", color=fg)
-        ax.tick_params(colors=fg)
-        ax.grid(True, alpha=0.3)
-        if len(self.t):
-            t_end = max(float(self.t[-1]), 1e-3)
-            lo, hi = float(np.min(self.p)), float(np.max(self.p))
-            pad = max(0.5, 0.05 * (hi - lo))
-            ax.set_xlim(0.0, t_end * 1.02)
-            ax.set_ylim(lo - pad, hi + pad)
-        self.fig.tight_layout(pad=0.6)
-        self.size = size
+        fs = max(12, min(18, h // 22))
+        font = text_font(fs)
+        self.left, self.right = int(3.6 * fs), w - fs
+        self.top, self.bottom = int(1.8 * fs), h - int(3.0 * fs)
+        t_end = max(float(self.t[-1]), 1e-3) if len(self.t) else 1.0
+        lo, hi = (float(np.min(self.p)), float(np.max(self.p))) if len(self.p) else (0.0, 1.0)
+        pad = max(0.5, 0.05 * (hi - lo))
+        self.x_range = (0.0, t_end * 1.02)
+        self.y_range = (lo - pad, hi + pad)
+        fg = LIGHT.foreground
+        grid = (225, 225, 225)
+        self.colour = rgb("curve-train")
+        faint = tuple(int(round(255 - 0.3 * (255 - c))) for c in self.colour)
+        base = Image.new("RGB", (w, h), LIGHT.background)
+        draw = ImageDraw.Draw(base)
+        for value in _nice_ticks(*self.x_range):
+            x = self._x(value)
+            draw.line([(x, self.top), (x, self.bottom)], fill=grid)
+            draw.text((x, self.bottom + fs // 3), f"{value:g}", fill=fg, font=font, anchor="mt")
+        for value in _nice_ticks(*self.y_range):
+            y = self._y(value)
+            draw.line([(self.left, y), (self.right, y)], fill=grid)
+            draw.text((self.left - fs // 3, y), f"{value:g}", fill=fg, font=font, anchor="rm")
+        draw.rectangle([self.left, self.top, self.right, self.bottom], outline=fg)
+        draw.text(((self.left + self.right) // 2, h - fs // 3), "training time (s)", fill=fg,
+                  font=font, anchor="md")
+        draw.text((self.left, self.top - fs // 3), "PSNR (dB)", fill=fg, font=font, anchor="ld")
+        self.points = [(self._x(t), self._y(p)) for t, p in zip(self.t, self.p, strict=True)]
+        if len(self.points) > 1:
+            draw.line(self.points, fill=faint, width=2)
+        self.base = base
+        self.width = max(2, fs // 5)
+
+    def _x(self, t: float) -> float:
+        lo, hi = self.x_range
+        return self.left + (self.right - self.left) * (t - lo) / (hi - lo)
+
+    def _y(self, p: float) -> float:
+        lo, hi = self.y_range
+        return self.bottom - (self.bottom - self.top) * (p - lo) / (hi - lo)
 
     def frame(self, elapsed_s: float) -> NDArray[np.uint8]:
+        from PIL import ImageDraw
+
+        image = self.base.copy()
         n = int(np.searchsorted(self.t, elapsed_s, side="right"))
-        self.line.set_data(self.t[:n], self.p[:n])
-        self.dot.set_data(self.t[n - 1 : n], self.p[n - 1 : n])
-        self.canvas.draw()
-        buf = np.asarray(self.canvas.buffer_rgba())[..., :3]
-        h, w = self.size
-        out = np.empty((h, w, 3), np.uint8)
-        out[...] = LIGHT.background
-        bh, bw = min(h, buf.shape[0]), min(w, buf.shape[1])
-        out[:bh, :bw] = buf[:bh, :bw]
-        return out
+        if n:
+            draw = ImageDraw.Draw(image)
+            if n > 1:
+                draw.line(self.points[:n], fill=self.colour, width=self.width, joint="curve")
+            x, y = self.points[n - 1]
+            r = 2 * self.width
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=self.colour)
+        return np.asarray(image, dtype=np.uint8)
 
 
 def _psnr_at(times: NDArray[np.float64], psnr: NDArray[np.float64], elapsed_s: float) -> float:
