@@ -227,3 +227,20 @@ def test_video_options_need_video(
     status, err = run_cli(["fit", str(image_file), *QUICK, "--out", str(tmp_path / "o"),
                            "--video-fps", "5"], capsys)
     assert status == 2 and "need --video" in err
+
+
+def test_run_fit_keeps_its_models(synthetic_image: np.ndarray) -> None:
+    from smoe_gui.core.params import Params
+    from smoe_gui.core.train.runs import run_fit
+
+    params = Params(tile_size=32, tile_steps=5, max_steps=20, time_budget=20, max_pts=30)
+    result = run_fit(synthetic_image, params, "edge", snapshot_interval_s=0.0)
+    snaps = result.snapshots
+    assert len(snaps) > 2 and snaps[0].phase == "init" and snaps[0].step == 0
+    assert snaps[0].model is result.initial_model
+    assert snaps[-1].model is result.final.model and snaps[-1].step == result.final.step
+    assert [s.step for s in snaps] == sorted(s.step for s in snaps)
+    assert {s.phase for s in snaps} >= {"init", "tiles", "finetune"}
+    # without snapshots asked for, the initial, merge and final models only
+    few = run_fit(synthetic_image, params, "edge").snapshots
+    assert [s.phase for s in few][0] == "init" and len(few) <= 3
