@@ -2,9 +2,12 @@
 
 * A fence must name its language: ``python``, ``sh`` or ``text``.
 * ``python`` blocks run as a script in a fresh Python process.
-* ``sh`` blocks hold ``smoe ...`` commands; each runs as ``python -m smoe_gui.cli ...``
-  and must exit with status 0.  Any other command in a ``sh`` block fails the test
-  unless the block is marked as shown only.
+* ``sh`` blocks hold ``smoe ...`` commands (or ``.venv/bin/smoe ...``, the script in
+  the checkout's environment); each runs as ``python -m smoe_gui.cli ...`` and must
+  exit with status 0.  ``source .venv/bin/activate`` (what a reader types first) is
+  allowed and does nothing here: the test already runs the checkout's code.  Any
+  other command in a ``sh`` block fails the test unless the block is marked as
+  shown only.
 * ``text`` blocks (usage synopses, printed output, trees) are never run.
 * A block right after a line ``<!-- not run: REASON -->`` is shown only (the reason is
   required): the desktop app, ``make`` targets, runs of many minutes.
@@ -32,6 +35,10 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LANGUAGES = ("python", "sh", "text")
 NOT_RUN = re.compile(r"^<!--\s*not run:\s*(\S.*?)\s*-->$")
 TIMEOUT_S = 600
+#: How a reader runs the command line of a checkout: on PATH after activating, or by its path.
+SMOE_NAMES = ("smoe", ".venv/bin/smoe")
+#: Activating the checkout's environment (a no-op in the test, which runs the checkout's code).
+ACTIVATE = (["source", ".venv/bin/activate"], [".", ".venv/bin/activate"])
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,9 @@ def run_block(block: Block, cwd: Path) -> None:
     else:
         runs = []
         for words in sh_commands(block.code):
-            if words[0] != "smoe":
+            if words in ACTIVATE:
+                continue
+            if words[0] not in SMOE_NAMES:
                 pytest.fail(
                     f"{block.where()}: `{' '.join(words)}` is not a `smoe` command: mark the "
                     "block `<!-- not run: REASON -->` or make it a `text` block"
@@ -153,6 +162,22 @@ def test_the_parser_splits_commands() -> None:
     finally:
         path.unlink()
     assert [(b.language, b.not_run) for b in blocks] == [("sh", "starts a window"), ("text", None)]
+
+
+def test_the_readme_says_how_to_reach_the_commands() -> None:
+    """After `make run` / `make test` the commands are in .venv/bin, not on PATH: the
+    README says so right after the make block, and its first command-line example
+    activates the environment (the docs test treats that line as a no-op)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    after_make = text[text.index("make test"):text.index("## The desktop application")]
+    assert "source .venv/bin/activate" in after_make and ".venv/bin/smoe" in after_make
+    assert "command not found" in after_make
+    first_cli = next(b for b in code_blocks(ROOT / "README.md")
+                     if b.language == "sh" and b.not_run is None)
+    commands = sh_commands(first_cli.code)
+    assert commands[0] in ACTIVATE and all(c[0] in SMOE_NAMES for c in commands[1:])
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert ".venv" in makefile  # the environment the README names is the one make builds
 
 
 def _runnable(document: Path) -> list[Block]:

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.params import PARAM_SPECS, Params, spec
+from ..core.params import METHODS, PARAM_SPECS, Params, spec
 
 __all__ = [
     "EXIT_TERMINATED",
@@ -25,6 +25,7 @@ __all__ = [
     "fail",
     "interrupted_status",
     "main",
+    "methods_text",
     "note_signal",
     "params_from_args",
     "print_note",
@@ -72,6 +73,13 @@ def fail(message: str) -> None:
     line = " ".join(show_text(str(message)).split())
     print(f"smoe: error: {line}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
+
+
+def methods_text() -> str:
+    """The initialisation methods for help texts, from
+    :data:`smoe_gui.core.params.METHODS` (``"edge, grid, s-smoe or as-smoe"``)."""
+    names = list(METHODS)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def max_size_option(value: object) -> int | None:
@@ -146,7 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="smoe",
-        description="Steered Mixture-of-Experts image modelling with edge-aligned initialisation.",
+        description=(
+            "Steered Mixture-of-Experts image modelling: initialise a model of an image "
+            f"({methods_text()}), train it, render it, compare the methods and tune "
+            "their parameters."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"smoe-gui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

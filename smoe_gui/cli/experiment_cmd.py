@@ -31,7 +31,13 @@ from ..core.experiment.report import clock
 from ..core.experiment.run import SweepObserver
 from ..core.metrics import format_psnr
 from ..core.params import METHODS
-from . import EXIT_INTERRUPTED, add_param_options, max_size_option, params_from_args
+from . import (
+    EXIT_INTERRUPTED,
+    add_param_options,
+    max_size_option,
+    methods_text,
+    params_from_args,
+)
 from .progress import FitProgress, Progress
 
 __all__ = ["EXIT_RUNS_FAILED", "SweepProgress", "register", "run"]
@@ -145,9 +151,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     """Add the ``experiment`` sub-command."""
     parser = subparsers.add_parser(
         "experiment",
-        help="compare the edge and grid initialisations over images and kernel budgets",
+        help=f"compare the initialisations ({methods_text()}) over images and kernel budgets",
         description=(
-            "Run every (image, method, kernel budget), fit each for the time budget, and write "
+            f"Run every (image, method, kernel budget) -- the methods of --methods, any of "
+            f"{methods_text()} -- fit each for the time budget, and write "
             "results.csv, results.md and the figures of the paper's section IV into --out. "
             f"Without images, runs the paper's images ({', '.join(PAPER_IMAGES)}). "
             "Re-running with the same --out resumes where it stopped."

@@ -1,6 +1,7 @@
 """``smoe fit`` and ``smoe render``.
 
-``smoe fit IMAGE --out DIR`` initialises a model (edge-aligned or grid), trains
+``smoe fit IMAGE --out DIR`` initialises a model (any method of
+:data:`smoe_gui.core.params.METHODS`), trains
 it and measures it (:func:`smoe_gui.core.train.runs.run_fit`) and writes
 ``DIR/model.npz``, ``DIR/reconstruction.png``, ``DIR/params.json`` and
 ``DIR/report.json`` (:func:`smoe_gui.core.train.runs.fit_report`), all together or
@@ -34,6 +35,7 @@ from . import (
     add_param_options,
     interrupted_status,
     max_size_option,
+    methods_text,
     note_signal,
     params_from_args,
     print_note,
@@ -95,6 +97,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     params = _fit_params(args)
     max_size = max_size_option(args.max_size)
     out = check_output_dir(args.out)
+    video = _video_request(args)
     image = load_image(
         args.image, max_size=max_size, channels=params.channels, on_message=print_note
     )
@@ -119,7 +122,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     previous_term = signal.signal(signal.SIGTERM, on_stop_signal)
     try:
         with FitProgress(params.time_budget, quiet=args.quiet) as progress:
-            result = run_fit(image, params, args.method, stop=stop, on_event=progress)
+            result = run_fit(image, params, args.method, stop=stop, on_event=progress,
+                             snapshot_interval_s=_snapshot_interval(params) if video else math.inf)
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
@@ -130,6 +134,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         write_png(folder / "reconstruction.png", result.reconstruction)
         write_text(folder / "params.json", params.to_json())
         write_text(folder / "report.json", text)
+        if video is not None:  # inside the group: a failed video leaves no outputs either
+            _write_video(args, video, image, result)
     if not args.quiet:
         state = "interrupted" if result.interrupted else "done"
         print(
@@ -139,6 +145,62 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return interrupted_status() if result.interrupted else 0
+
+
+def _video_request(args: argparse.Namespace) -> tuple[Path, tuple[str, ...]] | None:
+    """``--video`` checked before any work: its path and panels, or None."""
+    if args.video is None:
+        if args.video_panels is not None or args.video_fps is not None:
+            raise ValueError("--video-panels and --video-fps need --video OUT.mp4 or OUT.gif")
+        return None
+    from ..core.train.video import check_video_path, parse_panels
+
+    path = check_video_path(args.video)
+    try:
+        panels = parse_panels(args.video_panels or ",".join(VIDEO_PANELS_DEFAULT))
+    except ValueError as exc:
+        raise ValueError(f"--video-panels: {exc}") from None
+    return path, panels
+
+
+#: The panels of ``--video`` by default.
+VIDEO_PANELS_DEFAULT = ("reconstruction", "kernels", "psnr")
+
+
+def _snapshot_interval(params: Params) -> float:
+    """Seconds between the model snapshots a ``--video`` is drawn from: about
+    150 over the budget, between 0.1 and 2 s."""
+    return min(2.0, max(0.1, float(params.time_budget) / 150.0))
+
+
+def _write_video(args: argparse.Namespace, video: tuple[Path, tuple[str, ...]],
+                 image: Any, result: Any) -> None:
+    from ..core.methods.drawing import initial_kinds
+    from ..core.train.video import DEFAULT_FPS, write_training_video
+
+    path, panels = video
+    keys = (initial_kinds(result.initialization)
+            if result.initialization is not None else None)
+    if not args.quiet:
+        print(f"smoe fit: drawing {len(result.snapshots)} frames into {show_path(path)}",
+              file=sys.stderr, flush=True)
+    info = write_training_video(
+        path, image, result.snapshots, result.history, panels=panels,
+        fps=args.video_fps or DEFAULT_FPS, initial_keys=keys,
+    )
+    if not args.quiet:
+        print(f"smoe fit: wrote {show_path(info.path)} ({info.n_frames} frames, "
+              f"{info.width}x{info.height}, {info.seconds:.1f} s)", file=sys.stderr)
+
+
+def _fps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected frames per second, got {text!r}") from None
+    if not math.isfinite(value) or not 0 < value <= 60:
+        raise argparse.ArgumentTypeError(f"must be in (0, 60] frames per second, got {text!r}")
+    return value
 
 
 # --------------------------------------------------------------------------------------
@@ -226,7 +288,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     fit_parser = subparsers.add_parser(
         "fit",
         help="initialise and train a model of an image",
-        description="Initialise (edge-aligned or grid) and train an SMoE model of IMAGE; "
+        description=f"Initialise (--method: {methods_text()}) and train an SMoE model of IMAGE; "
         "write model.npz, reconstruction.png, params.json and report.json into --out. "
         "Ctrl-C keeps the best model so far and exits with status 130.",
     )
@@ -238,7 +300,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--method",
         choices=METHODS,
         default=METHODS[0],
-        help=f"kernel initialisation (default: {METHODS[0]})",
+        help=f"kernel initialisation: {methods_text()} (default: {METHODS[0]})",
     )
     fit_parser.add_argument(
         "--time-budget",
@@ -256,6 +318,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--max-size",
         metavar="N",
         help="downscale the image so that its longer side is at most N px",
+    )
+    fit_parser.add_argument(
+        "--video", metavar="OUT.mp4", default=None,
+        help="also write a video of the training for slides: .mp4 (H.264) or .gif; the "
+        "reconstruction over the run beside the kernel centres and the PSNR curve",
+    )
+    fit_parser.add_argument(
+        "--video-panels", metavar="LIST", default=None,
+        help="panels of --video, comma-separated: reconstruction (always), kernels, psnr "
+        "(default: all three)",
+    )
+    fit_parser.add_argument(
+        "--video-fps", type=_fps, metavar="F", default=None,
+        help="frames per second of --video (default 10)",
     )
     fit_parser.add_argument("--quiet", action="store_true", help="no progress output")
     fit_parser.add_argument("--out", required=True, metavar="DIR", help="output folder")

@@ -1,14 +1,18 @@
 """``smoe init``: run the initialisation stages and write each one to a folder.
 
-``smoe init IMAGE [--params F.json] [--set NAME=VALUE ...] [--method edge|grid]
-[--max-size N] --out DIR`` writes, atomically:
+``smoe init IMAGE [--params F.json] [--set NAME=VALUE ...] [--method M]
+[--max-size N] --out DIR`` (``M`` one of :data:`smoe_gui.core.params.METHODS`)
+writes, atomically:
 
 * ``DIR/stages.npz``: ``image, edges, segments, scores, reduced, salient, mu,
   A, m, log_alpha, expert_psnr``;
 * ``DIR/model.npz``: the initial model with its parameters;
 * ``DIR/params.json``: the parameters used;
-* ``DIR/edges.png``, ``segments.png``, ``reduced.png``, ``kernels.png``,
-  ``reconstruction.png``: one picture per stage;
+* ``DIR/edges.png``, ``segments.png``, ``reduced.png``, ``kernels.png``
+  (and ``superpixels.png`` for a segment method): one picture per stage in the
+  window's colours, the image upscaled by :func:`~smoe_gui.core.methods.drawing.auto_scale`
+  with a legend strip below (:func:`~smoe_gui.core.methods.drawing.with_legend`);
+  ``reconstruction.png``: the initial model at the image's size;
 
 and prints the counts and the time of each stage.  Every input, and that
 ``DIR`` can be written, is checked before the work starts; the files appear
@@ -25,7 +29,7 @@ import numpy as np
 
 from ..core.errors import show_path
 from ..core.params import METHODS
-from . import add_param_options, max_size_option, params_from_args, print_note
+from . import add_param_options, max_size_option, methods_text, params_from_args, print_note
 
 __all__ = ["OUTPUT_FILES", "register", "run"]
 
@@ -46,18 +50,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     """Add the ``init`` sub-command."""
     parser = subparsers.add_parser(
         "init",
-        help="run the edge-aligned initialisation and write every stage",
+        help=f"run an initialisation ({methods_text()}) and write every stage",
         description=(
-            "Run the edge-aligned initialisation (Canny, segments, scores, DBSCAN "
-            "reduction, kernel placement, experts) or the grid baseline on IMAGE and "
-            "write the stages, the model and one PNG per stage into --out."
+            f"Run the initialisation --method ({methods_text()}; default {METHODS[0]}) on "
+            "IMAGE and write its stages, the initial model and one PNG per stage (in the "
+            "window's colours, with a legend) into --out."
         ),
     )
     parser.add_argument("image", metavar="IMAGE", help="input image (PNG, JPEG, TIFF, ...)")
     add_param_options(parser)
     parser.add_argument(
         "--method", choices=METHODS, default=METHODS[0],
-        help="edge-aligned initialisation (default) or the regular-grid baseline",
+        help=f"kernel initialisation: {methods_text()} (default: {METHODS[0]})",
     )
     parser.add_argument(
         "--max-size", default=None, metavar="N",
@@ -80,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
         draw_reduced,
         draw_segments,
         draw_superpixels,
+        initial_kinds,
+        stage_legend,
+        with_legend,
     )
     from ..core.methods.pipeline import initialize
     from ..core.metrics import format_psnr
@@ -94,16 +101,27 @@ def run(args: argparse.Namespace) -> int:
     model = result.model
     h, w = image.shape[:2]
     scale = auto_scale(h, w)
+    kinds = initial_kinds(result)
+    # the window's colours, a legend strip below each overlay (the reconstruction as it is)
     pictures = {
-        "edges.png": draw_edges(result.edges, image, scale),
-        "segments.png": draw_segments(image, result.segments, scale),
-        "reduced.png": draw_reduced(image, result.reduced, result.salient, scale),
-        "kernels.png": draw_kernels(image, model, result.n_background, scale),
+        # no edge stage (grid, segment methods): the image dimmed, as the window's view 1
+        "edges.png": with_legend(
+            draw_edges(result.edges, None if result.edges.any() else image, scale),
+            stage_legend("edges"),
+        ),
+        "segments.png": with_legend(draw_segments(image, result.segments, scale),
+                                    stage_legend("segments")),
+        "reduced.png": with_legend(draw_reduced(image, result.reduced, result.salient, scale),
+                                   stage_legend("reduced")),
+        "kernels.png": with_legend(draw_kernels(image, model, scale=scale, kinds=kinds),
+                                   stage_legend("kernels", kinds)),
         "reconstruction.png": draw_reconstruction(model, reconstruction=result.reconstruction),
     }
     extra: dict[str, np.ndarray] = {}
     if result.segment_map is not None:  # segment methods: the superpixels and whose kernel is whose
-        pictures["superpixels.png"] = draw_superpixels(image, result.segment_map, scale)
+        pictures["superpixels.png"] = with_legend(
+            draw_superpixels(image, result.segment_map, scale), stage_legend("superpixels")
+        )
         extra = {"segment_map": result.segment_map, "kernel_segment": result.kernel_segment}
 
     # -- write ------------------------------------------------------------------

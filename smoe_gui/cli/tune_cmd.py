@@ -18,7 +18,13 @@ from typing import Any, TextIO
 from ..core.errors import show_path
 from ..core.params import METHODS
 from ..core.tune.study import OBJECTIVES, SAMPLERS, TuneObserver
-from . import EXIT_INTERRUPTED, add_param_options, max_size_option, params_from_args
+from . import (
+    EXIT_INTERRUPTED,
+    add_param_options,
+    max_size_option,
+    methods_text,
+    params_from_args,
+)
 from .fit_cmd import _positive_float, _positive_int
 
 __all__ = ["EXIT_NO_TRIAL", "TuneLines", "register"]
@@ -131,7 +137,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="a tuned parameter and its range (repeatable; STEPS: grid points)")
     add_param_options(parser)
     parser.add_argument("--method", choices=METHODS, default=METHODS[0],
-                        help=f"kernel initialisation (default: {METHODS[0]})")
+                        help=f"kernel initialisation: {methods_text()} "
+                        f"(default: {METHODS[0]})")
     parser.add_argument("--time-budget", type=_positive_float, metavar="S",
                         help="training seconds of every fit (sets time_budget)")
     parser.add_argument("--trials", type=_positive_int, metavar="T",

@@ -19,6 +19,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from .theme import COLOR_SCHEMES
+from .video_export import video_exporter
 from .views.stage_views import BACKGROUND_MODES, STAGES
 
 if TYPE_CHECKING:
@@ -176,6 +177,24 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec(
         "export-psnr-csv", "PSNR curve as CSV…", _EXPORT, lambda w: w.files.export_psnr_csv_dialog
+    ),
+    _separator(_EXPORT, 2),
+    ActionSpec(
+        "export-video",
+        "Training as video (MP4, GIF)…",
+        _EXPORT,
+        lambda w: lambda layout: video_exporter(w).export_dialog(layout),
+        tooltip="The last training run: its reconstruction beside the kernel centres and the "
+        "PSNR curve, one frame per model the run kept (for slides)",
+        arg="full",
+    ),
+    ActionSpec(
+        "export-video-reconstruction",
+        "Training as video, reconstruction only…",
+        _EXPORT,
+        lambda w: lambda layout: video_exporter(w).export_dialog(layout),
+        tooltip="The last training run's reconstruction alone, as MP4 or GIF",
+        arg="reconstruction",
     ),
     _separator(_FILE, 3),
     ActionSpec("quit", "&Quit", _FILE, lambda w: w.close, "Quit"),

@@ -9,38 +9,16 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-from ..core import registry
-from .control.geometry import kernel_hues
+from ..core.palette import hsl
 
 __all__ = ["COLOR_SCHEMES", "Theme", "apply_color_scheme", "current_theme"]
 
 #: Colour schemes the window offers: the desktop's, or a light or dark palette.
 COLOR_SCHEMES = ("system", "light", "dark")
 
-# Hue (degrees) of each thing drawn; saturation/lightness come from the palette.  The
-# kernel kinds and the training curves of the methods take their hues from the methods
-# (their ``kernel_kinds`` and ``hue``, :func:`_method_hues`).
-_HUES: dict[str, int] = {
-    "dir0": 0,  # θ = 0°: red
-    "dir90": 210,  # θ = 90°: blue
-    "dir45": 120,  # θ = 45°: green
-    "dir-45": 45,  # θ = -45°: amber
-    "cluster": 190,  # reduced, clustered: cyan
-    "salient": 320,  # reduced, salient: magenta
-    "link": 25,  # pair link
-    "edge-pixel": 95,  # edge pixels over an image: lime
-    "curve-train": 210,
-    "superpixel": 350,  # superpixel boundaries (S-SMoE, AS-SMoE): red
-    "highlight": 0,
-}
-
-
-def _method_hues() -> dict[str, int]:
-    """Hues of the kernel kinds (by key) and of each method's curve (``curve-<name>``)."""
-    hues = dict(kernel_hues())
-    for method in registry.all():
-        hues[f"curve-{method.name}"] = int(getattr(method, "hue", 0))
-    return hues
+# Hue (degrees) of each thing drawn and the saturation/lightness rule live in the core
+# (smoe_gui.core.palette, which reads the methods' kernel kinds and curve hues from
+# the registry), so that the command line's PNGs and videos use the same colours.
 
 
 class Theme:
@@ -64,14 +42,7 @@ class Theme:
 
     def color(self, key: str, alpha: int = 255) -> QColor:
         """The colour of ``key`` (one of the drawn things) for this palette."""
-        hue = _HUES.get(key)
-        if hue is None:
-            hue = _method_hues().get(key, sum(map(ord, key)) * 47 % 360)
-        lightness = 170 if self.dark else 110
-        saturation = 230 if self.dark else 240
-        if hue in (45, 55, 95, 120, 160, 190) and not self.dark:
-            lightness = 85  # yellows and greens need to be deeper on white
-        c = QColor.fromHsl(hue, saturation, lightness)
+        c = QColor.fromHsl(*hsl(key, self.dark))  # e.g. the curve of a method added later too
         c.setAlpha(alpha)
         return c
 

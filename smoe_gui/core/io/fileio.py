@@ -42,6 +42,7 @@ __all__ = [
     "FOLDER_MODE",
     "STAGING_TAG",
     "OutputLock",
+    "atomic_path",
     "atomic_write",
     "check_output_dir",
     "make_folder",
@@ -90,6 +91,56 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
             tmp.unlink()
         if exc.filename is None or os.fsdecode(exc.filename) == tmp_name:
             # name the file being written, not its temporary copy
+            raise OSError(exc.errno or errno.EIO, exc.strerror or str(exc), str(target)) from exc
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary file name next to ``path`` for writers that need a name
+    rather than a handle (an encoder process); on success the file is fsynced
+    and renamed onto ``path``, on an exception (or when the writer left no
+    file) it is removed and ``path`` is untouched.
+
+    The temporary name ends with ``path``'s suffix (``.name.XXXX.tmp.mp4``), so
+    a writer that picks its format by suffix picks the right one.
+
+    Raises
+    ------
+    ValueError
+        If the folder of ``path`` does not exist or is not writable, or the
+        writer left no file.
+    OSError
+        From the rename, with ``filename`` set to ``path``.
+    """
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"{_shown(target)}: folder {_shown(folder)} does not exist")
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=folder
+        )
+    except OSError as exc:
+        raise ValueError(f"{_shown(target)}: cannot write ({exc.strerror or exc})") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if not tmp.is_file() or tmp.stat().st_size == 0:
+            raise ValueError(f"{_shown(target)}: the writer produced no file")
+        os.chmod(tmp, _final_mode(target))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if exc.filename is None or os.fsdecode(exc.filename) == tmp_name:
             raise OSError(exc.errno or errno.EIO, exc.strerror or str(exc), str(target)) from exc
         raise
     except BaseException:

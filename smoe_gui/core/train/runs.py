@@ -34,6 +34,7 @@ from ..events import FitEvent, StopToken
 from ..metrics import psnr_json
 from ..model import SmoeModel
 from ..params import METHODS, Params, check_method
+from .snapshots import ModelHistory
 
 if TYPE_CHECKING:
     from ..methods.pipeline import Initialization
@@ -282,6 +283,10 @@ class FitResult:
     initialization : Initialization or None
         The stages of the initialisation, when :func:`run_fit` ran it or was
         given one (expert PSNR per iteration, notes).
+    snapshots : ModelHistory
+        The initial model (step 0) and every model snapshot the events carried
+        (see ``snapshot_interval_s`` of :func:`run_fit`), bounded in memory
+        (:class:`~smoe_gui.core.train.snapshots.ModelHistory`).
     """
 
     model: SmoeModel
@@ -296,6 +301,7 @@ class FitResult:
     ssim: float
     initial_model: SmoeModel | None = None
     initialization: Initialization | None = field(default=None, repr=False)
+    snapshots: ModelHistory = field(default_factory=ModelHistory, repr=False)
 
 
 def run_fit(
@@ -333,7 +339,8 @@ def run_fit(
         Torch device (default CUDA when available, else CPU).
     snapshot_interval_s : float
         Seconds between model snapshots in the events (default: only the
-        merge and final events carry a model; a window passes e.g. 0.2).
+        merge and final events carry a model; a window passes e.g. 0.2); the
+        result's ``snapshots`` keeps them.
 
     Returns
     -------
@@ -365,11 +372,14 @@ def run_fit(
     init_s = time.perf_counter() - t0 if init is None else 0.0
 
     history = FitHistory()
+    snapshots = ModelHistory()
+    snapshots.add(0, 0.0, "init", start)
     messages: list[str] = []
     final: FitEvent | None = None
     for event in fit(img, params, init=start, method=method, stop=stop, device=device,
                      snapshot_interval_s=snapshot_interval_s):
         history.append(event)
+        snapshots.add_event(event)
         if event.message:
             messages.append(event.message)
         if on_event is not None:
@@ -392,6 +402,7 @@ def run_fit(
         ssim=ssim(reconstruction, img),
         initial_model=start,
         initialization=initialization,
+        snapshots=snapshots,
     )
 
 
