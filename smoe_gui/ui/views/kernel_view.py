@@ -87,7 +87,8 @@ class KernelViewMixin:
         item.setRect(QRectF(-0.5, -0.5, float(w), float(h)))
 
     def _show_legend(self) -> None:
-        self.legend.setText(legend_html(self.theme, self.kernel_mode, self.territory_fill))
+        views = getattr(self, "legend_views", None)
+        self.legend.setText(legend_html(self.theme, self.kernel_mode, self.territory_fill, views))
 
     # -- kernel view controls ----------------------------------------------------
     def _make_kernel_controls(self) -> QWidget:

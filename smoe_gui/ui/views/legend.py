@@ -8,8 +8,11 @@ from ..theme import Theme
 __all__ = ["legend_html"]
 
 
-def legend_html(t: Theme, kernel_mode: str, territory_fill: bool) -> str:
-    """Rich text saying what each colour means (view 4's part follows its mode)."""
+def legend_html(
+    t: Theme, kernel_mode: str, territory_fill: bool, views: tuple[str, ...] | None = None
+) -> str:
+    """Rich text saying what each colour means (view 4's part follows its mode);
+    with ``views`` (stage view names), only the parts of those views."""
 
     def sw(key: str, text: str, shape: str = "■", alpha: int = 255) -> str:
         c = t.color(key, alpha)
@@ -55,7 +58,7 @@ def legend_html(t: Theme, kernel_mode: str, territory_fill: bool) -> str:
             f"<span style='color:{t.foreground.name()}'>━</span>&nbsp;boundary "
             f"({fill}each region: the kernel of largest gate weight w<sub>i</sub>)"
         )
-    parts = [
+    sections = [
         "<b>segments</b> "
         + " ".join(sw(f"dir{a}", f"θ={a}°", "━") for a in (0, 90, 45, -45))
         + " "
@@ -68,5 +71,13 @@ def legend_html(t: Theme, kernel_mode: str, territory_fill: bool) -> str:
         "<b>inspect</b> w<sub>i</sub> of the clicked kernel (heat, 0…1) "
         + sw("highlight", "its ellipse and territory", "━"),
         "<b>edges view</b> " + sw("edge", "edge pixel over original/residual"),
+    ]
+    shown_by = (
+        ("segments",), ("reduced",), ("kernels",), ("kernels", "reconstruction"), ("edges",)
+    )
+    parts = [
+        text
+        for text, owners in zip(sections, shown_by, strict=True)
+        if views is None or any(v in views for v in owners)
     ]
     return " &nbsp;│&nbsp; ".join(parts)

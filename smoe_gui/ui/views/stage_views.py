@@ -76,6 +76,8 @@ class StageViews(KernelViewMixin, QWidget):
         self.kernel_mode = "ellipses"
         self.show_background = True
         self.territory_fill = False
+        self.title_px: int | None = None
+        self.legend_views: tuple[str, ...] | None = None
         self.views: dict[str, StageView] = {n: StageView(n, t) for n, t in STAGES.items()}
         self.captions: dict[str, str] = {n: "" for n in STAGES}
         self.titles: dict[str, str] = dict(STAGES)
@@ -89,10 +91,8 @@ class StageViews(KernelViewMixin, QWidget):
         # below the views (a cell of its own would change view 4's aspect and
         # break the linked zoom)
         self.grid.addWidget(self.kernel_controls, 2, 0, 1, 3)
-        first = self.views["edges"].getViewBox()
-        for view in list(self.views.values())[1:]:
-            view.getViewBox().setXLink(first)
-            view.getViewBox().setYLink(first)
+        self.linked = True
+        self.set_linked(True)
 
         v = self.views
         for angle in (0, 90, 45, -45):
@@ -154,6 +154,17 @@ class StageViews(KernelViewMixin, QWidget):
         kv.getViewBox().sigRangeChanged.connect(lambda *_: self._draw_ellipses())
         self.apply_theme(theme)
         self._apply_kernel_visibility()
+
+    def set_linked(self, linked: bool) -> None:
+        """Link every view's zoom and pan to view 1's (True, the default), or
+        let each view have its own (views of different sizes side by side,
+        as in the presentation layout: each is then fitted on its own)."""
+        self.linked = bool(linked)
+        first = self.views["edges"].getViewBox()
+        for view in list(self.views.values())[1:]:
+            vb = view.getViewBox()
+            vb.setXLink(first if self.linked else None)
+            vb.setYLink(first if self.linked else None)
 
     # -- colours ----------------------------------------------------------------
     def apply_theme(self, theme: Theme) -> None:
@@ -217,10 +228,27 @@ class StageViews(KernelViewMixin, QWidget):
         caption = self.captions.get(name, "")
         return self.titles[name] + (f"  —  {caption}" if caption else "")
 
+    def set_text_px(self, px: int | None) -> None:
+        """View titles in ``px`` pixels (the presentation layout), or the
+        usual 10 pt with None."""
+        self.title_px = None if px is None else int(px)
+        self._set_titles()
+
+    def set_legend_views(self, views: tuple[str, ...] | None) -> None:
+        """Legend only for the views in ``views`` (the presentation layout:
+        the current step's), or for every view with None."""
+        self.legend_views = None if views is None else tuple(views)
+        self._show_legend()
+
     def _set_titles(self) -> None:
         fg = self.theme.foreground
         font = QFont(self.font())
-        font.setPointSize(10)
+        px = getattr(self, "title_px", None)
+        if px is None:
+            font.setPointSize(10)
+        else:
+            font.setPixelSize(px)
+        size = "10pt" if px is None else f"{px}px"
         metrics = QFontMetrics(font)
         for name, view in self.views.items():
             full = self.title_of(name)
@@ -229,12 +257,12 @@ class StageViews(KernelViewMixin, QWidget):
                 self.captions.get(name, ""),
                 partial(fits_width, metrics, max(40, view.width() - 16)),
             )
-            view.getPlotItem().titleLabel.setText(shown, color=fg.name(), size="10pt")
+            view.getPlotItem().titleLabel.setText(shown, color=fg.name(), size=size)
             view.setToolTip(full if shown != full else "")
 
     def legend_html(self) -> str:
         """Rich text saying what each colour means (view 4's part follows its mode)."""
-        return legend_html(self.theme, self.kernel_mode, self.territory_fill)
+        return legend_html(self.theme, self.kernel_mode, self.territory_fill, self.legend_views)
 
     # -- data -------------------------------------------------------------------------
     def set_original(self, image: NDArray[np.float32]) -> None:
