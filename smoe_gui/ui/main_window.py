@@ -419,6 +419,7 @@ class MainWindow(InspectHandlers):
             self.recompute()
 
     def _on_method_changed(self, method: str) -> None:
+        self.forget_compare()  # the old pair's curves, status and run selector
         self._on_params_changed(self.panel.params(), "method", False)
         self.lecture.set_method(method)  # a lecture in progress follows the method
 

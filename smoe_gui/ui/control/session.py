@@ -28,7 +28,7 @@ from ...core.metrics import format_psnr
 from ...core.model import SmoeModel
 from ...core.params import METHODS, Params
 from ...core.rendering.inspection import KernelInfo, kernel_info, nearest_kernel
-from ...core.train.messages import status_line
+from ...core.train.messages import format_seconds, status_line
 from ...core.train.runs import FitResult
 from .geometry import KERNEL_MODES
 from .jobs import (
@@ -181,14 +181,21 @@ class TrainingPoint:
     step : int
     psnr_db : float
     n_kernels : int
+    elapsed_s : float
+        Training time so far (s, pauses left out).
+    budget_s : float or None
+        The run's time budget (s), as the CLI shows it ("9.3 / 20 s").
     """
 
     step: int
     psnr_db: float
     n_kernels: int
+    elapsed_s: float = 0.0
+    budget_s: float | None = None
 
     def text(self, label: str) -> str:
-        return f"{label}: {format_psnr(self.psnr_db)}, {self.n_kernels} kernels, {self.step} steps"
+        return (f"{label}: {format_psnr(self.psnr_db)}, {self.n_kernels} kernels, {self.step} steps, "
+                f"{format_seconds(self.elapsed_s, self.budget_s)}")
 
 
 def stage_summary(result: StageResult, draw_ms: float) -> tuple[str, str]:
@@ -586,6 +593,15 @@ class Session:
         return tuple(label for label in self.train_labels
                      if label in METHODS and label in self._final_results)
 
+    def forget_compare(self) -> bool:
+        """Another method was chosen: the last Compare's runs no longer belong
+        to what is shown (their curves, status and run selector go); returns
+        whether there was one.  Nothing changes during a training."""
+        if self.is_training() or not self.compared_labels():
+            return False
+        self.train_labels = ()
+        return True
+
     def compare_methods(self) -> tuple[str, str]:
         """The two methods the next Compare trains (:func:`compare_pair`)."""
         return compare_pair(self.method, self.compare_with)
@@ -738,8 +754,10 @@ class Session:
             return
         if len(batch.history):
             a = batch.history.arrays()
+            budget = self.train_params[0].time_budget if self.train_params else None
             self._last_points[batch.label] = TrainingPoint(
-                int(a["step"][-1]), float(a["psnr_db"][-1]), int(a["n_kernels"][-1]))
+                int(a["step"][-1]), float(a["psnr_db"][-1]), int(a["n_kernels"][-1]),
+                float(a["elapsed_s"][-1]), budget)
         self.view.show_progress(batch.label, self.progress_text(batch), batch)
 
     def progress_text(self, batch: ProgressBatch) -> str:

@@ -25,7 +25,13 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QImage, QPainter
 from PySide6.QtWidgets import QGraphicsRectItem, QGridLayout, QLabel, QWidget
 
-from ..control.geometry import KERNEL_CATEGORIES, SHARE_LEVELS, KernelGeometry, max_pool_mask
+from ..control.geometry import (
+    KERNEL_CATEGORIES,
+    SHARE_LEVELS,
+    KernelGeometry,
+    max_pool_mask,
+    reduced_geometry,
+)
 from ..control.jobs import InspectResult, SnapshotResult, StageResult
 from ..control.lecture_steps import STAGE_TITLES
 from ..theme import Theme
@@ -41,6 +47,9 @@ STAGES: dict[str, str] = STAGE_TITLES
 
 #: What the views show under their overlays.
 BACKGROUND_MODES = ("stage", "original", "residual")
+
+#: Length of a reduced segment's stroke in view 3 (screen px).
+REDUCED_STROKE_PX = 12.0
 
 #: Display range of the residual |original - reconstruction|.
 RESIDUAL_LEVELS = (0.0, 0.25)
@@ -139,6 +148,8 @@ class StageViews(KernelViewMixin, QWidget):
         self._edges: NDArray[np.uint8] | None = None
         self._superpixels: NDArray[np.uint8] | None = None
         self._edge_factor = 0
+        self._reduced_src: tuple[NDArray[np.float64], NDArray[np.bool_], float] | None = None
+        self._reduced_px = -1.0
         self._exporting = False
         self._reconstruction: NDArray[np.float32] | None = None
         self._residual: NDArray[np.float32] | None = None
@@ -151,6 +162,7 @@ class StageViews(KernelViewMixin, QWidget):
             view.scene().sigMouseClicked.connect(lambda ev, n=name: self._on_click(n, ev))
             view.pointer_left.connect(lambda n=name: self.pointer_left.emit(n))
         self.views["edges"].getViewBox().sigRangeChanged.connect(lambda *_: self._draw_edges())
+        self.views["reduced"].getViewBox().sigRangeChanged.connect(lambda *_: self._draw_reduced())
         kv.getViewBox().sigRangeChanged.connect(lambda *_: self._draw_ellipses())
         self.apply_theme(theme)
         self._apply_kernel_visibility()
@@ -270,6 +282,7 @@ class StageViews(KernelViewMixin, QWidget):
         new_size = self._original is None or self._original.shape != image.shape
         self._original = image
         self._edges = None
+        self._reduced_src = None
         self._superpixels = None
         self._reconstruction = None
         self._residual = None
@@ -305,8 +318,9 @@ class StageViews(KernelViewMixin, QWidget):
         for angle, strokes in result.segment_strokes.items():
             v["segments"].set_lines(f"dir{angle}", strokes)
         red = result.reduced
-        v["reduced"].set_lines("cluster", red.cluster_strokes)
-        v["reduced"].set_lines("salient", red.salient_strokes)
+        self._reduced_src = (init.reduced, init.salient, float(init.params.delta_mu))
+        self._reduced_px = -1.0
+        self._draw_reduced()
         v["reduced"].set_points("cluster", red.cluster_centres)
         v["reduced"].set_points("salient", red.salient_centres)
         self._superpixels = result.superpixel_bounds
@@ -361,6 +375,26 @@ class StageViews(KernelViewMixin, QWidget):
         if name == "reconstruction":
             return "reconstruction" if self._reconstruction is not None else "dimmed"
         return "dimmed"
+
+    # -- view 3: reduced segments drawn with a visible length ---------------------------
+    def _draw_reduced(self) -> None:
+        """Each reduced segment as a stroke :data:`REDUCED_STROKE_PX` screen
+        pixels long along its direction (at least ``2·Δμ`` image px, the
+        span of its kernel pair): a stroke ``2·Δμ`` long is a dot at the
+        fit-to-view zoom."""
+        src = self._reduced_src
+        if src is None:
+            return
+        px, _py = self.views["reduced"].getViewBox().viewPixelSize()
+        px = float(px) if np.isfinite(px) and px > 0 else 0.0
+        if self._reduced_px > 0 and abs(px - self._reduced_px) <= 0.05 * self._reduced_px:
+            return
+        self._reduced_px = px
+        reduced, salient, delta_mu = src
+        half = max(0.5 * REDUCED_STROKE_PX * px, delta_mu, 1.0)
+        red = reduced_geometry(reduced, salient, half)
+        self.views["reduced"].set_lines("cluster", red.cluster_strokes)
+        self.views["reduced"].set_lines("salient", red.salient_strokes)
 
     # -- view 1: every edge pixel at any zoom ---------------------------------------------
     def edge_pool_factor(self) -> int:
