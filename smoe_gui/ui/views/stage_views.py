@@ -48,8 +48,10 @@ STAGES: dict[str, str] = STAGE_TITLES
 #: What the views show under their overlays.
 BACKGROUND_MODES = ("stage", "original", "residual")
 
-#: Length of a reduced segment's stroke in view 3 (screen px).
+#: Length of a reduced segment's stroke in view 3 (screen px): 0.8 of the
+#: segments' mean spacing on screen, between these two.
 REDUCED_STROKE_PX = 12.0
+MIN_REDUCED_STROKE_PX = 5.0
 
 #: Display range of the residual |original - reconstruction|.
 RESIDUAL_LEVELS = (0.0, 0.25)
@@ -378,10 +380,11 @@ class StageViews(KernelViewMixin, QWidget):
 
     # -- view 3: reduced segments drawn with a visible length ---------------------------
     def _draw_reduced(self) -> None:
-        """Each reduced segment as a stroke :data:`REDUCED_STROKE_PX` screen
-        pixels long along its direction (at least ``2·Δμ`` image px, the
-        span of its kernel pair): a stroke ``2·Δμ`` long is a dot at the
-        fit-to-view zoom."""
+        """Each reduced segment as a stroke along its direction, 0.8 of the
+        segments' mean spacing on screen long (:data:`MIN_REDUCED_STROKE_PX`
+        to :data:`REDUCED_STROKE_PX` screen px) and at least ``2·Δμ`` image
+        px (the span of its kernel pair): a stroke ``2·Δμ`` long is a dot at
+        the fit-to-view zoom."""
         src = self._reduced_src
         if src is None:
             return
@@ -391,7 +394,12 @@ class StageViews(KernelViewMixin, QWidget):
             return
         self._reduced_px = px
         reduced, salient, delta_mu = src
-        half = max(0.5 * REDUCED_STROKE_PX * px, delta_mu, 1.0)
+        length = REDUCED_STROKE_PX
+        if self._original is not None and len(reduced) and px > 0:  # shorter where dense
+            h, w = self._original.shape[:2]
+            spacing = float(np.sqrt(h * w / (px * px) / len(reduced)))
+            length = float(np.clip(0.8 * spacing, MIN_REDUCED_STROKE_PX, REDUCED_STROKE_PX))
+        half = max(0.5 * length * px, delta_mu, 1.0)
         red = reduced_geometry(reduced, salient, half)
         self.views["reduced"].set_lines("cluster", red.cluster_strokes)
         self.views["reduced"].set_lines("salient", red.salient_strokes)
