@@ -127,11 +127,11 @@ def test_no_image_save_and_export_say_so_before_any_dialog(qtbot, tmp_path, monk
 
 
 def test_a_model_of_another_image_of_the_same_size_is_named(qtbot, window, tmp_path) -> None:
-    from smoe_gui.core.io.modelio import image_fingerprint, read_model_fingerprint, save_model
+    from smoe_gui.core.io.modelio import image_digest, read_model_image_digest, save_model
 
     own = tmp_path / "own.npz"
     assert window.files.save_model_file(own)
-    assert read_model_fingerprint(own) == image_fingerprint(window.session.source_image)
+    assert read_model_image_digest(own) == image_digest(window.session.source_image)
     model = window.session.model_to_save()
     bare = tmp_path / "bare.npz"
     save_model(model, bare)  # no fingerprint (the CLI's files, older files)

@@ -24,9 +24,9 @@ from ..core.errors import one_line
 from ..core.io.fileio import write_png, write_text
 from ..core.io.image import IMAGE_SUFFIXES, MAX_SIDE, LoadedImage, is_image_file, read_image
 from ..core.io.modelio import (
-    image_fingerprint,
+    image_digest,
     load_model,
-    read_model_fingerprint,
+    read_model_image_digest,
     read_model_params,
     save_model,
 )
@@ -330,7 +330,7 @@ class FileOps:
         except ValueError as exc:
             stored = None
             window.show_status(f"ignoring the stored parameters: {one_line(exc)}", 6000)
-        note = self._fingerprint_note(path)
+        note = self._digest_note(path)
         window.session.show_model(model)
         if stored is not None and stored != window.panel.params():
             window.panel.set_params(stored, emit=False)
@@ -339,18 +339,18 @@ class FileOps:
         window.show_status(f"loaded {model.n_kernels} kernels from {path}{note}", 10_000)
         return True
 
-    def _fingerprint_note(self, path: str | os.PathLike[str]) -> str:
+    def _digest_note(self, path: str | os.PathLike[str]) -> str:
         """Check the image fingerprint stored with a model against the open
         image: a warning when they differ, a status note when none is stored."""
         window = self.window
         try:
-            stored = read_model_fingerprint(path)
+            stored = read_model_image_digest(path)
         except ValueError as exc:
             return f" (its image fingerprint is unreadable: {one_line(exc)})"
         source = window.session.source_image
         if stored is None or source is None:
             return " (no image fingerprint stored: not checked against this image)"
-        if stored != image_fingerprint(source):
+        if stored != image_digest(source):
             h, w = source.shape[:2]
             window.messenger.warning(
                 "Model of another image",

@@ -23,9 +23,9 @@ __all__ = [
     "MAX_ABS",
     "MAX_MODEL_BYTES",
     "MAX_MODEL_KERNELS",
-    "image_fingerprint",
+    "image_digest",
     "load_model",
-    "read_model_fingerprint",
+    "read_model_image_digest",
     "read_model_params",
     "save_model",
 ]
@@ -37,7 +37,7 @@ FORMAT_VERSION = 2
 _FLOAT_KEYS = ("mu", "A", "m", "log_alpha")
 
 
-def image_fingerprint(image: Any) -> str:
+def image_digest(image: Any) -> str:
     """A fingerprint of the image a model is made for: the first 16 hex
     digits of the SHA-256 of its luma (BT.601 for a colour image) quantised
     to 8 bits, with its shape.  The same file read again, in gray or in
@@ -69,7 +69,7 @@ def save_model(
     Keys: ``mu, A, m, log_alpha`` (float64; ``m`` is ``(K,)`` for a gray
     model, ``(K, C)`` for ``C`` channels), ``height, width, format_version``
     (int64 scalars), ``params`` (JSON text, when given) and
-    ``image_fingerprint`` (:func:`image_fingerprint` of ``image``, the image
+    ``image_digest`` (:func:`image_digest` of ``image``, the image
     the model is made for, when given; older readers leave it unread).
     """
     arrays: dict[str, object] = {
@@ -84,7 +84,7 @@ def save_model(
     if params is not None:
         arrays["params"] = np.array(params.to_json())
     if image is not None:
-        arrays["image_fingerprint"] = np.array(image_fingerprint(image))
+        arrays["image_digest"] = np.array(image_digest(image))
     write_npz(path, **arrays)
 
 
@@ -180,7 +180,7 @@ def _shown(p: Path) -> str:
 def _members(archive: zipfile.ZipFile, label: str) -> dict[str, _Member]:
     """The ``.npy`` members that a model uses, by key, headers read; other members
     (any name without a use here) are left unread."""
-    wanted = {*_FLOAT_KEYS, *_SCALAR_KEYS, "params", "image_fingerprint"}
+    wanted = {*_FLOAT_KEYS, *_SCALAR_KEYS, "params", "image_digest"}
     found: dict[str, _Member] = {}
     for info in archive.infolist():
         name = info.filename
@@ -343,8 +343,8 @@ def read_model_params(path: str | os.PathLike[str]) -> Params | None:
         raise ValueError(text) from None
 
 
-def read_model_fingerprint(path: str | os.PathLike[str]) -> str | None:
-    """The :func:`image_fingerprint` stored with a model, or None when it has
+def read_model_image_digest(path: str | os.PathLike[str]) -> str | None:
+    """The :func:`image_digest` stored with a model, or None when it has
     none (files written without an image, or before fingerprints).
 
     Raises
@@ -358,11 +358,11 @@ def read_model_fingerprint(path: str | os.PathLike[str]) -> str | None:
     with _archive(p) as archive:
         try:
             members = _members(archive, f"{label}: damaged or not a smoe-gui model file")
-            member = members.get("image_fingerprint")
+            member = members.get("image_digest")
             if member is None:
                 return None
             if member.shape != () or member.dtype.kind != "U" or member.dtype.itemsize > 4 * 64:
-                raise ValueError(f"{label}: 'image_fingerprint' must be a short text")
+                raise ValueError(f"{label}: 'image_digest' must be a short text")
             return str(member.read())
         except (EOFError, zipfile.BadZipFile, zlib.error, struct.error, OSError):
             raise ValueError(

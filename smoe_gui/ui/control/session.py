@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,11 +23,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ...core.methods.pipeline import Initialization
-from ...core.metrics import format_psnr
 from ...core.model import SmoeModel
 from ...core.params import METHODS, Params
 from ...core.rendering.inspection import KernelInfo, kernel_info, nearest_kernel
-from ...core.train.messages import format_seconds, status_line
+from ...core.train.messages import status_line
 from ...core.train.runs import FitResult
 from .geometry import KERNEL_MODES
 from .jobs import (
@@ -42,6 +40,7 @@ from .jobs import (
     compute_stages,
     with_numba_threads,
 )
+from .points import TrainingPoint
 
 __all__ = [
     "COMPARE_METHODS",
@@ -170,32 +169,6 @@ class SessionView(Protocol):
 
     def show_status(self, text: str, timeout_ms: int = 0) -> None:
         """A transient status line."""
-
-
-@dataclass(frozen=True)
-class TrainingPoint:
-    """The last point of one run's curves (for the summary line).
-
-    Attributes
-    ----------
-    step : int
-    psnr_db : float
-    n_kernels : int
-    elapsed_s : float
-        Training time so far (s, pauses left out).
-    budget_s : float or None
-        The run's time budget (s), as the CLI shows it ("9.3 / 20 s").
-    """
-
-    step: int
-    psnr_db: float
-    n_kernels: int
-    elapsed_s: float = 0.0
-    budget_s: float | None = None
-
-    def text(self, label: str) -> str:
-        return (f"{label}: {format_psnr(self.psnr_db)}, {self.n_kernels} kernels, {self.step} steps, "
-                f"{format_seconds(self.elapsed_s, self.budget_s)}")
 
 
 def stage_summary(result: StageResult, draw_ms: float) -> tuple[str, str]:
