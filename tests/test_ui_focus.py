@@ -184,3 +184,17 @@ def test_presentation_on_request_from_the_view_menu(qtbot, window) -> None:
     window.actions_by_id["presentation"].trigger()
     assert not window.actions_by_id["presentation"].isChecked()
     assert _shown(window) == ["reconstruction"]  # back to the focused view
+
+
+def test_focus_fits_the_image_not_the_overlay_s_bounds(qtbot, window) -> None:
+    # a trained kernel's ellipse may reach far beyond the image: the fit is the image's
+    h, w = window.image.shape[:2]
+    view = window.stages.views["kernels"]
+    view.set_lines("selected", np.array([[-20.0 * w, -20.0 * h], [30.0 * w, 30.0 * h]]))
+    window.actions_by_id["focus-4"].trigger()
+    qtbot.waitUntil(lambda: _shown(window) == ["kernels"], timeout=2_000)
+    qtbot.wait(100)
+    window.fit_views()
+    (x0, x1), (y0, y1) = view.getViewBox().viewRange()
+    assert x0 > -0.2 * w and x1 < 1.2 * w or y0 > -0.2 * h and y1 < 1.2 * h
+    assert x0 <= 0 and x1 >= w - 1 and y0 <= 0 and y1 >= h - 1  # the whole image

@@ -505,11 +505,11 @@ class MainWindow(InspectHandlers):
         ]
         if not self.stages.linked:  # views of different sizes: each fitted on its own
             for view in shown:
-                view.getViewBox().autoRange(padding=0.01)
+                self.stages.fit_view(view.name)
             return
         primary = views.get(self.stage_focus.primary())
         first = primary if primary is not None else shown[0] if shown else views["edges"]
-        first.getViewBox().autoRange(padding=0.01)
+        self.stages.fit_view(first.name)
 
     # ------------------------------------------------------------------ Qt events
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)

@@ -180,6 +180,17 @@ class StageViews(KernelViewMixin, QWidget):
             vb.setXLink(first if self.linked else None)
             vb.setYLink(first if self.linked else None)
 
+    def fit_view(self, name: str) -> None:
+        """Zoom view ``name`` (and the views linked to it) to the whole image:
+        its rectangle, not the items' bounds (a trained kernel's ellipse may
+        reach far beyond the image)."""
+        vb = self.views[name].getViewBox()
+        if self._original is None:
+            vb.autoRange(padding=0.01)
+            return
+        h, w = self._original.shape[:2]
+        vb.setRange(QRectF(-0.5, -0.5, float(w), float(h)), padding=0.01)
+
     # -- colours ----------------------------------------------------------------
     def apply_theme(self, theme: Theme) -> None:
         """Take plot, line and legend colours from ``theme`` (palette-based)."""
@@ -304,7 +315,7 @@ class StageViews(KernelViewMixin, QWidget):
         self._apply_kernel_visibility()
         self._refresh_backgrounds()
         if new_size:
-            self.views["edges"].getViewBox().autoRange(padding=0.01)
+            self.fit_view("edges")
 
     def show_result(self, request_id: int, result: StageResult) -> None:
         """Draw every stage of ``result`` (stale results are dropped by the caller)."""
