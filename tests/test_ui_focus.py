@@ -167,11 +167,13 @@ def test_the_lecture_at_1280x720_shows_the_current_stage_large(qtbot, window) ->
     assert stages.title_px is not None and stages.title_px >= 20
     assert "<b>kernels" in stages.legend.text() and "<b>reduced" in stages.legend.text()
     assert "<b>segments" not in stages.legend.text()  # the current step's legend only
+    assert window.kernel_panel.isHidden()  # its placeholder's lines go to the views
     window.lecture.next()  # the presenter remote's Page Down: the reconstruction
     assert _shown(window) == ["kernels", "reconstruction"]
     window.actions_by_id["lecture"].trigger()
     assert _shown(window) == list(CELLS) and not window.panel_strip.collapsed
     assert stages.title_px is None and "<b>segments" in stages.legend.text()
+    assert not window.kernel_panel.isHidden()
     assert QFontInfo(window.lecture_caption.font()).pixelSize() < 20
 
 

@@ -8,9 +8,10 @@ parameter panel is folded to its strip; the caption, the view titles and the
 legend are set in pixel sizes readable from the back of a room
 (:func:`~smoe_gui.ui.control.presentation.presentation_fonts`: at least 20 px
 for captions and titles at 1280x720); the legend lists only what the views
-shown draw.  Outside a lecture the large view is the focused one (or view 4)
-with view 5 beside it (view 4 beside view 5).  The presenter remote's keys are
-the lecture's (Page Down / Page Up).  Leaving it puts back the grid (or the
+shown draw, and the kernel panel shows only while a kernel is inspected.
+Outside a lecture the large view is the focused one (or view 4) with view 5
+beside it (view 4 beside view 5).  The presenter remote's keys are the
+lecture's (Page Down / Page Up).  Leaving it puts back the grid (or the
 focused view), the panel as the user had it, and the usual text sizes.
 """
 
@@ -72,6 +73,7 @@ class PresentationMode:
                 w.stages.set_legend_views(None)
                 w.lecture_caption.setFont(self._caption_font)
                 w.stages.legend.setFont(self._legend_font)
+                w.kernel_panel.set_compact(False)
                 QTimer.singleShot(0, w.fit_views)
             return
         self.shown = True
@@ -91,4 +93,5 @@ class PresentationMode:
         w.stages.legend.setFont(legend)
         w.stages.set_text_px(fonts.title_px)
         w.stages.set_legend_views(tuple(placement.cells))
+        w.kernel_panel.set_compact(True)  # shown while a kernel is inspected
         QTimer.singleShot(0, w.fit_views)
