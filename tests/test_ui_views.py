@@ -259,7 +259,7 @@ def test_curves_whole_image_psnr_tiles_labels_and_integer_axis(qtbot) -> None:
     from smoe_gui.core.train.runs import FitHistory
     from smoe_gui.ui.control.jobs import ProgressBatch
     from smoe_gui.ui.theme import current_theme
-    from smoe_gui.ui.views.plots import PHASE_LABEL_POSITIONS, IntegerAxis, TrainingPlots
+    from smoe_gui.ui.views.plots import IntegerAxis, TrainingPlots
 
     plots = TrainingPlots(current_theme())
     qtbot.addWidget(plots.psnr_plot)
@@ -289,9 +289,19 @@ def test_curves_whole_image_psnr_tiles_labels_and_integer_axis(qtbot) -> None:
     assert plots.tile_curves["train"].isVisible()
     tx, _ = plots.tile_curves["train"].getData()
     assert len(tx) == 8
-    # phase labels at distinct heights: merge and finetune start one step apart
-    positions = [line.label.orthoPos for line in plots.phase_lines.values()]
-    assert len(set(positions)) == 3 and set(positions) == set(PHASE_LABEL_POSITIONS.values())
+    # phase labels never overlap and lie inside the plot, at the plot's size in a
+    # 1280x720 window (merge and finetune start one step apart)
+    for size in ((560, 150), (900, 260)):
+        plots.psnr_plot.resize(*size)
+        plots.psnr_plot.show()
+        qtbot.waitUntil(lambda s=size: plots.psnr_plot.width() == s[0], timeout=2_000)
+        QApplication.processEvents()
+        vb = plots.psnr_plot.getViewBox().sceneBoundingRect()
+        rects = [line.label.sceneBoundingRect() for line in plots.phase_lines.values()]
+        for i, a in enumerate(rects):
+            assert vb.top() <= a.top() and a.bottom() <= vb.bottom(), size  # not cut
+            for b in rects[i + 1 :]:
+                assert not a.intersects(b), size
     # a constant kernel count gets an integer axis with room around it
     axis = plots.kernel_plot.getAxis("left")
     assert isinstance(axis, IntegerAxis)

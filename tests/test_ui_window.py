@@ -852,7 +852,9 @@ def test_lecture_mode_reveals_the_stages_one_at_a_time(qtbot, window) -> None:
 
     window.actions_by_id["lecture"].trigger()
     assert shown() == ["edges"] and not window.training_panel.isVisible()
-    assert all(v.isVisible() for v in window.stages.views.values())  # frames keep their places
+    # the presentation layout: the current stage alone over the stage area, the panel folded
+    assert [n for n, v in window.stages.views.items() if not v.isHidden()] == ["edges"]
+    assert window.panel_strip.collapsed
     assert window.lecture_caption.isVisible() and "Canny" in window.lecture_caption.text()
     window.activateWindow()
     window.stages.views["edges"].setFocus()
@@ -871,6 +873,8 @@ def test_lecture_mode_reveals_the_stages_one_at_a_time(qtbot, window) -> None:
         and window.training_panel.isVisible()
         and not window.lecture_caption.isVisible()
     )
+    assert all(not v.isHidden() for v in window.stages.views.values())
+    assert not window.panel_strip.collapsed  # as the user had it
     assert not window.actions_by_id["lecture-next"].isEnabled()
 
 

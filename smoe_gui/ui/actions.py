@@ -22,6 +22,9 @@ from .theme import COLOR_SCHEMES
 from .video_export import video_exporter
 from .views.stage_views import BACKGROUND_MODES, STAGES
 
+#: Names of the stage grid's six cells in the Focus menu (keys 1-6).
+FOCUS_TITLES = (*(t.split("  ", 1)[-1] for t in STAGES.values()), "Expert initialisation plot")
+
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
@@ -220,6 +223,36 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Ctrl+0",
         "Zoom every view to the whole image",
     ),
+    *(
+        ActionSpec(
+            f"focus-{i + 1}",
+            f"{i + 1}  {title}",
+            "&View/F&ocus",
+            lambda w: w.stage_focus.toggle_key,
+            str(i + 1),
+            f"{title} over the whole stage area, or back to the grid (double-click a view; "
+            "Esc goes back)",
+            arg=str(i + 1),
+        )
+        for i, title in enumerate(FOCUS_TITLES)
+    ),
+    ActionSpec(
+        "focus-back",
+        "Back to the grid",
+        "&View/F&ocus",
+        lambda w: w.stage_focus.back,
+        "Esc",
+        "Every stage view in its cell again (also a double-click on the focused view)",
+    ),
+    ActionSpec(
+        "panel",
+        "&Parameter panel",
+        "&View",
+        lambda w: w.panel_strip.toggle,
+        "Ctrl+\\",
+        "Show the parameter panel, or fold it to a narrow strip (its button unfolds it)",
+        checkable=True,
+    ),
     _separator("&View", 2),
     ActionSpec(
         "lecture",
@@ -245,6 +278,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
         lambda w: w.lecture.back,
         "PgUp;B",
         "Hide the last stage shown",
+    ),
+    ActionSpec(
+        "presentation",
+        "P&resentation layout",
+        "&View",
+        lambda w: w.presentation.toggle,
+        "F8",
+        "The current stage large (the lecture's step, else the focused view or view 4) with "
+        "the previous one beside it, the panel folded, large text (on in lecture mode)",
+        checkable=True,
     ),
     ActionSpec(
         "full-screen",
@@ -292,7 +335,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "&Train",
         lambda w: w.stop_training,
         "Esc",
-        "Stop training and keep the best model so far",
+        "Stop training and keep the best model so far (while a view is focused, Esc goes back "
+        "to the grid first)",
         training=True,
     ),
     ActionSpec(

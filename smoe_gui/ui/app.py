@@ -215,11 +215,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = QSettings(str(Path(scratch) / "settings.ini"), QSettings.Format.IniFormat)
             if args.method is not None:
                 settings.setValue("method", args.method)  # the first stages are this method's
-            window = create_main_window(image, settings=settings)
+            from .messages import StderrMessenger
+            from .resources import default_sample
+
+            # no modal box: errors go to stderr and exit 2, questions get "yes"
+            window = create_main_window(None, settings=settings, open_default=False)
+            messenger = StderrMessenger()
+            window.messenger = messenger
             if args.theme is not None:
                 window.set_color_scheme(args.theme)
+            target = image if image is not None else default_sample()
+            if target is None or not window.open_image(target) or messenger.failed:
+                if target is None:
+                    print("smoe-gui: error: no image to show", file=sys.stderr)
+                window.close()
+                return 2
             window.show()
-            return take_screenshot(window, args.screenshot, args.train, args.lecture)
+            status = take_screenshot(window, args.screenshot, args.train, args.lecture)
+            return 2 if messenger.failed else status
     window = create_main_window(image)
     if args.theme is not None:
         window.set_color_scheme(args.theme)

@@ -23,7 +23,13 @@ from PySide6.QtWidgets import QFileDialog, QMenu
 from ..core.errors import one_line
 from ..core.io.fileio import write_png, write_text
 from ..core.io.image import IMAGE_SUFFIXES, MAX_SIDE, LoadedImage, is_image_file, read_image
-from ..core.io.modelio import load_model, read_model_params, save_model
+from ..core.io.modelio import (
+    image_digest,
+    load_model,
+    read_model_image_digest,
+    read_model_params,
+    save_model,
+)
 from ..core.params import Params
 from .views.stage_views import STAGES
 from .views.view_items import widget_rgb
@@ -264,7 +270,17 @@ class FileOps:
             messenger.info("Dropped several files", f"Opened {opened.name}.\n" + "\n".join(notes))
 
     # ------------------------------------------------------------------ models and parameters
+    def _no_image(self, what: str) -> bool:
+        """Say (before any file dialog) that ``what`` needs an image; True when none is open."""
+        if self.window.session.image is not None:
+            return False
+        self.window.messenger.warning(f"Nothing to {what}", f"Open an image first: {what} needs "
+                                      "one (File → Open image or Samples).")
+        return True
+
     def save_model_dialog(self) -> None:
+        if self._no_image("save"):
+            return
         path = self.ask_save_path("Save model", "model.npz", "SMoE model (*.npz)")
         if path:
             self.save_model_file(path)
@@ -278,7 +294,8 @@ class FileOps:
             )
             return False
         try:
-            save_model(model, path, params=window.panel.params())
+            save_model(model, path, params=window.panel.params(),
+                       image=window.session.source_image)
         except (ValueError, OSError) as exc:
             window.messenger.error("Cannot save model", one_line(exc))
             return False
@@ -313,13 +330,35 @@ class FileOps:
         except ValueError as exc:
             stored = None
             window.show_status(f"ignoring the stored parameters: {one_line(exc)}", 6000)
+        note = self._digest_note(path)
         window.session.show_model(model)
         if stored is not None and stored != window.panel.params():
             window.panel.set_params(stored, emit=False)
             window.session.set_params(stored, window.panel.method(), affects_stages=False)
             window.recompute()
-        window.show_status(f"loaded {model.n_kernels} kernels from {path}", 5000)
+        window.show_status(f"loaded {model.n_kernels} kernels from {path}{note}", 10_000)
         return True
+
+    def _digest_note(self, path: str | os.PathLike[str]) -> str:
+        """Check the image fingerprint stored with a model against the open
+        image: a warning when they differ, a status note when none is stored."""
+        window = self.window
+        try:
+            stored = read_model_image_digest(path)
+        except ValueError as exc:
+            return f" (its image fingerprint is unreadable: {one_line(exc)})"
+        source = window.session.source_image
+        if stored is None or source is None:
+            return " (no image fingerprint stored: not checked against this image)"
+        if stored != image_digest(source):
+            h, w = source.shape[:2]
+            window.messenger.warning(
+                "Model of another image",
+                f"{Path(path).name} was made for another image of the same size ({w}×{h}): "
+                "it is shown over this one, but its reconstruction will not match it.",
+            )
+            return " (made for another image of this size)"
+        return " (made for this image)"
 
     def save_params_dialog(self) -> None:
         path = self.ask_save_path("Save parameters", "params.json", "Parameters (*.json)")
@@ -393,6 +432,8 @@ class FileOps:
         return self._write_png(path, rgb)
 
     def export_stage_dialog(self, name: str) -> None:
+        if self._no_image("export"):
+            return
         path = self.ask_save_path(
             f"Export stage view '{name}'", f"stage-{name}.png", "PNG image (*.png)"
         )
@@ -410,6 +451,8 @@ class FileOps:
         return written
 
     def export_all_stages_dialog(self) -> None:
+        if self._no_image("export"):
+            return
         folder = self.ask_folder("Export all stage views to")
         if folder:
             written = self.export_all_stages(folder)
@@ -423,6 +466,8 @@ class FileOps:
         return self._write_png(path, recon)
 
     def export_reconstruction_dialog(self) -> None:
+        if self._no_image("export"):
+            return
         path = self.ask_save_path(
             "Export reconstruction", "reconstruction.png", "PNG image (*.png)"
         )

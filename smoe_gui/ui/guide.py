@@ -48,8 +48,9 @@ def _views(theme: Theme) -> str:
     rows = [
         (
             "1 Canny edges",
-            "Edge method: the edge pixels Canny finds (white on black; over the original or the "
-            "residual in the other modes "
+            "Edge method: the edge pixels Canny finds (in the text colour on the plot "
+            f"background: {'white on black' if theme.dark else 'black on white'} in this "
+            "palette; over the original or the residual in the other modes "
             + sw(theme, "edge-pixel", "edge pixel")
             + "). The other methods use no "
             "edges; the view says so.",

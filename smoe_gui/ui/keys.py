@@ -7,6 +7,13 @@ event).  :class:`TrainingKeys` answers that question for the window: while a
 field holds text that is not yet its value, the keys go to the field (Esc then
 puts the field back to the value the app holds); otherwise the window's
 shortcut fires.
+
+The view keys are window shortcuts of :mod:`smoe_gui.ui.actions` (listed in
+the Guide): 1-6 focus a stage cell (a field being typed in keeps its digits:
+a line edit claims printable keys), Esc goes back to the grid while a cell is
+focused (the Stop action gives up the key meanwhile, :mod:`smoe_gui.ui.focus`),
+Ctrl+\\ folds the parameter panel, F8 the presentation layout, F9 the lecture,
+Page Down / Page Up (N / B) its steps.
 """
 
 from __future__ import annotations

@@ -109,3 +109,4 @@ class LectureMode:
             w.actions_by_id[key].setEnabled(step is not None)
         QTimer.singleShot(0, w.fit_views)  # the views' sizes changed with the training panel
         w.actions_by_id["lecture"].setChecked(step is not None)
+        w.presentation.refresh()  # the step's stage large (ui/presentation.py)

@@ -33,11 +33,13 @@ from .control.jobs import (
 )
 from .control.session import Session, stage_summary
 from .file_ops import FileOps
+from .focus import PanelStrip, StageFocus, install_focus, make_focus
 from .guide import GuideDialog, guide_html
 from .keys import TrainingKeys
 from .lecture import LectureMode
 from .messages import Messenger
 from .param_panel import INIT_GROUPS, ParamPanel
+from .presentation import PresentationMode
 from .resources import default_sample, icon_path, sample_paths
 from .theme import COLOR_SCHEMES, apply_color_scheme, current_theme
 from .tune_panel import install_tune_panel
@@ -93,6 +95,9 @@ class MainWindow(InspectHandlers):
 
     files: FileOps
     lecture: LectureMode
+    presentation: PresentationMode
+    stage_focus: StageFocus
+    panel_strip: PanelStrip
 
     def __init__(self, image_path: str | os.PathLike[str] | None = None,
                  settings: QSettings | None = None, open_default: bool = True,
@@ -130,6 +135,8 @@ class MainWindow(InspectHandlers):
         self.plots = TrainingPlots(theme)
         self._build_layout()
         self._connect_controls()
+        self.stage_focus, self.panel_strip = make_focus(self)  # ui/focus.py: keys 1-6, Ctrl+\
+        self.presentation = PresentationMode(self)  # ui/presentation.py (F8, lecture mode)
         self.actions_by_id, submenus = build_menus(self)
         self.recent_menu = self.files.recent_menu = submenus["recent"]
         self.samples_menu = submenus["samples"]
@@ -193,6 +200,7 @@ class MainWindow(InspectHandlers):
         self._pointer: tuple[str, float, float] | None = None
 
         self._restore_settings()
+        install_focus(self)  # the focused view and the folded panel, as they were left
         self.tune_panel = install_tune_panel(self)  # ui/tune_panel.py: the Tune dock
         self._update_buttons()
         if image_path is not None:
@@ -411,6 +419,7 @@ class MainWindow(InspectHandlers):
             self.recompute()
 
     def _on_method_changed(self, method: str) -> None:
+        self.forget_compare()  # the old pair's curves, status and run selector
         self._on_params_changed(self.panel.params(), "method", False)
         self.lecture.set_method(method)  # a lecture in progress follows the method
 
@@ -491,8 +500,16 @@ class MainWindow(InspectHandlers):
         content is shown: a hidden one has no bounds, as view 1 in the
         segment methods' lectures)."""
         views = self.stages.views
-        shown = [v for v in views.values() if v.getPlotItem().isVisible()]
-        (shown[0] if shown else views["edges"]).getViewBox().autoRange(padding=0.01)
+        shown = [
+            v for v in views.values() if v.getPlotItem().isVisible() and not v.isHidden()
+        ]
+        if not self.stages.linked:  # views of different sizes: each fitted on its own
+            for view in shown:
+                self.stages.fit_view(view.name)
+            return
+        primary = views.get(self.stage_focus.primary())
+        first = primary if primary is not None else shown[0] if shown else views["edges"]
+        self.stages.fit_view(first.name)
 
     # ------------------------------------------------------------------ Qt events
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)

@@ -6,11 +6,12 @@ what the user would have been told, and to answer questions.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-__all__ = ["Messenger", "RecordingMessenger"]
+__all__ = ["Messenger", "RecordingMessenger", "StderrMessenger"]
 
 
 class Messenger:
@@ -80,3 +81,41 @@ class RecordingMessenger(Messenger):
     def texts(self) -> str:
         """All recorded texts joined (for ``in`` checks)."""
         return "\n".join(f"{t}: {x}" for _, t, x in self.messages)
+
+
+class StderrMessenger(Messenger):
+    """No box at all (``smoe-gui --screenshot``: no one is there to close one):
+    errors and warnings go to stderr as one line each (``smoe-gui: error:
+    ...``) and set :attr:`failed`; information goes to stderr too; a
+    question gets the default answer, yes (e.g. downscale an image larger
+    than 4096 px, as the CLI's ``--max-size`` does), and says so.
+
+    Attributes
+    ----------
+    failed : bool
+        Whether an error or a warning was given (the command exits 2).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.failed = False
+
+    @staticmethod
+    def _line(kind: str, title: str, text: str) -> None:
+        body = " ".join(str(text).split())
+        print(f"smoe-gui: {kind}: {title}: {body}", file=sys.stderr)
+
+    def error(self, title: str, text: str) -> None:
+        self.failed = True
+        self._line("error", title, text)
+
+    def warning(self, title: str, text: str) -> None:
+        self.failed = True
+        self._line("error", title, text)
+
+    def info(self, title: str, text: str) -> None:
+        self._line("note", title, text)
+
+    def ask(self, title: str, text: str) -> bool:
+        self._line("note", title, f"{text} (answered yes)")
+        return True

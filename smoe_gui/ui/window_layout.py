@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from ..core.params import METHODS
 from .control.session import COMPARE_METHODS
+from .focus import PanelStrip
 from .param_panel import ParamPanel
 from .views.kernel_panel import KernelPanel
 from .views.plots import TrainingPlots
@@ -69,6 +70,8 @@ class WindowLayout(QMainWindow):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         scroll.setMinimumWidth(200)
         self.param_scroll = scroll
+        # the panel folds to a strip beside it (ui/focus.py: PanelStrip)
+        self.param_box, self.param_strip_button = PanelStrip.make_box(scroll)
 
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -204,11 +207,12 @@ class WindowLayout(QMainWindow):
         self.right_splitter.setSizes([700, 260])
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.main_splitter.setObjectName("main-splitter")
-        self.main_splitter.addWidget(scroll)
+        self.main_splitter.addWidget(self.param_box)
+        self.main_splitter.setCollapsible(0, False)
         self.main_splitter.addWidget(self.right_splitter)
         self.main_splitter.setStretchFactor(1, 1)
         panel_width = (
-            self.panel.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
+            self.panel.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 22
         )
         self.main_splitter.setSizes([panel_width, max(400, 1600 - panel_width)])
         self.setCentralWidget(self.main_splitter)

@@ -115,6 +115,19 @@ class TrainingHandlers(WindowLayout):
         """The final model of the last run called ``label`` ("train", or a method in a Compare)."""
         return self.session.final_model(label)
 
+    def forget_compare(self) -> None:
+        """Another method was chosen after a Compare: clear its curves, its
+        status line and the *views 4-5* selector (they told about the old pair)."""
+        labels = self.session.compared_labels()
+        if not self.session.forget_compare():
+            return
+        self.plots.clear(labels)
+        self.plots.show_labels(("train",))
+        self.run_combo.clear()
+        self.run_combo.setEnabled(False)
+        self.side_by_side_button.setEnabled(False)
+        self.train_label.setText("")
+
     def show_training_state(self, text: str) -> None:
         """SessionView: training started, paused, resumed or stopping."""
         self._update_buttons()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 import zipfile
@@ -22,7 +23,9 @@ __all__ = [
     "MAX_ABS",
     "MAX_MODEL_BYTES",
     "MAX_MODEL_KERNELS",
+    "image_digest",
     "load_model",
+    "read_model_image_digest",
     "read_model_params",
     "save_model",
 ]
@@ -34,14 +37,40 @@ FORMAT_VERSION = 2
 _FLOAT_KEYS = ("mu", "A", "m", "log_alpha")
 
 
+def image_digest(image: Any) -> str:
+    """A fingerprint of the image a model is made for: the first 16 hex
+    digits of the SHA-256 of its luma (BT.601 for a colour image) quantised
+    to 8 bits, with its shape.  The same file read again, in gray or in
+    colour, gives the same fingerprint; another image of the same size
+    (almost surely) another.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, 3) float array in [0, 1]
+    """
+    from .image import luma
+
+    values = np.asarray(image, dtype=np.float32)
+    gray = luma(values) if values.ndim == 3 else values
+    q = np.round(np.clip(np.asarray(gray, dtype=np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
+    digest = hashlib.sha256(f"{q.shape}".encode())
+    digest.update(np.ascontiguousarray(q).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def save_model(
-    model: SmoeModel, path: str | os.PathLike[str], params: Params | None = None
+    model: SmoeModel,
+    path: str | os.PathLike[str],
+    params: Params | None = None,
+    image: Any = None,
 ) -> None:
     """Write ``model`` (and the ``params`` that made it) to ``path`` atomically.
 
     Keys: ``mu, A, m, log_alpha`` (float64; ``m`` is ``(K,)`` for a gray
     model, ``(K, C)`` for ``C`` channels), ``height, width, format_version``
-    (int64 scalars) and ``params`` (JSON text, when given).
+    (int64 scalars), ``params`` (JSON text, when given) and
+    ``image_digest`` (:func:`image_digest` of ``image``, the image
+    the model is made for, when given; older readers leave it unread).
     """
     arrays: dict[str, object] = {
         "mu": model.mu,
@@ -54,6 +83,8 @@ def save_model(
     }
     if params is not None:
         arrays["params"] = np.array(params.to_json())
+    if image is not None:
+        arrays["image_digest"] = np.array(image_digest(image))
     write_npz(path, **arrays)
 
 
@@ -149,7 +180,7 @@ def _shown(p: Path) -> str:
 def _members(archive: zipfile.ZipFile, label: str) -> dict[str, _Member]:
     """The ``.npy`` members that a model uses, by key, headers read; other members
     (any name without a use here) are left unread."""
-    wanted = {*_FLOAT_KEYS, *_SCALAR_KEYS, "params"}
+    wanted = {*_FLOAT_KEYS, *_SCALAR_KEYS, "params", "image_digest"}
     found: dict[str, _Member] = {}
     for info in archive.infolist():
         name = info.filename
@@ -310,3 +341,31 @@ def read_model_params(path: str | os.PathLike[str]) -> Params | None:
         if not text.startswith(label):
             text = f"{label}: stored parameters are invalid ({text})"
         raise ValueError(text) from None
+
+
+def read_model_image_digest(path: str | os.PathLike[str]) -> str | None:
+    """The :func:`image_digest` stored with a model, or None when it has
+    none (files written without an image, or before fingerprints).
+
+    Raises
+    ------
+    ValueError
+        As :func:`load_model` for the file; for a fingerprint that is not a
+        short text.
+    """
+    p = Path(path)
+    label = _shown(p)
+    with _archive(p) as archive:
+        try:
+            members = _members(archive, f"{label}: damaged or not a smoe-gui model file")
+            member = members.get("image_digest")
+            if member is None:
+                return None
+            if member.shape != () or member.dtype.kind != "U" or member.dtype.itemsize > 4 * 64:
+                raise ValueError(f"{label}: 'image_digest' must be a short text")
+            return str(member.read())
+        except (EOFError, zipfile.BadZipFile, zlib.error, struct.error, OSError):
+            raise ValueError(
+                f"{label}: damaged or not a smoe-gui model file (the archive is truncated or "
+                "corrupt)"
+            ) from None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +24,6 @@ from numpy.typing import NDArray
 
 from ...core import registry
 from ...core.methods.pipeline import Initialization
-from ...core.metrics import format_psnr
 from ...core.model import SmoeModel
 from ...core.params import METHODS, Params
 from ...core.rendering.inspection import KernelInfo, kernel_info, nearest_kernel
@@ -43,6 +41,7 @@ from .jobs import (
     compute_stages,
     with_numba_threads,
 )
+from .points import TrainingPoint
 
 __all__ = [
     "COMPARE_METHODS",
@@ -164,25 +163,6 @@ class SessionView(Protocol):
 
     def show_status(self, text: str, timeout_ms: int = 0) -> None:
         """A transient status line."""
-
-
-@dataclass(frozen=True)
-class TrainingPoint:
-    """The last point of one run's curves (for the summary line).
-
-    Attributes
-    ----------
-    step : int
-    psnr_db : float
-    n_kernels : int
-    """
-
-    step: int
-    psnr_db: float
-    n_kernels: int
-
-    def text(self, label: str) -> str:
-        return f"{label}: {format_psnr(self.psnr_db)}, {self.n_kernels} kernels, {self.step} steps"
 
 
 def stage_summary(result: StageResult, draw_ms: float) -> tuple[str, str]:
@@ -569,6 +549,15 @@ class Session:
         return tuple(label for label in self.train_labels
                      if label in METHODS and label in self._final_results)
 
+    def forget_compare(self) -> bool:
+        """Another method was chosen: the last Compare's runs no longer belong
+        to what is shown (their curves, status and run selector go); returns
+        whether there was one.  Nothing changes during a training."""
+        if self.is_training() or not self.compared_labels():
+            return False
+        self.train_labels = ()
+        return True
+
     def compare_methods(self) -> tuple[str, str]:
         """The two methods the next Compare trains (:func:`compare_pair`)."""
         return compare_pair(self.method, self.compare_with)
@@ -721,8 +710,10 @@ class Session:
             return
         if len(batch.history):
             a = batch.history.arrays()
+            budget = self.train_params[0].time_budget if self.train_params else None
             self._last_points[batch.label] = TrainingPoint(
-                int(a["step"][-1]), float(a["psnr_db"][-1]), int(a["n_kernels"][-1]))
+                int(a["step"][-1]), float(a["psnr_db"][-1]), int(a["n_kernels"][-1]),
+                float(a["elapsed_s"][-1]), budget)
         self.view.show_progress(batch.label, self.progress_text(batch), batch)
 
     def progress_text(self, batch: ProgressBatch) -> str:

@@ -113,7 +113,14 @@ class KernelPanel(QWidget):
         bar_box.addLayout(ticks)
         row.addLayout(bar_box)
         self.inspecting = False
+        self.compact = False
         self.show_result(None)
+
+    def set_compact(self, compact: bool) -> None:
+        """Show the panel only while a kernel is inspected (the presentation
+        layout: the placeholder's three lines go to the views), or always."""
+        self.compact = bool(compact)
+        self.setVisible(self.inspecting or not self.compact)
 
     def show_result(
         self,
@@ -126,6 +133,7 @@ class KernelPanel(QWidget):
         """Show ``result`` (None: the placeholder; ``kind``: what the kernel is)."""
         self.inspecting = result is not None
         self.colour_bar.setEnabled(self.inspecting)
+        self.setVisible(self.inspecting or not self.compact)
         if result is None:
             self.text.setText(self.PLACEHOLDER)
             return

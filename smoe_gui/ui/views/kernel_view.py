@@ -18,12 +18,15 @@ from numpy.typing import NDArray
 from PySide6.QtCore import QRectF, SignalInstance
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QWidget
 
+from ..control.density import MIN_ELLIPSE_PX as DENSITY_MIN_ELLIPSE_PX
+from ..control.density import DensityLevel, density_level, thin_index
 from ..control.geometry import (
     KERNEL_CATEGORIES,
     KERNEL_MODES,
     SHARE_LEVELS,
     KernelGeometry,
     ellipse_polylines_of,
+    max_pool_mask,
     minor_categories,
 )
 from ..control.jobs import InspectResult
@@ -40,8 +43,9 @@ KERNEL_MODE_TITLES: dict[str, str] = {
     "territories": "gate territories (argmax w_i)",
 }
 
-#: Smallest semi-axis of a drawn ellipse, in screen pixels.
-MIN_ELLIPSE_PX = 2.5
+#: Smallest semi-axis of a drawn ellipse, in screen pixels, at the full
+#: marker size (smaller where the kernels are dense, ui/control/density.py).
+MIN_ELLIPSE_PX = DENSITY_MIN_ELLIPSE_PX
 
 #: Marker sizes (screen pixels) of kernel centres per mode.
 _CENTRE_SIZE = {"centres": 5.0, "ellipses": 4.0, "territories": 4.0}
@@ -74,6 +78,10 @@ class KernelViewMixin:
     _highlight: NDArray[np.float32] | None
     _original: NDArray[np.float32] | None
     _min_axis: float
+    _drawn_px: float = 0.0
+    _bounds_factor: int = 0
+    #: How the overlay is drawn at the current zoom (None before the first drawing).
+    density: DensityLevel | None = None
 
     def _fit_item(
         self, item: pg.ImageItem, rows: int | None = None, cols: int | None = None
@@ -89,7 +97,10 @@ class KernelViewMixin:
 
     def _show_legend(self) -> None:
         method = getattr(self, "legend_method", None)  # whose result is shown (None: all)
-        self.legend.setText(legend_html(self.theme, self.kernel_mode, self.territory_fill, method))
+        views = getattr(self, "legend_views", None)  # the views shown (None: all)
+        self.legend.setText(
+            legend_html(self.theme, self.kernel_mode, self.territory_fill, method, views)
+        )
 
     # -- kernel view controls ----------------------------------------------------
     def _make_kernel_controls(self) -> QWidget:
@@ -193,9 +204,9 @@ class KernelViewMixin:
         view.set_lines("link", geo.pair_links)
         terr = geo.territories
         if terr is not None:
-            self.territory_bounds.setImage(terr.boundaries, levels=(0, 1), autoLevels=False)
+            self._bounds_factor = 0
+            self._draw_territory_bounds()
             self.territory_fill_item.setImage(terr.fill, levels=(0.0, 1.0), autoLevels=False)
-            self._fit_item(self.territory_bounds)
             self._fit_item(self.territory_fill_item)
         self._min_axis = -1.0
         self._draw_ellipses()
@@ -207,22 +218,55 @@ class KernelViewMixin:
         return self._geometry
 
     def _draw_ellipses(self) -> None:
-        """(Re)build the ellipse polylines for the current zoom: a semi-axis is
-        at least :data:`MIN_ELLIPSE_PX` screen pixels.  Cheap (numpy, no
-        model evaluation); skipped while the zoom has not changed."""
+        """(Re)draw the overlay for the current zoom and kernel density
+        (:func:`~smoe_gui.ui.control.density.density_level`): marker sizes,
+        the kernels drawn (thinned where they are denser than the markers),
+        their ellipses (a semi-axis at least the level's screen minimum) and
+        the territory boundaries' opacity.  Cheap (numpy, no model
+        evaluation); skipped while the zoom has not changed by 5 %."""
         geo = self._geometry
         view = self.views["kernels"]
-        if geo is None or self.kernel_mode != "ellipses":
+        px, _py = view.getViewBox().viewPixelSize()
+        px = float(px)
+        if geo is None or self._original is None or not np.isfinite(px) or px <= 0:
             if self._min_axis != 0.0:
-                for cat in KERNEL_CATEGORIES:
-                    for level in range(len(SHARE_LEVELS)):
-                        view.set_lines(f"{cat}@{level}", np.zeros((0, 2)))
+                self._clear_ellipses()
                 self._min_axis = 0.0
             return
-        px, _py = view.getViewBox().viewPixelSize()
-        min_axis = MIN_ELLIPSE_PX * float(px) if np.isfinite(px) and px > 0 else 0.0
-        if self._min_axis > 0 and abs(min_axis - self._min_axis) <= 0.05 * self._min_axis:
+        if self._min_axis > 0 and abs(px - self._drawn_px) <= 0.05 * self._drawn_px:
             return
+        self._drawn_px = px
+        h, w = self._original.shape[:2]
+        largest = _CENTRE_SIZE[self.kernel_mode]
+        level = density_level(geo.n_kernels, (h, w), px, largest)
+        self.density = level
+        shown = [c for c in KERNEL_CATEGORIES if self._category_visible(c)]
+        keep = thin_index(
+            {c: geo.centres[c] for c in shown},
+            {c: geo.index[c] for c in shown if c in geo.index},
+            level.cell,
+        )
+        minor = minor_categories()  # kinds that tile the image: smaller markers
+        for cat in KERNEL_CATEGORIES:
+            item = view.points[cat]
+            small = cat in minor
+            item.setSize(level.marker_px * (0.7 if small else 1.0))
+            item.set_outlined(level.outline)
+            item.set_shown(keep.get(cat))
+        pairs = keep.get("pair")
+        if pairs is not None and len(geo.pair_links):
+            links = np.unique(pairs // 2)
+            ends = np.stack([2 * links, 2 * links + 1], axis=1).reshape(-1)
+            view.set_lines("link", geo.pair_links[ends[ends < len(geo.pair_links)]])
+        else:
+            view.set_lines("link", geo.pair_links)
+        self.territory_bounds.setOpacity(level.boundary_alpha)
+        self._draw_territory_bounds()
+        if self.kernel_mode != "ellipses":
+            self._clear_ellipses()
+            self._min_axis = level.ellipse_min_px * px
+            return
+        min_axis = level.ellipse_min_px * px
         self._min_axis = min_axis
         for cat in KERNEL_CATEGORIES:
             mu = geo.centres[cat]
@@ -230,15 +274,47 @@ class KernelViewMixin:
             if axes is None:  # geometry made without axes: draw its polylines as they are
                 view.set_lines(f"{cat}@{len(SHARE_LEVELS) - 1}", geo.ellipses[cat])
                 continue
+            sel = keep.get(cat, np.arange(len(mu)))
             classes = geo.share_classes(cat)
-            for level in range(len(SHARE_LEVELS)):
+            for lv in range(len(SHARE_LEVELS)):
                 if classes is None:
-                    sel = slice(None) if level == len(SHARE_LEVELS) - 1 else slice(0, 0)
-                    pts = ellipse_polylines_of(mu[sel], axes[sel], min_axis, float(px))
+                    pick = sel if lv == len(SHARE_LEVELS) - 1 else sel[:0]
                 else:
-                    pick = classes == level
-                    pts = ellipse_polylines_of(mu[pick], axes[pick], min_axis, float(px))
-                view.set_lines(f"{cat}@{level}", pts)
+                    pick = sel[classes[sel] == lv]
+                pts = ellipse_polylines_of(mu[pick], axes[pick], min_axis, px)
+                view.set_lines(f"{cat}@{lv}", pts)
+
+    def _draw_territory_bounds(self) -> None:
+        """The territory boundaries max-pooled to the screen when a boundary
+        pixel is smaller than a screen pixel (nearest sampling would drop most
+        of the 1-px lines, as in view 1)."""
+        geo = self._geometry
+        terr = None if geo is None else geo.territories
+        if terr is None or self._original is None:
+            return
+        px, _py = self.views["kernels"].getViewBox().viewPixelSize()
+        bounds = terr.boundaries
+        h, w = self._original.shape[:2]
+        per_pixel = w / max(bounds.shape[1], 1)  # image px per boundary pixel
+        ratio = float(px) / per_pixel if np.isfinite(px) and px > 0 else 1.0
+        factor = max(1, int(np.floor(ratio + 1e-6)))
+        if factor == self._bounds_factor:
+            return
+        self._bounds_factor = factor
+        pooled = max_pool_mask(bounds, factor)
+        self.territory_bounds.setImage(pooled, levels=(0, 1), autoLevels=False)
+        bh, bw = bounds.shape
+        scale_y, scale_x = h / bh, w / bw
+        rows, cols = pooled.shape[0] * factor, pooled.shape[1] * factor
+        self.territory_bounds.setRect(
+            QRectF(-0.5, -0.5, float(cols * scale_x), float(rows * scale_y))
+        )
+
+    def _clear_ellipses(self) -> None:
+        view = self.views["kernels"]
+        for cat in KERNEL_CATEGORIES:
+            for level in range(len(SHARE_LEVELS)):
+                view.set_lines(f"{cat}@{level}", np.zeros((0, 2)))
 
     def kernel_line_data(self, category: str) -> NDArray[np.float64]:
         """The ellipse points drawn for ``category`` (all opacity classes)."""

@@ -25,11 +25,18 @@ __all__ = ["ENTRIES", "legend_html"]
 ENTRIES = ("directions", "superpixels", "clusters", "pair-links", "edge-pixels")
 
 
-def legend_html(t: Theme, kernel_mode: str, territory_fill: bool, method: str | None = None) -> str:
+def legend_html(
+    t: Theme,
+    kernel_mode: str,
+    territory_fill: bool,
+    method: str | None = None,
+    views: tuple[str, ...] | None = None,
+) -> str:
     """Rich text saying what each colour means (view 4's part follows its mode).
 
     ``method``: the method whose result the views show (its entries and kernel
-    kinds only); None lists every method's.
+    kinds only); None lists every method's.  ``views`` (stage view names): only
+    the parts of those views (the presentation layout's current step); None: all.
     """
     if method is not None and method in registry.names():
         used = set(getattr(registry.get(method), "legend", ()))
@@ -82,22 +89,32 @@ def legend_html(t: Theme, kernel_mode: str, territory_fill: bool, method: str | 
             f"<span style='color:{t.foreground.name()}'>━</span>&nbsp;boundary "
             f"({fill}each region: the kernel of largest gate weight w<sub>i</sub>)"
         )
+    sections: list[tuple[str, tuple[str, ...]]] = []  # (text, the views that show it)
     segments = []
     if "directions" in used:
         segments.append(" ".join(sw(f"dir{a}", f"θ={a}°", "━") for a in (0, 90, 45, -45)))
     if "superpixels" in used:
         segments.append(sw("superpixel", "superpixel boundary (S-SMoE, AS-SMoE)", "━"))
-    parts = ["<b>segments</b> " + " ".join(segments)] if segments else []
+    if segments:
+        sections.append(("<b>segments</b> " + " ".join(segments), ("segments",)))
     if "clusters" in used:
-        parts.append(
+        sections.append((
             "<b>reduced</b> " + sw("cluster", "cluster (DBSCAN)", "━") + " "
-            + sw("salient", "salient", "━")
-        )
-    parts += [
-        kern,
+            + sw("salient", "salient", "━"),
+            ("reduced",),
+        ))
+    sections.append((kern, ("kernels",)))
+    sections.append((
         "<b>inspect</b> w<sub>i</sub> of the clicked kernel (heat, 0…1) "
         + sw("highlight", "its ellipse and territory", "━"),
-    ]
+        ("kernels", "reconstruction"),
+    ))
     if "edge-pixels" in used:
-        parts.append("<b>edges view</b> " + sw("edge-pixel", "edge pixel over original/residual"))
+        sections.append((
+            "<b>edges view</b> " + sw("edge-pixel", "edge pixel over original/residual"),
+            ("edges",),
+        ))
+    parts = [
+        text for text, owners in sections if views is None or any(v in views for v in owners)
+    ]
     return " &nbsp;│&nbsp; ".join(parts)

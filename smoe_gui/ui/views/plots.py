@@ -29,13 +29,13 @@ from ..control.jobs import ProgressBatch
 from ..theme import Theme
 
 __all__ = [
-    "curve_labels",
-    "PHASE_LABEL_POSITIONS",
+    "PHASE_ROWS",
     "PLOT_REFRESH_MS",
     "ExpertPlot",
     "IntegerAxis",
     "TrainingPlots",
     "add_grid",
+    "curve_labels",
     "curve_name",
 ]
 
@@ -74,10 +74,24 @@ class IntegerAxis(pg.AxisItem):
         return out
 
 
-#: Height of each phase's label along its dashed line (0 = bottom, 1 = top):
-#: distinct, so that labels of phases that start at (almost) the same step
-#: never print on top of each other.
-PHASE_LABEL_POSITIONS = {"tiles": 0.93, "merge": 0.78, "finetune": 0.63}
+#: Text row of each phase's label along its dashed line, from the top of the
+#: plot: one row each, so that labels of phases that start at (almost) the
+#: same step (merge and finetune are one step apart) never print on top of
+#: each other, whatever the plot's height (:func:`phase_label_positions`).
+PHASE_ROWS = {"tiles": 0, "merge": 1, "finetune": 2}
+
+
+def phase_label_positions(height_px: float, row_px: float, top_px: float = 3.0) -> dict[str, float]:
+    """Where each phase label's centre goes along its line (0 = bottom, 1 =
+    top) in a plot ``height_px`` high with text rows ``row_px`` high: row
+    ``PHASE_ROWS[phase]`` below ``top_px``, every label inside the plot (rows
+    squeezed to fit a plot lower than three of them)."""
+    h = max(float(height_px), 1.0)
+    row = max(min(float(row_px), (h - 2.0 * top_px) / len(PHASE_ROWS)), 1.0)
+    return {
+        phase: float(np.clip(1.0 - (top_px + (r + 0.5) * row) / h, 0.0, 1.0))
+        for phase, r in PHASE_ROWS.items()
+    }
 
 def curve_labels() -> tuple[str, ...]:
     """Curve labels: a normal run, and one run per method in a Compare."""
@@ -141,14 +155,14 @@ class TrainingPlots:
                 angle=90,
                 movable=False,
                 label=phase,
-                labelOpts={
-                    "position": PHASE_LABEL_POSITIONS[phase],
-                    "anchors": [(0, 0.5), (0, 0.5)],
-                },
+                labelOpts={"position": 0.9, "anchors": [(0, 0.5), (0, 0.5)]},
             )
             line.setVisible(False)
             self.psnr_plot.addItem(line, ignoreBounds=True)
             self.phase_lines[phase] = line
+        self.psnr_plot.getViewBox().sigResized.connect(self._place_phase_labels)
+        for plot in (self.psnr_plot, self.kernel_plot):  # room for the top tick's text
+            plot.getPlotItem().setContentsMargins(0, 6, 6, 0)
         self.psnr_plot.setXLink(self.kernel_plot)
         self.grids = [add_grid(self.psnr_plot), add_grid(self.kernel_plot)]
         self._dirty: set[str] = set()
@@ -159,6 +173,13 @@ class TrainingPlots:
         self.apply_theme(theme)
         self._update_axis_labels()
         self.show_labels(("train",))
+
+    def _place_phase_labels(self, *_args: object) -> None:
+        line = next(iter(self.phase_lines.values()))
+        row = line.label.textItem.boundingRect().height()  # the text and its margins
+        height = self.psnr_plot.getViewBox().height()
+        for phase, pos in phase_label_positions(height, row).items():
+            self.phase_lines[phase].label.setPosition(pos)
 
     def apply_theme(self, theme: Theme) -> None:
         for plot in (self.psnr_plot, self.kernel_plot):

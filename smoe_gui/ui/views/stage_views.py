@@ -25,7 +25,13 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QImage, QPainter
 from PySide6.QtWidgets import QGraphicsRectItem, QGridLayout, QLabel, QWidget
 
-from ..control.geometry import KERNEL_CATEGORIES, SHARE_LEVELS, KernelGeometry, max_pool_mask
+from ..control.geometry import (
+    KERNEL_CATEGORIES,
+    SHARE_LEVELS,
+    KernelGeometry,
+    max_pool_mask,
+    reduced_geometry,
+)
 from ..control.jobs import InspectResult, SnapshotResult, StageResult
 from ..control.lecture_steps import STAGE_TITLES
 from ..theme import Theme
@@ -41,6 +47,11 @@ STAGES: dict[str, str] = STAGE_TITLES
 
 #: What the views show under their overlays.
 BACKGROUND_MODES = ("stage", "original", "residual")
+
+#: Length of a reduced segment's stroke in view 3 (screen px): 0.8 of the
+#: segments' mean spacing on screen, between these two.
+REDUCED_STROKE_PX = 12.0
+MIN_REDUCED_STROKE_PX = 5.0
 
 #: Display range of the residual |original - reconstruction|.
 RESIDUAL_LEVELS = (0.0, 0.25)
@@ -76,6 +87,8 @@ class StageViews(KernelViewMixin, QWidget):
         self.kernel_mode = "ellipses"
         self.show_background = True
         self.territory_fill = False
+        self.title_px: int | None = None
+        self.legend_views: tuple[str, ...] | None = None
         self.views: dict[str, StageView] = {n: StageView(n, t) for n, t in STAGES.items()}
         self.captions: dict[str, str] = {n: "" for n in STAGES}
         self.titles: dict[str, str] = dict(STAGES)
@@ -89,10 +102,8 @@ class StageViews(KernelViewMixin, QWidget):
         # below the views (a cell of its own would change view 4's aspect and
         # break the linked zoom)
         self.grid.addWidget(self.kernel_controls, 2, 0, 1, 3)
-        first = self.views["edges"].getViewBox()
-        for view in list(self.views.values())[1:]:
-            view.getViewBox().setXLink(first)
-            view.getViewBox().setYLink(first)
+        self.linked = True
+        self.set_linked(True)
 
         v = self.views
         for angle in (0, 90, 45, -45):
@@ -139,6 +150,8 @@ class StageViews(KernelViewMixin, QWidget):
         self._edges: NDArray[np.uint8] | None = None
         self._superpixels: NDArray[np.uint8] | None = None
         self._edge_factor = 0
+        self._reduced_src: tuple[NDArray[np.float64], NDArray[np.bool_], float] | None = None
+        self._reduced_px = -1.0
         self._exporting = False
         self._reconstruction: NDArray[np.float32] | None = None
         self._residual: NDArray[np.float32] | None = None
@@ -151,9 +164,32 @@ class StageViews(KernelViewMixin, QWidget):
             view.scene().sigMouseClicked.connect(lambda ev, n=name: self._on_click(n, ev))
             view.pointer_left.connect(lambda n=name: self.pointer_left.emit(n))
         self.views["edges"].getViewBox().sigRangeChanged.connect(lambda *_: self._draw_edges())
+        self.views["reduced"].getViewBox().sigRangeChanged.connect(lambda *_: self._draw_reduced())
         kv.getViewBox().sigRangeChanged.connect(lambda *_: self._draw_ellipses())
         self.apply_theme(theme)
         self._apply_kernel_visibility()
+
+    def set_linked(self, linked: bool) -> None:
+        """Link every view's zoom and pan to view 1's (True, the default), or
+        let each view have its own (views of different sizes side by side,
+        as in the presentation layout: each is then fitted on its own)."""
+        self.linked = bool(linked)
+        first = self.views["edges"].getViewBox()
+        for view in list(self.views.values())[1:]:
+            vb = view.getViewBox()
+            vb.setXLink(first if self.linked else None)
+            vb.setYLink(first if self.linked else None)
+
+    def fit_view(self, name: str) -> None:
+        """Zoom view ``name`` (and the views linked to it) to the whole image:
+        its rectangle, not the items' bounds (a trained kernel's ellipse may
+        reach far beyond the image)."""
+        vb = self.views[name].getViewBox()
+        if self._original is None:
+            vb.autoRange(padding=0.01)
+            return
+        h, w = self._original.shape[:2]
+        vb.setRange(QRectF(-0.5, -0.5, float(w), float(h)), padding=0.01)
 
     # -- colours ----------------------------------------------------------------
     def apply_theme(self, theme: Theme) -> None:
@@ -217,10 +253,27 @@ class StageViews(KernelViewMixin, QWidget):
         caption = self.captions.get(name, "")
         return self.titles[name] + (f"  —  {caption}" if caption else "")
 
+    def set_text_px(self, px: int | None) -> None:
+        """View titles in ``px`` pixels (the presentation layout), or the
+        usual 10 pt with None."""
+        self.title_px = None if px is None else int(px)
+        self._set_titles()
+
+    def set_legend_views(self, views: tuple[str, ...] | None) -> None:
+        """Legend only for the views in ``views`` (the presentation layout:
+        the current step's), or for every view with None."""
+        self.legend_views = None if views is None else tuple(views)
+        self._show_legend()
+
     def _set_titles(self) -> None:
         fg = self.theme.foreground
         font = QFont(self.font())
-        font.setPointSize(10)
+        px = getattr(self, "title_px", None)
+        if px is None:
+            font.setPointSize(10)
+        else:
+            font.setPixelSize(px)
+        size = "10pt" if px is None else f"{px}px"
         metrics = QFontMetrics(font)
         for name, view in self.views.items():
             full = self.title_of(name)
@@ -229,13 +282,17 @@ class StageViews(KernelViewMixin, QWidget):
                 self.captions.get(name, ""),
                 partial(fits_width, metrics, max(40, view.width() - 16)),
             )
-            view.getPlotItem().titleLabel.setText(shown, color=fg.name(), size="10pt")
+            view.getPlotItem().titleLabel.setText(shown, color=fg.name(), size=size)
             view.setToolTip(full if shown != full else "")
 
     def legend_html(self) -> str:
         """Rich text saying what each colour means (view 4's part follows its mode)."""
         return legend_html(
-            self.theme, self.kernel_mode, self.territory_fill, getattr(self, "legend_method", None)
+            self.theme,
+            self.kernel_mode,
+            self.territory_fill,
+            getattr(self, "legend_method", None),
+            self.legend_views,
         )
 
     # -- data -------------------------------------------------------------------------
@@ -244,6 +301,7 @@ class StageViews(KernelViewMixin, QWidget):
         new_size = self._original is None or self._original.shape != image.shape
         self._original = image
         self._edges = None
+        self._reduced_src = None
         self._superpixels = None
         self._reconstruction = None
         self._residual = None
@@ -263,7 +321,7 @@ class StageViews(KernelViewMixin, QWidget):
         self._apply_kernel_visibility()
         self._refresh_backgrounds()
         if new_size:
-            self.views["edges"].getViewBox().autoRange(padding=0.01)
+            self.fit_view("edges")
 
     def show_result(self, request_id: int, result: StageResult) -> None:
         """Draw every stage of ``result`` (stale results are dropped by the caller)."""
@@ -282,8 +340,9 @@ class StageViews(KernelViewMixin, QWidget):
         for angle, strokes in result.segment_strokes.items():
             v["segments"].set_lines(f"dir{angle}", strokes)
         red = result.reduced
-        v["reduced"].set_lines("cluster", red.cluster_strokes)
-        v["reduced"].set_lines("salient", red.salient_strokes)
+        self._reduced_src = (init.reduced, init.salient, float(init.params.delta_mu))
+        self._reduced_px = -1.0
+        self._draw_reduced()
         v["reduced"].set_points("cluster", red.cluster_centres)
         v["reduced"].set_points("salient", red.salient_centres)
         self._superpixels = result.superpixel_bounds
@@ -338,6 +397,32 @@ class StageViews(KernelViewMixin, QWidget):
         if name == "reconstruction":
             return "reconstruction" if self._reconstruction is not None else "dimmed"
         return "dimmed"
+
+    # -- view 3: reduced segments drawn with a visible length ---------------------------
+    def _draw_reduced(self) -> None:
+        """Each reduced segment as a stroke along its direction, 0.8 of the
+        segments' mean spacing on screen long (:data:`MIN_REDUCED_STROKE_PX`
+        to :data:`REDUCED_STROKE_PX` screen px) and at least ``2·Δμ`` image
+        px (the span of its kernel pair): a stroke ``2·Δμ`` long is a dot at
+        the fit-to-view zoom."""
+        src = self._reduced_src
+        if src is None:
+            return
+        px, _py = self.views["reduced"].getViewBox().viewPixelSize()
+        px = float(px) if np.isfinite(px) and px > 0 else 0.0
+        if self._reduced_px > 0 and abs(px - self._reduced_px) <= 0.05 * self._reduced_px:
+            return
+        self._reduced_px = px
+        reduced, salient, delta_mu = src
+        length = REDUCED_STROKE_PX
+        if self._original is not None and len(reduced) and px > 0:  # shorter where dense
+            h, w = self._original.shape[:2]
+            spacing = float(np.sqrt(h * w / (px * px) / len(reduced)))
+            length = float(np.clip(0.8 * spacing, MIN_REDUCED_STROKE_PX, REDUCED_STROKE_PX))
+        half = max(0.5 * length * px, delta_mu, 1.0)
+        red = reduced_geometry(reduced, salient, half)
+        self.views["reduced"].set_lines("cluster", red.cluster_strokes)
+        self.views["reduced"].set_lines("salient", red.salient_strokes)
 
     # -- view 1: every edge pixel at any zoom ---------------------------------------------
     def edge_pool_factor(self) -> int:

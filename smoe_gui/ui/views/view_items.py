@@ -103,11 +103,30 @@ class MarkerItem(pg.GraphicsObject):
         self._frags = PrimitiveArray(QPainter.PixmapFragment, 10)
         self._sprite_key: tuple[object, ...] | None = None
         self._sprite_pix = QPixmap()
+        self._drawn = self._xy
+        self._outlined = True
 
     @property
     def data(self) -> NDArray[np.float64]:
         """(n, 2) positions drawn."""
         return self._xy
+
+    @property
+    def drawn(self) -> NDArray[np.float64]:
+        """(m, 2) positions painted: :attr:`data`, or the subset of :meth:`set_shown`."""
+        return self._drawn
+
+    def set_shown(self, index: NDArray[np.intp] | None) -> None:
+        """Paint only ``data[index]`` (thinning where kernels are denser than
+        the markers, :mod:`smoe_gui.ui.control.density`); None paints all."""
+        self._drawn = self._xy if index is None else self._xy[np.asarray(index, dtype=np.intp)]
+        self.update()
+
+    def set_outlined(self, outlined: bool) -> None:
+        """Whether the markers carry their outline (small markers do not)."""
+        if bool(outlined) != self._outlined:
+            self._outlined = bool(outlined)
+            self.update()
 
     def getData(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:  # noqa: N802 (pyqtgraph style)
         return self._xy[:, 0], self._xy[:, 1]
@@ -116,6 +135,7 @@ class MarkerItem(pg.GraphicsObject):
         xy = np.ascontiguousarray(np.asarray(pos, dtype=np.float64).reshape(-1, 2))
         self.prepareGeometryChange()
         self._xy = xy
+        self._drawn = xy
         self._poly = fn.create_qpolygonf(len(xy))
         if len(xy):
             fn.ndarray_from_qpolygonf(self._poly)[:] = xy
@@ -144,12 +164,8 @@ class MarkerItem(pg.GraphicsObject):
         return self._bounds.adjusted(-pad, -pad, pad, pad)
 
     def _sprite(self, dpr: float) -> QPixmap:
-        key = (
-            self._size,
-            self._color.rgba(),
-            None if self._outline is None else self._outline.rgba(),
-            dpr,
-        )
+        outline = self._outline if self._outlined else None
+        key = (self._size, self._color.rgba(), None if outline is None else outline.rgba(), dpr)
         if self._sprite_key != key:
             side = int(np.ceil((self._size + 2.0) * dpr)) + 2
             pix = QPixmap(side, side)
@@ -158,9 +174,9 @@ class MarkerItem(pg.GraphicsObject):
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             p.setPen(Qt.PenStyle.NoPen)
             c = side / 2.0
-            if self._outline is not None:
+            if outline is not None:
                 r = (self._size / 2.0 + 1.0) * dpr
-                p.setBrush(self._outline)
+                p.setBrush(outline)
                 p.drawEllipse(QRectF(c - r, c - r, 2 * r, 2 * r))
             r = self._size / 2.0 * dpr
             p.setBrush(self._color)
@@ -173,11 +189,11 @@ class MarkerItem(pg.GraphicsObject):
     def paint(
         self, painter: QPainter, _option: object = None, widget: QWidget | None = None
     ) -> None:
-        if not len(self._xy):
+        if not len(self._drawn):
             return
         dpr = float(widget.devicePixelRatioF()) if widget is not None else 1.0
         sprite = self._sprite(dpr)
-        pts = fn.transformCoordinates(painter.transform(), self._xy.T)
+        pts = fn.transformCoordinates(painter.transform(), self._drawn.T)
         pts = fn.clip_array(pts, -(2.0**30), 2.0**30)
         painter.resetTransform()
         self._frags.resize(pts.shape[1])
