@@ -10,7 +10,10 @@ training within one step and writes the best model so far (the report says
 ``"interrupted": true``); the exit status is then 130.  SIGTERM does the same and
 exits 143.  A second Ctrl-C aborts
 at once without writing.  Progress goes to stderr
-(:class:`smoe_gui.cli.progress.FitProgress`).
+(:class:`smoe_gui.cli.progress.FitProgress`; while AS-SMoE's local fits run,
+:class:`~smoe_gui.cli.progress.WorkProgress`).  Ctrl-C during the
+initialisation stops it within a second and writes nothing (there is no model
+yet); the exit status is 130 (143 after SIGTERM).
 
 ``smoe render MODEL.npz --out OUT.png [--scale F | --size WxH]`` renders a
 saved model at any size.
@@ -89,7 +92,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from ..core.io.modelio import save_model
     from ..core.metrics import format_psnr
     from ..core.train.runs import fit_report, run_fit
-    from .progress import FitProgress
+    from ..core.work import Cancelled, reporting
+    from .progress import FitProgress, WorkProgress
 
     # -- validate everything before any work ----------------------------------------
     params = _fit_params(args)
@@ -118,8 +122,25 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_stop_signal)
     previous_term = signal.signal(signal.SIGTERM, on_stop_signal)
     try:
-        with FitProgress(params.time_budget, quiet=args.quiet) as progress:
-            result = run_fit(image, params, args.method, stop=stop, on_event=progress)
+        bars: list[FitProgress] = []
+
+        def on_event(event: Any) -> None:
+            if not bars:  # the initialisation is over: its bar gives way to the fit's
+                work.close()
+                bars.append(FitProgress(params.time_budget, quiet=args.quiet))
+            bars[0](event)
+
+        with WorkProgress(quiet=args.quiet) as work, reporting(
+            progress=work, cancel=lambda: stop.stopped, note=work.note
+        ):
+            try:
+                result = run_fit(image, params, args.method, stop=stop, on_event=on_event)
+            finally:
+                for bar in bars:
+                    bar.close()
+    except Cancelled:
+        print("smoe: interrupted during the initialisation; nothing written", file=sys.stderr)
+        return interrupted_status()
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)

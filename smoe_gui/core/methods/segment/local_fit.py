@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import uuid
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from ...work import Cancelled
 
 __all__ = [
     "AS_CHUNK",
@@ -145,7 +154,11 @@ def _width_excess(a: Any, act: Any, side: int) -> Any:
     return ((lam0 - lam_min).clamp_min(0.0) / lam0 * act).sum(1)
 
 
-def fit_local_chunk(tasks: Sequence[LocalTask], config: LocalFitConfig) -> list[dict[str, Any]]:
+def fit_local_chunk(
+    tasks: Sequence[LocalTask],
+    config: LocalFitConfig,
+    cancel: Callable[[], bool] | None = None,
+) -> list[dict[str, Any]]:
     """Fit the local SMoEs of a chunk of windows (batched; torch, this thread).
 
     Each window's model is its piece's own kernels (trained: centres,
@@ -159,6 +172,9 @@ def fit_local_chunk(tasks: Sequence[LocalTask], config: LocalFitConfig) -> list[
     times at most.  A fit is kept only if it lowers the window's MSE (else the
     start kernels are returned): pieces fitted at the same time never share
     pixels or context, so the global MSE falls with every kept fit.
+
+    ``cancel`` is polled before every Adam step (a few ms each); once it
+    returns True the fit raises :class:`~smoe_gui.core.work.Cancelled`.
 
     Returns
     -------
@@ -246,6 +262,8 @@ def fit_local_chunk(tasks: Sequence[LocalTask], config: LocalFitConfig) -> list[
         )
         count = act.sum(1).clamp_min(1).float()
         for _ in range(config.steps):
+            if cancel is not None and cancel():
+                raise Cancelled("the local fits were cancelled")
             opt.zero_grad()
             recon, _ = forward(params[0], params[1], params[2], params[3], act)
             mse = (wpix * (recon - target) ** 2).sum(1)
@@ -390,25 +408,40 @@ class LocalFitRunner:
         if self._client_cm is not None:
             self._client_cm.__exit__(*exc)
         if self._pool is not None:
-            self._pool.shutdown()
+            # after a cancel or an error, do not wait for the chunks still running
+            failed = exc[0] is not None
+            self._pool.shutdown(wait=not failed, cancel_futures=failed)
 
     def map(
-        self, chunks: Sequence[Sequence[LocalTask]], config: LocalFitConfig
+        self,
+        chunks: Sequence[Sequence[LocalTask]],
+        config: LocalFitConfig,
+        on_done: Callable[[int], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
     ) -> list[list[dict[str, Any]]]:
+        """Fit ``chunks``; their results in order.
+
+        Parameters
+        ----------
+        chunks : sequence of sequences of LocalTask
+        config : LocalFitConfig
+        on_done : callable ``(n_fits) -> None``, optional
+            Called in the calling thread as each chunk ends, with its number of fits.
+        cancel : callable ``() -> bool``, optional
+            Polled every 0.1 s while waiting (and before every step of a chunk
+            fitted in this process); once True, the chunks not started are
+            dropped, the running ones in this process stop within a step, and
+            :class:`~smoe_gui.core.work.Cancelled` is raised (a chunk running in
+            a worker process or on a cluster finishes there, unseen).
+        """
         items = [(list(c), config) for c in chunks]
         if not items:
             return []
         if self._client is not None:
-            futures = self._client.map(
-                _fit_chunk_task,
-                items,
-                pure=False,
-                key=[f"{self._prefix}-{self._round}-{i}" for i in range(len(items))],
-            )
-            self._round += 1
-            return list(self._client.gather(futures))
+            return self._map_dask(items, on_done, cancel)
         if self._pool is not None:
-            return list(self._pool.map(_fit_chunk_task, items))
+            futures = [self._pool.submit(_fit_chunk_task, item) for item in items]
+            return self._collect(futures, items, on_done, cancel, None)
         import torch
 
         from ...threads import default_threads, set_threads
@@ -416,8 +449,65 @@ class LocalFitRunner:
         threads = max(1, min(default_threads(), len(items)))
         previous = torch.get_num_threads()
         set_threads(1)  # once, here: the chunks' threads share torch's setting
+        abort = threading.Event()
+
+        def stop() -> bool:
+            return abort.is_set() or (cancel is not None and bool(cancel()))
+
         try:
             with ThreadPoolExecutor(max_workers=threads) as pool:
-                return list(pool.map(lambda item: fit_local_chunk(item[0], item[1]), items))
+                futures = [pool.submit(fit_local_chunk, c, cfg, stop) for c, cfg in items]
+                return self._collect(futures, items, on_done, cancel, abort)
         finally:
             set_threads(previous)
+
+    @staticmethod
+    def _collect(
+        futures: list[Future[list[dict[str, Any]]]],
+        items: list[tuple[list[LocalTask], LocalFitConfig]],
+        on_done: Callable[[int], None] | None,
+        cancel: Callable[[], bool] | None,
+        abort: threading.Event | None,
+    ) -> list[list[dict[str, Any]]]:
+        """Wait for ``futures`` (reporting each as it ends, polling ``cancel``);
+        on any exception (a cancel, Ctrl-C in the waiting thread) the others are
+        dropped and ``abort`` set before it propagates."""
+        size = {id(f): len(item[0]) for f, item in zip(futures, items, strict=True)}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()  # raises the chunk's error here
+                    if on_done is not None:
+                        on_done(size[id(future)])
+                if pending and cancel is not None and cancel():
+                    raise Cancelled("the local fits were cancelled")
+        except BaseException:
+            if abort is not None:
+                abort.set()
+            for future in futures:
+                future.cancel()
+            raise
+        return [f.result() for f in futures]
+
+    def _map_dask(
+        self,
+        items: list[tuple[list[LocalTask], LocalFitConfig]],
+        on_done: Callable[[int], None] | None,
+        cancel: Callable[[], bool] | None,
+    ) -> list[list[dict[str, Any]]]:
+        """One round on the task's Dask cluster; progress and cancel per round."""
+        if cancel is not None and cancel():
+            raise Cancelled("the local fits were cancelled")
+        futures = self._client.map(
+            _fit_chunk_task,
+            items,
+            pure=False,
+            key=[f"{self._prefix}-{self._round}-{i}" for i in range(len(items))],
+        )
+        self._round += 1
+        results = list(self._client.gather(futures))
+        if on_done is not None:
+            on_done(sum(len(item[0]) for item in items))
+        return results
