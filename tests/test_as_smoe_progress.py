@@ -115,3 +115,17 @@ def test_the_runner_reports_each_chunk_in_the_calling_thread() -> None:
         hooked = initialize(image, PARAMS, method="as-smoe").model
     assert threads == {threading.get_ident()}
     assert np.array_equal(plain.mu, hooked.mu) and np.array_equal(plain.m, hooked.m)
+
+
+def test_the_runner_does_not_import_dask_outside_a_dask_task() -> None:
+    # importing distributed takes 0.3-3 s holding the GIL: a cancel waited as long
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from smoe_gui.core.methods.segment.local_fit import LocalFitRunner\n"
+            "with LocalFitRunner(1) as runner:\n"
+            "    print(runner.kind, 'distributed' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.split() == ["threads", "False"]

@@ -1,6 +1,6 @@
 """``smoe init/fit --method as-smoe``: a progress line for the local fits on
-stderr, a warning without a kernel budget, Ctrl-C within a second (exit 130,
-nothing written)."""
+stderr, a warning without a kernel budget, Ctrl-C stops them within a second
+(exit 130 once the interpreter has shut down, nothing written)."""
 
 from __future__ import annotations
 
@@ -82,10 +82,17 @@ def test_ctrl_c_stops_the_local_fits_within_a_second(
     assert any("local fits" in line for line in seen), seen
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    rest = proc.stderr.read()
+    rest = []
+    stopped = None
+    for line in proc.stderr:  # the command says it stopped once the fits have stopped
+        rest.append(line)
+        if stopped is None and line.startswith("smoe: interrupted") and (
+            command == "init" or "during the initialisation" in line
+        ):
+            stopped = time.monotonic() - t0
     rc = proc.wait(60)
-    elapsed = time.monotonic() - t0
-    assert rc == 130, rest
-    assert "Traceback" not in rest and "interrupted" in rest
-    assert elapsed < 1.5, elapsed  # within a second, and the interpreter's exit
+    text = "".join(rest)
+    assert rc == 130, text
+    assert "Traceback" not in text
+    assert stopped is not None and stopped < 1.0, (stopped, text)
     assert not out.exists()

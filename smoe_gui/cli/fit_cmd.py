@@ -104,6 +104,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     )
 
     stop = StopToken()
+    bars: list[Any] = []  # the fit's progress bar, once the training has started
 
     def on_stop_signal(signum: int, frame: object) -> None:
         note_signal(signum)
@@ -113,8 +114,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous_term)
         if not args.quiet:
             name = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+            keep = "keeping the best model so far" if bars else "stopping the initialisation"
             print(
-                f"\nsmoe: {name}; keeping the best model so far (Ctrl-C again to abort)",
+                f"\nsmoe: {name}; {keep} (Ctrl-C again to abort)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -122,8 +124,6 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_stop_signal)
     previous_term = signal.signal(signal.SIGTERM, on_stop_signal)
     try:
-        bars: list[FitProgress] = []
-
         def on_event(event: Any) -> None:
             if not bars:  # the initialisation is over: its bar gives way to the fit's
                 work.close()

@@ -4,9 +4,9 @@ AS-SMoE's local fits take a minute or two on a 768x512 image.  While they
 run, the stage job reports ``(done, total)`` through the core's hooks
 (:mod:`smoe_gui.core.work`); :class:`InitStatus` turns the job's reports into
 the captions of the five views ("initialising AS-SMoE..." instead of the
-previous method's titles) and the status-bar line ("initialising AS-SMoE:
-120 / 480 local fits"), with a warning when no kernel budget bounds the
-count.  The window (:mod:`smoe_gui.ui.main_window`) wires the stage worker's
+previous method's titles), the status-bar line ("initialising AS-SMoE:
+120 / 480 local fits") and, beside it, a warning when no kernel budget bounds
+the count.  The window (:mod:`smoe_gui.ui.main_window`) wires the stage worker's
 signals to it and shows a Cancel button while :attr:`InitStatus.active`.
 """
 
@@ -93,11 +93,14 @@ class InitStatus:
         return True
 
     def status(self) -> str:
-        """The status-bar line: progress, how to stop, and the warning."""
+        """The status-bar line: progress and how to stop it."""
         name = LONG_METHODS.get(self.method, self.method)
         if self.total > 0:
             text = f"initialising {name}: {self.done:,} / {self.total:,} local fits"
         else:
             text = f"initialising {name}: superpixels..."
-        text += " (Cancel or another method stops it)"
-        return f"{text} · warning: {self.warning}" if self.warning else text
+        return text + " · Cancel stops it"
+
+    def warning_text(self) -> str:
+        """The warning beside it ("" for none)."""
+        return f"warning: {self.warning}" if self.warning else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -41,6 +42,7 @@ __all__ = [
     "LocalTask",
     "default_workers",
     "fit_local_chunk",
+    "warm_torch",
 ]
 
 F64 = NDArray[np.float64]
@@ -330,6 +332,22 @@ def fit_local_chunk(
     return out
 
 
+_WARM = False
+
+
+def warm_torch() -> None:
+    """Make torch's first Adam once per process, before the fits: it imports for a
+    second or more (several under load) holding the GIL, during which neither a
+    cancel nor Ctrl-C is seen; the fits' progress then starts without that pause."""
+    global _WARM
+    if _WARM:
+        return
+    import torch
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    _WARM = True
+
+
 def _fit_chunk_task(args: tuple[Sequence[LocalTask], LocalFitConfig]) -> list[dict[str, Any]]:
     """Pool / cluster task: one chunk, torch on one thread (the processes that run
     these tasks keep torch on one thread; the result does not depend on where it
@@ -351,7 +369,13 @@ def default_workers() -> int:
 
 
 def _dask_worker() -> Any:
-    """The Dask worker this code runs in, or None (no Dask, or not in a task)."""
+    """The Dask worker this code runs in, or None (no Dask, or not in a task).
+
+    A Dask worker has imported ``distributed`` already; elsewhere it is not
+    imported here (its import takes 0.3-3 s and holds the GIL, which delayed a
+    cancel of the first local fits by as much)."""
+    if "distributed" not in sys.modules:
+        return None
     try:
         from distributed import get_worker
     except ImportError:

@@ -90,6 +90,7 @@ from .local_fit import (
     _lower3,
     default_workers,
     fit_local_chunk,
+    warm_torch,
 )
 from .superpixels import SegmentStats, segment_stats
 
@@ -563,6 +564,8 @@ def as_smoe_kernels(
             f"fits' doublings, in {n_piece:,} local fits (minutes); a budget "
             "(n_kernels, e.g. 2000) bounds both"
         )
+    warm_torch()  # seconds of imports once per process: before the first report, not amid it
+    hooks.check()
     fitted = 0
     hooks.report(0, n_piece)
 
@@ -583,6 +586,7 @@ def as_smoe_kernels(
             tree = cKDTree(mu_all)
             tasks: list[LocalTask] = []
             for i in members.tolist():
+                hooks.check()
                 geo = geos[i]
                 pix, wgt, inside, corner, scale = _cut_window(img, piece_map, i, geo)
                 half_side = 0.5 * geo.side + rr
