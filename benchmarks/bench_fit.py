@@ -17,11 +17,15 @@ Usage::
     .venv/bin/python benchmarks/bench_fit.py --no-memory --methods edge
     .venv/bin/python benchmarks/bench_fit.py --tiles --budgets 25   # do the tiles compose?
 
-``--tiles`` prints, per image and for the tile phase's first reading (an 8-px
-loss band at the default 128-px tiles) beside the reading in use (a 32-px band,
-context twice as wide): the whole-image PSNR at the start and at the end of
-the tile phase, the tiles' own reconstructions stitched, the merge loss (that
-minus the merged model's PSNR, target <= 0.3 dB) and the final PSNR.
+``--tiles`` prints, per image, the tile phase's reading before issue 22
+("before": a 32-px loss band at the default 128-px tiles, frozen context the
+kernels whose centres lie within 64 px of the tile, no width limit) beside the
+reading in use ("after": the same band, the whole current model culled to what
+reaches the loss window as context, gates at most half a band wide): the
+whole-image PSNR at the start and at the end of the tile phase, the tiles' own
+reconstructions stitched, the merge loss (that minus the merged model's PSNR,
+target <= 0.3 dB), the final PSNR and the tile phase's seconds.  The verdict
+asks for a merge loss <= 0.3 dB and an end of tiles above the start.
 
 Images: ``--images`` (files or folders), else ``../shared/images`` next to the
 checkout, else the bundled samples (``benchmarks/_images.py``).  Timings depend
@@ -35,6 +39,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,14 +77,19 @@ def memory_child(max_kernels: int, budget: float) -> None:
           f"{peak_kb / 1024.0:.1f}")
 
 
-def first_loss_band(tile_size: int) -> int:
-    """The tile phase's first reading: a loss band of half the context margin."""
-    return max(16, tile_size // 4) // 2
+def before_context(band: int) -> Callable[..., np.ndarray]:
+    """The context of the reading before issue 22, for loss bands of ``band`` px: the
+    other kernels whose centres lie within ``2·band`` of the tile, i.e. within ``band``
+    of its loss window, whatever their reach (same signature as ``tiles.tile_context``)."""
 
+    def context(mu: np.ndarray, A: np.ndarray, log_alpha: np.ndarray, others: np.ndarray,
+                own: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        y0, y1, x0, x1 = box
+        near = (others & (mu[:, 0] >= x0 - band - 0.5) & (mu[:, 0] < x1 + band - 0.5)
+                & (mu[:, 1] >= y0 - band - 0.5) & (mu[:, 1] < y1 + band - 0.5))
+        return np.flatnonzero(near)
 
-def first_context_margin(tile_size: int) -> int:
-    """The first reading's context margin: ``max(16, tile_size // 4)``."""
-    return max(16, tile_size // 4)
+    return context
 
 
 def tile_phase_row(image: np.ndarray, params: Params, init: Initialization) -> dict[str, float]:
@@ -106,8 +116,9 @@ def tiles_table(paths: list[Path], base: Params, budgets: list[float], max_kerne
     """Print the tile-phase figures of both readings side by side (see the module doc)."""
     from smoe_gui.core.train import phases, tiles
 
-    readings = {"first": (first_loss_band, first_context_margin),
-                "now": (tiles.loss_band, tiles.context_margin)}
+    band = tiles.loss_band(base.tile_size)
+    readings = {"before": (before_context(band), lambda tile_size: None),
+                "after": (tiles.tile_context, tiles.max_tile_sigma)}
     print(f"{'image':8} {'budget':>6} {'reading':7} {'start':>6} {'tiles':>6} {'stitch':>6} "
           f"{'merge':>6} {'final':>6} {'t tiles':>7}  verdict")
     for path in paths:
@@ -115,12 +126,13 @@ def tiles_table(paths: list[Path], base: Params, budgets: list[float], max_kerne
         p0 = plan_kernels(image, base, "edge", max_kernels)
         init = initialize(image, p0, "edge")
         for budget in budgets:
-            for name, (band, margin) in readings.items():
-                phases.loss_band, phases.context_margin = band, margin
+            for name, (context, sigma) in readings.items():
+                phases.tile_context, phases.max_tile_sigma = context, sigma  # type: ignore
                 try:
                     r = tile_phase_row(image, p0.replace(time_budget=budget), init)
                 finally:
-                    phases.loss_band, phases.context_margin = tiles.loss_band, tiles.context_margin
+                    phases.tile_context = tiles.tile_context
+                    phases.max_tile_sigma = tiles.max_tile_sigma
                 ok = r["tiles_end"] > r["start"] and r["merge_loss"] <= 0.3
                 print(f"{path.stem:8} {budget:6g} {name:7} {r['start']:6.2f} {r['tiles_end']:6.2f} "
                       f"{r['stitched']:6.2f} {r['merge_loss']:6.2f} {r['final']:6.2f} "
@@ -144,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-budget", type=float, default=20.0)
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tiles", action="store_true",
-                        help="tile phase: merge loss and whole-image PSNR, both readings")
+                        help="tile phase: merge loss and whole-image PSNR, before/after readings")
     args = parser.parse_args(argv)
     if args.memory_child:
         memory_child(args.memory_kernels, args.memory_budget)

@@ -19,7 +19,6 @@ from smoe_gui.core.train import training
 from smoe_gui.core.train import window as train_window
 from smoe_gui.core.train.training import (
     KernelArrays,
-    context_margin,
     fit,
     loss_band,
     prune_kernels,
@@ -76,9 +75,8 @@ def test_kernels_belong_to_the_tile_of_their_centre() -> None:
     mu = np.array([[0.0, 0.0], [31.4, 0.0], [31.6, 0.0], [69.0, 39.0], [-5.0, 100.0]])
     # pixel (round(x), round(y)): 31.4 -> column 31 (tile 0), 31.6 -> column 32 (tile 1)
     assert tile_index(mu, 40, 70, 32).tolist() == [0, 0, 1, 5, 3]
-    # the loss band is a quarter tile (at least 16 px); the context twice as wide
+    # the loss band is a quarter tile (at least 16 px)
     assert loss_band(128) == 32 and loss_band(16) == 16
-    assert context_margin(128) == 64 and context_margin(16) == 32
 
 
 # --------------------------------------------------------------------------------------

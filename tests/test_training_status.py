@@ -82,4 +82,7 @@ def test_replacement_kernels_sit_on_the_residual_with_the_image_value() -> None:
     assert len(new) == 1
     assert new.mu.tolist() == [[4.0, 12.0]]  # (x, y) of the pixel
     assert np.allclose(new.m, [[0.9, 0.1, 0.2]])
-    assert np.allclose(new.A, np.eye(2) * 0.25) and new.log_alpha.tolist() == [-2.0]
+    # it starts quiet: log α 4 below the median, not below the floor given
+    assert np.allclose(new.A, np.eye(2) * 0.25) and new.log_alpha.tolist() == [-6.0]
+    floored = replacement_kernels(image, recon, kernels, 1, budget=4, min_log_alpha=-5.0)
+    assert floored.log_alpha.tolist() == [-5.0]

@@ -11,7 +11,10 @@ training within one step and writes the best model so far (the report says
 ``"interrupted": true``); the exit status is then 130.  SIGTERM does the same and
 exits 143.  A second Ctrl-C aborts
 at once without writing.  Progress goes to stderr
-(:class:`smoe_gui.cli.progress.FitProgress`).
+(:class:`smoe_gui.cli.progress.FitProgress`; while AS-SMoE's local fits run,
+:class:`~smoe_gui.cli.progress.WorkProgress`).  Ctrl-C during the
+initialisation stops it within a second and writes nothing (there is no model
+yet); the exit status is 130 (143 after SIGTERM).
 
 ``smoe render MODEL.npz --out OUT.png [--scale F | --size WxH]`` renders a
 saved model at any size.
@@ -91,7 +94,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from ..core.io.modelio import save_model
     from ..core.metrics import format_psnr
     from ..core.train.runs import fit_report, run_fit
-    from .progress import FitProgress
+    from ..core.work import Cancelled, reporting
+    from .progress import FitProgress, WorkProgress
 
     # -- validate everything before any work ----------------------------------------
     params = _fit_params(args)
@@ -103,6 +107,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     )
 
     stop = StopToken()
+    bars: list[Any] = []  # the fit's progress bar, once the training has started
 
     def on_stop_signal(signum: int, frame: object) -> None:
         note_signal(signum)
@@ -112,8 +117,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous_term)
         if not args.quiet:
             name = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+            keep = "keeping the best model so far" if bars else "stopping the initialisation"
             print(
-                f"\nsmoe: {name}; keeping the best model so far (Ctrl-C again to abort)",
+                f"\nsmoe: {name}; {keep} (Ctrl-C again to abort)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -121,9 +127,26 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_stop_signal)
     previous_term = signal.signal(signal.SIGTERM, on_stop_signal)
     try:
-        with FitProgress(params.time_budget, quiet=args.quiet) as progress:
-            result = run_fit(image, params, args.method, stop=stop, on_event=progress,
-                             snapshot_interval_s=_snapshot_interval(params) if video else math.inf)
+        def on_event(event: Any) -> None:
+            if not bars:  # the initialisation is over: its bar gives way to the fit's
+                work.close()
+                bars.append(FitProgress(params.time_budget, quiet=args.quiet))
+            bars[0](event)
+
+        with WorkProgress(quiet=args.quiet) as work, reporting(
+            progress=work, cancel=lambda: stop.stopped, note=work.note
+        ):
+            try:
+                result = run_fit(
+                    image, params, args.method, stop=stop, on_event=on_event,
+                    snapshot_interval_s=_snapshot_interval(params) if video else math.inf,
+                )
+            finally:
+                for bar in bars:
+                    bar.close()
+    except Cancelled:
+        print("smoe: interrupted during the initialisation; nothing written", file=sys.stderr)
+        return interrupted_status()
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)

@@ -14,7 +14,10 @@ writes, atomically:
   with a legend strip below (:func:`~smoe_gui.core.methods.drawing.with_legend`);
   ``reconstruction.png``: the initial model at the image's size;
 
-and prints the counts and the time of each stage.  Every input, and that
+and prints the counts and the time of each stage.  AS-SMoE's local fits show
+a progress bar on stderr (:class:`smoe_gui.cli.progress.WorkProgress`), warn
+there before fitting thousands of kernels without a budget, and stop within a
+second on Ctrl-C (exit status 130, nothing written).  Every input, and that
 ``DIR`` can be written, is checked before the work starts; the files appear
 all together or none (:func:`smoe_gui.core.io.fileio.output_group`), so bad
 input or a full disk leaves nothing behind.
@@ -90,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from ..core.methods.pipeline import initialize
     from ..core.metrics import format_psnr
+    from ..core.work import reporting
+    from .progress import WorkProgress
 
     # -- validate everything first ------------------------------------------
     params = params_from_args(args)
@@ -97,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
     max_size = max_size_option(args.max_size)
     image = load_image(args.image, max_size=max_size, channels=params.channels,
                        on_message=print_note)
-    result = initialize(image, params, method=args.method)
+    # AS-SMoE's local fits take minutes: a bar, a warning without a budget, Ctrl-C within 1 s
+    with WorkProgress() as work, reporting(progress=work, note=work.note):
+        result = initialize(image, params, method=args.method)
     model = result.model
     h, w = image.shape[:2]
     scale = auto_scale(h, w)

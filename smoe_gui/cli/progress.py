@@ -11,7 +11,12 @@
   tile phase), kernel count and "elapsed / budget s"; divergence, merge and
   stop messages are printed on their own lines.
 
-``smoe fit`` uses :class:`FitProgress`; ``smoe experiment`` uses
+* :class:`WorkProgress` -- a :class:`Progress` made on the first report of long
+  core work (AS-SMoE's local fits: "120 / 480 local fits"), fed through the
+  hooks of :mod:`smoe_gui.core.work`; its warnings print as ``smoe: warning:``.
+
+``smoe fit`` uses :class:`FitProgress`; ``smoe init`` and ``smoe fit`` use
+:class:`WorkProgress` while they initialise; ``smoe experiment`` uses
 :class:`Progress` with one unit per run (``update(done, status)``) and may feed
 the running job's events through :meth:`FitProgress.status_of`.
 """
@@ -33,7 +38,7 @@ from ..core.train.messages import status_line
 if TYPE_CHECKING:
     from ..core.events import FitEvent
 
-__all__ = ["FitProgress", "Progress", "is_terminal"]
+__all__ = ["FitProgress", "Progress", "WorkProgress", "is_terminal"]
 
 _P = TypeVar("_P", bound="Progress")
 
@@ -227,3 +232,60 @@ class FitProgress(Progress):
                     force=changed or important or event.final)
         if important and event.message is not None:
             self.note(event.message)
+
+
+class WorkProgress:
+    """Progress of long core work, given to :func:`smoe_gui.core.work.reporting`.
+
+    Call it with ``(done, total)``; the first call makes a :class:`Progress`
+    of ``total`` units, later ones update it ("done / total local fits") and
+    the last one (``done == total``) always shows.  :meth:`note` prints a
+    warning as ``smoe: warning: ...`` (above the bar when there is one).
+
+    Parameters
+    ----------
+    desc : str
+        Label of the bar.
+    what : str
+        What the units are, in the status text.
+    **kwargs
+        As :class:`Progress` (``stream``, ``quiet``, ``tty``, ...).
+    """
+
+    def __init__(self, desc: str = "initialise", what: str = "local fits", **kwargs: Any) -> None:
+        self.desc = desc
+        self.what = what
+        self._kwargs = kwargs
+        self.stream: TextIO = kwargs.get("stream") or sys.stderr
+        self.quiet = bool(kwargs.get("quiet", False))
+        self._bar: Progress | None = None
+        self._closed = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet or self._closed:
+            return
+        if self._bar is None:
+            self._bar = Progress(total, self.desc, unit=self.what.split()[-1], **self._kwargs)
+        self._bar.update(done, f"{done:,} / {total:,} {self.what}", force=done >= total)
+
+    def note(self, text: str) -> None:
+        """Print ``smoe: warning: text`` on the stream (even when quiet: it is a warning)."""
+        line = f"smoe: warning: {show_text(text)}"
+        if self._bar is not None and self._bar._bar is not None:
+            self._bar._bar.write(line, file=self.stream)
+        else:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        """End the bar (idempotent); later reports are ignored."""
+        self._closed = True
+        if self._bar is not None:
+            self._bar.close()
+
+    def __enter__(self) -> WorkProgress:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

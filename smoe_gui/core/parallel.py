@@ -10,19 +10,36 @@ core may use it.
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from multiprocessing import get_context
 from typing import Any, TypeVar
 
-__all__ = ["dask_map", "dask_worker", "pool_map", "spawn_pool", "stop_pool", "thread_map"]
+__all__ = [
+    "collect", "dask_map", "dask_worker", "pool_map", "spawn_pool", "stop_pool", "thread_map",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 def dask_worker() -> Any:
-    """The Dask worker this code runs in, or None (no Dask installed, or not in a task)."""
+    """The Dask worker this code runs in, or None (no Dask installed, or not in a task).
+
+    A Dask worker has imported ``distributed`` already; elsewhere it is not
+    imported here (its import takes 0.3-3 s and holds the GIL, which delayed a
+    cancel of the first AS-SMoE local fits by as much)."""
+    if "distributed" not in sys.modules:
+        return None
     try:
         from distributed import get_worker
     except ImportError:
@@ -65,20 +82,90 @@ def stop_pool(executor: ProcessPoolExecutor, join_s: float = 5.0) -> None:
         process.join(timeout=join_s)
 
 
-def thread_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> list[R]:
-    """``[fn(item) for item in items]`` on ``threads`` threads of this process, in order."""
+def collect(
+    futures: Sequence[Future[R]],
+    on_done: Callable[[int], None] | None = None,
+    poll: Callable[[], None] | None = None,
+    abort: threading.Event | None = None,
+) -> list[R]:
+    """The results of ``futures`` in order, reporting each as it ends.
+
+    Parameters
+    ----------
+    futures : sequence of Future
+    on_done : callable ``(index) -> None``, optional
+        Called in the calling thread as future ``index`` ends.
+    poll : callable ``() -> None``, optional
+        Called every 0.1 s while waiting; it stops the wait by raising (e.g. a
+        cancel).
+    abort : threading.Event, optional
+        Set on any exception (a chunk's error, ``poll``'s, Ctrl-C in the waiting
+        thread), so that running work that watches it stops; the futures not
+        started are cancelled before the exception propagates.
+    """
+    index = {id(f): i for i, f in enumerate(futures)}
+    pending = set(futures)
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()  # raises the work's error here
+                if on_done is not None:
+                    on_done(index[id(future)])
+            if pending and poll is not None:
+                poll()
+    except BaseException:
+        if abort is not None:
+            abort.set()
+        for future in futures:
+            future.cancel()
+        raise
+    return [f.result() for f in futures]
+
+
+def thread_map(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    threads: int,
+    on_done: Callable[[int], None] | None = None,
+    poll: Callable[[], None] | None = None,
+    abort: threading.Event | None = None,
+) -> list[R]:
+    """``[fn(item) for item in items]`` on ``threads`` threads of this process,
+    in order (``on_done``, ``poll``, ``abort``: :func:`collect`)."""
     with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
-        return list(pool.map(fn, items))
+        return collect([pool.submit(fn, item) for item in items], on_done, poll, abort)
 
 
-def pool_map(executor: Executor, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """``[fn(item) for item in items]`` on ``executor``, in order."""
-    return list(executor.map(fn, items))
+def pool_map(
+    executor: Executor,
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    on_done: Callable[[int], None] | None = None,
+    poll: Callable[[], None] | None = None,
+) -> list[R]:
+    """``[fn(item) for item in items]`` on ``executor``, in order (``on_done``,
+    ``poll``: :func:`collect`)."""
+    return collect([executor.submit(fn, item) for item in items], on_done, poll)
 
 
-def dask_map(client: Any, fn: Callable[[T], R], items: Sequence[T], prefix: str) -> list[R]:
+def dask_map(
+    client: Any,
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    prefix: str,
+    on_done: Callable[[int], None] | None = None,
+    poll: Callable[[], None] | None = None,
+) -> list[R]:
     """``[fn(item) for item in items]`` as Dask tasks of ``client`` (keys
-    ``prefix-0``, ``prefix-1``, ...; ``pure=False``), gathered in order."""
+    ``prefix-0``, ``prefix-1``, ...; ``pure=False``), gathered in order;
+    ``poll`` is called once before, ``on_done`` for every item after the gather."""
+    if poll is not None:
+        poll()
     keys = [f"{prefix}-{i}" for i in range(len(items))]
     futures = client.map(fn, list(items), pure=False, key=keys)
-    return list(client.gather(futures))
+    results = list(client.gather(futures))
+    if on_done is not None:
+        for i in range(len(results)):
+            on_done(i)
+    return results

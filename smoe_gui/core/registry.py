@@ -154,6 +154,11 @@ class Method(Protocol):
         Hue (degrees) of its training curves in the window.
     plot_style : mapping of str to str
         Matplotlib ``color`` / ``marker`` of its points in experiment figures.
+
+    Optional (read with ``getattr``; :class:`~smoe_gui.core.methods.base.BaseMethod`
+    has them): ``long_name`` (its name in running text, "AS-SMoE") and
+    ``reports_progress`` (a long initialisation that reports its progress
+    through :mod:`smoe_gui.core.work`, so the window shows it and a Cancel button).
     """
 
     name: str

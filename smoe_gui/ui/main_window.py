@@ -45,6 +45,7 @@ from .theme import COLOR_SCHEMES, apply_color_scheme, current_theme
 from .tune_panel import install_tune_panel
 from .views.plots import ExpertPlot, TrainingPlots
 from .views.stage_views import BACKGROUND_MODES, StageViews
+from .window_init import InitProgressUi
 from .window_inspect import InspectHandlers
 from .window_layout import fits, initial_geometry
 from .workers import JobRunner
@@ -183,6 +184,7 @@ class MainWindow(InspectHandlers):
         self._render_runner.worker.failed.connect(self._on_job_failed)
         self._inspect_runner.worker.done.connect(self._on_gate_done)
         self._inspect_runner.worker.failed.connect(self._on_job_failed)
+        self.init_progress = InitProgressUi(self)  # AS-SMoE: progress, captions, Cancel
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -429,7 +431,7 @@ class MainWindow(InspectHandlers):
         self._debounce.stop()
         self._adopt_panel_params()
         rid = self.session.recompute()
-        if rid >= 0:
+        if rid >= 0 and self.init_progress.begin(rid) is None:
             self.show_status("computing the stages…")
         return rid
 

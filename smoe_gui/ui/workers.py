@@ -4,8 +4,11 @@ Two patterns (see DESIGN.md section 3):
 
 * :class:`JobRunner`: a long-lived QThread with a :class:`JobWorker` that runs
   the *latest* submitted job only.  Submitting while a job runs replaces the
-  pending one; the GUI drops any result whose id is older than its newest
-  request.  Used for stage recomputation, snapshot rendering and weight maps.
+  pending one and cancels the running one (through the core's
+  :mod:`smoe_gui.core.work` hooks: work that polls them, AS-SMoE's local fits,
+  stops within a second; other work runs to its end); the GUI drops any
+  result whose id is older than its newest request.  Used for stage
+  recomputation, snapshot rendering and weight maps.
 * :class:`TrainWorker`: the worker object of one training (or Compare) run,
   moved to its own QThread; it runs :func:`smoe_gui.core.train.runs.run_fit` (the
   one run path of the CLI and the experiments too), batches its
@@ -33,6 +36,7 @@ from ..core.errors import one_line
 from ..core.events import FitEvent, StopToken
 from ..core.threads import set_numba_threads
 from ..core.train.runs import FitHistory, FitResult
+from ..core.work import Cancelled, reporting
 from .control.jobs import ProgressBatch, TrainRun
 
 __all__ = [
@@ -102,10 +106,20 @@ class JobWorker(QObject):
         Job id whose result :meth:`take` returns.
     failed(int, str)
         Job id and a one-line message.
+    progress(int, int, int)
+        Job id, units done, units in all (long work that reports, in the
+        worker's thread; queued to the GUI).
+    noted(int, str)
+        Job id and a warning of its work.
+    cancelled(int)
+        Job id of a job that stopped because it was cancelled.
     """
 
     done = Signal(int)
     failed = Signal(int, str)
+    progress = Signal(int, int, int)
+    noted = Signal(int, str)
+    cancelled = Signal(int)
     _wake = Signal()
 
     def __init__(self) -> None:
@@ -113,6 +127,7 @@ class JobWorker(QObject):
         self._lock = threading.Lock()
         self._pending: tuple[int, Callable[..., Any], tuple[Any, ...]] | None = None
         self._results: dict[int, Any] = {}
+        self._cancel: threading.Event | None = None  # the running job's
         self._wake.connect(self._run_pending)
 
     def take(self, job_id: int) -> Any:
@@ -121,9 +136,12 @@ class JobWorker(QObject):
             return self._results.pop(job_id, None)
 
     def submit(self, job_id: int, fn: Callable[..., Any], *args: Any) -> None:
-        """Queue ``fn(*args)`` as job ``job_id`` (thread-safe; replaces a pending job)."""
+        """Queue ``fn(*args)`` as job ``job_id`` (thread-safe; replaces a pending job
+        and cancels the running one, whose result would be stale)."""
         with self._lock:
             self._pending = (job_id, fn, args)
+            if self._cancel is not None:
+                self._cancel.set()
         self._wake.emit()
 
     def cancel_pending(self) -> None:
@@ -131,15 +149,36 @@ class JobWorker(QObject):
         with self._lock:
             self._pending = None
 
+    def cancel_running(self) -> None:
+        """Drop the pending job and cancel the running one (thread-safe): work that
+        polls the core's cancel hook stops within a second and ``cancelled`` is emitted."""
+        with self._lock:
+            self._pending = None
+            if self._cancel is not None:
+                self._cancel.set()
+
     @Slot()
     def _run_pending(self) -> None:
-        with self._lock:
+        cancel = threading.Event()
+        with self._lock:  # one section: a submit from now on cancels this job
             job, self._pending = self._pending, None
+            if job is not None:
+                self._cancel = cancel
         if job is None:
             return
         job_id, fn, args = job
+
+        def progress(done: int, total: int) -> None:
+            self.progress.emit(job_id, done, total)
+
+        def note(text: str) -> None:
+            self.noted.emit(job_id, text)
+
         try:
-            result = fn(*args)
+            with reporting(progress=progress, cancel=cancel.is_set, note=note):
+                result = fn(*args)
+        except Cancelled:
+            self.cancelled.emit(job_id)
         except Exception as exc:  # reported to the GUI, never raised in a thread
             self.failed.emit(job_id, one_line(exc))
         else:
@@ -147,6 +186,9 @@ class JobWorker(QObject):
                 self._results.clear()  # results nobody took are stale by now
                 self._results[job_id] = result
             self.done.emit(job_id)
+        finally:
+            with self._lock:
+                self._cancel = None
 
 
 class JobRunner:
@@ -168,9 +210,14 @@ class JobRunner:
         """The result of job ``job_id`` (once; None when there is none)."""
         return self.worker.take(job_id)
 
+    def cancel_running(self) -> None:
+        """Drop the pending job and cancel the running one (:meth:`JobWorker.cancel_running`)."""
+        self.worker.cancel_running()
+
     def shutdown(self, timeout_ms: int = 60_000) -> None:
-        """Drop the pending job, let a running one finish, stop the thread."""
-        self.worker.cancel_pending()
+        """Drop the pending job, cancel a running one (work that cannot be cancelled
+        finishes), stop the thread."""
+        self.worker.cancel_running()
         self.thread.quit()
         self.thread.wait(timeout_ms)
 
@@ -266,6 +313,10 @@ class TrainWorker(QObject):
             self._paused = False
             self._cond.notify_all()
 
+    def _stop_asked(self) -> bool:
+        """Whether Stop was pressed (the core's cancel hook while a run initialises)."""
+        return self._stopped
+
     # -- the loop (worker thread) ------------------------------------------------
     @Slot()
     def run(self) -> None:
@@ -284,8 +335,12 @@ class TrainWorker(QObject):
                     if self._paused:
                         self._token.pause()
                 self._post("run_started", run.label)
-                result = self._run_one(run_fit, run)
+                # Stop also stops an initialisation the run makes itself (AS-SMoE's fits)
+                with reporting(cancel=self._stop_asked):
+                    result = self._run_one(run_fit, run)
                 self._post("run_finished", run.label, result)
+        except Cancelled:
+            pass  # stopped while initialising: no model to report, the run just ends
         except Exception as exc:  # reported to the GUI, never raised in a thread
             self._post("failed", one_line(exc))
         finally:

@@ -228,6 +228,11 @@ class BaseMethod:
         Legend text of its training curve ("" gives "<name> init").
     summary : callable or None
         ``summary(init) -> str``: the status bar's counts (None: kernels only).
+    long_name : str
+        Its short name in running text ("AS-SMoE"); "" gives ``name``.
+    reports_progress : bool
+        Whether its initialisation is long and reports ``(done, total)`` through
+        :mod:`smoe_gui.core.work` (the window then shows progress and Cancel).
     """
 
     name: str
@@ -247,6 +252,8 @@ class BaseMethod:
     plot_style: Mapping[str, str] = field(default_factory=dict)
     curve_name: str = ""
     summary: Callable[[Initialization], str] | None = None
+    long_name: str = ""
+    reports_progress: bool = False
 
     def __post_init__(self) -> None:
         if not self.stages or self.stages[-1] != "experts":

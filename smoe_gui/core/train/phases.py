@@ -22,7 +22,7 @@ from ..metrics import psnr_from_mse
 from ..model import SmoeModel
 from ..params import Params
 from .messages import diverged_message, pruned_message
-from .tiles import context_margin, loss_band, tile_index, tile_windows
+from .tiles import loss_band, max_tile_sigma, tile_context, tile_index, tile_windows
 from .window import DIVERGENCE_LR_FACTOR, MIN_LR_SCALE, KernelArrays, _Checkpoint, _Window
 
 if TYPE_CHECKING:
@@ -182,8 +182,8 @@ def _tile_phase(state: _FitState, deadline: float) -> Iterator[FitEvent]:
     image = state.image
     windows = tile_windows(state.height, state.width, state.tile_size)
     owner = tile_index(state.kernels.mu, state.height, state.width, state.tile_size)
-    margin = context_margin(state.tile_size)
     band = loss_band(state.tile_size)
+    sigma = max_tile_sigma(state.tile_size)
     n_tiles = len(windows)
     for t, (y0, y1, x0, x1) in enumerate(windows):
         if state.stopped():
@@ -191,22 +191,16 @@ def _tile_phase(state: _FitState, deadline: float) -> Iterator[FitEvent]:
         own = np.flatnonzero(state.alive & (owner == t))
         if own.size == 0 or params.tile_steps == 0:
             continue
-        mu = state.kernels.mu
-        near = (
-            state.alive
-            & (owner != t)
-            & (mu[:, 0] >= x0 - margin - 0.5)
-            & (mu[:, 0] < x1 + margin - 0.5)
-            & (mu[:, 1] >= y0 - margin - 0.5)
-            & (mu[:, 1] < y1 + margin - 0.5)
-        )
         # the loss window: the tile and a band around it, clipped to the image
         ly0, ly1 = max(0, y0 - band), min(state.height, y1 + band)
         lx0, lx1 = max(0, x0 - band), min(state.width, x1 + band)
+        # the frozen context: the whole current model, culled to what reaches the window
+        near = tile_context(state.kernels.mu, state.kernels.A, state.kernels.log_alpha,
+                            state.alive & (owner != t), own, (ly0, ly1, lx0, lx1))
         window = _Window(
             state.kernels.subset(own), state.kernels.subset(near), image[ly0:ly1, lx0:lx1],
             lx0, ly0, params, params.reg_weight, state.lr_scale, state.device,
-            keep_one=False, index=own,
+            keep_one=False, index=own, max_sigma=sigma,
         )
         tile_deadline = state.clock.now() + max(0.0, deadline - state.clock.now()) / (n_tiles - t)
         steps = 0

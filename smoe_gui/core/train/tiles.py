@@ -1,9 +1,10 @@
 """Tile geometry of the tile phase: the tiles, which tile owns a kernel, the
-band of context kernels and the band of loss pixels around a tile.
+band of loss pixels around a tile, the frozen context kernels that reach it and
+the width limit of a tile's kernels.
 
 Source: section III-E of the paper (the image is cut into tiles trained one by
-one); the context and loss bands are this project's reading, see
-``docs/paper-readings.md``.
+one); the loss band, the context and the width limit are this project's
+reading, see ``docs/paper-readings.md`` (section 8c).
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ from numpy.typing import NDArray
 
 from ..params import Params
 
-__all__ = ["context_margin", "fit_tile_size", "loss_band", "tile_index", "tile_windows"]
+__all__ = [
+    "fit_tile_size",
+    "loss_band",
+    "max_tile_sigma",
+    "tile_context",
+    "tile_index",
+    "tile_windows",
+]
+
+#: Extra logit margin (on top of the renderer's own) with which :func:`tile_context` picks
+#: its kernels, so that the context stays complete while the tile's own weights sink.
+CONTEXT_SLACK = 12.0
 
 
 def tile_windows(height: int, width: int, tile_size: int) -> list[tuple[int, int, int, int]]:
@@ -76,17 +88,78 @@ def loss_band(tile_size: int) -> int:
     distance.  With a softmax gate a kernel that widens or gains weight takes
     over pixels well outside its tile; a band of ``tile_size // 8`` (16 px, the
     first reading) let that go unseen, and the whole-image PSNR fell through
-    the tile phase (parrots, 2,000 kernels: 22.96 dB at the start, 21.2 dB at
-    the merge; with this band 27.4 dB, see ``docs/paper-readings.md``).
+    the tile phase (see ``docs/paper-readings.md``, section 8c).
     """
     return max(16, tile_size // 4)
 
 
-def context_margin(tile_size: int) -> int:
-    """Width in pixels of the band of frozen context kernels around a tile:
-    twice the :func:`loss_band`, so that every pixel of the loss band is
-    rendered with the kernels that govern it in the whole model."""
-    return 2 * loss_band(tile_size)
+def max_tile_sigma(tile_size: int) -> float:
+    """Widest gate (standard deviation along its longer axis, px) a kernel may
+    reach while its tile trains: half the :func:`loss_band` (16 px at 128-px tiles).
+
+    A kernel whose centre lies in the tile then has, one band beyond the tile,
+    a logit at least 2 below its peak, and 8 below it at two bands: what it
+    does to pixels is seen by its tile's loss.  Without the limit the tile
+    phase grew needles (σ of 150-580 px along an edge) that reached across
+    tiles trained before, and the merge lost 5 dB (section 8c).  A kernel that
+    starts wider keeps its start width as its limit.  Fine-tuning, whose loss
+    is the whole image, has no limit.
+    """
+    return loss_band(tile_size) / 2.0
+
+
+def tile_context(
+    mu: NDArray[np.float64],
+    A: NDArray[np.float64],
+    log_alpha: NDArray[np.float64],
+    others: NDArray[np.bool_],
+    own: NDArray[np.intp],
+    box: tuple[int, int, int, int],
+) -> NDArray[np.intp]:
+    """The frozen context of a tile: every other kernel that reaches its loss window.
+
+    The whole current model is culled as the renderer culls it
+    (:class:`~smoe_gui.core.rendering.culled.CullLists`, 16x16-px blocks of the
+    window) with :data:`CONTEXT_SLACK` logits of slack: a kernel is left out
+    only when, in every block of the window, its logit lies more than
+    ``ln(K/1e-6) + 12`` below the best kernel's there (the tile's own kernels
+    included), so together the left-out kernels weigh < 1e-6 at every pixel
+    even after the own kernels' weights fell by ``e^12``.
+
+    Parameters
+    ----------
+    mu : (K, 2), A : (K, 2, 2), log_alpha : (K,) float64
+        Every kernel of the model (model coordinates, px).
+    others : (K,) bool
+        Candidates (alive and not the tile's).
+    own : (n,) intp
+        The tile's kernels.
+    box : (y0, y1, x0, x1)
+        Half-open pixel ranges of the loss window.
+
+    Returns
+    -------
+    (c,) intp
+        Indices of the context kernels, ascending.
+    """
+    from ..rendering.culled import CullLists
+
+    y0, y1, x0, x1 = box
+    chosen = np.asarray(others, dtype=bool).copy()
+    chosen[np.asarray(own, dtype=np.intp)] = True
+    index = np.flatnonzero(chosen)
+    if index.size == 0 or y1 <= y0 or x1 <= x0:
+        return np.zeros(0, dtype=np.intp)
+    lists = CullLists.build(
+        np.ascontiguousarray(mu[index], dtype=np.float64),
+        np.ascontiguousarray(A[index], dtype=np.float64),
+        np.ascontiguousarray(log_alpha[index], dtype=np.float64),
+        (x1 - x0, y1 - y0, float(x0), float(y0), 1.0, 1.0),
+        slack=CONTEXT_SLACK,
+    )
+    used = np.zeros(index.size, dtype=bool)
+    used[lists.idx] = True
+    return index[used & others[index]]
 
 
 def fit_tile_size(image_shape: tuple[int, int], params: Params) -> int:

@@ -8,15 +8,18 @@ objects while it runs:
     belongs to the tile that holds its centre.  Tile by tile (row-major), Adam
     minimises ``MSE + reg_weight·(Σ α_i)²`` over the tile's own kernels.  The
     MSE is taken over the tile grown by a band of :func:`loss_band` pixels
-    (clipped to the image), rendered with the own kernels *and* the frozen
-    kernels whose centres lie within :func:`context_margin` pixels of the tile
-    (already trained ones for tiles earlier in the order).  So the own kernels
-    learn to fit in with their neighbours, and they pay for any harm they do to
-    the neighbours' pixels: the tiles merge without seams, and a tile's
-    interior keeps its reconstruction when the later tiles train.  Kernels
-    whose weight ``α = exp(log α)`` falls below ``prune_threshold`` are removed
-    as soon as it happens.  The tiles share at most :data:`TILE_TIME_SHARE` of
-    the time budget.
+    (clipped to the image), rendered with the own kernels *and*, frozen, every
+    other kernel of the current model that reaches that window
+    (:func:`tile_context`: already trained ones for tiles earlier in the
+    order), so their gate shares compete as they will after the merge and α
+    stays on one scale across the tiles.  No own kernel may grow wider than
+    :func:`max_tile_sigma` (half the band), so what it does to pixels is seen
+    by its own loss.  So the own kernels learn to fit in with their neighbours,
+    and they pay for any harm they do to the neighbours' pixels: the tiles
+    merge without seams, and a tile's interior keeps its reconstruction when
+    the later tiles train.  Kernels whose weight ``α = exp(log α)`` falls below
+    ``prune_threshold`` are removed as soon as it happens.  The tiles share at
+    most :data:`TILE_TIME_SHARE` of the time budget.
 ``merge``
     The kernels of all tiles (pruned ones removed) form one model.
 ``finetune``
@@ -78,7 +81,14 @@ from .phases import (
     _full_window,
     _tile_phase,
 )
-from .tiles import context_margin, fit_tile_size, loss_band, tile_index, tile_windows
+from .tiles import (
+    fit_tile_size,
+    loss_band,
+    max_tile_sigma,
+    tile_context,
+    tile_index,
+    tile_windows,
+)
 from .window import (
     JUMP_FACTOR,
     MIN_LR_SCALE,
@@ -102,8 +112,9 @@ __all__ = [
     "KernelArrays",
     "TileOutcome",
     "fit_tile_size",
-    "context_margin",
     "loss_band",
+    "max_tile_sigma",
+    "tile_context",
     "fit",
     "fit_input_image",
     "prune_kernels",

@@ -30,6 +30,8 @@ __all__ = [
     "MIN_LR_SCALE",
     "PRUNE_MAX_SHARE",
     "KernelArrays",
+    "cap_width",
+    "gate_sigma",
     "prune_kernels",
     "resolve_device",
 ]
@@ -194,6 +196,11 @@ class _Window:
         Keep this many kernels: each kernel pruned is re-placed where the
         residual is largest (:mod:`smoe_gui.core.train.replace`).  None: no
         re-placement.
+    max_sigma : float, optional
+        After every step, no trainable kernel's gate is wider (standard
+        deviation along its longer axis, :func:`gate_sigma`) than this many
+        pixels or than it was at the start, whichever is larger
+        (:func:`cap_width`); kernels added by re-placement get this cap.
     """
 
     def __init__(
@@ -211,10 +218,12 @@ class _Window:
         index: NDArray[np.intp] | None = None,
         guard: bool = False,
         budget: int | None = None,
+        max_sigma: float | None = None,
     ) -> None:
         import torch
 
         self.budget = None if budget is None else int(budget)
+        self.max_sigma = None if max_sigma is None else float(max_sigma)
 
         self.index = np.arange(len(trainable)) if index is None else np.asarray(index, np.intp)
         self.guard = bool(guard)
@@ -250,6 +259,11 @@ class _Window:
         )
         self.renderer = SmoeRenderer(self.height, self.width, self.x0, self.y0, device=str(device))
         self.previous: _Checkpoint | None = None
+        self.sigma_cap = (
+            None if self.max_sigma is None
+            else torch.as_tensor(np.maximum(self.max_sigma, gate_sigma(trainable.A)),
+                                 dtype=torch.float64, device=device)
+        )
 
     # -- state ------------------------------------------------------------------------
     def n_kernels(self) -> int:
@@ -319,6 +333,8 @@ class _Window:
             grads_ok = torch.stack([torch.isfinite(t.grad).all() for t in self.tensors
                                     if t.grad is not None] or [one]).all()
             self.optimizer.step()
+            if self.sigma_cap is not None:
+                cap_width(self.tensors[1], self.sigma_cap)  # the tile phase's width limit
             params_ok = torch.stack([torch.isfinite(t).all() for t in self.tensors]).all()
             threshold = self.params.prune_threshold
             low_any = (torch.exp(self.tensors[3].double()) < threshold).any() \
@@ -437,6 +453,8 @@ class _Window:
             )
         self.tensors = tensors
         self.optimizer = optimizer
+        if self.sigma_cap is not None:
+            self.sigma_cap = self.sigma_cap[keep_t]
         # a new renderer: its cached culling lists belong to the old kernel set
         self.renderer = SmoeRenderer(self.height, self.width, self.x0, self.y0,
                                      device=str(self.device))
@@ -460,7 +478,9 @@ class _Window:
         with torch.no_grad():
             recon = self.render().detach().cpu().numpy()
         target = self.target.detach().cpu().numpy()
-        new = replacement_kernels(target, recon, self.kernels(), n, self.budget or n)
+        threshold = self.params.prune_threshold
+        floor = math.log(threshold) + 1.0 if threshold > 0.0 else -math.inf
+        new = replacement_kernels(target, recon, self.kernels(), n, self.budget or n, floor)
         if len(new) == 0:
             return 0
         # the new kernels are local to the window: shift into model coordinates
@@ -495,11 +515,69 @@ class _Window:
         self.index = np.concatenate([self.index, np.arange(start, start + k, dtype=np.intp)])
         self.tensors = tensors
         self.optimizer = optimizer
+        if self.sigma_cap is not None and self.max_sigma is not None:
+            self.sigma_cap = torch.cat([self.sigma_cap, torch.full(
+                (k,), self.max_sigma, dtype=self.sigma_cap.dtype, device=self.device)])
         self.previous = None
         self._spared = None
         self.renderer = SmoeRenderer(self.height, self.width, self.x0, self.y0,
                                      device=str(self.device))
         return k
+
+
+def gate_sigma(A: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Largest standard deviation of each gate, in pixels.
+
+    The gate ``exp(-‖Aᵀ(x-μ)‖²)`` is a Gaussian of covariance ``Σ = (A Aᵀ)⁻¹/2``,
+    so its standard deviation along an axis is ``1/(√2·s)`` for the singular
+    values ``s`` of ``A``.
+
+    Parameters
+    ----------
+    A : (K, 2, 2) float array
+
+    Returns
+    -------
+    (K,) float64
+        ``1/(√2·s_min)``; ``inf`` for a singular matrix.
+    """
+    a = np.asarray(A, dtype=np.float64)
+    if a.shape[0] == 0:
+        return np.zeros(0)
+    s_min = np.asarray(np.linalg.svd(a, compute_uv=False)[:, -1], dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.asarray(1.0 / (math.sqrt(2.0) * s_min), dtype=np.float64)
+
+
+def cap_width(A: torch.Tensor, max_sigma: torch.Tensor) -> None:
+    """Narrow, in place, every steering matrix whose gate is wider than its cap.
+
+    Singular values of ``A`` below ``1/(√2·max_sigma)`` are raised to it (the
+    singular vectors, i.e. the orientation, and the other axis are kept), so
+    that no gate's standard deviation (:func:`gate_sigma`) exceeds the cap;
+    every other matrix is left bit for bit as it is.  No value is read back to
+    the host.
+
+    Parameters
+    ----------
+    A : (K, 2, 2) tensor
+        Steering matrices (modified in place, outside autograd).
+    max_sigma : (K,) tensor
+        Largest standard deviation of each kernel in pixels, > 0.
+    """
+    import torch
+
+    if A.shape[0] == 0:
+        return
+    with torch.no_grad():
+        s_min = 1.0 / (math.sqrt(2.0) * max_sigma.to(torch.float64))
+        a = A.detach().double()
+        finite = torch.isfinite(a).all(dim=2).all(dim=1)
+        a = torch.where(finite[:, None, None], a, torch.eye(2, dtype=a.dtype, device=a.device))
+        u, s, vh = torch.linalg.svd(a)
+        wide = finite & (s[:, 1] < s_min)  # singular values come in descending order
+        fixed = u @ torch.diag_embed(torch.maximum(s, s_min[:, None])) @ vh
+        A.copy_(torch.where(wide[:, None, None], fixed.to(A.dtype), A))
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

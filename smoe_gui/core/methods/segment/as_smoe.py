@@ -72,6 +72,8 @@ def _kernels(
 METHOD = BaseMethod(
     name=NAME,
     label="AS-SMoE (adaptive superpixels)",
+    long_name="AS-SMoE",
+    reports_progress=True,
     place=common.segment_place(NAME, "segment_fits", _kernels),
     stages=("superpixels", "segment_fits", "placement", "experts"),
     param_groups=common.PARAM_GROUPS,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ... import parallel
+from ...work import Cancelled
 
 __all__ = [
     "AS_CHUNK",
@@ -33,6 +35,7 @@ __all__ = [
     "LocalTask",
     "default_workers",
     "fit_local_chunk",
+    "warm_torch",
 ]
 
 F64 = NDArray[np.float64]
@@ -148,7 +151,11 @@ def _width_excess(a: Any, act: Any, side: int) -> Any:
     return ((lam0 - lam_min).clamp_min(0.0) / lam0 * act).sum(1)
 
 
-def fit_local_chunk(tasks: Sequence[LocalTask], config: LocalFitConfig) -> list[dict[str, Any]]:
+def fit_local_chunk(
+    tasks: Sequence[LocalTask],
+    config: LocalFitConfig,
+    cancel: Callable[[], bool] | None = None,
+) -> list[dict[str, Any]]:
     """Fit the local SMoEs of a chunk of windows (batched; torch, this thread).
 
     Each window's model is its piece's own kernels (trained: centres,
@@ -162,6 +169,9 @@ def fit_local_chunk(tasks: Sequence[LocalTask], config: LocalFitConfig) -> list[
     times at most.  A fit is kept only if it lowers the window's MSE (else the
     start kernels are returned): pieces fitted at the same time never share
     pixels or context, so the global MSE falls with every kept fit.
+
+    ``cancel`` is polled before every Adam step (a few ms each); once it
+    returns True the fit raises :class:`~smoe_gui.core.work.Cancelled`.
 
     Returns
     -------
@@ -249,6 +259,8 @@ def fit_local_chunk(tasks: Sequence[LocalTask], config: LocalFitConfig) -> list[
         )
         count = act.sum(1).clamp_min(1).float()
         for _ in range(config.steps):
+            if cancel is not None and cancel():
+                raise Cancelled("the local fits were cancelled")
             opt.zero_grad()
             recon, _ = forward(params[0], params[1], params[2], params[3], act)
             mse = (wpix * (recon - target) ** 2).sum(1)
@@ -315,6 +327,22 @@ def fit_local_chunk(tasks: Sequence[LocalTask], config: LocalFitConfig) -> list[
     return out
 
 
+_WARM = False
+
+
+def warm_torch() -> None:
+    """Make torch's first Adam once per process, before the fits: it imports for a
+    second or more (several under load) holding the GIL, during which neither a
+    cancel nor Ctrl-C is seen; the fits' progress then starts without that pause."""
+    global _WARM
+    if _WARM:
+        return
+    import torch
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    _WARM = True
+
+
 def _fit_chunk_task(args: tuple[Sequence[LocalTask], LocalFitConfig]) -> list[dict[str, Any]]:
     """Pool / cluster task: one chunk, torch on one thread (the processes that run
     these tasks keep torch on one thread; the result does not depend on where it
@@ -379,21 +407,52 @@ class LocalFitRunner:
         if self._client_cm is not None:
             self._client_cm.__exit__(*exc)
         if self._pool is not None:
-            self._pool.shutdown()
+            # after a cancel or an error, do not wait for the chunks still running
+            failed = exc[0] is not None
+            self._pool.shutdown(wait=not failed, cancel_futures=failed)
 
     def map(
-        self, chunks: Sequence[Sequence[LocalTask]], config: LocalFitConfig
+        self,
+        chunks: Sequence[Sequence[LocalTask]],
+        config: LocalFitConfig,
+        on_done: Callable[[int], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
     ) -> list[list[dict[str, Any]]]:
+        """Fit ``chunks``; their results in order.
+
+        Parameters
+        ----------
+        chunks : sequence of sequences of LocalTask
+        config : LocalFitConfig
+        on_done : callable ``(n_fits) -> None``, optional
+            Called in the calling thread as each chunk ends, with its number of fits.
+        cancel : callable ``() -> bool``, optional
+            Polled every 0.1 s while waiting (and before every step of a chunk
+            fitted in this process); once True, the chunks not started are
+            dropped, the running ones in this process stop within a step, and
+            :class:`~smoe_gui.core.work.Cancelled` is raised (a chunk running in
+            a worker process or on a cluster finishes there, unseen).
+        """
         items = [(list(c), config) for c in chunks]
         if not items:
             return []
+
+        def done(index: int) -> None:
+            if on_done is not None:
+                on_done(len(items[index][0]))
+
+        def poll() -> None:
+            if cancel is not None and cancel():
+                raise Cancelled("the local fits were cancelled")
+
         if self._client is not None:
             self._round += 1
             return parallel.dask_map(
-                self._client, _fit_chunk_task, items, f"{self._prefix}-{self._round - 1}"
+                self._client, _fit_chunk_task, items, f"{self._prefix}-{self._round - 1}",
+                done, poll,
             )
         if self._pool is not None:
-            return parallel.pool_map(self._pool, _fit_chunk_task, items)
+            return parallel.pool_map(self._pool, _fit_chunk_task, items, done, poll)
         import torch
 
         from ...threads import default_threads, set_threads
@@ -401,7 +460,14 @@ class LocalFitRunner:
         threads = max(1, min(default_threads(), len(items)))
         previous = torch.get_num_threads()
         set_threads(1)  # once, here: the chunks' threads share torch's setting
+        abort = threading.Event()
+
+        def stop() -> bool:
+            return abort.is_set() or (cancel is not None and bool(cancel()))
+
         try:
-            return parallel.thread_map(lambda it: fit_local_chunk(it[0], it[1]), items, threads)
+            return parallel.thread_map(
+                lambda it: fit_local_chunk(it[0], it[1], stop), items, threads, done, poll, abort
+            )
         finally:
             set_threads(previous)

@@ -76,6 +76,7 @@ from numpy.typing import NDArray
 from scipy.ndimage import find_objects
 from scipy.spatial import cKDTree
 
+from ...work import WorkHooks, current_hooks
 from .local_fit import (
     AS_CHUNK,
     AS_MARGIN,
@@ -90,8 +91,13 @@ from .local_fit import (
     _lower3,
     default_workers,
     fit_local_chunk,
+    warm_torch,
 )
 from .superpixels import SegmentStats, pixel_moments, segment_stats
+
+#: Without a kernel budget, AS-SMoE warns (:class:`~smoe_gui.core.work.WorkHooks` ``note``)
+#: before fitting when the kernels could reach this many after the doublings.
+WARN_KERNELS = 1000
 
 __all__ = [
     "AS_CHUNK",
@@ -99,6 +105,7 @@ __all__ = [
     "AS_PATCH",
     "LocalFitConfig",
     "LocalFitRunner",
+    "WARN_KERNELS",
     "LocalTask",
     "SegmentKernels",
     "allocate_kernels",
@@ -452,6 +459,7 @@ def as_smoe_kernels(
     config: LocalFitConfig,
     n_kernels: int = 0,
     workers: int | None = None,
+    hooks: WorkHooks | None = None,
 ) -> SegmentKernels:
     """AS-SMoE kernels of ``image`` over the segments ``labels`` (module doc).
 
@@ -468,11 +476,25 @@ def as_smoe_kernels(
         this process).  Inside a Dask task the fits go to its cluster
         (:class:`LocalFitRunner`).  The result does not depend on where the
         fits run.
+    hooks : WorkHooks, optional
+        Progress ``(local fits done, local fits in all)``, reported as each
+        chunk of :data:`AS_CHUNK` fits ends; a cancel callback (the fits stop
+        within a step, about 0.1 s, and :class:`~smoe_gui.core.work.Cancelled`
+        is raised); a note when, without a budget, at least
+        :data:`WARN_KERNELS` kernels are about to be fitted.  Default: those
+        set by :func:`smoe_gui.core.work.reporting`.
 
     Returns
     -------
     SegmentKernels
+
+    Raises
+    ------
+    smoe_gui.core.work.Cancelled
+        When the cancel callback asked to stop.
     """
+    hooks = current_hooks() if hooks is None else hooks
+    hooks.check()
     img = np.ascontiguousarray(image, dtype=np.float32)
     img64 = img.astype(np.float64)
     h, w = img.shape
@@ -524,8 +546,27 @@ def as_smoe_kernels(
             }
         )
     kept = 0
+    n_start = int(start.mu.shape[0])
+    if n_kernels <= 0 and n_start * 2 ** (config.doublings if grow else 0) >= WARN_KERNELS:
+        hooks.warn(
+            f"AS-SMoE without a kernel budget (N = 0): {n_seg:,} segments, {n_start:,} "
+            f"kernels to start, up to {n_start * 2 ** config.doublings:,} after the local "
+            f"fits' doublings, in {n_piece:,} local fits (minutes); a budget "
+            "(n_kernels, e.g. 2000) bounds both"
+        )
+    warm_torch()  # seconds of imports once per process: before the first report, not amid it
+    hooks.check()
+    fitted = 0
+    hooks.report(0, n_piece)
+
+    def chunk_done(n: int) -> None:
+        nonlocal fitted
+        fitted += n
+        hooks.report(fitted, n_piece)
+
     with LocalFitRunner(nw) as runner:
         for c in range(int(colour.max()) + 1 if n_piece else 0):
+            hooks.check()
             members = np.nonzero(colour == c)[0]
             owner_all = np.concatenate([np.full(o["mu"].shape[0], i) for i, o in enumerate(own)])
             mu_all = np.concatenate([o["mu"] for o in own])
@@ -535,6 +576,7 @@ def as_smoe_kernels(
             tree = cKDTree(mu_all)
             tasks: list[LocalTask] = []
             for i in members.tolist():
+                hooks.check()
                 geo = geos[i]
                 pix, wgt, inside, corner, scale = _cut_window(img, piece_map, i, geo)
                 half_side = 0.5 * geo.side + rr
@@ -579,7 +621,9 @@ def as_smoe_kernels(
                     )
                 )
             chunks = [tasks[j : j + AS_CHUNK] for j in range(0, len(tasks), AS_CHUNK)]
-            results = [r for part in runner.map(chunks, config) for r in part]
+            results = [
+                r for part in runner.map(chunks, config, chunk_done, hooks.cancel) for r in part
+            ]
             for i, task, res in zip(members.tolist(), tasks, results, strict=True):
                 org = np.asarray(task.x0)
                 kept += int(res["kept"])
