@@ -173,7 +173,11 @@ def test_a_member_that_is_not_npy_is_refused(tmp_path: Path) -> None:
     with zipfile.ZipFile(buffer, "w") as archive:
         with zipfile.ZipFile(path) as source:
             for info in source.infolist():
-                data = b"plain bytes, no .npy header" if info.filename == "m.npy" else source.read(info)
+                data = (
+                    b"plain bytes, no .npy header"
+                    if info.filename == "m.npy"
+                    else source.read(info)
+                )
                 archive.writestr(info.filename, data)
     path.write_bytes(buffer.getvalue())
     _quick_refusal(lambda: load_model(path), r"member 'm.npy' is not a \.npy array")

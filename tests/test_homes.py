@@ -227,7 +227,9 @@ def test_psnr_from_mse() -> None:
 def test_infinite_psnr_is_one_documented_value() -> None:
     assert psnr_json(math.inf) == "inf" and float(psnr_json(math.inf)) == math.inf  # type: ignore[arg-type]
     assert psnr_json(31.5) == 31.5 and psnr_json(math.nan) is None and psnr_json(None) is None
-    assert json.loads(json.dumps({"psnr_db": psnr_json(math.inf)}, allow_nan=False)) == {"psnr_db": "inf"}
+    assert json.loads(json.dumps({"psnr_db": psnr_json(math.inf)}, allow_nan=False)) == {
+        "psnr_db": "inf"
+    }
     assert format_psnr(31.4159) == "31.42 dB" and format_psnr(math.inf) == "inf dB"
     assert format_psnr(math.nan) == "n/a"
     assert PSNR_PLOT_MAX_DB == 100.0

@@ -130,7 +130,9 @@ def test_bad_method_and_params_raise(small_image: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_reconstruction_is_the_initial_model_rendered(synthetic_image: np.ndarray, method: str) -> None:
+def test_reconstruction_is_the_initial_model_rendered(
+    synthetic_image: np.ndarray, method: str
+) -> None:
     from smoe_gui.core.metrics import psnr
     from smoe_gui.core.rendering.culled import render
 

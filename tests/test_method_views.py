@@ -74,7 +74,9 @@ def test_initial_model_of_every_method_is_drawn_as_initial(method: str) -> None:
     assert counts["trained"] == 0 and sum(counts.values()) == k
     assert {c for c, n in counts.items() if n} <= set(INITIAL_CATEGORIES[method])
     assert geo.category_of(0) in INITIAL_CATEGORIES[method]
-    assert geo.share_classes(geo.category_of(0)) is not None  # ellipses faded by share, whatever the kind
+    assert (
+        geo.share_classes(geo.category_of(0)) is not None
+    )  # ellipses faded by share, whatever the kind
     trained = kernel_geometry(result.snapshot.model, None)
     assert len(trained.centres["trained"]) == k
     # the status bar's counts: only the stages the method has

@@ -115,5 +115,7 @@ def test_every_parameter_says_what_it_visibly_changes() -> None:
 
     for s in PARAM_SPECS:
         assert s.effect, s.name
-        assert s.tooltip().startswith(s.effect)  # the visible effect first, then range and reference
+        assert s.tooltip().startswith(
+            s.effect
+        )  # the visible effect first, then range and reference
         assert s.range_text() in s.tooltip() and s.ref in s.tooltip()

@@ -203,7 +203,7 @@ def test_compare_with_a_chosen_method_labels_both_runs(qtbot, window) -> None:
     assert window.session.model_caption.startswith("s-smoe · trained")
 
 
-# --------------------------------------------------------------------------- every method's kernels and lecture
+# --------------------------------------------------------------- every method's kernels and lecture
 def quick_as_smoe(window) -> None:
     """Short AS-SMoE local fits (set quietly: the next method change recomputes)."""
     window.panel.set_params(window.panel.params().replace(as_steps=10, as_doublings=1), emit=False)

@@ -176,7 +176,7 @@ def test_panel_builds_every_parameter_and_emits_changes(qtbot) -> None:
     assert combo.currentData() == "gray"
 
 
-# --------------------------------------------------------------------------- training load on the GUI
+# ------------------------------------------------------------------------ training load on the GUI
 @pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's"
 )

@@ -123,7 +123,9 @@ def test_ellipses_are_clipped_to_the_image(views) -> None:
     item = views.views["kernels"].lines["background@3"]
     parent = item.parentItem()
     assert parent is views._clip
-    assert parent.rect().width() == pytest.approx(80) and parent.rect().height() == pytest.approx(60)
+    assert parent.rect().width() == pytest.approx(80) and parent.rect().height() == pytest.approx(
+        60
+    )
     assert parent.flags() & parent.GraphicsItemFlag.ItemClipsChildrenToShape
 
 

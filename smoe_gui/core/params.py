@@ -111,8 +111,10 @@ class ParamSpec:
         reference, and the explanation."""
         unit = f" {self.unit}" if self.unit and self.unit != "1" else ""
         lead = f"{self.effect}\n" if self.effect else ""
-        return (f"{lead}Range {self.range_text()}{unit}; default {self.default}. Paper: {self.ref}\n"
-                f"{self.help}")
+        return (
+            f"{lead}Range {self.range_text()}{unit}; default {self.default}. "
+            f"Paper: {self.ref}\n{self.help}"
+        )
 
     def coerce(self, value: Any) -> Value:
         """Convert ``value`` to this parameter's type and check its range.
@@ -198,7 +200,8 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
        "Sec. III-A (Canny hysteresis)", "edges"),
     # --- 2-3. Segments and their reduction ---------------------------------
     _p("lam", float, 0.1, 0.0, 1.0, "1", "λ",
-       "Weight of the other-direction distance in the importance score (1-λ weighs same-direction).",
+       "Weight of the other-direction distance in the importance score (1-λ weighs "
+       "same-direction).",
        "Eq. (6)-(8), Sec. III-B", "reduction"),
     _p("max_pts", int, 500, 1, 100_000, "segments", "max_pts",
        "Largest number of segments kept after the reduction (each gives a pair of kernels).",
@@ -218,7 +221,8 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
        "Add kernels in flat regions that no edge kernel reaches (a documented extension).",
        "Extension (docs/paper-readings.md)", "placement"),
     _p("background_spacing", float, 24.0, 4.0, 512.0, "px", "background spacing",
-       "Grid spacing of background kernels, and the distance to the nearest kernel that triggers one.",
+       "Grid spacing of background kernels, and the distance to the nearest kernel that triggers "
+       "one.",
        "Extension (docs/paper-readings.md)", "placement"),
     # --- 5. Experts ------------------------------------------------------------
     _p("expert_eta", float, 0.1, 0.0, 2.0, "1", "η",
@@ -276,7 +280,8 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
        "Sec. III-E (until converged)", "training", True),
     # --- 7. Segment methods (S-SMoE, AS-SMoE) -------------------------------------
     _p("superpixel_threshold", float, 0.045, 0.001, 1.0, "1", "MDBSCAN E",
-       "Gray-level threshold E of the DBSCAN superpixel growing (the public code's E = 20 on 8-bit RGB).",
+       "Gray-level threshold E of the DBSCAN superpixel growing (the public code's E = 20 on "
+       "8-bit RGB).",
        "Shen et al., TIP 2016; S-SMoE [7] and AS-SMoE [6] (docs/paper-readings.md)", "segments"),
     _p("superpixel_min_size", int, 50, 1, 1_000_000, "px", "smallest superpixel",
        "Superpixels with fewer pixels are merged into their most similar neighbour.",
@@ -285,20 +290,24 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
        "Standard deviation of the Gaussian blur before the superpixel segmentation; 0 disables it.",
        "AS-SMoE public code (imgaussfilt)", "segments"),
     _p("as_target_db", float, 30.0, 10.0, 80.0, "dB", "AS-SMoE target PSNR",
-       "Without a kernel budget: a segment's local fit doubles its kernels while its PSNR stays below this.",
+       "Without a kernel budget: a segment's local fit doubles its kernels while its PSNR stays "
+       "below this.",
        "AS-SMoE [6] (per-segment target quality)", "segments"),
     _p("as_initial_kernels", int, 4, 1, 64, "kernels", "AS-SMoE initial kernels",
-       "Without a kernel budget: kernels each segment's local fit starts with (a budget allocates them).",
+       "Without a kernel budget: kernels each segment's local fit starts with (a budget allocates "
+       "them).",
        "AS-SMoE [6] (K_init)", "segments"),
     _p("as_doublings", int, 2, 0, 6, "rounds", "AS-SMoE doublings",
-       "Without a kernel budget: largest number of times a segment's local fit doubles its kernels.",
+       "Without a kernel budget: largest number of times a segment's local fit doubles its "
+       "kernels.",
        "AS-SMoE [6] (kernel cloning)", "segments"),
     _p("as_steps", int, 30, 1, 100_000, "steps", "AS-SMoE steps per round",
        "Adam steps of each local fit between two doublings (L0 sparsification included).",
        "AS-SMoE [6] (segment reconstruction)", "segments", True),
     # --- general ------------------------------------------------------------------
     _p("n_kernels", int, 0, 0, 1_000_000, "kernels", "kernel budget N",
-       "Number of kernels to initialise: every method yields between 0.95·N and N (0: off, max_pts governs).",
+       "Number of kernels to initialise: every method yields between 0.95·N and N (0: off, "
+       "max_pts governs).",
        "Sec. IV, Figs. 5-6 (methods compared at equal kernel counts)", "general", True),
     _p("channels", str, "gray", 0, 0, "", "channels",
        "gray: model the BT.601 luma (the paper); rgb: one gate, three experts per kernel "
@@ -313,40 +322,94 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
 #: What the user sees change when a value goes up (ParamSpec.effect).
 _EFFECTS: dict[str, str] = {
     "canny_sigma": "Higher: fewer, smoother edges in view 1 (fine texture and noise drop out).",
-    "canny_low": "Higher: edge lines in view 1 break into shorter pieces (weak continuations dropped).",
+    "canny_low": (
+        "Higher: edge lines in view 1 break into shorter pieces (weak continuations "
+        "dropped)."
+    ),
     "canny_high": "Higher: fewer edges in view 1 (only the strongest contrasts start an edge).",
-    "lam": "Higher: view 3 keeps segments far from other-direction segments (corners, crossings) as salient.",
+    "lam": (
+        "Higher: view 3 keeps segments far from other-direction segments (corners, crossings) as "
+        "salient."
+    ),
     "max_pts": "Higher: more reduced segments in view 3 and twice as many kernel pairs in view 4.",
-    "salient_fraction": "Higher: more magenta (salient) segments in view 3, fewer cyan cluster means.",
+    "salient_fraction": (
+        "Higher: more magenta (salient) segments in view 3, fewer cyan cluster "
+        "means."
+    ),
     "delta_mu": "Higher: the two kernels of each pair in view 4 move apart and grow wider.",
     "segment_steering": "Higher: the edge pairs' ellipses in view 4 stretch along their segments.",
-    "background_kernels": "On: violet background kernels fill flat regions in view 4; off: only edge pairs.",
+    "background_kernels": (
+        "On: violet background kernels fill flat regions in view 4; off: only edge "
+        "pairs."
+    ),
     "background_spacing": "Higher: fewer, wider-spaced violet background kernels in view 4.",
-    "expert_eta": "Higher: the expert curve (Fig. 3 plot) rises faster, or oscillates when too high.",
-    "expert_iters": "Higher: more points on the expert curve (Fig. 3 plot), usually a higher initial PSNR.",
-    "tile_size": "Higher: fewer, larger tiles trained one after the other (tile count in the status line).",
+    "expert_eta": (
+        "Higher: the expert curve (Fig. 3 plot) rises faster, or oscillates when too "
+        "high."
+    ),
+    "expert_iters": (
+        "Higher: more points on the expert curve (Fig. 3 plot), usually a higher initial "
+        "PSNR."
+    ),
+    "tile_size": (
+        "Higher: fewer, larger tiles trained one after the other (tile count in the status "
+        "line)."
+    ),
     "tile_steps": "Higher: a longer first part of the PSNR curve (before the 'merge' line).",
-    "lr_mu": "Higher: kernel centres in view 4 move faster while training (too high: the curve jumps).",
+    "lr_mu": (
+        "Higher: kernel centres in view 4 move faster while training (too high: the curve "
+        "jumps)."
+    ),
     "lr_A": "Higher: kernel ellipses in view 4 change shape faster while training.",
     "lr_m": "Higher: gray levels in view 5 adjust faster while training.",
     "lr_alpha": "Higher: kernel weights change faster, so kernels are pruned sooner.",
-    "reg_weight": "Higher: more kernels pruned during the tile phase (the kernel-count curve drops).",
-    "prune_threshold": "Higher: more kernels removed while training (the kernel-count curve drops).",
+    "reg_weight": (
+        "Higher: more kernels pruned during the tile phase (the kernel-count curve "
+        "drops)."
+    ),
+    "prune_threshold": (
+        "Higher: more kernels removed while training (the kernel-count curve "
+        "drops)."
+    ),
     "max_steps": "Higher: the fine-tuning part of the PSNR curve may run longer.",
     "time_budget": "Higher: the PSNR curve runs longer (paused time does not count).",
     "tol_db": "Higher: training stops sooner once the PSNR curve flattens.",
     "patience": "Higher: training waits longer on a flat PSNR curve before it stops.",
     "seed": "Another seed: a slightly different training run (the stages do not change).",
-    "expert_stop": "mse: the expert curve (Fig. 3 plot) ends at its best point; fixed: it runs every iteration.",
-    "experts": "lstsq: a higher initial PSNR in view 5 at once (Fig. 3 plot: one point); refine: the paper's curve.",
+    "expert_stop": (
+        "mse: the expert curve (Fig. 3 plot) ends at its best point; fixed: it runs every "
+        "iteration."
+    ),
+    "experts": (
+        "lstsq: a higher initial PSNR in view 5 at once (Fig. 3 plot: one point); refine: the "
+        "paper's curve."
+    ),
     "channels": "rgb: view 5 and the exports in colour (one gate, three experts); gray: the luma.",
-    "n_kernels": "Set N: view 4 holds between 0.95·N and N kernels whatever the method (0: max_pts decides).",
-    "superpixel_threshold": "Higher (S-SMoE, AS-SMoE): fewer, larger superpixels outlined in view 2.",
-    "superpixel_min_size": "Higher (S-SMoE, AS-SMoE): small superpixels in view 2 merge into their neighbours.",
-    "superpixel_blur": "Higher (S-SMoE, AS-SMoE): smoother superpixel outlines in view 2, less texture.",
-    "as_target_db": "Higher (AS-SMoE): more kernels in busy superpixels in view 4, a slower initialisation.",
+    "n_kernels": (
+        "Set N: view 4 holds between 0.95·N and N kernels whatever the method (0: max_pts "
+        "decides)."
+    ),
+    "superpixel_threshold": (
+        "Higher (S-SMoE, AS-SMoE): fewer, larger superpixels outlined in view "
+        "2."
+    ),
+    "superpixel_min_size": (
+        "Higher (S-SMoE, AS-SMoE): small superpixels in view 2 merge into their "
+        "neighbours."
+    ),
+    "superpixel_blur": (
+        "Higher (S-SMoE, AS-SMoE): smoother superpixel outlines in view 2, less "
+        "texture."
+    ),
+    "as_target_db": (
+        "Higher (AS-SMoE): more kernels in busy superpixels in view 4, a slower "
+        "initialisation."
+    ),
     "as_initial_kernels": "Higher (AS-SMoE): more kernels per superpixel in view 4 from the start.",
-    "as_doublings": "Higher (AS-SMoE): busy superpixels may get up to 2^rounds times more kernels in view 4.",
+    "as_doublings": (
+        "Higher (AS-SMoE): busy superpixels may get up to 2^rounds times more kernels in view "
+        "4."
+    ),
     "as_steps": "Higher (AS-SMoE): better fitted local kernels in view 4, a slower initialisation.",
 }
 PARAM_SPECS = tuple(dataclasses.replace(s, effect=_EFFECTS.get(s.name, "")) for s in PARAM_SPECS)

@@ -98,7 +98,7 @@ class FileOps:
         self.settings = settings
         self.recent_menu: QMenu | None = None
 
-    # ------------------------------------------------------------------ dialogs (tests replace these)
+    # ------------------------------------------------------------- dialogs (tests replace these)
     def ask_open_path(self, title: str, file_filter: str) -> str | None:
         path, _ = QFileDialog.getOpenFileName(self.window, title, self.dialog_folder(), file_filter)
         return self._remember(path)

@@ -120,21 +120,28 @@ def _sliders() -> str:
 
 _EQUATIONS = """
 <h2>The equations</h2>
-<p><b>Kernel</b> (Eq. 2): K<sub>i</sub>(x) = α<sub>i</sub> · exp(−‖A<sub>i</sub><sup>T</sup>(x − μ<sub>i</sub>)‖²),
+<p><b>Kernel</b> (Eq. 2): K<sub>i</sub>(x) = α<sub>i</sub> · exp(−‖A<sub>i</sub><sup>T</sup>(x −
+μ<sub>i</sub>)‖²),
 so Σ<sub>i</sub> = A<sub>i</sub>A<sub>i</sub><sup>T</sup> is the ellipse drawn in view 4.</p>
-<p><b>Gate</b> (softmax): w<sub>i</sub>(x) = K<sub>i</sub>(x) / Σ<sub>j</sub> K<sub>j</sub>(x), the weight map shown
+<p><b>Gate</b> (softmax): w<sub>i</sub>(x) = K<sub>i</sub>(x) / Σ<sub>j</sub> K<sub>j</sub>(x), the
+weight map shown
 when a kernel is clicked.</p>
-<p><b>Model</b>: L(x) = Σ<sub>i</sub> w<sub>i</sub>(x) · m<sub>i</sub>, with a constant expert m<sub>i</sub> per
+<p><b>Model</b>: L(x) = Σ<sub>i</sub> w<sub>i</sub>(x) · m<sub>i</sub>, with a constant expert
+m<sub>i</sub> per
 kernel: view 5.</p>
 <p><b>Importance score</b> (Eq. 6-8): a segment far from its two nearest segments scores high;
 λ weighs the distance to other-direction segments, 1 − λ the distance to same-direction ones.</p>
-<p><b>Placement, edge method</b> (Sec. III-C): two kernels at c ± (Δμ/2)·n across each reduced segment,
+<p><b>Placement, edge method</b> (Sec. III-C): two kernels at c ± (Δμ/2)·n across each reduced
+segment,
 A = I/(√2·Δμ).</p>
-<p><b>Steering, S-SMoE</b>: a kernel at the centroid of its part of a superpixel, with A A<sup>T</sup> = C<sup>−1</sup>/2
-for the covariance C of the part's pixel coordinates. <b>AS-SMoE</b>: each superpixel fitted by its own SMoE
+<p><b>Steering, S-SMoE</b>: a kernel at the centroid of its part of a superpixel, with A
+A<sup>T</sup> = C<sup>−1</sup>/2
+for the covariance C of the part's pixel coordinates. <b>AS-SMoE</b>: each superpixel fitted by its
+own SMoE
 with an L0 gate per kernel; the kernels kept form the initial model.</p>
 <p><b>Expert refinement</b> (Eq. 12, convergent sign): m ← m + η (L[μ] − L̂[μ]).</p>
-<p><b>Training</b> (Sec. III-E): Adam on the MSE, tile by tile with the penalty (Σ α<sub>i</sub>)², then
+<p><b>Training</b> (Sec. III-E): Adam on the MSE, tile by tile with the penalty (Σ α<sub>i</sub>)²,
+then
 the whole image; PSNR = 10 · log<sub>10</sub>(1 / MSE) dB.</p>
 """
 
@@ -170,7 +177,8 @@ def _lecture(method: str) -> str:
             f"<h3>{html.escape(METHOD_TEXT.get(m, m))}{selected}</h3><ul>{items}</ul>"
         )  # titles numbered
     return (
-        "<h2>Lecture mode</h2><p>View → Lecture mode (F9) gives the lecture of the method chosen in the "
+        "<h2>Lecture mode</h2><p>View → Lecture mode (F9) gives the lecture of the method chosen "
+        "in the "
         "method selector, revealing its stages one at a time with a caption; Page Down or N: next; "
         "Page Up or B: back. F11: full screen.</p>" + "".join(parts)
     )

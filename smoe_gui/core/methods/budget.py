@@ -147,7 +147,9 @@ class _Planners(Mapping[str, Callable[[NDArray[np.float32], Params, int], Kernel
 PLANNERS: Mapping[str, Callable[[NDArray[np.float32], Params, int], KernelPlan]] = _Planners()
 
 
-def plan_budget(image: NDArray[np.float32], params: Params, method: str, n_kernels: int) -> KernelPlan:
+def plan_budget(
+    image: NDArray[np.float32], params: Params, method: str, n_kernels: int
+) -> KernelPlan:
     """Plan ``method``'s parameters for at most ``n_kernels`` initial kernels.
 
     Parameters

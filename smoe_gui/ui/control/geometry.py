@@ -2,8 +2,8 @@
 
 These turn stage results into polylines that pyqtgraph draws in one call each
 (segment strokes come from :func:`smoe_gui.core.methods.drawing.segment_strokes`,
-re-exported here).  They run in worker threads (see :mod:`smoe_gui.ui.control.jobs`), never in a paint
-handler.  Coordinates are image coordinates: x = column, y = row (px).
+re-exported here).  They run in worker threads (see :mod:`smoe_gui.ui.control.jobs`),
+never in a paint handler.  Coordinates are image coordinates: x = column, y = row (px).
 """
 
 from __future__ import annotations
@@ -178,7 +178,9 @@ def _kinds() -> dict[str, KernelKind]:
     """Every registered method's kernel kinds by key, in registry order, then "trained"."""
     out: dict[str, KernelKind] = {}
     for method in registry.all():
-        for kind in getattr(method, "kernel_kinds", ()) or (KernelKind(method.name, method.name, 0),):
+        for kind in getattr(method, "kernel_kinds", ()) or (
+            KernelKind(method.name, method.name, 0),
+        ):
             out.setdefault(kind.key, kind)
     out[TRAINED] = KernelKind(TRAINED, "trained / loaded", 55)
     return out

@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,6 +41,7 @@ from .jobs import (
     with_numba_threads,
 )
 from .points import TrainingPoint
+from .ports import JobQueue, SessionView, Trainer, TrainerFactory
 
 __all__ = [
     "COMPARE_METHODS",
@@ -90,81 +90,6 @@ def view_captions(method: str, stages: str, n_superpixels: int = 0) -> dict[str,
     return {name: caption(name, stages, counts) for name in views}
 
 
-class JobQueue(Protocol):
-    """Runs ``fn(*args)`` off the GUI thread as job ``job_id`` (latest wins)."""
-
-    def submit(self, job_id: int, fn: Callable[..., Any], *args: Any) -> None: ...
-
-
-class Trainer(Protocol):
-    """A training (or Compare) run in progress (:class:`smoe_gui.ui.workers.TrainingThread`)."""
-
-    @property
-    def paused(self) -> bool: ...
-
-    def is_running(self) -> bool: ...
-
-    def pause(self) -> None: ...
-
-    def resume(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def stop_and_wait(self) -> bool: ...
-
-    def wait(self) -> bool: ...
-
-    def drain(self) -> list[tuple[Any, ...]]: ...
-
-
-#: ``start_trainer(image, runs)``: start training ``runs`` on ``image`` (H, W) or (H, W, 3) float32.
-TrainerFactory = Callable[[NDArray[np.float32], list[TrainRun]], Trainer]
-
-
-class SessionView(Protocol):
-    """What the session asks of its view (the window, or a fake in tests)."""
-
-    def show_image(self, image: NDArray[np.float32], path: Path | None) -> None:
-        """A new image: clear every stage."""
-
-    def show_stages(self, request_id: int, result: StageResult, snapshot: SnapshotResult | None) -> None:
-        """Draw every stage of ``result``; ``snapshot`` (a trained or loaded
-        model) replaces the initial model in views 4-5 when given."""
-
-    def show_snapshot(self, request_id: int, snapshot: SnapshotResult, overlay: bool) -> None:
-        """Draw a model in views 4-5 (the kernel overlay only when ``overlay``)."""
-
-    def show_inspection(self, result: InspectResult | None) -> None:
-        """Show a kernel looked at closely (its weight map, ellipse, territory
-        and numbers); None clears it and every hover label."""
-
-    def show_captions(self, stages: str, model: str) -> None:
-        """Say which result views 1-3 (``stages``) and views 4-5 (``model``) show."""
-
-    def refresh_hover(self) -> None:
-        """The model shown changed: update (or hide) the hover label."""
-
-    def show_training_state(self, text: str) -> None:
-        """Training started, paused, resumed or stopping: update the buttons and
-        the training status line (``text``, may be empty)."""
-
-    def training_ended(self, summary: str) -> None:
-        """The training thread has ended; ``summary`` gives each run's last point."""
-
-    def show_progress(self, label: str, text: str, batch: ProgressBatch | None) -> None:
-        """A progress line of run ``label`` and the fit events of ``batch``
-        (None when the run starts)."""
-
-    def preview_pixels(self) -> int | None:
-        """Pixels of a live training preview (None: full size)."""
-
-    def show_error(self, title: str, text: str) -> None:
-        """An error the user must read."""
-
-    def show_status(self, text: str, timeout_ms: int = 0) -> None:
-        """A transient status line."""
-
-
 def stage_summary(result: StageResult, draw_ms: float) -> tuple[str, str]:
     """Status-bar texts of a stage result: the counts and the timings (ms) of
     each stage of its method (:data:`smoe_gui.core.methods.pipeline.STAGES_BY_METHOD`)."""
@@ -178,7 +103,9 @@ def stage_summary(result: StageResult, draw_ms: float) -> tuple[str, str]:
     counts = f"{own} · init PSNR {result.snapshot.psnr:.2f} dB{colour}"
     timings = dict(init.timings_ms)
     timings["render"] = result.snapshot.render_ms
-    times = "ms: " + " · ".join(f"{k} {v:.0f}" for k, v in timings.items()) + f" · draw {draw_ms:.0f}"
+    times = (
+        "ms: " + " · ".join(f"{k} {v:.0f}" for k, v in timings.items()) + f" · draw {draw_ms:.0f}"
+    )
     return counts, times
 
 
@@ -328,7 +255,11 @@ class Session:
 
     def conflicts_with_training(self, params: Params, method: str) -> bool:
         """Whether ``(params, method)`` differ from those the running training uses."""
-        return self.is_training() and self.train_params is not None and (params, method) != self.train_params
+        return (
+            self.is_training()
+            and self.train_params is not None
+            and (params, method) != self.train_params
+        )
 
     def restart_training_with(self, params: Params, method: str) -> None:
         """Stop the running training; once it has ended, start again with ``params``."""
@@ -451,13 +382,24 @@ class Session:
             self._final_snapshot = rid
         method, n_pairs, n_background = None, 0, 0
         r = self.stage_result
-        if r is not None and model is r.snapshot.model:  # the initial model: keep its kinds of kernel
+        if r is not None and model is r.snapshot.model:  # the initial model: its kinds of kernel
             method = r.init.method
             n_pairs = len(r.init.reduced)  # the edge pairs (no reduced segments: none)
             n_background = int(r.init.n_background)
             reconstruction = r.snapshot.reconstruction if reconstruction is None else reconstruction
-        self._render_jobs.submit(rid, compute_snapshot, self.image, model, method, n_pairs, n_background,
-                                 None, reconstruction, self.kernel_mode, self.view.preview_pixels())
+        self._render_jobs.submit(
+            rid,
+            compute_snapshot,
+            self.image,
+            model,
+            method,
+            n_pairs,
+            n_background,
+            None,
+            reconstruction,
+            self.kernel_mode,
+            self.view.preview_pixels(),
+        )
         return rid
 
     def render_pending(self) -> bool:
@@ -743,8 +685,21 @@ class Session:
         self._set_captions(self.stages_caption,
                            f"{self._run_name(label)} · training{step} · K={model.n_kernels}")
         preview = self.view.preview_pixels()
-        self._render_jobs.submit(rid, with_numba_threads, RENDER_THREADS, compute_snapshot,
-                                 self.image, model, None, 0, 0, preview, None, self.kernel_mode, preview)
+        self._render_jobs.submit(
+            rid,
+            with_numba_threads,
+            RENDER_THREADS,
+            compute_snapshot,
+            self.image,
+            model,
+            None,
+            0,
+            0,
+            preview,
+            None,
+            self.kernel_mode,
+            preview,
+        )
 
     def _on_run_finished(self, label: str, result: FitResult) -> None:
         model = result.model
@@ -760,7 +715,11 @@ class Session:
         self.view.show_error("Training failed", message)
 
     def _training_ended(self) -> None:
-        points = [self._last_points[label].text(label) for label in self.train_labels if label in self._last_points]
+        points = [
+            self._last_points[label].text(label)
+            for label in self.train_labels
+            if label in self._last_points
+        ]
         self.view.training_ended("done — " + " · ".join(points) if points else "")
         if self._restart_after_stop and not self.closing:
             self._restart_after_stop = False

@@ -154,9 +154,13 @@ class _PointGrid:
         self.cell = max(math.sqrt(w * h / n) / 2.0, w / 4096.0, h / 4096.0, 0.5)
         self.nx = int(w / self.cell) + 1
         self.ny = int(h / self.cell) + 1
-        self.start, self.order = _grid_build(self.px, self.py, self.cell, self.x0, self.y0, self.nx, self.ny)
+        self.start, self.order = _grid_build(
+            self.px, self.py, self.cell, self.x0, self.y0, self.nx, self.ny
+        )
 
-    def nearest_two(self, queries: F64, best: F64, exclude: NDArray[np.int64] | None = None) -> None:
+    def nearest_two(
+        self, queries: F64, best: F64, exclude: NDArray[np.int64] | None = None
+    ) -> None:
         """Merge the two smallest squared distances into ``best`` (nq, 2)."""
         q = np.ascontiguousarray(queries)
         skip = np.full(q.shape[0], -1, dtype=np.int64) if exclude is None else exclude
@@ -638,7 +642,9 @@ class LinkageTree:
         np.minimum.at(first, raw, np.arange(self.n))
         used = first < self.n
         rank = np.full(u, -1, dtype=np.int64)
-        rank[np.flatnonzero(used)[np.argsort(first[used], kind="stable")]] = np.arange(int(used.sum()))
+        rank[np.flatnonzero(used)[np.argsort(first[used], kind="stable")]] = np.arange(
+            int(used.sum())
+        )
         return rank[raw].astype(np.intp)
 
 

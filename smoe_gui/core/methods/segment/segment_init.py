@@ -361,7 +361,9 @@ def _allocation_parts(
             part[a:b] = first[s]
             continue
         ys, xs = np.divmod(order[a:b], w)
-        part[a:b] = first[s] + _bisect_ids(xs.astype(np.float64), ys.astype(np.float64), int(alloc[s]))
+        part[a:b] = first[s] + _bisect_ids(
+            xs.astype(np.float64), ys.astype(np.float64), int(alloc[s])
+        )
     k = int(first[-1])
     ys, xs = np.divmod(order, w)
     _, centres, cov, means = pixel_moments(part, xs, ys, img.ravel()[order], k)

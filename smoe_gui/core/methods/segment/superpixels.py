@@ -301,7 +301,10 @@ def mdbscan_superpixels(
         raise ValueError(f"superpixel blur must be >= 0, got {blur}")
     if blur > 0.0:
         ksize = 2 * int(np.ceil(3.0 * blur)) + 1
-        img = np.asarray(cv2.GaussianBlur(img, (ksize, ksize), blur, borderType=cv2.BORDER_REFLECT), dtype=np.float64)
+        img = np.asarray(
+            cv2.GaussianBlur(img, (ksize, ksize), blur, borderType=cv2.BORDER_REFLECT),
+            dtype=np.float64,
+        )
     labels, _ = _grow(img, float(threshold) ** 2)
     return merge_segments(labels, img, min_size=int(min_size), max_segments=int(max_segments))
 
