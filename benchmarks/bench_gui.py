@@ -40,6 +40,30 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of this process's threads so far, summed by
+    thread name (Linux ``/proc``; empty elsewhere).  The main thread is "GUI"."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            stat = (task / "stat").read_text()
+            name = "GUI" if task.name == str(os.getpid()) else (task / "comm").read_text().strip()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_since(before: dict[str, float]) -> str:
+    """The threads' CPU seconds since ``before``, largest first."""
+    now = thread_cpu()
+    used = {k: v - before.get(k, 0.0) for k, v in now.items()}
+    ordered = sorted(used.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {v:.1f}" for k, v in ordered if v >= 0.05)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -47,6 +71,9 @@ def main() -> int:
     )
     parser.add_argument("--changes", type=int, default=20, help="parameter changes timed")
     parser.add_argument("--train-seconds", type=float, default=8.0, help="training time budget")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="app trainings, each between plain fit() loops"
+    )
     args = parser.parse_args()
     from _images import SAMPLE_IMAGES, texture_image
 
@@ -178,7 +205,7 @@ def main() -> int:
     )
     image_path = images[-1]
 
-    # -- 2. training in the app ------------------------------------------------------
+    # -- 2. training in the app, between plain fit() loops ----------------------------
     params = window.panel.params().replace(time_budget=args.train_seconds)
     # compile numba's training kernels first, so neither measurement pays for it
     for _ in fit(
@@ -190,19 +217,23 @@ def main() -> int:
     window.panel.set_params(params, emit=False)
     init = window.session.matching_init(params, "edge")
 
-    def plain_rate() -> tuple[float, float]:
-        """Steps and seconds of the same fit() in a plain loop in this process."""
+    def process_cpu() -> float:
+        """CPU seconds (user + system) of this process so far, every thread."""
+        t = os.times()
+        return t.user + t.system
+
+    def plain_rate() -> float:
+        """Steps per second of the same fit() in a plain loop in this process."""
         steps, secs = 0.0, 1.0
+        cpu0, t0 = process_cpu(), time.perf_counter()
         for ev in fit(window.image, params, init=init, method="edge", snapshot_interval_s=0.2):
             steps, secs = float(ev.step), float(ev.elapsed_s)
-        return steps, secs
+        cores = (process_cpu() - cpu0) / (time.perf_counter() - t0)
+        print(f"plain fit() loop: {steps / secs:.1f} steps/s, the process on {cores:.2f} cores")
+        return steps / secs
 
-    # the plain loop runs before and after the app: on a shared machine the load
-    # drifts, and the mean of the two is the fairer reference
-    plain_before = plain_rate()
     gaps: list[float] = []
     last = [time.perf_counter()]
-
     stamps: list[tuple[float, float]] = []
 
     def tick() -> None:
@@ -224,51 +255,68 @@ def main() -> int:
         f"idle event loop (machine load baseline): max timer gap {idle[-1]:.0f} ms, "
         f"p99 {idle[int(0.99 * (len(idle) - 1))]:.0f} ms over {len(idle)} ticks"
     )
-    gaps.clear()
-    stamps.clear()
-    window.start_training()
-    training = window.session.trainer
-    t_start = time.perf_counter()
-    last[0] = t_start
-    probe.start()
-    spin(lambda: not window.is_training(), args.train_seconds + 120)
-    t_end = time.perf_counter()
-    probe.stop()
-    app.processEvents()
-    data = window.plots.data["train"].arrays()
-    steps_app = float(data["step"][-1]) if len(data["step"]) else 0.0
-    secs_app = float(data["elapsed_s"][-1]) if len(data["elapsed_s"]) else 1.0
-    wall = t_end - t_start
-    stall = max(gaps) - 5.0 if gaps else float("nan")
-    gaps.sort()
-    print(
-        f"training in the app: {steps_app:.0f} steps in {secs_app:.1f} s = "
-        f"{steps_app / secs_app:.1f} steps/s; {window.frames_shown} reconstruction refreshes in "
-        f"{wall:.1f} s = {window.frames_shown / wall:.1f}/s (target >= 5)"
-    )
-    if window.last_error:
-        print("worker error:", window.last_error)
-    print(
-        f"GUI event loop during training: max stall {stall:.0f} ms (target <= 50 ms), "
-        f"p99 timer gap {gaps[int(0.99 * (len(gaps) - 1))]:.0f} ms over {len(gaps)} ticks"
-    )
-    del training
-    # where the longest stalls happened: training phase at that moment
-    phases = window.plots.data["train"].arrays()["phase"].tolist()
-    for when, gap in sorted(stamps, key=lambda sg: -sg[1])[:3]:
-        t_rel = when - t_start
-        idx = int(np.searchsorted(data["elapsed_s"], t_rel)) if len(data["elapsed_s"]) else 0
-        phase = phases[min(idx, len(phases) - 1)] if phases else "?"
-        print(f"  stall {gap:.0f} ms at t = {t_rel:.2f} s (phase {phase})")
 
-    # -- 3. the same fit() in a plain loop -------------------------------------------
-    plain_after = plain_rate()
-    rates = [steps / secs for steps, secs in (plain_before, plain_after)]
-    rate_app, rate_plain = steps_app / secs_app, sum(rates) / 2
+    def app_rate() -> float:
+        """Train in the window once, the probe running; prints its figures, returns steps/s."""
+        gaps.clear()
+        stamps.clear()
+        cpu_before, cpu0 = thread_cpu(), process_cpu()
+        window.start_training()
+        t_start = time.perf_counter()
+        last[0] = t_start
+        probe.start()
+        spin(lambda: not window.is_training(), args.train_seconds + 120)
+        t_end = time.perf_counter()
+        probe.stop()
+        app.processEvents()
+        data = window.plots.data["train"].arrays()
+        steps = float(data["step"][-1]) if len(data["step"]) else 0.0
+        secs = float(data["elapsed_s"][-1]) if len(data["elapsed_s"]) else 1.0
+        wall = t_end - t_start
+        stall = max(gaps) - 5.0 if gaps else float("nan")
+        print(
+            f"training in the app: {steps:.0f} steps in {secs:.1f} s = {steps / secs:.1f} steps/s; "
+            f"{window.frames_shown} reconstruction refreshes in {wall:.1f} s = "
+            f"{window.frames_shown / wall:.1f}/s (target >= 5)"
+        )
+        print(
+            f"  the process on {(process_cpu() - cpu0) / wall:.2f} cores; CPU seconds of the "
+            f"threads still running: {cpu_since(cpu_before)}"
+        )
+        if window.last_error:
+            print("worker error:", window.last_error)
+        ordered = sorted(gaps)
+        print(
+            f"  GUI event loop during training: max stall {stall:.0f} ms (target <= 50 ms), "
+            f"p99 timer gap {ordered[int(0.99 * (len(ordered) - 1))]:.0f} ms over "
+            f"{len(ordered)} ticks"
+        )
+        # where the longest stalls happened: training phase at that moment
+        phases = data["phase"].tolist()
+        for when, gap in sorted(stamps, key=lambda sg: -sg[1])[:3]:
+            t_rel = when - t_start
+            idx = int(np.searchsorted(data["elapsed_s"], t_rel)) if len(data["elapsed_s"]) else 0
+            phase = phases[min(idx, len(phases) - 1)] if phases else "?"
+            print(f"  stall {gap:.0f} ms at t = {t_rel:.2f} s (phase {phase})")
+        return steps / secs
+
+    # plain loops before, between and after the app's runs: on a shared machine
+    # the load drifts, and each app run is set against the mean of its neighbours
+    plain = [plain_rate()]
+    in_app: list[float] = []
+    for _ in range(args.rounds):
+        in_app.append(app_rate())
+        plain.append(plain_rate())
+    ratios = [100 * r / ((plain[i] + plain[i + 1]) / 2) for i, r in enumerate(in_app)]
+    rate_app = statistics.mean(in_app)
     print(
-        f"plain fit() loop in this process: {rates[0]:.1f} steps/s before the app, {rates[1]:.1f} "
-        f"after; app / plain = {100 * rate_app / rate_plain:.0f}% (target >= 90%); "
-        f"load {os.getloadavg()[0]:.2f}"
+        "plain fit() loop in this process: "
+        + ", ".join(f"{r:.1f}" for r in plain)
+        + " steps/s; app: "
+        + ", ".join(f"{r:.1f}" for r in in_app)
+        + " steps/s; app / plain (each run against its neighbours): "
+        + ", ".join(f"{r:.0f}%" for r in ratios)
+        + f", mean {statistics.mean(ratios):.0f}% (target >= 90%); load {os.getloadavg()[0]:.2f}"
     )
 
     # -- 4. the lecture: Page Down through every step, the probe running ------------
