@@ -228,8 +228,13 @@ def main() -> int:
         cpu0, t0 = process_cpu(), time.perf_counter()
         for ev in fit(window.image, params, init=init, method="edge", snapshot_interval_s=0.2):
             steps, secs = float(ev.step), float(ev.elapsed_s)
-        cores = (process_cpu() - cpu0) / (time.perf_counter() - t0)
-        print(f"plain fit() loop: {steps / secs:.1f} steps/s, the process on {cores:.2f} cores")
+        cpu = process_cpu() - cpu0
+        cores = cpu / (time.perf_counter() - t0)
+        cpu_per_step.append(cpu / max(steps, 1.0))
+        print(
+            f"plain fit() loop: {steps / secs:.1f} steps/s, the process on {cores:.2f} cores, "
+            f"{1e3 * cpu_per_step[-1]:.0f} ms of CPU per step"
+        )
         return steps / secs
 
     gaps: list[float] = []
@@ -256,6 +261,11 @@ def main() -> int:
         f"p99 {idle[int(0.99 * (len(idle) - 1))]:.0f} ms over {len(idle)} ticks"
     )
 
+    #: CPU seconds per step of each plain loop; of each app run's training thread,
+    #: with the GUI's and the renderer's CPU seconds per second of wall time
+    cpu_per_step: list[float] = []
+    app_cost: list[tuple[float, float]] = []
+
     def app_rate() -> float:
         """Train in the window once, the probe running; prints its figures, returns steps/s."""
         gaps.clear()
@@ -279,8 +289,13 @@ def main() -> int:
             f"{window.frames_shown} reconstruction refreshes in {wall:.1f} s = "
             f"{window.frames_shown / wall:.1f}/s (target >= 5)"
         )
+        cpu = process_cpu() - cpu0
+        after = thread_cpu()
+        others = sum(after.get(k, 0.0) - cpu_before.get(k, 0.0) for k in ("GUI", "smoe-render"))
+        app_cost.append(((cpu - others) / max(steps, 1.0), others / wall))
         print(
-            f"  the process on {(process_cpu() - cpu0) / wall:.2f} cores; CPU seconds of the "
+            f"  the process on {cpu / wall:.2f} cores, the training "
+            f"{1e3 * app_cost[-1][0]:.0f} ms of CPU per step; CPU seconds of the "
             f"threads still running: {cpu_since(cpu_before)}"
         )
         if window.last_error:
@@ -317,6 +332,18 @@ def main() -> int:
         + " steps/s; app / plain (each run against its neighbours): "
         + ", ".join(f"{r:.0f}%" for r in ratios)
         + f", mean {statistics.mean(ratios):.0f}% (target >= 90%); load {os.getloadavg()[0]:.2f}"
+    )
+    # the same, from CPU time: what the runs would give on an idle machine whose
+    # cores the training fills (the GUI's and the renderer's share taken from it)
+    cores = float(os.cpu_count() or 1)
+    plain_cps = statistics.median(cpu_per_step)
+    app_cps = statistics.median(c for c, _ in app_cost)
+    gui_cores = statistics.median(g for _, g in app_cost)
+    print(
+        f"CPU seconds per step: plain {1e3 * plain_cps:.0f} ms, app's training thread "
+        f"{1e3 * app_cps:.0f} ms; GUI + renderer {gui_cores:.2f} cores; modelled for an idle "
+        f"{cores:.0f}-core machine: app / plain = "
+        f"{100 * (cores - gui_cores) / app_cps / (cores / plain_cps):.0f}%"
     )
 
     # -- 4. the lecture: Page Down through every step, the probe running ------------
