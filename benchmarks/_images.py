@@ -29,6 +29,11 @@ SHARED_IMAGES = ROOT.parent / "shared" / "images"
 SAMPLE_IMAGES = ROOT / "resources" / "samples"
 #: The paper's four test images (section IV).
 PAPER_IMAGES = ("peppers", "barbara", "parrots", "flowers")
+#: The Kodak photographs, in ``../shared/images/kodak``.
+KODAK_IMAGES = SHARED_IMAGES / "kodak"
+#: Texture-rich 768x512 images (foliage, many edges), in order of preference;
+#: the bundled flowers when no Kodak image is at hand.
+TEXTURE_IMAGES = ("kodim13", "kodim05", "kodim07", "kodim02", "flowers")
 PathArg = str | os.PathLike[str]
 
 
@@ -105,6 +110,23 @@ def find_images(
                 out.append(path)
                 break
     return out
+
+
+def texture_image(
+    option_value: PathArg | Iterable[PathArg] | None = None,
+    *,
+    folders: Sequence[Path] | None = None,
+) -> Path | None:
+    """The first of :data:`TEXTURE_IMAGES` found, by the rule of :func:`find_images`.
+
+    The default folders are ``../shared/images/kodak``, ``../shared/images``,
+    then ``resources/samples`` (so a fresh clone gets the bundled flowers);
+    ``option_value`` and ``folders`` are those of :func:`find_images`.  Returns
+    None when none of them is found.
+    """
+    search = list(folders) if folders is not None else [KODAK_IMAGES, SHARED_IMAGES, SAMPLE_IMAGES]
+    found = find_images(TEXTURE_IMAGES, option_value, folders=search)
+    return found[0] if found else None
 
 
 def missing(names: Sequence[str], found: Sequence[Path]) -> list[str]:

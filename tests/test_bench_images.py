@@ -12,7 +12,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _images import SAMPLE_IMAGES, SHARED_IMAGES, find_images, missing  # noqa: E402
+from _images import (  # noqa: E402
+    SAMPLE_IMAGES,
+    SHARED_IMAGES,
+    find_images,
+    missing,
+    texture_image,
+)
 
 
 def _touch(path: Path) -> Path:
@@ -85,3 +91,17 @@ def test_images_option_overrides_the_defaults(tmp_path: Path) -> None:
     assert find_images(None, [folder]) == [own]
     with pytest.raises(ValueError, match="no such file or folder"):
         find_images(["parrots"], [tmp_path / "missing"])
+
+
+def test_texture_image_prefers_the_kodak_foliage_then_the_samples(tmp_path: Path) -> None:
+    kodak, shared, samples = tmp_path / "kodak", tmp_path / "shared", tmp_path / "samples"
+    flowers = _touch(samples / "flowers.png")
+    _touch(samples / "parrots.png")
+    assert texture_image(folders=[kodak, shared, samples]) == flowers  # a fresh clone
+    door = _touch(kodak / "kodim02.png")
+    assert texture_image(folders=[kodak, shared, samples]) == door
+    foliage = _touch(kodak / "kodim07.png")
+    assert texture_image(folders=[kodak, shared, samples]) == foliage
+    assert texture_image(folders=[tmp_path / "absent"]) is None
+    own = _touch(tmp_path / "mine.png")
+    assert texture_image(own, folders=[kodak]) == own  # an --images file is taken as it is

@@ -253,3 +253,43 @@ def test_compare_gives_the_partner_the_first_methods_kernel_count(parts) -> None
     runs = trainers[-1].runs
     assert [r.params.n_kernels for r in runs] == [40, 40]
     session.stop_training_and_wait()
+
+
+def test_live_frames_without_the_overlay_skip_its_geometry() -> None:
+    """While training, only a frame that will draw the kernel overlay (at most
+    every OVERLAY_INTERVAL_S) is rendered with the kernel mode's gate shares."""
+    from smoe_gui.ui.control.session import OVERLAY_INTERVAL_S
+
+    view, stages, render, inspect = FakeView(), FakeQueue(), FakeQueue(), FakeQueue()
+    trainers: list[FakeTrainer] = []
+    now = [0.0]
+
+    def start(image: np.ndarray, runs: list[TrainRun]) -> FakeTrainer:
+        trainers.append(FakeTrainer(image, runs))
+        return trainers[-1]
+
+    session = Session(view, stages, render, inspect, start, FAST, "edge", clock=lambda: now[0])
+    session.kernel_mode = "ellipses"
+    rid = session.set_image(make_image())
+    result = stages.run(rid)
+    session.stage_done(rid, result)
+    assert session.start_training()
+    model = result.snapshot.model
+
+    def frame() -> tuple[int, str]:
+        trainers[0].outbox.append(("snapshot", "train", model))
+        session.drain_training()
+        rid = max(render.jobs)
+        mode = render.jobs[rid][1][-2]  # compute_snapshot's kernel_mode
+        assert session.snapshot_done(rid, render.run(rid))
+        return rid, mode
+
+    first, mode = frame()
+    assert mode == "ellipses" and view.last("show_snapshot")[2] is True  # with the overlay
+    now[0] += OVERLAY_INTERVAL_S / 3
+    _, mode = frame()
+    assert mode == "centres" and view.last("show_snapshot")[2] is False
+    assert view.last("show_snapshot")[1].kernels.shares is None  # no gate shares computed
+    now[0] += OVERLAY_INTERVAL_S
+    _, mode = frame()
+    assert mode == "ellipses" and view.last("show_snapshot")[2] is True

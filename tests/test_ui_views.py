@@ -315,3 +315,24 @@ def test_curves_whole_image_psnr_tiles_labels_and_integer_axis(qtbot) -> None:
     plots.show_labels(("edge", "grid"))
     assert "edge-aligned init" in plots.legend_text() and "grid init" in plots.legend_text()
     assert not hasattr(plots, "legend") or plots.psnr_plot.getPlotItem().legend is None
+
+
+def test_a_snapshot_caption_sets_only_the_titles_it_changes(views, monkeypatch) -> None:
+    views.set_captions({name: "edge stages" for name in ("edges", "segments", "reduced")})
+    set_calls: list[str] = []
+    for name, view in views.views.items():
+        label = view.getPlotItem().titleLabel
+        original = label.setText
+        monkeypatch.setattr(
+            label, "setText", lambda *a, _n=name, _o=original, **k: (set_calls.append(_n), _o(*a, **k))
+        )
+    views.set_captions({"edges": "edge stages", "kernels": "training · step 12",
+                        "reconstruction": "training · step 12"})
+    assert sorted(set_calls) == ["kernels", "reconstruction"]  # view 1's title was unchanged
+    assert views.views["kernels"].getPlotItem().titleLabel.text.endswith("step 12")
+    set_calls.clear()
+    views.set_captions({"kernels": "training · step 12"})
+    views.set_titles({})  # the same titles again
+    assert set_calls == []
+    with pytest.raises(ValueError, match="unknown stage views"):
+        views.set_captions({"view 7": ""})

@@ -118,10 +118,7 @@ class InspectHandlers(TrainingHandlers):
             self.stages.set_titles(stage_titles(init.method))
         else:
             captions = {name: stages for name in ("edges", "segments", "reduced")}
-        for name, text in captions.items():
-            self.stages.set_caption(name, text)
-        for name in ("kernels", "reconstruction"):
-            self.stages.set_caption(name, model)
+        self.stages.set_captions({**captions, "kernels": model, "reconstruction": model})
 
     def set_kernel_mode(self, mode: str) -> None:
         """Draw view 4 as centres, ellipses or gate territories."""

@@ -204,6 +204,7 @@ class Session:
         self._trainer: Trainer | None = None
         self._restart_after_stop = False
         self._overlay_drawn_at = -np.inf
+        self._overlay_jobs: set[int] = set()
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -414,7 +415,8 @@ class Session:
             return False
         now = self._clock()
         overlay = (rid == self._final_snapshot or not self.is_training()
-                   or now - self._overlay_drawn_at >= OVERLAY_INTERVAL_S)
+                   or rid in self._overlay_jobs)
+        self._overlay_jobs.clear()
         if overlay:
             self._overlay_drawn_at = now
         self._drawn_snapshot = rid
@@ -685,20 +687,15 @@ class Session:
         self._set_captions(self.stages_caption,
                            f"{self._run_name(label)} · training{step} · K={model.n_kernels}")
         preview = self.view.preview_pixels()
+        # the overlay is redrawn at most every OVERLAY_INTERVAL_S: a frame drawn
+        # without it needs no gate shares or territories (the render job's dearest part)
+        mode = "centres"
+        if self._clock() - self._overlay_drawn_at >= OVERLAY_INTERVAL_S:
+            mode = self.kernel_mode
+            self._overlay_jobs.add(rid)
         self._render_jobs.submit(
-            rid,
-            with_numba_threads,
-            RENDER_THREADS,
-            compute_snapshot,
-            self.image,
-            model,
-            None,
-            0,
-            0,
-            preview,
-            None,
-            self.kernel_mode,
-            preview,
+            rid, with_numba_threads, RENDER_THREADS, compute_snapshot,
+            self.image, model, None, 0, 0, preview, None, mode, preview,
         )
 
     def _on_run_finished(self, label: str, result: FitResult) -> None:

@@ -92,6 +92,8 @@ class StageViews(KernelViewMixin, QWidget):
         self.views: dict[str, StageView] = {n: StageView(n, t) for n, t in STAGES.items()}
         self.captions: dict[str, str] = {n: "" for n in STAGES}
         self.titles: dict[str, str] = dict(STAGES)
+        #: Each view's title as last set: (text, colour, size, tooltip).
+        self._titles_shown: dict[str, tuple[str, str, str, str]] = {}
         self.grid = QGridLayout(self)
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setSpacing(2)
@@ -234,10 +236,16 @@ class StageViews(KernelViewMixin, QWidget):
     def set_caption(self, name: str, text: str) -> None:
         """Say in view ``name``'s title which model or result it shows
         (e.g. ``"edge · trained · step 1200"``); ``""`` for none."""
-        if name not in self.views:
-            raise ValueError(f"unknown stage view {name!r}")
-        self.captions[name] = text
-        self._set_titles()
+        self.set_captions({name: text})
+
+    def set_captions(self, captions: dict[str, str]) -> None:
+        """:meth:`set_caption` for several views at once; only the titles that
+        change are set again (a training snapshot changes two of them)."""
+        unknown = set(captions) - set(self.views)
+        if unknown:
+            raise ValueError(f"unknown stage views {sorted(unknown)}")
+        self.captions.update(captions)
+        self._set_titles(tuple(captions))
 
     def set_titles(self, titles: dict[str, str]) -> None:
         """Name the views for the method whose result they show
@@ -245,8 +253,10 @@ class StageViews(KernelViewMixin, QWidget):
         unknown = set(titles) - set(STAGES)
         if unknown:
             raise ValueError(f"unknown stage views {sorted(unknown)}")
-        self.titles = {**STAGES, **titles}
-        self._set_titles()
+        new = {**STAGES, **titles}
+        if new != self.titles:
+            self.titles = new
+            self._set_titles()
 
     def title_of(self, name: str) -> str:
         """The title view ``name`` shows now (plain text)."""
@@ -265,7 +275,10 @@ class StageViews(KernelViewMixin, QWidget):
         self.legend_views = None if views is None else tuple(views)
         self._show_legend()
 
-    def _set_titles(self) -> None:
+    def _set_titles(self, only: tuple[str, ...] | None = None) -> None:
+        """Fit each view's title to its width and show it; with ``only``,
+        just those views'.  A title whose text, colour and size are those
+        shown already is not set again (setting one lays the plot out anew)."""
         fg = self.theme.foreground
         font = QFont(self.font())
         px = getattr(self, "title_px", None)
@@ -275,15 +288,23 @@ class StageViews(KernelViewMixin, QWidget):
             font.setPixelSize(px)
         size = "10pt" if px is None else f"{px}px"
         metrics = QFontMetrics(font)
+        done = self._titles_shown
         for name, view in self.views.items():
+            if only is not None and name not in only:
+                continue
             full = self.title_of(name)
             shown = fit_title(
                 self.titles[name],
                 self.captions.get(name, ""),
                 partial(fits_width, metrics, max(40, view.width() - 16)),
             )
+            tip = full if shown != full else ""
+            key = (shown, fg.name(), size, tip)
+            if done.get(name) == key:
+                continue
             view.getPlotItem().titleLabel.setText(shown, color=fg.name(), size=size)
-            view.setToolTip(full if shown != full else "")
+            view.setToolTip(tip)
+            done[name] = key
 
     def legend_html(self) -> str:
         """Rich text saying what each colour means (view 4's part follows its mode)."""
