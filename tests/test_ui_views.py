@@ -324,7 +324,9 @@ def test_a_snapshot_caption_sets_only_the_titles_it_changes(views, monkeypatch) 
         label = view.getPlotItem().titleLabel
         original = label.setText
         monkeypatch.setattr(
-            label, "setText", lambda *a, _n=name, _o=original, **k: (set_calls.append(_n), _o(*a, **k))
+            label,
+            "setText",
+            lambda *a, _n=name, _o=original, **k: (set_calls.append(_n), _o(*a, **k)),
         )
     views.set_captions({"edges": "edge stages", "kernels": "training · step 12",
                         "reconstruction": "training · step 12"})
