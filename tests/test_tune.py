@@ -211,7 +211,15 @@ def test_grid_sweep_writes_outputs_resumes_and_feeds_smoe_fit(
     names = {p.name for p in out.iterdir()}
     assert {"study.db", "trials.csv", "params.json", "best.json", "sweep.png",
             "pareto_kernels.png", "pareto_seconds.png", "models"} <= names
+    # the study is one file once the run ends: its write-ahead log folded in
+    assert not {"study.db-wal", "study.db-shm"} & names
+    con = sqlite3.connect(out / "study.db")
+    try:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        con.close()
     rows = load_trials(out)
+    assert not (out / "study.db-wal").exists()  # reading closes its connections too
     assert [r["state"] for r in rows] == ["complete", "complete"]
     assert sorted(r["delta_mu"] for r in rows) == [2.0, 4.0]
     best = json.loads((out / "best.json").read_text())
