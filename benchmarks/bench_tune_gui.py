@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="training seconds per trial (default 4)")
     parser.add_argument("--probe-only", action="store_true",
                         help="no parameter changes during the sweep (the stalls alone)")
+    parser.add_argument("--compare", action="store_true",
+                        help="first a sweep with the worker at full priority on every core "
+                             "(as before the panel lowered it), then the panel's own")
     args = parser.parse_args(argv)
     if args.trials < 2:
         parser.error("--trials must be at least 2")
@@ -137,66 +140,93 @@ def main(argv: list[str] | None = None) -> int:
     print(f"idle window (machine load baseline): max timer gap {idle[-1]:.0f} ms, "
           f"p99 {idle[int(0.99 * (len(idle) - 1))]:.0f} ms over {len(idle)} ticks")
 
-    arrivals: list[float] = []
-    panel.bridge.trial_finished.connect(lambda _row: arrivals.append(time.perf_counter()))
-    ended: list[float] = []
-    panel.bridge.ended.connect(lambda *_a: ended.append(time.perf_counter()))
-    panel.first.combo.setCurrentText("delta_mu")
-    panel.first.low.setValue(2.0)
-    panel.first.high.setValue(5.0)
-    panel.sampler.setCurrentText("grid")
-    panel.steps.setValue(args.trials)
-    panel.budget.setValue(args.budget)
-    gaps.clear()
-    stamps.clear()
-    t_start = time.perf_counter()
-    if not panel.start():
-        print("the sweep did not start:", window.messenger)
-        return 1
-    last[0] = time.perf_counter()
-    probe.start()
-    latencies: list[float] = []
+    from smoe_gui.ui import tune_panel
+
     widgets = [("canny_sigma", [1.4, 1.6]), ("lam", [0.15, 0.1]), ("max_pts", [480, 500])]
-    i = 0
-    while panel.running:
+
+    def changes(count: int, until=None) -> list[float]:
+        """Latencies (ms) of parameter changes, ``count`` of them or while ``until()``."""
+        out: list[float] = []
+        i = 0
+        while (until() if until is not None else i < count):
+            name, values = widgets[i % len(widgets)]
+            t0 = time.perf_counter()
+            window.panel.widget(name).setValue(values[(i // len(widgets)) % 2])
+            if not wait_shown(60):
+                print("a stage result never arrived:", window.last_error)
+                break
+            out.append((time.perf_counter() - t0) * 1e3)
+            i += 1
+            spin(lambda: False, 0.2)  # a user does not move a slider without a pause
+        return out
+
+    def p95(values: list[float]) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+    if not args.probe_only:
+        changes(2)  # warm-up
+        quiet = changes(15)
+        print(f"parameter change -> all 5 stage views, no sweep: median "
+              f"{statistics.median(quiet):.0f} ms, p95 {p95(quiet):.0f} ms")
+
+    def sweep(label: str) -> None:
+        arrivals: list[float] = []
+        panel.bridge.trial_finished.connect(lambda _row: arrivals.append(time.perf_counter()))
+        ended: list[float] = []
+        panel.bridge.ended.connect(lambda *_a: ended.append(time.perf_counter()))
+        panel.first.combo.setCurrentText("delta_mu")
+        panel.first.low.setValue(2.0)
+        panel.first.high.setValue(5.0)
+        panel.sampler.setCurrentText("grid")
+        panel.steps.setValue(args.trials)
+        panel.budget.setValue(args.budget)
+        gaps.clear()
+        stamps.clear()
+        t_start = time.perf_counter()
+        if not panel.start():
+            raise SystemExit(f"the sweep did not start: {panel.status.text()}")
+        last[0] = time.perf_counter()
+        probe.start()
         if args.probe_only:
+            latencies: list[float] = []
             spin(lambda: not panel.running, 600)
-            break
-        name, values = widgets[i % len(widgets)]
-        t0 = time.perf_counter()
-        window.panel.widget(name).setValue(values[(i // len(widgets)) % 2])
-        if not wait_shown(60):
-            print("a stage result never arrived:", window.last_error)
-            break
-        latencies.append((time.perf_counter() - t0) * 1e3)
-        i += 1
-        spin(lambda: False, 0.2)  # a user does not move a slider without a pause
-    spin(lambda: bool(ended), 120)
-    probe.stop()
-    t_end = time.perf_counter()
-    app.processEvents()
-    rows = panel.rows
-    done = sum(r["state"] == "complete" for r in rows)
-    print(f"sweep: {done}/{len(rows)} trials complete of {args.trials}, {args.budget:g} s each, "
-          f"in {t_end - t_start:.1f} s; {panel.status.text()}")
-    stall = max(gaps) - 5.0 if gaps else float("nan")
-    ordered = sorted(gaps)
-    ok = "met" if stall <= STALL_TARGET_MS else "MISSED"
-    print(f"event loop while the sweep runs: max stall {stall:.0f} ms (target <= "
-          f"{STALL_TARGET_MS:g} ms: {ok}), p99 timer gap "
-          f"{ordered[int(0.99 * (len(ordered) - 1))]:.0f} ms over {len(ordered)} ticks")
-    marks = [(t, "a trial result") for t in arrivals] + [(t, "the sweep's end") for t in ended]
-    for when, gap in sorted(stamps, key=lambda sg: -sg[1])[:3]:
-        near = min(marks, key=lambda m: abs(m[0] - when), default=None)
-        where = f", {abs(near[0] - when) * 1e3:.0f} ms from {near[1]}" if near else ""
-        print(f"  stall {gap - 5.0:.0f} ms at t = {when - t_start:.2f} s{where}")
-    if latencies:
-        latencies.sort()
-        p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))]
-        ok = "met" if p95 <= LATENCY_TARGET_MS else "MISSED"
-        print(f"parameter change -> all 5 stage views while the sweep runs: "
-              f"{len(latencies)} changes, median {statistics.median(latencies):.0f} ms, "
-              f"p95 {p95:.0f} ms (target <= {LATENCY_TARGET_MS:g} ms: {ok})")
+        else:
+            latencies = changes(0, until=lambda: panel.running)
+        spin(lambda: bool(ended), 120)
+        probe.stop()
+        t_end = time.perf_counter()
+        app.processEvents()
+        rows = panel.rows
+        done = sum(r["state"] == "complete" for r in rows)
+        print(f"{label}: sweep of {done}/{len(rows)} trials complete of {args.trials}, "
+              f"{args.budget:g} s each, in {t_end - t_start:.1f} s; {panel.status.text()}")
+        stall = max(gaps) - 5.0 if gaps else float("nan")
+        ordered = sorted(gaps)
+        ok = "met" if stall <= STALL_TARGET_MS else "MISSED"
+        print(f"event loop while the sweep runs: max stall {stall:.0f} ms (target <= "
+              f"{STALL_TARGET_MS:g} ms: {ok}), p99 timer gap "
+              f"{ordered[int(0.99 * (len(ordered) - 1))]:.0f} ms over {len(ordered)} ticks")
+        marks = [(t, "a trial result") for t in arrivals] + [(t, "the sweep's end") for t in ended]
+        for when, gap in sorted(stamps, key=lambda sg: -sg[1])[:3]:
+            near = min(marks, key=lambda m: abs(m[0] - when), default=None)
+            where = f", {abs(near[0] - when) * 1e3:.0f} ms from {near[1]}" if near else ""
+            print(f"  stall {gap - 5.0:.0f} ms at t = {when - t_start:.2f} s{where}")
+        if latencies:
+            ok = "met" if p95(latencies) <= LATENCY_TARGET_MS else "MISSED"
+            print(f"parameter change -> all 5 stage views while the sweep runs: "
+                  f"{len(latencies)} changes, median {statistics.median(latencies):.0f} ms, "
+                  f"p95 {p95(latencies):.0f} ms (target <= {LATENCY_TARGET_MS:g} ms: {ok})")
+
+    if args.compare:
+        panel_settings = tune_panel.worker_settings
+        tune_panel.worker_settings = lambda: (os.cpu_count() or 1, 0)
+        try:
+            sweep("worker at full priority on every core")
+        finally:
+            tune_panel.worker_settings = panel_settings
+    threads, nice = tune_panel.worker_settings()
+    sweep(f"the panel's worker ({threads} thread(s), nice {nice})")
     print(f"load at the end {os.getloadavg()[0]:.1f}")
     window.close()
     return 0

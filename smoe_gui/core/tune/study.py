@@ -138,6 +138,10 @@ class TuneConfig:
         The sampler's seed.
     max_size : int or None
         Downscale images whose longer side exceeds it.
+    nice : int
+        Lower the worker processes' scheduling priority by this much (POSIX
+        ``nice``, 0-19; ignored where the system has none), so that a window in
+        this process keeps the CPU when it needs it.
     """
 
     images: Sequence[str | os.PathLike[str]]
@@ -156,6 +160,7 @@ class TuneConfig:
     prune: bool | None = None
     seed: int = 0
     max_size: int | None = None
+    nice: int = 0
 
     def base_params(self) -> Params:
         """``params`` with the kernel budget and the time budget applied."""
@@ -369,9 +374,11 @@ def settings_of(study: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 # Executors: this process, local processes, Dask
 # --------------------------------------------------------------------------------------
-def _init_worker(threads: int) -> None:
-    """Worker-process initialiser: the parent handles Ctrl-C; set the threads."""
+def _init_worker(threads: int, nice: int = 0) -> None:
+    """Worker-process initialiser: the parent handles Ctrl-C; set the priority and threads."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if nice > 0 and hasattr(os, "nice"):
+        os.nice(nice)
     if threads > 0:
         from ..threads import set_threads
 
@@ -402,9 +409,9 @@ class _Here:
 class _Processes:
     """Trials in local worker processes (spawned, so the caller's threads stay its own)."""
 
-    def __init__(self, workers: int, threads: int) -> None:
+    def __init__(self, workers: int, threads: int, nice: int = 0) -> None:
         self.capacity = workers
-        self.executor = parallel.spawn_pool(workers, _init_worker, (threads,))
+        self.executor = parallel.spawn_pool(workers, _init_worker, (threads, nice))
         self.futures: dict[Future[TrialOutput], int] = {}
 
     def submit(self, job: TrialJob) -> Any:
@@ -568,6 +575,8 @@ def check_config(config: TuneConfig) -> list[dict[str, Any]] | None:
         raise ValueError(f"the number of trials must be at least 1, got {config.trials}")
     if config.workers < 1:
         raise ValueError(f"the number of workers must be at least 1, got {config.workers}")
+    if not 0 <= config.nice <= 19:
+        raise ValueError(f"nice must be between 0 and 19, got {config.nice}")
     if config.dask_scheduler is not None and config.workers > 1:
         raise ValueError("run either in local worker processes or on a Dask scheduler, not both")
     spec("time_budget").coerce(config.time_budget)
@@ -644,7 +653,7 @@ def run_tune(config: TuneConfig, out: str | os.PathLike[str], *,
         threads = 1 if config.threads is None else config.threads
     elif config.workers > 1 or config.processes:
         threads = max(1, cores // config.workers) if config.threads is None else config.threads
-        pool = _Processes(config.workers, threads)
+        pool = _Processes(config.workers, threads, config.nice)
     else:
         threads = 0 if config.threads is None else config.threads
         pool = _Here(progress, stop)
