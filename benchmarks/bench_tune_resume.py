@@ -6,7 +6,8 @@
 Each round starts ``smoe tune IMAGE --sampler grid --param delta_mu=1:6:TRIALS``
 (small settings: ``--max-size``, tiles of 32, ``--budget`` seconds per trial)
 in its own process, SIGKILLs it as soon as ``trials.csv`` shows ``--kill-after``
-complete trials (so a trial is usually running at the kill), then runs the same
+complete trials and a random delay (0 to 1.5 budgets, so the kill lands in the
+next trial's fit, its evaluation, its storage or the one after), then runs the same
 command again to its end and compares the two tables:
 
 * **lost**: a trial complete before the kill that is not complete, with the
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import random
 import re
 import signal
 import subprocess
@@ -56,8 +58,9 @@ def _rows(out: Path) -> list[dict[str, str]]:
 
 
 def one_round(image: Path, out: Path, trials: int, kill_after: int, budget: float,
-              max_size: int, env: dict[str, str]) -> dict[str, object]:
-    """Kill a sweep after ``kill_after`` complete trials, resume it; what was lost or redone."""
+              max_size: int, env: dict[str, str], delay_s: float) -> dict[str, object]:
+    """Kill a sweep ``delay_s`` after ``kill_after`` complete trials, resume it; what was
+    lost or redone."""
     argv = _argv(image, out, trials, budget, max_size)
     process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -65,6 +68,7 @@ def one_round(image: Path, out: Path, trials: int, kill_after: int, budget: floa
     try:
         while time.monotonic() < deadline and process.poll() is None:
             if sum(r["state"] == "complete" for r in _rows(out)) >= kill_after:
+                time.sleep(delay_s)  # into the next trial: its fit, evaluation or storage
                 break
             time.sleep(0.05)
     finally:
@@ -120,12 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     bad = 0
     with tempfile.TemporaryDirectory(prefix="bench-tune-resume-") as tmp:
         for k in range(args.rounds):
+            delay = random.Random(k).uniform(0.0, 1.5 * args.budget)
             got = one_round(image, Path(tmp) / f"round-{k}", args.trials, args.kill_after,
-                            args.budget, args.max_size, env)
+                            args.budget, args.max_size, env, delay)
             wrong = int(got["lost"]) + int(got["twice"]) + int(got["missing"]) \
                 + max(0, int(got["redone"])) + (int(got["redone"]) < 0)
             bad += wrong
-            print(f"round {k + 1}: SIGKILL with {got['complete_at_kill']} of {args.trials} "
+            print(f"round {k + 1}: SIGKILL {delay:.2f} s after {args.kill_after} trials were "
+                  f"complete, {got['complete_at_kill']} of {args.trials} "
                   f"trials complete; the resumed run ran {got['to_run']} "
                   f"({got['stale']} left running marked stale) in {got['resume_s']:.1f} s: "
                   f"lost {got['lost']}, run again {max(0, int(got['redone'])) + int(got['twice'])}"
