@@ -19,8 +19,8 @@ fits' training clocks); everything else is overhead:
   training code (torch), rendering the final model exactly, PSNR and SSIM,
   saving its model and telling the study, rewriting ``trials.csv``;
 * **between trials**: asking the study for the next one;
-* **the end**: from the last trial's completion to the exit (the figures, the
-  best parameters).
+* **the end**: from the last trial's completion to the exit: the outputs (the
+  figures, the best parameters; to the ``best:`` line) and the interpreter's exit.
 
 Prints each part in seconds and as a percentage of the training seconds; the
 issue's target is a total <= 15 % on 8 trials of 10 s on parrots.  Images:
@@ -172,7 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         line("  the first trial (imports torch)", extra[0])
         line(f"  the others, {len(extra) - 1}, in all", sum(extra[1:]))
     line("between trials (asking the study)", between)
-    line("the end (figures, best parameters)", end)
+    line("the end (outputs, exit)", end)
+    best_at = [t for t, text in lines if "smoe tune: best:" in text]
+    if best_at:
+        line("  of which the outputs (figures, ...)", best_at[-1] - times[order[-1]]["complete"])
+        line("  of which the interpreter's exit", wall - best_at[-1])
     ok = "met" if pct <= TARGET_PCT else "MISSED"
     print(f"overhead {overhead:.2f} s = {pct:.1f} % of the training time "
           f"(target <= {TARGET_PCT:g} %: {ok})")

@@ -152,6 +152,21 @@ def test_bad_input_one_line_exit_2_nothing_written(
     assert not out.exists()
 
 
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="no POSIX nice")
+def test_the_trials_worker_runs_at_the_given_lower_priority(image_file: Path) -> None:
+    from smoe_gui.core.tune.study import _Processes, check_config
+
+    config = TuneConfig(images=[image_file], ranges=[parse_range("delta_mu=2:4:2")], nice=20)
+    with pytest.raises(ValueError, match="nice must be between 0 and 19"):
+        check_config(config)
+    pool = _Processes(1, 1, nice=5)
+    try:
+        child = pool.executor.submit(os.nice, 0).result(timeout=120)
+    finally:
+        pool.shutdown()
+    assert child == min(19, os.nice(0) + 5)
+
+
 def test_a_file_that_is_not_a_study_or_is_locked(
     image_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -211,7 +226,15 @@ def test_grid_sweep_writes_outputs_resumes_and_feeds_smoe_fit(
     names = {p.name for p in out.iterdir()}
     assert {"study.db", "trials.csv", "params.json", "best.json", "sweep.png",
             "pareto_kernels.png", "pareto_seconds.png", "models"} <= names
+    # the study is one file once the run ends: its write-ahead log folded in
+    assert not {"study.db-wal", "study.db-shm"} & names
+    con = sqlite3.connect(out / "study.db")
+    try:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        con.close()
     rows = load_trials(out)
+    assert not (out / "study.db-wal").exists()  # reading closes its connections too
     assert [r["state"] for r in rows] == ["complete", "complete"]
     assert sorted(r["delta_mu"] for r in rows) == [2.0, 4.0]
     best = json.loads((out / "best.json").read_text())

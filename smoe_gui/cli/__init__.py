@@ -10,12 +10,14 @@ does what Ctrl-C does and exits with status 143.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from ..core.params import METHODS, PARAM_SPECS, Params, spec
 
@@ -29,6 +31,7 @@ __all__ = [
     "note_signal",
     "params_from_args",
     "print_note",
+    "run",
 ]
 
 EXIT_USAGE = 2
@@ -166,6 +169,22 @@ def build_parser() -> argparse.ArgumentParser:
     for name in _COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
+
+
+def run() -> NoReturn:
+    """The ``smoe`` program: :func:`main`, then exit with its status.
+
+    Before the interpreter's shutdown every object is frozen out of the
+    garbage collector (``gc.freeze``): the shutdown then frees the memory
+    without searching the whole heap of torch, numba and the fit for cycles,
+    about 2 s at load 6 after a fit (``smoe tune``: 3 % of its trials' time).
+    """
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.freeze()
+    gc.disable()
+    sys.exit(status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

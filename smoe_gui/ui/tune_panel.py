@@ -15,6 +15,7 @@ with ``smoe tune``).  Qt only: every number comes from the core.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -51,6 +52,14 @@ __all__ = ["TUNABLE", "TunePanel", "install_tune_panel"]
 #: Parameters the panel offers: the numeric rows of the table.
 TUNABLE: tuple[str, ...] = tuple(s.name for s in PARAM_SPECS if s.kind in (int, float))
 _NONE = "(none)"
+#: How much lower the trials' worker process runs (POSIX nice) than the window.
+WORKER_NICE = 10
+
+
+def worker_settings() -> tuple[int, int]:
+    """``(threads, nice)`` of the trials' worker process: every core but one, at a lower
+    priority, so that the stage views keep following the sliders while a sweep runs."""
+    return max(1, (os.cpu_count() or 1) - 1), WORKER_NICE
 
 HELP = ("Tune on the trained model: each trial initialises, trains for the budget and "
         "measures PSNR and SSIM. Grid: every point of one or two parameters; tpe: Optuna's "
@@ -228,6 +237,7 @@ class TunePanel(QWidget):
             kernels=params.n_kernels, time_budget=self.budget.value(),
             trials=None if self.sampler.currentText() == GRID_SAMPLER else self.trials.value(),
             sampler=self.sampler.currentText(), params=params, workers=1, processes=True,
+            threads=worker_settings()[0], nice=worker_settings()[1],
         )
         check_config(config)
         return config

@@ -111,10 +111,18 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
-def _figure(width: float = 6.0, height: float = 4.0) -> Any:
+def _figure(width: float = 6.0, height: float = 4.0,
+            margins: tuple[float, float, float, float] | None = None) -> Any:
+    """A figure; ``margins`` (left, right, bottom, top as fractions) fix the axes' box
+    instead of the constrained layout, which costs 0.1-0.3 s a figure to solve."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), layout="constrained")
+    if margins is None:
+        return Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height))
+    left, right, bottom, top = margins
+    fig.subplots_adjust(left=left, right=right, bottom=bottom, top=top)
+    return fig
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -127,7 +135,7 @@ def _save(fig: Any, path: Path) -> Path:
 def _sweep_figure(trials: list[Any], r: ParamRange, out: Path) -> Path:
     pairs = sorted((float(t.params[r.name]), float(t.user_attrs["psnr_db"]),
                     t.user_attrs.get("ssim")) for t in trials if r.name in t.params)
-    fig = _figure()
+    fig = _figure(margins=(0.11, 0.88, 0.12, 0.92))
     ax = fig.add_subplot()
     xs = [p[0] for p in pairs]
     ax.plot(xs, [p[1] for p in pairs], "o-", color="tab:blue", label="PSNR")
@@ -182,7 +190,7 @@ def _heatmap_figure(trials: list[Any], ranges: Sequence[ParamRange], grid: bool,
 def _pareto_figure(trials: list[Any], key: str, label: str, out: Path) -> Path:
     points = [(float(t.user_attrs[key]), float(t.user_attrs["psnr_db"])) for t in trials
               if t.user_attrs.get(key) is not None]
-    fig = _figure()
+    fig = _figure(margins=(0.11, 0.97, 0.12, 0.92))
     ax = fig.add_subplot()
     ax.scatter([p[0] for p in points], [p[1] for p in points], color="0.6", label="trials")
     front = [points[i] for i in pareto_front(points)]

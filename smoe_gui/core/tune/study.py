@@ -54,6 +54,7 @@ __all__ = [
     "TuneObserver",
     "TuneSummary",
     "check_study_file",
+    "close_study",
     "open_study",
     "load_trials",
     "run_tune",
@@ -137,6 +138,10 @@ class TuneConfig:
         The sampler's seed.
     max_size : int or None
         Downscale images whose longer side exceeds it.
+    nice : int
+        Lower the worker processes' scheduling priority by this much (POSIX
+        ``nice``, 0-19; ignored where the system has none), so that a window in
+        this process keeps the CPU when it needs it.
     """
 
     images: Sequence[str | os.PathLike[str]]
@@ -155,6 +160,7 @@ class TuneConfig:
     prune: bool | None = None
     seed: int = 0
     max_size: int | None = None
+    nice: int = 0
 
     def base_params(self) -> Params:
         """``params`` with the kernel budget and the time budget applied."""
@@ -240,13 +246,47 @@ def check_study_file(path: str | os.PathLike[str]) -> None:
         con.close()
 
 
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """Each connection of a study: write-ahead log, synced at checkpoints only.
+
+    A commit then costs no ``fsync`` (about 5 ms instead of 20-25 ms on a busy
+    disk; a trial makes some 40).  A killed process (even by SIGKILL) loses no
+    committed trial: SQLite recovers the log when the study is next opened;
+    only a power cut or an operating-system crash may lose the last commits.
+    """
+    cursor = connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
 def _storage(path: Path) -> Any:
     import optuna
+    import sqlalchemy
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.storages.RDBStorage(
+    storage = optuna.storages.RDBStorage(
         f"sqlite:///{path.resolve()}", engine_kwargs={"connect_args": {"timeout": 60}},
     )
+    sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
+    storage.engine.dispose()  # the connections made before the listener
+    return storage
+
+
+def close_study(study: Any) -> None:
+    """Close the connections of ``study`` (from :func:`open_study`).
+
+    SQLite then folds the write-ahead log into ``study.db`` and removes it, so
+    the one file holds the whole study.  The study still answers afterwards
+    (a new connection is made on demand).
+    """
+    storage = getattr(study, "_storage", None)
+    backend = getattr(storage, "_backend", storage)
+    engine = getattr(backend, "engine", None)
+    if engine is not None:
+        engine.dispose()
 
 
 def open_study(path: str | os.PathLike[str], config: TuneConfig | None = None) -> Any:
@@ -334,9 +374,11 @@ def settings_of(study: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 # Executors: this process, local processes, Dask
 # --------------------------------------------------------------------------------------
-def _init_worker(threads: int) -> None:
-    """Worker-process initialiser: the parent handles Ctrl-C; set the threads."""
+def _init_worker(threads: int, nice: int = 0) -> None:
+    """Worker-process initialiser: the parent handles Ctrl-C; set the priority and threads."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if nice > 0 and hasattr(os, "nice"):
+        os.nice(nice)
     if threads > 0:
         from ..threads import set_threads
 
@@ -367,9 +409,9 @@ class _Here:
 class _Processes:
     """Trials in local worker processes (spawned, so the caller's threads stay its own)."""
 
-    def __init__(self, workers: int, threads: int) -> None:
+    def __init__(self, workers: int, threads: int, nice: int = 0) -> None:
         self.capacity = workers
-        self.executor = parallel.spawn_pool(workers, _init_worker, (threads,))
+        self.executor = parallel.spawn_pool(workers, _init_worker, (threads, nice))
         self.futures: dict[Future[TrialOutput], int] = {}
 
     def submit(self, job: TrialJob) -> Any:
@@ -533,6 +575,8 @@ def check_config(config: TuneConfig) -> list[dict[str, Any]] | None:
         raise ValueError(f"the number of trials must be at least 1, got {config.trials}")
     if config.workers < 1:
         raise ValueError(f"the number of workers must be at least 1, got {config.workers}")
+    if not 0 <= config.nice <= 19:
+        raise ValueError(f"nice must be between 0 and 19, got {config.nice}")
     if config.dask_scheduler is not None and config.workers > 1:
         raise ValueError("run either in local worker processes or on a Dask scheduler, not both")
     spec("time_budget").coerce(config.time_budget)
@@ -609,7 +653,7 @@ def run_tune(config: TuneConfig, out: str | os.PathLike[str], *,
         threads = 1 if config.threads is None else config.threads
     elif config.workers > 1 or config.processes:
         threads = max(1, cores // config.workers) if config.threads is None else config.threads
-        pool = _Processes(config.workers, threads)
+        pool = _Processes(config.workers, threads, config.nice)
     else:
         threads = 0 if config.threads is None else config.threads
         pool = _Here(progress, stop)
@@ -632,8 +676,10 @@ def run_tune(config: TuneConfig, out: str | os.PathLike[str], *,
                     return None
                 study.enqueue_trial(todo[0], user_attrs=owner, skip_if_exists=False)
         trial = study.ask(dists)
-        trial.set_user_attr("host", platform.node())
-        trial.set_user_attr("pid", os.getpid())
+        held = trial.user_attrs  # an enqueued point carries them already
+        for key, value in owner.items():
+            if held.get(key) != value:
+                trial.set_user_attr(key, value)
         values = dict(trial.params)
         finished = [
             {int(s): float(v) for s, v in t.user_attrs.get("curve", [])}
@@ -714,7 +760,10 @@ def run_tune(config: TuneConfig, out: str | os.PathLike[str], *,
                 pass
         running.clear()
         progress.close()
-    summary.files, summary.best = write_outputs(study, out_dir, config.ranges)
+    try:
+        summary.files, summary.best = write_outputs(study, out_dir, config.ranges)
+    finally:
+        close_study(study)
     summary.elapsed_s = time.monotonic() - started
     return summary
 
@@ -733,8 +782,11 @@ def load_trials(out: str | os.PathLike[str]) -> list[dict[str, Any]]:
     if not path.exists():
         raise ValueError(f"{show_path(out)}: holds no study ({STUDY_FILE})")
     study = open_study(path)
-    ranges = [_range_of(text) for text in settings_of(study).get("ranges", [])]
-    return [trial_row(t, ranges) for t in study.get_trials(deepcopy=False)]
+    try:
+        ranges = [_range_of(text) for text in settings_of(study).get("ranges", [])]
+        return [trial_row(t, ranges) for t in study.get_trials(deepcopy=False)]
+    finally:
+        close_study(study)
 
 
 def _range_of(text: str) -> ParamRange:

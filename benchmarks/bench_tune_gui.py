@@ -1,0 +1,236 @@
+"""The window while its Tune panel runs a sweep: event-loop stalls and slider latency.
+
+    python benchmarks/bench_tune_gui.py [IMAGE] [--trials 4] [--budget 4] [--probe-only]
+
+Drives the real window offscreen as ``benchmarks/bench_gui.py`` does (the same
+event-loop waits, the same 5 ms QTimer probe, the same "every stage view shows
+the newest result, painted" condition) and starts a grid sweep in the Tune
+panel (``delta_mu`` over ``--trials`` points, ``--budget`` training seconds
+each; the trials run in a worker process, the study's loop in a thread of the
+window's process).  While the sweep runs it prints:
+
+* the largest event-loop stall (the probe's longest gap beyond its 5 ms;
+  target <= 50 ms), with the idle window's gap as the machine's baseline and
+  the three longest stalls with what happened around them (a trial result
+  arriving, the sweep's end: its figures);
+* the p95 latency from a parameter change (a spin box value set, as the user
+  does) to all five stage views painted with the new result (target <= 100
+  ms), the changes made one after another for as long as the sweep runs.
+
+The machine is shared: a trial's worker process takes a core, so the
+latencies include waiting for the CPU.  Say the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+STALL_TARGET_MS = 50.0
+LATENCY_TARGET_MS = 100.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "image", nargs="?", default=str(ROOT / "resources" / "samples" / "parrots.png"))
+    parser.add_argument("--trials", type=int, default=4, help="grid points (default 4)")
+    parser.add_argument("--budget", type=float, default=4.0,
+                        help="training seconds per trial (default 4)")
+    parser.add_argument("--probe-only", action="store_true",
+                        help="no parameter changes during the sweep (the stalls alone)")
+    parser.add_argument("--compare", action="store_true",
+                        help="first a sweep with the worker at full priority on every core "
+                             "(as before the panel lowered it), then the panel's own")
+    args = parser.parse_args(argv)
+    if args.trials < 2:
+        parser.error("--trials must be at least 2")
+
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from smoe_gui.ui import create_main_window
+
+    tmp = tempfile.mkdtemp(prefix="smoe-bench-tune-gui-")
+    settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
+    window = create_main_window(args.image, settings=settings)
+    app = QApplication.instance()
+    window.resize(1600, 1000)
+    window.show()
+    panel = window.tune_panel
+    panel.out_root = Path(tmp) / "tune"
+
+    def spin(cond, timeout: float) -> bool:
+        """Run the event loop idle (as app.exec() does) until ``cond()``."""
+        if cond():
+            return True
+        loop = QEventLoop()
+        check = QTimer()
+        check.setInterval(1)
+        check.timeout.connect(lambda: loop.quit() if cond() else None)
+        deadline = QTimer()
+        deadline.setSingleShot(True)
+        deadline.timeout.connect(loop.quit)
+        check.start()
+        deadline.start(int(timeout * 1000))
+        loop.exec()
+        check.stop()
+        deadline.stop()
+        return bool(cond())
+
+    def all_shown() -> bool:
+        rid = window.latest_request
+        return rid > 0 and all(v.shown_id == rid for v in window.stages.views.values())
+
+    def wait_shown(timeout: float) -> bool:
+        """Run the event loop until the newest stages are shown, then paint them."""
+        if not all_shown():
+            loop = QEventLoop()
+
+            def on_shown(_rid: int) -> None:
+                if all_shown():
+                    loop.quit()
+
+            window.stages_shown.connect(on_shown)
+            deadline = QTimer()
+            deadline.setSingleShot(True)
+            deadline.timeout.connect(loop.quit)
+            deadline.start(int(timeout * 1000))
+            loop.exec()
+            deadline.stop()
+            window.stages_shown.disconnect(on_shown)
+        app.processEvents()  # the paint events of the five views
+        return all_shown()
+
+    if not spin(all_shown, 300):
+        print("the first stages never arrived:", window.last_error)
+        return 1
+    h, w = window.image.shape
+    print(f"image {Path(args.image).name} {w}x{h}; {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.1f}")
+
+    gaps: list[float] = []
+    stamps: list[tuple[float, float]] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append((now - last[0]) * 1e3)
+        stamps.append((now, gaps[-1]))
+        last[0] = now
+
+    probe = QTimer()
+    probe.setInterval(5)
+    probe.timeout.connect(tick)
+    last[0] = time.perf_counter()
+    probe.start()
+    spin(lambda: False, 2.0)
+    probe.stop()
+    idle = sorted(gaps)
+    print(f"idle window (machine load baseline): max timer gap {idle[-1]:.0f} ms, "
+          f"p99 {idle[int(0.99 * (len(idle) - 1))]:.0f} ms over {len(idle)} ticks")
+
+    from smoe_gui.ui import tune_panel
+
+    widgets = [("canny_sigma", [1.4, 1.6]), ("lam", [0.15, 0.1]), ("max_pts", [480, 500])]
+
+    def changes(count: int, until=None) -> list[float]:
+        """Latencies (ms) of parameter changes, ``count`` of them or while ``until()``."""
+        out: list[float] = []
+        i = 0
+        while (until() if until is not None else i < count):
+            name, values = widgets[i % len(widgets)]
+            t0 = time.perf_counter()
+            window.panel.widget(name).setValue(values[(i // len(widgets)) % 2])
+            if not wait_shown(60):
+                print("a stage result never arrived:", window.last_error)
+                break
+            out.append((time.perf_counter() - t0) * 1e3)
+            i += 1
+            spin(lambda: False, 0.2)  # a user does not move a slider without a pause
+        return out
+
+    def p95(values: list[float]) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+    if not args.probe_only:
+        changes(2)  # warm-up
+        quiet = changes(15)
+        print(f"parameter change -> all 5 stage views, no sweep: median "
+              f"{statistics.median(quiet):.0f} ms, p95 {p95(quiet):.0f} ms")
+
+    def sweep(label: str) -> None:
+        arrivals: list[float] = []
+        panel.bridge.trial_finished.connect(lambda _row: arrivals.append(time.perf_counter()))
+        ended: list[float] = []
+        panel.bridge.ended.connect(lambda *_a: ended.append(time.perf_counter()))
+        panel.first.combo.setCurrentText("delta_mu")
+        panel.first.low.setValue(2.0)
+        panel.first.high.setValue(5.0)
+        panel.sampler.setCurrentText("grid")
+        panel.steps.setValue(args.trials)
+        panel.budget.setValue(args.budget)
+        gaps.clear()
+        stamps.clear()
+        t_start = time.perf_counter()
+        if not panel.start():
+            raise SystemExit(f"the sweep did not start: {panel.status.text()}")
+        last[0] = time.perf_counter()
+        probe.start()
+        if args.probe_only:
+            latencies: list[float] = []
+            spin(lambda: not panel.running, 600)
+        else:
+            latencies = changes(0, until=lambda: panel.running)
+        spin(lambda: bool(ended), 120)
+        probe.stop()
+        t_end = time.perf_counter()
+        app.processEvents()
+        rows = panel.rows
+        done = sum(r["state"] == "complete" for r in rows)
+        print(f"{label}: sweep of {done}/{len(rows)} trials complete of {args.trials}, "
+              f"{args.budget:g} s each, in {t_end - t_start:.1f} s; {panel.status.text()}")
+        stall = max(gaps) - 5.0 if gaps else float("nan")
+        ordered = sorted(gaps)
+        ok = "met" if stall <= STALL_TARGET_MS else "MISSED"
+        print(f"event loop while the sweep runs: max stall {stall:.0f} ms (target <= "
+              f"{STALL_TARGET_MS:g} ms: {ok}), p99 timer gap "
+              f"{ordered[int(0.99 * (len(ordered) - 1))]:.0f} ms over {len(ordered)} ticks")
+        marks = [(t, "a trial result") for t in arrivals] + [(t, "the sweep's end") for t in ended]
+        for when, gap in sorted(stamps, key=lambda sg: -sg[1])[:3]:
+            near = min(marks, key=lambda m: abs(m[0] - when), default=None)
+            where = f", {abs(near[0] - when) * 1e3:.0f} ms from {near[1]}" if near else ""
+            print(f"  stall {gap - 5.0:.0f} ms at t = {when - t_start:.2f} s{where}")
+        if latencies:
+            ok = "met" if p95(latencies) <= LATENCY_TARGET_MS else "MISSED"
+            print(f"parameter change -> all 5 stage views while the sweep runs: "
+                  f"{len(latencies)} changes, median {statistics.median(latencies):.0f} ms, "
+                  f"p95 {p95(latencies):.0f} ms (target <= {LATENCY_TARGET_MS:g} ms: {ok})")
+
+    if args.compare:
+        panel_settings = tune_panel.worker_settings
+        tune_panel.worker_settings = lambda: (os.cpu_count() or 1, 0)
+        try:
+            sweep("worker at full priority on every core")
+        finally:
+            tune_panel.worker_settings = panel_settings
+    threads, nice = tune_panel.worker_settings()
+    sweep(f"the panel's worker ({threads} thread(s), nice {nice})")
+    print(f"load at the end {os.getloadavg()[0]:.1f}")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
