@@ -10,6 +10,8 @@ from smoe_gui.core.model import SmoeModel, dense_render
 from smoe_gui.core.rendering import _kernels as kern
 from smoe_gui.core.rendering import torch_backend
 from smoe_gui.core.rendering.culled import (
+    DEFAULT_SLACK,
+    LEAN_BUILDS,
     CullLists,
     SmoeRenderer,
     cull_tau,
@@ -264,6 +266,29 @@ def test_many_random_moves_never_break_exactness(backend: str) -> None:
         img = r(*tensors(current))
         assert np.max(np.abs(img.detach().numpy() - dense_render(current))) <= IMAGE_TOL
     assert 1 < r.stats["rebuilds"] <= 13
+
+
+def test_a_slack_that_buys_no_reuse_is_dropped_for_a_while() -> None:
+    # every call moves the model too far for the check: after the first lists
+    # (with slack) fail at their first reuse, LEAN_BUILDS rebuilds use no slack
+    # (fewer pairs), then the slack is tried again; every image stays exact
+    rng = np.random.default_rng(4)
+    model = random_model(13, k=40, h=32, w=40)
+    r = SmoeRenderer(32, 40)
+    slacks = []
+    for _ in range(LEAN_BUILDS + 3):
+        model = model.replace(log_alpha=model.log_alpha + rng.normal(0, 3.0, model.n_kernels))
+        img = r(*tensors(model))
+        assert r.lists is not None
+        slacks.append(r.lists.slack)
+        assert np.max(np.abs(img.detach().numpy() - dense_render(model))) <= IMAGE_TOL
+    assert r.stats["rebuilds"] == len(slacks)
+    assert slacks == [DEFAULT_SLACK] + [0.0] * LEAN_BUILDS + [DEFAULT_SLACK, 0.0]
+    assert r.stats["lean_rebuilds"] == LEAN_BUILDS + 1
+    lean = CullLists.build(model.mu, model.A, model.log_alpha, (40, 32, 0.0, 0.0, 1.0, 1.0),
+                           slack=0.0)
+    wide = CullLists.build(model.mu, model.A, model.log_alpha, (40, 32, 0.0, 0.0, 1.0, 1.0))
+    assert lean.n_pairs < wide.n_pairs
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])

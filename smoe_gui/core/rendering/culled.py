@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BLOCK",
     "DEFAULT_SLACK",
+    "LEAN_BUILDS",
     "SKIP_WEIGHT",
     "CullLists",
     "SmoeRenderer",
@@ -57,6 +58,10 @@ SKIP_WEIGHT = 1e-6
 #: Extra logit margin the lists are built with, so that they stay valid while
 #: the parameters move a little (see :meth:`CullLists.still_valid`).
 DEFAULT_SLACK = 6.0
+#: After lists built with a slack fail the check at their first reuse, this
+#: many rebuilds use no slack (fewer pairs; the check cannot keep them anyway)
+#: before the slack is tried again (:meth:`SmoeRenderer._lists_for`).
+LEAN_BUILDS = 8
 
 
 def _kern() -> ModuleType:
@@ -433,12 +438,17 @@ class SmoeRenderer:
         Bound on the total weight left out per pixel.
     slack : float
         Extra logit margin of the lists (larger: more pairs, fewer rebuilds).
+        When lists built with it fail the check at their first reuse, the next
+        :data:`LEAN_BUILDS` rebuilds use no slack, then it is tried again: a
+        slack that buys no reuse only adds pairs.  Either way the lists are
+        exact (``τ`` is always kept).
 
     Attributes
     ----------
     stats : dict
-        ``calls``, ``rebuilds``, ``pairs`` (kernel-pixel pairs evaluated by
-        the last call), ``list_pairs`` (kernel-block pairs), ``blocks``.
+        ``calls``, ``rebuilds``, ``lean_rebuilds`` (rebuilds without slack),
+        ``pairs`` (kernel-pixel pairs evaluated by the last call),
+        ``list_pairs`` (kernel-block pairs), ``blocks``.
     """
 
     def __init__(
@@ -482,9 +492,12 @@ class SmoeRenderer:
         self.xs = torch.arange(self.width, dtype=torch.float32, device=self.device) + self.x0
         self.ys = torch.arange(self.height, dtype=torch.float32, device=self.device) + self.y0
         self._lists: CullLists | None = None
+        self._life = 0  # calls served by the current lists
+        self._lean_left = 0  # rebuilds still to make without slack
         self._torch_index: tuple[Any, ...] | None = None
         self.stats: dict[str, int] = {
-            "calls": 0, "rebuilds": 0, "pairs": 0, "list_pairs": 0, "blocks": 0,
+            "calls": 0, "rebuilds": 0, "lean_rebuilds": 0, "pairs": 0, "list_pairs": 0,
+            "blocks": 0,
         }
 
     # -- lists -----------------------------------------------------------
@@ -507,10 +520,20 @@ class SmoeRenderer:
                    la: NDArray[np.float64]) -> CullLists:
         lists = self._lists
         if lists is None or not lists.still_valid(mu, A, la):
-            lists = CullLists.build(mu, A, la, self._grid, self.block, self.eps, self.slack)
+            if lists is not None and lists.slack > 0.0 and self._life == 1:
+                # the slack did not buy a single reuse: it only added pairs
+                self._lean_left = LEAN_BUILDS
+            slack = self.slack
+            if self._lean_left > 0:
+                self._lean_left -= 1
+                slack = 0.0
+                self.stats["lean_rebuilds"] += 1
+            lists = CullLists.build(mu, A, la, self._grid, self.block, self.eps, slack)
             self._lists = lists
+            self._life = 0
             self._torch_index = None
             self.stats["rebuilds"] += 1
+        self._life += 1
         self.stats["calls"] += 1
         self.stats["list_pairs"] = lists.n_pairs
         self.stats["blocks"] = int(lists.off.shape[0] - 1)
