@@ -225,8 +225,16 @@ def backward_blocks32(
 
     ``image`` and ``grad`` are ``(ny, nx, C)`` float32, ``shift`` and ``invsum``
     ``(ny, nx)`` float32 from :func:`forward_blocks32`.  Returns the same
-    ``(C + 6, pairs)`` float64 per-pair sums: each is accumulated in float64
-    from float32 sums over one block row.
+    ``(C + 6, pairs)`` float64 per-pair sums.
+
+    Loop order: per block, the pixels' values (``g_c/Σ``, ``Σ_c g_c L_c/Σ``,
+    the largest logit, the offsets ``dx``, ``dy`` from the block origin) go into
+    arrays over all its pixels; then per listed kernel a first pass computes its
+    gate terms row by row (the exponential; the row terms in float64) and a
+    second, one loop over all the block's pixels, accumulates its ``C + 6``
+    sums in registers, reduced once per (block, kernel) rather than once per
+    row (the float64 pass's horizontal sums and per-row stores cost as much as
+    its arithmetic).  Lanes past the right edge have ``e = g = 0``.
     """
     nbx = -(-nx // bs)
     nblk = off.shape[0] - 1
@@ -238,119 +246,131 @@ def backward_blocks32(
         i0 = bx * bs
         j0 = by * bs
         wd = min(i0 + bs, nx) - i0
-        j1 = min(j0 + bs, ny)
+        rows = min(j0 + bs, ny) - j0
+        npix = rows * bs
         px0 = ox + i0 * sx
         py0 = oy + j0 * sy
         o = off[b]
         n = off[b + 1] - o
         lx64, a64, ly, b2, c, l0, h, mm = _gather32(idx, o, n, px0, py0, mux, muy, s11, s12,
                                                     s22, la, m)
-        lx = lx64.astype(np.float32)
-        a = a64.astype(np.float32)
-        gm = np.zeros((nc, n))
-        gl0 = np.zeros(n)
-        gx = np.zeros(n)
-        gy = np.zeros(n)
-        gxx = np.zeros(n)
-        gxy = np.zeros(n)
-        gyy = np.zeros(n)
         u = np.empty(bs, dtype=np.float32)
         for p in range(bs):
             u[p] = np.float32(p * sx)
-        sh = np.empty(bs, dtype=np.float32)
-        gs = np.empty(bs, dtype=np.float32)
-        ev = np.empty(bs, dtype=np.float32)
-        gcl = np.empty((nc, bs), dtype=np.float32)
+        uq = np.empty(npix, dtype=np.float32)
+        vq = np.empty(npix, dtype=np.float32)
+        sh = np.empty(npix, dtype=np.float32)
+        gs = np.zeros(npix, dtype=np.float32)
+        gcl = np.zeros((nc, npix), dtype=np.float32)
+        ev = np.zeros(npix, dtype=np.float32)
         sgm = np.empty(nc, dtype=np.float32)
-        for j in range(j0, j1):
-            v = (j - j0) * sy
+        for jj in range(rows):
+            j = j0 + jj
+            for p in range(bs):
+                q = jj * bs + p
+                uq[q] = u[p]
+                vq[q] = np.float32(jj * sy)
+                sh[q] = _ZERO
             for p in range(wd):
+                q = jj * bs + p
                 inv = invsum[j, i0 + p]
-                sh[p] = shift[j, i0 + p]
+                sh[q] = shift[j, i0 + p]
                 tot = _ZERO
                 for ch in range(nc):
                     g = grad[j, i0 + p, ch] * inv
-                    gcl[ch, p] = g
+                    gcl[ch, q] = g
                     tot += g * image[j, i0 + p, ch]
-                gs[p] = tot
-            for t in range(n):
-                dy = v - ly[t]
-                rc, rl, xv = _row_terms(v, ly[t], b2[t], c[t], l0[t], lx64[t], h[t])
-                at = a[t]
-                xt = lx[t]
-                s_l = _ZERO
-                s_x = _ZERO
-                s_xx = _ZERO
-                # pass 1: the gate terms of the row (the exp polynomial's registers)
+                gs[q] = tot
+        for t in range(n):
+            at = np.float32(a64[t])
+            # pass 1: the gate terms, row by row (lanes past wd stay 0)
+            for jj in range(rows):
+                rc, rl, xv = _row_terms(jj * sy, ly[t], b2[t], c[t], l0[t], lx64[t], h[t])
+                q0 = jj * bs
                 for p in range(wd):
                     dx = u[p] - xv
-                    ev[p] = exp_neg32(rc - dx * (at * dx + rl) - sh[p])
-                if nc == 1:
-                    m0 = mm[t, 0]
-                    s_m0 = _ZERO
-                    for p in range(wd):
-                        dx = u[p] - xt
-                        e = ev[p]
-                        g0 = gcl[0, p]
-                        gl = e * (g0 * m0 - gs[p])
-                        s_m0 += g0 * e
-                        s_l += gl
-                        s_x += gl * dx
-                        s_xx += gl * dx * dx
-                    gm[0, t] += s_m0
-                elif nc == 3:
-                    m0 = mm[t, 0]
-                    m1 = mm[t, 1]
-                    m2 = mm[t, 2]
-                    s_m0 = _ZERO
-                    s_m1 = _ZERO
-                    s_m2 = _ZERO
-                    for p in range(wd):
-                        dx = u[p] - xt
-                        e = ev[p]
-                        g0 = gcl[0, p]
-                        g1 = gcl[1, p]
-                        g2 = gcl[2, p]
-                        gl = e * (g0 * m0 + g1 * m1 + g2 * m2 - gs[p])
-                        s_m0 += g0 * e
-                        s_m1 += g1 * e
-                        s_m2 += g2 * e
-                        s_l += gl
-                        s_x += gl * dx
-                        s_xx += gl * dx * dx
-                    gm[0, t] += s_m0
-                    gm[1, t] += s_m1
-                    gm[2, t] += s_m2
-                else:
+                    ev[q0 + p] = exp_neg32(rc - dx * (at * dx + rl) - sh[q0 + p])
+            # pass 2: the sums over all the block's pixels
+            xt = np.float32(lx64[t])
+            yt = np.float32(ly[t])
+            s_l = _ZERO
+            s_x = _ZERO
+            s_y = _ZERO
+            s_xx = _ZERO
+            s_xy = _ZERO
+            s_yy = _ZERO
+            if nc == 1:
+                m0 = mm[t, 0]
+                s_m0 = _ZERO
+                for q in range(npix):
+                    e = ev[q]
+                    g0 = gcl[0, q]
+                    gl = e * (g0 * m0 - gs[q])
+                    dx = uq[q] - xt
+                    dy = vq[q] - yt
+                    gdx = gl * dx
+                    s_m0 += g0 * e
+                    s_l += gl
+                    s_x += gdx
+                    s_y += gl * dy
+                    s_xx += gdx * dx
+                    s_xy += gdx * dy
+                    s_yy += gl * dy * dy
+                acc[0, o + t] = s_m0
+            elif nc == 3:
+                m0 = mm[t, 0]
+                m1 = mm[t, 1]
+                m2 = mm[t, 2]
+                s_m0 = _ZERO
+                s_m1 = _ZERO
+                s_m2 = _ZERO
+                for q in range(npix):
+                    e = ev[q]
+                    g0 = gcl[0, q]
+                    g1 = gcl[1, q]
+                    g2 = gcl[2, q]
+                    gl = e * (g0 * m0 + g1 * m1 + g2 * m2 - gs[q])
+                    dx = uq[q] - xt
+                    dy = vq[q] - yt
+                    gdx = gl * dx
+                    s_m0 += g0 * e
+                    s_m1 += g1 * e
+                    s_m2 += g2 * e
+                    s_l += gl
+                    s_x += gdx
+                    s_y += gl * dy
+                    s_xx += gdx * dx
+                    s_xy += gdx * dy
+                    s_yy += gl * dy * dy
+                acc[0, o + t] = s_m0
+                acc[1, o + t] = s_m1
+                acc[2, o + t] = s_m2
+            else:
+                for ch in range(nc):
+                    sgm[ch] = _ZERO
+                for q in range(npix):
+                    e = ev[q]
+                    dot = -gs[q]
                     for ch in range(nc):
-                        sgm[ch] = _ZERO
-                    for p in range(wd):
-                        dx = u[p] - xt
-                        e = ev[p]
-                        dot = -gs[p]
-                        for ch in range(nc):
-                            g = gcl[ch, p]
-                            dot += g * mm[t, ch]
-                            sgm[ch] += g * e
-                        gl = e * dot
-                        s_l += gl
-                        s_x += gl * dx
-                        s_xx += gl * dx * dx
-                    for ch in range(nc):
-                        gm[ch, t] += sgm[ch]
-                gl0[t] += s_l
-                gx[t] += s_x
-                gy[t] += dy * s_l
-                gxx[t] += s_xx
-                gxy[t] += dy * s_x
-                gyy[t] += dy * dy * s_l
-        for t in range(n):
-            for ch in range(nc):
-                acc[ch, o + t] = gm[ch, t]
-            acc[nc, o + t] = gl0[t]
-            acc[nc + 1, o + t] = gx[t]
-            acc[nc + 2, o + t] = gy[t]
-            acc[nc + 3, o + t] = gxx[t]
-            acc[nc + 4, o + t] = gxy[t]
-            acc[nc + 5, o + t] = gyy[t]
+                        g = gcl[ch, q]
+                        dot += g * mm[t, ch]
+                        sgm[ch] += g * e
+                    gl = e * dot
+                    dx = uq[q] - xt
+                    dy = vq[q] - yt
+                    gdx = gl * dx
+                    s_l += gl
+                    s_x += gdx
+                    s_y += gl * dy
+                    s_xx += gdx * dx
+                    s_xy += gdx * dy
+                    s_yy += gl * dy * dy
+                for ch in range(nc):
+                    acc[ch, o + t] = sgm[ch]
+            acc[nc, o + t] = s_l
+            acc[nc + 1, o + t] = s_x
+            acc[nc + 2, o + t] = s_y
+            acc[nc + 3, o + t] = s_xx
+            acc[nc + 4, o + t] = s_xy
+            acc[nc + 5, o + t] = s_yy
     return acc
