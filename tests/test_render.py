@@ -10,6 +10,8 @@ from smoe_gui.core.model import SmoeModel, dense_render
 from smoe_gui.core.rendering import _kernels as kern
 from smoe_gui.core.rendering import torch_backend
 from smoe_gui.core.rendering.culled import (
+    DEFAULT_SLACK,
+    LEAN_BUILDS,
     CullLists,
     SmoeRenderer,
     cull_tau,
@@ -78,6 +80,17 @@ def test_exp_approximation_is_accurate() -> None:
     assert np.max(np.abs(approx - exact)) < 1e-12
     near = x > -5
     assert np.max(np.abs(approx[near] / exact[near] - 1)) < 1e-11
+    assert np.all(approx >= 0) and np.all(np.isfinite(approx))
+
+
+def test_float32_exp_approximation_is_accurate() -> None:
+    x = -np.linspace(0.0, 900.0, 90001).astype(np.float32)
+    approx = kern.exp_neg32_array(x)
+    assert approx.dtype == np.float32
+    exact = np.exp(x.astype(np.float64))
+    assert np.max(np.abs(approx - exact)) < 1e-6
+    near = x > -5
+    assert np.max(np.abs(approx[near] / exact[near] - 1)) < 5e-6
     assert np.all(approx >= 0) and np.all(np.isfinite(approx))
 
 
@@ -172,6 +185,38 @@ def test_renderer_float32_contract_for_training(backend: str) -> None:
     assert np.max(np.abs(img.detach().numpy() - dense_render(model))) <= IMAGE_TOL
 
 
+@pytest.mark.parametrize("channels", [0, 2, 3])
+def test_float32_training_path_matches_dense_float64(channels: int) -> None:
+    # float32 inputs take the float32 pixel arithmetic; against dense float64
+    # autograd (same float32 parameter values) it must stay well inside the
+    # tolerances, also for elongated kernels far from their centre rows, where
+    # the direct row form of the logit cancels (5e-5 of the image in float32)
+    model = random_model(21, k=60, h=36, w=44, channels=channels)
+    rng = np.random.default_rng(21)
+    # S = A Aᵀ: a ridge 35 px wide along a diagonal, 0.5 px across
+    elongated = np.array([[0.8, -0.6], [0.6, 0.8]]) @ np.array([[0.02, 0.0], [0.0, 1.5]])
+    A = model.A.copy()
+    A[:12] = elongated * rng.uniform(0.5, 2.0, (12, 1, 1))
+    model = model.replace(A=A)
+    model = model.replace(**{n: getattr(model, n).astype(np.float32).astype(np.float64)
+                             for n in ("mu", "A", "m", "log_alpha")})
+    x0, y0 = 2.0, 3.0
+    r = SmoeRenderer(30, 34, x0=x0, y0=y0)
+    xs = np.arange(34, dtype=np.float64) + x0
+    ys = np.arange(30, dtype=np.float64) + y0
+    shape = (30, 34, channels) if channels else (30, 34)
+    g = torch.randn(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    ts = tensors(model, torch.float32)
+    img = r(*ts)
+    assert img.dtype == torch.float32 and img.shape == shape
+    grads = torch.autograd.grad((img * g.float()).sum(), ts)
+    ref, ref_grads = dense_grads(model, xs, ys, g)
+    assert float((img.detach().double() - ref).abs().max()) <= 3e-6
+    for name, a, b in zip(("mu", "A", "m", "log_alpha"), grads, ref_grads, strict=True):
+        assert a.dtype == torch.float32 and a.shape == b.shape
+        assert rel_err(a.double(), b) <= 2e-5, name
+
+
 def test_optimizer_step_through_the_renderer_lowers_the_loss() -> None:
     model = random_model(8, k=40, h=32, w=32)
     target = torch.tensor(dense_render(random_model(9, k=40, h=32, w=32)), dtype=torch.float32)
@@ -264,6 +309,29 @@ def test_many_random_moves_never_break_exactness(backend: str) -> None:
         img = r(*tensors(current))
         assert np.max(np.abs(img.detach().numpy() - dense_render(current))) <= IMAGE_TOL
     assert 1 < r.stats["rebuilds"] <= 13
+
+
+def test_a_slack_that_buys_no_reuse_is_dropped_for_a_while() -> None:
+    # every call moves the model too far for the check: after the first lists
+    # (with slack) fail at their first reuse, LEAN_BUILDS rebuilds use no slack
+    # (fewer pairs), then the slack is tried again; every image stays exact
+    rng = np.random.default_rng(4)
+    model = random_model(13, k=40, h=32, w=40)
+    r = SmoeRenderer(32, 40)
+    slacks = []
+    for _ in range(LEAN_BUILDS + 3):
+        model = model.replace(log_alpha=model.log_alpha + rng.normal(0, 3.0, model.n_kernels))
+        img = r(*tensors(model))
+        assert r.lists is not None
+        slacks.append(r.lists.slack)
+        assert np.max(np.abs(img.detach().numpy() - dense_render(model))) <= IMAGE_TOL
+    assert r.stats["rebuilds"] == len(slacks)
+    assert slacks == [DEFAULT_SLACK] + [0.0] * LEAN_BUILDS + [DEFAULT_SLACK, 0.0]
+    assert r.stats["lean_rebuilds"] == LEAN_BUILDS + 1
+    lean = CullLists.build(model.mu, model.A, model.log_alpha, (40, 32, 0.0, 0.0, 1.0, 1.0),
+                           slack=0.0)
+    wide = CullLists.build(model.mu, model.A, model.log_alpha, (40, 32, 0.0, 0.0, 1.0, 1.0))
+    assert lean.n_pairs < wide.n_pairs
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])

@@ -63,6 +63,25 @@ def forward_blocks(
             ss[:] = 0.0
             sm[:, :] = 0.0
             for t in range(n):
+                # C = 1, 3: the terms go into the sums in the loop that makes them
+                if nc == 1:
+                    mt = mm[t, 0]
+                    for p in range(wd):
+                        e = exp_neg(lg[t, p] - mx[p])
+                        ss[p] += e
+                        sm[0, p] += e * mt
+                    continue
+                if nc == 3:
+                    m0 = mm[t, 0]
+                    m1 = mm[t, 1]
+                    m2 = mm[t, 2]
+                    for p in range(wd):
+                        e = exp_neg(lg[t, p] - mx[p])
+                        ss[p] += e
+                        sm[0, p] += e * m0
+                        sm[1, p] += e * m1
+                        sm[2, p] += e * m2
+                    continue
                 for p in range(wd):
                     e = exp_neg(lg[t, p] - mx[p])
                     ev[p] = e

@@ -21,13 +21,15 @@ paid once per machine.
 The kernels live in four modules by role: :mod:`._common` (the exponential, the
 kernels' arrays, one block row's logits, shared by every pass and by
 :mod:`smoe_gui.core.rendering.territories`), :mod:`._cull` (bounds and lists),
-:mod:`._blocks` (forward and backward), :mod:`._expert_kernels` (the expert stage).
+:mod:`._blocks` (forward and backward; :mod:`._blocks32` the same in float32, for
+training), :mod:`._expert_kernels` (the expert stage).
 This module gathers them under one name.
 """
 
 from __future__ import annotations
 
 from ._blocks import backward_blocks, forward_blocks, reduce_pairs
+from ._blocks32 import backward_blocks32, exp_neg32_array, forward_blocks32
 from ._common import EXPERT_LANES, exp_neg_array, kernel_arrays
 from ._cull import box_bounds, build_lists
 from ._expert_kernels import csr_matvec, experts_sse, gate_normal_equations, point_weights
@@ -35,12 +37,15 @@ from ._expert_kernels import csr_matvec, experts_sse, gate_normal_equations, poi
 __all__ = [
     "EXPERT_LANES",
     "backward_blocks",
+    "backward_blocks32",
     "box_bounds",
     "build_lists",
     "csr_matvec",
+    "exp_neg32_array",
     "exp_neg_array",
     "experts_sse",
     "forward_blocks",
+    "forward_blocks32",
     "gate_normal_equations",
     "kernel_arrays",
     "point_weights",

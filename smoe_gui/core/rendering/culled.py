@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BLOCK",
     "DEFAULT_SLACK",
+    "LEAN_BUILDS",
     "SKIP_WEIGHT",
     "CullLists",
     "SmoeRenderer",
@@ -57,6 +58,10 @@ SKIP_WEIGHT = 1e-6
 #: Extra logit margin the lists are built with, so that they stay valid while
 #: the parameters move a little (see :meth:`CullLists.still_valid`).
 DEFAULT_SLACK = 6.0
+#: After lists built with a slack fail the check at their first reuse, this
+#: many rebuilds use no slack (fewer pairs; the check cannot keep them anyway)
+#: before the slack is tried again (:meth:`SmoeRenderer._lists_for`).
+LEAN_BUILDS = 8
 
 
 def _kern() -> ModuleType:
@@ -273,19 +278,26 @@ def _forward_numpy(
     save: bool = False,
 ) -> tuple[NDArray[Any], NDArray[np.float64], NDArray[np.float64]]:
     """Forward pass over the lists: ``(ny, nx)`` for gray experts ``m`` (K,),
-    ``(ny, nx, C)`` for ``m`` (K, C); plus the saved ``shift`` and ``invsum``."""
+    ``(ny, nx, C)`` for ``m`` (K, C); plus the saved ``shift`` and ``invsum``.
+
+    ``save`` with ``dtype=np.float32``: the float32 pixel arithmetic of
+    :func:`~smoe_gui.core.rendering._blocks32.forward_blocks32` (training), whose
+    ``shift`` and ``invsum`` are float32; otherwise float64 arithmetic, rounded
+    to ``dtype`` at the end."""
     k = _kern()
     nx, ny, ox, oy, sx, sy = grid
     karr = k.kernel_arrays(mu, A, log_alpha)
     m2 = np.ascontiguousarray(m.reshape(m.shape[0], -1), dtype=np.float64)
     out: NDArray[Any] = np.empty((ny, nx, m2.shape[1]), dtype=dtype)
+    f32 = save and dtype == np.float32
     if save:
-        shift = np.empty((ny, nx))
-        invsum = np.empty((ny, nx))
+        shift = np.empty((ny, nx), dtype=np.float32 if f32 else np.float64)
+        invsum = np.empty((ny, nx), dtype=shift.dtype)
     else:
         shift = invsum = np.empty((1, 1))
-    k.forward_blocks(lists.off, lists.idx, *karr[:6], m2,
-                     nx, ny, ox, oy, sx, sy, block, out, shift, invsum, save)
+    forward = k.forward_blocks32 if f32 else k.forward_blocks
+    forward(lists.off, lists.idx, *karr[:6], m2,
+            nx, ny, ox, oy, sx, sy, block, out, shift, invsum, save)
     return (out[:, :, 0] if m.ndim == 1 else out), shift, invsum
 
 
@@ -352,27 +364,35 @@ def _make_function() -> type:
             mu64, A64, m64, la64 = (_as_float64(t) for t in (mu, A, m, log_alpha))
             renderer._check_values(mu64, A64, m64, la64)
             lists = renderer._lists_for(mu64, A64, la64)
+            # float32 training: float32 pixel arithmetic (docs/rendering.md)
+            f32 = mu.dtype != torch.float64
             image, shift, invsum = _forward_numpy(
-                lists, mu64, A64, m64, la64, renderer._grid, renderer.block, np.float64, True
+                lists, mu64, A64, m64, la64, renderer._grid, renderer.block,
+                np.float32 if f32 else np.float64, True,
             )
             ctx.renderer = renderer
             ctx.state = (lists, mu64, A64, m64, la64, image, shift, invsum)
-            out_dtype = torch.float64 if mu.dtype == torch.float64 else torch.float32
-            return torch.from_numpy(image).to(device=mu.device, dtype=out_dtype)
+            out = torch.from_numpy(image).clone()  # the saved image stays ours
+            return out.to(device=mu.device, dtype=torch.float32 if f32 else torch.float64)
 
         @staticmethod
         def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
             k = _kern()
             renderer = ctx.renderer
             lists, mu64, A64, m64, la64, image, shift, invsum = ctx.state
-            g = _as_float64(grad_out)
             karr = k.kernel_arrays(mu64, A64, la64)
             nx, ny, ox, oy, sx, sy = renderer._grid
             nc = 1 if m64.ndim == 1 else m64.shape[1]
             m2 = np.ascontiguousarray(m64.reshape(m64.shape[0], nc))
-            acc = k.backward_blocks(lists.off, lists.idx, *karr[:6], m2, nx, ny, ox, oy,
-                                    sx, sy, renderer.block, image.reshape(ny, nx, nc), shift,
-                                    invsum, g.reshape(ny, nx, nc))
+            if image.dtype == np.float32:
+                g = np.ascontiguousarray(grad_out.detach().to("cpu", torch.float32).numpy())
+                backward = k.backward_blocks32
+            else:
+                g = _as_float64(grad_out)
+                backward = k.backward_blocks
+            acc = backward(lists.off, lists.idx, *karr[:6], m2, nx, ny, ox, oy,
+                           sx, sy, renderer.block, image.reshape(ny, nx, nc), shift,
+                           invsum, g.reshape(ny, nx, nc))
             sums = k.reduce_pairs(lists.idx, acc, mu64.shape[0])
             _, _, s11, s12, s22, _, _ = karr
             g_la, gx, gy, pxx, pxy, pyy = sums[nc:]
@@ -433,12 +453,17 @@ class SmoeRenderer:
         Bound on the total weight left out per pixel.
     slack : float
         Extra logit margin of the lists (larger: more pairs, fewer rebuilds).
+        When lists built with it fail the check at their first reuse, the next
+        :data:`LEAN_BUILDS` rebuilds use no slack, then it is tried again: a
+        slack that buys no reuse only adds pairs.  Either way the lists are
+        exact (``τ`` is always kept).
 
     Attributes
     ----------
     stats : dict
-        ``calls``, ``rebuilds``, ``pairs`` (kernel-pixel pairs evaluated by
-        the last call), ``list_pairs`` (kernel-block pairs), ``blocks``.
+        ``calls``, ``rebuilds``, ``lean_rebuilds`` (rebuilds without slack),
+        ``pairs`` (kernel-pixel pairs evaluated by the last call),
+        ``list_pairs`` (kernel-block pairs), ``blocks``.
     """
 
     def __init__(
@@ -482,9 +507,12 @@ class SmoeRenderer:
         self.xs = torch.arange(self.width, dtype=torch.float32, device=self.device) + self.x0
         self.ys = torch.arange(self.height, dtype=torch.float32, device=self.device) + self.y0
         self._lists: CullLists | None = None
+        self._life = 0  # calls served by the current lists
+        self._lean_left = 0  # rebuilds still to make without slack
         self._torch_index: tuple[Any, ...] | None = None
         self.stats: dict[str, int] = {
-            "calls": 0, "rebuilds": 0, "pairs": 0, "list_pairs": 0, "blocks": 0,
+            "calls": 0, "rebuilds": 0, "lean_rebuilds": 0, "pairs": 0, "list_pairs": 0,
+            "blocks": 0,
         }
 
     # -- lists -----------------------------------------------------------
@@ -507,10 +535,20 @@ class SmoeRenderer:
                    la: NDArray[np.float64]) -> CullLists:
         lists = self._lists
         if lists is None or not lists.still_valid(mu, A, la):
-            lists = CullLists.build(mu, A, la, self._grid, self.block, self.eps, self.slack)
+            if lists is not None and lists.slack > 0.0 and self._life == 1:
+                # the slack did not buy a single reuse: it only added pairs
+                self._lean_left = LEAN_BUILDS
+            slack = self.slack
+            if self._lean_left > 0:
+                self._lean_left -= 1
+                slack = 0.0
+                self.stats["lean_rebuilds"] += 1
+            lists = CullLists.build(mu, A, la, self._grid, self.block, self.eps, slack)
             self._lists = lists
+            self._life = 0
             self._torch_index = None
             self.stats["rebuilds"] += 1
+        self._life += 1
         self.stats["calls"] += 1
         self.stats["list_pairs"] = lists.n_pairs
         self.stats["blocks"] = int(lists.off.shape[0] - 1)
