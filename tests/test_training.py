@@ -592,15 +592,15 @@ def test_compilation_warm_up_is_not_charged_to_the_time_budget(monkeypatch) -> N
 
     def slow_warm_up(device) -> None:
         calls.append(device.type)
-        time.sleep(0.8)
+        time.sleep(3.0)  # far above the budget and a loaded machine's overshoot
 
     monkeypatch.setattr(training, "_warm_up", slow_warm_up)
     image = small_image()
     params = quick_params(time_budget=0.5, max_steps=100_000, tol_db=0.0, patience=100_000)
     events = list(fit(image, params, init=grid_model(image), device="cpu"))
     assert calls == ["cpu"]
-    assert events[-1].elapsed_s < 0.75  # the 0.8 s warm-up is not in the fit's clock
-    assert events[-1].step > 5
+    assert events[-1].elapsed_s < 2.0  # the 3 s warm-up is not in the fit's clock
+    assert events[-1].step > 1
 
 
 def test_warm_up_runs_once_per_device_type(monkeypatch) -> None:
