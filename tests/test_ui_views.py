@@ -313,3 +313,35 @@ def test_curves_whole_image_psnr_tiles_labels_and_integer_axis(qtbot) -> None:
     plots.show_labels(("edge", "grid"))
     assert "edge-aligned init" in plots.legend_text() and "grid init" in plots.legend_text()
     assert not hasattr(plots, "legend") or plots.psnr_plot.getPlotItem().legend is None
+
+
+def test_psnr_axis_labels_never_overlap_in_a_low_plot(qtbot) -> None:
+    """Before training, the PSNR plot at 1280x720 is about 40 px high: pyqtgraph put
+    0, 0.2, ..., 1.0 there, one label over the next.  Every labelled tick of the
+    PSNR, kernel and expert plots' left axes now lies >= 1.3 text heights apart."""
+    from smoe_gui.ui.theme import current_theme
+    from smoe_gui.ui.views.plots import ExpertPlot, LegibleAxis, TrainingPlots, thin_levels
+
+    plots = TrainingPlots(current_theme())
+    expert = ExpertPlot(current_theme())
+    for widget in (plots.psnr_plot, plots.kernel_plot, expert):
+        qtbot.addWidget(widget)
+    axes = [p.getAxis("left") for p in (plots.psnr_plot, plots.kernel_plot, expert)]
+    assert all(isinstance(a, LegibleAxis) for a in axes)
+    for axis in axes:
+        gap = axis.min_gap_px()
+        assert gap > 10
+        for lo, hi, size in ((0.0, 1.0, 40.0), (18.0, 27.0, 45.0), (1371.0, 1375.0, 40.0),
+                             (21.72, 21.81, 60.0), (0.0, 1.0, 400.0)):
+            if axis is axes[1] and hi - lo < 1:
+                continue  # the kernel count's axis shows whole numbers only
+            levels = axis.tickValues(lo, hi, size)
+            assert levels and levels[0][1], (lo, hi, size)
+            for spacing, values in levels:
+                assert spacing * size / (hi - lo) >= gap - 1e-9, (lo, hi, size, spacing)
+                assert len(values) >= 1
+    # a tall plot keeps pyqtgraph's own ticks; a round step stays round
+    assert thin_levels([(0.2, [0.0, 0.2, 0.4]), (0.1, [0.1, 0.3])], 1.0, 400.0, 16.0) == [
+        (0.2, [0.0, 0.2, 0.4]), (0.1, [0.1, 0.3])]
+    assert thin_levels([(0.2, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]), (0.1, [0.1])], 1.0, 40.0, 16.0) == [
+        (0.4, [0.0, 0.4, 0.8])]
