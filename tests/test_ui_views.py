@@ -233,6 +233,35 @@ def test_fit_title_drops_the_middle_of_the_caption_first() -> None:
     assert fit_title(title, caption, lambda t: len(t) <= 10) == "4  Kernels"
     assert fit_title(title, caption, lambda t: len(t) <= 6) == "4  Ke…"
     assert fit_title(title, "", lambda t: len(t) <= 10) == "4  Kernels"
+    # a stage the method lacks: the method's name goes before the caption does
+    assert fit_title("1  Canny edges", "as-smoe: no edges", lambda t: len(t) <= 28) == (
+        "1  Canny edges  —  no edges"
+    )
+
+
+def test_every_missing_stage_caption_fits_a_view_at_1280x720(qtbot) -> None:
+    """At 1280x720 a stage view leaves about 246 px for its 10 pt title: "3  Reduced
+    segments  —  s-smoe: none" (258 px) and grid's "1  Canny edges  —  grid: no edges
+    used" showed as the bare title, view 1 of grid blank without a word why."""
+    from functools import partial
+
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    from smoe_gui.core import registry
+    from smoe_gui.ui.control.lecture_steps import stage_titles
+    from smoe_gui.ui.views.view_items import fit_title, fits_width
+
+    font = QFont(QApplication.font())
+    font.setPointSize(10)
+    fits = partial(fits_width, QFontMetrics(font), 246)
+    seen = 0
+    for name in registry.names():
+        titles = stage_titles(name)
+        for view, caption in getattr(registry.get(name), "no_stage_text", {}).items():
+            shown = fit_title(titles[view], caption, fits)
+            assert shown.endswith(caption.split(": ", 1)[-1]), (name, view, shown)
+            seen += 1
+    assert seen >= 7
 
 
 def test_a_narrow_view_shows_a_shortened_title_and_the_full_one_as_tooltip(views) -> None:
