@@ -369,6 +369,10 @@ def test_psnr_axis_labels_never_overlap_in_a_low_plot(qtbot) -> None:
             for spacing, values in levels:
                 assert spacing * size / (hi - lo) >= gap - 1e-9, (lo, hi, size, spacing)
                 assert len(values) >= 1
+    # Fig. 3 counts whole iterations: focused (key 6) its axis said 0, 0.5, 1, ..., 5
+    bottom = expert.getAxis("bottom")
+    for _spacing, values in bottom.tickValues(0.0, 5.0, 1200.0):
+        assert all(float(v).is_integer() for v in values)
     # a tall plot keeps pyqtgraph's own ticks; a round step stays round
     assert thin_levels([(0.2, [0.0, 0.2, 0.4]), (0.1, [0.1, 0.3])], 1.0, 400.0, 16.0) == [
         (0.2, [0.0, 0.2, 0.4]), (0.1, [0.1, 0.3])]

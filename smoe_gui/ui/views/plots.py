@@ -382,7 +382,8 @@ class ExpertPlot(pg.PlotWidget):
     """PSNR of the initial reconstruction per expert-refinement iteration (Fig. 3)."""
 
     def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
-        super().__init__(parent=parent, axisItems={"left": LegibleAxis("left")})
+        axes = {"left": LegibleAxis("left"), "bottom": IntegerAxis("bottom")}  # whole iterations
+        super().__init__(parent=parent, axisItems=axes)
         self.setObjectName("expert-plot")
         self.setTitle("Expert initialisation (Fig. 3)")
         self.setLabel("left", "PSNR", units="dB")
