@@ -5,6 +5,7 @@ views' titles."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -252,3 +253,15 @@ def test_the_legend_lists_the_shown_methods_entries_only(qapp) -> None:
     assert "superpixel boundary" in everything and "pair link" in everything
     assert "&nbsp;grid" in everything
     assert "trained / loaded" in edge and "trained / loaded" in segment
+
+
+def test_the_lecture_action_promises_no_step_count() -> None:
+    """The lectures differ in length (edge 6 steps, grid 3, the segment methods 5): the
+    menu's tooltip said "(1 → 5, then training)", false for every method but none."""
+    from smoe_gui.ui.actions import ACTIONS
+    from smoe_gui.ui.control.lecture_steps import lecture_steps
+
+    tip = next(a for a in ACTIONS if a.id == "lecture").tooltip
+    counts = {len(lecture_steps(m)) for m in METHODS}
+    assert len(counts) > 1 and "method" in tip
+    assert not re.search(r"\d", tip), tip
