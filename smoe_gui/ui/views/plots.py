@@ -130,7 +130,9 @@ class IntegerAxis(LegibleAxis):
 #: Text row of each phase's label along its dashed line, from the top of the
 #: plot: one row each, so that labels of phases that start at (almost) the
 #: same step (merge and finetune are one step apart) never print on top of
-#: each other, whatever the plot's height (:func:`phase_label_positions`).
+#: each other, whatever the plot's height (:func:`phase_label_positions`).  A plot
+#: too low for three rows (the PSNR plot at 1280x720) puts all three in the top
+#: row instead, merge's text to the left of its line and finetune's to the right.
 PHASE_ROWS = {"tiles": 0, "merge": 1, "finetune": 2}
 
 
@@ -231,8 +233,18 @@ class TrainingPlots:
         line = next(iter(self.phase_lines.values()))
         row = line.label.textItem.boundingRect().height()  # the text and its margins
         height = self.psnr_plot.getViewBox().height()
-        for phase, pos in phase_label_positions(height, row).items():
-            self.phase_lines[phase].label.setPosition(pos)
+        one_row = height < len(PHASE_ROWS) * row + 6.0  # 1280x720: about 45 px, 3 rows do not fit
+        if one_row:  # one row at the top: merge's text left of its line, finetune's right of its
+            top = float(np.clip(1.0 - (3.0 + 0.5 * row) / max(height, 1.0), 0.0, 1.0))
+            positions = dict.fromkeys(PHASE_ROWS, top)
+        else:
+            positions = phase_label_positions(height, row)
+        for phase, pos in positions.items():
+            label = self.phase_lines[phase].label
+            side = (1, 0.5) if one_row and phase == "merge" else (0, 0.5)
+            label.anchors = [side, side]
+            label.setPosition(pos)
+            label.updatePosition()
 
     def apply_theme(self, theme: Theme) -> None:
         for plot in (self.psnr_plot, self.kernel_plot):
