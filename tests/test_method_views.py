@@ -220,7 +220,13 @@ def test_caption_is_escaped_rich_text() -> None:
     state.start()
     html = state.caption_html()
     assert html.startswith("<b>edge · 1 Canny edges</b> (1/6)")
-    assert "Page Down" in html
+    assert "Page Down" in html and "Page Up" not in html  # nothing before the first step
+    state.next()
+    assert "Page Down" in state.caption_html() and "Page Up" in state.caption_html()
+    while state.next():
+        pass
+    last = state.caption_html()
+    assert "(6/6)" in last and "Page Down" not in last and "Page Up / B: back" in last
 
 
 # --------------------------------------------------------------------------- titles
