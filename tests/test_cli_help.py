@@ -45,3 +45,33 @@ def test_help_follows_the_method_table(monkeypatch: pytest.MonkeyPatch) -> None:
     assert top.count("new-method") >= 2  # the description and the init and experiment lines
     for command in ("init", "fit", "experiment", "tune"):
         assert "new-method" in subs[command], command
+
+
+def _readme_synopsis() -> dict[str, str]:
+    """The README's ``smoe COMMAND ...`` synopsis block (its ``text`` fence), per command."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Command line", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    out: dict[str, str] = {}
+    command = ""
+    for line in block.splitlines():
+        m = re.match(r"smoe (\w+)", line)
+        if m:
+            command = m.group(1)
+        if command:
+            out[command] = out.get(command, "") + " " + line
+    return out
+
+
+def test_the_readme_synopsis_matches_the_parsers() -> None:
+    """Every option the README's synopsis shows exists, every command is there, and
+    the options its own examples use (``--max-size`` for fit and tune) are shown."""
+    synopsis = _readme_synopsis()
+    subs = {k: v for k, v in _sub_help(cli.build_parser()).items()}
+    assert set(synopsis) == set(subs)
+    for command, text in synopsis.items():
+        for option in set(re.findall(r"--[a-z][a-z-]*", text)):
+            assert re.search(rf"{option}\b", subs[command]), (command, option)
+    for command in ("init", "fit", "tune", "experiment"):
+        assert "--max-size" in synopsis[command], command

@@ -5,6 +5,7 @@ views' titles."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -221,7 +222,13 @@ def test_caption_is_escaped_rich_text() -> None:
     state.start()
     html = state.caption_html()
     assert html.startswith("<b>edge · 1 Canny edges</b> (1/6)")
-    assert "Page Down" in html
+    assert "Page Down" in html and "Page Up" not in html  # nothing before the first step
+    state.next()
+    assert "Page Down" in state.caption_html() and "Page Up" in state.caption_html()
+    while state.next():
+        pass
+    last = state.caption_html()
+    assert "(6/6)" in last and "Page Down" not in last and "Page Up / B: back" in last
 
 
 # --------------------------------------------------------------------------- titles
@@ -254,3 +261,15 @@ def test_the_legend_lists_the_shown_methods_entries_only(qapp) -> None:
     assert "superpixel boundary" in everything and "pair link" in everything
     assert "&nbsp;grid" in everything
     assert "trained / loaded" in edge and "trained / loaded" in segment
+
+
+def test_the_lecture_action_promises_no_step_count() -> None:
+    """The lectures differ in length (edge 6 steps, grid 3, the segment methods 5): the
+    menu's tooltip said "(1 → 5, then training)", false for every method but none."""
+    from smoe_gui.ui.actions import ACTIONS
+    from smoe_gui.ui.control.lecture_steps import lecture_steps
+
+    tip = next(a for a in ACTIONS if a.id == "lecture").tooltip
+    counts = {len(lecture_steps(m)) for m in METHODS}
+    assert len(counts) > 1 and "method" in tip
+    assert not re.search(r"\d", tip), tip

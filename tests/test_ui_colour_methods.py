@@ -168,6 +168,13 @@ def test_s_smoe_shows_the_segment_map(qtbot, window) -> None:
     assert titles["segments"] == f"2  Superpixels  —  s-smoe · {n_sp}"
     assert "s-smoe: no edges" in titles["edges"] and "s-smoe: none" in titles["reduced"]
     assert window.stages.background_of("edges") == "dimmed"  # no stale or empty edge mask
+    window.panel.set_method("grid")  # no edge pixel either: the image dimmed, not blank white
+    wait_stages(qtbot, window)
+    assert not window.session.stage_result.init.edges.any()
+    assert window.stages.background_of("edges") == "dimmed"
+    assert "grid: no edges used" in window.stages.title_of("edges")
+    window.panel.set_method("s-smoe")
+    wait_stages(qtbot, window)
     assert "s-smoe · initial" in titles["kernels"]
     assert window.stages.reconstruction() is not None
     counts, times = window.counts_label.text(), window.times_label.text()

@@ -235,6 +235,35 @@ def test_fit_title_drops_the_middle_of_the_caption_first() -> None:
     assert fit_title(title, caption, lambda t: len(t) <= 10) == "4  Kernels"
     assert fit_title(title, caption, lambda t: len(t) <= 6) == "4  Ke…"
     assert fit_title(title, "", lambda t: len(t) <= 10) == "4  Kernels"
+    # a stage the method lacks: the method's name goes before the caption does
+    assert fit_title("1  Canny edges", "as-smoe: no edges", lambda t: len(t) <= 28) == (
+        "1  Canny edges  —  no edges"
+    )
+
+
+def test_every_missing_stage_caption_fits_a_view_at_1280x720(qtbot) -> None:
+    """At 1280x720 a stage view leaves about 246 px for its 10 pt title: "3  Reduced
+    segments  —  s-smoe: none" (258 px) and grid's "1  Canny edges  —  grid: no edges
+    used" showed as the bare title, view 1 of grid blank without a word why."""
+    from functools import partial
+
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    from smoe_gui.core import registry
+    from smoe_gui.ui.control.lecture_steps import stage_titles
+    from smoe_gui.ui.views.view_items import fit_title, fits_width
+
+    font = QFont(QApplication.font())
+    font.setPointSize(10)
+    fits = partial(fits_width, QFontMetrics(font), 246)
+    seen = 0
+    for name in registry.names():
+        titles = stage_titles(name)
+        for view, caption in getattr(registry.get(name), "no_stage_text", {}).items():
+            shown = fit_title(titles[view], caption, fits)
+            assert shown.endswith(caption.split(": ", 1)[-1]), (name, view, shown)
+            seen += 1
+    assert seen >= 7
 
 
 def test_a_narrow_view_shows_a_shortened_title_and_the_full_one_as_tooltip(views) -> None:
@@ -293,7 +322,7 @@ def test_curves_whole_image_psnr_tiles_labels_and_integer_axis(qtbot) -> None:
     assert len(tx) == 8
     # phase labels never overlap and lie inside the plot, at the plot's size in a
     # 1280x720 window (merge and finetune start one step apart)
-    for size in ((560, 150), (900, 260)):
+    for size in ((540, 120), (560, 150), (900, 260)):  # (540, 120): 1280x720 as it is
         plots.psnr_plot.resize(*size)
         plots.psnr_plot.show()
         qtbot.waitUntil(lambda s=size: plots.psnr_plot.width() == s[0], timeout=2_000)
@@ -338,3 +367,39 @@ def test_a_snapshot_caption_sets_only_the_titles_it_changes(views, monkeypatch) 
     assert set_calls == []
     with pytest.raises(ValueError, match="unknown stage views"):
         views.set_captions({"view 7": ""})
+
+
+def test_psnr_axis_labels_never_overlap_in_a_low_plot(qtbot) -> None:
+    """Before training, the PSNR plot at 1280x720 is about 40 px high: pyqtgraph put
+    0, 0.2, ..., 1.0 there, one label over the next.  Every labelled tick of the
+    PSNR, kernel and expert plots' left axes now lies >= 1.3 text heights apart."""
+    from smoe_gui.ui.theme import current_theme
+    from smoe_gui.ui.views.plots import ExpertPlot, LegibleAxis, TrainingPlots, thin_levels
+
+    plots = TrainingPlots(current_theme())
+    expert = ExpertPlot(current_theme())
+    for widget in (plots.psnr_plot, plots.kernel_plot, expert):
+        qtbot.addWidget(widget)
+    axes = [p.getAxis("left") for p in (plots.psnr_plot, plots.kernel_plot, expert)]
+    assert all(isinstance(a, LegibleAxis) for a in axes)
+    for axis in axes:
+        gap = axis.min_gap_px()
+        assert gap > 10
+        for lo, hi, size in ((0.0, 1.0, 40.0), (18.0, 27.0, 45.0), (1371.0, 1375.0, 40.0),
+                             (21.72, 21.81, 60.0), (0.0, 1.0, 400.0)):
+            if axis is axes[1] and hi - lo < 1:
+                continue  # the kernel count's axis shows whole numbers only
+            levels = axis.tickValues(lo, hi, size)
+            assert levels and levels[0][1], (lo, hi, size)
+            for spacing, values in levels:
+                assert spacing * size / (hi - lo) >= gap - 1e-9, (lo, hi, size, spacing)
+                assert len(values) >= 1
+    # Fig. 3 counts whole iterations: focused (key 6) its axis said 0, 0.5, 1, ..., 5
+    bottom = expert.getAxis("bottom")
+    for _spacing, values in bottom.tickValues(0.0, 5.0, 1200.0):
+        assert all(float(v).is_integer() for v in values)
+    # a tall plot keeps pyqtgraph's own ticks; a round step stays round
+    assert thin_levels([(0.2, [0.0, 0.2, 0.4]), (0.1, [0.1, 0.3])], 1.0, 400.0, 16.0) == [
+        (0.2, [0.0, 0.2, 0.4]), (0.1, [0.1, 0.3])]
+    assert thin_levels([(0.2, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]), (0.1, [0.1])], 1.0, 40.0, 16.0) == [
+        (0.4, [0.0, 0.4, 0.8])]

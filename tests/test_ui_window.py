@@ -913,6 +913,26 @@ def test_screenshot_option_writes_the_window(qtbot, image_path, tmp_path, monkey
     assert running_threads() == []
 
 
+def test_screenshot_without_train_runs_no_warm_up(qtbot, image_path, tmp_path, monkeypatch) -> None:
+    """The warm-up fit cannot be cancelled: a screenshot that does not train must not start
+    it, or closing the window at once left it running (``QThread: Destroyed while thread
+    'smoe-inspect' is still running``, SIGABRT) while numba compiled on a fresh checkout."""
+    from smoe_gui.ui import main_window
+    from smoe_gui.ui.app import main
+
+    calls: list[int] = []
+    monkeypatch.setattr(main_window, "training_warmed", lambda: False)
+    monkeypatch.setattr(main_window, "warm_up_training", lambda: calls.append(1) or 0.0)
+    settings = tmp_path / "shot.ini"
+    s = QSettings(str(settings), QSettings.Format.IniFormat)
+    s.setValue("params", FAST.to_json())
+    s.sync()
+    monkeypatch.setenv("SMOE_GUI_SETTINGS", str(settings))
+    assert main([str(image_path), "--screenshot", str(tmp_path / "shot.png")]) == 0
+    assert calls == []
+    assert running_threads() == []
+
+
 def test_file_dialogs_start_in_the_last_folder_else_pictures_or_home(
     window, tmp_path, monkeypatch
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +189,11 @@ def test_fit_video_mp4_and_gif(
         assert (out / "report.json").is_file() and "wrote" in err
         frames = _mp4_frames(video) if name.endswith(".mp4") else _gif_frames(video)
         assert len(frames) > 1
+        # one frame count on stderr, the file's (the snapshots plus the held last frame)
+        counts = re.findall(r"(\d+) frames", err)
+        assert len(counts) == 1, err
+        if name.endswith(".mp4"):  # a GIF stores the held frames as one longer frame
+            assert counts == [str(len(frames))], err
         assert np.abs(frames[0].astype(int) - frames[-1].astype(int)).mean() > 0.5
     report = json.loads((tmp_path / "out-run.mp4" / "report.json").read_text())
     assert report["steps"] > 0

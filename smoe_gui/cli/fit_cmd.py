@@ -205,8 +205,8 @@ def _write_video(args: argparse.Namespace, video: tuple[Path, tuple[str, ...]],
     keys = (initial_kinds(result.initialization)
             if result.initialization is not None else None)
     if not args.quiet:
-        print(f"smoe fit: drawing {len(result.snapshots)} frames into {show_path(path)}",
-              file=sys.stderr, flush=True)
+        print(f"smoe fit: drawing the video of {len(result.snapshots)} snapshots into "
+              f"{show_path(path)}", file=sys.stderr, flush=True)  # frames: the line after
     info = write_training_video(
         path, image, result.snapshots, result.history, panels=panels,
         fps=args.video_fps or DEFAULT_FPS, initial_keys=keys,

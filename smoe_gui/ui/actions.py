@@ -260,7 +260,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "&View",
         lambda w: w.toggle_lecture,
         "F9",
-        "Reveal the stages one at a time with a caption (1 → 5, then training)",
+        "Reveal the selected method's stages one at a time with a caption, then its "
+        "training",
         checkable=True,
     ),
     ActionSpec(

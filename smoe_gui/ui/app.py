@@ -218,8 +218,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .messages import StderrMessenger
             from .resources import default_sample
 
-            # no modal box: errors go to stderr and exit 2, questions get "yes"
-            window = create_main_window(None, settings=settings, open_default=False)
+            # no modal box: errors go to stderr and exit 2, questions get "yes"; no
+            # training warm-up without --train: it cannot be cancelled, and on a fresh
+            # checkout (numba compiling) it outlived the window and aborted the process
+            window = create_main_window(
+                None, settings=settings, open_default=False, warm_up=args.train is not None
+            )
             messenger = StderrMessenger()
             window.messenger = messenger
             if args.theme is not None:

@@ -174,9 +174,14 @@ class LectureState:
         step = self.current()
         if step is None:
             return ""
+        keys = []  # only the keys that do something at this step
+        if self.step < len(self.steps) - 1:
+            keys.append("Page Down / N: next")
+        if self.step > 0:
+            keys.append("Page Up / B: back")
+        hint = f"  <small>[{' · '.join(keys)}]</small>" if keys else ""
         return (
             f"<b>{html.escape(self.method, quote=False)} · "
             f"{html.escape(step.title, quote=False)}</b> ({self.step + 1}/{len(self.steps)}) — "
-            f"{html.escape(step.caption, quote=False)}  <small>[Page Down / N: next · Page Up / B: "
-            "back]</small>"
+            f"{html.escape(step.caption, quote=False)}{hint}"
         )

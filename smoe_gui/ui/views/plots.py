@@ -19,6 +19,7 @@ import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QWidget
 
 from ...core import registry
@@ -33,6 +34,7 @@ __all__ = [
     "PLOT_REFRESH_MS",
     "ExpertPlot",
     "IntegerAxis",
+    "LegibleAxis",
     "TrainingPlots",
     "add_grid",
     "curve_labels",
@@ -54,7 +56,58 @@ def add_grid(plot: pg.PlotWidget) -> pg.GridItem:
     return grid
 
 
-class IntegerAxis(pg.AxisItem):
+#: Closest two tick labels of a vertical axis may be, in text heights.
+MIN_TICK_ROWS = 1.3
+
+
+class LegibleAxis(pg.AxisItem):
+    """A vertical axis whose tick labels never print on top of each other.
+
+    pyqtgraph draws every label of the coarsest tick level, however close: a
+    plot 40 px high (the PSNR plot at 1280x720, before training) showed 0, 0.2,
+    ..., 1.0 in one smudge.  A level whose ticks lie closer than
+    :data:`MIN_TICK_ROWS` text heights keeps every k-th tick, k the least of 2,
+    5, 10, 20, 50, ... that spaces them enough (a round step stays round).
+    Horizontal axes are left as pyqtgraph makes them.
+    """
+
+    def min_gap_px(self) -> float:
+        """The least distance in pixels between two labelled ticks."""
+        font = self.style.get("tickFont") or self.font()
+        return MIN_TICK_ROWS * QFontMetricsF(font).height()
+
+    def tickValues(
+        self, minVal: float, maxVal: float, size: float
+    ) -> list[tuple[float, list[float]]]:  # noqa: N802,N803
+        levels = super().tickValues(minVal, maxVal, size)
+        span = float(maxVal) - float(minVal)
+        if self.orientation not in ("left", "right") or span <= 0 or size <= 0:
+            return levels
+        return thin_levels(levels, span, float(size), self.min_gap_px())
+
+
+def thin_levels(
+    levels: list[tuple[float, list[float]]], span: float, size_px: float, gap_px: float
+) -> list[tuple[float, list[float]]]:
+    """Tick levels ``[(spacing, values), ...]`` of an axis ``size_px`` long showing
+    ``span`` data units, each thinned so that its ticks lie ``gap_px`` or more apart
+    (:class:`LegibleAxis`); the finer levels that would then repeat or crowd are dropped."""
+    out: list[tuple[float, list[float]]] = []
+    for spacing, values in levels:
+        step = float(spacing)
+        if step <= 0 or not values:
+            continue
+        need = gap_px * span / (step * size_px)  # the least factor that spaces them enough
+        k = next((m * 10**e for e in range(16) for m in (1, 2, 5) if m * 10**e >= need), 1)
+        if out and (k > 1 or step * k >= out[-1][0]):
+            continue  # a finer level too dense to label: its ticks would crowd the coarse ones
+        wide = step * k
+        kept = [v for v in values if abs(v / wide - round(v / wide)) < 1e-6]
+        out.append((wide, kept or list(values)[::k]))
+    return out
+
+
+class IntegerAxis(LegibleAxis):
     """An axis whose ticks are whole numbers only (a kernel count)."""
 
     def tickValues(
@@ -77,7 +130,9 @@ class IntegerAxis(pg.AxisItem):
 #: Text row of each phase's label along its dashed line, from the top of the
 #: plot: one row each, so that labels of phases that start at (almost) the
 #: same step (merge and finetune are one step apart) never print on top of
-#: each other, whatever the plot's height (:func:`phase_label_positions`).
+#: each other, whatever the plot's height (:func:`phase_label_positions`).  A plot
+#: too low for three rows (the PSNR plot at 1280x720) puts all three in the top
+#: row instead, merge's text to the left of its line and finetune's to the right.
 PHASE_ROWS = {"tiles": 0, "merge": 1, "finetune": 2}
 
 
@@ -132,7 +187,7 @@ class TrainingPlots:
         self.show_tile_psnr = False
         self.theme = theme
         self.labels_shown: tuple[str, ...] = ("train",)
-        self.psnr_plot = pg.PlotWidget(parent=parent)
+        self.psnr_plot = pg.PlotWidget(parent=parent, axisItems={"left": LegibleAxis("left")})
         self.psnr_plot.setObjectName("psnr-plot")
         self.kernel_plot = pg.PlotWidget(parent=parent, axisItems={"left": IntegerAxis("left")})
         self.kernel_plot.setObjectName("kernel-plot")
@@ -178,8 +233,18 @@ class TrainingPlots:
         line = next(iter(self.phase_lines.values()))
         row = line.label.textItem.boundingRect().height()  # the text and its margins
         height = self.psnr_plot.getViewBox().height()
-        for phase, pos in phase_label_positions(height, row).items():
-            self.phase_lines[phase].label.setPosition(pos)
+        one_row = height < len(PHASE_ROWS) * row + 6.0  # 1280x720: about 45 px, 3 rows do not fit
+        if one_row:  # one row at the top: merge's text left of its line, finetune's right of its
+            top = float(np.clip(1.0 - (3.0 + 0.5 * row) / max(height, 1.0), 0.0, 1.0))
+            positions = dict.fromkeys(PHASE_ROWS, top)
+        else:
+            positions = phase_label_positions(height, row)
+        for phase, pos in positions.items():
+            label = self.phase_lines[phase].label
+            side = (1, 0.5) if one_row and phase == "merge" else (0, 0.5)
+            label.anchors = [side, side]
+            label.setPosition(pos)
+            label.updatePosition()
 
     def apply_theme(self, theme: Theme) -> None:
         for plot in (self.psnr_plot, self.kernel_plot):
@@ -329,7 +394,8 @@ class ExpertPlot(pg.PlotWidget):
     """PSNR of the initial reconstruction per expert-refinement iteration (Fig. 3)."""
 
     def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
-        super().__init__(parent=parent)
+        axes = {"left": LegibleAxis("left"), "bottom": IntegerAxis("bottom")}  # whole iterations
+        super().__init__(parent=parent, axisItems=axes)
         self.setObjectName("expert-plot")
         self.setTitle("Expert initialisation (Fig. 3)")
         self.setLabel("left", "PSNR", units="dB")

@@ -350,10 +350,11 @@ class StageViews(KernelViewMixin, QWidget):
         if getattr(self, "legend_method", None) != init.method:
             self.legend_method: str | None = init.method  # the legend lists its entries only
             self._show_legend()
-        # the segment methods have no edge stage: view 1 shows the image dimmed
+        # the segment methods have no edge stage, the grid no edge pixel: view 1 shows the
+        # image dimmed rather than a blank white mask
         self._edges = (
             None
-            if init.segment_map is not None
+            if init.segment_map is not None or not np.any(init.edges)
             else np.ascontiguousarray(init.edges, dtype=np.uint8)
         )
         self._edge_factor = 0

@@ -213,8 +213,10 @@ def fit_title(title: str, caption: str, fits: Callable[[str], bool]) -> str:
 
     The caption's parts (``" · "``-separated: the method, the model's state,
     more, the kernel count, e.g. ``"edge · trained · 128 steps · K=1373"``) go
-    in this order: the middle ones, then the kernel count, then the state; then
-    the bare title, elided at the end with "…".
+    in this order: the middle ones, then the kernel count, then the state; a
+    caption ``"method: what"`` (a stage the method does not have, e.g.
+    ``"as-smoe: none"``) loses its ``"method: "`` next; then the bare title,
+    elided at the end with "…".
     """
     parts = [p for p in caption.split(" · ") if p] if caption else []
     candidates = [parts] if parts else []
@@ -224,6 +226,8 @@ def fit_title(title: str, caption: str, fits: Callable[[str], bool]) -> str:
         candidates.append(parts[:2])
     if len(parts) > 1:
         candidates.append(parts[:1])
+    if parts and ": " in parts[0]:
+        candidates.append([parts[0].split(": ", 1)[1]])
     for cand in candidates:
         text = f"{title}  —  {' · '.join(cand)}"
         if fits(text):
