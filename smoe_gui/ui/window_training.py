@@ -200,7 +200,9 @@ class TrainingHandlers(WindowLayout):
         """The reconstructions of the Compare runs side by side (a window of its own)."""
         from .views.compare_view import CompareWindow
 
-        results = {label: self.session.final_result(label) for label in self.session.compared_labels()}
+        results = {
+            label: self.session.final_result(label) for label in self.session.compared_labels()
+        }
         shown = {k: v for k, v in results.items() if v is not None}
         if len(shown) < 2 or self.session.image is None:
             self.messenger.warning("Nothing to compare", "Run Compare (Ctrl+K) first.")

@@ -194,7 +194,9 @@ def compute_snapshot(
         raw = render(model, height=ph, width=pw)
     recon = np.ascontiguousarray(np.clip(raw, 0.0, 1.0), dtype=np.float32)
     ms = (time.perf_counter() - t0) * 1e3
-    target = image if (ph, pw) == (h, w) else cv2.resize(image, (pw, ph), interpolation=cv2.INTER_AREA)
+    target = (
+        image if (ph, pw) == (h, w) else cv2.resize(image, (pw, ph), interpolation=cv2.INTER_AREA)
+    )
     if target.ndim != recon.ndim:
         target = as_channels(target, "rgb" if recon.ndim == 3 else "gray")
     residual = np.ascontiguousarray(np.abs(target - recon), dtype=np.float32)

@@ -210,7 +210,9 @@ class StageViews(KernelViewMixin, QWidget):
                     pen = pg.mkPen(theme.color("highlight"), width=2.0)
                 elif level:  # faded by blending towards the background: opaque 1-px pens
                     # paint ~5x faster than translucent or wider ones (2,000 ellipses)
-                    pen = pg.mkPen(blend(theme.color(cat), bg, SHARE_LEVELS[int(level)][1] / 255.0), width=1)
+                    pen = pg.mkPen(
+                        blend(theme.color(cat), bg, SHARE_LEVELS[int(level)][1] / 255.0), width=1
+                    )
                 else:
                     pen = pg.mkPen(theme.color(cat, 230), width=item._smoe_width)  # type: ignore[attr-defined]
                 item.setPen(pen)

@@ -140,7 +140,9 @@ class MarkerItem(pg.GraphicsObject):
         if len(xy):
             fn.ndarray_from_qpolygonf(self._poly)[:] = xy
             lo, hi = xy.min(axis=0), xy.max(axis=0)
-            self._bounds = QRectF(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
+            self._bounds = QRectF(
+                float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])
+            )
         else:
             self._bounds = QRectF()
         self.update()
