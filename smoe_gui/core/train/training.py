@@ -228,6 +228,21 @@ def _initial_model(
     return model
 
 
+#: Below this MSE of the float32 training render, the start is checked with the
+#: exact float64 formula: a constant image is fitted exactly by its initial model,
+#: and float32 rounding alone must not start a training that can only add noise.
+_EXACT_GATE_MSE = 1e-12
+
+
+def _renders_exactly(model: SmoeModel, image: NDArray[np.float32]) -> bool:
+    """Whether ``model`` rendered in float64 (:func:`smoe_gui.core.rendering.culled.render`)
+    equals ``image`` exactly (after the float32 rounding of a stored image)."""
+    from ..rendering.culled import render
+
+    recon = np.asarray(render(model), dtype=np.float32).reshape(image.shape)
+    return bool(np.array_equal(recon, image.astype(np.float32)))
+
+
 def fit(
     image: NDArray[np.floating],
     params: Params,
@@ -343,6 +358,8 @@ def _fit(
         start_window = _full_window(state, start)
         start_mse = float(torch.mean((start_window.render() - start_window.target) ** 2))
     del start_window
+    if 0.0 < start_mse < _EXACT_GATE_MSE and _renders_exactly(model, image):
+        start_mse = 0.0  # float32 rounding, not an error: the exact formula gives the image
     best = _Best()
     if math.isfinite(start_mse):
         best.mse = start_mse
@@ -396,7 +413,10 @@ def _fit(
     start_ft = clock.now()
     step_before_ft = state.step
     outcome: list[str] = []
-    yield from _finetune_phase(state, window, best, deadline=budget, outcome=outcome)
+    if best.mse > 0.0:
+        yield from _finetune_phase(state, window, best, deadline=budget, outcome=outcome)
+    else:  # an exact start: nothing to train
+        outcome.append("exact")
     state.phase_times["finetune"] = clock.now() - start_ft
     reason = outcome[0] if outcome else "stopped"
     last_phase = "finetune" if state.step > step_before_ft else "merge"
