@@ -286,6 +286,20 @@ def test_no_hand_drawn_escape_codes_in_cli() -> None:
         assert '"#" *' not in text, path
 
 
+def _read_all(fd: int, quiet_s: float = 0.3) -> str:
+    """Everything written to the pseudo-terminal ``fd`` (one read may return only
+    the first of the bar's writes)."""
+    import select
+
+    chunks = []
+    while select.select([fd], [], [], quiet_s)[0]:
+        data = os.read(fd, 65536)
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
 def test_progress_bar_draws_on_a_terminal_of_size_zero(monkeypatch: pytest.MonkeyPatch) -> None:
     """A pseudo-terminal that reports 0x0 (``script``, CI runners): the bar still shows."""
     import pty
@@ -298,6 +312,6 @@ def test_progress_bar_draws_on_a_terminal_of_size_zero(monkeypatch: pytest.Monke
             assert progress.tty
             progress(_event(3, "finetune", 5.0))
         stream.flush()
-        text = os.read(master, 65536).decode("utf-8", "replace")
+        text = _read_all(master)
     os.close(master)
     assert "fit:  50%|" in text and "finetune  step 3" in text, text
