@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -37,3 +38,22 @@ def synthetic_image() -> np.ndarray:
     img[(xx - 40) ** 2 + (yy - 48) ** 2 < 20**2] = 0.9
     img[20:30, 70:120] = 0.05
     return img.astype(np.float32)
+
+
+@pytest.fixture()
+def no_qthread_left_running():
+    """After the test, wait up to 5 s for the window's QThreads to end (their
+    finished signals may still be queued), then fail if one is still running.
+    Qt modules use it with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    yield
+    from PySide6.QtWidgets import QApplication
+
+    from smoe_gui.ui.workers import running_threads
+
+    app = QApplication.instance()
+    deadline = time.perf_counter() + 5.0
+    while running_threads() and time.perf_counter() < deadline:
+        if app is not None:
+            app.processEvents()
+        time.sleep(0.01)
+    assert running_threads() == [], f"QThread left running: {running_threads()}"

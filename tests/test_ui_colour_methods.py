@@ -4,7 +4,6 @@ offscreen with pytest-qt on small generated images."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
-from PySide6.QtWidgets import QApplication, QGroupBox  # noqa: E402
+from PySide6.QtWidgets import QGroupBox  # noqa: E402
 
 from smoe_gui.core.io.fileio import write_png  # noqa: E402
 from smoe_gui.core.labels import label_boundaries  # noqa: E402
@@ -49,16 +48,8 @@ def compiled_core():
         render(initialize(colour_image(), FAST.replace(channels="rgb"), method).model)
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left_running():
-    yield
-    app = QApplication.instance()
-    deadline = time.perf_counter() + 5.0
-    while running_threads() and time.perf_counter() < deadline:
-        if app is not None:
-            app.processEvents()
-        time.sleep(0.01)
-    assert running_threads() == [], f"QThread left running: {running_threads()}"
+#: Every test ends with no QThread left running (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_qthread_left_running")
 
 
 @pytest.fixture()

@@ -12,7 +12,6 @@ import pytest
 
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from smoe_gui.core.io.fileio import write_png  # noqa: E402
 from smoe_gui.core.params import Params  # noqa: E402
@@ -20,7 +19,6 @@ from smoe_gui.ui import create_main_window  # noqa: E402
 from smoe_gui.ui.control.init_status import NO_BUDGET_WARNING, InitStatus  # noqa: E402
 from smoe_gui.ui.control.jobs import training_warmed  # noqa: E402
 from smoe_gui.ui.messages import RecordingMessenger  # noqa: E402
-from smoe_gui.ui.workers import running_threads  # noqa: E402
 
 #: Small stages; AS-SMoE's local fits long enough (hundreds of steps) to be cancelled.
 SLOW_AS = Params(max_pts=20, expert_iters=2, as_steps=400, n_kernels=0)
@@ -31,16 +29,8 @@ def mosaic(n: int = 96, cells: int = 6) -> np.ndarray:
     return np.kron(rng.uniform(0.1, 0.9, (cells, cells)), np.ones((n // cells, n // cells)))
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left_running():
-    yield
-    app = QApplication.instance()
-    deadline = time.perf_counter() + 5.0
-    while running_threads() and time.perf_counter() < deadline:
-        if app is not None:
-            app.processEvents()
-        time.sleep(0.01)
-    assert running_threads() == [], f"QThread left running: {running_threads()}"
+#: Every test ends with no QThread left running (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_qthread_left_running")
 
 
 @pytest.fixture()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -10,14 +9,12 @@ import pytest
 
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from smoe_gui.core.io.fileio import write_png  # noqa: E402
 from smoe_gui.core.params import Params  # noqa: E402
 from smoe_gui.ui import create_main_window  # noqa: E402
 from smoe_gui.ui.messages import RecordingMessenger  # noqa: E402
 from smoe_gui.ui.video_export import video_exporter  # noqa: E402
-from smoe_gui.ui.workers import running_threads  # noqa: E402
 
 FAST = Params(max_pts=20, tile_size=64, tile_steps=15, time_budget=1.5, expert_iters=5,
               patience=50)
@@ -31,16 +28,8 @@ def make_image(h: int = 96, w: int = 128) -> np.ndarray:
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left_running():
-    yield
-    app = QApplication.instance()
-    deadline = time.perf_counter() + 5.0
-    while running_threads() and time.perf_counter() < deadline:
-        if app is not None:
-            app.processEvents()
-        time.sleep(0.01)
-    assert running_threads() == [], f"QThread left running: {running_threads()}"
+#: Every test ends with no QThread left running (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_qthread_left_running")
 
 
 @pytest.fixture()
