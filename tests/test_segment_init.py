@@ -125,6 +125,22 @@ def test_superpixels_reject_bad_input() -> None:
         mdbscan_superpixels(np.zeros((3, 3, 3)))
 
 
+def test_s_smoe_colour_experts_start_from_their_parts_mean_colour() -> None:
+    from smoe_gui.core.methods.pipeline import initialize
+    from smoe_gui.core.params import Params
+
+    red, green = np.array([0.6, 0.3, 0.3]), np.array([0.3, 0.6, 0.3])
+    halves = np.empty((32, 64, 3), dtype=np.float32)
+    halves[:, :32], halves[:, 32:] = red, green
+    init = initialize(
+        halves, Params(channels="rgb", n_kernels=2, expert_iters=0, superpixel_blur=0.0), "s-smoe"
+    )
+    m = init.model.m
+    assert m.shape == (2, 3)
+    left = int(np.argmin(init.model.mu[:, 0]))
+    assert np.allclose(m[left], red, atol=1e-6) and np.allclose(m[1 - left], green, atol=1e-6)
+
+
 def test_segment_stats_match_direct_moments() -> None:
     image = _sample()
     labels = mdbscan_superpixels(image)

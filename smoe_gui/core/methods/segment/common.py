@@ -59,6 +59,23 @@ def summary(init: Initialization) -> str:
     return f"{init.method}: superpixels {n_seg:,} · kernels {init.model.n_kernels:,}"
 
 
+def _part_colours(
+    image: NDArray[np.float32], pixel_kernel: NDArray[np.int64] | None, k: int
+) -> NDArray[np.float64] | None:
+    """Mean colour of each kernel's part, ``(k, C)``, from the kernel of every pixel
+    (``(H·W,)``, row-major); ``None`` without that partition."""
+    if pixel_kernel is None or pixel_kernel.shape[0] != image.shape[0] * image.shape[1]:
+        return None
+    flat = np.asarray(image, dtype=np.float64).reshape(-1, image.shape[2])
+    count = np.bincount(pixel_kernel, minlength=k).astype(np.float64)
+    if np.any(count == 0):
+        return None
+    return np.stack(
+        [np.bincount(pixel_kernel, flat[:, c], k) / count for c in range(flat.shape[1])],
+        axis=1,
+    )
+
+
 def segment_place(
     name: str, stage: str, kernels_of: KernelsFunction
 ) -> Callable[[NDArray[np.float32], Params, dict[str, float], int | None], Placement]:
@@ -85,11 +102,17 @@ def segment_place(
         kernels: Any = kernels_of(gray, labels, params, budget, workers)
         timings[stage] = (time.perf_counter() - start) * 1000.0
         timings["placement"] = 0.0  # steering is part of the allocation / local fits
+        if image.ndim == 2:
+            targets = kernels.values
+        else:
+            targets = _part_colours(image, getattr(kernels, "pixel_kernel", None),
+                                    kernels.mu.shape[0])
         return Placement(
             kernels.mu, kernels.A, kernels.log_alpha,
             (f"{name}: {n_seg} superpixels", *kernels.notes),
-            # gray: each kernel's mean over its pixels; colour: the samples at the centres
-            targets=kernels.values if image.ndim == 2 else None,
+            # each kernel's mean over its pixels (gray or colour), where the kernels
+            # partition them; else (AS-SMoE in colour) the samples at the centres
+            targets=targets,
             segment_map=labels, kernel_segment=kernels.segment,
         )
 

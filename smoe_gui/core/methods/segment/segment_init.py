@@ -65,6 +65,7 @@ standard deviation apart along the major axis).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -141,6 +142,10 @@ class SegmentKernels:
     segment : (K,) intp
         The segment each kernel belongs to.
     notes : tuple of str
+    pixel_kernel : (H·W,) int64 or None
+        The kernel whose part each pixel is in (row-major), where the kernels
+        partition the pixels (S-SMoE); ``None`` otherwise.  A colour image's
+        experts start from each part's mean colour through it.
     """
 
     mu: F64
@@ -149,6 +154,7 @@ class SegmentKernels:
     values: F64
     segment: NDArray[np.intp]
     notes: tuple[str, ...] = ()
+    pixel_kernel: NDArray[np.int64] | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -335,8 +341,10 @@ def s_smoe_kernels(
 def _kernels_for_allocation(
     img: F64, labels: NDArray[np.int32], stats: SegmentStats, alloc: NDArray[np.int64]
 ) -> SegmentKernels:
-    """``alloc[s]`` kernels for segment ``s``, by bisection (kernels ordered by segment)."""
-    return _allocation_parts(img, labels, stats, alloc)[0]
+    """``alloc[s]`` kernels for segment ``s``, by bisection (kernels ordered by segment),
+    with the kernel of every pixel (``pixel_kernel``)."""
+    kernels, pixel_part = _allocation_parts(img, labels, stats, alloc)
+    return dataclasses.replace(kernels, pixel_kernel=pixel_part)
 
 
 def _allocation_parts(
