@@ -316,6 +316,9 @@ def warm_up_training() -> float:
     run_fit(image, params, stop=token, on_event=on_event, snapshot_interval_s=0.0)
     if hooks.cancelled():
         raise Cancelled("cancelled")
+    from ...core.train.video import prepare_export
+
+    prepare_export()  # the first training video then imports nothing (File -> Export)
     _warmed = True
     return time.perf_counter() - t0
 
