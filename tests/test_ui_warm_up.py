@@ -122,12 +122,19 @@ SCRIPT = textwrap.dedent(
 
 def test_the_process_ends_cleanly_when_closed_during_the_warm_up(tmp_path) -> None:
     script = SCRIPT.format(
-        root=str(ROOT), tests=str(ROOT / "tests"), ini=str(tmp_path / "s.ini"),
-        params=FAST.to_json(), image=str(_image(tmp_path)),
+        root=str(ROOT),
+        tests=str(ROOT / "tests"),
+        ini=str(tmp_path / "s.ini"),
+        params=FAST.to_json(),
+        image=str(_image(tmp_path)),
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=240, env=env,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
