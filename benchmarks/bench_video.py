@@ -8,7 +8,8 @@ says otherwise) at 1280x720 on the image, trains it for ``--seconds``, then
 exports the run as MP4 and as GIF (*File → Export → Training as video*:
 ``VideoExporter.start_export``) ``--rounds`` times each, while a 10 ms timer on the
 GUI thread measures the event loop: the longest gap between two ticks minus
-the timer's interval is the longest stall.  The first round of a process
+the timer's interval is the longest stall (``start_export`` itself runs inside
+that event loop, so its own time on the GUI thread counts).  The first round of a process
 includes the first imports of matplotlib, Pillow's drawing and imageio on the
 export's thread.  Prints per export: frames, frame size, seconds, the longest
 stall and the 99th percentile of the gaps.  The issue's target is a stall of
@@ -83,13 +84,16 @@ def main(argv: list[str] | None = None) -> int:
         wait(window.stages_shown, 120_000)
         QTimer.singleShot(300, window.start_training)
         wait(window.training_finished, int(1000 * (args.seconds + 300)))
-        exporter = video_exporter(window)
+        t_make = time.perf_counter()
+        exporter = video_exporter(window)  # made on the first export, as from the menu
+        make_ms = 1000.0 * (time.perf_counter() - t_make)
         result = exporter.last_result()
         if result is None:
             raise SystemExit(f"the training did not finish: {window.messenger.texts()}")
         print(f"{image.name}: {result.model.n_kernels} kernels, {len(result.snapshots)} models "
               f"kept over {result.final.elapsed_s:.1f} s of training; load {load:.1f}, "
               f"{os.cpu_count()} cores")
+        print(f"  the exporter (status-bar widgets) made in {make_ms:.0f} ms on the GUI thread")
         worst = 0.0
         for round_ in range(args.rounds):
             for suffix in (".mp4", ".gif"):
@@ -105,12 +109,20 @@ def main(argv: list[str] | None = None) -> int:
                 timer = QTimer()
                 timer.setInterval(TICK_MS)
                 timer.timeout.connect(tick)
+                began: list[bool] = []
+
+                def begin(target: Path = target, began: list[bool] = began) -> None:
+                    # inside the ticking event loop: start_export's own GUI-thread
+                    # time is a gap like any other
+                    began.append(exporter.start_export(target))
+
                 started = time.perf_counter()
-                if not exporter.start_export(target):
-                    raise SystemExit(f"the export did not start: {window.messenger.texts()}")
                 last[0] = time.perf_counter()
                 timer.start()
+                QTimer.singleShot(0, begin)
                 wait(exporter.ended, 600_000)
+                if began != [True]:
+                    raise SystemExit(f"the export did not start: {window.messenger.texts()}")
                 timer.stop()
                 seconds = time.perf_counter() - started
                 info = exporter.last_info

@@ -30,6 +30,7 @@ from smoe_gui.core.experiment import (
 )
 from smoe_gui.core.experiment.store import STORE_FORMAT
 from smoe_gui.core.io import fileio
+from smoe_gui.core.io.modelio import read_model_image_digest
 from smoe_gui.core.methods.pipeline import SEGMENT_METHODS
 from smoe_gui.core.params import METHODS, Params
 from smoe_gui.core.train.runs import HISTORY_COLUMNS, FitHistory
@@ -250,6 +251,9 @@ def test_small_sweep_writes_every_file_with_sane_content(sweep: tuple[Path, int,
         assert 1 <= len(payload["expert_psnr"]) <= FAST["expert_iters"] + 1
         for suffix in (".init.npz", ".model.npz", ".png"):
             assert (out / "runs" / f"{r['run_id']}{suffix}").is_file()
+        for suffix in (".init.npz", ".model.npz"):  # the window checks it against its image
+            digest = read_model_image_digest(out / "runs" / f"{r['run_id']}{suffix}")
+            assert digest is not None and len(digest) == 16
     md = (out / "results.md").read_text()
     assert "## Machine" in md and "torch" in md and "cpu_count" in md
     assert md.count("| disc | edge |") == 2 and md.count("| bars | grid |") == 2

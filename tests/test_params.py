@@ -119,3 +119,31 @@ def test_every_parameter_says_what_it_visibly_changes() -> None:
             s.effect
         )  # the visible effect first, then range and reference
         assert s.range_text() in s.tooltip() and s.ref in s.tooltip()
+
+
+def test_each_method_declares_the_parameters_it_reads() -> None:
+    from smoe_gui.core import registry
+    from smoe_gui.core.params import param_users
+
+    groups = {s.name: s.group for s in PARAM_SPECS}
+    for method in registry.all():
+        for name in method.reads:  # names of the table, in the method's own groups
+            assert groups[name] in method.param_groups, (method.name, name)
+    assert param_users("as_steps") == ("as-smoe",)  # S-SMoE never reads the local fits
+    assert param_users("superpixel_threshold") == ("s-smoe", "as-smoe")
+    assert param_users("segment_steering") == ("edge",)  # the grid only counts the edge kernels
+    assert param_users("canny_sigma") == ("edge", "grid")
+    assert param_users("lr_mu") is None and param_users("n_kernels") is None  # every method's
+    with pytest.raises(ValueError, match="unknown parameter"):
+        param_users("nope")
+
+
+def test_a_method_reading_a_parameter_outside_its_groups_is_refused() -> None:
+    from smoe_gui.core.methods.base import BaseMethod
+
+    def place(*_args: object) -> None:
+        raise AssertionError("never placed")
+
+    with pytest.raises(ValueError, match="reads canny_sigma, not parameters of its groups"):
+        BaseMethod(name="odd", label="odd", place=place, param_groups=("segments",),  # type: ignore[arg-type]
+                   reads=("canny_sigma",))

@@ -18,6 +18,7 @@ import pytest
 
 from smoe_gui.cli import main
 from smoe_gui.core.io.fileio import write_png
+from smoe_gui.core.io.modelio import read_model_image_digest
 from smoe_gui.core.methods.edge.placement import edge_kernel_pairs, isotropic_A
 from smoe_gui.core.params import Params, spec
 from smoe_gui.core.tune import (
@@ -240,6 +241,7 @@ def test_grid_sweep_writes_outputs_resumes_and_feeds_smoe_fit(
     best = json.loads((out / "best.json").read_text())
     assert best["psnr_db"] == max(r["psnr_db"] for r in rows)
     assert (out / "models" / best["model"]).exists()
+    assert len(read_model_image_digest(out / "models" / best["model"]) or "") == 16
     params = Params.from_json(out / "params.json")
     assert params.delta_mu == best["values"]["delta_mu"] and params.tile_size == 32
     assert params.time_budget == 0.3

@@ -134,7 +134,7 @@ def test_a_model_of_another_image_of_the_same_size_is_named(qtbot, window, tmp_p
     assert read_model_image_digest(own) == image_digest(window.session.source_image)
     model = window.session.model_to_save()
     bare = tmp_path / "bare.npz"
-    save_model(model, bare)  # no fingerprint (the CLI's files, older files)
+    save_model(model, bare)  # no fingerprint (files older than the fingerprint)
     assert window.files.load_model_file(own)
     assert window.messenger.messages == [] and "made for this image" in window.status_line.text()
     assert window.files.load_model_file(bare)
@@ -146,6 +146,52 @@ def test_a_model_of_another_image_of_the_same_size_is_named(qtbot, window, tmp_p
     assert window.files.load_model_file(own)  # same size: loads, and says so
     assert window.messenger.levels() == ["warning"]
     assert "another image of the same size" in window.messenger.texts()
+
+
+@pytest.mark.parametrize("command", ["init", "fit"])
+def test_the_cli_s_models_carry_the_image_s_fingerprint(
+    qtbot, window, image_path, tmp_path, command
+) -> None:
+    # issue 21: `smoe init` / `smoe fit` wrote no fingerprint, so their model
+    # loaded over another image of the same size without a warning
+    from smoe_gui.cli import main
+    from smoe_gui.core.io.modelio import image_digest, read_model_image_digest
+
+    out = tmp_path / command
+    extra = ["--set", "time_budget=0.3", "--quiet"] if command == "fit" else []
+    argv = [command, str(image_path), "--set", "max_pts=20", "--set", "expert_iters=2"]
+    assert main([*argv, *extra, "--out", str(out)]) == 0
+    model = out / "model.npz"
+    assert read_model_image_digest(model) == image_digest(window.session.source_image)
+    assert window.files.load_model_file(model)  # its own image: no warning
+    assert window.messenger.messages == [] and "made for this image" in window.status_line.text()
+    other = _write(tmp_path / "b.png", _image(2))
+    assert window.open_image(other)
+    _wait_stages(qtbot, window)
+    assert window.files.load_model_file(model)
+    assert window.messenger.levels() == ["warning"]
+    assert "another image of the same size" in window.messenger.texts()
+
+
+def test_every_model_writer_stores_a_fingerprint(tmp_path) -> None:
+    from smoe_gui.core.experiment.store import RunOutput, save_run
+    from smoe_gui.core.io.modelio import image_digest, read_model_image_digest, save_model
+    from smoe_gui.core.model import SmoeModel
+
+    model = SmoeModel(
+        mu=np.array([[10.0, 12.0]]), A=np.eye(2)[None] * 0.2, m=np.array([0.5]),
+        log_alpha=np.zeros(1), height=96, width=128,
+    )
+    digest = image_digest(_image(0))
+    output = RunOutput(record={"run_id": "r1"}, init_model=model, final_model=model,
+                       image_digest=digest)
+    save_run(tmp_path, output)  # smoe experiment's per-run models
+    for name in ("r1.init.npz", "r1.model.npz"):
+        assert read_model_image_digest(tmp_path / "runs" / name) == digest
+    save_model(model, tmp_path / "d.npz", digest=digest)  # smoe tune's trial models
+    assert read_model_image_digest(tmp_path / "d.npz") == digest
+    with pytest.raises(ValueError, match="hex digits"):
+        save_model(model, tmp_path / "bad.npz", digest="not hex")
 
 
 def test_screenshot_never_waits_on_a_box(qtbot, tmp_path, capsys) -> None:

@@ -78,10 +78,16 @@ def test_keys_1_to_6_focus_each_cell_and_esc_goes_back(qtbot, window) -> None:
         qtbot.waitUntil(lambda c=cell: c.width() > 0.9 * stages.width(), timeout=2_000)
         assert window.stage_focus.focused == name
         assert window.settings.value("focused_view") == name
-        assert stages.legend.isVisible() and stages.kernel_controls.isVisible()
+        # the legend stays (the focused view's part); view 4's controls go with view 4;
+        # the training controls and plots fold away
+        assert stages.legend.isVisible()
+        assert stages.kernel_controls.isVisible() == (name == "kernels")
+        assert not window.training_panel.isVisible()
         qtbot.keyClick(cell, Qt.Key.Key_Escape)
         qtbot.waitUntil(lambda: _shown(window) == list(CELLS), timeout=2_000)
         assert window.stage_focus.focused == ""
+        assert stages.kernel_controls.isVisible() and window.training_panel.isVisible()
+        assert window.kernel_panel.isVisible()
     qtbot.wait(300)
     qtbot.waitUntil(lambda: stages.views["kernels"].size() == grid_size, timeout=2_000)
     # with no view focused, Esc is Stop again (nothing runs: nothing happens)
@@ -200,3 +206,62 @@ def test_focus_fits_the_image_not_the_overlay_s_bounds(qtbot, window) -> None:
     (x0, x1), (y0, y1) = view.getViewBox().viewRange()
     assert x0 > -0.2 * w and x1 < 1.2 * w or y0 > -0.2 * h and y1 < 1.2 * h
     assert x0 <= 0 and x1 >= w - 1 and y0 <= 0 and y1 >= h - 1  # the whole image
+
+
+def _image_on_screen(window, name: str) -> tuple[float, float]:
+    """Width and height (px) of the image as drawn in view ``name`` now."""
+    from PySide6.QtCore import QRectF
+
+    h, w = window.image.shape[:2]
+    vb = window.stages.views[name].getViewBox()
+    rect = vb.mapViewToScene(QRectF(-0.5, -0.5, float(w), float(h))).boundingRect()
+    rect = rect.intersected(vb.sceneBoundingRect())
+    return rect.width(), rect.height()
+
+
+@pytest.mark.parametrize("folded", [False, True])
+def test_the_focused_view_takes_the_stage_area_at_1280x720(qtbot, window, folded) -> None:
+    # issue 21: focus at 1280x720 gave view 4 ~490x325 px (the plots and the
+    # view-4 row kept their height); the focused image now takes >= 80 % of
+    # the window's height (or width) between the menu bar and the status bar
+    window.resize(1280, 720)
+    if folded:
+        window.panel_strip.set_collapsed(True)
+    qtbot.wait(200)
+    window.fit_views()
+    qtbot.wait(50)
+    grid_w, grid_h = _image_on_screen(window, "kernels")
+    window.actions_by_id["focus-4"].trigger()
+    qtbot.waitUntil(lambda: _shown(window) == ["kernels"], timeout=2_000)
+    qtbot.waitUntil(lambda: not window.training_panel.isVisible(), timeout=2_000)
+    qtbot.wait(200)
+    window.fit_views()
+    qtbot.wait(50)
+    width, height = _image_on_screen(window, "kernels")
+    body = window.centralWidget()
+    share = max(width / body.width(), height / body.height())
+    print(f"focused image {width:.0f}x{height:.0f} px in {body.width()}x{body.height()}")
+    assert share >= 0.8, (width, height, body.width(), body.height())
+    assert width > 2.5 * grid_w and height > 2.5 * grid_h
+    window.actions_by_id["focus-back"].trigger()
+    qtbot.waitUntil(lambda: window.training_panel.isVisible(), timeout=2_000)
+    qtbot.wait(200)
+    window.fit_views()
+    qtbot.wait(50)
+    assert _image_on_screen(window, "kernels") == pytest.approx((grid_w, grid_h), abs=3)
+
+
+def test_view_4_s_controls_show_only_with_view_4_in_the_lecture(qtbot, window) -> None:
+    stages = window.stages
+    window.actions_by_id["lecture"].trigger()
+    seen = []
+    for index, step in enumerate(window.lecture.steps):
+        if index:
+            window.lecture.next()
+        shown = _shown(window)
+        seen.append("kernels" in shown)
+        assert stages.kernel_controls.isVisible() == ("kernels" in shown), step.title
+        assert window.training_panel.isVisible() == step.training, step.title
+    assert True in seen and False in seen  # the edge lecture has both kinds of step
+    window.actions_by_id["lecture"].trigger()
+    assert stages.kernel_controls.isVisible() and window.training_panel.isVisible()

@@ -144,6 +144,44 @@ def test_gate_weight_map_matches_the_dense_softmax() -> None:
 
 
 # --------------------------------------------------------------------------- the panel alone
+
+
+@pytest.mark.parametrize("method", ["edge", "grid", "s-smoe", "as-smoe"])
+def test_the_panel_disables_what_the_method_does_not_read(qtbot, method) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    from smoe_gui.core.params import param_users
+    from smoe_gui.ui.param_panel import ParamPanel
+
+    panel = ParamPanel()
+    qtbot.addWidget(panel)
+    panel.set_method(method, emit=False)
+    unread = 0
+    for s in PARAM_SPECS:
+        users = param_users(s.name)
+        reads = users is None or method in users
+        widgets = [panel.widget(s.name)]
+        if s.name in panel._sliders:
+            widgets.append(panel.slider(s.name))
+        for widget in widgets:
+            assert widget.isEnabled() == reads, (method, s.name)
+            tip = widget.toolTip()
+            assert tip.startswith("Not read by") != reads, (method, s.name, tip)
+        if not reads:
+            unread += 1
+            names = {"as-smoe": "AS-SMoE", "s-smoe": "S-SMoE"}
+            for user in users or ():
+                assert names.get(user, user) in widgets[0].toolTip(), (method, s.name)
+            labels = [w for w in panel.findChildren(QLabel) if w.text().startswith(s.label)]
+            assert labels == [] or not any(w.isEnabled() for w in labels), (method, s.name)
+    assert unread > 0  # every built-in method leaves some parameter to the others
+    if method == "s-smoe":  # the report of issue 21: AS-SMoE's sliders under S-SMoE
+        assert not panel.slider("as_steps").isEnabled()
+        assert "only AS-SMoE uses it" in panel.slider("as_steps").toolTip()
+        assert panel.slider("superpixel_threshold").isEnabled()
+    panel.set_method("edge" if method != "edge" else "as-smoe", emit=False)
+    assert panel.slider("as_steps").isEnabled() == (method == "edge")
+
 def test_panel_builds_every_parameter_and_emits_changes(qtbot) -> None:
     from smoe_gui.ui.param_panel import ParamPanel
 

@@ -250,3 +250,24 @@ def test_run_fit_keeps_its_models(synthetic_image: np.ndarray) -> None:
     # without snapshots asked for, the initial, merge and final models only
     few = run_fit(synthetic_image, params, "edge").snapshots
     assert [s.phase for s in few][0] == "init" and len(few) <= 3
+
+
+def test_prepare_export_leaves_the_first_export_nothing_to_import() -> None:
+    # issue 21: the first export's imports (imageio, FreeType) on its thread held the
+    # GIL and stalled the window; the window's warm-up thread runs this at start-up
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from smoe_gui.core.train.video import prepare_export\n"
+        "wanted = ('imageio.v2', 'imageio.v3', 'imageio.plugins.ffmpeg', 'imageio_ffmpeg',\n"
+        "          'PIL.ImageDraw', 'PIL._imagingft')\n"
+        "assert not [m for m in wanted if m in sys.modules], 'imported before'\n"
+        "prepare_export()\n"
+        "print([m for m in wanted if m not in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert done.stdout.strip() == "[]", done.stdout

@@ -153,7 +153,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     report = fit_report(result, image, params, args.method, args.image)
     text = json.dumps(report, indent=2, allow_nan=False) + "\n"
     with output_group(out) as folder:
-        save_model(result.model, folder / "model.npz", params=params)
+        save_model(result.model, folder / "model.npz", params=params, image=image)
         write_png(folder / "reconstruction.png", result.reconstruction)
         write_text(folder / "params.json", params.to_json())
         write_text(folder / "report.json", text)

@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
             **extra,
         )
         # the parameters used (with a kernel budget, the planner's max_pts and spacing)
-        save_model(model, folder / "model.npz", params=result.params)
+        save_model(model, folder / "model.npz", params=result.params, image=image)
         write_text(folder / "params.json", result.params.to_json())
         for name, picture in pictures.items():
             write_png(folder / name, picture)

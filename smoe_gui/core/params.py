@@ -24,7 +24,9 @@ from typing import Any
 
 from . import registry
 
-__all__ = ["METHODS", "PARAM_SPECS", "ParamSpec", "Params", "check_method", "spec"]
+__all__ = [
+    "METHODS", "PARAM_SPECS", "ParamSpec", "Params", "check_method", "param_users", "spec",
+]
 
 Value = int | float | bool | str
 
@@ -431,6 +433,31 @@ def spec(name: str) -> ParamSpec:
         raise ValueError(
             f"unknown parameter '{name}'; known parameters: {', '.join(_SPEC_BY_NAME)}"
         ) from None
+
+
+def param_users(name: str) -> tuple[str, ...] | None:
+    """The methods that read parameter ``name``, in registry order, or None
+    when it serves every method (its group is in no method's ``param_groups``:
+    experts, training, general).
+
+    A method reads a parameter of one of its ``param_groups`` when its
+    ``reads`` lists it, or lists nothing (:class:`smoe_gui.core.registry.Method`).
+
+    Raises
+    ------
+    ValueError
+        If there is no such parameter.
+    """
+    group = spec(name).group
+    methods = registry.all()
+    listing = [m for m in methods if group in tuple(getattr(m, "param_groups", ()))]
+    if not listing:
+        return None
+    return tuple(
+        m.name
+        for m in listing
+        if not tuple(getattr(m, "reads", ())) or name in tuple(getattr(m, "reads", ()))
+    )
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,11 @@ class Method(Protocol):
     param_groups : tuple of str
         Parameter-table groups (``ParamSpec.group``) whose parameters change
         this method's placement; the groups no method lists serve every method.
+    reads : tuple of str
+        The parameters of its ``param_groups`` that it reads (names of
+        :data:`smoe_gui.core.params.PARAM_SPECS`); empty: every one of them.
+        The window disables the others while the method is selected
+        (:func:`smoe_gui.core.params.param_users`).
     lecture : tuple of LectureStep
         The method's lecture, ending with the reconstruction and the training.
     stage_titles : mapping of str to str
@@ -165,6 +170,7 @@ class Method(Protocol):
     label: str
     stages: tuple[str, ...]
     param_groups: tuple[str, ...]
+    reads: tuple[str, ...]
     lecture: tuple[LectureStep, ...]
     stage_titles: Mapping[str, str]
     kernel_kinds: tuple[KernelKind, ...]

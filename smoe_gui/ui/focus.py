@@ -3,10 +3,13 @@
 :class:`StageFocus` rearranges the six cells of the stage grid (the five stage
 views and the expert-initialisation plot): *focus* gives one cell the whole
 stage area (double-click on it, keys 1-6; Esc or a double-click goes back),
-with its title, the legend and the view-4 controls as before; *arrange* puts
-cells where a :class:`~smoe_gui.ui.control.presentation.Placement` says (the
-presentation layout of the lecture).  The other cells are hidden, not
-destroyed, so their items, zoom and data are kept.
+with its title and the legend of its view only; *arrange* puts cells where a
+:class:`~smoe_gui.ui.control.presentation.Placement` says (the presentation
+layout of the lecture).  The other cells are hidden, not destroyed, so their
+items, zoom and data are kept.  A cell's own controls (view 4's mode row)
+show with it and hide with it.  While a cell is focused the rows around the
+stage grid fold (:func:`apply_rows`): the training controls and plots hide,
+the kernel panel shows only while a kernel is inspected; Esc gives them back.
 
 :class:`PanelStrip` folds the parameter panel to a narrow strip with one
 button, and unfolds it to the width it had (Ctrl+\\ or the strip's button).
@@ -39,7 +42,7 @@ from .control.presentation import CELLS, Placement
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
-__all__ = ["CELLS", "PanelStrip", "StageFocus", "install_focus", "make_focus"]
+__all__ = ["CELLS", "PanelStrip", "StageFocus", "apply_rows", "install_focus", "make_focus"]
 
 #: Settings keys.
 FOCUS_KEY = "focused_view"
@@ -68,6 +71,9 @@ class StageFocus(QObject):
     link : callable(bool)
         Links (True) or unlinks (False) the stage views' zoom: cells of
         different sizes side by side are fitted each on its own.
+    owned : dict name -> tuple of QWidget, optional
+        Controls that belong to a cell (view 4's mode row): shown exactly
+        when their cell is.
 
     Signals
     -------
@@ -83,6 +89,7 @@ class StageFocus(QObject):
         cells: dict[str, pg.PlotWidget],
         settings: QSettings,
         link: Callable[[bool], None],
+        owned: dict[str, tuple[QWidget, ...]] | None = None,
     ) -> None:
         super().__init__(grid)
         if tuple(cells) != CELLS:
@@ -91,6 +98,10 @@ class StageFocus(QObject):
         self.cells = cells
         self.settings = settings
         self._link = link
+        unknown = set(owned or {}) - set(cells)
+        if unknown:
+            raise ValueError(f"controls of unknown stage cells {sorted(unknown)}")
+        self.owned: dict[str, tuple[QWidget, ...]] = dict(owned or {})
         self.home: dict[str, tuple[int, int, int, int]] = {}
         for name, widget in cells.items():
             where: tuple[int, int, int, int] = tuple(  # type: ignore[assignment]
@@ -180,11 +191,23 @@ class StageFocus(QObject):
                 continue
             grid.addWidget(widget, *where)
             widget.setVisible(True)
+        for name, controls in self.owned.items():  # a view's controls go with it
+            for control in controls:
+                control.setVisible(not self.cells[name].isHidden())
         for col in range(3):
             grid.setColumnStretch(col, placement.column_stretch[col])
         for row in range(2):
             grid.setRowStretch(row, 1)
         self._link(placement.linked)
+
+    def shown(self) -> tuple[str, ...]:
+        """The cells shown now, in key order."""
+        return tuple(n for n, w in self.cells.items() if not w.isHidden())
+
+    @property
+    def alone(self) -> bool:
+        """Whether one cell is focused by the user (not the presentation layout)."""
+        return self.focused != "" and self.placement is None
 
     def primary(self) -> str:
         """The cell to fit the zoom through: the presentation's main cell, the
@@ -329,7 +352,13 @@ def make_focus(window: MainWindow) -> tuple[StageFocus, PanelStrip]:
     and :class:`PanelStrip` (over its parameter panel), before its menus are
     built (the menus call them)."""
     cells: dict[str, pg.PlotWidget] = {**window.stages.views, "expert": window.expert_plot}
-    focus = StageFocus(window.stages.grid, cells, window.settings, window.stages.set_linked)
+    focus = StageFocus(
+        window.stages.grid,
+        cells,
+        window.settings,
+        window.stages.set_linked,
+        owned={"kernels": (window.stages.kernel_controls,)},
+    )
     strip = PanelStrip(
         window.main_splitter,
         window.param_box,
@@ -338,6 +367,28 @@ def make_focus(window: MainWindow) -> tuple[StageFocus, PanelStrip]:
         window.settings,
     )
     return focus, strip
+
+
+def apply_rows(window: MainWindow) -> None:
+    """Show the rows around the stage grid that the arrangement leaves room for.
+
+    * The training controls and plots: hidden while a cell is focused alone
+      (:attr:`StageFocus.alone`) and during a lecture step without training.
+    * The kernel panel: only while a kernel is inspected when a cell is
+      focused alone or in the presentation layout.
+    * The legend: only the shown cells' parts when a cell is focused alone or
+      in the presentation layout; everything in the grid.
+
+    Called whenever the focus, the presentation layout or the lecture step
+    changes, so each rule has one home.
+    """
+    focus = window.stage_focus
+    step = window.lecture.current()
+    presenting = window.presentation.shown
+    alone = focus.alone and not presenting
+    window.training_panel.setVisible(not alone and (step is None or step.training))
+    window.kernel_panel.set_compact(alone or presenting)
+    window.stages.set_legend_views(focus.shown() if alone or presenting else None)
 
 
 def install_focus(window: MainWindow) -> None:
@@ -355,6 +406,7 @@ def install_focus(window: MainWindow) -> None:
         focused = window.stage_focus.focused != "" and window.stage_focus.placement is None
         back.setEnabled(focused)
         stop.setShortcuts([] if focused else stop_keys)
+        apply_rows(window)
         QTimer.singleShot(0, window.fit_views)
 
     window.stage_focus.changed.connect(focus_changed)

@@ -95,7 +95,6 @@ class LectureMode:
         for name, view in w.stages.views.items():
             view.getPlotItem().setVisible(name in views)
         w.expert_plot.getPlotItem().setVisible(step is None or "reconstruction" in views)
-        w.training_panel.setVisible(step is None or step.training)
         w.lecture_caption.setVisible(step is not None)
         w.lecture_caption.setText(self.state.caption_html())
         mode = step.kernel_mode if step is not None else None
@@ -109,4 +108,6 @@ class LectureMode:
             w.actions_by_id[key].setEnabled(step is not None)
         QTimer.singleShot(0, w.fit_views)  # the views' sizes changed with the training panel
         w.actions_by_id["lecture"].setChecked(step is not None)
-        w.presentation.refresh()  # the step's stage large (ui/presentation.py)
+        # the step's stage large and the rows it leaves room for (the training
+        # plots only on a training step: ui/presentation.py, ui/focus.apply_rows)
+        w.presentation.refresh()

@@ -48,7 +48,7 @@ from .views.stage_views import BACKGROUND_MODES, StageViews
 from .window_init import InitProgressUi
 from .window_inspect import InspectHandlers
 from .window_layout import fits, initial_geometry
-from .workers import JobRunner
+from .workers import JobRunner, WarmUp
 
 __all__ = ["MainWindow", "default_settings", "fits", "initial_geometry"]
 
@@ -124,6 +124,7 @@ class MainWindow(InspectHandlers):
         #: What loading did to the open image's values (C's read_image messages).
         self.image_notes: tuple[str, ...] = ()
         self._warm_up = warm_up
+        self._warm_thread: WarmUp | None = None
 
         theme = current_theme()
         self.panel = ParamPanel(self._stored_params())
@@ -455,10 +456,12 @@ class MainWindow(InspectHandlers):
         self.times_label.setText(times)
         if self._warm_up and not training_warmed():
             # once per process, off the GUI thread, while the user looks at the
-            # stages: the first Start then neither stalls nor waits (id 0: no
-            # weight map, the session drops it)
+            # stages: the first Start then neither stalls nor waits.  A plain
+            # thread (workers.WarmUp): closing the window never waits for its
+            # numba compiling, and no QThread outlives the window
             self._warm_up = False
-            self._inspect_runner.submit(0, warm_up_training)
+            self._warm_thread = WarmUp(warm_up_training)
+            self._warm_thread.start()
         notes = "; ".join((*self.image_notes, *result.init.notes))
         if notes:
             self.show_status(notes, 10_000)
@@ -552,6 +555,8 @@ class MainWindow(InspectHandlers):
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self.training_keys)
+        if self._warm_thread is not None:
+            self._warm_thread.cancel()  # it ends by itself; the interpreter waits for it
         self.session.close()
         for runner in (self._stage_runner, self._render_runner, self._inspect_runner):
             runner.shutdown()

@@ -31,7 +31,16 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import registry
-from ..core.params import METHODS, PARAM_SPECS, Params, ParamSpec, Value, check_method
+from ..core.params import (
+    METHODS,
+    PARAM_SPECS,
+    Params,
+    ParamSpec,
+    Value,
+    check_method,
+    param_users,
+)
+from .control.init_status import short_name
 
 __all__ = [
     "GROUP_METHODS",
@@ -40,6 +49,7 @@ __all__ = [
     "ParamPanel",
     "SliderScale",
     "group_title",
+    "unused_note",
 ]
 
 #: Panel group titles, in the pipeline's order.
@@ -87,6 +97,20 @@ def group_title(group: str, method: str) -> str:
     title = GROUP_TITLES.get(group, group)
     users = GROUP_METHODS.get(group)
     return title if users is None or method in users else f"{title}  (not used by {method})"
+
+
+def unused_note(name: str, method: str) -> str:
+    """One line saying that ``method`` does not read parameter ``name`` and
+    which methods do (:func:`~smoe_gui.core.params.param_users`); ``""`` when
+    ``method`` reads it or every method does."""
+    users = param_users(name)
+    if users is None or method in users:
+        return ""
+    who = " and ".join(short_name(u) for u in users) or "no registered method"
+    return (
+        f"Not read by {short_name(method)}: only {who} "
+        f"use{'s' if len(users) == 1 else ''} it."
+    )
 
 
 class _MethodText(Mapping[str, str]):
@@ -232,6 +256,9 @@ class ParamPanel(QWidget):
         self._scales: dict[str, SliderScale] = {}
         self._syncing = False
         self._group_boxes: dict[str, QGroupBox] = {}
+        #: Each parameter's row (label, slider, field) and its tooltip.
+        self._rows: dict[str, tuple[QWidget, ...]] = {}
+        self._tips: dict[str, str] = {}
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
@@ -309,7 +336,10 @@ class ParamPanel(QWidget):
         self._show_method_groups()
 
     def _show_method_groups(self) -> None:
-        """Say in the group titles which groups the selected method does not use."""
+        """Say in the group titles which groups the selected method does not
+        use, and disable each parameter it does not read
+        (:func:`~smoe_gui.core.params.param_users`), its tooltip naming the
+        methods that read it."""
         method = self.method()
         for group, box in self._group_boxes.items():
             box.setTitle(group_title(group, method))
@@ -318,8 +348,14 @@ class ParamPanel(QWidget):
                 ""
                 if users is None or method in users
                 else f"These parameters do not change the {method} initialisation; they serve "
-                f"{' and '.join(users)} (e.g. in a Compare)."
+                f"{' and '.join(users)} (choose one of them to set them, e.g. for a Compare)."
             )
+        for name, widgets in self._rows.items():
+            note = unused_note(name, method)
+            tip = self._tips[name] if not note else f"{note}\n{self._tips[name]}"
+            for widget in widgets:
+                widget.setEnabled(not note)
+                widget.setToolTip(tip)
 
     # -- building ----------------------------------------------------------------
     def _add_row(self, grid: QGridLayout, row: int, s: ParamSpec) -> None:
@@ -333,6 +369,7 @@ class ParamPanel(QWidget):
             box.toggled.connect(lambda _checked, n=s.name: self._on_value(n))
             grid.addWidget(box, row, 0, 1, 3)
             self._widgets[s.name] = box
+            self._rows[s.name], self._tips[s.name] = (box,), tip
             return
         if s.kind is str:  # a choice: a combo box of the table's values
             choice_label = QLabel(s.label)
@@ -346,6 +383,7 @@ class ParamPanel(QWidget):
             grid.addWidget(choice_label, row, 0)
             grid.addWidget(combo, row, 1, 1, 2)
             self._widgets[s.name] = combo
+            self._rows[s.name], self._tips[s.name] = (choice_label, combo), tip
             return
         label = QLabel(s.label + unit)
         label.setToolTip(tip)
@@ -383,6 +421,7 @@ class ParamPanel(QWidget):
         grid.addWidget(slider, row, 1)
         grid.addWidget(spin, row, 2)
         self._widgets[s.name] = spin
+        self._rows[s.name], self._tips[s.name] = (label, slider, spin), tip
         self._sliders[s.name] = slider
         self._scales[s.name] = SliderScale(s)
 

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QTimer
 from PySide6.QtGui import QFont
 
 from .control.lecture_steps import VIEW_NAMES, LectureStep
 from .control.presentation import presentation_fonts, presentation_placement
+from .focus import apply_rows
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -70,15 +71,16 @@ class PresentationMode:
                 w.stage_focus.arrange(None)
                 w.panel_strip.hold(False)
                 w.stages.set_text_px(None)
-                w.stages.set_legend_views(None)
                 w.lecture_caption.setFont(self._caption_font)
                 w.stages.legend.setFont(self._legend_font)
-                w.kernel_panel.set_compact(False)
                 QTimer.singleShot(0, w.fit_views)
+            apply_rows(w)  # the focused view's folded rows, or every row
             return
         self.shown = True
         w.panel_strip.hold(True)
-        original = w.image
+        apply_rows(w)  # the rows first (the training plots of a training step) ...
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        original = w.image  # ... then the stage area they leave
         image = None if original is None else (int(original.shape[0]), int(original.shape[1]))
         strip = w.param_box.width() if w.panel_strip.collapsed else 24
         area = (max(1, w.width() - strip), max(1, w.stages.height()))
@@ -92,6 +94,5 @@ class PresentationMode:
         legend.setPixelSize(fonts.legend_px)
         w.stages.legend.setFont(legend)
         w.stages.set_text_px(fonts.title_px)
-        w.stages.set_legend_views(tuple(placement.cells))
-        w.kernel_panel.set_compact(True)  # shown while a kernel is inspected
+        apply_rows(w)  # the legend of the shown views; the kernel panel while inspecting
         QTimer.singleShot(0, w.fit_views)

@@ -16,6 +16,12 @@ Two patterns (see DESIGN.md section 3):
   :class:`~smoe_gui.core.train.runs.FitHistory` rows at most ``1 / emit_interval_s``
   times per second, and pauses and stops the fit through its
   :class:`~smoe_gui.core.events.StopToken` (paused time is not training time).
+
+And one that is not a QThread: :class:`WarmUp` runs the once-per-process
+training warm-up (seconds of numba compiling on a first start, which nothing
+can interrupt) in a plain Python thread, so that closing the window never
+waits for it and no QThread outlives the window (Qt aborts the process when
+one is destroyed while running); the interpreter lets it finish before it exits.
 """
 
 from __future__ import annotations
@@ -46,7 +52,9 @@ __all__ = [
     "TrainRun",
     "TrainWorker",
     "TrainingThread",
+    "WarmUp",
     "running_threads",
+    "warm_ups_running",
 ]
 
 #: Every QThread this module started (checked by the tests: none may outlive a window).
@@ -220,6 +228,55 @@ class JobRunner:
         self.worker.cancel_running()
         self.thread.quit()
         self.thread.wait(timeout_ms)
+
+
+#: Name of the warm-up's Python thread (:class:`WarmUp`).
+WARM_UP_THREAD = "smoe-warm-up"
+
+
+def warm_ups_running() -> list[threading.Thread]:
+    """The :class:`WarmUp` threads still running (they end by themselves)."""
+    return [t for t in threading.enumerate() if t.name == WARM_UP_THREAD and t.is_alive()]
+
+
+class WarmUp:
+    """``fn()`` once, in a plain Python thread (not a QThread), under the
+    core's work hooks (:func:`smoe_gui.core.work.reporting`): :meth:`cancel`
+    asks it to stop at its next check; work that cannot stop (numba
+    compiling) runs to its end, and the interpreter waits for it before
+    exiting (a non-daemon thread), never the window.
+
+    ``fn`` must not touch Qt; its result is dropped, its error kept in
+    :attr:`error` (one line) and a cancellation leaves :attr:`cancelled` set.
+    """
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self._fn = fn
+        self._cancel = threading.Event()
+        self.error: str | None = None
+        self.cancelled = False
+        self.thread = threading.Thread(target=self._run, name=WARM_UP_THREAD, daemon=False)
+
+    def start(self) -> None:
+        """Start the thread (once)."""
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            with reporting(cancel=self._cancel.is_set):
+                self._fn()
+        except Cancelled:
+            self.cancelled = True
+        except Exception as exc:  # a failed warm-up only costs the first Start its time
+            self.error = one_line(exc)
+
+    def cancel(self) -> None:
+        """Ask the warm-up to stop (thread-safe; returns at once)."""
+        self._cancel.set()
+
+    def is_running(self) -> bool:
+        """Whether the thread has started and not ended."""
+        return self.thread.is_alive()
 
 
 class TrainWorker(QObject):

@@ -144,6 +144,7 @@ def run_job(job: Job, on_event: Callable[[FitEvent], None] | None = None) -> Run
         if job.image is None:
             raise ValueError("no image")
         _set_threads(job.threads)
+        from ..io.modelio import image_digest
         from ..metrics import psnr_json
         from ..train.runs import run_fit
 
@@ -151,6 +152,7 @@ def run_job(job: Job, on_event: Callable[[FitEvent], None] | None = None) -> Run
         init = _initialize(job)
         init_s = time.perf_counter() - t0
         out.init_model = init.model
+        out.image_digest = image_digest(job.image)
         out.expert_psnr = [float(p) for p in init.expert_psnr]
         # the model holds the best iterate (expert_stop = "mse"), not always the last
         out.initial_psnr = max(out.expert_psnr) if out.expert_psnr else math.nan

@@ -94,6 +94,9 @@ class RunOutput:
     reconstruction : (H, W) uint8 or None
     host : str
         Machine the run ran on.
+    image_digest : str
+        :func:`smoe_gui.core.io.modelio.image_digest` of the run's image
+        (stored with its models); ``""`` when unknown.
     """
 
     record: dict[str, Any]
@@ -105,6 +108,7 @@ class RunOutput:
     final_model: SmoeModel | None = None
     reconstruction: NDArray[np.uint8] | None = None
     host: str = ""
+    image_digest: str = ""
 
 
 def _json_psnr(value: float) -> float | str | None:
@@ -139,10 +143,11 @@ def save_run(out: Path, output: RunOutput) -> None:
     runs = runs_dir(out)
     runs.mkdir(parents=True, exist_ok=True)
     run_id = output.record["run_id"]
+    digest = output.image_digest or None  # the window checks it against its image
     if output.init_model is not None:
-        save_model(output.init_model, runs / f"{run_id}.init.npz")
+        save_model(output.init_model, runs / f"{run_id}.init.npz", digest=digest)
     if output.final_model is not None:
-        save_model(output.final_model, runs / f"{run_id}.model.npz")
+        save_model(output.final_model, runs / f"{run_id}.model.npz", digest=digest)
     if output.reconstruction is not None:
         fileio.write_png(runs / f"{run_id}.png", output.reconstruction)
     history = output.history.thinned(HISTORY_POINTS) if output.history is not None else None

@@ -63,6 +63,8 @@ def save_model(
     path: str | os.PathLike[str],
     params: Params | None = None,
     image: Any = None,
+    *,
+    digest: str | None = None,
 ) -> None:
     """Write ``model`` (and the ``params`` that made it) to ``path`` atomically.
 
@@ -70,7 +72,15 @@ def save_model(
     model, ``(K, C)`` for ``C`` channels), ``height, width, format_version``
     (int64 scalars), ``params`` (JSON text, when given) and
     ``image_digest`` (:func:`image_digest` of ``image``, the image
-    the model is made for, when given; older readers leave it unread).
+    the model is made for, or ``digest`` when that fingerprint was taken
+    before; older readers leave it unread).  Every writer of the program
+    gives one, so that the window warns when a model is loaded over another
+    image of the same size (``smoe_gui.ui.file_ops``).
+
+    Raises
+    ------
+    ValueError
+        For a ``digest`` that is not a short text of hex digits.
     """
     arrays: dict[str, object] = {
         "mu": model.mu,
@@ -84,7 +94,11 @@ def save_model(
     if params is not None:
         arrays["params"] = np.array(params.to_json())
     if image is not None:
-        arrays["image_digest"] = np.array(image_digest(image))
+        digest = image_digest(image)
+    if digest is not None:
+        if not (0 < len(digest) <= 64 and all(c in "0123456789abcdef" for c in digest)):
+            raise ValueError(f"an image digest is a short text of hex digits, got {digest!r}")
+        arrays["image_digest"] = np.array(digest)
     write_npz(path, **arrays)
 
 

@@ -218,8 +218,9 @@ class BaseMethod:
     plans_budget : bool
         Whether ``initialize`` asks ``planner`` for ``params.n_kernels`` kernels
         before placing (methods that count their kernels only by placing them).
-    param_groups, lecture, stage_titles, kernel_kinds, legend, hue, plot_style :
-        See :class:`smoe_gui.core.registry.Method`.
+    param_groups, reads, lecture, stage_titles, kernel_kinds, legend, hue, plot_style :
+        See :class:`smoe_gui.core.registry.Method` (``reads`` is checked
+        against the parameter table: names of its ``param_groups``).
     no_stage_text : mapping of str to str
         Captions of stage views 1-3 it has no stage for (view name -> text).
     view_counts : mapping of str to str
@@ -242,6 +243,7 @@ class BaseMethod:
     planner: PlanFunction | None = None
     plans_budget: bool = False
     param_groups: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
     lecture: tuple[LectureStep, ...] = ()
     stage_titles: Mapping[str, str] = field(default_factory=dict)
     no_stage_text: Mapping[str, str] = field(default_factory=dict)
@@ -258,6 +260,16 @@ class BaseMethod:
     def __post_init__(self) -> None:
         if not self.stages or self.stages[-1] != "experts":
             raise ValueError(f"method {self.name!r}: its stages must end with 'experts'")
+        if self.reads:
+            from ..params import PARAM_SPECS
+
+            groups = {spec.name: spec.group for spec in PARAM_SPECS}
+            stray = [n for n in self.reads if groups.get(n) not in self.param_groups]
+            if stray:
+                raise ValueError(
+                    f"method {self.name!r}: reads {', '.join(stray)}, not parameters of its "
+                    f"groups {', '.join(self.param_groups) or '(none)'}"
+                )
         if not self.curve_name:
             object.__setattr__(self, "curve_name", f"{self.name} init")
         if not self.kernel_kinds:

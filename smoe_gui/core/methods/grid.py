@@ -13,7 +13,7 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
-from ..params import Params
+from ..params import PARAM_SPECS, Params
 from ..registry import TRAINING_TEXT, KernelKind, LectureStep
 from .base import BaseMethod, Placement
 from .budget import KernelPlan
@@ -79,6 +79,10 @@ METHOD = BaseMethod(
     planner=plan,
     plans_budget=True,
     param_groups=EDGE.param_groups,  # the edge stages' parameters set its kernel count
+    # ... all but the steering, which shapes the edge kernels but never counts them
+    reads=tuple(
+        s.name for s in PARAM_SPECS if s.group in EDGE.param_groups and s.name != "segment_steering"
+    ),
     lecture=LECTURE,
     no_stage_text={
         "edges": "grid: no edges used", "segments": "grid: no segments", "reduced": "grid: none",

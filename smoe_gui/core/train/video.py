@@ -43,6 +43,7 @@ __all__ = [
     "VideoInfo",
     "check_video_path",
     "parse_panels",
+    "prepare_export",
     "video_frames",
     "write_training_video",
 ]
@@ -130,6 +131,31 @@ def check_video_path(path: str | os.PathLike[str]) -> Path:
         raise ValueError(f"{shown}: folder {show_path(folder)} does not exist")
     check_output_dir(folder)
     return out
+
+
+def prepare_export() -> None:
+    """Import what the first export needs (imageio and its FFmpeg plugin,
+    Pillow's drawing and FreeType) and load the fonts of the frames, so that
+    a later export does none of it.  A C extension's first import holds the
+    GIL: done on the export's own thread it stalled the window's event loop;
+    the window runs this in its warm-up thread at start-up instead
+    (:func:`smoe_gui.ui.control.jobs.warm_up_training`).  It also finds the
+    FFmpeg binary (imageio-ffmpeg runs ``ffmpeg -version`` once per process);
+    a missing one is reported by the export itself.
+    """
+    import imageio.v2  # noqa: F401 (imported for its side effect: loaded once)
+    import imageio.v3  # noqa: F401
+    import imageio_ffmpeg
+    from imageio.plugins import ffmpeg, pillow  # noqa: F401
+    from PIL import Image, ImageDraw  # noqa: F401
+
+    try:
+        imageio_ffmpeg.get_ffmpeg_exe()  # cached by imageio-ffmpeg
+    except RuntimeError:  # no binary: the MP4 export says so in a dialog
+        pass
+
+    for size in range(12, 19):  # the PSNR panel's sizes, the titles' and the status line's
+        text_font(size)
 
 
 def parse_panels(text: str | Sequence[str]) -> tuple[str, ...]:

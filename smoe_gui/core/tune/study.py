@@ -714,7 +714,8 @@ def run_tune(config: TuneConfig, out: str | os.PathLike[str], *,
         if output.model is not None:
             from ..io.modelio import save_model
 
-            save_model(output.model, out_dir / "models" / f"trial-{number:04d}.npz", job.params)
+            path = out_dir / "models" / f"trial-{number:04d}.npz"
+            save_model(output.model, path, job.params, digest=output.image_digest or None)
         if output.status == "ok":
             values = {"psnr": output.psnr_db, "ssim": output.ssim,
                       "kernels": output.n_kernels, "seconds": output.seconds}

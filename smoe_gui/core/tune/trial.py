@@ -117,6 +117,9 @@ class TrialOutput:
         Step at which the trial was pruned.
     model : SmoeModel or None
         The first image's trained model (``keep_model``).
+    image_digest : str
+        :func:`smoe_gui.core.io.modelio.image_digest` of that image (stored
+        with the model); ``""`` without a model.
     wall_s : float
         Seconds the whole trial took in its worker.
     """
@@ -133,6 +136,7 @@ class TrialOutput:
     error: str = ""
     pruned_step: int | None = None
     model: Any = None
+    image_digest: str = ""
     wall_s: float = 0.0
 
 
@@ -232,7 +236,10 @@ def run_trial(job: TrialJob, on_event: Callable[[FitEvent], None] | None = None,
                 "train_s": float(result.final.elapsed_s), "init_s": result.init_s,
             })
             if index == 0 and job.keep_model:
+                from ..io.modelio import image_digest
+
                 out.model = result.model
+                out.image_digest = image_digest(image)
     except Exception as exc:  # a failing trial is a result, not the end of the study
         cause: BaseException | None = exc
         while cause is not None:

@@ -279,11 +279,25 @@ def warm_up_training() -> float:
     initialises torch's autograd, seconds in all, much of it holding the GIL.
     Done in a worker thread while the user looks at the first stages, it no
     longer stalls the window (nor eats the time budget) after Start.
+
+    Polls the core's work hooks (:mod:`smoe_gui.core.work`) before and after
+    the fit and between its steps; the compiling inside the first step cannot
+    stop.
+
+    Raises
+    ------
+    Cancelled
+        When the hooks ask to stop (the process is then not marked warmed).
     """
     global _warmed
     if _warmed:
         return 0.0
+    from ...core.events import StopToken
     from ...core.train.runs import run_fit
+    from ...core.work import Cancelled, current_hooks
+
+    hooks = current_hooks()
+    hooks.check()
 
     t0 = time.perf_counter()
     yy, xx = np.mgrid[0:40, 0:40].astype(np.float32)
@@ -293,7 +307,18 @@ def warm_up_training() -> float:
     params = Params(
         max_pts=6, expert_iters=1, tile_size=32, tile_steps=2, max_steps=3, time_budget=30.0
     )
-    run_fit(image, params, snapshot_interval_s=0.0)
+    token = StopToken()
+
+    def on_event(_event: object) -> None:
+        if hooks.cancelled():
+            token.stop()
+
+    run_fit(image, params, stop=token, on_event=on_event, snapshot_interval_s=0.0)
+    if hooks.cancelled():
+        raise Cancelled("cancelled")
+    from ...core.train.video import prepare_export
+
+    prepare_export()  # the first training video then imports nothing (File -> Export)
     _warmed = True
     return time.perf_counter() - t0
 

@@ -77,6 +77,8 @@ METHOD = BaseMethod(
     place=common.segment_place(NAME, "segment_fits", _kernels),
     stages=("superpixels", "segment_fits", "placement", "experts"),
     param_groups=common.PARAM_GROUPS,
+    reads=(*common.SUPERPIXEL_PARAMS, "as_target_db", "as_initial_kernels", "as_doublings",
+           "as_steps"),
     lecture=LECTURE,
     stage_titles=common.STAGE_TITLES,
     no_stage_text=common.no_stage_text(NAME),

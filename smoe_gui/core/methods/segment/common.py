@@ -18,6 +18,7 @@ __all__ = [
     "KERNEL_KIND",
     "LEGEND",
     "PARAM_GROUPS",
+    "SUPERPIXEL_PARAMS",
     "STAGE_TITLES",
     "SUPERPIXELS_TEXT",
     "VIEWS",
@@ -41,6 +42,9 @@ KERNEL_KIND = KernelKind("segment", "segment (S-SMoE, AS-SMoE)", 300)
 LEGEND = ("superpixels",)
 #: The parameter-table group of the superpixels and the local fits.
 PARAM_GROUPS = ("segments",)
+#: The parameters of that group both methods read: the superpixels' (AS-SMoE
+#: also reads its local fits' ``as_*``).
+SUPERPIXEL_PARAMS = ("superpixel_threshold", "superpixel_min_size", "superpixel_blur")
 
 #: Kernels of a segment method: ``(luma, labels, params, budget, workers) -> SegmentKernels``.
 KernelsFunction = Callable[

@@ -1,0 +1,145 @@
+"""Closing the window during the training warm-up (issue 21): on a first start
+numba compiles the training kernels for tens of seconds in the warm-up, which
+nothing can interrupt; closing the window then must neither wait for it nor
+leave a QThread running (Qt aborts the process when one is destroyed while
+running), and the process must end cleanly (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from smoe_gui.core.io.fileio import write_png  # noqa: E402
+from smoe_gui.core.params import Params  # noqa: E402
+from smoe_gui.ui import create_main_window, main_window  # noqa: E402
+from smoe_gui.ui.workers import warm_ups_running  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = Params(max_pts=20, tile_size=64, tile_steps=15, time_budget=1.0, expert_iters=2)
+
+#: Every test ends with no QThread left running (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_qthread_left_running")
+
+
+def _image(tmp_path: Path) -> Path:
+    yy, xx = np.mgrid[0:96, 0:128].astype(np.float32)
+    img = 0.2 + 0.3 * xx / 128
+    img[(xx - 40) ** 2 + (yy - 48) ** 2 < 20**2] = 0.9
+    path = tmp_path / "disc.png"
+    write_png(path, (img * 255).astype(np.uint8))
+    return path
+
+
+class SlowWarmUp:
+    """A stand-in for the cold warm-up: ``seconds`` of work that cannot be
+    interrupted (numba compiling), then a check of the cancel hook."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = threading.Event()
+        self.ended = threading.Event()
+
+    def __call__(self) -> float:
+        from smoe_gui.core.work import current_hooks
+
+        self.started.set()
+        end = time.perf_counter() + self.seconds
+        while time.perf_counter() < end:
+            sum(range(10_000))  # holds the GIL as the compiler does
+        self.ended.set()
+        current_hooks().check()
+        return self.seconds
+
+
+def test_closing_during_the_warm_up_neither_waits_nor_leaves_a_thread(
+    qtbot, tmp_path, monkeypatch
+) -> None:
+    slow = SlowWarmUp(4.0)
+    monkeypatch.setattr(main_window, "warm_up_training", slow)
+    monkeypatch.setattr(main_window, "training_warmed", lambda: False)
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    settings.setValue("params", FAST.to_json())
+    win = create_main_window(_image(tmp_path), settings=settings, warm_up=True)
+    qtbot.addWidget(win)
+    win.show()
+    # this window's warm-up (a window of an earlier test may run the stand-in too)
+    qtbot.waitUntil(
+        lambda: win._warm_thread is not None and win._warm_thread.is_running(), timeout=60_000
+    )
+    warm = win._warm_thread
+    t0 = time.perf_counter()
+    win.close()
+    closed_s = time.perf_counter() - t0
+    assert warm.is_running() and closed_s < 1.5, closed_s  # closing did not wait for it
+    warm.thread.join(30)
+    assert not warm.is_running() and warm.cancelled and warm.error is None
+    assert warm_ups_running() == []
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+    sys.path.insert(0, {root!r})
+    sys.path.insert(0, {tests!r})
+    from test_ui_warm_up import SlowWarmUp
+    from smoe_gui.ui import create_main_window, main_window
+
+    slow = SlowWarmUp(3.0)
+    main_window.warm_up_training = slow
+    main_window.training_warmed = lambda: False
+    app = QApplication([])
+    settings = QSettings({ini!r}, QSettings.Format.IniFormat)
+    settings.setValue("params", {params!r})
+    win = create_main_window(Path({image!r}), settings=settings, warm_up=True)
+    win.show()
+
+    def poll():
+        if slow.started.is_set():
+            win.close()  # the last window: the application quits, as in smoe-gui
+            print("closed", flush=True)
+        else:
+            QTimer.singleShot(20, poll)
+
+    QTimer.singleShot(20, poll)
+    status = app.exec()
+    print("ended" if not slow.ended.is_set() else "ended late", flush=True)
+    sys.exit(status)
+    """
+)
+
+
+def test_the_process_ends_cleanly_when_closed_during_the_warm_up(tmp_path) -> None:
+    script = SCRIPT.format(
+        root=str(ROOT),
+        tests=str(ROOT / "tests"),
+        ini=str(tmp_path / "s.ini"),
+        params=FAST.to_json(),
+        image=str(_image(tmp_path)),
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["closed", "ended"], done.stdout
+    for bad in ("Traceback", "QThread: Destroyed", "Abort", "Fatal"):
+        assert bad not in done.stderr, done.stderr[-2000:]
