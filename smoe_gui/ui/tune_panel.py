@@ -144,6 +144,8 @@ class TunePanel(QWidget):
         self._ended: list[StudyProcess] = []  # earlier studies, their children ending
         self._stopping = False
         self._total = 0
+        #: The running fit's last ``progress`` message (trial, phase, elapsed_s, ...).
+        self.progress: dict[str, Any] | None = None
         self._names: list[str] = []
         self._poll = QTimer(self)
         self._poll.setInterval(POLL_MS)
@@ -267,7 +269,7 @@ class TunePanel(QWidget):
         self.plot.setLabel("left", "PSNR (dB)" if len(self._names) == 1 else self._names[1])
         if self.process is not None:
             self._ended.append(self.process)
-        self.process, self._stopping, self._total = process, False, 0
+        self.process, self._stopping, self._total, self.progress = process, False, 0, None
         process.start()
         self._poll.start()
         self.start_button.setEnabled(False)
@@ -318,6 +320,7 @@ class TunePanel(QWidget):
             self._poll.stop()
 
     def _on_progress(self, progress: dict[str, Any]) -> None:
+        self.progress = progress
         psnr = progress.get("psnr_db")
         tail = "" if psnr is None else f", PSNR {psnr:.2f} dB"
         self.status.setText(
