@@ -33,8 +33,13 @@ def image_file(tmp_path: Path, synthetic_image: np.ndarray) -> Path:
 
 def _config(image: Path, steps: int, budget: float = 0.3, nice: int = 0) -> TuneConfig:
     return TuneConfig(
-        images=[image], ranges=[parse_range(f"delta_mu=2:4:{steps}")], sampler="grid",
-        time_budget=budget, params=QUICK, threads=1, nice=nice,
+        images=[image],
+        ranges=[parse_range(f"delta_mu=2:4:{steps}")],
+        sampler="grid",
+        time_budget=budget,
+        params=QUICK,
+        threads=1,
+        nice=nice,
     )
 
 
@@ -52,7 +57,9 @@ def _run(process: StudyProcess, until: Any = None, timeout_s: float = 240.0) -> 
 
 
 def test_the_study_runs_in_the_child_and_sends_small_messages(
-    image_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    image_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def here(*_a: Any, **_k: Any) -> None:
         raise AssertionError("the study ran in the parent process")
@@ -82,7 +89,8 @@ def test_the_study_runs_in_the_child_and_sends_small_messages(
 
 
 def test_stop_keeps_the_finished_trials_and_runs_the_stopped_one_again(
-    image_file: Path, tmp_path: Path,
+    image_file: Path,
+    tmp_path: Path,
 ) -> None:
     out = tmp_path / "out"
     process = StudyProcess(_config(image_file, 4, budget=2.0), out)
@@ -115,8 +123,9 @@ def test_bad_study_files_arrive_as_one_line(image_file: Path, tmp_path: Path) ->
     assert kind == "error" and "is not a study" in text and "\n" not in text
     assert sorted(p.name for p in out.iterdir()) == ["study.db"]
     with pytest.raises(ValueError, match="one worker"):
-        StudyProcess(TuneConfig(images=[image_file], ranges=[parse_range("delta_mu=2:4")],
-                                workers=2), out)
+        StudyProcess(
+            TuneConfig(images=[image_file], ranges=[parse_range("delta_mu=2:4")], workers=2), out
+        )
 
 
 def test_a_child_that_dies_reads_as_an_error(image_file: Path, tmp_path: Path) -> None:
@@ -149,8 +158,13 @@ def test_a_child_whose_parent_dies_ends_too(image_file: Path, tmp_path: Path) ->
         "    os._exit(0)  # a window that crashed: no close, no atexit\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, str(script), str(image_file), str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(
+        [sys.executable, str(script), str(image_file), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     pid = int(done.stdout.split()[-1])
     deadline = time.monotonic() + 60
@@ -172,9 +186,15 @@ def test_a_child_whose_parent_dies_ends_too(image_file: Path, tmp_path: Path) ->
 
 def test_pruning_stops_the_trial_not_the_study(synthetic_image: np.ndarray) -> None:
     stop = StopToken()
-    job = TrialJob(number=0, values={}, params=QUICK.replace(time_budget=1.0), method="edge",
-                   images=[("a", synthetic_image[:64, :80])], threads=1,
-                   thresholds={step: 1e9 for step in range(20)})
+    job = TrialJob(
+        number=0,
+        values={},
+        params=QUICK.replace(time_budget=1.0),
+        method="edge",
+        images=[("a", synthetic_image[:64, :80])],
+        threads=1,
+        thresholds={step: 1e9 for step in range(20)},
+    )
     output = run_trial(job, stop=stop)
     assert output.status == "pruned" and not stop.stopped
     stop.stop()

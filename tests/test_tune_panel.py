@@ -66,13 +66,14 @@ HEAVY = ("optuna", "sqlalchemy", "matplotlib")
 
 
 def test_a_grid_runs_in_a_child_process_fills_in_and_loads_a_trial(
-    qtbot, window, monkeypatch: pytest.MonkeyPatch,
+    qtbot,
+    window,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def here(*_a, **_k) -> None:
         raise AssertionError("the study ran in the window's process")
 
-    for module, name in ((study, "run_tune"), (study, "open_study"),
-                         (outputs, "write_outputs")):
+    for module, name in ((study, "run_tune"), (study, "open_study"), (outputs, "write_outputs")):
         monkeypatch.setattr(module, name, here)
     before = set(sys.modules)
     panel = window.tune_panel
