@@ -1,13 +1,14 @@
 """The window while its Tune panel runs a sweep: event-loop stalls and slider latency.
 
     python benchmarks/bench_tune_gui.py [IMAGE] [--trials 4] [--budget 4] [--probe-only]
+        [--compare] [--compare-thread]
 
 Drives the real window offscreen as ``benchmarks/bench_gui.py`` does (the same
 event-loop waits, the same 5 ms QTimer probe, the same "every stage view shows
 the newest result, painted" condition) and starts a grid sweep in the Tune
 panel (``delta_mu`` over ``--trials`` points, ``--budget`` training seconds
-each; the trials run in a worker process, the study's loop in a thread of the
-window's process).  While the sweep runs it prints:
+each; the whole study runs in a spawned child process, the window's GUI thread
+polls its messages).  While the sweep runs it prints:
 
 * the largest event-loop stall (the probe's longest gap beyond its 5 ms;
   target <= 50 ms), with the idle window's gap as the machine's baseline and
@@ -15,7 +16,16 @@ window's process).  While the sweep runs it prints:
   arriving, the sweep's end: its figures);
 * the p95 latency from a parameter change (a spin box value set, as the user
   does) to all five stage views painted with the new result (target <= 100
-  ms), the changes made one after another for as long as the sweep runs.
+  ms), the changes made one after another for as long as the sweep runs;
+* how long Start held the GUI thread, which of Optuna, SQLAlchemy and
+  matplotlib the window's process imported during the sweep, the CPU time of
+  the window's process (every thread of it; a figure the load barely moves) and
+  how long Stop took to end the study (a second, short sweep stopped during its
+  second trial).
+
+``--compare-thread`` then runs the same sweep the way the panel did before
+(the study's loop on a thread of the window's process, its trials in a worker
+process), so that both are measured side by side under the same load.
 
 The machine is shared: a trial's worker process takes a core, so the
 latencies include waiting for the CPU.  Say the load.
@@ -25,11 +35,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -38,6 +52,74 @@ sys.path.insert(0, str(ROOT))
 
 STALL_TARGET_MS = 50.0
 LATENCY_TARGET_MS = 100.0
+HEAVY = ("optuna", "sqlalchemy", "matplotlib")
+
+
+class ThreadStudy:
+    """The panel's study as it ran before the child process, for ``--compare-thread``:
+    ``run_tune`` on a thread of the window's process, its trials in a worker process,
+    its reports queued for the panel's poll (:class:`smoe_gui.core.tune.StudyProcess`'s
+    interface and messages)."""
+
+    def __init__(self, config: Any, out: Path) -> None:
+        from smoe_gui.core.events import StopToken
+
+        self.config, self.out = replace(config, processes=True), out
+        self.messages: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.token = StopToken()
+        self.thread: threading.Thread | None = None
+        self.final = False
+        self.pid = os.getpid()
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and not self.final
+
+    def start(self) -> None:
+        from smoe_gui.core.errors import one_line
+        from smoe_gui.core.tune.study import TuneObserver
+
+        put = self.messages.put
+
+        class Observer(TuneObserver):
+            def start(self, total: int, done: int, workers: int) -> None:
+                put(("start", {"total": total, "done": done, "workers": workers}))
+
+            def trial_finished(self, row: dict[str, Any]) -> None:
+                put(("trial", dict(row)))
+
+            def note(self, text: str) -> None:
+                put(("note", text))
+
+        def work() -> None:
+            from smoe_gui.core.tune import run_tune
+
+            try:
+                put(("done", run_tune(self.config, self.out, observer=Observer(),
+                                      stop=self.token)))
+            except Exception as exc:  # noqa: BLE001
+                put(("error", one_line(exc)))
+
+        self.thread = threading.Thread(target=work, name="smoe-tune", daemon=True)
+        self.thread.start()
+
+    def poll(self) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        while True:
+            try:
+                out.append(self.messages.get_nowait())
+            except queue.Empty:
+                break
+        self.final = self.final or any(kind in ("done", "error") for kind, _ in out)
+        return out
+
+    def stop(self) -> None:
+        self.token.stop()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self.stop()
+        if self.thread is not None:
+            self.thread.join(timeout_s)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", action="store_true",
                         help="first a sweep with the worker at full priority on every core "
                              "(as before the panel lowered it), then the panel's own")
+    parser.add_argument("--compare-thread", action="store_true",
+                        help="after the panel's sweep the same with the study's loop on a "
+                             "thread of the window's process (as before the child process)")
     args = parser.parse_args(argv)
     if args.trials < 2:
         parser.error("--trials must be at least 2")
@@ -170,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"parameter change -> all 5 stage views, no sweep: median "
               f"{statistics.median(quiet):.0f} ms, p95 {p95(quiet):.0f} ms")
 
-    def sweep(label: str) -> None:
+    def sweep(label: str, steps: int | None = None, stop_in_trial: int = 0) -> None:
+        """One sweep; ``stop_in_trial`` > 0: Stop once that trial (1-based) started."""
         arrivals: list[float] = []
         panel.bridge.trial_finished.connect(lambda _row: arrivals.append(time.perf_counter()))
         ended: list[float] = []
@@ -179,15 +265,29 @@ def main(argv: list[str] | None = None) -> int:
         panel.first.low.setValue(2.0)
         panel.first.high.setValue(5.0)
         panel.sampler.setCurrentText("grid")
-        panel.steps.setValue(args.trials)
+        panel.steps.setValue(steps or args.trials)
         panel.budget.setValue(args.budget)
         gaps.clear()
         stamps.clear()
+        modules = set(sys.modules)
+        cpu_start = time.process_time()  # every thread of the window's process
         t_start = time.perf_counter()
         if not panel.start():
             raise SystemExit(f"the sweep did not start: {panel.status.text()}")
+        start_ms = (time.perf_counter() - t_start) * 1e3
         last[0] = time.perf_counter()
         probe.start()
+        if stop_in_trial:
+            spin(lambda: (panel.progress or {}).get("trial", -1) >= stop_in_trial - 1
+                 or not panel.running, 600)
+            t_stop = time.perf_counter()
+            panel.stop()
+            spin(lambda: not panel.running, 120)
+            probe.stop()
+            print(f"{label}: Stop during trial {stop_in_trial} -> study ended (finished "
+                  f"trials kept, figures written) in {time.perf_counter() - t_stop:.2f} s; "
+                  f"{panel.status.text()}")
+            return
         if args.probe_only:
             latencies: list[float] = []
             spin(lambda: not panel.running, 600)
@@ -196,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         spin(lambda: bool(ended), 120)
         probe.stop()
         t_end = time.perf_counter()
+        cpu_s = time.process_time() - cpu_start
         app.processEvents()
         rows = panel.rows
         done = sum(r["state"] == "complete" for r in rows)
@@ -217,6 +318,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"parameter change -> all 5 stage views while the sweep runs: "
                   f"{len(latencies)} changes, median {statistics.median(latencies):.0f} ms, "
                   f"p95 {p95(latencies):.0f} ms (target <= {LATENCY_TARGET_MS:g} ms: {ok})")
+        heavy = sorted({m.split(".")[0] for m in set(sys.modules) - modules} & set(HEAVY))
+        pid = getattr(panel.process, "pid", None)
+        where = "the window's process" if pid == os.getpid() else f"child process {pid}"
+        print(f"  the study ran in {where}; Start held the GUI thread {start_ms:.0f} ms; "
+              f"imported in the window's process during the sweep: "
+              f"{', '.join(heavy) if heavy else 'none of ' + ', '.join(HEAVY)}")
+        wall_s = t_end - t_start
+        print(f"  CPU time of the window's process (all its threads) during the sweep: "
+              f"{cpu_s:.1f} s, {100 * cpu_s / wall_s:.0f} % of its {wall_s:.1f} s")
 
     if args.compare:
         panel_settings = tune_panel.worker_settings
@@ -226,7 +336,15 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             tune_panel.worker_settings = panel_settings
     threads, nice = tune_panel.worker_settings()
-    sweep(f"the panel's worker ({threads} thread(s), nice {nice})")
+    sweep(f"the panel's study process ({threads} thread(s), nice {nice})")
+    if args.compare_thread:  # after it: this one imports Optuna into the window's process
+        child = tune_panel.StudyProcess
+        tune_panel.StudyProcess = ThreadStudy
+        try:
+            sweep("study loop in a thread of the window (before)")
+        finally:
+            tune_panel.StudyProcess = child
+    sweep("Stop", steps=4, stop_in_trial=2)
     print(f"load at the end {os.getloadavg()[0]:.1f}")
     window.close()
     return 0

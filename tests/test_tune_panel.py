@@ -1,8 +1,11 @@
-"""The window's Tune panel: bad input in a dialog, a grid study off the GUI thread that
-fills the table and the plot, a click that loads a trial's model, Stop keeps what is done."""
+"""The window's Tune panel: bad input in a dialog, a grid study in a child process that
+fills the table and the plot, a click that loads a trial's model, Stop keeps what is done,
+errors of the child in a dialog, closing the window ends the child."""
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from PySide6.QtCore import QSettings, QTimer  # noqa: E402
 from smoe_gui.core.io.fileio import write_png  # noqa: E402
 from smoe_gui.core.io.modelio import load_model  # noqa: E402
 from smoe_gui.core.params import Params  # noqa: E402
-from smoe_gui.core.tune import load_trials  # noqa: E402
+from smoe_gui.core.tune import load_trials, outputs, study  # noqa: E402
 from smoe_gui.ui import create_main_window  # noqa: E402
 from smoe_gui.ui.messages import RecordingMessenger  # noqa: E402
 
@@ -58,7 +61,21 @@ def test_bad_input_shows_a_dialog_and_starts_nothing(window) -> None:
     assert not panel.running and not panel.out_root.exists()
 
 
-def test_a_grid_runs_off_the_gui_thread_fills_in_and_loads_a_trial(qtbot, window) -> None:
+#: What the study needs and the window's process must not import for it.
+HEAVY = ("optuna", "sqlalchemy", "matplotlib")
+
+
+def test_a_grid_runs_in_a_child_process_fills_in_and_loads_a_trial(
+    qtbot,
+    window,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def here(*_a, **_k) -> None:
+        raise AssertionError("the study ran in the window's process")
+
+    for module, name in ((study, "run_tune"), (study, "open_study"), (outputs, "write_outputs")):
+        monkeypatch.setattr(module, name, here)
+    before = set(sys.modules)
     panel = window.tune_panel
     panel.first.combo.setCurrentText("delta_mu")
     panel.first.low.setValue(2.0)
@@ -78,13 +95,17 @@ def test_a_grid_runs_off_the_gui_thread_fills_in_and_loads_a_trial(qtbot, window
     timer.timeout.connect(tick)
     timer.start(10)
     assert panel.start()
+    assert panel.process is not None and panel.process.pid != os.getpid()
     qtbot.waitUntil(lambda: not panel.running and panel.start_button.isEnabled(), timeout=240_000)
     timer.stop()
+    assert not [m for m in set(sys.modules) - before if m.split(".")[0] in HEAVY]
+    monkeypatch.undo()  # load_trials below reads the study here
     assert [r["state"] for r in panel.rows] == ["complete", "complete"]
+    assert panel.rows[1]["model"] == str(panel.out_dir / "models" / "trial-0001.npz")
     assert panel.table.rowCount() == 2 and len(panel.points.data) == 2
     assert "tuning done: best: trial" in panel.status.text()
     assert len(load_trials(panel.out_dir)) == 2
-    # the GUI thread was never held for seconds: trials ran in a worker process
+    # the GUI thread was never held for seconds: the study ran in a child process
     assert max(gaps) < 2.0, max(gaps)
 
     assert panel.load_trial(1)
@@ -107,9 +128,45 @@ def test_stop_keeps_the_finished_trials(qtbot, window) -> None:
     assert panel.start()
     qtbot.waitUntil(lambda: len(panel.rows) >= 1, timeout=240_000)
     panel.stop()
+    asked = time.monotonic()
     qtbot.waitUntil(lambda: not panel.running and panel.start_button.isEnabled(), timeout=60_000)
+    assert time.monotonic() - asked < 30  # about 1 s on a quiet machine
     assert "tuning stopped" in panel.status.text()
     rows = load_trials(panel.out_dir)
     kept = [r for r in rows if r["state"] == "complete"]
     shown = [r for r in panel.rows if r["state"] == "complete"]
-    assert 1 <= len(kept) < 6 and len(kept) >= len(shown)
+    assert 1 <= len(kept) < 6 and len(kept) == len(shown)
+    assert "fail" not in {r["state"] for r in rows}  # the stopped trial runs again on resume
+    assert window.messenger.messages == []
+
+
+def test_an_error_of_the_child_is_a_dialog(qtbot, window, monkeypatch) -> None:
+    panel = window.tune_panel
+    folder = panel.out_root / "broken"
+    folder.mkdir(parents=True)
+    (folder / "study.db").write_bytes(b"not a database at all" * 100)
+    monkeypatch.setattr(panel, "study_dir", lambda _config: folder)
+    assert panel.start()
+    qtbot.waitUntil(lambda: bool(window.messenger.messages), timeout=120_000)
+    level, title, text = window.messenger.messages[-1]
+    assert (level, title) == ("error", "Tuning failed") and "is not a study" in text
+    assert not panel.running and panel.start_button.isEnabled()
+
+
+def test_closing_the_window_ends_the_child(qtbot, window) -> None:
+    panel = window.tune_panel
+    panel.first.combo.setCurrentText("delta_mu")
+    panel.sampler.setCurrentText("grid")
+    panel.steps.setValue(4)
+    panel.budget.setValue(30.0)
+    assert panel.start()
+    process = panel.process
+    qtbot.waitUntil(lambda: panel.progress is not None, timeout=240_000)  # a trial trains
+    started = time.monotonic()
+    window.close()
+    assert time.monotonic() - started < 5.0 + 5.0  # its wait, then terminate and kill
+    assert not process.process.is_alive() and process.process.exitcode is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(process.pid, 0)  # ended and reaped: no orphan, no zombie
+    assert window.messenger.messages == []
+    assert "stale" in {r["state"] for r in load_trials(panel.out_dir)}  # it stopped its trial

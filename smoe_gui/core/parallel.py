@@ -2,7 +2,8 @@
 
 One home for the executors of the AS-SMoE local fits
 (:class:`smoe_gui.core.methods.segment.local_fit.LocalFitRunner`) and of the
-experiment's sweep (:mod:`smoe_gui.core.experiment.run`).  Processes are always
+experiment's sweep (:mod:`smoe_gui.core.experiment.run`), and of the window's tuning study
+(:mod:`smoe_gui.core.tune.child`).  Processes are always
 started with ``spawn`` (no forked torch or numba state; the same on Linux,
 macOS and Windows).  Qt-free; imports nothing of smoe-gui, so every layer of the
 core may use it.
@@ -25,7 +26,8 @@ from multiprocessing import get_context
 from typing import Any, TypeVar
 
 __all__ = [
-    "collect", "dask_map", "dask_worker", "pool_map", "spawn_pool", "stop_pool", "thread_map",
+    "collect", "dask_map", "dask_worker", "pool_map", "spawn_context", "spawn_pool", "stop_pool",
+    "thread_map",
 ]
 
 T = TypeVar("T")
@@ -50,6 +52,12 @@ def dask_worker() -> Any:
         return None
 
 
+def spawn_context() -> Any:
+    """The ``spawn`` start method's context: its ``Process``, ``Pipe``, ``Queue``
+    (a study in a child process, :mod:`smoe_gui.core.tune.child`)."""
+    return get_context("spawn")
+
+
 def spawn_pool(
     workers: int,
     initializer: Callable[..., object] | None = None,
@@ -65,7 +73,7 @@ def spawn_pool(
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     return ProcessPoolExecutor(
-        max_workers=workers, mp_context=get_context("spawn"), initializer=initializer,
+        max_workers=workers, mp_context=spawn_context(), initializer=initializer,
         initargs=initargs,
     )
 

@@ -3,12 +3,16 @@
 Pick one or two numeric parameters (ranges default to the parameter table's),
 a time budget per fit and the number of trials; Start runs a study of
 :func:`smoe_gui.core.tune.run_tune` on the open image with the panel's other
-parameters.  The study's loop runs on a Python thread and its trials in a
-worker process, so the window keeps its speed; each finished trial fills a row
-of the table and a point of the plot.  Clicking a row loads that trial's
-parameters and trained model into the stage views.  Stop ends the running
-trial at once and keeps every finished one (the study in its folder resumes
-with ``smoe tune``).  Qt only: every number comes from the core.
+parameters.  The whole study (its SQLite storage, the trials, the figures)
+runs in a spawned child process (:class:`smoe_gui.core.tune.child.StudyProcess`),
+so the window's process imports neither Optuna nor matplotlib for it and shares
+no interpreter lock with it: a timer of the GUI thread reads the child's small
+messages without waiting.  Each finished trial fills a row of the table and a
+point of the plot.  Clicking a row loads that trial's parameters and trained
+model (from the study's folder) into the stage views.  Stop ends the running
+trial within a training step and keeps every finished one (the study in its
+folder resumes with ``smoe tune``); closing the window ends the child.  Qt
+only: every number comes from the core.
 
 :func:`install_tune_panel` is the one call the window makes.
 """
@@ -16,12 +20,11 @@ with ``smoe tune``).  Qt only: every number comes from the core.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -39,10 +42,10 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import one_line
-from ..core.events import StopToken
 from ..core.params import PARAM_SPECS, spec
+from ..core.tune.child import StudyProcess
 from ..core.tune.space import DEFAULT_GRID_STEPS, GRID_SAMPLER, default_range, parse_range
-from ..core.tune.study import SAMPLERS, TuneConfig, TuneObserver, check_config
+from ..core.tune.study import SAMPLERS, TuneConfig, check_config
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -52,12 +55,16 @@ __all__ = ["TUNABLE", "TunePanel", "install_tune_panel"]
 #: Parameters the panel offers: the numeric rows of the table.
 TUNABLE: tuple[str, ...] = tuple(s.name for s in PARAM_SPECS if s.kind in (int, float))
 _NONE = "(none)"
-#: How much lower the trials' worker process runs (POSIX nice) than the window.
+#: How much lower the study's child process runs (POSIX nice) than the window.
 WORKER_NICE = 10
+#: Milliseconds between two reads of the study's messages (a non-blocking poll).
+POLL_MS = 50
+#: Seconds a closing window waits for the study's child to end before terminating it.
+CLOSE_WAIT_S = 5.0
 
 
 def worker_settings() -> tuple[int, int]:
-    """``(threads, nice)`` of the trials' worker process: every core but one, at a lower
+    """``(threads, nice)`` of the study's child process: every core but one, at a lower
     priority, so that the stage views keep following the sliders while a sweep runs."""
     return max(1, (os.cpu_count() or 1) - 1), WORKER_NICE
 
@@ -67,22 +74,11 @@ HELP = ("Tune on the trained model: each trial initialises, trains for the budge
 
 
 class _Bridge(QObject):
-    """Carries the study's progress from its thread to the GUI thread (queued signals)."""
+    """The study's messages as signals of the GUI thread (emitted by the panel's poll)."""
 
     trial_finished = Signal(dict)
     note = Signal(str)
     ended = Signal(object, str)  # summary or None, error text
-
-
-class _Observer(TuneObserver):
-    def __init__(self, bridge: _Bridge) -> None:
-        self.bridge = bridge
-
-    def trial_finished(self, row: dict[str, Any]) -> None:
-        self.bridge.trial_finished.emit(dict(row))
-
-    def note(self, text: str) -> None:
-        self.bridge.note.emit(text)
 
 
 class _RangeRow(QWidget):
@@ -143,9 +139,17 @@ class TunePanel(QWidget):
             QStandardPaths.StandardLocation.AppDataLocation)) / "tune"
         self.out_dir: Path | None = None
         self.rows: list[dict[str, Any]] = []
-        self._thread: threading.Thread | None = None
-        self._stop: StopToken | None = None
+        #: The running study's child process (None before the first Start).
+        self.process: StudyProcess | None = None
+        self._ended: list[StudyProcess] = []  # earlier studies, their children ending
+        self._stopping = False
+        self._total = 0
+        #: The running fit's last ``progress`` message (trial, phase, elapsed_s, ...).
+        self.progress: dict[str, Any] | None = None
         self._names: list[str] = []
+        self._poll = QTimer(self)
+        self._poll.setInterval(POLL_MS)
+        self._poll.timeout.connect(self.poll)
         self.bridge = _Bridge()
         self.bridge.trial_finished.connect(self._on_trial)
         self.bridge.note.connect(self._on_note)
@@ -185,7 +189,7 @@ class TunePanel(QWidget):
         self.start_button = QPushButton("Start tuning")
         self.start_button.setObjectName("tune-start")
         self.start_button.setToolTip("Run the study on the open image with the panel's other "
-                                     "parameters; trials run in a worker process.")
+                                     "parameters; it runs in a process of its own.")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setObjectName("tune-stop")
         self.stop_button.setToolTip("Stop the running trial; the finished ones are kept.")
@@ -219,8 +223,8 @@ class TunePanel(QWidget):
     # ------------------------------------------------------------------ running
     @property
     def running(self) -> bool:
-        """Whether a study runs."""
-        return self._thread is not None and self._thread.is_alive()
+        """Whether a study runs (its last message has not arrived yet)."""
+        return self.process is not None and self.process.running
 
     def config(self) -> TuneConfig:
         """The study the panel's settings describe (raises ValueError on bad input)."""
@@ -236,7 +240,7 @@ class TunePanel(QWidget):
             images=[path], ranges=ranges, method=self.main.panel.method(),
             kernels=params.n_kernels, time_budget=self.budget.value(),
             trials=None if self.sampler.currentText() == GRID_SAMPLER else self.trials.value(),
-            sampler=self.sampler.currentText(), params=params, workers=1, processes=True,
+            sampler=self.sampler.currentText(), params=params, workers=1,
             threads=worker_settings()[0], nice=worker_settings()[1],
         )
         check_config(config)
@@ -248,12 +252,12 @@ class TunePanel(QWidget):
             return False
         try:
             config = self.config()
+            out = self.study_dir(config)
+            process = StudyProcess(config, out)
         except ValueError as exc:
             self.main.messenger.error("Cannot tune", one_line(exc))
             return False
-        stem = Path(config.images[0]).stem
-        names = "-".join(r.name for r in config.ranges)
-        self.out_dir = self.out_root / f"{stem}-{names}-{time.strftime('%Y%m%d-%H%M%S')}"
+        self.out_dir = out
         self._names = [r.name for r in config.ranges]
         self.rows = []
         self.table.setRowCount(0)
@@ -263,39 +267,67 @@ class TunePanel(QWidget):
         self.points.clear()
         self.plot.setLabel("bottom", self._names[0])
         self.plot.setLabel("left", "PSNR (dB)" if len(self._names) == 1 else self._names[1])
-        self._stop = StopToken()
-        observer, out, stop = _Observer(self.bridge), self.out_dir, self._stop
-
-        def work() -> None:
-            from ..core.tune import run_tune
-
-            try:
-                summary = run_tune(config, out, observer=observer, stop=stop)
-            except Exception as exc:  # noqa: BLE001  (shown in a dialog, never a traceback)
-                self.bridge.ended.emit(None, one_line(exc))
-                return
-            self.bridge.ended.emit(summary, "")
-
-        self._thread = threading.Thread(target=work, name="smoe-tune", daemon=True)
-        self._thread.start()
+        if self.process is not None:
+            self._ended.append(self.process)
+        self.process, self._stopping, self._total, self.progress = process, False, 0, None
+        process.start()
+        self._poll.start()
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        self.status.setText(f"tuning {', '.join(self._names)}: the study is in {out}")
+        self.status.setText(f"tuning {', '.join(self._names)}: starting; the study is in {out}")
         return True
+
+    def study_dir(self, config: TuneConfig) -> Path:
+        """The new study's folder: ``out_root/<image>-<parameters>-<time>``."""
+        stem = Path(config.images[0]).stem
+        names = "-".join(r.name for r in config.ranges)
+        return self.out_root / f"{stem}-{names}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def stop(self) -> None:
         """Stop the study; finished trials are kept."""
-        if self._stop is not None:
-            self._stop.stop()
+        if self.running and self.process is not None:
+            self.process.stop()
+            self._stopping = True
             self.status.setText("stopping; the finished trials are kept")
 
-    def shutdown(self, timeout_s: float = 15.0) -> None:
-        """Stop and wait for the study's thread (the window is closing)."""
-        self.stop()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+    def shutdown(self, timeout_s: float = CLOSE_WAIT_S) -> None:
+        """Stop the study and end its child process, waiting up to ``timeout_s``
+        seconds before terminating it (the window is closing)."""
+        self._poll.stop()
+        for process in [*self._ended, *([self.process] if self.process else [])]:
+            process.close(timeout_s)
+        self._ended.clear()
 
     # ------------------------------------------------------------------ results
+    def poll(self) -> None:
+        """Read the study's messages that arrived (the timer calls it; never waits)."""
+        if self.process is None:
+            return
+        for kind, payload in self.process.poll():
+            if kind == "trial":
+                self.bridge.trial_finished.emit(payload)
+            elif kind == "note":
+                self.bridge.note.emit(payload)
+            elif kind == "start":
+                self._total = int(payload["total"])
+            elif kind == "progress" and not self._stopping:
+                self._on_progress(payload)
+            elif kind == "done":
+                self.bridge.ended.emit(payload, "")
+            elif kind == "error":
+                self.bridge.ended.emit(None, str(payload))
+        if not self.running:
+            self._poll.stop()
+
+    def _on_progress(self, progress: dict[str, Any]) -> None:
+        self.progress = progress
+        psnr = progress.get("psnr_db")
+        tail = "" if psnr is None else f", PSNR {psnr:.2f} dB"
+        self.status.setText(
+            f"tuning {', '.join(self._names)}: {len(self.rows)} of {self._total} trials "
+            f"finished; trial {progress['trial']}: {progress['elapsed_s']:.0f} of "
+            f"{progress['budget_s']:g} s trained{tail}; the study is in {self.out_dir}")
+
     def _on_note(self, text: str) -> None:
         self.status.setText(text)
 
@@ -333,7 +365,6 @@ class TunePanel(QWidget):
     def _on_ended(self, summary: Any, error: str) -> None:
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
-        self._thread = None
         if error:
             self.status.setText("")
             self.main.messenger.error("Tuning failed", error)
@@ -349,7 +380,9 @@ class TunePanel(QWidget):
         if not (0 <= index < len(self.rows)) or self.out_dir is None:
             return False
         row = self.rows[index]
-        path = self.out_dir / "models" / f"trial-{int(row['trial']):04d}.npz"
+        model = row.get("model")  # the child's path of the trial's model file
+        path = Path(model) if model else (
+            self.out_dir / "models" / f"trial-{int(row['trial']):04d}.npz")
         if not path.exists():
             self.main.messenger.warning(
                 "No model for this trial", f"trial {row['trial']} is {row['state']}: no model")
@@ -358,7 +391,7 @@ class TunePanel(QWidget):
 
 
 class _CloseWatcher(QObject):
-    """Stops the study when the window closes."""
+    """Stops the study and ends its child process when the window closes."""
 
     def __init__(self, panel: TunePanel) -> None:
         super().__init__(panel)

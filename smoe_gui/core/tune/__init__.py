@@ -7,11 +7,14 @@ storage in its output folder and resumes after any stop.  See ``docs/tuning.md``
 * :mod:`.space` -- parameter ranges (``NAME=LOW:HIGH[:STEPS]``), grids, distributions;
 * :mod:`.trial` -- one trial (:func:`run_trial`) and the median pruning rule;
 * :mod:`.study` -- the study file, the trial loop and its executors (:func:`run_tune`);
-* :mod:`.outputs` -- ``trials.csv``, ``params.json``, ``best.json``, the figures.
+* :mod:`.outputs` -- ``trials.csv``, ``params.json``, ``best.json``, the figures;
+* :mod:`.child` -- a whole study in a spawned child process, read by messages
+  (:class:`StudyProcess`, the window's Tune panel).
 """
 
 from __future__ import annotations
 
+from .child import StudyProcess
 from .space import ParamRange, default_range, grid_points, parse_range
 from .study import (
     OBJECTIVES,
@@ -33,6 +36,7 @@ __all__ = [
     "SAMPLERS",
     "STUDY_FILE",
     "ParamRange",
+    "StudyProcess",
     "TrialJob",
     "TrialOutput",
     "TuneConfig",

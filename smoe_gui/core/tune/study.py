@@ -42,7 +42,7 @@ from .space import (
     distributions,
     grid_points,
 )
-from .trial import TrialJob, TrialOutput, prune_thresholds, run_trial
+from .trial import STOPPED, TrialJob, TrialOutput, prune_thresholds, run_trial
 
 __all__ = [
     "DEFAULT_SEARCH_TRIALS",
@@ -743,7 +743,7 @@ def run_tune(config: TuneConfig, out: str | os.PathLike[str], *,
             if not running:
                 break
             for number, output in pool.wait_any(0.25):
-                if stop is not None and stop.stopped and output.error == "stopped":
+                if stop is not None and stop.stopped and output.error == STOPPED:
                     continue
                 record(number, output)
         if stop is not None and stop.stopped:

@@ -41,6 +41,7 @@ from ..params import Params
 __all__ = [
     "REPORT_POINTS",
     "STARTUP_TRIALS",
+    "STOPPED",
     "WARMUP_POINTS",
     "TrialJob",
     "TrialOutput",
@@ -54,6 +55,8 @@ REPORT_POINTS = 20
 WARMUP_POINTS = 6
 #: Finished trials needed at a step before the median rule prunes there.
 STARTUP_TRIALS = 4
+#: The error of a trial that ``stop`` ended (the study runs it again on resume).
+STOPPED = "stopped"
 
 
 @dataclass
@@ -182,7 +185,9 @@ def run_trial(job: TrialJob, on_event: Callable[[FitEvent], None] | None = None,
     on_event : callable, optional
         Called with every fit event (a display in the same process).
     stop : StopToken, optional
-        Stops the running fit; the trial is then ``"failed"`` with error ``"stopped"``.
+        Stops the running fit (within one training step of its next event; an
+        initialisation runs to its end); the trial is then ``"failed"`` with
+        error :data:`STOPPED`.  Pruning stops the trial's fit, never ``stop``.
     """
     from ..threads import set_threads
     from ..train.runs import run_fit
@@ -201,11 +206,17 @@ def run_trial(job: TrialJob, on_event: Callable[[FitEvent], None] | None = None,
     seconds: list[float] = []
     try:
         for index, (name, image) in enumerate(job.images):
-            token = stop if stop is not None else StopToken()
+            if stop is not None and stop.stopped:
+                out.status, out.error = "failed", STOPPED
+                break
+            # the fit's own token: pruning stops this fit, never the caller's study
+            token = StopToken()
             pruned: list[int] = []
 
             def watch(event: FitEvent, index: int = index, token: StopToken = token,
                       pruned: list[int] = pruned) -> None:
+                if stop is not None and stop.stopped:
+                    token.stop()  # the fit checks its token before its next step
                 whole = event.image_psnr if event.image_psnr is not None else (
                     event.psnr if event.phase != "tiles" else None)
                 if whole is not None and not math.isnan(whole):
@@ -225,7 +236,8 @@ def run_trial(job: TrialJob, on_event: Callable[[FitEvent], None] | None = None,
                 out.status, out.pruned_step = "pruned", pruned[0]
                 break
             if stop is not None and stop.stopped:
-                raise RuntimeError("stopped")
+                out.status, out.error = "failed", STOPPED
+                break
             psnrs.append(result.psnr_db)
             ssims.append(result.ssim)
             kernels.append(float(result.model.n_kernels))
