@@ -38,7 +38,7 @@ FRAME_MAX_S = 0.2
 #: Share of one core that the live frames may take (job and drawing together).
 LIVE_CPU_SHARE = 0.08
 #: Share of one core that the overlay frames' extra cost may take.
-OVERLAY_CPU_SHARE = 0.05
+OVERLAY_CPU_SHARE = 0.03
 #: A frame in flight for longer than this is taken as lost (its job was
 #: replaced by another request) and no longer holds the next one back.
 LOST_FRAME_S = 2.0
