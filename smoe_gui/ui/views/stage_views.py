@@ -387,7 +387,9 @@ class StageViews(KernelViewMixin, QWidget):
         # view 4 over the (dimmed) original: the same picture; setting it again
         # would convert and paint the full-size image at every live frame
         same = not kernels and self._background_choice("kernels") in ("dimmed", "original")
-        self._refresh_backgrounds(only=("reconstruction",) if same else ("kernels", "reconstruction"))
+        self._refresh_backgrounds(
+            only=("reconstruction",) if same else ("kernels", "reconstruction")
+        )
 
     def _set_snapshot(self, snap: SnapshotResult, kernels: bool = True) -> None:
         self._reconstruction = snap.reconstruction
