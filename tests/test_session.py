@@ -3,6 +3,7 @@ the job queues and the trainer)."""
 
 from __future__ import annotations
 
+import math
 import sys
 import types
 from pathlib import Path
@@ -258,6 +259,7 @@ def test_compare_gives_the_partner_the_first_methods_kernel_count(parts) -> None
 def test_live_frames_without_the_overlay_skip_its_geometry() -> None:
     """While training, only a frame that will draw the kernel overlay (at most
     every OVERLAY_INTERVAL_S) is rendered with the kernel mode's gate shares."""
+    from smoe_gui.ui.control.pacing import FRAME_MIN_S, LiveFrames
     from smoe_gui.ui.control.session import OVERLAY_INTERVAL_S
 
     view, stages, render, inspect = FakeView(), FakeQueue(), FakeQueue(), FakeQueue()
@@ -269,6 +271,7 @@ def test_live_frames_without_the_overlay_skip_its_geometry() -> None:
         return trainers[-1]
 
     session = Session(view, stages, render, inspect, start, FAST, "edge", clock=lambda: now[0])
+    session.live_frames = LiveFrames(OVERLAY_INTERVAL_S, math.inf, math.inf)  # pace: no cost
     session.kernel_mode = "ellipses"
     rid = session.set_image(make_image())
     result = stages.run(rid)
@@ -286,10 +289,58 @@ def test_live_frames_without_the_overlay_skip_its_geometry() -> None:
 
     first, mode = frame()
     assert mode == "ellipses" and view.last("show_snapshot")[2] is True  # with the overlay
-    now[0] += OVERLAY_INTERVAL_S / 3
+    now[0] += FRAME_MIN_S  # the next live frame, before the overlay is due again
     _, mode = frame()
     assert mode == "centres" and view.last("show_snapshot")[2] is False
     assert view.last("show_snapshot")[1].kernels.shares is None  # no gate shares computed
     now[0] += OVERLAY_INTERVAL_S
     _, mode = frame()
     assert mode == "ellipses" and view.last("show_snapshot")[2] is True
+
+
+def test_live_frames_one_in_flight_the_newest_waiting() -> None:
+    """A snapshot that arrives while a live frame renders waits (a newer one
+    replaces it) and is rendered once that frame is drawn and the pace allows."""
+    from smoe_gui.ui.control.pacing import FRAME_MIN_S, LiveFrames
+    from smoe_gui.ui.control.session import OVERLAY_INTERVAL_S
+
+    view, stages, render, inspect = FakeView(), FakeQueue(), FakeQueue(), FakeQueue()
+    trainers: list[FakeTrainer] = []
+    now = [0.0]
+
+    def start(image: np.ndarray, runs: list[TrainRun]) -> FakeTrainer:
+        trainers.append(FakeTrainer(image, runs))
+        return trainers[-1]
+
+    session = Session(view, stages, render, inspect, start, FAST, "edge", clock=lambda: now[0])
+    rid = session.set_image(make_image())
+    result = stages.run(rid)
+    session.stage_done(rid, result)
+    assert session.start_training()
+    session.live_frames = LiveFrames(OVERLAY_INTERVAL_S, math.inf, math.inf)  # pace: no cost
+    model = result.snapshot.model
+    newer = SmoeModel(model.mu, model.A, model.m, model.log_alpha, model.height, model.width)
+    newest = SmoeModel(model.mu, model.A, model.m, model.log_alpha, model.height, model.width)
+
+    def snapshot(m: SmoeModel) -> None:
+        trainers[0].outbox.append(("snapshot", "train", m))
+        session.drain_training()
+
+    snapshot(model)
+    assert len(render.jobs) == 1
+    first = max(render.jobs)
+    now[0] += 0.5
+    snapshot(newer)
+    snapshot(newest)  # both wait: the first frame is still rendering
+    assert list(render.jobs) == [first]
+    assert session.snapshot_done(first, render.run(first))
+    assert len(render.jobs) == 1  # the newest, submitted at once (it is due)
+    second = max(render.jobs)
+    assert render.jobs[second][1][3] is newest  # compute_snapshot's model
+    assert session.snapshot_done(second, render.run(second))
+    snapshot(model)
+    assert not render.jobs  # drawn FRAME_MIN_S ago at the earliest: it waits
+    now[0] += 1.5 * FRAME_MIN_S
+    snapshot(newer)
+    assert len(render.jobs) == 1 and render.jobs[max(render.jobs)][1][3] is newer
+    session.stop_training_and_wait()

@@ -293,7 +293,8 @@ class TrainWorker(QObject):
     Signals
     -------
     posted()
-        Something was put into the outbox.
+        Messages were put into the outbox: one signal until the next
+        :meth:`drain`, however many messages follow.
     finished()
         Always emitted last.
     """
@@ -324,15 +325,28 @@ class TrainWorker(QObject):
         self.outbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         #: Events pulled from fit, for the benchmark.
         self.steps_done = 0
+        #: ``posted`` signals emitted (at most one per drain by the GUI).
+        self.signals_emitted = 0
+        self._notify_lock = threading.Lock()
+        self._notified = False  # ``posted`` emitted and not drained yet
         #: Whether the training thread runs below the GUI thread's CPU priority.
         self.priority_lowered = False
 
     def _post(self, *message: Any) -> None:
-        self.outbox.put(message)
-        self.posted.emit()
+        """Queue ``message``; ``posted`` is emitted only when the GUI has drained
+        the outbox since the last one: an emit across threads waits for the GIL
+        (~2 ms while the GUI thread paints), so one per message slowed the fit."""
+        with self._notify_lock:
+            self.outbox.put(message)
+            notify, self._notified = not self._notified, True
+        if notify:
+            self.posted.emit()
+            self.signals_emitted += 1
 
     def drain(self) -> list[tuple[Any, ...]]:
         """Every message posted so far, in order (call from the GUI thread)."""
+        with self._notify_lock:
+            self._notified = False  # a message posted from now on emits ``posted`` again
         out = []
         while True:
             try:

@@ -65,6 +65,10 @@ class SnapshotResult:
         dB (over all channels in colour: :func:`smoe_gui.core.metrics.psnr`).
     kernels : KernelGeometry
     render_ms : float
+        Wall-clock milliseconds of the rendering alone.
+    cpu_ms : float
+        CPU milliseconds of the calling thread for the whole job (rendering,
+        residual, kernel geometry); the live frames are paced by it.
     """
 
     model: SmoeModel
@@ -73,6 +77,7 @@ class SnapshotResult:
     psnr: float
     kernels: KernelGeometry
     render_ms: float
+    cpu_ms: float = float("nan")
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,6 +190,7 @@ def compute_snapshot(
     from ...core.io.image import as_channels
     from ...core.rendering.culled import render
 
+    cpu0 = time.thread_time()
     h, w = image.shape[:2]
     ph, pw = preview_size(h, w, max_pixels)
     t0 = time.perf_counter()
@@ -200,24 +206,27 @@ def compute_snapshot(
     if target.ndim != recon.ndim:
         target = as_channels(target, "rgb" if recon.ndim == 3 else "gray")
     residual = np.ascontiguousarray(np.abs(target - recon), dtype=np.float32)
+    quality = psnr(recon, target)
+    geometry = kernel_geometry(
+        model,
+        method,
+        n_pairs,
+        n_background,
+        shares=kernel_mode == "ellipses",
+        territory_size=(
+            preview_size(h, w, territory_pixels or max_pixels)
+            if kernel_mode == "territories"
+            else None
+        ),
+    )
     return SnapshotResult(
         model=model,
         reconstruction=recon,
         residual=residual,
-        psnr=psnr(recon, target),
-        kernels=kernel_geometry(
-            model,
-            method,
-            n_pairs,
-            n_background,
-            shares=kernel_mode == "ellipses",
-            territory_size=(
-                preview_size(h, w, territory_pixels or max_pixels)
-                if kernel_mode == "territories"
-                else None
-            ),
-        ),
+        psnr=quality,
+        kernels=geometry,
         render_ms=ms,
+        cpu_ms=(time.thread_time() - cpu0) * 1e3,
     )
 
 

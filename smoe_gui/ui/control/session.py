@@ -14,6 +14,7 @@ and wires widgets and worker threads to the session.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,10 +41,12 @@ from .jobs import (
     compute_stages,
     with_numba_threads,
 )
+from .pacing import LiveFrames
 from .points import TrainingPoint
 from .ports import JobQueue, SessionView, Trainer, TrainerFactory
 
 __all__ = [
+    "CAPTION_INTERVAL_S",
     "COMPARE_METHODS",
     "OVERLAY_INTERVAL_S",
     "RENDER_THREADS",
@@ -59,8 +62,12 @@ __all__ = [
 ]
 
 #: While training, the kernel overlay (thousands of ellipses) is redrawn at
-#: most this often; the reconstruction under it at every snapshot.
+#: most this often (less often when it costs more, :mod:`~smoe_gui.ui.control.pacing`);
+#: the reconstruction under it at every live frame.
 OVERLAY_INTERVAL_S = 0.3
+#: While training, the views' titles ("… · training · step 340 · K=1290") change
+#: at most this often: a new title lays the view out and paints it again.
+CAPTION_INTERVAL_S = 1.0
 #: Numba threads of the live preview renderer (the training keeps the other cores).
 RENDER_THREADS = 1
 #: What Compare trains by default, one after the other: the edge-aligned
@@ -123,6 +130,9 @@ class Session:
     method : str
     clock : callable
         Seconds (monotonic); tests pass a fake.
+    cpu_clock : callable
+        CPU seconds of the calling (GUI) thread, what drawing a live frame
+        costs (default ``time.thread_time``).
 
     Attributes
     ----------
@@ -150,6 +160,8 @@ class Session:
         "grid · trained · 2400 steps · K=1290", …).
     dropped_results : int
         Stale results dropped so far.
+    live_frames : LiveFrames
+        The pace of a training's live frames in views 4-5.
     train_labels : tuple of str
         Labels of the runs of the current (or last) training.
     train_params : (Params, str) or None
@@ -166,6 +178,7 @@ class Session:
         params: Params | None = None,
         method: str = METHODS[0],
         clock: Callable[[], float] = time.perf_counter,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self.view = view
         self._stage_jobs = stage_jobs
@@ -173,6 +186,7 @@ class Session:
         self._inspect_jobs = inspect_jobs
         self._start_trainer = start_trainer
         self._clock = clock
+        self._cpu_clock = cpu_clock  # the GUI thread's CPU seconds: what drawing a frame costs
         self.image: NDArray[np.float32] | None = None
         self.source_image: NDArray[np.float32] | None = None
         self.compare_with = COMPARE_METHODS[1]
@@ -203,8 +217,11 @@ class Session:
         self._last_image_psnr: dict[str, float] = {}  # whole-image PSNR per run label
         self._trainer: Trainer | None = None
         self._restart_after_stop = False
-        self._overlay_drawn_at = -np.inf
         self._overlay_jobs: set[int] = set()
+        #: How often a training's live frames are drawn (:mod:`~smoe_gui.ui.control.pacing`).
+        self.live_frames = LiveFrames(OVERLAY_INTERVAL_S)
+        self._pending_frame: tuple[str, SmoeModel] | None = None  # the newest snapshot waiting
+        self._caption_at = -np.inf
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -379,6 +396,8 @@ class Session:
         assert self.image is not None
         rid = self._new_id()
         self._latest_snapshot = rid
+        self.live_frames.superseded()  # this render replaces the live frame in flight
+        self._pending_frame = None
         if final:
             self._final_snapshot = rid
         method, n_pairs, n_background = None, 0, 0
@@ -412,13 +431,13 @@ class Session:
         """A render job ended; returns whether its result was drawn."""
         if rid != self._latest_snapshot or self.closing or snap is None:
             self.dropped_results += 1
+            if self.live_frames.done(rid, math.nan, False):
+                self._submit_frame()
             return False
-        now = self._clock()
-        overlay = (rid == self._final_snapshot or not self.is_training()
-                   or rid in self._overlay_jobs)
+        cpu0 = self._cpu_clock()
+        carried = rid in self._overlay_jobs  # a live frame rendered for the overlay
+        overlay = rid == self._final_snapshot or not self.is_training() or carried
         self._overlay_jobs.clear()
-        if overlay:
-            self._overlay_drawn_at = now
         self._drawn_snapshot = rid
         changed = self.shown_model is not snap.model
         self.shown_model = snap.model
@@ -430,6 +449,9 @@ class Session:
             k = self.selected_kernel
             if k is not None and overlay:  # the inspected kernel, in the model shown now
                 self.select_kernel(k if k < snap.model.n_kernels else None)
+        cost = snap.cpu_ms / 1e3 + (self._cpu_clock() - cpu0)  # the job's and the drawing's
+        if self.live_frames.done(rid, cost, carried):
+            self._submit_frame()  # a newer snapshot may be waiting
         return True
 
     # ------------------------------------------------------------------ inspection
@@ -581,7 +603,8 @@ class Session:
         self.select_kernel(None)  # a new run: the inspection no longer holds
         self.train_labels = tuple(r.label for r in runs)
         self.train_params = (params, self.method)
-        self._overlay_drawn_at = -np.inf
+        self.live_frames.reset()
+        self._pending_frame, self._caption_at = None, -np.inf
         self._trainer = self._start_trainer(self.image, runs)
         self.view.show_training_state("")
         return True
@@ -680,19 +703,34 @@ class Session:
     def _on_snapshot(self, label: str, model: SmoeModel) -> None:
         if self.image is None or (model.height, model.width) != self.image.shape[:2]:
             return
+        self._pending_frame = (label, model)  # a newer snapshot replaces a waiting one
+        self._submit_frame()
+
+    def _submit_frame(self) -> None:
+        """Render the waiting snapshot as a live frame when the pace allows
+        (:class:`~smoe_gui.ui.control.pacing.LiveFrames`: one in flight, spaced by
+        what frames cost)."""
+        now = self._clock()
+        if self._pending_frame is None or self.closing or not self.live_frames.due(now):
+            return
+        (label, model), self._pending_frame = self._pending_frame, None
         rid = self._new_id()
         self._latest_snapshot = rid
-        point = self._last_points.get(label)
-        step = f" · step {point.step}" if point is not None else ""
-        self._set_captions(self.stages_caption,
-                           f"{self._run_name(label)} · training{step} · K={model.n_kernels}")
+        if now - self._caption_at >= CAPTION_INTERVAL_S:  # a new title lays the view out anew
+            self._caption_at = now
+            point = self._last_points.get(label)
+            step = f" · step {point.step}" if point is not None else ""
+            self._set_captions(self.stages_caption,
+                               f"{self._run_name(label)} · training{step} · K={model.n_kernels}")
         preview = self.view.preview_pixels()
-        # the overlay is redrawn at most every OVERLAY_INTERVAL_S: a frame drawn
-        # without it needs no gate shares or territories (the render job's dearest part)
+        # a frame drawn without the overlay needs no gate shares or territories
+        # (the render job's dearest part)
         mode = "centres"
-        if self._clock() - self._overlay_drawn_at >= OVERLAY_INTERVAL_S:
+        overlay = self.live_frames.overlay_due(now)
+        if overlay:
             mode = self.kernel_mode
             self._overlay_jobs.add(rid)
+        self.live_frames.submitted(rid, now, overlay)
         self._render_jobs.submit(
             rid, with_numba_threads, RENDER_THREADS, compute_snapshot,
             self.image, model, None, 0, 0, preview, None, mode, preview,

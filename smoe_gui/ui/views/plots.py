@@ -329,6 +329,12 @@ class TrainingPlots:
         self._refresh.stop()
         for label in sorted(self._dirty):
             self._redraw(label)
+        if self._dirty:
+            # the new ranges now, not while painting: a range changed during a
+            # paint (pyqtgraph's auto-range, the linked x axis) schedules another,
+            # and each batch of points was painted three times
+            for plot in (self.kernel_plot, self.psnr_plot):
+                plot.getViewBox().prepareForPaint()
         self._dirty.clear()
 
     def set_x_axis(self, axis: str) -> None:

@@ -384,7 +384,12 @@ class StageViews(KernelViewMixin, QWidget):
         self._set_snapshot(snap, kernels)
         self.views["kernels"].shown_id = request_id
         self.views["reconstruction"].shown_id = request_id
-        self._refresh_backgrounds(only=("kernels", "reconstruction"))
+        # view 4 over the (dimmed) original: the same picture; setting it again
+        # would convert and paint the full-size image at every live frame
+        same = not kernels and self._background_choice("kernels") in ("dimmed", "original")
+        self._refresh_backgrounds(
+            only=("reconstruction",) if same else ("kernels", "reconstruction")
+        )
 
     def _set_snapshot(self, snap: SnapshotResult, kernels: bool = True) -> None:
         self._reconstruction = snap.reconstruction
