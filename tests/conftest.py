@@ -41,6 +41,20 @@ def synthetic_image() -> np.ndarray:
 
 
 @pytest.fixture()
+def disc_png(tmp_path: Path) -> Path:
+    """A 96x128 8-bit PNG in ``tmp_path``: a bright disc on a smooth ramp (the
+    window tests' small image: a few dozen kernels, stages in milliseconds)."""
+    from smoe_gui.core.io.fileio import write_png
+
+    yy, xx = np.mgrid[0:96, 0:128].astype(np.float32)
+    img = 0.2 + 0.3 * xx / 128
+    img[(xx - 40) ** 2 + (yy - 48) ** 2 < 20**2] = 0.9
+    path = tmp_path / "disc.png"
+    write_png(path, (img * 255).astype(np.uint8))
+    return path
+
+
+@pytest.fixture()
 def no_qthread_left_running():
     """After the test, wait up to 5 s for the window's QThreads to end (their
     finished signals may still be queued), then fail if one is still running.

@@ -11,7 +11,6 @@ import pytest
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
-from smoe_gui.core.io.fileio import write_png  # noqa: E402
 from smoe_gui.core.params import Params  # noqa: E402
 from smoe_gui.ui import create_main_window  # noqa: E402
 from smoe_gui.ui.control.presentation import CELLS  # noqa: E402
@@ -21,13 +20,8 @@ FAST = Params(max_pts=20, tile_size=64, tile_steps=15, time_budget=1.5, expert_i
 
 
 @pytest.fixture()
-def image_path(tmp_path: Path) -> Path:
-    yy, xx = np.mgrid[0:96, 0:128].astype(np.float32)
-    img = 0.2 + 0.3 * xx / 128
-    img[(xx - 40) ** 2 + (yy - 48) ** 2 < 20**2] = 0.9
-    path = tmp_path / "disc.png"
-    write_png(path, (img * 255).astype(np.uint8))
-    return path
+def image_path(disc_png: Path) -> Path:
+    return disc_png
 
 
 @pytest.fixture()

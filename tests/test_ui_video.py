@@ -20,22 +20,14 @@ FAST = Params(max_pts=20, tile_size=64, tile_steps=15, time_budget=1.5, expert_i
               patience=50)
 
 
-def make_image(h: int = 96, w: int = 128) -> np.ndarray:
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    img = 0.2 + 0.3 * xx / w
-    img[(xx - 40) ** 2 + (yy - 48) ** 2 < 20**2] = 0.9
-    img[20:30, 70:120] = 0.05
-    return np.clip(img, 0.0, 1.0).astype(np.float32)
-
-
 #: Every test ends with no QThread left running (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("no_qthread_left_running")
 
 
 @pytest.fixture()
-def window(qtbot, tmp_path: Path):
+def window(qtbot, tmp_path: Path, synthetic_image):
     path = tmp_path / "synthetic.png"
-    write_png(path, make_image())
+    write_png(path, synthetic_image)
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     settings.setValue("params", FAST.to_json())
     win = create_main_window(path, settings=settings)

@@ -14,13 +14,11 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings  # noqa: E402
 
-from smoe_gui.core.io.fileio import write_png  # noqa: E402
 from smoe_gui.core.params import Params  # noqa: E402
 from smoe_gui.ui import create_main_window, main_window  # noqa: E402
 from smoe_gui.ui.workers import warm_ups_running  # noqa: E402
@@ -30,15 +28,6 @@ FAST = Params(max_pts=20, tile_size=64, tile_steps=15, time_budget=1.0, expert_i
 
 #: Every test ends with no QThread left running (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("no_qthread_left_running")
-
-
-def _image(tmp_path: Path) -> Path:
-    yy, xx = np.mgrid[0:96, 0:128].astype(np.float32)
-    img = 0.2 + 0.3 * xx / 128
-    img[(xx - 40) ** 2 + (yy - 48) ** 2 < 20**2] = 0.9
-    path = tmp_path / "disc.png"
-    write_png(path, (img * 255).astype(np.uint8))
-    return path
 
 
 class SlowWarmUp:
@@ -63,14 +52,14 @@ class SlowWarmUp:
 
 
 def test_closing_during_the_warm_up_neither_waits_nor_leaves_a_thread(
-    qtbot, tmp_path, monkeypatch
+    qtbot, tmp_path, monkeypatch, disc_png
 ) -> None:
     slow = SlowWarmUp(4.0)
     monkeypatch.setattr(main_window, "warm_up_training", slow)
     monkeypatch.setattr(main_window, "training_warmed", lambda: False)
     settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     settings.setValue("params", FAST.to_json())
-    win = create_main_window(_image(tmp_path), settings=settings, warm_up=True)
+    win = create_main_window(disc_png, settings=settings, warm_up=True)
     qtbot.addWidget(win)
     win.show()
     # this window's warm-up (a window of an earlier test may run the stand-in too)
@@ -122,13 +111,15 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_the_process_ends_cleanly_when_closed_during_the_warm_up(tmp_path) -> None:
+def test_the_process_ends_cleanly_when_closed_during_the_warm_up(
+    tmp_path, disc_png
+) -> None:
     script = SCRIPT.format(
         root=str(ROOT),
         tests=str(ROOT / "tests"),
         ini=str(tmp_path / "s.ini"),
         params=FAST.to_json(),
-        image=str(_image(tmp_path)),
+        image=str(disc_png),
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     done = subprocess.run(
