@@ -334,6 +334,35 @@ def test_a_slack_that_buys_no_reuse_is_dropped_for_a_while() -> None:
     assert lean.n_pairs < wide.n_pairs
 
 
+def test_lists_without_slack_are_kept_only_for_unmoved_parameters(monkeypatch) -> None:
+    # lean lists (slack 0) cannot survive a move: the renderer compares the
+    # parameters exactly instead of evaluating the bound, keeps the lists for
+    # the same parameters, rebuilds for any move, and every image stays exact
+    rng = np.random.default_rng(5)
+    model = random_model(14, k=40, h=32, w=40)
+    r = SmoeRenderer(32, 40, slack=0.0)
+    bound_calls = []
+    original = CullLists.still_valid
+    monkeypatch.setattr(
+        CullLists, "still_valid",
+        lambda self, *a: bound_calls.append(1) or original(self, *a),
+    )
+    for _ in range(2):
+        img = r(*tensors(model))
+        assert np.max(np.abs(img.detach().numpy() - dense_render(model))) <= IMAGE_TOL
+    assert r.stats["rebuilds"] == 1 and r.stats["calls"] == 2
+    moved = model.replace(mu=model.mu + rng.normal(0, 1e-6, model.mu.shape))
+    img = r(*tensors(moved))
+    assert r.stats["rebuilds"] == 2
+    assert np.max(np.abs(img.detach().numpy() - dense_render(moved))) <= IMAGE_TOL
+    assert bound_calls == []
+    # lists with slack still go through the bound
+    wide = SmoeRenderer(32, 40)
+    wide(*tensors(model))
+    wide(*tensors(moved))
+    assert bound_calls == [1]
+
+
 @pytest.mark.parametrize("backend", ["numba", "torch"])
 def test_changing_the_kernel_count_rebuilds(backend: str) -> None:
     model = random_model(12)

@@ -455,8 +455,10 @@ class SmoeRenderer:
         Extra logit margin of the lists (larger: more pairs, fewer rebuilds).
         When lists built with it fail the check at their first reuse, the next
         :data:`LEAN_BUILDS` rebuilds use no slack, then it is tried again: a
-        slack that buys no reuse only adds pairs.  Either way the lists are
-        exact (``τ`` is always kept).
+        slack that buys no reuse only adds pairs.  Lists without slack are
+        kept only for parameters equal to those they were built for (an exact
+        comparison; the bound could not keep them after a move).  Either way
+        the lists are exact (``τ`` is always kept).
 
     Attributes
     ----------
@@ -534,7 +536,16 @@ class SmoeRenderer:
     def _lists_for(self, mu: NDArray[np.float64], A: NDArray[np.float64],
                    la: NDArray[np.float64]) -> CullLists:
         lists = self._lists
-        if lists is None or not lists.still_valid(mu, A, la):
+        if lists is None:
+            valid = False
+        elif lists.slack == 0.0:
+            # lists without slack survive only parameters that did not move: an
+            # exact comparison (O(K)) decides that at a fraction of the bound's cost
+            valid = (np.array_equal(mu, lists.mu) and np.array_equal(la, lists.log_alpha)
+                     and np.array_equal(A, lists.A))
+        else:
+            valid = lists.still_valid(mu, A, la)
+        if not valid:
             if lists is not None and lists.slack > 0.0 and self._life == 1:
                 # the slack did not buy a single reuse: it only added pairs
                 self._lean_left = LEAN_BUILDS
