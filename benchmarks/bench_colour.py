@@ -149,14 +149,18 @@ def step_cost(
 # 2. Kodak in colour
 # --------------------------------------------------------------------------------------
 def kodak_row(
-    path: Path, budget: float, max_kernels: int, device: str = "cpu", method: str = "edge"
+    path: Path, budget: float, max_kernels: int, device: str = "cpu", method: str = "edge",
+    assignments: tuple[str, ...] = (),
 ) -> dict[str, object]:
     from smoe_gui.core.train.training import fit
 
     image = load_image(path, channels="rgb")
     start = time.perf_counter()
     params, init = init_within(
-        image, Params(channels="rgb", time_budget=budget), max_kernels, method
+        image,
+        Params(channels="rgb", time_budget=budget).with_assignments(list(assignments)),
+        max_kernels,
+        method,
     )
     init_s = time.perf_counter() - start
     final = None
@@ -191,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         default=COLOUR_METHOD,
         help=f"initialisation of the Kodak fits (default {COLOUR_METHOD}, the README's for colour)",
     )
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="parameter override for every Kodak fit (e.g. patience=1000)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
     ap.add_argument("--steps", type=int, default=5, help="timed steps per round")
     ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds of the step timing")
@@ -213,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(
             f"bench_colour: unknown method {args.method!r}; choose from {', '.join(names())}"
         )
+    try:
+        Params().with_assignments(args.set)
+    except ValueError as exc:
+        raise SystemExit(f"bench_colour: --set: {exc}") from None
     if args.limit:
         images = images[: args.limit]
     if not images:
@@ -240,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = []
     print(
-        f"\nColour fits: {args.method}, <= {args.max_kernels} kernels, {args.budget:g} s of "
+        f"\nColour fits: {args.method}"
+        f"{' (' + ', '.join(args.set) + ')' if args.set else ''}, "
+        f"<= {args.max_kernels} kernels, {args.budget:g} s of "
         "training per image; R-SMoE (its code's results, GPU) at 2,000 / 4,000 / 6,000 kernels"
     )
     header = (
@@ -250,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(header, flush=True)
     for path in images:
-        row = kodak_row(path, args.budget, args.max_kernels, args.device, args.method)
+        row = kodak_row(
+            path, args.budget, args.max_kernels, args.device, args.method, tuple(args.set)
+        )
         rows.append(row)
         ref = R_SMOE_DB.get(str(row["image"]))
         ref_text = " ".join(f"{v:>7.2f}" for v in ref) if ref else f"{'-':>7} {'-':>7} {'-':>7}"
