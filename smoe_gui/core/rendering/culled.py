@@ -545,7 +545,7 @@ class SmoeRenderer:
                      and np.array_equal(A, lists.A))
         else:
             valid = lists.still_valid(mu, A, la)
-        if not valid:
+        if lists is None or not valid:
             if lists is not None and lists.slack > 0.0 and self._life == 1:
                 # the slack did not buy a single reuse: it only added pairs
                 self._lean_left = LEAN_BUILDS
