@@ -61,10 +61,13 @@ def test_closing_during_the_warm_up_neither_waits_nor_leaves_a_thread(
     settings.setValue("params", FAST.to_json())
     win = create_main_window(disc_png, settings=settings, warm_up=True)
     qtbot.addWidget(win)
-    win.show()
+    # the first stages start the warm-up; on a cold numba cache (a fresh clone)
+    # they compile for tens of seconds, more on a loaded machine: a generous wait
+    with qtbot.waitSignal(win.stages_shown, timeout=300_000):
+        win.show()
     # this window's warm-up (a window of an earlier test may run the stand-in too)
     qtbot.waitUntil(
-        lambda: win._warm_thread is not None and win._warm_thread.is_running(), timeout=60_000
+        lambda: win._warm_thread is not None and win._warm_thread.is_running(), timeout=10_000
     )
     warm = win._warm_thread
     t0 = time.perf_counter()
