@@ -1,7 +1,7 @@
 """The window while its Tune panel runs a sweep: event-loop stalls and slider latency.
 
     python benchmarks/bench_tune_gui.py [IMAGE] [--trials 4] [--budget 4] [--probe-only]
-        [--compare] [--compare-thread]
+        [--compare] [--compare-thread] [--compare-hold]
 
 Drives the real window offscreen as ``benchmarks/bench_gui.py`` does (the same
 event-loop waits, the same 5 ms QTimer probe, the same "every stage view shows
@@ -23,6 +23,9 @@ polls its messages).  While the sweep runs it prints:
   how long Stop took to end the study (a second, short sweep stopped during its
   second trial).
 
+``--compare-hold`` first runs the same sweep with the window not holding the
+study's running fit while it computes and draws the stages (as before the
+panel did), then the panel's own, side by side under the same load.
 ``--compare-thread`` then runs the same sweep the way the panel did before
 (the study's loop on a thread of the window's process, its trials in a worker
 process), so that both are measured side by side under the same load.
@@ -137,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-thread", action="store_true",
                         help="after the panel's sweep the same with the study's loop on a "
                              "thread of the window's process (as before the child process)")
+    parser.add_argument("--compare-hold", action="store_true",
+                        help="first a sweep with the window not holding the study while it "
+                             "draws the stages (as before), then the panel's own")
     args = parser.parse_args(argv)
     if args.trials < 2:
         parser.error("--trials must be at least 2")
@@ -335,8 +341,15 @@ def main(argv: list[str] | None = None) -> int:
             sweep("worker at full priority on every core")
         finally:
             tune_panel.worker_settings = panel_settings
+    if args.compare_hold:
+        window.session.busy_listeners.remove(panel.window_busy)
+        try:
+            sweep("study not held while the window draws the stages (before)")
+        finally:
+            window.session.busy_listeners.append(panel.window_busy)
     threads, nice = tune_panel.worker_settings()
-    sweep(f"the panel's study process ({threads} thread(s), nice {nice})")
+    held = "held while the window draws the stages"
+    sweep(f"the panel's study process ({threads} thread(s), nice {nice}, {held})")
     if args.compare_thread:  # after it: this one imports Optuna into the window's process
         child = tune_panel.StudyProcess
         tune_panel.StudyProcess = ThreadStudy

@@ -131,6 +131,25 @@ def test_stale_stage_results_are_dropped(parts) -> None:
     assert session.model_to_save() is result.snapshot.model
 
 
+def test_busy_listeners_hear_each_stage_request_and_its_end(parts) -> None:
+    session, _view, stages, *_ = parts
+    heard: list[bool] = []
+    session.busy_listeners.append(heard.append)
+    first = session.set_image(make_image())
+    second = session.recompute()
+    assert heard == [True, True]
+    assert not session.stage_done(first, stages.run(first))  # an older request: still busy
+    assert heard == [True, True]
+    assert session.stage_done(second, stages.run(second))
+    assert heard == [True, True, False]
+    third = session.recompute()
+    assert not session.stage_failed(second, "old")
+    assert session.stage_failed(third, "boom") and heard == [True, True, False, True, False]
+    fourth = session.recompute()
+    assert not session.stage_done(fourth, None)  # a cancelled newest request ends it too
+    assert heard[-2:] == [True, False]
+
+
 def test_params_that_change_stages_drop_the_trained_model(parts) -> None:
     session, _view, stages, _r, _i, _t = parts
     rid = session.set_image(make_image())

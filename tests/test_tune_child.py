@@ -111,6 +111,71 @@ def test_stop_keeps_the_finished_trials_and_runs_the_stopped_one_again(
     assert "fail" not in states and states[-1] == "stale", states
 
 
+def test_a_stop_token_s_children_follow_it_and_not_the_other_way() -> None:
+    study_token = StopToken()
+    fit = study_token.child()
+    study_token.pause()
+    assert fit.paused and study_token.child().paused  # a child of a paused token starts paused
+    study_token.resume()
+    assert not fit.paused
+    fit.pause()
+    fit.stop()  # pruning stops the fit, never the study
+    assert not study_token.paused and not study_token.stopped
+    other = study_token.child()
+    study_token.stop()
+    assert other.stopped and study_token.child().stopped
+
+
+def _wait_for(condition: Any, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_hold_pauses_the_fit_until_release_or_its_time_ends() -> None:
+    import threading
+    from multiprocessing import Pipe
+
+    from smoe_gui.core.tune import child
+
+    receive, send = Pipe(duplex=False)
+    token = StopToken()
+    fit = token.child()
+    watcher = threading.Thread(target=child._watch, args=(receive, token), daemon=True)
+    watcher.start()
+    send.send(("hold", 0.3))
+    _wait_for(lambda: fit.paused)
+    _wait_for(lambda: not fit.paused)  # the hold's time ran out
+    assert 0.25 <= fit.paused_s() < 5.0 and not fit.stopped
+    send.send(("hold", 1e9))  # capped at HOLD_MAX_S
+    _wait_for(lambda: fit.paused)
+    send.send("release")
+    _wait_for(lambda: not fit.paused)
+    assert fit.paused_s() < child.HOLD_MAX_S
+    send.send(("hold", 60.0))
+    _wait_for(lambda: fit.paused)
+    send.send("stop")
+    watcher.join(5.0)
+    assert not watcher.is_alive() and token.stopped and fit.stopped
+
+
+def test_a_held_trial_does_not_count_the_hold(image_file: Path, tmp_path: Path) -> None:
+    budget, held = 1.0, 2.0
+    process = StudyProcess(_config(image_file, 2, budget=budget), tmp_path / "out")
+    process.start()
+    messages = _run(process, until=lambda m: any(k == "progress" for k, _ in m))
+    start = time.monotonic()
+    process.hold(held)
+    messages += _run(process, until=lambda m: any(k == "trial" for k, _ in m))
+    wall = time.monotonic() - start
+    process.close()
+    rows = [p for k, p in messages if k == "trial"]
+    assert len(rows) == 1 and rows[0]["state"] == "complete"
+    assert wall >= held  # the fit waited out the hold ...
+    assert rows[0]["seconds"] < budget + 1.0  # ... which its seconds do not count
+
+
 def test_bad_study_files_arrive_as_one_line(image_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()

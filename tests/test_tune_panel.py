@@ -119,7 +119,7 @@ def test_a_grid_runs_in_a_child_process_fills_in_and_loads_a_trial(
     assert window.panel.params().delta_mu == 4.0
 
 
-def test_stop_keeps_the_finished_trials(qtbot, window) -> None:
+def test_stop_keeps_the_finished_trials(qtbot, window, monkeypatch: pytest.MonkeyPatch) -> None:
     panel = window.tune_panel
     panel.first.combo.setCurrentText("delta_mu")
     panel.sampler.setCurrentText("grid")
@@ -127,6 +127,16 @@ def test_stop_keeps_the_finished_trials(qtbot, window) -> None:
     panel.budget.setValue(1.0)
     assert panel.start()
     qtbot.waitUntil(lambda: len(panel.rows) >= 1, timeout=240_000)
+    # the window holds the study's running fit while it computes and draws the stages
+    calls: list[str] = []
+    process = panel.process
+    for name in ("hold", "release"):
+        real = getattr(process, name)
+        monkeypatch.setattr(process, name,
+                            lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a)))
+    with qtbot.waitSignal(window.stages_shown, timeout=60_000):
+        window.recompute()
+    assert calls == ["hold", "release"]
     panel.stop()
     asked = time.monotonic()
     qtbot.waitUntil(lambda: not panel.running and panel.start_button.isEnabled(), timeout=60_000)

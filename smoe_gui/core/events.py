@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 
 from .model import SmoeModel
@@ -95,7 +96,7 @@ class FitEvent:
         return self.psnr if self.phase == "tiles" else None
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity (a WeakSet holds children)
 class StopToken:
     """Cooperative stop and pause requests, safe to set from another thread.
 
@@ -104,6 +105,9 @@ class StopToken:
     paused, the fit waits before its next step, and the time paused does not
     count against the time budget (``params.time_budget`` counts training
     time, not pauses) nor in the events' ``elapsed_s``.
+
+    A token's :meth:`child` tokens follow its stop, pause and resume (a study's
+    token and the token of the fit it runs now), and not the other way round.
     """
 
     _event: threading.Event = field(default_factory=threading.Event)
@@ -111,14 +115,35 @@ class StopToken:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _paused_since: float | None = None
     _paused_total: float = 0.0
+    _children: weakref.WeakSet[StopToken] = field(default_factory=weakref.WeakSet)
 
     def __post_init__(self) -> None:
         self._running.set()
+
+    def child(self) -> StopToken:
+        """A new token that this one's :meth:`stop`, :meth:`pause` and
+        :meth:`resume` also reach (a paused or stopped token gives a paused or
+        stopped child); stopping or pausing the child leaves this one as it is."""
+        token = StopToken()
+        with self._lock:
+            self._children.add(token)
+            paused = self._paused_since is not None
+        if self.stopped:
+            token.stop()
+        elif paused:
+            token.pause()
+        return token
+
+    def _each_child(self) -> list[StopToken]:
+        with self._lock:
+            return list(self._children)
 
     def stop(self) -> None:
         """Ask the fit to stop (a paused fit stops too)."""
         self._event.set()
         self._running.set()
+        for token in self._each_child():
+            token.stop()
 
     @property
     def stopped(self) -> bool:
@@ -131,6 +156,8 @@ class StopToken:
             if self._paused_since is None:
                 self._paused_since = time.perf_counter()
                 self._running.clear()
+        for token in self._each_child():
+            token.pause()
 
     def resume(self) -> None:
         """Let a paused fit go on."""
@@ -139,6 +166,8 @@ class StopToken:
                 self._paused_total += time.perf_counter() - self._paused_since
                 self._paused_since = None
             self._running.set()
+        for token in self._each_child():
+            token.resume()
 
     @property
     def paused(self) -> bool:

@@ -59,6 +59,9 @@ _NONE = "(none)"
 WORKER_NICE = 10
 #: Milliseconds between two reads of the study's messages (a non-blocking poll).
 POLL_MS = 50
+#: Seconds a stage request holds the study's running fit at most (the hold ends
+#: when the stages are drawn; a slider being dragged renews it).
+HOLD_S = 2.0
 #: Seconds a closing window waits for the study's child to end before terminating it.
 CLOSE_WAIT_S = 5.0
 
@@ -298,6 +301,18 @@ class TunePanel(QWidget):
             process.close(timeout_s)
         self._ended.clear()
 
+    def window_busy(self, busy: bool) -> None:
+        """The window started (True) or finished (False) computing and drawing
+        the stages: hold the study's running fit meanwhile, so that a slider
+        keeps its speed with both cores (the time held is not counted in the
+        trial's budget; :meth:`StudyProcess.hold`)."""
+        if not self.running or self.process is None:
+            return
+        if busy:
+            self.process.hold(HOLD_S)
+        else:
+            self.process.release()
+
     # ------------------------------------------------------------------ results
     def poll(self) -> None:
         """Read the study's messages that arrived (the timer calls it; never waits)."""
@@ -419,5 +434,6 @@ def install_tune_panel(window: MainWindow) -> TunePanel:
     view = next((m for m in menus if m.title().replace("&", "") == "View"), None)
     (view if view is not None else window.menuBar().addMenu("&Tune")).addAction(toggle)
     panel.dock = dock  # type: ignore[attr-defined]
+    window.session.busy_listeners.append(panel.window_busy)
     window.installEventFilter(_CloseWatcher(panel))
     return panel

@@ -24,8 +24,10 @@ payload)``:
 * ``("error", text)``: one line instead of ``done``: bad input, a study file
   that is not a study or is locked, or a child that died.
 
-:meth:`StudyProcess.stop` ends the running trial within one training step and
-keeps every finished one (the child then writes the study's outputs);
+:meth:`StudyProcess.hold` pauses the running fit while the window computes
+(:meth:`StudyProcess.release` ends the hold); :meth:`StudyProcess.stop` ends the
+running trial within one training step and keeps every finished one (the child
+then writes the study's outputs);
 :meth:`StudyProcess.close` also ends the child, terminating it when it does not
 end in time.  A child whose parent dies stops its study and ends.  Qt-free.
 """
@@ -47,12 +49,14 @@ from ..errors import one_line
 from ..events import FitEvent, StopToken
 from .study import TuneConfig, TuneObserver, check_config
 
-__all__ = ["FINAL", "PROGRESS_EVERY_S", "StudyProcess"]
+__all__ = ["FINAL", "HOLD_MAX_S", "PROGRESS_EVERY_S", "StudyProcess"]
 
 #: Seconds between two ``progress`` messages of a running fit.
 PROGRESS_EVERY_S = 0.5
 #: Kinds of the message that ends a run.
 FINAL = ("done", "error")
+#: The longest one :meth:`StudyProcess.hold` holds the running fit (s).
+HOLD_MAX_S = 5.0
 
 
 class _PipeObserver(TuneObserver):
@@ -123,9 +127,26 @@ def _lower_priority(pid: int, target: int | None) -> None:
 
 
 def _watch(control: Connection, token: StopToken) -> None:
-    """Stop the study when the parent asks or is gone (its end of the pipe closed)."""
+    """Obey the parent: ``("hold", s)`` pauses the running fit for at most ``s``
+    seconds, ``"release"`` lets it go on; ``"stop"`` (or a parent that is gone,
+    its end of the pipe closed) stops the study."""
+    deadline: float | None = None
     with contextlib.suppress(EOFError, OSError):
-        control.recv()
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not control.poll(wait):  # the hold ran out without a release
+                token.resume()
+                deadline = None
+                continue
+            message = control.recv()
+            if isinstance(message, tuple) and message and message[0] == "hold":
+                token.pause()
+                deadline = time.monotonic() + min(float(message[1]), HOLD_MAX_S)
+            elif message == "release":
+                token.resume()
+                deadline = None
+            else:
+                break
     token.stop()
 
 
@@ -247,13 +268,30 @@ class StudyProcess:
             self._finish()
         return messages
 
+    def hold(self, seconds: float = 1.0) -> None:
+        """Pause the running fit before its next training step for ``seconds``
+        (at most :data:`HOLD_MAX_S`; another hold starts the time again), or until
+        :meth:`release`: the window holds the study while it computes and draws
+        the stages, so that they get every core.  The time held counts neither
+        against the trial's budget nor in its ``seconds``; an initialisation or
+        an evaluation runs on.  Nothing happens before :meth:`start` or after the
+        end."""
+        self._send(("hold", float(seconds)))
+
+    def release(self) -> None:
+        """End a :meth:`hold` now."""
+        self._send("release")
+
+    def _send(self, message: Any) -> None:
+        if self._control is not None and not self._final:
+            with contextlib.suppress(OSError):
+                self._control.send(message)
+
     def stop(self) -> None:
         """Ask the child to stop: the running trial ends within one training step,
         the finished ones are kept, then the child writes the outputs and sends
         ``done``."""
-        if self._control is not None and not self._final:
-            with contextlib.suppress(OSError):
-                self._control.send("stop")
+        self._send("stop")
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the child and wait up to ``timeout_s`` seconds for it to end, then

@@ -185,9 +185,12 @@ def run_trial(job: TrialJob, on_event: Callable[[FitEvent], None] | None = None,
     on_event : callable, optional
         Called with every fit event (a display in the same process).
     stop : StopToken, optional
-        Stops the running fit (within one training step of its next event; an
-        initialisation runs to its end); the trial is then ``"failed"`` with
-        error :data:`STOPPED`.  Pruning stops the trial's fit, never ``stop``.
+        Stops the running fit (within one training step; an initialisation
+        runs to its end); the trial is then ``"failed"`` with error
+        :data:`STOPPED`.  Pausing it holds the running fit before its next
+        training step, and the time held counts neither against the budget nor
+        in the ``seconds`` objective.  Pruning stops the trial's fit, never
+        ``stop``.
     """
     from ..threads import set_threads
     from ..train.runs import run_fit
@@ -209,8 +212,9 @@ def run_trial(job: TrialJob, on_event: Callable[[FitEvent], None] | None = None,
             if stop is not None and stop.stopped:
                 out.status, out.error = "failed", STOPPED
                 break
-            # the fit's own token: pruning stops this fit, never the caller's study
-            token = StopToken()
+            # the fit's own token: pruning stops this fit, never the caller's study;
+            # the study's stop, pause and resume reach it at once (StopToken.child)
+            token = StopToken() if stop is None else stop.child()
             pruned: list[int] = []
 
             def watch(event: FitEvent, index: int = index, token: StopToken = token,

@@ -222,6 +222,9 @@ class Session:
         self.live_frames = LiveFrames(OVERLAY_INTERVAL_S)
         self._pending_frame: tuple[str, SmoeModel] | None = None  # the newest snapshot waiting
         self._caption_at = -np.inf
+        #: Called with True when a stage request starts and False when the newest
+        #: one is drawn or failed: the window's Tune panel holds its study meanwhile.
+        self.busy_listeners: list[Callable[[bool], None]] = []
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -312,14 +315,21 @@ class Session:
         self._sync_channels()
         rid = self._new_id()
         self._latest_stage = rid
+        self._notify_busy(True)
         self._stage_jobs.submit(rid, compute_stages, self.image, self.params, self.method,
                                 self.kernel_mode, self.view.preview_pixels())
         return rid
+
+    def _notify_busy(self, busy: bool) -> None:
+        for listener in list(self.busy_listeners):
+            listener(busy)
 
     def stage_done(self, rid: int, result: StageResult | None) -> bool:
         """A stage job ended; returns whether its result was drawn."""
         if rid != self._latest_stage or self.closing or result is None:
             self.dropped_results += 1
+            if rid == self._latest_stage:
+                self._notify_busy(False)
             return False
         self.stage_result = result
         snap = self._result_snapshot
@@ -330,6 +340,7 @@ class Session:
         init = result.init
         self._set_captions(f"{init.method} stages", self.model_caption if snap is not None
                            else f"{init.method} · initial · K={result.snapshot.model.n_kernels}")
+        self._notify_busy(False)
         return True
 
     def _set_captions(self, stages: str, model: str) -> None:
@@ -351,6 +362,7 @@ class Session:
         """A stage job failed; returns whether it was the newest (and reported)."""
         if rid != self._latest_stage:
             return False
+        self._notify_busy(False)
         self.view.show_status(f"Cannot compute the stages: {message}")
         return True
 
