@@ -101,9 +101,13 @@ def main(argv: list[str] | None = None) -> int:
                 gaps: list[float] = []
                 last = [time.perf_counter()]
 
-                def tick(gaps: list[float] = gaps, last: list[float] = last) -> None:
+                stamps: list[tuple[float, float]] = []  # (gap, when it ended)
+
+                def tick(gaps: list[float] = gaps, last: list[float] = last,
+                         stamps: list[tuple[float, float]] = stamps) -> None:
                     now = time.perf_counter()
                     gaps.append(now - last[0])
+                    stamps.append((now - last[0], now))
                     last[0] = now
 
                 timer = QTimer()
@@ -132,9 +136,11 @@ def main(argv: list[str] | None = None) -> int:
                 stall = max(0.0, 1000.0 * gaps[-1] - TICK_MS) if gaps else 0.0
                 p99 = 1000.0 * gaps[int(0.99 * (len(gaps) - 1))] if gaps else 0.0
                 worst = max(worst, stall)
+                gap, when = max(stamps) if stamps else (0.0, started)
                 print(f"  round {round_ + 1} {suffix}: {info.n_frames} frames "
                       f"{info.width}x{info.height}, {target.stat().st_size / 1e6:.1f} MB, "
-                      f"{seconds:.1f} s; longest stall {stall:.0f} ms, gaps p99 {p99:.0f} ms")
+                      f"{seconds:.1f} s; longest stall {stall:.0f} ms (ending at t = "
+                      f"{when - started:.2f} s), gaps p99 {p99:.0f} ms")
         window.close()
     end_load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     ok = "met" if worst <= TARGET_MS else "MISSED"

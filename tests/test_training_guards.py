@@ -67,6 +67,7 @@ def test_the_same_case_collapses_without_the_guard(monkeypatch: pytest.MonkeyPat
     start = psnr(np.clip(render(model), 0, 1), image)
     monkeypatch.setattr(train_window, "PRUNE_MAX_SHARE", math.inf)
     monkeypatch.setattr(train_window, "JUMP_FACTOR", math.inf)
+    monkeypatch.setattr(phases, "SLIDE_DB", math.inf)
     events = run(image, Params(**FINETUNE_ONLY), model)  # type: ignore[arg-type]
     ft = [e.psnr for e in events if e.phase == "finetune"]
     # (the kernel re-placed where the error is largest softens the fall: 3.6 dB, not 10)
@@ -114,9 +115,33 @@ def test_a_loss_jump_is_undone_and_the_learning_rates_halved(
 def test_the_jumpy_case_jumps_without_the_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     image, model, params = jumpy_case()
     monkeypatch.setattr(train_window, "JUMP_FACTOR", math.inf)
+    monkeypatch.setattr(phases, "SLIDE_DB", math.inf)
     monkeypatch.setattr(phases, "FINETUNE_WARMUP_STEPS", 1)
     events = run(image, params, model)
     assert drops(events) > 10 * math.log10(4.0)
+    slid = [e for e in events if e.message and "back to the best" in e.message]
+    assert not slid
+
+
+def test_a_slide_goes_back_to_the_best_model_with_halved_rates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fall too slow for the jump check: every fine-tuning step that ends more
+    than SLIDE_DB below the best so far goes back to the best model."""
+    image, model, params = jumpy_case()
+    monkeypatch.setattr(train_window, "JUMP_FACTOR", math.inf)  # the slide check alone
+    monkeypatch.setattr(phases, "FINETUNE_WARMUP_STEPS", 1)
+    events = run(image, params, model)
+    best, slid = -math.inf, 0
+    for e in events:
+        if e.phase != "finetune" or e.final:
+            continue
+        if best - e.psnr > phases.SLIDE_DB:
+            assert e.message is not None and "back to the best model" in e.message, e.message
+            slid += 1
+        best = max(best, e.psnr)
+    assert slid >= 1 and events[-1].lr_scale < 1.0
+    assert events[-1].psnr >= best - 1e-6  # the final model is the best one
 
 
 def test_the_fine_tuning_warm_up_keeps_a_fresh_adam_from_jumping(
@@ -126,6 +151,7 @@ def test_the_fine_tuning_warm_up_keeps_a_fresh_adam_from_jumping(
     # the merge the whole-image PSNR fell 4 dB on parrots; the rates now ramp up
     image, model, params = jumpy_case()
     monkeypatch.setattr(train_window, "JUMP_FACTOR", math.inf)  # no guard: the bare steps
+    monkeypatch.setattr(phases, "SLIDE_DB", math.inf)
     warm = drops(run(image, params, model))
     monkeypatch.setattr(phases, "FINETUNE_WARMUP_STEPS", 1)
     cold = drops(run(image, params, model))

@@ -24,6 +24,7 @@ __all__ = [
     "format_seconds",
     "merge_message",
     "pruned_message",
+    "slide_message",
     "status_line",
 ]
 
@@ -94,6 +95,16 @@ def diverged_message(where: str, what: str, step: int, factor: float, lr_scale: 
     return (
         f"{where}: {what} at step {step}; step undone, learning rates x{factor:g} "
         f"(now x{lr_scale:g} of the table)"
+    )
+
+
+def slide_message(step: int, psnr_db: float, best_db: float, factor: float,
+                  lr_scale: float) -> str:
+    """Fine-tuning slid too far below its best model and went back to it."""
+    return (
+        f"fine-tuning: whole-image PSNR {psnr_db:.2f} dB at step {step}, "
+        f"{best_db - psnr_db:.1f} dB below the best ({best_db:.2f} dB); back to the best "
+        f"model, learning rates x{factor:g} (now x{lr_scale:g} of the table)"
     )
 
 

@@ -21,7 +21,7 @@ from ..events import FitEvent, StopToken
 from ..metrics import psnr_from_mse
 from ..model import SmoeModel
 from ..params import Params
-from .messages import diverged_message, pruned_message
+from .messages import diverged_message, pruned_message, slide_message
 from .tiles import loss_band, max_tile_sigma, tile_context, tile_index, tile_windows
 from .window import DIVERGENCE_LR_FACTOR, MIN_LR_SCALE, KernelArrays, _Checkpoint, _Window
 
@@ -265,7 +265,10 @@ class _Best:
     kernels: KernelArrays | None = None
 
     def offer(self, mse: float, checkpoint: _Checkpoint | None) -> None:
-        if checkpoint is not None and math.isfinite(mse) and mse < self.mse:
+        # an equal MSE with a checkpoint replaces a best held without one (the
+        # merged model), so that a slide can go back to it
+        better = mse < self.mse or (self.checkpoint is None and mse <= self.mse)
+        if checkpoint is not None and math.isfinite(mse) and better:
             self.mse = mse
             self.checkpoint = checkpoint
             self.kernels = None
@@ -289,6 +292,10 @@ def _full_window(state: _FitState, kernels: KernelArrays, budget: int | None = N
 #: Fine-tuning's learning rates ramp up linearly over its first steps (Adam's first
 #: steps move every parameter by about its rate, whatever its gradient).
 FINETUNE_WARMUP_STEPS = 50
+#: A fine-tuning step whose whole-image PSNR lies this far below the best so far
+#: is a slide (a divergence too slow for the window's 6 dB jump check): training
+#: goes back to the best parameters with halved learning rates (dB).
+SLIDE_DB = 2.0
 
 def _finetune_phase(
     state: _FitState, window: _Window, best: _Best, deadline: float, outcome: list[str]
@@ -332,7 +339,16 @@ def _finetune_phase(
         best.offer(result.mse, result.before)
         history.append(psnr_from_mse(best.mse))
         message = None
-        if result.diverged is not None:
+        slide = (
+            result.diverged is None and best.checkpoint is not None
+            and math.isfinite(result.mse) and best.mse > 0.0
+            and psnr_from_mse(best.mse) - psnr_from_mse(result.mse) > SLIDE_DB
+        )
+        if slide and best.checkpoint is not None and window.rewind(best.checkpoint, best.mse):
+            message = slide_message(state.step, psnr_from_mse(result.mse),
+                                    psnr_from_mse(best.mse), DIVERGENCE_LR_FACTOR,
+                                    window.lr_scale)
+        elif result.diverged is not None:
             message = diverged_message("fine-tuning", result.diverged, state.step,
                                        DIVERGENCE_LR_FACTOR, window.lr_scale)
         elif result.pruned:

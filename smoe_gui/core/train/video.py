@@ -11,11 +11,16 @@ kernel centres with OpenCV in the window's colours
 (:mod:`smoe_gui.core.palette`), the PSNR curve with Pillow.
 Nothing is grabbed from a screen.
 
-The encoding is imageio's: MP4 (H.264, yuv420p) through the ffmpeg binary
-that imageio-ffmpeg bundles, GIF through Pillow.  An MP4 is encoded into a temporary
-file beside the target, renamed onto it at the end
-(:func:`smoe_gui.core.io.fileio.atomic_path`); a GIF is encoded in memory and
-written atomically: a failure or a cancel leaves no file.  Qt-free.
+The encoding is imageio's, through the ffmpeg binary that imageio-ffmpeg
+bundles: MP4 as H.264 (yuv420p), GIF with one 256-colour palette made from
+every frame (ffmpeg's ``palettegen`` / ``paletteuse``, no dithering: the gray
+levels of a gray run are exact) and only the changed rectangle stored per
+frame.  The frames are piped to the encoder's own process as they are drawn,
+so the encoding neither holds this process's interpreter lock (a window's
+event loop keeps its speed) nor keeps the frames in memory here.  Each file is
+encoded into a temporary file beside the target, renamed onto it at the end
+(:func:`smoe_gui.core.io.fileio.atomic_path`): a failure or a cancel leaves no
+file.  Qt-free.
 """
 
 from __future__ import annotations
@@ -58,8 +63,8 @@ PANEL_TITLES: dict[str, str] = {
     "kernels": "kernel centres",
     "psnr": "PSNR (whole image)",
 }
-#: Largest panel height (px) of an MP4 and of a GIF (GIFs are kept small: every
-#: frame is held in memory until Pillow writes the file).
+#: Largest panel height (px) of an MP4 and of a GIF (GIFs are kept small: the
+#: encoder holds every frame until it has made the palette, and GIF files grow fast).
 MAX_PANEL_HEIGHT = {".mp4": 720, ".gif": 360}
 #: Largest frame width (px) of an MP4 and of a GIF.
 MAX_FRAME_WIDTH = {".mp4": 1920, ".gif": 1200}
@@ -471,7 +476,7 @@ def write_training_video(
     VideoCancelled
         When ``cancelled()`` returned True; no file is left.
     """
-    from ..io.fileio import atomic_path, write_bytes
+    from ..io.fileio import atomic_path
 
     out = check_video_path(path)
     suffix = out.suffix.lower()
@@ -496,35 +501,87 @@ def write_training_video(
         for _ in range(HOLD_LAST):
             yield last
 
-    if suffix == ".mp4":
-        with atomic_path(out) as tmp:
-            _write_mp4(tmp, frames(), fps)
-    else:
-        write_bytes(out, _gif_bytes(frames(), fps))
+    with atomic_path(out) as tmp:
+        _encode(tmp, frames(), fps, suffix)
     return VideoInfo(out, total + HOLD_LAST, width, height, float(fps))
 
 
-def _write_mp4(path: Path, frames: Any, fps: float) -> None:
-    import imageio.v2 as imageio
+#: ffmpeg's filter graph of a GIF: one palette from every frame, used without dithering.
+GIF_FILTER = ("split[a][b];[a]palettegen=stats_mode=full[p];"
+              "[b][p]paletteuse=dither=none:diff_mode=rectangle")
 
+
+def _encode(path: Path, frames: Any, fps: float, suffix: str) -> None:
+    """Pipe ``frames`` to the ffmpeg binary: an MP4 (H.264, through imageio's
+    FFMPEG writer) or a looping GIF (imageio-ffmpeg's frame writer: imageio's
+    FFMPEG format takes no ``.gif``)."""
+    kind = suffix.lstrip(".").upper()
     try:
-        writer = imageio.get_writer(
-            str(path), format="FFMPEG", mode="I", fps=fps, codec="libx264",
-            pixelformat="yuv420p", quality=8, macro_block_size=16, ffmpeg_log_level="error",
-        )
+        writer = _Writer(path, fps, suffix)
     except Exception as exc:  # the encoder cannot start: missing binary, bad path
-        raise ValueError(f"cannot start the MP4 encoder ({exc})") from None
+        raise ValueError(f"cannot start the {kind} encoder ({exc})") from None
     try:
         for frame in frames:
-            writer.append_data(frame)
+            writer.append(frame)
     except (VideoCancelled, KeyboardInterrupt):
         _close_quietly(writer)
         raise
     except OSError as exc:
         _close_quietly(writer)
-        raise ValueError(f"the MP4 encoder failed ({exc})") from None
-    writer.close()
+        raise ValueError(f"the {kind} encoder failed ({exc})") from None
+    try:
+        writer.close()
+    except OSError as exc:  # the encoder failed at the end (a full disk, say)
+        raise ValueError(f"the {kind} encoder failed ({exc})") from None
 
+
+class _Writer:
+    """One encoder process: ``append(frame)`` for each (H, W, 3) uint8 frame, then ``close()``."""
+
+    def __init__(self, path: Path, fps: float, suffix: str) -> None:
+        self._gif: Any = None
+        self._mp4: Any = None
+        self.path, self.fps = path, fps
+        if suffix == ".mp4":
+            import imageio.v2 as imageio
+
+            self._mp4 = imageio.get_writer(
+                str(path), format="FFMPEG", mode="I", fps=fps, codec="libx264",
+                pixelformat="yuv420p", quality=8, macro_block_size=16, ffmpeg_log_level="error",
+            )
+
+    def append(self, frame: NDArray[np.uint8]) -> None:
+        if self._mp4 is not None:
+            self._mp4.append_data(frame)
+            return
+        if self._gif is None:  # the frame size is known with the first frame
+            import imageio_ffmpeg
+
+            height, width = frame.shape[:2]
+            self._gif = imageio_ffmpeg.write_frames(
+                str(self.path), (width, height), fps=self.fps, codec="gif",
+                pix_fmt_in="rgb24", pix_fmt_out="pal8", quality=None, macro_block_size=1,
+                ffmpeg_log_level="error",
+                output_params=["-filter_complex", GIF_FILTER, "-loop", "0"],
+            )
+            self._gif.send(None)  # start the process
+        try:
+            self._gif.send(np.ascontiguousarray(frame))
+        except OSError:
+            raise
+        except Exception as exc:  # imageio-ffmpeg's own error: the process died
+            raise OSError(str(exc)) from None
+
+    def close(self) -> None:
+        if self._mp4 is not None:
+            self._mp4.close()
+        elif self._gif is not None:
+            try:
+                self._gif.close()
+            except OSError:
+                raise
+            except Exception as exc:
+                raise OSError(str(exc)) from None
 
 def _close_quietly(writer: Any) -> None:
     try:
@@ -532,13 +589,3 @@ def _close_quietly(writer: Any) -> None:
     except Exception:  # closing after a failure: the file is discarded anyway
         pass
 
-
-def _gif_bytes(frames: Any, fps: float) -> bytes:
-    """The frames encoded as a looping GIF (Pillow, an adaptive palette per frame)."""
-    import imageio.v3 as iio
-
-    stack = np.stack(list(frames))
-    encoded = iio.imwrite(  # atomic-ok: "<bytes>" encodes in memory; write_bytes writes
-        "<bytes>", stack, extension=".gif", plugin="pillow", duration=round(1000.0 / fps), loop=0
-    )
-    return bytes(encoded)

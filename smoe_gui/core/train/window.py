@@ -376,6 +376,23 @@ class _Window:
         x, y = mu[:, 0] - self.x0, mu[:, 1] - self.y0
         return (x < -0.5) | (x >= self.width - 0.5) | (y < -0.5) | (y >= self.height - 0.5)
 
+    def rewind(self, ck: _Checkpoint, mse: float) -> bool:
+        """Go back to the parameters and optimizer state of ``ck`` (whose MSE is
+        ``mse``) and halve the learning rates (:data:`DIVERGENCE_LR_FACTOR`), as a
+        diverging step does; False (nothing done) when ``ck`` is of another
+        kernel count."""
+        if len(ck.params) != len(self.tensors) or any(
+            saved.shape != t.shape for saved, t in zip(ck.params, self.tensors, strict=True)
+        ):
+            return False
+        self._restore(ck)
+        self.previous = None
+        self.best_mse = min(self.best_mse, mse)
+        self.last_mse = mse
+        self.set_lr_scale(self.lr_scale * DIVERGENCE_LR_FACTOR)
+        self.optimizer.zero_grad(set_to_none=True)
+        return True
+
     def _diverged(self, back: _Checkpoint, loss: float, mse: float, what: str) -> _StepOutcome:
         self._restore(back)
         self.previous = None
