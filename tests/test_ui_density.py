@@ -162,3 +162,34 @@ def widget_rgb_of_image(views, view, x0, y0, x1, y1) -> np.ndarray:
     colours, counts = np.unique(rgb, axis=0, return_counts=True)
     return colours[np.argmax(counts)]
 
+
+
+def test_a_layout_pass_redraws_the_overlay_once(qtbot, monkeypatch) -> None:
+    """Range changes in one pass (a resize, a fit, a pan) give one overlay redraw,
+    one turn of the event loop later, at the final zoom; axes never re-render
+    their labels for an SI prefix."""
+    from PySide6.QtWidgets import QApplication
+
+    from smoe_gui.ui.theme import current_theme
+    from smoe_gui.ui.views.stage_views import StageViews
+
+    views = StageViews(current_theme())
+    qtbot.addWidget(views)
+    views.resize(900, 600)
+    views.show()
+    views.set_original(np.full((64, 80), 0.5, dtype=np.float32))
+    QApplication.processEvents()
+    calls: list[float] = []
+    real = views._draw_ellipses
+    monkeypatch.setattr(views, "_draw_ellipses", lambda: (calls.append(0.0), real())[1])
+    views._ellipses_later.timeout.disconnect()
+    views._ellipses_later.timeout.connect(views._draw_ellipses)
+    box = views.views["kernels"].getViewBox()
+    for width in (40.0, 60.0, 80.0):
+        box.setRange(xRange=(0.0, width), yRange=(0.0, 64.0), padding=0.0)
+    assert calls == []  # nothing drawn inside the pass
+    qtbot.waitUntil(lambda: len(calls) >= 1, timeout=2_000)
+    QApplication.processEvents()
+    assert len(calls) == 1
+    for view in views.views.values():
+        assert not any(view.getAxis(a).autoSIPrefix for a in ("left", "bottom"))

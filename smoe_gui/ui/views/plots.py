@@ -28,6 +28,7 @@ from ...core.params import METHODS
 from ...core.train.runs import FitHistory
 from ..control.jobs import ProgressBatch
 from ..theme import Theme
+from .view_items import fixed_si_prefix
 
 __all__ = [
     "PHASE_ROWS",
@@ -193,6 +194,8 @@ class TrainingPlots:
         self.kernel_plot.setObjectName("kernel-plot")
         self.psnr_plot.setLabel("left", "PSNR", units="dB")
         self.kernel_plot.setLabel("left", "kernels")
+        for plot in (self.psnr_plot, self.kernel_plot):  # the time axis keeps its prefix
+            fixed_si_prefix(plot, ("left", "right", "top"))
         self.curve_labels = curve_labels()
         self.data: dict[str, FitHistory] = {label: FitHistory() for label in self.curve_labels}
         self.psnr_curves: dict[str, pg.PlotDataItem] = {}
@@ -406,6 +409,7 @@ class ExpertPlot(pg.PlotWidget):
         self.setTitle("Expert initialisation (Fig. 3)")
         self.setLabel("left", "PSNR", units="dB")
         self.setLabel("bottom", "iteration (0 = sampled)")
+        fixed_si_prefix(self)
         self.curve = self.plot(symbol="o", symbolSize=5)
         self.grid = add_grid(self)
         self.apply_theme(theme)

@@ -21,7 +21,7 @@ from functools import partial
 import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QImage, QPainter
 from PySide6.QtWidgets import QGraphicsRectItem, QGridLayout, QLabel, QWidget
 
@@ -167,7 +167,15 @@ class StageViews(KernelViewMixin, QWidget):
             view.pointer_left.connect(lambda n=name: self.pointer_left.emit(n))
         self.views["edges"].getViewBox().sigRangeChanged.connect(lambda *_: self._draw_edges())
         self.views["reduced"].getViewBox().sigRangeChanged.connect(lambda *_: self._draw_reduced())
-        kv.getViewBox().sigRangeChanged.connect(lambda *_: self._draw_ellipses())
+        # a zoom, pan or resize redraws the overlay once, one turn of the event
+        # loop later: a layout pass changes the range several times (4 redraws,
+        # 8 ms, on the lecture's training step), and the redraw then runs apart
+        # from the resizes and repaints
+        self._ellipses_later = QTimer(self)
+        self._ellipses_later.setSingleShot(True)
+        self._ellipses_later.setInterval(0)
+        self._ellipses_later.timeout.connect(self._draw_ellipses)
+        kv.getViewBox().sigRangeChanged.connect(lambda *_: self._ellipses_later.start())
         self.apply_theme(theme)
         self._apply_kernel_visibility()
 
