@@ -22,8 +22,11 @@ from smoe_gui.core.params import Params
 from smoe_gui.ui import create_main_window
 from smoe_gui.ui.messages import RecordingMessenger
 
+# the whole budget (no convergence stop): the checks "during training" need a
+# training that still runs a second after Start, however fast the small image
+# converges (with patience=50 it could end within that second)
 FAST = Params(
-    max_pts=20, tile_size=64, tile_steps=15, time_budget=30.0, expert_iters=5, patience=50
+    max_pts=20, tile_size=64, tile_steps=15, time_budget=30.0, expert_iters=5, patience=100_000
 )
 
 
