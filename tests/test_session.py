@@ -363,3 +363,33 @@ def test_live_frames_one_in_flight_the_newest_waiting() -> None:
     snapshot(newer)
     assert len(render.jobs) == 1 and render.jobs[max(render.jobs)][1][3] is newer
     session.stop_training_and_wait()
+
+
+def test_warm_ups_run_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows made one after another each start a warm-up, and warm-ups outlive
+    their windows: only one runs the warm-up fit, the others wait for it."""
+    import threading
+    import time
+
+    from smoe_gui.core.train import runs
+    from smoe_gui.ui.control import jobs
+
+    monkeypatch.setattr(jobs, "_warmed", False)
+    running: list[int] = []
+    overlap: list[int] = []
+
+    def slow_fit(*_a: Any, **_k: Any) -> None:
+        running.append(1)
+        overlap.append(len(running))
+        time.sleep(0.3)
+        running.pop()
+
+    monkeypatch.setattr(runs, "run_fit", slow_fit)
+    monkeypatch.setattr("smoe_gui.core.train.video.prepare_export", lambda: None)
+    threads = [threading.Thread(target=jobs.warm_up_training) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10.0)
+    assert overlap == [1]  # one fit, never two at once
+    assert jobs.training_warmed()

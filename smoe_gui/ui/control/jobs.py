@@ -7,6 +7,7 @@ to pyqtgraph.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -274,6 +275,10 @@ def with_numba_threads(threads: int, fn: Callable[..., T], *args: Any) -> T:
 
 
 _warmed = False
+#: Held by the one warm-up that runs: windows made one after another (tests,
+#: scripts) start a warm-up each, and warm-ups outlive their windows; two at
+#: once import torch's compiler stack (its first optimiser) in two threads.
+_warm_lock = threading.Lock()
 
 
 def training_warmed() -> bool:
@@ -298,15 +303,27 @@ def warm_up_training() -> float:
     Cancelled
         When the hooks ask to stop (the process is then not marked warmed).
     """
-    global _warmed
     if _warmed:
         return 0.0
-    from ...core.events import StopToken
-    from ...core.train.runs import run_fit
-    from ...core.work import Cancelled, current_hooks
+    from ...core.work import current_hooks
 
     hooks = current_hooks()
     hooks.check()
+    while not _warm_lock.acquire(timeout=0.1):  # another warm-up runs: wait for it
+        hooks.check()
+        if _warmed:
+            return 0.0
+    try:
+        return 0.0 if _warmed else _warm_up_once(hooks)
+    finally:
+        _warm_lock.release()
+
+
+def _warm_up_once(hooks: Any) -> float:
+    global _warmed
+    from ...core.events import StopToken
+    from ...core.train.runs import run_fit
+    from ...core.work import Cancelled
 
     t0 = time.perf_counter()
     yy, xx = np.mgrid[0:40, 0:40].astype(np.float32)
