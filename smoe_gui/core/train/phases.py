@@ -339,12 +339,12 @@ def _finetune_phase(
         best.offer(result.mse, result.before)
         history.append(psnr_from_mse(best.mse))
         message = None
-        slide = (
-            result.diverged is None and best.checkpoint is not None
-            and math.isfinite(result.mse) and best.mse > 0.0
+        slid = (
+            result.diverged is None and math.isfinite(result.mse) and best.mse > 0.0
             and psnr_from_mse(best.mse) - psnr_from_mse(result.mse) > SLIDE_DB
         )
-        if slide and best.checkpoint is not None and window.rewind(best.checkpoint, best.mse):
+        back = best.checkpoint if slid else None
+        if back is not None and window.rewind(back, best.mse):
             message = slide_message(state.step, psnr_from_mse(result.mse),
                                     psnr_from_mse(best.mse), DIVERGENCE_LR_FACTOR,
                                     window.lr_scale)

@@ -25,9 +25,10 @@ file.  Qt-free.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -536,12 +537,13 @@ def _encode(path: Path, frames: Any, fps: float, suffix: str) -> None:
 
 
 class _Writer:
-    """One encoder process: ``append(frame)`` for each (H, W, 3) uint8 frame, then ``close()``."""
+    """One encoder process: ``append(frame)`` for each (H, W, 3) uint8 frame, then
+    ``close()``; whatever the encoder raises comes out as :class:`OSError`."""
 
     def __init__(self, path: Path, fps: float, suffix: str) -> None:
-        self._gif: Any = None
-        self._mp4: Any = None
         self.path, self.fps = path, fps
+        self._gif: Any = None  # started with the first frame, whose size it needs
+        self._mp4: Any = None
         if suffix == ".mp4":
             import imageio.v2 as imageio
 
@@ -551,37 +553,40 @@ class _Writer:
             )
 
     def append(self, frame: NDArray[np.uint8]) -> None:
-        if self._mp4 is not None:
-            self._mp4.append_data(frame)
-            return
-        if self._gif is None:  # the frame size is known with the first frame
-            import imageio_ffmpeg
+        with _as_os_error():
+            if self._mp4 is not None:
+                self._mp4.append_data(frame)
+                return
+            if self._gif is None:
+                import imageio_ffmpeg
 
-            height, width = frame.shape[:2]
-            self._gif = imageio_ffmpeg.write_frames(
-                str(self.path), (width, height), fps=self.fps, codec="gif",
-                pix_fmt_in="rgb24", pix_fmt_out="pal8", quality=None, macro_block_size=1,
-                ffmpeg_log_level="error",
-                output_params=["-filter_complex", GIF_FILTER, "-loop", "0"],
-            )
-            self._gif.send(None)  # start the process
-        try:
+                height, width = frame.shape[:2]
+                self._gif = imageio_ffmpeg.write_frames(
+                    str(self.path), (width, height), fps=self.fps, codec="gif",
+                    pix_fmt_in="rgb24", pix_fmt_out="pal8", quality=None, macro_block_size=1,
+                    ffmpeg_log_level="error",
+                    output_params=["-filter_complex", GIF_FILTER, "-loop", "0"],
+                )
+                self._gif.send(None)  # start the process
             self._gif.send(np.ascontiguousarray(frame))
-        except OSError:
-            raise
-        except Exception as exc:  # imageio-ffmpeg's own error: the process died
-            raise OSError(str(exc)) from None
 
     def close(self) -> None:
-        if self._mp4 is not None:
-            self._mp4.close()
-        elif self._gif is not None:
-            try:
-                self._gif.close()
-            except OSError:
-                raise
-            except Exception as exc:
-                raise OSError(str(exc)) from None
+        with _as_os_error():
+            for writer in (self._mp4, self._gif):
+                if writer is not None:
+                    writer.close()
+
+
+@contextlib.contextmanager
+def _as_os_error() -> Iterator[None]:
+    """An encoder's own error (imageio-ffmpeg's: the process died) as an OSError."""
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as exc:
+        raise OSError(str(exc)) from None
+
 
 def _close_quietly(writer: Any) -> None:
     try:
