@@ -280,6 +280,16 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     _p("patience", int, 200, 1, 100_000, "steps", "patience",
        "Window of steps over which the PSNR gain is measured for convergence.",
        "Sec. III-E (until converged)", "training", True),
+    _p("replace_every", int, 600, 0, 1_000_000, "steps", "re-placement interval",
+       "Every this many fine-tuning steps (0: never), the kernels whose removal costs the "
+       "least squared error are re-placed where the residual is largest (until 70 % of the "
+       "budget).",
+       "extension: contribution pruning and error-guided growth, as Image-GS "
+       "(docs/paper-readings.md)", "training"),
+    _p("replace_share", float, 0.05, 0.0, 0.5, "1", "re-placement share",
+       "Share of the kernels re-placed each time (see the re-placement interval).",
+       "extension: contribution pruning and error-guided growth, as Image-GS "
+       "(docs/paper-readings.md)", "training"),
     # --- 7. Segment methods (S-SMoE, AS-SMoE) -------------------------------------
     _p("superpixel_threshold", float, 0.045, 0.001, 1.0, "1", "MDBSCAN E",
        "Gray-level threshold E of the DBSCAN superpixel growing (the public code's E = 20 on "
@@ -377,6 +387,11 @@ _EFFECTS: dict[str, str] = {
     "time_budget": "Higher: the PSNR curve runs longer (paused time does not count).",
     "tol_db": "Higher: training stops sooner once the PSNR curve flattens.",
     "patience": "Higher: training waits longer on a flat PSNR curve before it stops.",
+    "replace_every": (
+        "Lower: more often, the least useful kernels in view 4 jump to where the error is "
+        "largest (a 're-placed' line in the log)."
+    ),
+    "replace_share": "Higher: more kernels in view 4 move at each re-placement.",
     "seed": "Another seed: a slightly different training run (the stages do not change).",
     "expert_stop": (
         "mse: the expert curve (Fig. 3 plot) ends at its best point; fixed: it runs every "
@@ -490,6 +505,8 @@ class Params:
     time_budget: float = 60.0
     tol_db: float = 0.01
     patience: int = 200
+    replace_every: int = 600
+    replace_share: float = 0.05
     superpixel_threshold: float = 0.045
     superpixel_min_size: int = 50
     superpixel_blur: float = 1.0

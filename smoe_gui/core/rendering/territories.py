@@ -18,9 +18,9 @@ pixels, with the fast renderer's per-block lists
   logit at every pixel of the block is at least ``L_b``, so the kernel that
   gives it is never left out: the partition is exact, and the lists are much
   shorter than the renderer's.
-* :func:`kernel_weight_map` and :func:`gate_shares` use the renderer's lists
-  (``τ = ln(K/ε)``, ``ε = 1e-6``): weights differ from the dense formula by
-  less than ``ε``.  The weight map evaluates only the blocks whose list holds
+* :func:`kernel_weight_map`, :func:`gate_shares` and :func:`removal_costs`
+  use the renderer's lists (``τ = ln(K/ε)``, ``ε = 1e-6``): weights differ from
+  the dense formula by less than ``ε``.  The weight map evaluates only the blocks whose list holds
   the kernel; everywhere else its weight is below ``ε/K``.
 
 Output grids follow :func:`smoe_gui.core.rendering.culled.output_grid`: ``height x width``
@@ -49,6 +49,7 @@ __all__ = [
     "gate_shares",
     "gate_territories",
     "kernel_weight_map",
+    "removal_costs",
     "territory_outline",
 ]
 
@@ -176,6 +177,82 @@ def _share_pairs(
 
 
 @nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
+def _removal_pairs(
+    off: np.ndarray,
+    idx: np.ndarray,
+    mux: np.ndarray,
+    muy: np.ndarray,
+    s11: np.ndarray,
+    s12: np.ndarray,
+    s22: np.ndarray,
+    la: np.ndarray,
+    m: np.ndarray,
+    target: np.ndarray,
+    nx: int,
+    ny: int,
+    bs: int,
+) -> np.ndarray:
+    """Per (block, listed kernel) pair: the change of the summed squared error over
+    the block's pixels when that kernel alone is removed (the others' gates
+    renormalised); ``1e30`` per pixel where the others weigh too little for the
+    renormalisation to be computed (the kernel cannot be spared there).
+
+    ``m`` is ``(K, C)``, ``target`` ``(ny, nx, C)``; the pixel grid is the
+    model's own (pixel ``(j, i)`` at ``(i, j)``)."""
+    nbx = -(-nx // bs)
+    nblk = off.shape[0] - 1
+    nc = m.shape[1]
+    acc = np.zeros(idx.shape[0])
+    for b in prange(nblk):
+        bx = b % nbx
+        by = b // nbx
+        i0 = bx * bs
+        j0 = by * bs
+        i1 = min(i0 + bs, nx)
+        j1 = min(j0 + bs, ny)
+        o = off[b]
+        n = off[b + 1] - o
+        wd = i1 - i0
+        lx, ly, a, b2, c, l0 = gather_block(idx, o, n, 0.0, 0.0, mux, muy, s11, s12, s22, la)
+        u = np.empty(wd)
+        for p in range(wd):
+            u[p] = float(i0 + p)
+        lg = np.empty((n, wd))
+        mx = np.empty(wd)
+        ss = np.empty(wd)
+        num = np.empty((wd, nc))
+        for j in range(j0, j1):
+            row_logits(n, float(j), wd, lx, ly, a, b2, c, l0, u, lg, mx)
+            for p in range(wd):
+                ss[p] = 0.0
+                for ch in range(nc):
+                    num[p, ch] = 0.0
+            for t in range(n):
+                k = idx[o + t]
+                for p in range(wd):
+                    e = np.exp(lg[t, p] - mx[p])
+                    lg[t, p] = e
+                    ss[p] += e
+                    for ch in range(nc):
+                        num[p, ch] += e * m[k, ch]
+            for t in range(n):
+                k = idx[o + t]
+                s = 0.0
+                for p in range(wd):
+                    e = lg[t, p]
+                    rest = ss[p] - e
+                    if rest <= 1e-9 * ss[p]:
+                        s += 1e30
+                        continue
+                    for ch in range(nc):
+                        now = num[p, ch] / ss[p] - target[j, i0 + p, ch]
+                        without = (num[p, ch] - e * m[k, ch]) / rest - target[j, i0 + p, ch]
+                        s += without * without - now * now
+                acc[o + t] += s
+    return acc
+
+
+@nb.njit(parallel=True, fastmath=_FM, cache=True, nogil=True)
 def _weight_blocks(
     off: np.ndarray,
     idx: np.ndarray,
@@ -233,6 +310,7 @@ def _weight_blocks(
 # the dispatchers, typed loosely (numba's stubs do not know the signatures)
 _ARGMAX: Any = _argmax_blocks
 _SHARES: Any = _share_pairs
+_REMOVAL: Any = _removal_pairs
 _WEIGHTS: Any = _weight_blocks
 
 
@@ -394,6 +472,61 @@ def gate_shares(model: SmoeModel, height: int | None = None, width: int | None =
     acc = _SHARES(lists.off, lists.idx, *karr[:6], nx, ny, ox, oy, sx, sy, DEFAULT_BLOCK)
     sums = np.bincount(lists.idx, weights=acc, minlength=model.n_kernels)
     return sums / float(nx * ny)
+
+
+def removal_costs(model: SmoeModel, image: NDArray[np.floating]) -> F64:
+    """What removing each kernel alone would cost: the increase of the summed
+    squared error of the model's reconstruction of ``image``.
+
+    Removing kernel ``k`` renormalises the others' gates, so at each pixel the
+    reconstruction becomes ``(Σ_{j≠k} K_j m_j) / Σ_{j≠k} K_j``.  The sum is taken
+    over the pixels of the blocks whose culled list holds the kernel (everywhere
+    else its weight is below ``ε/K``, ``ε = 1e-6``); it matches removing the
+    kernel and rendering again to within that.  A kernel that alone governs some
+    pixel (the others' gates weigh below ``1e-9`` of its own there) costs
+    ``>= 1e30``.  Used to re-place the least useful kernels during training
+    (:mod:`smoe_gui.core.train.replace`); the idea is the pruning by
+    contribution of Image-GS and 3D Gaussian splatting.
+
+    Parameters
+    ----------
+    model : SmoeModel
+        Gray (``m (K,)``) or colour (``m (K, C)``) experts.
+    image : (H, W) or (H, W, C) float array
+        The target, the model's own size, with the experts' channels.
+
+    Returns
+    -------
+    (K,) float64
+        Change of the summed squared error (units of the image's values
+        squared); negative where removing the kernel would help.
+
+    Raises
+    ------
+    ValueError
+        For an image of another size or channel count than the model.
+    """
+    target = np.asarray(image, dtype=np.float64)
+    channels = model.n_channels
+    if target.shape[:2] != (model.height, model.width) or (
+        target.reshape(target.shape[0], target.shape[1], -1).shape[2] != channels
+    ):
+        raise ValueError(
+            f"removal_costs: the image has shape {target.shape}, the model is for "
+            f"{model.height}x{model.width} with {channels} channel(s)"
+        )
+    if model.n_kernels == 0:
+        return np.zeros(0)
+    grid = (model.width, model.height, 0.0, 0.0, 1.0, 1.0)
+    lists = CullLists.build(model.mu, model.A, model.log_alpha, grid, slack=0.0)
+    karr = _kernels.kernel_arrays(model.mu, model.A, model.log_alpha)
+    experts = np.ascontiguousarray(np.asarray(model.m, np.float64).reshape(model.n_kernels, -1))
+    acc = _REMOVAL(
+        lists.off, lists.idx, *karr[:6], experts,
+        np.ascontiguousarray(target.reshape(model.height, model.width, channels)),
+        model.width, model.height, DEFAULT_BLOCK,
+    )
+    return np.asarray(np.bincount(lists.idx, weights=acc, minlength=model.n_kernels))
 
 
 def kernel_weight_map(

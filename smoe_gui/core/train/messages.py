@@ -24,6 +24,7 @@ __all__ = [
     "format_seconds",
     "merge_message",
     "pruned_message",
+    "replaced_message",
     "slide_message",
     "status_line",
 ]
@@ -119,6 +120,14 @@ def pruned_message(
     if n_replaced:
         text += f"; {n_replaced} re-placed where the error is largest"
     return text
+
+
+def replaced_message(step: int, n_replaced: int, share: float) -> str:
+    """The least useful kernels re-placed in fine-tuning (:mod:`smoe_gui.core.train.replace`)."""
+    return (
+        f"fine-tuning: step {step}: re-placed the {n_replaced} kernel(s) of least use "
+        f"({share:.0%} of them) where the error is largest"
+    )
 
 
 def merge_message(

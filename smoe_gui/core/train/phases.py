@@ -21,7 +21,8 @@ from ..events import FitEvent, StopToken
 from ..metrics import psnr_from_mse
 from ..model import SmoeModel
 from ..params import Params
-from .messages import diverged_message, pruned_message, slide_message
+from .messages import diverged_message, pruned_message, replaced_message, slide_message
+from .replace import replacement_due
 from .tiles import loss_band, max_tile_sigma, tile_context, tile_index, tile_windows
 from .window import DIVERGENCE_LR_FACTOR, MIN_LR_SCALE, KernelArrays, _Checkpoint, _Window
 
@@ -306,7 +307,10 @@ def _finetune_phase(
     "diverged", "exact").
     """
     params = state.params
-    history: list[float] = []  # best PSNR after each step
+    # best PSNR after each step since the last re-placement of the least useful kernels
+    # (a re-placement starts a new run: its first steps recover what it moved)
+    history: list[float] = []
+    run_best = best.mse  # the best MSE of this run (best.mse until a re-placement)
     plateau_window = max(1, params.patience // 4)
     last_drop = 0
     plateau_scale = 1.0
@@ -337,7 +341,9 @@ def _finetune_phase(
         steps += 1
         state.step += 1
         best.offer(result.mse, result.before)
-        history.append(psnr_from_mse(best.mse))
+        if result.diverged is None and math.isfinite(result.mse):
+            run_best = min(run_best, result.mse)
+        history.append(psnr_from_mse(run_best))
         message = None
         slid = (
             result.diverged is None and math.isfinite(result.mse) and best.mse > 0.0
@@ -369,6 +375,18 @@ def _finetune_phase(
             plateau_scale *= PLATEAU_LR_FACTOR
             window.set_lr_scale(window.lr_scale * PLATEAU_LR_FACTOR)
             last_drop = steps
+        if (
+            back is None and result.diverged is None and not converged
+            and replacement_due(steps, params.replace_every, params.replace_share,
+                                state.clock.now(), deadline, params.max_steps)
+        ):
+            n = window.replace_least_useful(round(params.replace_share * window.n_kernels()))
+            if n:
+                text = replaced_message(state.step, n, params.replace_share)
+                message = text if message is None else f"{message}; {text}"
+                history.clear()
+                run_best = math.inf
+                last_drop = steps
         state.lr_scale = window.lr_scale
         snapshot = (window.kernels().to_model(state.height, state.width)
                     if state.snapshot_due() else None)

@@ -328,7 +328,7 @@ def _warm_up(device: torch.device) -> None:
     model = SmoeModel(mu=c, A=np.tile(np.eye(2) / 6.0, (4, 1, 1)), m=experts,
                       log_alpha=np.zeros(4), height=24, width=24)
     tiny = Params(tile_size=16, tile_steps=2, max_steps=12, time_budget=10.0, patience=4,
-                  prune_threshold=1e-3)
+                  prune_threshold=1e-3, replace_every=3, replace_share=0.25)
     for _ in _fit(image, tiny, model, None, 0.0, device):
         pass
 

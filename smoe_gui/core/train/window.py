@@ -455,8 +455,37 @@ class _Window:
         )
         if tensors is self.tensors:
             return 0, 0
-        self._spared = None
+        self._keep(tensors, optimizer, keep)
+        return before - self.n_kernels(), int((outside & ~keep).sum())
 
+    def replace_least_useful(self, n: int) -> int:
+        """Remove the ``n`` kernels whose removal alone costs the least squared error
+        on the window (:func:`smoe_gui.core.rendering.territories.removal_costs`)
+        and place as many new ones where the residual is largest (:meth:`replace`);
+        returns how many were re-placed.  The window then has its own best MSE
+        anew (as after pruning)."""
+        from ..rendering.territories import removal_costs
+        from .replace import least_useful
+
+        if n <= 0 or self.n_kernels() <= 1:
+            return 0
+        k = self.kernels()
+        local = SmoeModel(k.mu - np.array([self.x0, self.y0]), k.A, k.m, k.log_alpha,
+                          self.height, self.width)
+        drop = least_useful(removal_costs(local, self.target.detach().cpu().numpy()), n)
+        tensors, optimizer, keep = prune_kernels(self.tensors, self.optimizer, 0.0, drop=drop)
+        if tensors is self.tensors:
+            return 0
+        self._keep(tensors, optimizer, keep)
+        self.best_mse = math.inf
+        return self.replace(int((~keep).sum()))
+
+    def _keep(self, tensors: list[torch.Tensor], optimizer: torch.optim.Adam,
+              keep: NDArray[np.bool_]) -> None:
+        """Adopt ``tensors`` and ``optimizer``, which hold the ``keep`` rows of the kernels."""
+        import torch
+
+        self._spared = None
         self.index = self.index[keep]
         keep_t = torch.as_tensor(keep, device=self.device)
         if self.previous is not None:
@@ -475,7 +504,6 @@ class _Window:
         # a new renderer: its cached culling lists belong to the old kernel set
         self.renderer = SmoeRenderer(self.height, self.width, self.x0, self.y0,
                                      device=str(self.device))
-        return before - self.n_kernels(), int((outside & ~keep).sum())
 
     def replace(self, n: int) -> int:
         """Add up to ``n`` kernels where the residual is largest (see
