@@ -55,7 +55,8 @@ from smoe_gui.core.methods.pipeline import Initialization, initialize  # noqa: E
 from smoe_gui.core.params import METHODS, Params  # noqa: E402
 from smoe_gui.core.train.runs import fit_report, run_fit  # noqa: E402
 
-TARGETS = {("peppers", 15.0): 30.0, ("peppers", 60.0): 33.5}
+#: First round: 30 dB in 15 s, 33.5 dB in 60 s; issue 22 raised the 60 s one to 35 dB.
+TARGETS = {("peppers", 15.0): 30.0, ("peppers", 60.0): 35.0}
 MEMORY_TARGET_MB = 1536.0
 
 

@@ -277,7 +277,7 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     _p("tol_db", float, 0.01, 0.0, 10.0, "dB", "convergence tolerance",
        "Fine-tuning stops when the PSNR gains less than this over `patience` steps.",
        "Sec. III-E (until converged)", "training"),
-    _p("patience", int, 200, 1, 100_000, "steps", "patience",
+    _p("patience", int, 1000, 1, 100_000, "steps", "patience",
        "Window of steps over which the PSNR gain is measured for convergence.",
        "Sec. III-E (until converged)", "training", True),
     _p("replace_every", int, 600, 0, 1_000_000, "steps", "re-placement interval",
@@ -504,7 +504,7 @@ class Params:
     max_steps: int = 100_000
     time_budget: float = 60.0
     tol_db: float = 0.01
-    patience: int = 200
+    patience: int = 1000
     replace_every: int = 600
     replace_share: float = 0.05
     superpixel_threshold: float = 0.045

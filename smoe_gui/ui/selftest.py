@@ -29,7 +29,7 @@ __all__ = ["SELFTEST_MAX_SIDE", "SELFTEST_PARAMS", "SelfTestError", "binding_ref
 #: keeps the check to seconds on a laptop CPU.
 SELFTEST_MAX_SIDE = 256
 #: Parameters changed from the defaults: no tile phase, then exactly 20
-#: fine-tuning steps (the convergence test needs ``patience`` = 200 steps).
+#: fine-tuning steps (the convergence test needs ``patience`` = 1000 steps).
 SELFTEST_PARAMS: dict[str, Any] = {"tile_steps": 0, "max_steps": 20, "time_budget": 300.0}
 #: Seconds allowed for the initialisation and for the training.
 TIMEOUT_S = 300.0
