@@ -71,8 +71,9 @@ ENTRY_POINT_GROUP = "smoe_gui.methods"
 STAGE_VIEWS: tuple[str, ...] = ("edges", "segments", "reduced", "kernels", "reconstruction")
 #: The last lecture step's text, the same for every method.
 TRAINING_TEXT = (
-    "Gradient descent moves, shapes and weighs the kernels: press F5 and watch the PSNR rise "
-    "(Space pauses, Esc stops)."
+    "Gradient descent moves, shapes and weighs the kernels; now and then the least useful ones "
+    "jump to where the error is largest (the curve dips, then climbs past). Press F5 and watch "
+    "the PSNR rise (Space pauses, Esc stops)."
 )
 
 

@@ -92,8 +92,9 @@ def _views(theme: Theme) -> str:
         (
             "Training plots",
             "PSNR (dB) and kernel count against steps or seconds; dashed lines mark the phases "
-            "(tiles, merge, fine-tuning). An exact reconstruction's PSNR (inf) is drawn at 100 "
-            "dB.",
+            "(tiles, merge, fine-tuning). A small dip in fine-tuning: the least useful kernels "
+            "were re-placed where the error is largest (the log says so). An exact "
+            "reconstruction's PSNR (inf) is drawn at 100 dB.",
         ),
     ]
     body = "".join(f"<tr><td><b>{html.escape(a)}</b></td><td>{b}</td></tr>" for a, b in rows)
