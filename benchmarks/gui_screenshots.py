@@ -12,7 +12,7 @@ Writes ``docs/screenshots/<name>-<W>x<H>.png`` (``--out`` to change the folder;
 ``--only NAME ...`` for some), optimised to 256-colour PNGs, and prints each
 path.  The names: ``kernels-centres``, ``kernels-ellipses``,
 ``kernels-territories``, ``kernels-territories-filled``, ``focus``,
-``presentation``, ``inspect``, ``training``, ``trained``, ``compare``,
+``presentation``, ``lecture-training``, ``inspect``, ``training``, ``trained``, ``compare``,
 ``compare-side-by-side``.  Uses the bundled ``parrots.png`` sample and short
 trainings (``--train-seconds``).
 """
@@ -149,6 +149,13 @@ def main() -> None:
     settle(app, 0.8)
     window.fit_views()
     shot("presentation")
+    # the lecture's last step, the training, with its caption
+    for _ in range(2):
+        window.lecture.next()
+    spin(app, lambda: not session.render_pending(), 60)
+    settle(app, 0.8)
+    window.fit_views()
+    shot("lecture-training")
     window.lecture.set_active(False)
     settle(app, 0.6)
     window.fit_views()

@@ -71,9 +71,8 @@ ENTRY_POINT_GROUP = "smoe_gui.methods"
 STAGE_VIEWS: tuple[str, ...] = ("edges", "segments", "reduced", "kernels", "reconstruction")
 #: The last lecture step's text, the same for every method.
 TRAINING_TEXT = (
-    "Gradient descent moves, shapes and weighs the kernels; now and then the least useful ones "
-    "jump to where the error is largest (the curve dips, then climbs past). Press F5 and watch "
-    "the PSNR rise (Space pauses, Esc stops)."
+    "Gradient descent shapes the kernels; the least useful ones move to where the error is. "
+    "F5 starts (Space pauses, Esc stops): watch the PSNR rise."
 )
 
 
