@@ -25,6 +25,7 @@ from smoe_gui.cli.progress import FitProgress, Progress
 from smoe_gui.core.events import FitEvent
 from smoe_gui.core.io import fileio
 from smoe_gui.core.io.fileio import write_png
+from smoe_gui.core.train.messages import replaced_message
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--set", "tile_size=32", "--set", "tile_steps=5", "--steps", "8", "--time-budget", "20"]
@@ -252,15 +253,21 @@ def test_fit_progress_plain_lines_off_a_terminal() -> None:
         progress(_event(step, "tiles", step * 0.01))
     progress(_event(200, "merge", 2.0, message="merged 4 tile(s): 50 kernels (0 pruned)"))
     progress(_event(201, "finetune", 2.1))
+    # single prunings stay in the report; a re-placement, which explains a dip, shows
+    progress(_event(202, "finetune", 2.2,
+                    message="fine-tuning: pruned 1 kernel(s) with α < 0.001; 1 re-placed"))
+    replaced = replaced_message(203, 3, 0.05)
+    progress(_event(203, "finetune", 2.3, message=replaced))
     progress(
-        _event(202, "finetune", 3.0, psnr=math.inf, final=True, message="time budget of 10 s spent")
+        _event(204, "finetune", 3.0, psnr=math.inf, final=True, message="time budget of 10 s spent")
     )
     progress.close()
     lines = stream.getvalue().splitlines()
     assert "\r" not in stream.getvalue() and "\x1b" not in stream.getvalue()
-    # throttled: one line per phase change and final, plus the two messages
+    # throttled: one line per phase change and final, plus the three messages
     assert lines[0] == "fit: tiles 1/4  step 0  PSNR …  (tile 1/4: 25.00 dB)  K 50  0.0 / 10 s"
-    assert len(lines) == 6, lines
+    assert f"  {replaced}" in lines and not any("pruned 1" in line for line in lines)
+    assert len(lines) == 8, lines
     assert "PSNR inf dB" in lines[-2] and lines[-1] == "  time budget of 10 s spent"
 
 

@@ -8,8 +8,9 @@
   :class:`~smoe_gui.core.events.FitEvent`\\ s: the bar follows the time budget,
   the status shows phase, step, the whole-image PSNR (``inf dB`` for an
   exact reconstruction; the tile's own PSNR after it, labelled, during the
-  tile phase), kernel count and "elapsed / budget s"; divergence, merge and
-  stop messages are printed on their own lines.
+  tile phase), kernel count and "elapsed / budget s"; divergence, slides back
+  to the best model, re-placements of the least useful kernels, merge and stop
+  messages are printed on their own lines.
 
 * :class:`WorkProgress` -- a :class:`Progress` made on the first report of long
   core work (AS-SMoE's local fits: "120 / 480 local fits"), fed through the
@@ -33,7 +34,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from ..core.errors import show_text
-from ..core.train.messages import status_line
+from ..core.train.messages import is_notable, status_line
 
 if TYPE_CHECKING:
     from ..core.events import FitEvent
@@ -189,7 +190,8 @@ class FitProgress(Progress):
 
     The bar runs over the time budget (``params.time_budget`` seconds); a new
     phase, the final event and a message worth reading (a diverging step
-    undone, the merge, the reason the fit stopped) always show.
+    undone, a slide back to the best model, a re-placement of the least useful
+    kernels, the merge, the reason the fit stopped) always show.
 
     Parameters
     ----------
@@ -225,7 +227,7 @@ class FitProgress(Progress):
         changed = event.phase != self._phase
         self._phase = event.phase
         important = event.message is not None and (
-            "non-finite" in event.message or event.phase == "merge" or event.final
+            is_notable(event.message) or event.phase == "merge" or event.final
         )
         done = self.total if event.final else event.elapsed_s
         self.update(done, self.status_of(event, self.budget_s),

@@ -22,6 +22,7 @@ __all__ = [
     "diverged_message",
     "final_message",
     "format_seconds",
+    "is_notable",
     "merge_message",
     "pruned_message",
     "replaced_message",
@@ -89,6 +90,17 @@ def status_line(
         parts.append(f"(tile {tile + 1}/{n_tiles}: {format_psnr(float(tile_psnr))})")
     parts += [f"K {n_kernels}", format_seconds(elapsed_s, budget_s)]
     return separator.join(parts)
+
+
+#: Words of the fine-tuning messages that explain a jump of the PSNR curve: a step
+#: undone, a slide back to the best model, a re-placement of the least useful kernels.
+_NOTABLE = ("non-finite", "loss jump", "back to the best model", "of least use")
+
+
+def is_notable(message: str | None) -> bool:
+    """Whether a step's message explains a jump of the curve and should be shown on a
+    line of its own (the CLI prints it; pruning of single kernels is not)."""
+    return message is not None and any(word in message for word in _NOTABLE)
 
 
 def diverged_message(where: str, what: str, step: int, factor: float, lr_scale: float) -> str:
