@@ -163,3 +163,22 @@ def test_a_re_placement_starts_a_new_run_for_the_convergence_test() -> None:
     # without re-placement the same fit converges at once
     off = list(fit(image, params.replace(replace_every=0), model))
     assert off[-1].step == params.patience + 1
+
+
+def test_the_warm_up_compiles_the_removal_costs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the first re-placement of a fit must not pay numba's compilation (seconds in a
+    # fresh checkout) out of its time budget: the warm-up fit makes one
+    from smoe_gui.core.rendering import territories
+    from smoe_gui.core.train import training
+
+    calls: list[int] = []
+    real = territories._REMOVAL
+
+    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(territories, "_REMOVAL", counting)
+    monkeypatch.setattr(training, "_WARM", set())
+    training._warm_up(_cpu())
+    assert calls, "the warm-up fit re-placed no kernel"
