@@ -24,7 +24,7 @@ A third rule keeps the budget at work during fine-tuning:
   (:func:`least_useful`, :func:`replacement_kernels`).  Gradient descent moves
   kernels only a little; this moves the ones that serve least to where the
   error is, as Image-GS prunes by contribution and grows by error.  Peppers at
-  <= 2,000 kernels in 60 s: 34.84 -> 35.07 dB (``docs/training.md``).
+  <= 2,000 kernels in 60 s: 34.84 -> 35.10 dB (``docs/training.md``).
 
 See ``docs/paper-readings.md`` ("Pruned kernels are re-placed", "The least
 useful kernels are re-placed").
