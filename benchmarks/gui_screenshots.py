@@ -142,20 +142,17 @@ def main() -> None:
     settle(app, 0.4)
 
     # the presentation layout of the lecture, step 4 of the edge lecture
+    def lecture_shot(name: str, steps: int) -> None:
+        for _ in range(steps):
+            window.lecture.next()
+        spin(app, lambda: not session.render_pending(), 60)
+        settle(app, 0.8)
+        window.fit_views()
+        shot(name)
+
     window.lecture.set_active(True)
-    for _ in range(3):
-        window.lecture.next()
-    spin(app, lambda: not session.render_pending(), 60)
-    settle(app, 0.8)
-    window.fit_views()
-    shot("presentation")
-    # the lecture's last step, the training, with its caption
-    for _ in range(2):
-        window.lecture.next()
-    spin(app, lambda: not session.render_pending(), 60)
-    settle(app, 0.8)
-    window.fit_views()
-    shot("lecture-training")
+    lecture_shot("presentation", 3)
+    lecture_shot("lecture-training", 2)  # the last step, the training, with its caption
     window.lecture.set_active(False)
     settle(app, 0.6)
     window.fit_views()
