@@ -297,7 +297,7 @@ def main() -> int:
     )
 
     #: CPU seconds per step of each plain loop; of each app run's training thread,
-    #: with the GUI's and the renderer's CPU seconds per second of wall time
+    #: with the GUI's and the render threads' CPU seconds per second of wall time
     cpu_per_step: list[float] = []
     app_cost: list[tuple[float, float]] = []
 
@@ -332,7 +332,8 @@ def main() -> int:
         )
         cpu = process_cpu() - cpu0
         after = thread_cpu()
-        others = sum(after.get(k, 0.0) - cpu_before.get(k, 0.0) for k in ("GUI", "smoe-render"))
+        others = sum(after.get(k, 0.0) - cpu_before.get(k, 0.0)
+                     for k in ("GUI", "smoe-render", "smoe-frames"))
         app_cost.append(((cpu - others) / max(steps, 1.0), others / wall))
         print(
             f"  the process on {cpu / wall:.2f} cores, the training "
@@ -375,14 +376,14 @@ def main() -> int:
         + f", mean {statistics.mean(ratios):.0f}% (target >= 90%); load {os.getloadavg()[0]:.2f}"
     )
     # the same, from CPU time: what the runs would give on an idle machine whose
-    # cores the training fills (the GUI's and the renderer's share taken from it)
+    # cores the training fills (the GUI's and the render threads' share taken from it)
     cores = float(os.cpu_count() or 1)
     plain_cps = statistics.median(cpu_per_step)
     app_cps = statistics.median(c for c, _ in app_cost)
     gui_cores = statistics.median(g for _, g in app_cost)
     print(
         f"CPU seconds per step: plain {1e3 * plain_cps:.0f} ms, app's training thread "
-        f"{1e3 * app_cps:.0f} ms; GUI + renderer {gui_cores:.2f} cores; modelled for an idle "
+        f"{1e3 * app_cps:.0f} ms; GUI + render threads {gui_cores:.2f} cores; modelled for an idle "
         f"{cores:.0f}-core machine: app / plain = "
         f"{100 * (cores - gui_cores) / app_cps / (cores / plain_cps):.0f}%"
     )

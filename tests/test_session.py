@@ -365,6 +365,54 @@ def test_live_frames_one_in_flight_the_newest_waiting() -> None:
     session.stop_training_and_wait()
 
 
+def test_live_frames_render_in_their_own_queue() -> None:
+    """A training's live frames go to ``frame_jobs`` (the window's low-priority
+    thread); the run's final model goes to ``render_jobs``, and a live frame
+    still in flight then is dropped."""
+    from smoe_gui.core.train.runs import run_fit
+    from smoe_gui.ui.control.pacing import LiveFrames
+    from smoe_gui.ui.control.session import OVERLAY_INTERVAL_S
+
+    view, stages, render, inspect, frames = (FakeView(), FakeQueue(), FakeQueue(), FakeQueue(),
+                                             FakeQueue())
+    trainers: list[FakeTrainer] = []
+    now = [0.0]
+
+    def start(image: np.ndarray, runs: list[TrainRun]) -> FakeTrainer:
+        trainers.append(FakeTrainer(image, runs))
+        return trainers[-1]
+
+    session = Session(view, stages, render, inspect, start, FAST, "edge", clock=lambda: now[0],
+                      frame_jobs=frames)
+    rid = session.set_image(make_image())
+    result = stages.run(rid)
+    session.stage_done(rid, result)
+    render.jobs.clear()
+    assert session.start_training()
+    session.live_frames = LiveFrames(OVERLAY_INTERVAL_S, math.inf, math.inf)  # pace: no cost
+    model = result.snapshot.model
+    trainers[0].outbox.append(("snapshot", "train", model))
+    session.drain_training()
+    assert len(frames.jobs) == 1 and not render.jobs
+    frame = max(frames.jobs)
+    drawn = session.snapshot_done(frame, frames.run(frame))
+    assert drawn and view.last("show_snapshot")[0] == frame
+    now[0] += 1.0
+    trainers[0].outbox.append(("snapshot", "train", model))
+    session.drain_training()
+    late = max(frames.jobs)  # in flight when the run ends
+    fit = run_fit(make_image(), FAST.replace(time_budget=0.5, max_steps=3), "edge",
+                  init=model)
+    trainers[0].outbox.append(("run_finished", "train", fit))
+    session.drain_training()
+    assert len(render.jobs) == 1 and len(frames.jobs) == 1  # the final model: the render queue
+    final = max(render.jobs)
+    assert session.snapshot_done(final, render.run(final))
+    assert not session.snapshot_done(late, frames.run(late))  # stale: never drawn over it
+    assert view.last("show_snapshot")[0] == final
+    session.stop_training_and_wait()
+
+
 def test_warm_ups_run_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Windows made one after another each start a warm-up, and warm-ups outlive
     their windows: only one runs the warm-up fit, the others wait for it."""

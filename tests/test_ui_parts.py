@@ -238,6 +238,36 @@ def test_lower_thread_priority_lowers_only_the_calling_thread() -> None:
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before
 
 
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's"
+)
+def test_a_job_runner_with_nice_runs_its_jobs_below_the_gui(qtbot) -> None:
+    """The live frames' runner (nice > 0) runs every job at the lowered priority;
+    a runner without nice, and the GUI thread, keep theirs."""
+    from smoe_gui.ui.workers import LIVE_FRAME_NICE, TRAINING_NICE, JobRunner
+
+    assert LIVE_FRAME_NICE > TRAINING_NICE  # frames never take a core from the training
+    main_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def nice_now() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    low, plain = JobRunner("test-low", nice=4), JobRunner("test-plain")
+    try:
+        for runner in (low, plain):
+            for job in (1, 2):  # the second job too: the priority stays lowered
+                with qtbot.waitSignal(runner.worker.done, timeout=10_000):
+                    runner.submit(job, nice_now)
+                seen = runner.take(job)
+                expected = min(19, main_before + 4) if runner is low else main_before
+                assert seen == expected
+        assert low.worker.priority_lowered and not plain.worker.priority_lowered
+        assert nice_now() == main_before
+    finally:
+        low.shutdown()
+        plain.shutdown()
+
+
 def test_training_curves_are_drawn_in_batches_and_on_flush(qtbot) -> None:
     from smoe_gui.core.train.runs import FitHistory
     from smoe_gui.ui.control.jobs import ProgressBatch

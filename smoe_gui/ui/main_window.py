@@ -48,7 +48,7 @@ from .views.stage_views import BACKGROUND_MODES, StageViews
 from .window_init import InitProgressUi
 from .window_inspect import InspectHandlers
 from .window_layout import fits, initial_geometry
-from .workers import JobRunner, WarmUp
+from .workers import LIVE_FRAME_NICE, JobRunner, WarmUp
 
 __all__ = ["MainWindow", "default_settings", "fits", "initial_geometry"]
 
@@ -167,6 +167,8 @@ class MainWindow(InspectHandlers):
 
         self._stage_runner = JobRunner("smoe-stages")
         self._render_runner = JobRunner("smoe-render")
+        # a training's live frames: below the training's CPU priority (workers.py)
+        self._frame_runner = JobRunner("smoe-frames", nice=LIVE_FRAME_NICE)
         self._inspect_runner = JobRunner("smoe-inspect")
         self.session = Session(
             self,
@@ -176,6 +178,7 @@ class MainWindow(InspectHandlers):
             self._start_trainer,
             self.panel.params(),
             self.panel.method(),
+            frame_jobs=self._frame_runner,
         )
         # Bound methods of the window (never lambdas): Qt then queues the
         # workers' signals to the GUI thread.
@@ -183,6 +186,8 @@ class MainWindow(InspectHandlers):
         self._stage_runner.worker.failed.connect(self._on_stage_failed)
         self._render_runner.worker.done.connect(self._on_snapshot_done)
         self._render_runner.worker.failed.connect(self._on_job_failed)
+        self._frame_runner.worker.done.connect(self._on_frame_done)
+        self._frame_runner.worker.failed.connect(self._on_job_failed)
         self._inspect_runner.worker.done.connect(self._on_gate_done)
         self._inspect_runner.worker.failed.connect(self._on_job_failed)
         self.init_progress = InitProgressUi(self)  # AS-SMoE: progress, captions, Cancel
@@ -475,6 +480,9 @@ class MainWindow(InspectHandlers):
     def _on_snapshot_done(self, rid: int) -> None:
         self.session.snapshot_done(rid, self._render_runner.take(rid))
 
+    def _on_frame_done(self, rid: int) -> None:
+        self.session.snapshot_done(rid, self._frame_runner.take(rid))
+
     def _on_gate_done(self, rid: int) -> None:
         self.session.gate_done(rid, self._inspect_runner.take(rid))
 
@@ -558,5 +566,6 @@ class MainWindow(InspectHandlers):
         if self._warm_thread is not None:
             self._warm_thread.cancel()  # it ends by itself; the interpreter waits for it
         self.session.close()
-        for runner in (self._stage_runner, self._render_runner, self._inspect_runner):
+        for runner in (self._stage_runner, self._render_runner, self._frame_runner,
+                       self._inspect_runner):
             runner.shutdown()

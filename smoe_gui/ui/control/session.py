@@ -124,6 +124,9 @@ class Session:
     view : SessionView
     stage_jobs, render_jobs, inspect_jobs : JobQueue
         Where stage recomputation, model rendering and weight maps run.
+    frame_jobs : JobQueue, optional
+        Where a training's live frames render (default ``render_jobs``; the
+        window gives them a thread below the training's CPU priority).
     start_trainer : callable
         ``start_trainer(image, runs) -> Trainer``.
     params : Params
@@ -179,10 +182,12 @@ class Session:
         method: str = METHODS[0],
         clock: Callable[[], float] = time.perf_counter,
         cpu_clock: Callable[[], float] = time.thread_time,
+        frame_jobs: JobQueue | None = None,
     ) -> None:
         self.view = view
         self._stage_jobs = stage_jobs
         self._render_jobs = render_jobs
+        self._frame_jobs = render_jobs if frame_jobs is None else frame_jobs
         self._inspect_jobs = inspect_jobs
         self._start_trainer = start_trainer
         self._clock = clock
@@ -743,7 +748,7 @@ class Session:
             mode = self.kernel_mode
             self._overlay_jobs.add(rid)
         self.live_frames.submitted(rid, now, overlay)
-        self._render_jobs.submit(
+        self._frame_jobs.submit(
             rid, with_numba_threads, RENDER_THREADS, compute_snapshot,
             self.image, model, None, 0, 0, preview, None, mode, preview,
         )
