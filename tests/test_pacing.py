@@ -11,7 +11,6 @@ from smoe_gui.ui.control.pacing import (
     FRAME_MAX_S,
     FRAME_MIN_S,
     LIVE_CPU_SHARE,
-    LOST_FRAME_S,
     OVERLAY_CPU_SHARE,
     LiveFrames,
 )
@@ -39,11 +38,10 @@ def test_one_frame_in_flight_and_the_pace_follows_the_cost() -> None:
     assert FRAME_MIN_S < middle.interval_s < FRAME_MAX_S
 
 
-def test_a_lost_or_superseded_frame_does_not_hold_the_next() -> None:
+def test_a_frame_in_flight_holds_the_next_until_it_ends_or_is_superseded() -> None:
     frames = LiveFrames(0.3)
     frames.submitted(1, 0.0, overlay=False)
-    assert not frames.due(1.0)
-    assert frames.due(LOST_FRAME_S)  # its job was replaced and will never report
+    assert not frames.due(1.0) and not frames.due(600.0)  # slow, not lost: it reports its end
     frames.superseded()
     assert frames.due(0.5)
     assert not frames.done(1, 0.01, overlay=False)  # not the frame in flight any more
@@ -84,3 +82,11 @@ def test_the_worker_emits_posted_once_until_the_gui_drains() -> None:
     assert worker.signals_emitted == 2 and len(seen) == 2
     assert worker.drain() == [("snapshot", 5)]
     assert worker.drain() == []
+
+
+def test_a_mode_change_puts_the_overlay_on_the_next_frame() -> None:
+    frames = LiveFrames(0.3)
+    frames.submitted(1, 0.0, overlay=True)
+    assert not frames.overlay_due(0.1)
+    frames.overlay_now()
+    assert frames.overlay_due(0.1)

@@ -441,3 +441,123 @@ def test_warm_ups_run_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
         t.join(10.0)
     assert overlap == [1]  # one fit, never two at once
     assert jobs.training_warmed()
+
+
+def _training(now: list[float]) -> tuple[Session, FakeView, FakeQueue, FakeQueue, FakeTrainer, Any]:
+    """A session training (fake trainer) with live frames paced at no cost;
+    returns it, its view, render and frame queues, the trainer and the initial model."""
+    from smoe_gui.ui.control.pacing import LiveFrames
+    from smoe_gui.ui.control.session import OVERLAY_INTERVAL_S
+
+    view, stages, render, inspect, frames = (FakeView(), FakeQueue(), FakeQueue(), FakeQueue(),
+                                             FakeQueue())
+    trainers: list[FakeTrainer] = []
+
+    def start(image: np.ndarray, runs: list[TrainRun]) -> FakeTrainer:
+        trainers.append(FakeTrainer(image, runs))
+        return trainers[-1]
+
+    session = Session(view, stages, render, inspect, start, FAST, "edge", clock=lambda: now[0],
+                      frame_jobs=frames)
+    rid = session.set_image(make_image())
+    result = stages.run(rid)
+    session.stage_done(rid, result)
+    render.jobs.clear()
+    assert session.start_training()
+    session.live_frames = LiveFrames(OVERLAY_INTERVAL_S, math.inf, math.inf)
+    return session, view, render, frames, trainers[0], result.snapshot.model
+
+
+def _frame(session: Session, trainer: FakeTrainer, frames: FakeQueue, model: Any) -> int | None:
+    """Post a snapshot of ``model``; the id of the frame job it started, if any."""
+    before = set(frames.jobs)
+    trainer.outbox.append(("snapshot", "train", model))
+    session.drain_training()
+    new = set(frames.jobs) - before
+    return max(new) if new else None
+
+
+def test_a_kernel_mode_change_while_paused_is_drawn_at_once() -> None:
+    """A paused training sends no frames: the mode change renders its newest
+    model (a snapshot waiting for the pace included) in the new mode now."""
+    now = [0.0]
+    session, view, render, frames, trainer, model = _training(now)
+    first = _frame(session, trainer, frames, model)
+    assert first is not None
+    newer = model.replace()
+    assert _frame(session, trainer, frames, newer) is None  # waits: one frame in flight
+    assert session.snapshot_done(first, frames.run(first))
+    session.toggle_pause()
+    assert session.is_paused()
+    rid = session.set_kernel_mode("territories")
+    assert rid >= 0 and rid in render.jobs
+    _fn, args = render.jobs[rid]
+    assert args[1] is newer and args[7] == "territories"
+    assert session.snapshot_done(rid, render.run(rid))
+    _rid, snap, overlay = view.last("show_snapshot")
+    assert overlay and snap.kernels.territories is not None
+    session.stop_training_and_wait()
+
+
+def test_a_kernel_mode_change_while_training_puts_the_overlay_on_the_next_frame() -> None:
+    now = [0.0]
+    session, view, render, frames, trainer, model = _training(now)
+    first = _frame(session, trainer, frames, model)
+    assert first is not None and frames.jobs[first][1][9] == "ellipses"  # the first: overlay
+    session.snapshot_done(first, frames.run(first))
+    now[0] += 0.12  # a frame is due, the overlay (every 0.3 s) is not
+    plain = _frame(session, trainer, frames, model)
+    assert plain is not None and frames.jobs[plain][1][9] == "centres"
+    session.snapshot_done(plain, frames.run(plain))
+    now[0] += 0.12  # nor now, but for the mode change
+    assert session.set_kernel_mode("territories") == -1 and not render.jobs
+    marked = _frame(session, trainer, frames, model)
+    assert marked is not None and frames.jobs[marked][1][9] == "territories"
+    assert session.snapshot_done(marked, frames.run(marked))
+    assert view.last("show_snapshot")[2]  # drawn with the overlay
+    session.stop_training_and_wait()
+
+
+def test_a_slow_live_frame_is_drawn_late_and_never_replaced() -> None:
+    """However long a frame takes (a loaded machine, its thread below the
+    training's priority), it holds the next one back and is drawn when it ends:
+    replacing it would cancel it for one as slow, and no frame would ever show."""
+    now = [0.0]
+    session, view, render, frames, trainer, model = _training(now)
+    slow = _frame(session, trainer, frames, model)
+    assert slow is not None
+    for _ in range(5):
+        now[0] += 10.0
+        assert _frame(session, trainer, frames, model) is None
+    assert session.snapshot_done(slow, frames.run(slow))
+    assert view.last("show_snapshot")[0] == slow
+    assert len(frames.jobs) == 1  # the snapshot that waited goes next
+    session.stop_training_and_wait()
+
+
+@pytest.mark.parametrize("end", ["failed", "cancelled"])
+def test_a_failed_or_cancelled_frame_lets_the_next_one_go(end: str) -> None:
+    now = [0.0]
+    session, view, render, frames, trainer, model = _training(now)
+    lost = _frame(session, trainer, frames, model)
+    assert lost is not None
+    now[0] += 1.0
+    assert _frame(session, trainer, frames, model) is None  # waits for the one in flight
+    frames.jobs.pop(lost)
+    if end == "failed":
+        assert session.snapshot_failed(lost, "out of memory")
+    else:
+        assert not session.snapshot_done(lost, None)
+    assert len(frames.jobs) == 1  # the waiting snapshot went
+    session.stop_training_and_wait()
+
+
+def test_a_failed_model_render_is_not_pending_for_ever(parts: Any) -> None:
+    session, view, stages, render, _inspect, _trainers = parts
+    rid = session.set_image(make_image())
+    session.stage_done(rid, stages.run(rid))
+    mode = session.set_kernel_mode("territories")
+    assert mode >= 0 and session.render_pending()
+    render.jobs.pop(mode)
+    assert session.snapshot_failed(mode, "out of memory")
+    assert not session.render_pending()

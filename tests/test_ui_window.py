@@ -336,6 +336,52 @@ def test_training_runs_below_the_gui_and_ends_with_the_final_overlay(qtbot, wind
     np.testing.assert_allclose(np.sort(drawn, axis=0), np.sort(final.mu, axis=0), atol=1e-9)
 
 
+def test_a_failed_live_frame_is_said_and_the_next_frames_still_come(
+    qtbot, window, monkeypatch
+) -> None:
+    """A frame job that fails reaches the session through the window (the
+    status line says why) and no longer holds the next frames back."""
+    import smoe_gui.ui.control.session as session_module
+
+    real = session_module.with_numba_threads
+    calls = [0]
+
+    def first_fails(*args):
+        calls[0] += 1
+        if calls[0] == 1:
+            raise MemoryError("no memory for this frame")
+        return real(*args)
+
+    monkeypatch.setattr(session_module, "with_numba_threads", first_fails)
+    failed: list[tuple[int, str]] = []
+    told = window.session.snapshot_failed
+    monkeypatch.setattr(window.session, "snapshot_failed",
+                        lambda rid, message: failed.append((rid, message)) or told(rid, message))
+    window.panel.set_params(FAST.replace(time_budget=1.5), emit=False)
+    with qtbot.waitSignal(window.training_finished, timeout=30_000):
+        window.start_training()
+        qtbot.waitUntil(lambda: bool(failed), timeout=20_000)
+    assert "no memory for this frame" in failed[0][1]
+    assert "no memory for this frame" in window.last_error
+
+
+def test_a_kernel_mode_change_while_paused_is_drawn(qtbot, window) -> None:
+    """A paused training sends no frames; view 4 still follows its mode box."""
+    from smoe_gui.ui.control.geometry import KERNEL_MODES
+
+    window.panel.set_params(FAST.replace(time_budget=30.0), emit=False)
+    window.start_training()
+    qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=30_000)
+    window.toggle_pause()
+    assert window.session.is_paused()
+    window.stages.kernel_mode_box.setCurrentIndex(KERNEL_MODES.index("territories"))
+    qtbot.waitUntil(lambda: window.stages.geometry_shown is not None
+                    and window.stages.geometry_shown.territories is not None, timeout=20_000)
+    assert window.session.is_paused()
+    with qtbot.waitSignal(window.training_finished, timeout=30_000):
+        window.stop_training()
+
+
 def test_live_previews_follow_the_view_size(window) -> None:
     from smoe_gui.ui.window_training import PREVIEW_MIN_PIXELS, PREVIEW_PIXELS
 

@@ -185,9 +185,11 @@ class MainWindow(InspectHandlers):
         self._stage_runner.worker.done.connect(self._on_stage_done)
         self._stage_runner.worker.failed.connect(self._on_stage_failed)
         self._render_runner.worker.done.connect(self._on_snapshot_done)
-        self._render_runner.worker.failed.connect(self._on_job_failed)
+        self._render_runner.worker.failed.connect(self._on_snapshot_failed)
+        self._render_runner.worker.cancelled.connect(self._on_snapshot_cancelled)
         self._frame_runner.worker.done.connect(self._on_frame_done)
-        self._frame_runner.worker.failed.connect(self._on_job_failed)
+        self._frame_runner.worker.failed.connect(self._on_snapshot_failed)
+        self._frame_runner.worker.cancelled.connect(self._on_snapshot_cancelled)
         self._inspect_runner.worker.done.connect(self._on_gate_done)
         self._inspect_runner.worker.failed.connect(self._on_job_failed)
         self.init_progress = InitProgressUi(self)  # AS-SMoE: progress, captions, Cancel
@@ -482,6 +484,13 @@ class MainWindow(InspectHandlers):
 
     def _on_frame_done(self, rid: int) -> None:
         self.session.snapshot_done(rid, self._frame_runner.take(rid))
+
+    def _on_snapshot_failed(self, rid: int, message: str) -> None:
+        self._on_job_failed(rid, message)
+        self.session.snapshot_failed(rid, message)
+
+    def _on_snapshot_cancelled(self, rid: int) -> None:
+        self.session.snapshot_done(rid, None)  # the next live frame may go
 
     def _on_gate_done(self, rid: int) -> None:
         self.session.gate_done(rid, self._inspect_runner.take(rid))

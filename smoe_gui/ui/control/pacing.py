@@ -1,7 +1,8 @@
 """How often the window draws a training's live frames (no Qt here).
 
 A live frame (views 4-5 during a training) costs CPU twice: its render job
-(:func:`~smoe_gui.ui.control.jobs.compute_snapshot`, in the render thread) and
+(:func:`~smoe_gui.ui.control.jobs.compute_snapshot`, in a thread of its own
+below the training's priority) and
 its drawing in the GUI thread.  Both are taken from the training: on two
 cores, frames drawn at every snapshot (10 per second) with the overlay's gate
 shares every 0.3 s kept the training at about three quarters of a plain
@@ -27,7 +28,6 @@ __all__ = [
     "FRAME_MAX_S",
     "FRAME_MIN_S",
     "LIVE_CPU_SHARE",
-    "LOST_FRAME_S",
     "OVERLAY_CPU_SHARE",
     "LiveFrames",
 ]
@@ -39,9 +39,6 @@ FRAME_MAX_S = 0.2
 LIVE_CPU_SHARE = 0.08
 #: Share of one core that the overlay frames' extra cost may take.
 OVERLAY_CPU_SHARE = 0.03
-#: A frame in flight for longer than this is taken as lost (its job was
-#: replaced by another request) and no longer holds the next one back.
-LOST_FRAME_S = 2.0
 #: Weight of the newest frame in the running mean of the frames' cost.
 _EMA = 0.3
 
@@ -91,8 +88,11 @@ class LiveFrames:
         self._overlay_at = -math.inf
 
     def due(self, now: float) -> bool:
-        """Whether a frame may be submitted at ``now`` (seconds)."""
-        if self._in_flight is not None and now - self._submitted_at < LOST_FRAME_S:
+        """Whether a frame may be submitted at ``now`` (seconds): none is in
+        flight (every frame job reports its end, drawn, dropped, cancelled or
+        failed, through :meth:`done`, at any age: a slow frame is drawn late,
+        never replaced by one that would be as slow) and the interval has passed."""
+        if self._in_flight is not None:
             return False
         return now - self._submitted_at >= self.interval_s
 
@@ -106,6 +106,10 @@ class LiveFrames:
         self._submitted_at = now
         if overlay:
             self._overlay_at = now
+
+    def overlay_now(self) -> None:
+        """The next frame carries the overlay (the kernel view's mode changed)."""
+        self._overlay_at = -math.inf
 
     def superseded(self) -> None:
         """Another render was requested: the frame in flight will not be drawn."""

@@ -213,6 +213,7 @@ class Session:
         self._latest_snapshot = -1
         self._drawn_snapshot = -1
         self._final_snapshot = -1
+        self._failed_snapshot = -1
         self._latest_gate = -1
         self._result_model: SmoeModel | None = None  # trained or loaded: shown in views 4-5
         self._result_snapshot: SnapshotResult | None = None
@@ -355,13 +356,22 @@ class Session:
     def set_kernel_mode(self, mode: str) -> int:
         """Draw view 4 as ``mode``; the shown model is drawn again with what the
         mode needs (gate shares, territories).  Returns the render request id
-        (-1 when nothing is shown or a training will send the next frame)."""
+        (-1 when nothing is shown or a running training will send the next
+        frame, which then carries the overlay).  A paused training sends no
+        frames: its newest model is drawn in the new mode at once."""
         if mode not in KERNEL_MODES:
             raise ValueError(f"unknown kernel view mode {mode!r}; expected one of {KERNEL_MODES}")
         self.kernel_mode = mode
-        if self.image is None or self.shown_model is None or self.is_training():
+        if self.image is None or self.shown_model is None:
             return -1
-        return self._request_render(self.shown_model, final=True)
+        model = self.shown_model
+        if self.is_training():
+            if not self.is_paused():
+                self.live_frames.overlay_now()
+                return -1
+            if self._pending_frame is not None:  # newer than the frame shown
+                model = self._pending_frame[1]
+        return self._request_render(model, final=True)
 
     def stage_failed(self, rid: int, message: str) -> bool:
         """A stage job failed; returns whether it was the newest (and reported)."""
@@ -441,8 +451,19 @@ class Session:
 
     def render_pending(self) -> bool:
         """Whether the newest model render (a kernel-mode change, a run's
-        final model, a loaded model) has not been drawn yet."""
-        return self._latest_snapshot > self._drawn_snapshot
+        final model, a loaded model) has not been drawn yet (nor failed)."""
+        latest = self._latest_snapshot
+        return latest > self._drawn_snapshot and latest != self._failed_snapshot
+
+    def snapshot_failed(self, rid: int, message: str) -> bool:
+        """A render or live-frame job failed with ``message`` (one line, which
+        the view shows); the next live frame may go.  Returns whether it was
+        the newest request."""
+        newest = rid == self._latest_snapshot
+        if newest:
+            self._failed_snapshot = rid
+        self.snapshot_done(rid, None)
+        return newest
 
     def snapshot_done(self, rid: int, snap: SnapshotResult | None) -> bool:
         """A render job ended; returns whether its result was drawn."""
