@@ -364,14 +364,11 @@ class Session:
         self.kernel_mode = mode
         if self.image is None or self.shown_model is None:
             return -1
-        model = self.shown_model
-        if self.is_training():
-            if not self.is_paused():
-                self.live_frames.overlay_now()
-                return -1
-            if self._pending_frame is not None:  # newer than the frame shown
-                model = self._pending_frame[1]
-        return self._request_render(model, final=True)
+        if self.is_training() and not self.is_paused():
+            self.live_frames.overlay_now()
+            return -1
+        waiting = self._pending_frame if self.is_training() else None  # newer than the shown
+        return self._request_render(waiting[1] if waiting else self.shown_model, final=True)
 
     def stage_failed(self, rid: int, message: str) -> bool:
         """A stage job failed; returns whether it was the newest (and reported)."""
@@ -456,14 +453,12 @@ class Session:
         return latest > self._drawn_snapshot and latest != self._failed_snapshot
 
     def snapshot_failed(self, rid: int, message: str) -> bool:
-        """A render or live-frame job failed with ``message`` (one line, which
-        the view shows); the next live frame may go.  Returns whether it was
-        the newest request."""
-        newest = rid == self._latest_snapshot
-        if newest:
+        """A render or live-frame job failed (the view shows ``message``); the next
+        live frame may go.  Returns whether it was the newest request."""
+        if rid == self._latest_snapshot:
             self._failed_snapshot = rid
         self.snapshot_done(rid, None)
-        return newest
+        return rid == self._failed_snapshot
 
     def snapshot_done(self, rid: int, snap: SnapshotResult | None) -> bool:
         """A render job ended; returns whether its result was drawn."""
