@@ -370,40 +370,22 @@ def test_live_frames_render_in_their_own_queue() -> None:
     thread); the run's final model goes to ``render_jobs``, and a live frame
     still in flight then is dropped."""
     from smoe_gui.core.train.runs import run_fit
-    from smoe_gui.ui.control.pacing import LiveFrames
-    from smoe_gui.ui.control.session import OVERLAY_INTERVAL_S
 
-    view, stages, render, inspect, frames = (FakeView(), FakeQueue(), FakeQueue(), FakeQueue(),
-                                             FakeQueue())
-    trainers: list[FakeTrainer] = []
     now = [0.0]
-
-    def start(image: np.ndarray, runs: list[TrainRun]) -> FakeTrainer:
-        trainers.append(FakeTrainer(image, runs))
-        return trainers[-1]
-
-    session = Session(view, stages, render, inspect, start, FAST, "edge", clock=lambda: now[0],
-                      frame_jobs=frames)
-    rid = session.set_image(make_image())
-    result = stages.run(rid)
-    session.stage_done(rid, result)
-    render.jobs.clear()
-    assert session.start_training()
-    session.live_frames = LiveFrames(OVERLAY_INTERVAL_S, math.inf, math.inf)  # pace: no cost
-    model = result.snapshot.model
-    trainers[0].outbox.append(("snapshot", "train", model))
+    session, view, render, frames, trainer, model = _training(now)
+    trainer.outbox.append(("snapshot", "train", model))
     session.drain_training()
     assert len(frames.jobs) == 1 and not render.jobs
     frame = max(frames.jobs)
     drawn = session.snapshot_done(frame, frames.run(frame))
     assert drawn and view.last("show_snapshot")[0] == frame
     now[0] += 1.0
-    trainers[0].outbox.append(("snapshot", "train", model))
+    trainer.outbox.append(("snapshot", "train", model))
     session.drain_training()
     late = max(frames.jobs)  # in flight when the run ends
     fit = run_fit(make_image(), FAST.replace(time_budget=0.5, max_steps=3), "edge",
                   init=model)
-    trainers[0].outbox.append(("run_finished", "train", fit))
+    trainer.outbox.append(("run_finished", "train", fit))
     session.drain_training()
     assert len(render.jobs) == 1 and len(frames.jobs) == 1  # the final model: the render queue
     final = max(render.jobs)
@@ -552,12 +534,16 @@ def test_a_failed_or_cancelled_frame_lets_the_next_one_go(end: str) -> None:
     session.stop_training_and_wait()
 
 
-def test_a_failed_model_render_is_not_pending_for_ever(parts: Any) -> None:
+@pytest.mark.parametrize("end", ["failed", "cancelled"])
+def test_a_failed_model_render_is_not_pending_for_ever(parts: Any, end: str) -> None:
     session, view, stages, render, _inspect, _trainers = parts
     rid = session.set_image(make_image())
     session.stage_done(rid, stages.run(rid))
     mode = session.set_kernel_mode("territories")
     assert mode >= 0 and session.render_pending()
     render.jobs.pop(mode)
-    assert session.snapshot_failed(mode, "out of memory")
+    if end == "failed":
+        assert session.snapshot_failed(mode, "out of memory")
+    else:
+        assert not session.snapshot_done(mode, None)
     assert not session.render_pending()

@@ -213,7 +213,7 @@ class Session:
         self._latest_snapshot = -1
         self._drawn_snapshot = -1
         self._final_snapshot = -1
-        self._failed_snapshot = -1
+        self._lost_snapshot = -1  # the newest request, when it ended without a result
         self._latest_gate = -1
         self._result_model: SmoeModel | None = None  # trained or loaded: shown in views 4-5
         self._result_snapshot: SnapshotResult | None = None
@@ -450,18 +450,18 @@ class Session:
         """Whether the newest model render (a kernel-mode change, a run's
         final model, a loaded model) has not been drawn yet (nor failed)."""
         latest = self._latest_snapshot
-        return latest > self._drawn_snapshot and latest != self._failed_snapshot
+        return latest > self._drawn_snapshot and latest != self._lost_snapshot
 
     def snapshot_failed(self, rid: int, message: str) -> bool:
         """A render or live-frame job failed (the view shows ``message``); the next
         live frame may go.  Returns whether it was the newest request."""
-        if rid == self._latest_snapshot:
-            self._failed_snapshot = rid
         self.snapshot_done(rid, None)
-        return rid == self._failed_snapshot
+        return rid == self._lost_snapshot
 
     def snapshot_done(self, rid: int, snap: SnapshotResult | None) -> bool:
-        """A render job ended; returns whether its result was drawn."""
+        """A render job ended (``snap`` None: failed, cancelled); returns if it was drawn."""
+        if snap is None and rid == self._latest_snapshot:
+            self._lost_snapshot = rid
         if rid != self._latest_snapshot or self.closing or snap is None:
             self.dropped_results += 1
             if self.live_frames.done(rid, math.nan, False):
